@@ -1,0 +1,51 @@
+"""Paths, class names and run profiles: the one place the project's layout is written down."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import yaml
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
+PROFILE_DIR = PROJECT_ROOT / "profiles"
+BUILD_DIR = PROJECT_ROOT / "build"
+CACHE_DIR = BUILD_DIR / "cache"
+DEFAULT_DATA_DIR = PROJECT_ROOT / "data"
+REPORT_DIR = PROJECT_ROOT / "report"
+MODELS_DIR = PROJECT_ROOT / "models"
+
+CLASS_NAMES = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+NUM_CLASSES = len(CLASS_NAMES)
+IMAGE_SIZE = 48
+
+# Which homework question each report section answers, in the order of the PDF.
+SECTIONS = {
+    0: "Data",
+    1: "CNN",
+    2: "DNN",
+    3: "Training curves",
+    4: "Normalization and augmentation",
+    5: "Confusion matrix",
+    6: "Saliency maps",
+    7: "Filter visualization",
+    8: "Semi-supervised learning",
+    9: "Further analysis",
+}
+
+
+def resolve(path: str | os.PathLike) -> Path:
+    """Resolve a path given relative to the project root (notebooks run from notebooks/)."""
+    path = Path(path).expanduser()
+    return path if path.is_absolute() else PROJECT_ROOT / path
+
+
+def load_profile(name: str) -> dict:
+    """Return the parameters of a run profile (profiles/<name>.yaml)."""
+    path = PROFILE_DIR / f"{name}.yaml"
+    if not path.exists():
+        known = sorted(p.stem for p in PROFILE_DIR.glob("*.yaml"))
+        raise ValueError(f"unknown profile {name!r}: expected one of {', '.join(known)}")
+    with open(path) as f:
+        return yaml.safe_load(f) or {}

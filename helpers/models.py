@@ -1,0 +1,149 @@
+"""Functional Keras 3 models: the CNN, the parameter-matched DNN, and their input pipeline.
+
+Everything here is backend-neutral (keras.layers and keras.ops only), so the same code trains
+under TensorFlow on a CPU and under JAX on a GPU machine that has no TensorFlow.
+
+Every model takes raw pixel values (float32, 0..255, shape 48x48x1). Augmentation (active only
+while training) and normalization are layers inside the model, so a saved model needs no
+separate preprocessing, and the last two layers are always ``logits`` (a Dense layer, the
+pre-softmax class scores that saliency maps differentiate) and ``probabilities`` (softmax).
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+from keras import layers
+
+from helpers.config import IMAGE_SIZE, NUM_CLASSES
+
+INPUT_SHAPE = (IMAGE_SIZE, IMAGE_SIZE, 1)
+
+DEFAULT_AUGMENTATION = {"flip": True, "shift": 0.1, "rotation_degrees": 10.0, "zoom": 0.1}
+
+
+def input_block(inputs, normalization: dict | None, augmentation: dict | None, seed: int = 0):
+    """Optional augmentation then optional standardization of raw pixels.
+
+    `normalization` is {"mean": m, "std": s} computed on the training split (or None for raw
+    0..255 inputs); `augmentation` is a dict like DEFAULT_AUGMENTATION (or None for none).
+    """
+    x = inputs
+    if augmentation:
+        if augmentation.get("flip"):
+            x = layers.RandomFlip("horizontal", seed=seed, name="aug_flip")(x)
+        if augmentation.get("rotation_degrees"):
+            factor = augmentation["rotation_degrees"] / 360.0
+            x = layers.RandomRotation(factor, fill_mode="nearest", seed=seed + 1, name="aug_rotate")(x)
+        if augmentation.get("shift"):
+            shift = augmentation["shift"]
+            x = layers.RandomTranslation(shift, shift, fill_mode="nearest", seed=seed + 2,
+                                         name="aug_shift")(x)
+        if augmentation.get("zoom"):
+            x = layers.RandomZoom(augmentation["zoom"], fill_mode="nearest", seed=seed + 3,
+                                  name="aug_zoom")(x)
+    if normalization:
+        x = layers.Normalization(mean=normalization["mean"], variance=normalization["std"] ** 2,
+                                 name="normalize")(x)
+    return x
+
+
+def classifier_head(x, name: str):
+    logits = layers.Dense(NUM_CLASSES, name="logits")(x)
+    outputs = layers.Activation("softmax", name="probabilities")(logits)
+    return outputs
+
+
+def build_cnn(filters=(64, 128, 256, 512), convs_per_block: int = 2, dense_units=(512,),
+              conv_dropout: float = 0.25, dense_dropout: float = 0.5, kernel_size: int = 3,
+              normalization: dict | None = None, augmentation: dict | None = None,
+              seed: int = 0, name: str = "cnn") -> keras.Model:
+    """A VGG-style CNN: blocks of (conv 3x3 -> batch norm -> ReLU) x n, max-pool, dropout;
+    then dense layers with batch norm and dropout, and the 7-way classifier."""
+    inputs = keras.Input(INPUT_SHAPE, name="image")
+    x = input_block(inputs, normalization, augmentation, seed)
+    for block, width in enumerate(filters, start=1):
+        for conv in range(1, convs_per_block + 1):
+            x = layers.Conv2D(width, kernel_size, padding="same", use_bias=False,
+                              kernel_initializer="he_normal", name=f"block{block}_conv{conv}")(x)
+            x = layers.BatchNormalization(name=f"block{block}_bn{conv}")(x)
+            x = layers.Activation("relu", name=f"block{block}_relu{conv}")(x)
+        x = layers.MaxPooling2D(name=f"block{block}_pool")(x)
+        if conv_dropout:
+            x = layers.Dropout(conv_dropout, seed=seed + block, name=f"block{block}_dropout")(x)
+    x = layers.Flatten(name="flatten")(x)
+    x = dense_stack(x, dense_units, dense_dropout, seed)
+    return keras.Model(inputs, classifier_head(x, name), name=name)
+
+
+def dense_stack(x, units, dropout: float, seed: int):
+    for i, width in enumerate(units, start=1):
+        x = layers.Dense(width, use_bias=False, kernel_initializer="he_normal", name=f"dense{i}")(x)
+        x = layers.BatchNormalization(name=f"dense{i}_bn")(x)
+        x = layers.Activation("relu", name=f"dense{i}_relu")(x)
+        if dropout:
+            x = layers.Dropout(dropout, seed=seed + 100 + i, name=f"dense{i}_dropout")(x)
+    return x
+
+
+def build_dnn(hidden_units=(1024, 1024, 1024), dropout: float = 0.5,
+              normalization: dict | None = None, augmentation: dict | None = None,
+              seed: int = 0, name: str = "dnn") -> keras.Model:
+    """A plain fully connected network: flatten the 48x48 pixels, dense layers, classifier."""
+    inputs = keras.Input(INPUT_SHAPE, name="image")
+    x = input_block(inputs, normalization, augmentation, seed)
+    x = layers.Flatten(name="flatten")(x)
+    x = dense_stack(x, hidden_units, dropout, seed)
+    return keras.Model(inputs, classifier_head(x, name), name=name)
+
+
+def dnn_param_count(width: int, depth: int) -> int:
+    """Parameters of build_dnn with `depth` hidden layers of `width` units (no bias, batch norm
+    with 4 weights per unit), plus the classifier. Excludes the normalization layer's 3 scalars."""
+    inputs = IMAGE_SIZE * IMAGE_SIZE
+    hidden = inputs * width + (depth - 1) * width * width + depth * 4 * width
+    return hidden + width * NUM_CLASSES + NUM_CLASSES
+
+
+def dnn_width_for(target_params: int, depth: int) -> int:
+    """The hidden width whose DNN has the parameter count closest to `target_params`."""
+    if target_params <= dnn_param_count(1, depth):
+        raise ValueError(f"{target_params} parameters is too few for a {depth}-layer DNN")
+    low, high = 1, 1
+    while dnn_param_count(high, depth) < target_params:
+        high *= 2
+    while high - low > 1:
+        mid = (low + high) // 2
+        if dnn_param_count(mid, depth) < target_params:
+            low = mid
+        else:
+            high = mid
+    return min((low, high), key=lambda w: abs(dnn_param_count(w, depth) - target_params))
+
+
+def count_params(model: keras.Model) -> dict:
+    trainable = sum(math.prod(w.shape) for w in model.trainable_weights)
+    total = model.count_params()
+    return {"total": int(total), "trainable": int(trainable), "non_trainable": int(total - trainable)}
+
+
+def logits_model(model: keras.Model) -> keras.Model:
+    """The same network up to the pre-softmax class scores (for saliency and class maximization)."""
+    return keras.Model(model.inputs, model.get_layer("logits").output, name=f"{model.name}_logits")
+
+
+def layer_table(model: keras.Model):
+    """A pandas table of layers: name, type, output shape, parameters (for the report)."""
+    import pandas as pd
+
+    rows = []
+    for layer in model.layers:
+        shape = getattr(layer.output, "shape", None)
+        rows.append({
+            "layer": layer.name,
+            "type": type(layer).__name__,
+            "output shape": "x".join(str(d) for d in shape[1:]) if shape is not None else "",
+            "parameters": int(layer.count_params()) if layer.built else 0,
+        })
+    return pd.DataFrame(rows)

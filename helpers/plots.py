@@ -1,0 +1,101 @@
+"""Figures shared by several notebooks: training curves and a compact architecture diagram."""
+
+from __future__ import annotations
+
+import re
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+STAGE_NAMES = {"image": "Input", "aug": "Augmentation", "normalize": "Normalization",
+               "flatten": "Flatten", "logits": "Classifier", "probabilities": "Softmax"}
+
+
+def plot_curves(histories: dict, title: str = "Training curves"):
+    """Loss and accuracy per epoch, train (dashed) and validation (solid), for each named run.
+
+    `histories` maps a run name to a DataFrame with columns epoch, loss, accuracy, val_loss,
+    val_accuracy (helpers.training.read_history).
+    """
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    colors = plt.cm.tab10(np.arange(max(len(histories), 1)))
+    for color, (name, history) in zip(colors, histories.items()):
+        for ax, metric in zip(axes, ("loss", "accuracy")):
+            ax.plot(history["epoch"], history[metric], "--", color=color, label=f"{name} train")
+            ax.plot(history["epoch"], history[f"val_{metric}"], "-", color=color,
+                    label=f"{name} validation")
+    axes[0].set(title="Loss", xlabel="epoch", ylabel="cross-entropy loss")
+    axes[1].set(title="Accuracy", xlabel="epoch", ylabel="accuracy")
+    axes[1].legend(fontsize=8, loc="lower right")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def stages(model) -> list[dict]:
+    """Group a model's layers into stages by name prefix (block1_conv1 -> block1), with the
+    stage's layer types, output shape and parameter count."""
+    groups: list[dict] = []
+    for layer in model.layers:
+        key = re.split(r"_", layer.name, maxsplit=1)[0]
+        if not groups or groups[-1]["key"] != key:
+            groups.append({"key": key, "layers": [], "params": 0})
+        group = groups[-1]
+        group["layers"].append(layer)
+        group["params"] += int(layer.count_params())
+        shape = getattr(layer.output, "shape", None)
+        group["shape"] = "x".join(str(d) for d in shape[1:]) if shape is not None else ""
+    for group in groups:
+        group["label"] = _stage_label(group)
+    return groups
+
+
+def _stage_label(group) -> str:
+    key, layers = group["key"], group["layers"]
+    name = STAGE_NAMES.get(key, key.capitalize().replace("block", "Block ").replace("dense", "Dense "))
+    convs = [l for l in layers if type(l).__name__ == "Conv2D"]
+    dense = [l for l in layers if type(l).__name__ == "Dense"]
+    lines = [name]
+    if convs:
+        c = convs[0]
+        lines.append(f"{len(convs)} x conv {c.kernel_size[0]}x{c.kernel_size[1]}, {c.filters} filters")
+        lines.append("+ batch norm + ReLU")
+    elif dense and key != "logits":
+        lines.append(f"{dense[0].units} units + BN + ReLU")
+    elif key == "aug":
+        lines.append(", ".join(type(l).__name__.removeprefix("Random").lower() for l in layers))
+    if any(type(l).__name__ == "MaxPooling2D" for l in layers):
+        lines.append("max-pool 2x2")
+    drop = [l for l in layers if type(l).__name__ == "Dropout"]
+    if drop:
+        lines.append(f"dropout {drop[0].rate:g}")
+    lines.append(f"-> {group['shape']}")
+    if group["params"]:
+        lines.append(f"{group['params']:,} params")
+    return "\n".join(lines)
+
+
+def architecture_figure(model, per_row: int = 5, title: str | None = None):
+    """The model as a chain of boxes, one per stage, wrapped into rows."""
+    groups = stages(model)
+    rows = int(np.ceil(len(groups) / per_row))
+    fig, ax = plt.subplots(figsize=(2.4 * per_row, 1.9 * rows))
+    ax.set_xlim(0, per_row)
+    ax.set_ylim(rows, 0)
+    ax.axis("off")
+    for i, group in enumerate(groups):
+        row, col = divmod(i, per_row)
+        ax.text(col + 0.45, row + 0.5, group["label"], ha="center", va="center", fontsize=8,
+                bbox=dict(boxstyle="round,pad=0.4", fc="#e8f0fb", ec="#4a78b5"))
+        if i + 1 < len(groups):
+            if col + 1 < per_row:
+                ax.annotate("", xy=(col + 0.98, row + 0.5), xytext=(col + 0.9, row + 0.5),
+                            arrowprops=dict(arrowstyle="->"))
+            else:
+                ax.annotate("", xy=(0.1, row + 1.15), xytext=(col + 0.45, row + 0.88),
+                            arrowprops=dict(arrowstyle="->", connectionstyle="arc3,rad=0.05",
+                                            color="grey"))
+    total = model.count_params()
+    fig.suptitle(title or f"{model.name}: {total:,} parameters")
+    fig.tight_layout()
+    return fig
