@@ -34,6 +34,11 @@ def profile_parameters(profile: str, data_dir=None, retrain: bool = False) -> di
     return params
 
 
+def shown(path: Path) -> Path:
+    """A path as the user should read it: relative to the project when inside it."""
+    return path.relative_to(PROJECT_ROOT) if path.is_relative_to(PROJECT_ROOT) else path
+
+
 def executed_dir(profile: str) -> Path:
     return BUILD_DIR / profile / "notebooks"
 
@@ -71,9 +76,9 @@ def run_notebooks(params: dict, only: list[str] | None = None) -> list[Path]:
             message = exc.evalue.strip().splitlines()[0] if exc.evalue.strip() else ""
             raise PipelineError(
                 f"{notebook.name} failed in cell {exc.exec_count}: {exc.ename}: {message}\n"
-                f"    executed copy with the error: {target.relative_to(PROJECT_ROOT)}"
+                f"    executed copy with the error: {shown(target)}"
             ) from None
-        print(f"    done in {time.perf_counter() - started:.0f} s -> {target.relative_to(PROJECT_ROOT)}",
+        print(f"    done in {time.perf_counter() - started:.0f} s -> {shown(target)}",
               flush=True)
         done.append(target)
     return done
@@ -104,17 +109,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-pdf", action="store_true", help="run the notebooks, skip the PDF")
     args = parser.parse_args(argv)
 
+    from helpers.data import DataError, load_fer2013
     from helpers.report import build_pdf
 
     try:
         params = profile_parameters(args.profile, args.data_dir, args.retrain)
         if not args.pdf_only:
+            # Check the data before starting any notebook: a bad file is one clear line.
+            load_fer2013(resolve(params["data_dir"]))
             run_notebooks(params, args.only)
         if not args.no_pdf:
             output_dir = resolve(params["output_dir"])
             pdf = build_pdf(executed_dir(args.profile), output_dir / "report.pdf",
                             output_dir / "results.json")
-            print(f"==> PDF: {pdf.relative_to(PROJECT_ROOT) if pdf.is_relative_to(PROJECT_ROOT) else pdf}")
+            print(f"==> PDF: {shown(pdf)}")
+    except DataError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except (PipelineError, ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

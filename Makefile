@@ -1,0 +1,54 @@
+# FER2013 report. `make help` lists the targets.
+PROFILE  ?= full
+DATA_DIR ?= data
+RETRAIN  ?= 0
+PYTHON   ?= python3
+
+VENV  := .venv
+PY    := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# Debian packages nbconvert's PDF export and the architecture diagrams need.
+SYSTEM_PACKAGES := pandoc texlive-xetex texlive-fonts-recommended texlive-plain-generic lmodern graphviz poppler-utils
+SYSTEM_COMMANDS := pandoc xelatex dot pdftotext
+
+.DEFAULT_GOAL := help
+.PHONY: help env system-deps report pdf test lab check-data clean
+
+help: ## Show this list of targets
+	@echo "Usage: make TARGET [PROFILE=full|smoke] [DATA_DIR=data] [RETRAIN=1]"
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+env: $(STAMP) system-deps ## Create the Python environment (.venv) and install system packages if missing
+
+system-deps: ## Install pandoc, XeLaTeX, graphviz, poppler (Debian/Ubuntu) when missing
+	@missing=""; for c in $(SYSTEM_COMMANDS); do command -v $$c >/dev/null 2>&1 || missing="$$missing $$c"; done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	echo "Missing:$$missing -> installing $(SYSTEM_PACKAGES)"; \
+	if [ "$$(id -u)" = 0 ]; then sudo=""; elif command -v sudo >/dev/null 2>&1; then sudo=sudo; \
+	else echo "error: need root to install$$missing; ask an admin for: apt-get install $(SYSTEM_PACKAGES)" >&2; exit 1; fi; \
+	$$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $(SYSTEM_PACKAGES) >/dev/null
+
+report: env ## Run all notebooks and build the PDF (report/report.pdf for PROFILE=full)
+	$(PY) -m helpers.pipeline --profile $(PROFILE) --data-dir $(DATA_DIR) $(if $(filter 1,$(RETRAIN)),--retrain)
+
+pdf: env ## Rebuild only the PDF from the last executed notebooks of PROFILE
+	$(PY) -m helpers.pipeline --profile $(PROFILE) --pdf-only
+
+test: env ## Run the test suite (unit tests, notebook checks, a smoke run of the whole pipeline)
+	$(PY) -m pytest
+
+lab: env ## Open the notebooks in JupyterLab (they run top to bottom with the full profile's defaults)
+	$(VENV)/bin/jupyter lab notebooks/
+
+check-data: env ## Validate DATA_DIR and print a summary of the data
+	$(PY) -m helpers.data $(DATA_DIR)
+
+clean: ## Remove build/ (executed notebooks, smoke runs, data cache); keeps models/ and report/
+	rm -rf build

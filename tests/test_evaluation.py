@@ -1,0 +1,46 @@
+import numpy as np
+import pytest
+
+from helpers.config import CLASS_NAMES
+from helpers.evaluation import confusion, misclassified, per_class_scores, top_confusions
+
+
+def test_confusion_counts_and_row_normalization():
+    y_true = np.array([0, 0, 0, 0, 2, 2, 3])
+    y_pred = np.array([0, 0, 4, 4, 2, 4, 3])
+    counts, normalized = confusion(y_true, y_pred)
+    assert counts.shape == (7, 7)
+    assert counts[0, 0] == 2 and counts[0, 4] == 2 and counts[2, 4] == 1 and counts[3, 3] == 1
+    assert normalized[0, 4] == pytest.approx(0.5)
+    assert normalized[2, 2] == pytest.approx(0.5)
+    assert np.all(normalized[1] == 0)  # disgust absent: a zero row, not NaN
+    np.testing.assert_allclose(normalized[[0, 2, 3]].sum(axis=1), 1.0)
+
+
+def test_top_confusions_ranked_by_share_of_true_class():
+    y_true = np.array([0] * 10 + [2] * 4)
+    y_pred = np.array([0] * 7 + [4] * 3 + [2, 5, 5, 5])
+    counts, _ = confusion(y_true, y_pred)
+    top = top_confusions(counts, k=2)
+    assert top[0] == {"true": "fear", "predicted": "surprise", "count": 3, "share": 0.75}
+    assert top[1] == {"true": "angry", "predicted": "sad", "count": 3, "share": pytest.approx(0.3)}
+    assert len(top_confusions(counts, k=10)) == 2  # only non-zero off-diagonal cells
+
+
+def test_per_class_scores_match_hand_computation():
+    y_true = np.array([0, 0, 3, 3])
+    y_pred = np.array([0, 3, 3, 3])
+    frame = per_class_scores(y_true, y_pred).set_index("class")
+    assert list(frame.index) == CLASS_NAMES
+    assert frame.loc["angry", "precision"] == 1.0 and frame.loc["angry", "recall"] == 0.5
+    assert frame.loc["happy", "precision"] == pytest.approx(2 / 3)
+    assert frame.loc["happy", "support"] == 2 and frame.loc["fear", "support"] == 0
+
+
+def test_misclassified_most_confident_first():
+    y_true = np.array([2, 2, 2, 0])
+    y_pred = np.array([4, 2, 4, 4])
+    proba = np.zeros((4, 7))
+    proba[0, 4], proba[2, 4], proba[3, 4] = 0.6, 0.9, 0.99
+    assert misclassified(y_true, y_pred, proba, 2, 4, limit=5).tolist() == [2, 0]
+    assert misclassified(y_true, y_pred, proba, 2, 4, limit=1).tolist() == [2]

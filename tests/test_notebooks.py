@@ -1,0 +1,59 @@
+"""Static checks of the committed notebooks: numbered, output-free, one parameters cell whose
+defaults are the full profile's, and a section heading the report builder recognises."""
+
+import ast
+
+import nbformat
+import papermill as pm
+import pytest
+
+from helpers.config import NOTEBOOK_DIR, load_profile
+from helpers.pipeline import notebooks
+from helpers.report import section_of
+
+EXPECTED = ["01_data", "02_cnn", "03_dnn", "04_confusion_matrix", "05_saliency", "06_filters",
+            "07_semi_supervised"]
+# Keys whose notebook default deliberately differs from the full profile.
+INTERACTIVE_DEFAULTS = {"verbose": "auto", "profile": "full"}
+
+
+def test_the_seven_numbered_notebooks_exist_in_order():
+    assert [p.stem for p in notebooks()] == EXPECTED
+
+
+@pytest.mark.parametrize("path", notebooks(), ids=lambda p: p.stem)
+def test_committed_notebook_has_no_outputs(path):
+    nb = nbformat.read(str(path), as_version=4)
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type == "code":
+            assert cell.outputs == [], f"{path.name} cell {index} has outputs: strip them"
+            assert cell.execution_count is None, f"{path.name} cell {index} has an execution count"
+
+
+@pytest.mark.parametrize("path", notebooks(), ids=lambda p: p.stem)
+def test_one_parameters_cell_with_full_profile_defaults(path):
+    nb = nbformat.read(str(path), as_version=4)
+    tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1, f"{path.name}: expected exactly one 'parameters' cell"
+    declared = pm.inspect_notebook(str(path))
+    assert declared, f"{path.name}: papermill sees no parameters"
+    full = load_profile("full")
+    for name, info in declared.items():
+        default = ast.literal_eval(info["default"])
+        expected = INTERACTIVE_DEFAULTS.get(name, full.get(name, KeyError))
+        assert expected is not KeyError, f"{path.name}: parameter {name} is not in profiles/full.yaml"
+        assert default == expected, f"{path.name}: {name} defaults to {default!r}, full profile has {expected!r}"
+
+
+@pytest.mark.parametrize("path", notebooks(), ids=lambda p: p.stem)
+def test_notebook_opens_with_a_report_section(path):
+    nb = nbformat.read(str(path), as_version=4)
+    assert section_of(nb.cells[0]) is not None, f"{path.name}: first cell must be a '# N. Title' heading"
+
+
+@pytest.mark.parametrize("profile", ["full", "smoke"])
+def test_profiles_define_every_notebook_parameter(profile):
+    params = load_profile(profile)
+    for path in notebooks():
+        for name in pm.inspect_notebook(str(path)):
+            assert name == "profile" or name in params, f"{profile}.yaml lacks {name} ({path.name})"
