@@ -130,7 +130,7 @@ def count_params(model: keras.Model) -> dict:
 
 def logits_model(model: keras.Model) -> keras.Model:
     """The same network up to the pre-softmax class scores (for saliency and class maximization)."""
-    return keras.Model(model.inputs, model.get_layer("logits").output, name=f"{model.name}_logits")
+    return keras.Model(model.input, model.get_layer("logits").output, name=f"{model.name}_logits")
 
 
 def layer_table(model: keras.Model):

@@ -1,0 +1,397 @@
+"""Tests for helpers.analysis on tiny models whose gradients are known by construction."""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import warnings
+
+import keras
+import numpy as np
+import pytest
+from keras import layers
+from matplotlib.figure import Figure
+
+from helpers import analysis
+from helpers.config import CLASS_NAMES, IMAGE_SIZE
+from helpers.models import build_cnn, build_dnn
+
+SHAPE = (IMAGE_SIZE, IMAGE_SIZE, 1)
+PIXELS = IMAGE_SIZE * IMAGE_SIZE
+
+
+def with_head(inputs, x, name):
+    """Attach the project's head: a Dense 'logits' layer and a softmax 'probabilities' layer."""
+    logits = layers.Dense(7, name="logits")(x)
+    outputs = layers.Activation("softmax", name="probabilities")(logits)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def set_dense(model, kernel, bias=None):
+    layer = model.get_layer("logits")
+    layer.set_weights([np.asarray(kernel, np.float32),
+                       np.zeros(7, np.float32) if bias is None else np.asarray(bias, np.float32)])
+
+
+@pytest.fixture(scope="module")
+def cnn():
+    """build_cnn with normalization and augmentation: augmentation must stay inactive."""
+    keras.utils.set_random_seed(0)
+    return build_cnn(filters=[4, 8], dense_units=[8], normalization={"mean": 128.0, "std": 64.0},
+                     augmentation={"flip": True, "shift": 0.1}, name="tiny_cnn")
+
+
+@pytest.fixture(scope="module")
+def images():
+    return np.random.default_rng(0).integers(0, 256, (4, *SHAPE)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def linear():
+    """logits = W^T pixels, with W non-zero only in the top-left 8x8 block."""
+    inputs = keras.Input(SHAPE)
+    model = with_head(inputs, layers.Flatten()(inputs), "linear")
+    kernel = np.random.default_rng(1).normal(size=(IMAGE_SIZE, IMAGE_SIZE, 7))
+    kernel[8:, :] = 0
+    kernel[:, 8:] = 0
+    set_dense(model, kernel.reshape(PIXELS, 7))
+    return model, kernel
+
+
+# ----------------------------------------------------------------------------- saliency
+
+def test_saliency_shape_range_and_not_constant(cnn, images):
+    sal = analysis.saliency_maps(cnn, images)
+    assert sal.shape == (4, IMAGE_SIZE, IMAGE_SIZE) and sal.dtype == np.float32
+    assert sal.min() >= 0 and np.allclose(sal.max(axis=(1, 2)), 1.0)
+    assert all(m.std() > 0.01 for m in sal)
+    # inference mode: the random flip/shift layers do not change a second computation
+    np.testing.assert_array_equal(sal, analysis.saliency_maps(cnn, images))
+
+
+def test_saliency_is_the_normalised_weight_of_a_linear_model(linear, images):
+    model, kernel = linear
+    sal = analysis.saliency_maps(model, images[:2], class_indices=[2, 5])
+    for m, c in zip(sal, [2, 5]):
+        np.testing.assert_allclose(m, np.abs(kernel[..., c]) / np.abs(kernel[..., c]).max(),
+                                   atol=1e-6)
+    assert sal[:, 8:, :].max() == 0 and sal[:, :, 8:].max() == 0
+
+
+def test_saliency_stays_where_a_cnn_looks(images):
+    """A CNN that sees only the top-left 12x12 pixels has no saliency anywhere else."""
+    keras.utils.set_random_seed(2)
+    inputs = keras.Input(SHAPE)
+    x = layers.Cropping2D(((0, 36), (0, 36)))(inputs)
+    x = layers.Conv2D(4, 3, activation="relu", name="block1_conv1")(x)
+    model = with_head(inputs, layers.Flatten()(x), "corner_cnn")
+    sal = analysis.saliency_maps(model, images)
+    assert sal[:, 12:, :].max() == 0 and sal[:, :, 12:].max() == 0
+    assert (sal[:, :12, :12] > 0).mean() > 0.5
+
+
+def test_saliency_defaults_to_predicted_class(cnn, images):
+    predicted = analysis.predict_logits(cnn, images).argmax(axis=1)
+    np.testing.assert_array_equal(analysis.saliency_maps(cnn, images),
+                                  analysis.saliency_maps(cnn, images, predicted))
+    assert not np.allclose(analysis.saliency_maps(cnn, images, (predicted + 1) % 7),
+                           analysis.saliency_maps(cnn, images))
+
+
+def test_saliency_accepts_one_image_and_rejects_bad_input(cnn, images, linear):
+    assert analysis.saliency_maps(cnn, images[0, ..., 0]).shape == (1, IMAGE_SIZE, IMAGE_SIZE)
+    with pytest.raises(ValueError, match="class_indices"):
+        analysis.saliency_maps(cnn, images, class_indices=[0, 1, 2, 7])
+    with pytest.raises(ValueError, match="one class index per image"):
+        analysis.saliency_maps(cnn, images, class_indices=[0, 1])
+    with pytest.raises(ValueError, match="do not fit"):
+        analysis.saliency_maps(cnn, np.zeros((2, 32, 32, 1)))
+    inputs = keras.Input(SHAPE)
+    no_logits = keras.Model(inputs, layers.Dense(7)(layers.Flatten()(inputs)))
+    with pytest.raises(ValueError, match="logits"):
+        analysis.saliency_maps(no_logits, images)
+
+
+def test_smoothgrad(cnn, images, linear):
+    model, _ = linear
+    # a linear model has the same gradient everywhere, so noise changes nothing
+    np.testing.assert_allclose(analysis.smoothgrad(model, images, 3, samples=4),
+                               analysis.saliency_maps(model, images, 3), atol=1e-6)
+    # without noise SmoothGrad is the vanilla saliency
+    np.testing.assert_allclose(analysis.smoothgrad(cnn, images, samples=2, noise=0.0),
+                               analysis.saliency_maps(cnn, images), atol=1e-6)
+    sg = analysis.smoothgrad(cnn, images, samples=4, seed=1)
+    assert sg.shape == (4, IMAGE_SIZE, IMAGE_SIZE) and np.allclose(sg.max(axis=(1, 2)), 1.0)
+    np.testing.assert_array_equal(sg, analysis.smoothgrad(cnn, images, samples=4, seed=1))
+    assert not np.allclose(sg, analysis.smoothgrad(cnn, images, samples=4, seed=2))
+    with pytest.raises(ValueError):
+        analysis.smoothgrad(cnn, images, samples=0)
+
+
+def tf_keras_vis():
+    """The tf-keras-vis modules used for cross-checks (skip the test if it is not installed)."""
+    pytest.importorskip("tf_keras_vis")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # scipy.ndimage.interpolation
+        from tf_keras_vis import gradcam, saliency
+        from tf_keras_vis.utils import model_modifiers, scores
+    return (saliency.Saliency, gradcam.Gradcam, model_modifiers.ReplaceToLinear,
+            scores.CategoricalScore)
+
+
+def test_saliency_matches_tf_keras_vis(cnn, images):
+    Saliency, _, ReplaceToLinear, CategoricalScore = tf_keras_vis()
+    classes = [0, 3, 5, 6]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Keras 3's input-structure warning on the clone
+        ref = Saliency(cnn, model_modifier=ReplaceToLinear(), clone=True)(
+            CategoricalScore(classes), images, normalize_map=False)
+    ref = ref / ref.max(axis=(1, 2), keepdims=True)
+    np.testing.assert_allclose(analysis.saliency_maps(cnn, images, classes), ref, atol=1e-5)
+
+
+# ----------------------------------------------------------------------------- Grad-CAM
+
+@pytest.fixture(scope="module")
+def pointwise():
+    """conv 1x1 with kernel [1, 2] -> global average -> logits: Grad-CAM is known exactly."""
+    inputs = keras.Input(SHAPE)
+    conv = layers.Conv2D(2, 1, use_bias=False, name="block1_conv1")
+    x = layers.GlobalAveragePooling2D()(conv(inputs))
+    model = with_head(inputs, x, "pointwise")
+    conv.set_weights([np.array([1.0, 2.0], np.float32).reshape(1, 1, 1, 2)])
+    kernel = np.zeros((2, 7))
+    kernel[:, 3] = 1.0     # class 3 grows with the features: CAM = the image
+    kernel[:, 4] = -1.0    # class 4 shrinks with them: CAM all negative, ReLU'd to zero
+    set_dense(model, kernel)
+    return model
+
+
+def test_grad_cam_known_map(pointwise, images):
+    cam = analysis.grad_cam(pointwise, images, class_indices=3)
+    np.testing.assert_allclose(cam, images[..., 0] / images.max(axis=(1, 2, 3))[:, None, None],
+                               atol=1e-6)
+    np.testing.assert_array_equal(analysis.grad_cam(pointwise, images, class_indices=4), 0.0)
+
+
+def test_grad_cam_default_layer_and_upsampling(cnn, images):
+    cam = analysis.grad_cam(cnn, images)
+    assert cam.shape == (4, IMAGE_SIZE, IMAGE_SIZE) and cam.min() >= 0 and cam.max() <= 1
+    np.testing.assert_array_equal(cam, analysis.grad_cam(cnn, images, layer_name="block2_conv2"))
+    assert all(m.max() == 1.0 and m.std() > 0 for m in cam)
+    with pytest.raises(ValueError, match="no layer"):
+        analysis.grad_cam(cnn, images, layer_name="block9_conv1")
+    with pytest.raises(ValueError, match="not \\(N, h, w, C\\)"):
+        analysis.grad_cam(cnn, images, layer_name="dense1")
+    keras.utils.set_random_seed(0)
+    with pytest.raises(ValueError, match="no Conv2D"):
+        analysis.grad_cam(build_dnn(hidden_units=[8]), images)
+
+
+def test_grad_cam_matches_tf_keras_vis(cnn, images):
+    """At a full-resolution layer (no upsampling) tf-keras-vis must give the same map."""
+    _, Gradcam, ReplaceToLinear, CategoricalScore = tf_keras_vis()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = Gradcam(cnn, model_modifier=ReplaceToLinear(), clone=True)(
+            CategoricalScore([1, 2, 3, 4]), images, penultimate_layer="block1_conv2",
+            normalize_cam=False)
+    ref = ref / ref.max(axis=(1, 2), keepdims=True)
+    cam = analysis.grad_cam(cnn, images, [1, 2, 3, 4], layer_name="block1_conv2")
+    np.testing.assert_allclose(cam, ref, atol=1e-4)
+
+
+# ----------------------------------------------------------------------------- masks, regions
+
+def test_mask_by_saliency_zeroes_exactly_the_low_pixels():
+    images = np.arange(2 * 4 * 4, dtype=np.float32).reshape(2, 4, 4, 1) + 1
+    sal = np.zeros((2, 4, 4), np.float32)
+    sal[0, 0, :] = [0.2, 0.5, 0.7, 1.0]   # 0.5 is kept: only values below threshold go
+    sal[1] = 1.0
+    masked, kept = analysis.mask_by_saliency(images, sal, threshold=0.5)
+    expected = images.copy()
+    expected[sal < 0.5] = 0
+    np.testing.assert_array_equal(masked, expected)
+    assert masked.shape == images.shape and masked.dtype == images.dtype
+    np.testing.assert_allclose(kept, [3 / 16, 1.0])
+    one, kept_one = analysis.mask_by_saliency(images[0, ..., 0], sal[0], threshold=0.8)
+    assert kept_one == 1 / 16 and one.sum() == images[0, 0, 3, 0]
+    for bad in [dict(threshold=1.5), dict(saliency=sal * 2), dict(saliency=sal[:, :3])]:
+        args = dict(images=images, saliency=sal, threshold=0.5) | bad
+        with pytest.raises(ValueError):
+            analysis.mask_by_saliency(**args)
+
+
+def test_region_share():
+    mouth = np.zeros((IMAGE_SIZE, IMAGE_SIZE))
+    r0, r1, c0, c1 = analysis.FACE_REGIONS["mouth"]
+    mouth[r0:r1, c0:c1] = np.random.default_rng(0).uniform(0.1, 1, (r1 - r0, c1 - c0))
+    assert analysis.region_share(mouth) == pytest.approx({"eyes": 0.0, "mouth": 1.0, "rest": 0.0})
+    assert analysis.region_share(mouth)["eyes"] == 0.0
+    uniform = analysis.region_share(np.ones((IMAGE_SIZE, IMAGE_SIZE)))
+    assert uniform["eyes"] == pytest.approx(14 * 40 / PIXELS)
+    assert uniform["mouth"] == pytest.approx(14 * 24 / PIXELS)
+    eyes = np.zeros_like(mouth)
+    eyes[12, 20] = 3.0
+    both = analysis.region_share(np.stack([mouth, eyes, np.zeros_like(mouth)]))  # zero map skipped
+    assert both == pytest.approx({"eyes": 0.5, "mouth": 0.5, "rest": 0.0})
+    noise = np.random.default_rng(1).uniform(size=(5, IMAGE_SIZE, IMAGE_SIZE))
+    random = analysis.region_share(noise)
+    assert sum(random.values()) == pytest.approx(1.0) and min(random.values()) > 0
+    masks = analysis.region_masks()
+    assert sum(m.astype(int) for m in masks.values()).tolist() == np.ones((48, 48), int).tolist()
+    with pytest.raises(ValueError):
+        analysis.region_share(np.zeros((2, IMAGE_SIZE, IMAGE_SIZE)))
+    with pytest.raises(ValueError):
+        analysis.region_share(-mouth)
+
+
+# ----------------------------------------------------------------------------- filters
+
+def test_conv_layer_names(cnn):
+    assert analysis.conv_layer_names(cnn) == ["block1_conv1", "block1_conv2", "block2_conv1",
+                                             "block2_conv2"]
+    keras.utils.set_random_seed(0)
+    assert analysis.conv_layer_names(build_dnn(hidden_units=[8])) == []
+
+
+def test_filter_patterns_raise_every_filter(cnn):
+    patterns, start, final = analysis.filter_patterns(cnn, "block2_conv1", steps=25,
+                                                      batch_size=5, progress=False)
+    assert patterns.shape == (8, IMAGE_SIZE, IMAGE_SIZE) and patterns.dtype == np.uint8
+    assert start.shape == final.shape == (8,)
+    assert np.all(final > start), (start, final)
+    # the blur trades some activation for smoother patterns: without it the ascent gets further
+    _, raw_start, raw_final = analysis.filter_patterns(cnn, "block2_conv1", steps=25, blur_every=0,
+                                                       jitter=0, progress=False)
+    np.testing.assert_array_equal(raw_start, start)
+    assert np.all(raw_final > start) and (raw_final - start).mean() > (final - start).mean()
+    assert all(p.std() > 5 for p in patterns)  # display-ready: stretched, not flat
+    # a subset, in the given order: same start image, so the same start activations
+    _, sub_start, sub_final = analysis.filter_patterns(cnn, "block2_conv1", [6, 1], steps=3,
+                                                       progress=False)
+    np.testing.assert_allclose(sub_start, start[[6, 1]], rtol=1e-5, atol=1e-6)
+    assert np.all(sub_final > sub_start)
+
+
+def test_filter_patterns_bad_arguments(cnn):
+    for kwargs in [dict(filter_indices=[8]), dict(filter_indices=[]), dict(filter_indices=[0.5]),
+                   dict(step_size=0), dict(batch_size=0), dict(steps=-1)]:
+        with pytest.raises(ValueError):
+            analysis.filter_patterns(cnn, "block2_conv1", progress=False, **kwargs)
+    with pytest.raises(ValueError, match="no layer"):
+        analysis.filter_patterns(cnn, "nope", progress=False)
+
+
+def test_feature_maps_are_the_layer_output(pointwise, cnn, images):
+    maps = analysis.feature_maps(pointwise, "block1_conv1", images[0])
+    np.testing.assert_allclose(maps, images[0] * np.array([1.0, 2.0]), rtol=1e-6)
+    assert analysis.feature_maps(cnn, "block2_conv1", images[1, ..., 0]).shape == (24, 24, 8)
+    with pytest.raises(ValueError, match="one image"):
+        analysis.feature_maps(cnn, "block2_conv1", images)
+
+
+def test_class_maximization_raises_each_logit(cnn):
+    result = analysis.class_maximization(cnn, steps=20, seed=0)
+    assert result.images.shape == (7, IMAGE_SIZE, IMAGE_SIZE)
+    assert result.images.min() >= 0 and result.images.max() <= 255
+    assert np.all(result.logits > result.start_logits + 0.1)
+    logits = analysis.predict_logits(cnn, result.images)
+    np.testing.assert_allclose(result.logits, logits[np.arange(7), np.arange(7)], rtol=1e-4,
+                               atol=1e-4)
+    probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(result.probabilities, probs[np.arange(7), np.arange(7)], atol=1e-5)
+    np.testing.assert_array_equal(result.predicted, logits.argmax(axis=1))
+
+
+def test_class_maximization_follows_linear_weights(linear):
+    """Ascending a linear logit brightens pixels with positive weight and darkens negative ones."""
+    model, kernel = linear
+    result = analysis.class_maximization(model, steps=15, classes=[2], blur_every=0, jitter=0)
+    change = result.images[0] - result.images[0].mean()
+    w = kernel[..., 2]
+    assert change[:8, :8][w[:8, :8] > 0.5].min() > 0 > change[:8, :8][w[:8, :8] < -0.5].max()
+
+
+# ----------------------------------------------------------------------------- adversarial
+
+@pytest.fixture(scope="module")
+def mean_model():
+    """Logits from the mean pixel m: happy = m, surprise = 150 - m, neutral = 89.5, others -1e3."""
+    inputs = keras.Input(SHAPE)
+    model = with_head(inputs, layers.Flatten()(inputs), "mean_pixel")
+    kernel = np.zeros((PIXELS, 7))
+    kernel[:, 3], kernel[:, 5] = 1 / PIXELS, -1 / PIXELS
+    set_dense(model, kernel, [-1e3, -1e3, -1e3, 0, -1e3, 150, 89.5])
+    return model
+
+
+def test_adversarial_untargeted_flips_after_known_steps(mean_model):
+    image = np.full(SHAPE, 100.0, np.float32)
+    result = analysis.adversarial_example(mean_model, image)
+    # each step lowers every pixel by 1: happy = 100 - k drops below neutral = 89.5 at k = 11
+    assert result.flipped and result.steps == 11
+    assert (result.original_class, result.new_class) == (3, 6)
+    np.testing.assert_array_equal(result.image, np.full((48, 48), 89.0))
+    np.testing.assert_array_equal(result.perturbation, -11.0)
+    assert result.max_abs_change == 11.0 and result.mean_abs_change == 11.0
+    assert result.original_probability == pytest.approx(1 / (1 + np.exp(-10.5)), rel=1e-4)
+    assert result.new_probability == pytest.approx(1 / (1 + np.exp(-0.5)), rel=1e-4)
+    assert result.target_class is None
+
+
+def test_adversarial_targeted_and_limits(mean_model):
+    image = np.full(SHAPE, 100.0, np.float32)
+    result = analysis.adversarial_example(mean_model, image, target_class=5)
+    # surprise = 50 + k beats happy = 100 - k and neutral = 89.5 first at k = 40
+    assert (result.flipped, result.steps, result.new_class) == (True, 40, 5)
+    capped = analysis.adversarial_example(mean_model, image, max_steps=5)
+    assert (capped.flipped, capped.steps, capped.new_class) == (False, 5, 3)
+    assert capped.max_abs_change == 5.0
+    # half the pixels at 1, half at 199: happy (mean 100); the dark half clips at 0 after a step
+    half = np.concatenate([np.full((24, 48, 1), 1.0), np.full((24, 48, 1), 199.0)])
+    dark = analysis.adversarial_example(mean_model, half, step_size=2.0, max_steps=4)
+    assert (dark.flipped, dark.steps, dark.image.min(), dark.image.max()) == (False, 4, 0.0, 191.0)
+    assert (dark.max_abs_change, dark.mean_abs_change) == (8.0, 4.5)
+    with pytest.raises(ValueError):
+        analysis.adversarial_example(mean_model, image, target_class=7)
+    with pytest.raises(ValueError):
+        analysis.adversarial_example(mean_model, np.stack([image, image]))
+    with pytest.raises(ValueError):
+        analysis.adversarial_example(mean_model, image, step_size=0)
+
+
+def test_adversarial_flips_a_cnn(cnn, images):
+    result = analysis.adversarial_example(cnn, images[0], max_steps=50)
+    assert result.flipped and 1 <= result.steps <= 50
+    assert result.new_class != result.original_class
+    assert result.max_abs_change == result.steps  # integer pixels, one grey level per step
+    assert analysis.predict_logits(cnn, result.image).argmax() == result.new_class
+
+
+# ----------------------------------------------------------------------------- figures
+
+def test_plot_grid():
+    imgs = np.random.default_rng(0).uniform(size=(10, 6, 6, 1))
+    fig = analysis.plot_grid(imgs, titles=[f"f{i}" for i in range(10)], ncols=4, cell_size=1.0)
+    assert isinstance(fig, Figure) and len(fig.axes) == 10
+    assert fig.get_size_inches().tolist() == [4.0, 3.0]
+    assert fig.axes[9].get_title() == "f9" and fig.axes[0].get_xticks().size == 0
+    assert len(analysis.plot_grid(imgs[:3, ..., 0]).axes) == 3
+    with pytest.raises(ValueError):
+        analysis.plot_grid(imgs, titles=["a"])
+    with pytest.raises(ValueError):
+        analysis.plot_grid(imgs[0, ..., 0])
+
+
+def test_saliency_figure(cnn, images):
+    fig = analysis.saliency_figure(cnn, images[:3], labels=[0, 3, 6], samples=2)
+    assert isinstance(fig, Figure) and len(fig.axes) == 15
+    titles = [ax.get_title() for ax in fig.axes[:5]]
+    assert titles == ["original", "saliency", "masked (>= 0.5)", "Grad-CAM", "SmoothGrad"]
+    predicted = analysis.predict_logits(cnn, images[:3]).argmax(axis=1)
+    label = fig.axes[5].get_ylabel()
+    assert label.startswith("true happy\npred " + CLASS_NAMES[predicted[1]])
+    keras.utils.set_random_seed(0)
+    dnn_fig = analysis.saliency_figure(build_dnn(hidden_units=[8]), images[:2], samples=2)
+    assert len(dnn_fig.axes) == 8  # no Grad-CAM column without conv layers
