@@ -108,7 +108,7 @@ def dnn_param_count(width: int, depth: int) -> int:
 
 def dnn_width_for(target_params: int, depth: int) -> int:
     """The hidden width whose DNN has the parameter count closest to `target_params`."""
-    if target_params <= dnn_param_count(1, depth):
+    if target_params < dnn_param_count(1, depth):
         raise ValueError(f"{target_params} parameters is too few for a {depth}-layer DNN")
     low, high = 1, 1
     while dnn_param_count(high, depth) < target_params:

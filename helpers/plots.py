@@ -52,7 +52,7 @@ def stages(model) -> list[dict]:
 
 def _stage_label(group) -> str:
     key, layers = group["key"], group["layers"]
-    name = STAGE_NAMES.get(key, key.capitalize().replace("block", "Block ").replace("dense", "Dense "))
+    name = STAGE_NAMES.get(key, key.replace("block", "block ").replace("dense", "dense ").capitalize())
     convs = [l for l in layers if type(l).__name__ == "Conv2D"]
     dense = [l for l in layers if type(l).__name__ == "Dense"]
     lines = [name]

@@ -17,6 +17,8 @@ def equalize_histogram(images: np.ndarray) -> np.ndarray:
     squeeze = images.ndim == 2
     batch = images[None] if squeeze else images
     n = len(batch)
+    if n == 0:
+        return images.copy()
     flat = batch.reshape(n, -1).astype(np.int64)
     # One bincount over all images at once: image i uses bins i*256 .. i*256+255.
     counts = np.bincount((flat + 256 * np.arange(n)[:, None]).ravel(), minlength=256 * n)

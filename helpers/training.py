@@ -276,8 +276,10 @@ def _finish(name, run_dir, model, fp, data_checksum, config, x_train, y_train, x
             x_test, wall) -> Run:
     """Evaluate the final model, save predictions and write metrics.json (the 'done' marker)."""
     tta = config["training"].get("tta_flip", False)
-    val_proba = predict_proba(model, x_val, tta_flip=tta)
-    np.save(run_dir / "val_proba.npy", val_proba.astype(np.float16))
+    # Probabilities are stored as float16; the accuracy is computed from what is stored so
+    # that a later notebook reading the file gets exactly the same predictions.
+    val_proba = predict_proba(model, x_val, tta_flip=tta).astype(np.float16)
+    np.save(run_dir / "val_proba.npy", val_proba)
     if x_test is not None and len(x_test):
         np.save(run_dir / "test_proba.npy", predict_proba(model, x_test, tta_flip=tta).astype(np.float16))
     history = read_history(run_dir)

@@ -1,0 +1,336 @@
+"""Unit tests for helpers/report.py: sections, merging and the PDF export.
+
+The notebooks are built in memory with nbformat; only the last test runs LaTeX (and is skipped
+when xelatex, pandoc or pdftotext is missing).
+"""
+
+import json
+import shutil
+import subprocess
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output, new_raw_cell
+
+from helpers.config import SECTIONS
+from helpers.report import (
+    MISSING,
+    TITLE,
+    build_pdf,
+    group_sections,
+    heading,
+    merge_notebooks,
+    run_info_cell,
+    section_of,
+)
+
+CHECKSUM = "0123456789abcdef" * 4
+PRESENT = {0, 1, 3, 9}  # the sections the two test notebooks produce
+
+
+def tagged(cell, *tags):
+    cell.metadata["tags"] = list(tags)
+    return cell
+
+
+def code(source, *outputs, tags=()):
+    cell = new_code_cell(source, outputs=list(outputs), execution_count=1)
+    return tagged(cell, *tags) if tags else cell
+
+
+def stdout(text):
+    return new_output("stream", name="stdout", text=text)
+
+
+def stderr(text):
+    return new_output("stream", name="stderr", text=text)
+
+
+def display(text):
+    return new_output("display_data", data={"text/plain": text, "text/markdown": f"**{text}**"})
+
+
+def result(text):
+    return new_output("execute_result", data={"text/plain": text}, execution_count=1)
+
+
+def notebook_a():
+    """Data, 1. CNN and the first part of 9. Further analysis."""
+    nb = new_notebook(cells=[
+        code("import setup_a", stdout("setup A out\n")),
+        code("profile = 'full'", tags=("parameters",)),
+        code("profile = 'smoke'", tags=("injected-parameters",)),
+        new_markdown_cell("# Data\n\nIntro to the data."),
+        code("show_data()", stdout("data stdout\n"), stderr("data stderr warning\n"),
+             display("display A")),
+        new_markdown_cell("## Classes\nLevel-2 headings stay in their section."),
+        new_markdown_cell("# 1. CNN"),
+        code("train_cnn()", stdout("hidden output\n"), display("hidden display"),
+             tags=("hide_output",)),
+        code("secret()", stdout("hidden cell\n"), tags=("hide",)),
+        new_markdown_cell("# 9. Further analysis\nExtra A."),
+        new_markdown_cell("Analysis A."),
+    ])
+    nb.metadata["papermill"] = {"parameters": {"profile": "smoke"}}
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    return nb
+
+
+def notebook_b():
+    """3. Training curves, and the second part of 9 (named without its number)."""
+    return new_notebook(cells=[
+        code("import setup_b", stdout("setup B out\n")),
+        new_markdown_cell("# 3. Training curves\nCurves body."),
+        code("curves()", result("curves result")),
+        new_markdown_cell("# Further analysis"),
+        new_markdown_cell("Analysis B."),
+        new_markdown_cell("#Data is not a heading (no space)"),
+    ])
+
+
+def sources(cells):
+    return [cell.source for cell in cells]
+
+
+# --------------------------------------------------------------------------- section_of
+
+
+@pytest.mark.parametrize("source,expected", [
+    ("# Data", 0),
+    ("# data", 0),
+    ("# 0. Data", 0),
+    ("# 1. CNN", 1),
+    ("# 2. DNN\n\nSome text.", 2),
+    ("# 3. Training curves", 3),
+    ("# Training curves", 3),
+    ("#   3.   Training curves   ", 3),
+    ("\n\n# 8. Semi-supervised learning", 8),
+    ("# 9. Further analysis", 9),
+    ("# Further Analysis", 9),
+    ("# 5. Anything at all", 5),  # the number decides
+])
+def test_section_of_recognises_level_1_headings(source, expected):
+    assert section_of(new_markdown_cell(source)) == expected
+
+
+@pytest.mark.parametrize("source", [
+    "## 1. CNN",
+    "## Data",
+    "### 9. Further analysis",
+    "# 10. Extra",
+    "# Introduction",
+    "#Data",
+    "Data",
+    "Some text\n# 1. CNN",
+    "",
+])
+def test_section_of_ignores_other_markdown(source):
+    assert section_of(new_markdown_cell(source)) is None
+
+
+def test_section_of_ignores_code_and_raw_cells():
+    assert section_of(new_code_cell("# 1. CNN")) is None
+    assert section_of(new_raw_cell("# Data")) is None
+
+
+def test_heading():
+    assert heading(0) == "# Data"
+    assert heading(1) == "# 1. CNN"
+    assert heading(9) == "# 9. Further analysis"
+    assert all(section_of(new_markdown_cell(heading(k))) == k for k in SECTIONS)
+
+
+# --------------------------------------------------------------------------- group_sections
+
+
+@pytest.fixture
+def grouped():
+    return group_sections([notebook_a(), notebook_b()])
+
+
+def test_group_sections_keys_follow_config_order(grouped):
+    assert list(grouped) == list(SECTIONS)
+    assert {k for k, cells in grouped.items() if cells} == PRESENT
+
+
+def test_group_sections_data_section(grouped):
+    cells = grouped[0]
+    assert sources(cells) == ["# Data", "Intro to the data.", "import setup_a", "show_data()",
+                              "## Classes\nLevel-2 headings stay in their section."]
+    # set-up cells before the first heading go with that first section, after its heading
+    assert cells[2].outputs[0]["text"] == "setup A out\n"
+    shown = cells[3].outputs
+    assert [o.output_type for o in shown] == ["stream", "display_data"]  # stderr removed
+    assert shown[0]["name"] == "stdout" and shown[0]["text"] == "data stdout\n"
+    assert shown[1]["data"]["text/plain"] == "display A"
+
+
+def test_group_sections_hide_output_keeps_the_cell_without_outputs(grouped):
+    assert sources(grouped[1]) == ["# 1. CNN", "train_cnn()"]
+    assert grouped[1][1].outputs == []
+
+
+def test_group_sections_cells_before_first_heading_of_second_notebook(grouped):
+    cells = grouped[3]
+    assert sources(cells) == ["# 3. Training curves", "Curves body.", "import setup_b",
+                              "curves()"]
+    assert cells[3].outputs[0]["data"]["text/plain"] == "curves result"
+
+
+def test_group_sections_merges_section_9_under_one_heading(grouped):
+    assert sources(grouped[9]) == ["# 9. Further analysis", "Extra A.", "Analysis A.",
+                                   "Analysis B.", "#Data is not a heading (no space)"]
+
+
+def test_group_sections_order_of_notebooks_only_orders_within_a_section():
+    grouped = group_sections([notebook_b(), notebook_a()])
+    assert list(grouped) == list(SECTIONS)
+    assert sources(grouped[9]) == ["# 9. Further analysis", "Analysis B.",
+                                   "#Data is not a heading (no space)", "Extra A.",
+                                   "Analysis A."]
+    assert sources(grouped[0])[:3] == ["# Data", "Intro to the data.", "import setup_a"]
+
+
+def test_group_sections_drops_parameters_injected_and_hidden_cells(grouped):
+    every = [cell.source for cells in grouped.values() for cell in cells]
+    for dropped in ("profile = 'full'", "profile = 'smoke'", "secret()"):
+        assert dropped not in every
+    texts = json.dumps([nbformat.from_dict(c) for cells in grouped.values() for c in cells])
+    for hidden in ("hidden cell", "hidden output", "hidden display", "data stderr warning"):
+        assert hidden not in texts
+
+
+def test_group_sections_leaves_the_input_notebooks_unchanged():
+    a, b = notebook_a(), notebook_b()
+    before = json.dumps([a, b], sort_keys=True)
+    group_sections([a, b])
+    assert json.dumps([a, b], sort_keys=True) == before
+
+
+def test_group_sections_heading_of_a_tagged_hide_cell_is_dropped():
+    nb = new_notebook(cells=[new_markdown_cell("# Data\nx"),
+                             tagged(new_markdown_cell("# 1. CNN"), "hide"),
+                             new_markdown_cell("still data")])
+    grouped = group_sections([nb])
+    assert sources(grouped[0]) == ["# Data", "x", "still data"]
+    assert grouped[1] == []
+
+
+# --------------------------------------------------------------------------- merge_notebooks
+
+
+RESULTS = {"run": {"profile": "smoke", "data_checksum": CHECKSUM, "data_format": "course CSV",
+                   "train_rows": 700, "test_rows": 70, "started": "2026-01-02 03:04",
+                   "runtime": {"backend": "tensorflow", "keras": "3.15.1",
+                               "tensorflow": "2.21.0", "python": "3.11.0", "cpu_count": 2,
+                               "processor": "x86_64", "accelerator": "none"}}}
+
+
+@pytest.fixture
+def paths(tmp_path):
+    a, b = tmp_path / "01_a.ipynb", tmp_path / "02_b.ipynb"
+    nbformat.write(notebook_a(), str(a))
+    nbformat.write(notebook_b(), str(b))
+    return [a, b]
+
+
+def test_merge_puts_the_run_info_first(paths):
+    merged = merge_notebooks(paths, RESULTS)
+    info = merged.cells[0]
+    assert info.cell_type == "markdown"
+    assert section_of(info) is None
+    assert "| Profile | **smoke** (a quick smoke test on a subset: numbers are NOT the real " \
+           "results) |" in info.source
+    assert f"`{CHECKSUM[:32]}` `{CHECKSUM[32:]}`" in info.source  # the full checksum, wrapped
+    assert "course CSV, 700 training rows used, 70 test images" in info.source
+    assert "keras 3.15.1, tensorflow 2.21.0, python 3.11.0" in info.source
+    assert "| Notebooks executed | 2026-01-02 03:04 |" in info.source
+    assert merged.cells[1].source == "# Data"
+
+
+def test_run_info_for_a_full_run_has_no_smoke_warning():
+    results = json.loads(json.dumps(RESULTS))
+    results["run"]["profile"] = "full"
+    text = run_info_cell(results).source
+    assert "| Profile | **full** |" in text
+    assert "smoke" not in text and "NOT the real results" not in text
+
+
+def test_run_info_without_results():
+    text = run_info_cell({}).source
+    assert "**unknown**" in text
+    assert "`?`" in text  # no checksum
+
+
+def test_merge_shows_every_section_once_in_order(paths):
+    merged = merge_notebooks(paths, RESULTS)
+    headings = [cell.source for cell in merged.cells if section_of(cell) is not None]
+    assert headings == [heading(k) for k in SECTIONS]
+
+
+def test_merge_marks_missing_sections(paths):
+    merged = merge_notebooks(paths, RESULTS)
+    cells = merged.cells
+    for i, cell in enumerate(cells):
+        section = section_of(cell)
+        if section is None:
+            continue
+        missing = i + 1 < len(cells) and cells[i + 1].source == MISSING
+        assert missing == (section not in PRESENT), heading(section)
+    assert sum(cell.source == MISSING for cell in cells) == len(SECTIONS) - len(PRESENT)
+
+
+def test_merged_notebook_content_and_metadata(paths):
+    merged = merge_notebooks(paths, RESULTS)
+    nbformat.validate(merged)
+    assert merged.metadata["title"] == TITLE
+    assert "papermill" not in merged.metadata
+    assert merged.metadata["kernelspec"]["name"] == "python3"
+    assert sources(merged.cells[1:6]) == ["# Data", "Intro to the data.", "import setup_a",
+                                          "show_data()", "## Classes\nLevel-2 headings stay "
+                                          "in their section."]
+    every = [cell.source for cell in merged.cells]
+    assert "profile = 'full'" not in every and "secret()" not in every
+    assert every.count("# 9. Further analysis") == 1
+
+
+def test_build_pdf_needs_executed_notebooks(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no executed notebooks"):
+        build_pdf(tmp_path, tmp_path / "report.pdf", tmp_path / "results.json")
+    nbformat.write(notebook_a(), str(tmp_path / "report.ipynb"))  # not a numbered notebook
+    with pytest.raises(FileNotFoundError):
+        build_pdf(tmp_path, tmp_path / "report.pdf", tmp_path / "results.json")
+    assert not (tmp_path / "report.pdf").exists()
+
+
+# --------------------------------------------------------------------------- end to end
+
+
+@pytest.mark.skipif(not all(shutil.which(tool) for tool in ("xelatex", "pandoc", "pdftotext")),
+                    reason="needs xelatex, pandoc and pdftotext")
+def test_build_pdf_end_to_end(tmp_path):
+    executed = tmp_path / "executed"
+    executed.mkdir()
+    nbformat.write(notebook_a(), str(executed / "01_a.ipynb"))
+    nbformat.write(notebook_b(), str(executed / "02_b.ipynb"))
+    results = tmp_path / "results.json"
+    results.write_text(json.dumps(RESULTS))
+    pdf = build_pdf(executed, tmp_path / "out" / "report.pdf", results)
+
+    assert pdf == tmp_path / "out" / "report.pdf"
+    assert pdf.read_bytes()[:5] == b"%PDF-"
+    assert (tmp_path / "report.ipynb").exists()  # the merged notebook, for inspection
+    text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True,
+                          check=True).stdout
+    words = " ".join(text.split())
+    for key, name in SECTIONS.items():
+        title = f"{key}. {name}" if key else name
+        assert title in words, title
+    assert "Data" in words
+    assert TITLE in words
+    assert "smoke" in words
+    assert words.count(" ".join(MISSING.strip("*").split())) == len(SECTIONS) - len(PRESENT)
+    assert "data stdout" in words and "Analysis A." in words and "Analysis B." in words
+    for hidden in ("hidden output", "hidden cell", "data stderr warning", "show_data()"):
+        assert hidden not in words  # code is not shown, nor hidden outputs

@@ -1,0 +1,436 @@
+"""Unit tests for helpers/training.py: run folders, reuse, retraining, resuming after an
+interruption, seeding, test-time augmentation and the optimizer factory.
+
+Every run trains a tiny CNN (one conv block of 4 filters, 8 dense units) for 2-3 epochs on 192
+random 48x48 images, in a tmp_path models folder.
+"""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import copy
+import json
+import math
+import shutil
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+
+from helpers import training
+from helpers.models import build_cnn, build_dnn, count_params
+from helpers.training import fit_or_load, make_optimizer, one_hot, predict_proba
+
+# Whole batches only (192 = 6 x 32): a smaller last batch would make TensorFlow trace the
+# training step twice, which costs more than the training itself.
+N_TRAIN, N_VAL, N_TEST = 192, 64, 64
+BATCH = 32
+STEPS = math.ceil(N_TRAIN / BATCH)  # 6 optimizer steps per epoch
+LR = 0.01
+CHECKSUM = "0123456789abcdef" * 4
+CONFIG = {
+    "model": {"kind": "tiny_cnn", "filters": [4], "dense_units": [8]},
+    "training": {"epochs": 2, "batch_size": BATCH, "learning_rate": LR, "seed": 7},
+}
+HISTORY_COLUMNS = {"epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate",
+                   "seconds"}
+RUN_FILES = {"config.json", "model.keras", "history.csv", "metrics.json", "val_proba.npy"}
+
+
+def build():
+    return build_cnn(filters=[4], convs_per_block=1, dense_units=[8],
+                     normalization={"mean": 128.0, "std": 64.0}, name="tiny")
+
+
+def cosine_lr(step, total, lr=LR, alpha=0.01):
+    """keras CosineDecay without warm-up, as make_optimizer configures it by default."""
+    step = min(step, total)
+    return lr * ((1 - alpha) * 0.5 * (1 + math.cos(math.pi * step / total)) + alpha)
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, size=(N_TRAIN + N_VAL + N_TEST, 48, 48, 1)).astype(np.float32)
+    y = rng.integers(0, 7, size=N_TRAIN + N_VAL)
+    return {"x_train": x[:N_TRAIN], "y_train": y[:N_TRAIN],
+            "x_val": x[N_TRAIN:N_TRAIN + N_VAL], "y_val": y[N_TRAIN:],
+            "x_test": x[N_TRAIN + N_VAL:]}
+
+
+def fit(models_dir, data, config=CONFIG, checksum=CHECKSUM, with_test=True, **kwargs):
+    return fit_or_load("run", build, config, data["x_train"], data["y_train"], data["x_val"],
+                       data["y_val"], models_dir, checksum,
+                       x_test=data["x_test"] if with_test else None, verbose=0, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory, data):
+    """One finished 2-epoch run (trained once for the module; tests that change it copy it)."""
+    models_dir = tmp_path_factory.mktemp("models")
+    run = fit(models_dir, data)
+    return run, models_dir
+
+
+@pytest.fixture
+def copied(finished, tmp_path):
+    """A private copy of the finished run's models folder."""
+    _, models_dir = finished
+    shutil.copytree(models_dir, tmp_path / "models")
+    return tmp_path / "models"
+
+
+@pytest.fixture
+def no_training(monkeypatch):
+    """Fail the test if anything calls Model.fit."""
+    def fit(*args, **kwargs):
+        raise AssertionError("Model.fit was called")
+
+    monkeypatch.setattr(keras.Model, "fit", fit)
+
+
+@pytest.fixture
+def fit_calls(monkeypatch):
+    """Count the calls of Model.fit (still training)."""
+    calls = []
+    original = keras.Model.fit
+
+    def spy(self, *args, **kwargs):
+        calls.append(kwargs.get("epochs"))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(keras.Model, "fit", spy)
+    return calls
+
+
+# --------------------------------------------------------------------------- a finished run
+
+
+def test_fit_writes_the_run_folder(finished):
+    run, models_dir = finished
+    run_dir = models_dir / "run"
+    assert run.reused is False
+    assert run.name == "run" and run.run_dir == run_dir
+    assert {p.name for p in run_dir.iterdir()} == RUN_FILES | {"test_proba.npy"}
+    saved = json.loads((run_dir / "config.json").read_text())
+    assert saved == {"name": "run", "fingerprint": training.fingerprint(CONFIG, CHECKSUM),
+                     "data_checksum": CHECKSUM, "config": CONFIG}
+    assert run.config == CONFIG
+
+
+def test_history_has_one_row_per_epoch(finished):
+    run, _ = finished
+    history = pd.read_csv(run.run_dir / "history.csv")
+    assert HISTORY_COLUMNS <= set(history.columns)
+    assert history["epoch"].tolist() == [0, 1]
+    assert (history["seconds"] > 0).all()
+    assert history[["loss", "val_loss"]].gt(0).all().all()
+    assert history[["accuracy", "val_accuracy"]].apply(lambda c: c.between(0, 1)).all().all()
+    # learning rate logged at each epoch's end: the cosine schedule after 6 and 12 steps
+    np.testing.assert_allclose(history["learning_rate"],
+                               [cosine_lr(STEPS, 2 * STEPS), cosine_lr(2 * STEPS, 2 * STEPS)],
+                               rtol=1e-5)
+    assert run.history["epoch"].tolist() == [1, 2]  # read_history numbers epochs from 1
+
+
+def test_metrics_match_the_saved_predictions(finished, data):
+    run, _ = finished
+    metrics = json.loads((run.run_dir / "metrics.json").read_text())
+    assert metrics == run.metrics
+    val_proba = np.load(run.run_dir / "val_proba.npy")
+    assert val_proba.shape == (N_VAL, 7)
+    np.testing.assert_allclose(val_proba.astype(np.float32).sum(axis=1), 1.0, atol=1e-2)
+    assert metrics["val_accuracy"] == float(np.mean(val_proba.argmax(1) == data["y_val"]))
+    assert metrics["epochs_run"] == 2
+    assert metrics["params"] == count_params(build())
+    assert metrics["fingerprint"] == training.fingerprint(CONFIG, CHECKSUM)
+    assert metrics["data_checksum"] == CHECKSUM
+    assert (metrics["train_rows"], metrics["val_rows"]) == (N_TRAIN, N_VAL)
+    assert metrics["tta_flip"] is False
+    assert metrics["val_accuracy_no_tta"] == metrics["val_accuracy"]
+    history = pd.read_csv(run.run_dir / "history.csv")
+    assert metrics["best_epoch"] == int(history["val_accuracy"].idxmax()) + 1
+    assert metrics["final_val_accuracy"] == pytest.approx(history["val_accuracy"].iloc[-1])
+
+
+def test_saved_model_reproduces_the_saved_predictions(finished, data):
+    run, _ = finished
+    model = keras.models.load_model(run.run_dir / "model.keras")
+    np.testing.assert_allclose(predict_proba(model, data["x_val"]), run.val_proba, atol=2e-3)
+    test_proba = np.load(run.run_dir / "test_proba.npy")
+    assert test_proba.shape == (N_TEST, 7)
+    np.testing.assert_allclose(predict_proba(model, data["x_test"]), test_proba, atol=2e-3)
+    np.testing.assert_array_equal(run.test_proba, test_proba.astype(np.float32))
+
+
+def test_no_backup_or_checkpoint_left_after_success(finished):
+    run, _ = finished
+    assert not (run.run_dir / "backup").exists()
+    assert not (run.run_dir / "best.keras").exists()
+
+
+# --------------------------------------------------------------------------- reuse and retraining
+
+
+def test_second_call_reuses_the_finished_run(finished, copied, data, no_training):
+    run, _ = finished
+    again = fit(copied, data)
+    assert again.reused is True
+    assert again.metrics == run.metrics
+    assert again.run_dir == copied / "run"
+    np.testing.assert_allclose(predict_proba(again.model, data["x_val"]), run.val_proba, atol=2e-3)
+
+
+def test_reuse_ignores_the_key_order_of_the_config(copied, data, no_training):
+    reordered = {"training": dict(reversed(list(CONFIG["training"].items()))),
+                 "model": CONFIG["model"]}
+    assert fit(copied, data, config=reordered).reused is True
+
+
+def test_changed_config_retrains(copied, data, fit_calls):
+    config = copy.deepcopy(CONFIG)
+    config["training"].update(epochs=1, learning_rate=0.02, tta_flip=True)
+    run = fit(copied, data, config=config)
+    assert run.reused is False
+    assert fit_calls == [1]
+    assert run.config == config
+    assert run.metrics["fingerprint"] == training.fingerprint(config, CHECKSUM)
+    assert pd.read_csv(run.run_dir / "history.csv")["epoch"].tolist() == [0]  # old rows gone
+    assert run.metrics["epochs_run"] == 1
+    # tta_flip: the saved validation predictions average the image and its mirror image
+    assert run.metrics["tta_flip"] is True
+    np.testing.assert_allclose(run.val_proba,
+                               predict_proba(run.model, data["x_val"], tta_flip=True), atol=2e-3)
+    assert run.metrics["val_accuracy_no_tta"] == float(
+        np.mean(predict_proba(run.model, data["x_val"]).argmax(1) == data["y_val"]))
+
+
+def test_changed_data_checksum_retrains(copied, data, fit_calls):
+    run = fit(copied, data, checksum="f" * 64, with_test=False)
+    assert run.reused is False
+    assert fit_calls == [2]
+    assert run.metrics["data_checksum"] == "f" * 64
+    assert json.loads((run.run_dir / "config.json").read_text())["data_checksum"] == "f" * 64
+    # the folder was cleared: no test predictions left from the previous run
+    assert {p.name for p in run.run_dir.iterdir()} == RUN_FILES
+    assert run.test_proba is None
+
+
+@pytest.fixture(scope="module")
+def retrained(finished, tmp_path_factory, data):
+    """retrain=True on a copy of the finished run: a second fresh training, same seed."""
+    _, models_dir = finished
+    copy_dir = tmp_path_factory.mktemp("retrained") / "models"
+    shutil.copytree(models_dir, copy_dir)
+    calls = []
+    original = keras.Model.fit
+
+    def spy(self, *args, **kwargs):
+        calls.append(kwargs.get("epochs"))
+        return original(self, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(keras.Model, "fit", spy)
+        run = fit(copy_dir, data, retrain=True)
+    return run, calls
+
+
+def test_retrain_true_retrains(retrained):
+    run, fit_calls = retrained
+    assert run.reused is False
+    assert fit_calls == [2]
+    assert pd.read_csv(run.run_dir / "history.csv")["epoch"].tolist() == [0, 1]
+    assert run.metrics["epochs_run"] == 2
+    assert not (run.run_dir / "backup").exists()
+
+
+# --------------------------------------------------------------------------- resuming
+
+
+RESUME_CONFIG = copy.deepcopy(CONFIG)
+RESUME_CONFIG["training"]["epochs"] = 3
+
+
+@pytest.fixture(scope="module")
+def interrupted(tmp_path_factory, data):
+    """A 3-epoch run stopped by Ctrl-C right after epoch 1 was logged (epoch index 1)."""
+    models_dir = tmp_path_factory.mktemp("interrupted")
+    original = training.HistoryLogger.on_epoch_end
+
+    def interrupt_after_epoch_1(self, epoch, logs=None):
+        original(self, epoch, logs)
+        if epoch == 1:
+            raise KeyboardInterrupt
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(training.HistoryLogger, "on_epoch_end", interrupt_after_epoch_1)
+        with pytest.raises(KeyboardInterrupt):
+            fit(models_dir, data, config=RESUME_CONFIG)
+    return models_dir
+
+
+@pytest.fixture
+def logged_epochs(monkeypatch):
+    """The epochs HistoryLogger logs from now on (it still writes history.csv)."""
+    logged = []
+    original = training.HistoryLogger.on_epoch_end
+
+    def spy(self, epoch, logs=None):
+        logged.append(epoch)
+        original(self, epoch, logs)
+
+    monkeypatch.setattr(training.HistoryLogger, "on_epoch_end", spy)
+    return logged
+
+
+def test_interrupted_run_leaves_a_backup_and_no_metrics(interrupted):
+    run_dir = interrupted / "run"
+    assert (run_dir / "backup").is_dir() and any((run_dir / "backup").iterdir())
+    assert (run_dir / "config.json").exists()
+    assert not (run_dir / "metrics.json").exists()
+    assert not (run_dir / "model.keras").exists()
+    rows = training.read_history_rows(run_dir / "history.csv")
+    assert [row["epoch"] for row in rows] == ["0", "1"]
+    assert training.load_finished(run_dir) is None
+
+
+def test_resume_after_interruption(interrupted, tmp_path, data, logged_epochs):
+    shutil.copytree(interrupted, tmp_path / "models")
+    run_dir = tmp_path / "models" / "run"
+    before = training.read_history_rows(run_dir / "history.csv")
+
+    run = fit(tmp_path / "models", data, config=RESUME_CONFIG)
+
+    assert run.reused is False
+    assert logged_epochs == [2]  # only the remaining epoch was trained
+    after = training.read_history_rows(run_dir / "history.csv")
+    assert [row["epoch"] for row in after] == ["0", "1", "2"]
+    assert after[:2] == before  # the epochs before the interruption are kept as they were
+    # the optimizer's step count was restored: the schedule ends where a full run ends
+    np.testing.assert_allclose([float(r["learning_rate"]) for r in after],
+                               [cosine_lr(k * STEPS, 3 * STEPS) for k in (1, 2, 3)], rtol=1e-5)
+    assert run.metrics["epochs_run"] == 3
+    assert not (run_dir / "backup").exists()
+    assert not (run_dir / "best.keras").exists()
+    assert {p.name for p in run_dir.iterdir()} == RUN_FILES | {"test_proba.npy"}
+
+
+def test_unfinished_run_of_another_config_is_not_resumed(interrupted, tmp_path, data,
+                                                         logged_epochs):
+    shutil.copytree(interrupted, tmp_path / "models")
+    config = copy.deepcopy(RESUME_CONFIG)
+    config["training"]["epochs"] = 1
+    run = fit(tmp_path / "models", data, config=config, with_test=False)
+    assert logged_epochs == [0]  # trained from scratch (a resumed run would start at epoch 2)
+    assert run.metrics["epochs_run"] == 1
+    assert {p.name for p in run.run_dir.iterdir()} == RUN_FILES
+
+
+# --------------------------------------------------------------------------- seeding
+
+
+def test_same_seed_gives_the_same_training(finished, retrained):
+    """With TensorFlow's op determinism on (seed_everything) a CPU run is exactly repeatable:
+    the retrained copy (a fresh model in another folder) repeats the first run bit for bit."""
+    run, _ = finished
+    again, _ = retrained
+    assert again.run_dir != run.run_dir
+    first = pd.read_csv(run.run_dir / "history.csv")
+    second = pd.read_csv(again.run_dir / "history.csv")
+    columns = ["loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"]
+    np.testing.assert_array_equal(second[columns].to_numpy(), first[columns].to_numpy())
+    np.testing.assert_array_equal(again.val_proba, run.val_proba)
+    assert again.metrics["val_accuracy"] == run.metrics["val_accuracy"]
+
+
+# --------------------------------------------------------------------------- small helpers
+
+
+@pytest.fixture(scope="module")
+def flat_model():
+    keras.utils.set_random_seed(3)
+    return build_dnn([], normalization={"mean": 128.0, "std": 64.0})
+
+
+def test_predict_proba_without_tta_is_predict(flat_model, data):
+    x = data["x_val"][:10]
+    np.testing.assert_allclose(predict_proba(flat_model, x), flat_model.predict(x, verbose=0),
+                               rtol=1e-6, atol=1e-7)
+
+
+def test_predict_proba_tta_averages_the_mirror_image(flat_model, data):
+    x = data["x_val"][:10]
+    plain = flat_model.predict(x, verbose=0)
+    mirrored = flat_model.predict(x[:, :, ::-1], verbose=0)
+    assert not np.allclose(plain, mirrored, atol=1e-4)
+    tta = predict_proba(flat_model, x, tta_flip=True)
+    np.testing.assert_allclose(tta, (plain + mirrored) / 2, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(tta.sum(axis=1), 1.0, atol=1e-5)
+    # a mirror-symmetric face gets the same answer with and without tta
+    symmetric = (x + x[:, :, ::-1]) / 2
+    np.testing.assert_allclose(predict_proba(flat_model, symmetric, tta_flip=True),
+                               flat_model.predict(symmetric, verbose=0), rtol=1e-5, atol=1e-7)
+
+
+def schedule_at(optimizer, step):
+    optimizer.iterations.assign(step)
+    return float(optimizer.learning_rate)
+
+
+def test_make_optimizer_sgd_with_warmup_and_cosine_decay():
+    opt = make_optimizer({"epochs": 5, "learning_rate": 0.1, "warmup_epochs": 1,
+                          "final_lr_fraction": 0.05}, steps_per_epoch=10)
+    assert type(opt) is keras.optimizers.SGD
+    assert opt.nesterov is True and opt.momentum == pytest.approx(0.9)
+    assert opt.weight_decay is None
+    assert schedule_at(opt, 0) == pytest.approx(0.01)  # warm-up starts at lr / 10
+    assert schedule_at(opt, 10) == pytest.approx(0.1)  # ... and reaches lr after one epoch
+    assert schedule_at(opt, 30) == pytest.approx(0.1 * (0.05 + 0.95 * 0.5))  # half way down
+    assert schedule_at(opt, 50) == pytest.approx(0.1 * 0.05)  # ends at final_lr_fraction
+
+
+def test_make_optimizer_weight_decay_and_constant_schedule():
+    opt = make_optimizer({"epochs": 3, "learning_rate": 0.05, "schedule": "constant",
+                          "weight_decay": 5e-4}, steps_per_epoch=4)
+    assert type(opt) is keras.optimizers.SGD
+    assert opt.weight_decay == pytest.approx(5e-4)
+    assert schedule_at(opt, 0) == pytest.approx(0.05)
+    assert schedule_at(opt, 12) == pytest.approx(0.05)
+
+
+def test_make_optimizer_adamw_and_adam():
+    adamw = make_optimizer({"epochs": 2, "learning_rate": 1e-3, "optimizer": "adamw"}, 5)
+    assert type(adamw) is keras.optimizers.AdamW
+    assert adamw.weight_decay == pytest.approx(0.004)  # the default decay
+    adamw = make_optimizer({"epochs": 2, "learning_rate": 1e-3, "optimizer": "adamw",
+                            "weight_decay": 0.01}, 5)
+    assert adamw.weight_decay == pytest.approx(0.01)
+    adam = make_optimizer({"epochs": 2, "learning_rate": 1e-3, "optimizer": "adam"}, 5)
+    assert type(adam) is keras.optimizers.Adam
+    assert schedule_at(adam, 0) == pytest.approx(1e-3)
+
+
+@pytest.mark.parametrize("name", ["rmsprop", "SGD", ""])
+def test_make_optimizer_rejects_unknown_optimizers(name):
+    with pytest.raises(ValueError, match="unknown optimizer"):
+        make_optimizer({"epochs": 2, "learning_rate": 0.1, "optimizer": name}, 5)
+
+
+def test_one_hot():
+    encoded = one_hot(np.array([0, 6, 3, 3]))
+    assert encoded.dtype == np.float32 and encoded.shape == (4, 7)
+    np.testing.assert_array_equal(encoded.argmax(axis=1), [0, 6, 3, 3])
+    np.testing.assert_array_equal(encoded.sum(axis=1), 1.0)
+    np.testing.assert_array_equal(one_hot([2])[0], [0, 0, 1, 0, 0, 0, 0])
+
+
+def test_fingerprint_depends_on_config_and_data():
+    fp = training.fingerprint(CONFIG, CHECKSUM)
+    assert len(fp) == 16
+    assert training.fingerprint(json.loads(json.dumps(CONFIG)), CHECKSUM) == fp
+    assert training.fingerprint(CONFIG, CHECKSUM[::-1]) != fp
+    changed = copy.deepcopy(CONFIG)
+    changed["training"]["seed"] = 8
+    assert training.fingerprint(changed, CHECKSUM) != fp
