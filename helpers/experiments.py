@@ -60,7 +60,7 @@ def train_cnn(name: str, inputs: Inputs, cnn: dict, training: dict, models_dir,
         "model": "cnn", "cnn": cnn, "training": training, "augmentation": augmentation,
         "normalization": normalization, "data": inputs.data_settings,
         "train_rows": int(len(y_train)),
-        "train_labels_sha": _labels_digest(x_train, y_train),
+        "train_labels_sha": labels_digest(x_train, y_train),
     }
     return fit_or_load(
         name, lambda: build_cnn(**cnn, normalization=normalization, augmentation=augmentation,
@@ -89,7 +89,7 @@ def train_dnn(name: str, inputs: Inputs, target_params: int, depth: int, dropout
     )
 
 
-def _labels_digest(x: np.ndarray, y: np.ndarray) -> str:
+def labels_digest(x: np.ndarray, y: np.ndarray) -> str:
     """A short digest of which rows and labels a model is trained on (part of its identity)."""
     import hashlib
 

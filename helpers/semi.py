@@ -1,6 +1,7 @@
 """Semi-supervised learning (self-training with pseudo-labels) and ensembles: numpy only.
 
-Nothing here imports Keras. The self-training loop takes two callables, so the same code runs
+Nothing here imports Keras at import time (the few helpers that need a saved model or
+helpers.experiments import it when called). The self-training loop takes two callables, so the same code runs
 the report's CNN experiment and the unit tests' toy classifiers::
 
     def train_fn(x, y, round_index):           # -> any handle, e.g. a training.Run
@@ -21,14 +22,17 @@ deterministic.
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from helpers.config import NUM_CLASSES
+from helpers.stats import paired_comparison
 
 UNKNOWN_LABEL = -1
 """True-label value meaning "not known" (e.g. test images): such rows are never scored."""
@@ -250,6 +254,203 @@ def self_training(train_fn: Callable[[np.ndarray, np.ndarray, int], Any],
     return handle, reports
 
 
+# --------------------------------------------------------------------------- the report's experiment
+
+POOL_KEYS = {"train": "self_training", "train+test": "self_training_with_test"}
+"""results.json key of each pool's self-trained model."""
+POOL_LABELS = {"train": "train", "train+test": "train + test"}
+"""How the report names each pool."""
+
+
+def trained_like(run_dir, inputs, cnn: dict, training: dict, augmentation: dict | None) -> bool:
+    """True when run_dir holds a finished CNN run trained exactly as
+    ``helpers.experiments.train_cnn(..., inputs, cnn, training, ..., augmentation)`` would
+    train one now: same data checksum, architecture, training, augmentation, normalization,
+    data settings, number of training rows and digest of the training rows and labels.
+
+    `inputs` is a helpers.experiments.Inputs (or anything with its checksum, normalization,
+    data_settings, x_train and y_train). Lets a notebook reuse a run saved under another name
+    (e.g. the main CNN as ensemble member 0) without retraining it.
+    """
+    from helpers.experiments import labels_digest  # imports Keras: only when asked
+
+    run_dir = Path(run_dir)
+    config_path = run_dir / "config.json"
+    if not ((run_dir / "metrics.json").exists() and config_path.exists()):
+        return False
+    saved = json.loads(config_path.read_text())
+    config = saved["config"]
+    return (saved.get("data_checksum") == inputs.checksum and config.get("model") == "cnn"
+            and config.get("cnn") == cnn and config.get("training") == training
+            and config.get("augmentation") == augmentation
+            and config.get("normalization") == inputs.normalization
+            and config.get("data") == inputs.data_settings
+            and config.get("train_rows") == len(inputs.y_train)
+            and config.get("train_labels_sha") == labels_digest(inputs.x_train, inputs.y_train))
+
+
+class PoolPredictor:
+    """``predict(run, x)``, computed once per run (told apart by ``run.name``) and cached.
+
+    Meant for pools that are prefixes of one another: the "train" pool (a fraction's unlabeled
+    training images) is the first rows of the "train+test" pool, so once a run has predicted
+    the larger pool, a call with a pool of at most that many rows returns the first len(x)
+    cached rows without predicting again. A call with a longer pool predicts it afresh.
+    """
+
+    def __init__(self, predict: Callable[[Any, np.ndarray], np.ndarray]):
+        self.predict = predict
+        self.cache: dict[str, np.ndarray] = {}
+
+    def __call__(self, run, x) -> np.ndarray:
+        cached = self.cache.get(run.name)
+        if cached is None or len(cached) < len(x):
+            cached = self.cache[run.name] = self.predict(run, x)
+        return cached[: len(x)]
+
+
+@dataclass
+class PoolRuns:
+    """Self-training on one pool: the per-round reports and the run of each round (0 = baseline)."""
+
+    reports: list[dict]
+    runs: dict[int, Any]
+
+    @property
+    def last(self) -> dict:
+        """The report of the last round."""
+        return self.reports[-1]
+
+
+@dataclass
+class FractionRuns:
+    """The runs of one labeled fraction: its baseline and its self-training on each pool."""
+
+    fraction: float
+    tag: int                  # round(100 * fraction), part of the run names
+    labeled: int              # number of labeled training rows
+    unlabeled: int            # number of training rows whose labels are hidden
+    y_unlabeled: np.ndarray   # their true labels (kept aside to score the pseudo-labels)
+    baseline: Any             # the run trained on the labeled rows only
+    baseline_proba: np.ndarray  # its probabilities on the unlabeled training rows
+    pools: dict[str, PoolRuns]
+
+    @property
+    def pool_order(self) -> list[str]:
+        """The pools in report order: "train", then "train+test" when there is one."""
+        return [p for p in POOL_KEYS if p in self.pools]
+
+
+def self_training_experiment(train: Callable[..., Any], predict: Callable[[Any, np.ndarray], np.ndarray],
+                             x_train, y_train, fractions: Sequence[float], seed: int, threshold: float,
+                             rounds: int, extra_pool=None) -> dict[float, FractionRuns]:
+    """The report's semi-supervised experiment: for each labeled fraction, a baseline trained on
+    the labeled part (:func:`labeled_split`) and :func:`self_training` on each pool.
+
+    ``train(name, x_train=..., y_train=...)`` trains (or reuses) a model and returns a run with
+    ``.name`` and ``.metrics`` (val_accuracy, epochs_run, seconds_per_epoch), e.g.
+    ``functools.partial(train_cnn, inputs=..., cnn=..., ...)``. ``predict(run, x)`` returns
+    class probabilities; pass a :class:`PoolPredictor` so that each run predicts once.
+
+    Pools: "train" holds the fraction's unlabeled training rows; with `extra_pool` (e.g. the
+    test images), "train+test" holds them followed by extra_pool, and it runs first so that a
+    PoolPredictor serves the smaller pool from its predictions. Both pools share the baseline.
+    Run names: ``semi_{tag}_round0`` (baseline), ``semi_{tag}_round{r}`` ("train" pool) and
+    ``semi_{tag}_test_round{r}`` ("train+test" pool), tag = round(100 * fraction). Each round's
+    report gets run, val_accuracy, epochs and seconds_per_epoch from its run.
+    """
+    x_train, y_train = np.asarray(x_train), np.asarray(y_train)
+    pools = {"train": None}
+    if extra_pool is not None:
+        pools = {"train+test": extra_pool, **pools}  # the larger pool first: its predictions are reused
+    baselines: dict[int, Any] = {}
+    experiment = {}
+    for fraction in fractions:
+        tag = round(100 * fraction)
+        labeled, unlabeled = labeled_split(y_train, fraction, seed)
+        x_lab, y_lab = x_train[labeled], y_train[labeled]
+        x_unl, y_unl = x_train[unlabeled], y_train[unlabeled]
+        pool_runs = {}
+        for pool, extra in pools.items():
+            suffix = "_test" if extra is not None else ""
+            runs: dict[int, Any] = {}
+
+            def train_round(x, y, r, tag=tag, suffix=suffix):
+                if r == 0 and tag in baselines:
+                    return baselines[tag]
+                name = f"semi_{tag}_round0" if r == 0 else f"semi_{tag}{suffix}_round{r}"
+                run = train(name, x_train=x, y_train=y)
+                if r == 0:
+                    baselines[tag] = run
+                return run
+
+            def evaluate(run, r, runs=runs):
+                runs[r] = run
+                return {"run": run.name, "val_accuracy": run.metrics["val_accuracy"],
+                        "epochs": run.metrics["epochs_run"], "seconds_per_epoch": run.metrics["seconds_per_epoch"]}
+
+            _, reports = self_training(train_round, predict, x_lab, y_lab, x_unl, threshold, rounds,
+                                       y_unlabeled_true=y_unl, extra_unlabeled=extra, evaluate_fn=evaluate)
+            pool_runs[pool] = PoolRuns(reports, runs)
+        baseline = baselines[tag]
+        experiment[fraction] = FractionRuns(fraction, tag, len(labeled), len(unlabeled), y_unl, baseline,
+                                            predict(baseline, x_unl), pool_runs)
+    return experiment
+
+
+def fraction_result(entry: FractionRuns, y_val) -> dict:
+    """results.json's entry for one labeled fraction.
+
+    Keys: labeled_rows, unlabeled_rows, baseline (val_accuracy, run, epochs),
+    baseline_accuracy_on_unlabeled, and per pool (:data:`POOL_KEYS`) the last round's
+    val_accuracy, run, pool, pseudo_label_accuracy, accepted counts, the paired comparison with
+    the baseline on the validation split (fixed, broken, mcnemar_p; runs need ``.val_proba``)
+    and all rounds' reports. "self_training" is the "train" pool's (the "train+test" one's when
+    there is no "train" pool); its pseudo_label_accuracy and rounds are repeated at the top.
+    """
+    base_run = entry.baseline
+    result = {"labeled_rows": entry.labeled, "unlabeled_rows": entry.unlabeled,
+              "baseline": {"val_accuracy": base_run.metrics["val_accuracy"], "run": base_run.name,
+                           "epochs": base_run.metrics["epochs_run"]},
+              "baseline_accuracy_on_unlabeled": accuracy(entry.baseline_proba, entry.y_unlabeled)}
+    for pool in entry.pool_order:
+        runs, last = entry.pools[pool], entry.pools[pool].last
+        fixed, broken, p = paired_comparison(base_run.val_proba, runs.runs[last["round"]].val_proba, y_val)
+        result[POOL_KEYS[pool]] = {
+            "val_accuracy": last["val_accuracy"], "run": last["run"], "pool": pool,
+            "pseudo_label_accuracy": last["pseudo_label_accuracy"], "accepted": last["accepted"],
+            "accepted_unlabeled": last["accepted_unlabeled"], "accepted_extra": last["accepted_extra"],
+            "fixed": fixed, "broken": broken, "mcnemar_p": p, "rounds": runs.reports}
+    main = result.get("self_training") or result.get("self_training_with_test")
+    result.update(self_training=main, pseudo_label_accuracy=main["pseudo_label_accuracy"], rounds=main["rounds"])
+    return result
+
+
+def acceptance_curve(proba, y_true, thresholds) -> tuple[np.ndarray, np.ndarray]:
+    """For each confidence threshold: the share of rows whose top probability reaches it, and
+    the accuracy of the argmax on those rows (NaN when no row reaches it)."""
+    proba = _as_proba(proba)
+    confidence, hit = proba.max(axis=1), proba.argmax(axis=1) == np.asarray(y_true)
+    share = np.array([np.mean(confidence >= t) for t in thresholds])
+    accepted_accuracy = np.array([hit[confidence >= t].mean() if np.any(confidence >= t) else np.nan
+                                  for t in thresholds])
+    return share, accepted_accuracy
+
+
+def most_over_represented(per_class, y_true, num_classes: int = NUM_CLASSES) -> tuple[int, float, float] | None:
+    """The class whose share of the accepted pseudo-labels most exceeds its share of the true
+    labels: (class, accepted share, true share). `per_class` counts the accepted pseudo-labels
+    per class (a report's "per_class"); None when nothing was accepted."""
+    counts = np.asarray(per_class, dtype=np.float64)
+    if counts.sum() == 0:
+        return None
+    y_true = np.asarray(y_true, dtype=np.int64)
+    accepted_share = counts / counts.sum()
+    true_share = np.bincount(y_true, minlength=num_classes)[:num_classes] / len(y_true)
+    k = int(np.argmax(accepted_share - true_share))
+    return k, accepted_share[k], true_share[k]
+
+
 # --------------------------------------------------------------------------- ensembles
 
 
@@ -326,6 +527,32 @@ def ensemble_table(names: Sequence[str], probas: Sequence, y, weights=None):
     return table
 
 
+def stored_or_predicted(run, x, stored, flip: bool, predict: Callable | None = None) -> np.ndarray:
+    """A run's class probabilities on x, with (flip=True) or without flip TTA.
+
+    `stored` is what the run saved for x (``run.val_proba`` / ``run.test_proba``, None if
+    nothing); it was saved with the run's own TTA setting (``run.metrics["tta_flip"]``), so it
+    is returned when that matches `flip`. Otherwise ``predict(run.model, x, tta_flip=flip)``
+    (default helpers.training.predict_proba) computes it.
+    """
+    if stored is not None and bool(run.metrics.get("tta_flip")) == flip:
+        return stored
+    if predict is None:
+        from helpers.training import predict_proba as predict  # imports Keras: only when needed
+    return predict(run.model, x, tta_flip=flip)
+
+
+def accuracy_by_size(probas: Sequence, y) -> list[float]:
+    """Accuracy of the average of the first n members, for n = 1 .. len(probas)."""
+    return [accuracy(average_probabilities(probas[:n]), y) for n in range(1, len(probas) + 1)]
+
+
+def unanimous(probas: Sequence) -> np.ndarray:
+    """Boolean mask of the rows on which every member predicts the same class."""
+    votes = np.stack([_as_labels(p) for p in probas])
+    return np.all(votes == votes[0], axis=0)
+
+
 # --------------------------------------------------------------------------- submission
 
 
@@ -361,3 +588,15 @@ def write_submission(path, ids, proba_or_labels, num_classes: int = NUM_CLASSES)
             os.unlink(tmp)
         raise
     return path
+
+
+def submission_agreement(path, ids, proba_or_labels) -> float | None:
+    """Share of the ids whose label in the submission CSV at `path` (``id,label``) equals the
+    given prediction; None when there is no such file. Ids missing from the file never agree."""
+    import pandas as pd
+
+    path = Path(path)
+    if not path.exists():
+        return None
+    saved = pd.read_csv(path).set_index("id")["label"].reindex(np.asarray(ids)).to_numpy()
+    return float(np.mean(saved == _as_labels(proba_or_labels)))

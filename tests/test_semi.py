@@ -2,18 +2,35 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
 from helpers.semi import (
+    POOL_KEYS,
     UNKNOWN_LABEL,
+    FractionRuns,
+    PoolPredictor,
+    PoolRuns,
+    acceptance_curve,
     accuracy,
+    accuracy_by_size,
     average_probabilities,
     ensemble_table,
+    fraction_result,
     labeled_split,
+    most_over_represented,
     pseudo_label_report,
     select_pseudo_labels,
     self_training,
+    self_training_experiment,
+    stored_or_predicted,
+    submission_agreement,
+    trained_like,
+    unanimous,
     write_submission,
 )
 
@@ -417,3 +434,277 @@ def test_write_submission_validation(tmp_path, ids, predictions, message):
     with pytest.raises(ValueError, match=message):
         write_submission(path, ids, predictions)
     assert not path.exists() and list(tmp_path.iterdir()) == []
+
+
+# --------------------------------------------------------------------------- the report's experiment
+
+
+@dataclass
+class FakeRun:
+    """Stands in for helpers.training.Run: a name, metrics and saved validation probabilities."""
+
+    name: str
+    metrics: dict = field(default_factory=dict)
+    val_proba: np.ndarray | None = None
+    test_proba: np.ndarray | None = None
+    model: object = None
+    trained_on: tuple = ()
+
+
+def _confident(labels, num_classes=7, confidence=0.9):
+    """Probabilities whose argmax is `labels`, each with the given confidence."""
+    labels = np.asarray(labels, dtype=np.int64)
+    proba = np.full((len(labels), num_classes), (1 - confidence) / (num_classes - 1))
+    proba[np.arange(len(labels)), labels] = confidence
+    return proba
+
+
+class FakeTrainer:
+    """train(name, x_train=, y_train=) as functools.partial(train_cnn, ...) is called; its
+    "models" read the class off the first feature, so every pseudo-label is right."""
+
+    def __init__(self):
+        self.names, self.predicted = [], []
+
+    def train(self, name, x_train, y_train):
+        self.names.append(name)
+        metrics = {"val_accuracy": len(y_train) / 100, "epochs_run": 2, "seconds_per_epoch": 0.5}
+        return FakeRun(name, metrics, trained_on=(x_train.copy(), y_train.copy()))
+
+    def predict(self, run, x):
+        self.predicted.append((run.name, len(x)))
+        return _confident(x[:, 0])
+
+
+def test_pool_predictor_predicts_each_run_once_and_serves_prefixes():
+    calls = []
+
+    def predict(run, x):
+        calls.append((run.name, len(x)))
+        return 10 * np.asarray(x, dtype=np.float64)
+
+    pool = PoolPredictor(predict)
+    a, b = FakeRun("a"), FakeRun("b")
+    x = np.arange(5.0)
+    assert pool(a, x).tolist() == [0, 10, 20, 30, 40]
+    assert pool(a, x[:3]).tolist() == [0, 10, 20]      # the first rows of the cached prediction
+    assert pool(FakeRun("a"), x[:2]).tolist() == [0, 10]  # runs are told apart by name
+    assert calls == [("a", 5)]
+    assert pool(a, np.arange(7.0)).tolist() == [0, 10, 20, 30, 40, 50, 60]  # a longer pool: predicted again
+    assert pool(b, x[:2]).tolist() == [0, 10]
+    assert calls == [("a", 5), ("a", 7), ("b", 2)]
+
+
+def test_self_training_experiment_runs_names_and_reports():
+    y_train = np.repeat([0, 1, 2, 3], 5)
+    x_train = y_train[:, None].astype(np.float32)
+    x_test = np.array([[5.0], [6.0], [5.0]], dtype=np.float32)
+    fake = FakeTrainer()
+    experiment = self_training_experiment(fake.train, PoolPredictor(fake.predict), x_train, y_train, [0.5, 0.25],
+                                          seed=3, threshold=0.5, rounds=1, extra_pool=x_test)
+    # The larger pool first; both pools share one baseline per fraction.
+    assert fake.names == ["semi_50_round0", "semi_50_test_round1", "semi_50_round1",
+                          "semi_25_round0", "semi_25_test_round1", "semi_25_round1"]
+    # Each baseline predicts its largest pool once (10 + 3 and 15 + 3 rows); the rest is cached.
+    assert fake.predicted == [("semi_50_round0", 13), ("semi_25_round0", 18)]
+    assert list(experiment) == [0.5, 0.25]
+
+    e = experiment[0.5]
+    labeled, unlabeled = labeled_split(y_train, 0.5, 3)
+    assert (e.fraction, e.tag, e.labeled, e.unlabeled) == (0.5, 50, 10, 10)
+    assert np.array_equal(e.y_unlabeled, y_train[unlabeled])
+    assert e.baseline.name == "semi_50_round0"
+    assert np.array_equal(e.baseline.trained_on[1], y_train[labeled])
+    assert np.array_equal(e.baseline_proba, _confident(y_train[unlabeled]))
+    assert list(e.pools) == ["train+test", "train"] and e.pool_order == ["train", "train+test"]
+    assert e.pools["train"].runs[0] is e.baseline and e.pools["train+test"].runs[0] is e.baseline
+
+    train, both = e.pools["train"], e.pools["train+test"]
+    assert [r["run"] for r in train.reports] == ["semi_50_round0", "semi_50_round1"]
+    assert [r["run"] for r in both.reports] == ["semi_50_round0", "semi_50_test_round1"]
+    assert train.last is train.reports[-1] and train.runs[1].name == "semi_50_round1"
+    last = train.last
+    assert (last["accepted"], last["accepted_unlabeled"], last["accepted_extra"]) == (10, 10, 0)
+    assert (last["train_rows"], last["pseudo_label_accuracy"], last["val_accuracy"]) == (20, 1.0, 0.2)
+    assert (last["epochs"], last["seconds_per_epoch"]) == (2, 0.5)
+    last = both.last
+    assert (last["accepted"], last["accepted_unlabeled"], last["accepted_extra"]) == (13, 10, 3)
+    assert (last["train_rows"], last["pseudo_label_accuracy"], last["val_accuracy"]) == (23, 1.0, 0.23)
+    # Labeled rows first, then the accepted pool rows in pool order (test images pseudo-labeled 5, 6, 5).
+    assert both.runs[1].trained_on[1].tolist() == [*y_train[labeled], *y_train[unlabeled], 5, 6, 5]
+
+    e = experiment[0.25]
+    assert (e.tag, e.labeled, e.unlabeled) == (25, 5, 15)
+    assert np.bincount(y_train[labeled_split(y_train, 0.25, 3)[0]]).tolist() == [2, 1, 1, 1]
+    assert e.pools["train"].last["train_rows"] == 20 and e.pools["train+test"].last["train_rows"] == 23
+
+
+def test_self_training_experiment_without_extra_pool_and_zero_rounds():
+    y_train = np.repeat([0, 1], 4)
+    x_train = y_train[:, None].astype(np.float32)
+    fake = FakeTrainer()
+    experiment = self_training_experiment(fake.train, PoolPredictor(fake.predict), x_train, y_train, [0.5],
+                                          seed=0, threshold=0.95, rounds=1)
+    assert fake.names == ["semi_50_round0", "semi_50_round1"]
+    e = experiment[0.5]
+    assert list(e.pools) == ["train"] and e.pool_order == ["train"]
+    assert e.pools["train"].last["accepted"] == 0  # confidence 0.9 < 0.95: nothing accepted
+    assert fake.predicted == [("semi_50_round0", 4)]
+
+    fake = FakeTrainer()
+    experiment = self_training_experiment(fake.train, fake.predict, x_train, y_train, [0.5], seed=0,
+                                          threshold=0.5, rounds=0)
+    assert fake.names == ["semi_50_round0"]
+    assert len(experiment[0.5].pools["train"].reports) == 1
+
+
+def _fraction(pools):
+    base = FakeRun("base", {"val_accuracy": 0.4, "epochs_run": 3}, val_proba=np.eye(3)[[0, 0, 0, 0, 0]])
+    entry_pools = {}
+    for pool, (run, accuracy_, extra) in pools.items():
+        last = {"round": 1, "run": run.name, "val_accuracy": accuracy_, "pseudo_label_accuracy": 0.75,
+                "accepted": 4 + extra, "accepted_unlabeled": 4, "accepted_extra": extra}
+        entry_pools[pool] = PoolRuns([{"round": 0, "run": "base"}, last], {0: base, 1: run})
+    return FractionRuns(0.3, 30, 6, 4, np.array([0, 1, 2, 2]), base, np.eye(3)[[0, 1, 1, 2]], entry_pools)
+
+
+def test_fraction_result_exact():
+    y_val = np.array([0, 1, 2, 0, 1])
+    better = FakeRun("better", val_proba=np.eye(3)[[0, 1, 2, 1, 1]])  # fixes rows 1, 2, 4; breaks row 3
+    same = FakeRun("same", val_proba=np.eye(3)[[0, 0, 0, 0, 0]])
+    entry = _fraction({"train+test": (same, 0.4, 2), "train": (better, 0.8, 0)})
+    result = fraction_result(entry, y_val)
+    reports = entry.pools["train"].reports
+    assert result["self_training"] == {
+        "val_accuracy": 0.8, "run": "better", "pool": "train", "pseudo_label_accuracy": 0.75, "accepted": 4,
+        "accepted_unlabeled": 4, "accepted_extra": 0, "fixed": 3, "broken": 1,
+        "mcnemar_p": pytest.approx(0.625, rel=1e-12), "rounds": reports}
+    with_test = result["self_training_with_test"]
+    assert (with_test["run"], with_test["pool"]) == ("same", "train+test")
+    assert (with_test["accepted"], with_test["accepted_extra"]) == (6, 2)
+    assert (with_test["fixed"], with_test["broken"], with_test["mcnemar_p"]) == (0, 0, 1.0)
+    assert result["labeled_rows"] == 6 and result["unlabeled_rows"] == 4
+    assert result["baseline"] == {"val_accuracy": 0.4, "run": "base", "epochs": 3}
+    assert result["baseline_accuracy_on_unlabeled"] == 0.75
+    assert result["pseudo_label_accuracy"] == 0.75 and result["rounds"] is reports
+    assert set(result) == {"labeled_rows", "unlabeled_rows", "baseline", "baseline_accuracy_on_unlabeled",
+                           "self_training", "self_training_with_test", "pseudo_label_accuracy", "rounds"}
+    assert POOL_KEYS == {"train": "self_training", "train+test": "self_training_with_test"}
+
+
+def test_fraction_result_with_only_the_test_pool():
+    entry = _fraction({"train+test": (FakeRun("t", val_proba=np.eye(3)[[0, 1, 1, 1, 1]]), 0.6, 1)})
+    result = fraction_result(entry, np.array([0, 1, 2, 0, 1]))
+    assert result["self_training"] is result["self_training_with_test"]
+    assert (result["self_training"]["fixed"], result["self_training"]["broken"]) == (2, 1)
+    assert result["self_training"]["mcnemar_p"] == pytest.approx(1.0)
+
+
+def _inputs(n=6):
+    from helpers.experiments import Inputs
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, size=(n, 48, 48, 1)).astype(np.float32)
+    y = np.arange(n) % 7
+    return Inputs(x, y, x[:2], y[:2], x[:3], np.arange(3), None, {"mean": 120.5, "std": 60.25},
+                  {"val_fraction": 0.1, "seed": 42, "max_train_rows": None, "hist_eq": False}, "checksum-1")
+
+
+def test_trained_like_agrees_with_train_cnn(tmp_path, monkeypatch):
+    import dataclasses
+
+    import helpers.experiments as experiments
+    from helpers.results import write_json
+
+    def fake_fit_or_load(name, build, config, x_train, y_train, x_val, y_val, models_dir, data_checksum, **_):
+        # What fit_or_load saves (config.json) and leaves when finished (metrics.json).
+        write_json(models_dir / name / "config.json",
+                   {"name": name, "fingerprint": "f", "data_checksum": data_checksum, "config": config})
+        write_json(models_dir / name / "metrics.json", {"val_accuracy": 0.5})
+
+    monkeypatch.setattr(experiments, "fit_or_load", fake_fit_or_load)
+    inputs = _inputs()
+    cnn = {"filters": [8, 16], "convs_per_block": 1, "dense_units": [32]}
+    training = {"epochs": 2, "batch_size": 64, "seed": 42, "tta_flip": True}
+    augmentation = {"flip": True, "shift": 0.1}
+    experiments.train_cnn("main", inputs, cnn, training, tmp_path, augmentation)
+    experiments.train_cnn("subset", inputs, cnn, training, tmp_path, augmentation,
+                          x_train=inputs.x_train[:4], y_train=inputs.y_train[:4])
+    run_dir = tmp_path / "main"
+    assert trained_like(run_dir, inputs, cnn, training, augmentation)
+    assert trained_like(str(run_dir), inputs, cnn, dict(training), dict(augmentation))
+    assert not trained_like(run_dir, inputs, cnn, dict(training, epochs=3), augmentation)
+    assert not trained_like(run_dir, inputs, dict(cnn, dense_units=[64]), training, augmentation)
+    assert not trained_like(run_dir, inputs, cnn, training, None)
+    assert not trained_like(run_dir, dataclasses.replace(inputs, checksum="checksum-2"), cnn, training, augmentation)
+    assert not trained_like(run_dir, dataclasses.replace(inputs, y_train=inputs.y_train[::-1].copy()), cnn,
+                            training, augmentation)  # same rows, other labels
+    assert not trained_like(run_dir, dataclasses.replace(inputs, normalization={"mean": 0.0, "std": 1.0}), cnn,
+                            training, augmentation)
+    assert not trained_like(tmp_path / "subset", inputs, cnn, training, augmentation)  # other training rows
+    assert not trained_like(tmp_path / "missing", inputs, cnn, training, augmentation)
+    (run_dir / "metrics.json").unlink()  # unfinished
+    assert not trained_like(run_dir, inputs, cnn, training, augmentation)
+
+
+def test_acceptance_curve_exact():
+    proba = np.array([[0.9, 0.1, 0.0],     # confidence 0.9, right
+                      [0.4, 0.6, 0.0],     # 0.6, wrong
+                      [0.4, 0.3, 0.3],     # 0.4, right
+                      [0.05, 0.95, 0.0]])  # 0.95, wrong
+    share, acc = acceptance_curve(proba, np.array([0, 0, 0, 2]), [0.3, 0.5, 0.92, 0.99])
+    assert share.tolist() == [1.0, 0.75, 0.25, 0.0]
+    assert acc[:3].tolist() == [0.5, pytest.approx(1 / 3), 0.0] and np.isnan(acc[3])
+
+
+def test_most_over_represented():
+    y_true = np.array([0, 1, 1, 2, 2, 3, 3, 3, 3, 0])  # true shares 0.2, 0.2, 0.2, 0.4
+    k, accepted_share, true_share = most_over_represented([6, 2, 2, 0, 0, 0, 0], y_true)
+    assert (k, accepted_share, true_share) == (0, pytest.approx(0.6), pytest.approx(0.2))
+    assert most_over_represented([0, 1, 0, 9, 0, 0, 0], y_true)[0] == 3  # 0.9 vs 0.4
+    # The most accepted class (3: 0.55 vs 0.4) is not the most over-represented one (1: 0.45 vs 0.2).
+    assert most_over_represented([0, 9, 0, 11, 0, 0, 0], y_true)[:2] == (1, pytest.approx(0.45))
+    assert most_over_represented([0] * 7, y_true) is None
+
+
+# --------------------------------------------------------------------------- ensemble helpers
+
+
+def test_stored_or_predicted_uses_saved_probabilities_only_with_the_same_tta():
+    calls = []
+
+    def predict(model, x, tta_flip=False):
+        calls.append((model, len(x), tta_flip))
+        return np.full((len(x), 2), 0.5)
+
+    stored = np.array([[0.2, 0.8], [0.7, 0.3]])
+    x = np.zeros((2, 48, 48, 1))
+    run = FakeRun("r", {"tta_flip": True}, model="model")
+    assert stored_or_predicted(run, x, stored, True, predict) is stored
+    assert calls == []
+    assert stored_or_predicted(run, x, stored, False, predict).tolist() == [[0.5, 0.5]] * 2
+    assert stored_or_predicted(run, x, None, True, predict).shape == (2, 2)
+    plain = FakeRun("p", {}, model="plain")  # no tta_flip recorded: saved without TTA
+    assert stored_or_predicted(plain, x, stored, False, predict) is stored
+    stored_or_predicted(plain, x, stored, True, predict)
+    assert calls == [("model", 2, False), ("model", 2, True), ("plain", 2, True)]
+
+
+def test_accuracy_by_size_and_unanimous():
+    y = np.array([0, 1])
+    members = [np.array([[0.6, 0.4], [0.6, 0.4]]),   # alone: 0.5
+               np.array([[0.6, 0.4], [0.1, 0.9]]),   # with the first: both right
+               np.array([[0.0, 1.0], [1.0, 0.0]])]   # with both: both wrong
+    assert accuracy_by_size(members, y) == [0.5, 1.0, 0.0]
+    votes = [np.eye(3)[[0, 1, 2]], np.eye(3)[[0, 1, 1]], np.array([0, 2, 2])]
+    assert unanimous(votes).tolist() == [True, False, False]
+    assert unanimous(votes[:1]).tolist() == [True, True, True]
+
+
+def test_submission_agreement(tmp_path):
+    path = tmp_path / "submission.csv"
+    assert submission_agreement(path, [0, 1], [1, 2]) is None
+    path.write_text("id,label\n0,1\n1,2\n2,3\n")
+    # id 2 and id 0 agree, id 1 does not, id 5 is not in the file.
+    assert submission_agreement(path, [2, 0, 1, 5], [3, 1, 0, 4]) == 0.5
+    assert submission_agreement(path, np.array([0, 1, 2]), np.eye(4)[[1, 2, 3]]) == 1.0

@@ -1,0 +1,131 @@
+"""Unit tests for helpers.stats: the exact McNemar test, paired comparisons and their wording."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from helpers.stats import (
+    Paired,
+    change_words,
+    mcnemar_exact,
+    paired_comparison,
+    pct_or_na,
+    per_class_recall,
+    plural,
+    significant_changes,
+)
+
+
+def exact_two_sided(b: int, c: int) -> float:
+    """The textbook exact McNemar p-value: 2 * P(X <= min(b, c)), X ~ Binomial(b + c, 1/2), capped at 1."""
+    n = b + c
+    return min(1.0, 2 * sum(math.comb(n, k) for k in range(min(b, c) + 1)) / 2**n)
+
+
+# --------------------------------------------------------------------------- mcnemar_exact
+
+
+def test_mcnemar_exact_hand_computed():
+    # b=1, c=9: 2 * (C(10,0) + C(10,1)) / 2^10 = 2 * 11 / 1024
+    assert mcnemar_exact(1, 9) == pytest.approx(0.021484375, rel=1e-12, abs=0)
+    assert mcnemar_exact(9, 1) == pytest.approx(0.021484375, rel=1e-12, abs=0)
+    assert mcnemar_exact(0, 5) == pytest.approx(0.0625, rel=1e-12, abs=0)  # 2 / 32
+    assert mcnemar_exact(3, 1) == pytest.approx(0.625, rel=1e-12, abs=0)  # 2 * 5 / 16
+
+
+@pytest.mark.parametrize("b, c", [(0, 1), (2, 7), (4, 4), (3, 4), (10, 25), (0, 30), (17, 3)])
+def test_mcnemar_exact_matches_binomial_formula(b, c):
+    assert mcnemar_exact(b, c) == pytest.approx(exact_two_sided(b, c), rel=1e-12, abs=1e-15)
+
+
+def test_mcnemar_exact_no_discordant_pairs_and_ties():
+    assert mcnemar_exact(0, 0) == 1.0
+    assert mcnemar_exact(5, 5) == 1.0
+    assert isinstance(mcnemar_exact(1, 9), float)
+
+
+@pytest.mark.parametrize("b, c", [(-1, 3), (2, -1), (1.5, 2)])
+def test_mcnemar_exact_rejects_bad_counts(b, c):
+    with pytest.raises(ValueError, match="non-negative integers"):
+        mcnemar_exact(b, c)
+
+
+# --------------------------------------------------------------------------- paired_comparison
+
+
+def test_paired_comparison_from_probabilities():
+    y = np.array([0, 1, 2, 0, 1, 2])
+    before = np.eye(3)[[0, 0, 0, 0, 1, 1]]  # right on rows 0, 3, 4
+    after = np.eye(3)[[0, 1, 2, 1, 1, 2]]   # right on rows 0, 1, 2, 4, 5
+    result = paired_comparison(before, after, y)
+    assert result == Paired(fixed=3, broken=1, p=pytest.approx(0.625))  # fixed 1, 2, 5; broken 3
+    fixed, broken, p = result
+    assert (fixed, broken) == (3, 1) and p == pytest.approx(0.625, rel=1e-12)
+    # Swapping the models swaps fixed and broken; the two-sided p is the same.
+    assert paired_comparison(after, before, y)[:2] == (1, 3)
+
+
+def test_paired_comparison_from_labels_and_identical_models():
+    y = np.array([1, 1, 1, 1, 1, 1, 1, 1, 1, 1])
+    before = np.array([0, 1, 0, 0, 0, 0, 0, 0, 0, 0])  # right on row 1 only
+    after = np.array([1, 0, 1, 1, 1, 1, 1, 1, 1, 1])   # right everywhere but row 1
+    assert paired_comparison(before, after, y) == (9, 1, pytest.approx(0.021484375, rel=1e-12))
+    assert paired_comparison(before, before, y) == (0, 0, 1.0)
+
+
+def test_paired_comparison_length_mismatch():
+    with pytest.raises(ValueError, match="2 rows before, 3 after, 2 labels"):
+        paired_comparison(np.array([0, 1]), np.array([0, 1, 1]), np.array([0, 1]))
+    with pytest.raises(ValueError, match="2 rows before, 2 after, 3 labels"):
+        paired_comparison(np.array([0, 1]), np.array([0, 1]), np.array([0, 1, 1]))
+
+
+# --------------------------------------------------------------------------- summaries
+
+
+def test_significant_changes_counts():
+    changes = [(0.02, 0.01), (-0.03, 0.04), (0.05, 0.2), (-0.01, 0.5), (0.0, 0.01), (0.01, 0.05)]
+    assert significant_changes(changes) == (1, 1, 4)
+    assert significant_changes(changes, alpha=0.3) == (3, 1, 2)
+    assert significant_changes(iter([])) == (0, 0, 0)
+
+
+def test_per_class_recall_exact_and_missing_class():
+    y = np.array([0, 0, 0, 0, 1, 1, 2])
+    predicted = np.array([0, 0, 1, 2, 1, 0, 2])
+    recall = per_class_recall(predicted, y, num_classes=4)
+    assert recall[:3] == [0.5, 0.5, 1.0]
+    assert math.isnan(recall[3])  # no row of class 3
+    assert per_class_recall(np.eye(4)[predicted], y, num_classes=4)[:3] == [0.5, 0.5, 1.0]
+
+
+# --------------------------------------------------------------------------- words
+
+
+def test_change_words_raise_significant():
+    assert change_words(0.40, 0.42, 30, 10, 0.00221) == (
+        "raises validation accuracy from 40.0% to 42.0% (+2.0 points; it fixes 30 and breaks 10 of the "
+        "validation faces, exact McNemar test p = 0.0022, significant at the 5% level)")
+
+
+def test_change_words_lower_not_significant_and_unchanged():
+    assert change_words(0.5, 0.45, 3, 8, 0.2265625) == (
+        "lowers validation accuracy from 50.0% to 45.0% (-5.0 points; it fixes 3 and breaks 8 of the "
+        "validation faces, exact McNemar test p = 0.23, not significant at the 5% level)")
+    assert change_words(0.5, 0.5, 4, 4, 1.0) == (
+        "leaves validation accuracy at 50.0% (+0.0 points; it fixes 4 and breaks 4 of the "
+        "validation faces, exact McNemar test p = 1, not significant at the 5% level)")
+    # p exactly 0.05 is not below the 5% level.
+    assert change_words(0.1, 0.2, 1, 0, 0.05).endswith("p = 0.05, not significant at the 5% level)")
+
+
+def test_pct_or_na_and_plural():
+    assert pct_or_na(None) == "n/a"
+    assert pct_or_na(0.6734) == "67.3%"
+    assert pct_or_na(0.0) == "0.0%"
+    assert plural(1, "epoch") == "1 epoch"
+    assert plural(0, "epoch") == "0 epochs"
+    assert plural(3, "self-training round") == "3 self-training rounds"
