@@ -45,7 +45,7 @@ test: env ## Run the test suite (unit tests, notebook checks, a smoke run of the
 	$(PY) -m pytest
 
 lab: env ## Open the notebooks in JupyterLab (they run top to bottom with the full profile's defaults)
-	$(VENV)/bin/jupyter lab notebooks/
+	$(VENV)/bin/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root)
 
 check-data: env ## Validate DATA_DIR and print a summary of the data
 	$(PY) -m helpers.data $(DATA_DIR)

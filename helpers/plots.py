@@ -79,13 +79,13 @@ def architecture_figure(model, per_row: int = 5, title: str | None = None):
     """The model as a chain of boxes, one per stage, wrapped into rows."""
     groups = stages(model)
     rows = int(np.ceil(len(groups) / per_row))
-    fig, ax = plt.subplots(figsize=(2.4 * per_row, 1.9 * rows))
+    fig, ax = plt.subplots(figsize=(2.5 * per_row, 2.2 * rows))
     ax.set_xlim(0, per_row)
     ax.set_ylim(rows, 0)
     ax.axis("off")
     for i, group in enumerate(groups):
         row, col = divmod(i, per_row)
-        ax.text(col + 0.45, row + 0.5, group["label"], ha="center", va="center", fontsize=8,
+        ax.text(col + 0.45, row + 0.5, group["label"], ha="center", va="center", fontsize=9.5,
                 bbox=dict(boxstyle="round,pad=0.4", fc="#e8f0fb", ec="#4a78b5"))
         if i + 1 < len(groups):
             if col + 1 < per_row:
