@@ -15,19 +15,11 @@ from helpers.training import Run, fit_or_load
 
 
 @dataclass
-class Inputs:
-    """Model-ready float arrays of one split, with what produced them."""
+class Inputs(Splits):
+    """The shared split as model-ready float arrays (N, 48, 48, 1), with what produced them."""
 
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_val: np.ndarray
-    y_val: np.ndarray
-    x_test: np.ndarray
-    test_ids: np.ndarray
-    y_test: np.ndarray | None
     normalization: dict
     data_settings: dict
-    checksum: str
 
 
 def load_inputs(data_dir, val_fraction: float, seed: int, max_train_rows=None,
@@ -40,7 +32,7 @@ def load_inputs(data_dir, val_fraction: float, seed: int, max_train_rows=None,
     return Inputs(
         x_train, splits.y_train, to_model_input(splits.x_val, hist_eq), splits.y_val,
         to_model_input(splits.x_test, hist_eq), splits.test_ids, splits.y_test,
-        pixel_stats(x_train), settings, splits.checksum,
+        splits.checksum, splits.source_format, pixel_stats(x_train), settings,
     )
 
 

@@ -606,8 +606,9 @@ def _inputs(n=6):
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, size=(n, 48, 48, 1)).astype(np.float32)
     y = np.arange(n) % 7
-    return Inputs(x, y, x[:2], y[:2], x[:3], np.arange(3), None, {"mean": 120.5, "std": 60.25},
-                  {"val_fraction": 0.1, "seed": 42, "max_train_rows": None, "hist_eq": False}, "checksum-1")
+    return Inputs(x, y, x[:2], y[:2], x[:3], np.arange(3), None, "checksum-1", "course CSV",
+                  {"mean": 120.5, "std": 60.25},
+                  {"val_fraction": 0.1, "seed": 42, "max_train_rows": None, "hist_eq": False})
 
 
 def test_trained_like_agrees_with_train_cnn(tmp_path, monkeypatch):
