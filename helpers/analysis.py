@@ -20,6 +20,12 @@ their maximum, so 0 still means "no influence" and 1 is the image's most influen
 
 Figures are ``matplotlib.figure.Figure`` objects made without pyplot: in a notebook, make the
 figure the cell's value (or ``display(fig)``) to show it once; ``fig.savefig`` saves it.
+
+The later sections hold what notebooks/05_saliency.ipynb and 06_filters.ipynb do around these
+methods, so that the notebooks only call and show: loading a trained run checked against the
+data split, seeded samples of faces, summaries of maps (mass in the top 10% of pixels,
+correlation between two models' maps, region tables), adversarial and class-maximization tables
+and figures. The measures of filter patterns and feature maps are in helpers.filters.
 """
 
 from __future__ import annotations
@@ -29,12 +35,18 @@ from dataclasses import dataclass
 
 import keras
 import numpy as np
+import pandas as pd
 import tensorflow as tf
 from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+from tqdm.auto import tqdm
 
-from helpers.config import CLASS_NAMES
+from helpers.config import CLASS_NAMES, resolve
+from helpers.notebook import pct, plural
+from helpers.training import Run, load_finished
 
 BATCH_SIZE = 64  # images per gradient computation (bounds memory on large sets)
+SMOOTHGRAD_NOISE = 0.15  # default SmoothGrad noise, as a share of the 0..255 pixel range
 
 # Fixed boxes on the aligned 48x48 FER2013 faces, as (row_start, row_stop, col_start, col_stop),
 # half-open like Python slices. FER2013 faces are centred and cropped to the face, so the eyes
@@ -159,7 +171,7 @@ def saliency_maps(model: keras.Model, images, class_indices=None) -> np.ndarray:
 
 
 def smoothgrad(model: keras.Model, images, class_indices=None, samples: int = 20,
-               noise: float = 0.15, seed: int = 0) -> np.ndarray:
+               noise: float = SMOOTHGRAD_NOISE, seed: int = 0) -> np.ndarray:
     """SmoothGrad (Smilkov et al. 2017): the input gradient of logit_c averaged over `samples`
     copies of each image with Gaussian noise of standard deviation `noise` x 255 added, then
     |.|, max over channels, normalised to 0..1 per image. `class_indices` defaults to the class
@@ -373,7 +385,6 @@ def filter_patterns(model: keras.Model, layer_name: str, filter_indices=None, st
     settings.check()
     step = _score_and_gradient(_submodel(model, output, name=f"{model.name}_{layer_name}"))
     shape = tuple(model.inputs[0].shape[1:])
-    from tqdm.auto import tqdm
 
     results = []
     with tqdm(total=len(units), desc=layer_name, unit="filter", disable=not progress) as bar:
@@ -416,8 +427,6 @@ def class_maximization(model: keras.Model, steps: int = 200, step_size: float = 
     classes = _indices(classes, num_classes, "classes")
     settings = AscentSettings(steps, step_size, blur_every, blur_sigma, jitter)
     settings.check()
-    from tqdm.auto import tqdm
-
     with tqdm(total=steps, desc="class maximization", unit="step", disable=not progress) as bar:
         images, start, final = _ascend(_score_and_gradient(lmodel), classes,
                                        tuple(model.inputs[0].shape[1:]), settings, seed,
@@ -577,3 +586,294 @@ def _draw_explanation(ax, image: np.ndarray, column: str, values) -> None:
         ax.imshow(values, cmap="jet", alpha=0.45, vmin=0, vmax=1)
     else:
         ax.imshow(values, cmap="hot", vmin=0, vmax=1)
+
+
+# ----------------------------------------------------------------------------- runs, samples, text
+
+def load_trained_run(models_dir, name: str, what: str, inputs) -> Run:
+    """The finished run saved in models_dir/name, checked against the data split in `inputs`
+    (a helpers.experiments.Inputs): FileNotFoundError if it was never trained, ValueError if
+    it was trained with other data settings or on a validation split of another size. `what`
+    names the model in the messages ("CNN", "weak CNN (...)")."""
+    run_dir = resolve(models_dir) / name
+    run = load_finished(run_dir)
+    if run is None:
+        raise FileNotFoundError(f"no trained {what} in {run_dir}: run notebooks/02_cnn.ipynb first")
+    if (run.config.get("data") != inputs.data_settings
+            or run.metrics.get("val_rows") != len(inputs.y_val)):
+        raise ValueError(f"the {what} in {run_dir} was trained on another data split: "
+                         "run notebooks/02_cnn.ipynb with this profile first")
+    return run
+
+
+def seeded_subset(n: int, size: int, seed: int) -> np.ndarray:
+    """min(size, n) distinct indices of 0..n-1 drawn with `seed`, sorted."""
+    return np.sort(np.random.default_rng(seed).choice(n, min(size, n), replace=False))
+
+
+def per_class_subset(labels, per_class: int, seed: int) -> tuple[np.ndarray, list[str]]:
+    """Up to `per_class` indices of each class (in class order, sorted within a class), drawn
+    with one generator seeded `seed`; and the names of the classes with no member at all."""
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    chosen, missing = [], []
+    for c, name in enumerate(CLASS_NAMES):
+        members = np.flatnonzero(labels == c)
+        if len(members) == 0:
+            missing.append(name)
+            continue
+        chosen.extend(np.sort(rng.choice(members, min(per_class, len(members)), replace=False)))
+    return np.asarray(chosen), missing
+
+
+
+
+# ----------------------------------------------------------------------------- saliency summaries
+
+def explain(model: keras.Model, images, samples: int = 20, noise: float = SMOOTHGRAD_NOISE,
+            seed: int = 0):
+    """The predicted class of each image and its three maps for that class:
+    (predicted (N,), saliency, Grad-CAM, SmoothGrad (N, H, W) each)."""
+    predicted = predict_logits(model, images).argmax(axis=1)
+    return (predicted, saliency_maps(model, images, predicted), grad_cam(model, images, predicted),
+            smoothgrad(model, images, predicted, samples=samples, noise=noise, seed=seed))
+
+
+def predicted_maps(model: keras.Model, images, batch: int = 100, desc: str | None = None,
+                   progress: bool = True):
+    """Predicted class, saliency and Grad-CAM for many images, `batch` at a time with a tqdm
+    bar over batches: (predicted (N,), saliency (N, H, W), Grad-CAM (N, H, W))."""
+    parts = []
+    for start in tqdm(range(0, len(images), batch), desc=desc, unit="batch", disable=not progress):
+        x = images[start:start + batch]
+        predicted = predict_logits(model, x).argmax(axis=1)
+        parts.append((predicted, saliency_maps(model, x, predicted), grad_cam(model, x, predicted)))
+    return [np.concatenate(p) for p in zip(*parts)]
+
+
+def top_share(maps, fraction: float = 0.1) -> np.ndarray:
+    """Per map (N, H, W): the share of its mass held by its `fraction` most salient pixels
+    (at least one pixel). A uniform map gives `fraction`; an all-zero map gives 0."""
+    maps = np.asarray(maps)
+    flat = np.sort(maps.reshape(len(maps), -1), axis=1)[:, ::-1]
+    k = max(1, int(round(fraction * flat.shape[1])))
+    return flat[:, :k].sum(axis=1) / np.maximum(flat.sum(axis=1), 1e-12)
+
+
+def map_correlation(a, b) -> np.ndarray:
+    """Pearson correlation of each pair of maps (a[i], b[i]) over their pixels, shape (N,);
+    a pair with a constant map counts as 0."""
+    a, b = np.asarray(a), np.asarray(b)
+    a, b = a.reshape(len(a), -1), b.reshape(len(b), -1)
+    a, b = a - a.mean(axis=1, keepdims=True), b - b.mean(axis=1, keepdims=True)
+    denominator = np.sqrt((a ** 2).sum(axis=1) * (b ** 2).sum(axis=1))
+    return np.where(denominator > 0,
+                    (a * b).sum(axis=1) / np.where(denominator > 0, denominator, 1), 0.0)
+
+
+def correlation_strength(r: float) -> str:
+    """'weak' (|r| < 0.3), 'moderate' (< 0.6) or 'strong'."""
+    return "weak" if abs(r) < 0.3 else "moderate" if abs(r) < 0.6 else "strong"
+
+
+def region_area(shape=(48, 48)) -> dict:
+    """Share of the image area in each region of region_masks: {"eyes", "mouth", "rest"}."""
+    return {name: float(mask.mean()) for name, mask in region_masks(shape).items()}
+
+
+def region_boxes() -> dict:
+    """Each region's box in words ("rows 10-23, columns 4-43"; rest: "every other pixel")."""
+    boxes = {name: f"rows {r0}-{r1 - 1}, columns {c0}-{c1 - 1}"
+             for name, (r0, r1, c0, c1) in FACE_REGIONS.items()}
+    boxes["rest"] = "every other pixel"
+    return boxes
+
+
+def format_shares(share: dict, skip: str | None = None) -> str:
+    """{"eyes": 0.2, "mouth": 0.5} -> 'eyes 20.0%, mouth 50.0%', leaving out region `skip`."""
+    return ", ".join(f"{r} {pct(v)}" for r, v in share.items() if r != skip)
+
+
+def region_share_table(shares: dict, area: dict, density: tuple[str, dict] | None = None
+                       ) -> pd.DataFrame:
+    """The region table for the report: one row per measure, one column per region. `shares`
+    maps a measure's name to its region_share dict; `density` = (row name, shares) adds a row
+    with those shares divided by the regions' area shares ("1.50x")."""
+    frame = pd.DataFrame({"region": list(area), "box": [region_boxes()[r] for r in area],
+                          "share of area": [pct(area[r]) for r in area]})
+    for column, share in shares.items():
+        frame[column] = [pct(share[r]) for r in area]
+    if density is not None:
+        frame[density[0]] = [f"{density[1][r] / area[r]:.2f}x" for r in area]
+    return frame.set_index("region").T.rename_axis("measure").reset_index()
+
+
+def region_share_by_class(saliency, labels) -> dict:
+    """region_share of the maps of each true class: {class name: {"faces": n, "eyes": ...,
+    "mouth": ..., "rest": ...}}, for the classes with at least one map with some mass."""
+    saliency, labels = np.asarray(saliency), np.asarray(labels)
+    per_class = {}
+    for c, name in enumerate(CLASS_NAMES):
+        members = labels == c
+        if members.any() and saliency[members].sum() > 0:
+            per_class[name] = {"faces": int(members.sum()), **region_share(saliency[members])}
+    return per_class
+
+
+def per_class_table(per_class: dict, area: dict) -> pd.DataFrame:
+    """One row per class of region_share_by_class: faces, the share of each region and the
+    eyes' and mouth's share divided by their area share."""
+    return pd.DataFrame([{"true class": name, "faces": v["faces"],
+                          **{r: pct(v[r]) for r in area},
+                          **{f"{r} / area": f"{v[r] / area[r]:.2f}x" for r in ("eyes", "mouth")}}
+                         for name, v in per_class.items()])
+
+
+def saliency_figures(model: keras.Model, images, labels, title: str, per_class: int,
+                     threshold: float = 0.5, samples: int = 20, seed: int = 0) -> list[Figure]:
+    """saliency_figure for faces chosen `per_class` per class, split by class into figures
+    of about 8 rows so that each stays readable on a page; `title` opens each suptitle."""
+    labels = np.asarray(labels)
+    classes = [c for c in range(len(CLASS_NAMES)) if (labels == c).any()]
+    per_figure = max(1, 8 // per_class)
+    groups = [classes[i:i + per_figure] for i in range(0, len(classes), per_figure)]
+    figures = []
+    for part, group in enumerate(groups, 1):
+        rows = np.isin(labels, group)
+        fig = saliency_figure(model, images[rows], labels[rows], threshold=threshold,
+                              samples=samples, seed=seed, cell_size=1.6)
+        fig.suptitle(f"{title}: explanations of the predicted class"
+                     + (f" ({part}/{len(groups)})" if len(groups) > 1 else ""), fontsize=11)
+        fig.tight_layout(rect=(0, 0, 1, 1 - 0.35 / fig.get_figheight()))
+        figures.append(fig)
+    return figures
+
+
+REGION_COLOURS = {"eyes": "lime", "mouth": "magenta", "rest": "white"}
+
+
+def region_figure(mean_face, mean_saliency, mean_cam, faces: int, area: dict) -> Figure:
+    """Three panels with the FACE_REGIONS boxes drawn on them: the mean face, the mean
+    saliency and the mean Grad-CAM of `faces` faces; box labels give each region's `area`."""
+    fig = Figure(figsize=(11, 3.9))
+    axes = fig.subplots(1, 3)
+    panels = [("mean validation face", mean_face, "gray", None),
+              (f"mean saliency, {faces} faces", mean_saliency, "hot", "mean normalised saliency"),
+              (f"mean Grad-CAM, {faces} faces", mean_cam, "jet", "mean normalised Grad-CAM")]
+    for ax, (title, image, cmap, label) in zip(axes, panels):
+        shown_image = ax.imshow(image, cmap=cmap)
+        if label:
+            fig.colorbar(shown_image, ax=ax, fraction=0.046, pad=0.04, label=label)
+        for name, (r0, r1, c0, c1) in FACE_REGIONS.items():
+            colour = REGION_COLOURS[name]
+            ax.add_patch(Rectangle((c0 - 0.5, r0 - 0.5), c1 - c0, r1 - r0, fill=False, lw=1.8,
+                                   ec=colour))
+            ax.text(c0, r0 - 1, f"{name} ({pct(area[name], 0)} of area)", color=colour, fontsize=7,
+                    va="bottom", bbox=dict(facecolor="black", alpha=0.5, pad=1, lw=0))
+        ax.set(title=title, xlabel="column (pixel)", ylabel="row (pixel)")
+        ax.grid(False)
+    fig.suptitle("Face regions (fixed boxes) and where the main CNN looks on average")
+    fig.tight_layout()
+    return fig
+
+
+# ----------------------------------------------------------------------------- attack summaries
+
+def pick_correct(predicted, labels, n: int, seed: int) -> list[int]:
+    """Up to n indices of correctly predicted images, in an order shuffled with `seed`: first
+    one per true class (as they come), then any others."""
+    labels = np.asarray(labels)
+    correct = np.flatnonzero(np.asarray(predicted) == labels)
+    correct = np.random.default_rng(seed).permutation(correct)
+    picked, seen = [], set()
+    for i in correct:
+        if labels[i] not in seen and len(picked) < n:
+            picked.append(int(i))
+            seen.add(labels[i])
+    picked += [int(i) for i in correct if int(i) not in picked][:n - len(picked)]
+    return picked
+
+
+def mean_pair_difference(images, pairs: int = 500, seed: int = 0) -> float:
+    """Mean absolute pixel difference between two different images, over `pairs` random
+    pairs drawn with `seed` (pairs of an image with itself are dropped)."""
+    images = np.asarray(images)
+    drawn = np.random.default_rng(seed).integers(len(images), size=(pairs, 2))
+    drawn = drawn[drawn[:, 0] != drawn[:, 1]]
+    return float(np.abs(images[drawn[:, 0]] - images[drawn[:, 1]]).mean())
+
+
+def attack_record(index: int, true: int, attack: AdversarialResult) -> dict:
+    """One attack for results.json: the image's index and true class and the attack's numbers
+    (no images)."""
+    return {"index": index, "true": int(true), "original_class": attack.original_class,
+            "original_probability": attack.original_probability, "new_class": attack.new_class,
+            "new_probability": attack.new_probability, "steps": attack.steps,
+            "flipped": attack.flipped, "max_abs_change": attack.max_abs_change,
+            "mean_abs_change": attack.mean_abs_change}
+
+
+def adversarial_table(indices, labels, attacks) -> pd.DataFrame:
+    """One row per attack: face index, true class, prediction before and after, steps,
+    largest and mean pixel change, whether it flipped. `labels` are the faces' true classes."""
+    return pd.DataFrame([{
+        "face": i, "true": CLASS_NAMES[y],
+        "predicted before": f"{CLASS_NAMES[a.original_class]} ({pct(a.original_probability, 0)})",
+        "steps": a.steps,
+        "predicted after": f"{CLASS_NAMES[a.new_class]} ({pct(a.new_probability, 0)})",
+        "max abs change": a.max_abs_change, "mean abs change": a.mean_abs_change,
+        "flipped": "yes" if a.flipped else "no",
+    } for i, y, a in zip(indices, labels, attacks)])
+
+
+def adversarial_figure(originals, labels, attacks, step_size: float) -> Figure:
+    """One row per attack: original face | perturbation (colour range filled) | adversarial
+    face, titled with the predictions. `originals` (N, H, W, 1) in 0..255, `labels` true classes."""
+    fig = Figure(figsize=(8.4, 2.7 * len(attacks)))
+    axes = fig.subplots(len(attacks), 3, squeeze=False)
+    for row, original, label, a in zip(axes, originals, labels, attacks):
+        row[0].imshow(original[..., 0], cmap="gray", vmin=0, vmax=255)
+        row[0].set_title(f"original: true {CLASS_NAMES[label]}\npredicted "
+                         f"{CLASS_NAMES[a.original_class]} ({pct(a.original_probability, 0)})",
+                         fontsize=9)
+        limit = max(a.max_abs_change, 1e-6)
+        shown_change = row[1].imshow(a.perturbation, cmap="seismic", vmin=-limit, vmax=limit)
+        fig.colorbar(shown_change, ax=row[1], fraction=0.046, pad=0.04,
+                     label="pixel change (grey levels)")
+        row[1].set_title(f"perturbation after {plural(a.steps, 'step')}\n"
+                         f"(amplified {255 / limit:.0f}x)", fontsize=9)
+        row[2].imshow(a.image, cmap="gray", vmin=0, vmax=255)
+        row[2].set_title(f"adversarial: predicted\n{CLASS_NAMES[a.new_class]} "
+                         f"({pct(a.new_probability, 0)})", fontsize=9)
+        for ax in row:
+            ax.set_xticks([])
+            ax.set_yticks([])
+    fig.suptitle("Adversarial examples of the main CNN (steps of "
+                 f"{plural(step_size, 'grey level')}; each perturbation is shown amplified\n"
+                 "to fill its colour range)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+# ----------------------------------------------------------------------------- class maximization
+
+def class_maximization_figure(result: ClassMaximization, steps: int) -> Figure:
+    """The images of class_maximization side by side (contrast-stretched), titled with the
+    class, its probability and, where it differs, the class the model predicts."""
+    titles = [f"{CLASS_NAMES[c]}\np = {pct(p, 0)}"
+              + ("" if k == c else f"\n(predicted {CLASS_NAMES[k]})")
+              for c, p, k in zip(result.classes, result.probabilities, result.predicted)]
+    return plot_grid(to_display(result.images), titles=titles, ncols=len(result.classes),
+                     cell_size=1.6,
+                     suptitle=f"Main CNN: inputs that maximise each class logit ({steps} steps; "
+                              "p = probability of that class)")
+
+
+def class_maximization_table(result: ClassMaximization) -> pd.DataFrame:
+    """One row per class: logit on the start noise -> final image, probability, prediction."""
+    return pd.DataFrame({
+        "class": [CLASS_NAMES[c] for c in result.classes],
+        "logit start -> final": [f"{s:.2f} -> {f:.2f}"
+                                 for s, f in zip(result.start_logits, result.logits)],
+        "probability of the class": [pct(p) for p in result.probabilities],
+        "predicted class": [CLASS_NAMES[k] for k in result.predicted]})

@@ -44,3 +44,19 @@ def md(text: str):
 def pct(value: float, digits: int = 1) -> str:
     """0.6734 -> '67.3%'."""
     return f"{100 * value:.{digits}f}%"
+
+
+def pct_or_na(value: float | None) -> str:
+    """A share as '67.3%', or 'n/a' when it is unknown (None)."""
+    return "n/a" if value is None else pct(value)
+
+
+def plural(n, word: str) -> str:
+    """'1 epoch', '3 epochs', '2.5 steps' (regular plurals; floats written with :g)."""
+    number = f"{n:g}" if isinstance(n, float) else f"{n}"
+    return f"{number} {word}{'' if n == 1 else 's'}"
+
+
+def fmt(value, spec: str = ".1f", none: str = "n/a") -> str:
+    """format(value, spec), or `none` when value is None."""
+    return none if value is None else format(value, spec)

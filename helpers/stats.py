@@ -104,11 +104,3 @@ def change_words(before: float, after: float, fixed: int, broken: int, p: float)
             f"validation faces, exact McNemar test p = {p:.2g}, {verdict} at the 5% level)")
 
 
-def pct_or_na(value: float | None) -> str:
-    """A share as '67.3%', or 'n/a' when it is unknown (None)."""
-    return "n/a" if value is None else pct(value)
-
-
-def plural(n: int, word: str) -> str:
-    """'1 epoch', '3 epochs' (regular plurals only)."""
-    return f"{n} {word}{'' if n == 1 else 's'}"

@@ -395,3 +395,251 @@ def test_saliency_figure(cnn, images):
     keras.utils.set_random_seed(0)
     dnn_fig = analysis.saliency_figure(build_dnn(hidden_units=[8]), images[:2], samples=2)
     assert len(dnn_fig.axes) == 8  # no Grad-CAM column without conv layers
+
+
+# ----------------------------------------------------------------------------- notebook support
+
+def save_run(run_dir, model, data, val_rows):
+    """A finished run as helpers.training writes it: model.keras, metrics.json, config.json."""
+    import json
+
+    run_dir.mkdir(parents=True)
+    model.save(run_dir / "model.keras")
+    (run_dir / "metrics.json").write_text(json.dumps({"val_rows": val_rows, "val_accuracy": 0.5}))
+    (run_dir / "config.json").write_text(json.dumps({"config": {"data": data}}))
+
+
+def test_load_trained_run_checks_the_split(tmp_path, linear):
+    from types import SimpleNamespace
+
+    model, _ = linear
+    data = {"val_fraction": 0.1, "seed": 42, "max_train_rows": None, "hist_eq": False}
+    inputs = SimpleNamespace(data_settings=data, y_val=np.zeros(3, int))
+    save_run(tmp_path / "cnn", model, data, val_rows=3)
+    run = analysis.load_trained_run(tmp_path, "cnn", "CNN", inputs)
+    assert run.name == "cnn" and run.metrics["val_accuracy"] == 0.5
+    np.testing.assert_allclose(run.model.get_layer("logits").get_weights()[0],
+                               model.get_layer("logits").get_weights()[0])
+    with pytest.raises(FileNotFoundError, match="no trained weak CNN"):
+        analysis.load_trained_run(tmp_path, "missing", "weak CNN", inputs)
+    with pytest.raises(ValueError, match="another data split"):
+        analysis.load_trained_run(tmp_path, "cnn", "CNN",
+                                  SimpleNamespace(data_settings=data, y_val=np.zeros(4)))
+    with pytest.raises(ValueError, match="another data split"):
+        analysis.load_trained_run(tmp_path, "cnn", "CNN",
+                                  SimpleNamespace(data_settings=data | {"seed": 1},
+                                                  y_val=np.zeros(3)))
+
+
+def test_seeded_subset():
+    subset = analysis.seeded_subset(100, 10, seed=3)
+    assert len(subset) == 10 and len(set(subset)) == 10 and subset.max() < 100
+    assert np.all(np.diff(subset) > 0)
+    np.testing.assert_array_equal(subset, analysis.seeded_subset(100, 10, seed=3))
+    assert not np.array_equal(subset, analysis.seeded_subset(100, 10, seed=4))
+    np.testing.assert_array_equal(analysis.seeded_subset(5, 10, seed=0), np.arange(5))  # all of n
+
+
+def test_per_class_subset():
+    labels = np.array([0] * 5 + [1] * 1 + [3] * 4 + [6] * 3)
+    chosen, missing = analysis.per_class_subset(labels, 2, seed=0)
+    assert [int((labels[chosen] == c).sum()) for c in range(7)] == [2, 1, 0, 2, 0, 0, 2]
+    assert missing == [CLASS_NAMES[2], CLASS_NAMES[4], CLASS_NAMES[5]]
+    assert labels[chosen].tolist() == sorted(labels[chosen].tolist())  # grouped in class order
+    for c in (0, 3, 6):
+        assert np.all(np.diff(chosen[labels[chosen] == c]) > 0)  # sorted within a class
+    again, _ = analysis.per_class_subset(labels, 2, seed=0)
+    np.testing.assert_array_equal(chosen, again)
+    everything, none = analysis.per_class_subset(np.arange(7), 3, seed=1)
+    assert everything.tolist() == list(range(7)) and none == []
+
+
+def test_plural_and_fmt():
+    from helpers import notebook as nbh
+
+    assert nbh.plural(1, "step") == "1 step"
+    assert nbh.plural(3, "step") == "3 steps"
+    assert nbh.plural(1.0, "grey level") == "1 grey level"
+    assert nbh.plural(2.5, "step") == "2.5 steps"
+    assert nbh.plural(np.float64(0), "face") == "0 faces"
+    assert nbh.fmt(3.14159) == "3.1" and nbh.fmt(0.5, ".2f") == "0.50"
+    assert nbh.fmt(None) == "n/a" and nbh.fmt(None, ".2f", "-") == "-"
+
+
+def test_explain_and_predicted_maps_match_the_single_methods(cnn, images):
+    predicted, sal, cam, sg = analysis.explain(cnn, images, samples=2, seed=1)
+    np.testing.assert_array_equal(predicted, analysis.predict_logits(cnn, images).argmax(axis=1))
+    np.testing.assert_array_equal(sal, analysis.saliency_maps(cnn, images, predicted))
+    np.testing.assert_array_equal(cam, analysis.grad_cam(cnn, images, predicted))
+    np.testing.assert_array_equal(sg, analysis.smoothgrad(cnn, images, predicted, samples=2,
+                                                          seed=1))
+    batched = analysis.predicted_maps(cnn, images, batch=3, progress=False)  # batches of 3 and 1
+    np.testing.assert_array_equal(batched[0], predicted)
+    np.testing.assert_allclose(batched[1], sal, atol=1e-6)
+    np.testing.assert_allclose(batched[2], cam, atol=1e-6)
+
+
+def test_top_share():
+    maps = np.zeros((3, 10, 10))
+    maps[0, :2, :5] = np.arange(1, 11).reshape(2, 5)  # all mass in 10 of 100 pixels
+    maps[1] = 1.0                          # uniform: the top 10% hold 10%
+    maps[2, 0, 0], maps[2, 5, 5] = 3.0, 1.0
+    np.testing.assert_allclose(analysis.top_share(maps), [1.0, 0.1, 1.0])
+    assert analysis.top_share(maps[2:], fraction=0.01)[0] == pytest.approx(0.75)  # 3 of 4 units
+    assert analysis.top_share(np.zeros((1, 4, 4)))[0] == 0.0
+    ramp = np.arange(100, dtype=float).reshape(1, 10, 10)
+    assert analysis.top_share(ramp, 0.2)[0] == pytest.approx(sum(range(80, 100)) / sum(range(100)))
+
+
+def test_map_correlation():
+    rng = np.random.default_rng(0)
+    a = rng.uniform(size=(3, 6, 6))
+    np.testing.assert_allclose(analysis.map_correlation(a, a), 1.0)
+    np.testing.assert_allclose(analysis.map_correlation(a, 2 * a + 5), 1.0)
+    np.testing.assert_allclose(analysis.map_correlation(a, -a), -1.0)
+    constant = np.ones_like(a)
+    np.testing.assert_array_equal(analysis.map_correlation(a, constant), 0.0)
+    x = np.array([[[1.0, 2.0], [3.0, 4.0]]])
+    y = np.array([[[1.0, 3.0], [2.0, 4.0]]])
+    assert analysis.map_correlation(x, y)[0] == pytest.approx(0.8)  # corrcoef(1234, 1324)
+    assert [analysis.correlation_strength(r) for r in (0.29, -0.3, 0.59, 0.6, -0.95)] == [
+        "weak", "moderate", "moderate", "strong", "strong"]
+
+
+def test_region_area_boxes_and_format():
+    area = analysis.region_area()
+    assert area == pytest.approx({"eyes": 14 * 40 / PIXELS, "mouth": 14 * 24 / PIXELS,
+                                  "rest": 1 - (14 * 40 + 14 * 24) / PIXELS})
+    assert list(area) == ["eyes", "mouth", "rest"]
+    assert analysis.region_boxes() == {"eyes": "rows 10-23, columns 4-43",
+                                       "mouth": "rows 30-43, columns 12-35",
+                                       "rest": "every other pixel"}
+    share = {"eyes": 0.25, "mouth": 0.5, "rest": 0.25}
+    assert analysis.format_shares(share) == "eyes 25.0%, mouth 50.0%, rest 25.0%"
+    assert analysis.format_shares(share, skip="mouth") == "eyes 25.0%, rest 25.0%"
+
+
+def test_region_share_table():
+    area = {"eyes": 0.25, "mouth": 0.25, "rest": 0.5}
+    shares = {"saliency": {"eyes": 0.5, "mouth": 0.25, "rest": 0.25},
+              "Grad-CAM": {"eyes": 0.1, "mouth": 0.2, "rest": 0.7}}
+    table = analysis.region_share_table(shares, area,
+                                        density=("saliency / area", shares["saliency"]))
+    assert list(table.columns) == ["measure", "eyes", "mouth", "rest"]
+    assert table["measure"].tolist() == ["box", "share of area", "saliency", "Grad-CAM",
+                                         "saliency / area"]
+    assert table.set_index("measure").loc["saliency"].tolist() == ["50.0%", "25.0%", "25.0%"]
+    assert table.set_index("measure").loc["saliency / area"].tolist() == ["2.00x", "1.00x", "0.50x"]
+    assert table.set_index("measure").loc["box", "rest"] == "every other pixel"
+    assert len(analysis.region_share_table(shares, area)) == 4  # no density row
+
+
+def test_region_share_by_class_and_table():
+    maps = np.zeros((4, IMAGE_SIZE, IMAGE_SIZE))
+    maps[0, 12, 20] = 1.0                       # class 3, all in the eyes
+    maps[1, 35, 20] = 1.0                       # class 3, all in the mouth
+    maps[2, 0, 0] = 2.0                         # class 0, all in the rest
+    labels = np.array([3, 3, 0, 5])             # class 5's only map is empty: left out
+    per_class = analysis.region_share_by_class(maps, labels)
+    assert list(per_class) == [CLASS_NAMES[0], CLASS_NAMES[3]]
+    assert per_class[CLASS_NAMES[3]] == pytest.approx({"faces": 2, "eyes": 0.5, "mouth": 0.5,
+                                                       "rest": 0.0})
+    assert per_class[CLASS_NAMES[0]] == pytest.approx({"faces": 1, "eyes": 0.0, "mouth": 0.0,
+                                                       "rest": 1.0})
+    table = analysis.per_class_table(per_class, {"eyes": 0.25, "mouth": 0.125, "rest": 0.625})
+    assert list(table.columns) == ["true class", "faces", "eyes", "mouth", "rest", "eyes / area",
+                                   "mouth / area"]
+    assert table.iloc[1].tolist() == [CLASS_NAMES[3], 2, "50.0%", "50.0%", "0.0%", "2.00x", "4.00x"]
+
+
+def test_saliency_figures_split_by_class(cnn, images):
+    x = np.concatenate([images, images[:2]])
+    labels = np.array([0, 0, 3, 3, 6, 6])
+    figures = analysis.saliency_figures(cnn, x, labels, "Tiny", per_class=4, samples=1)
+    assert len(figures) == 2                                    # 8 // 4 = 2 classes per figure
+    assert [len(f.axes) for f in figures] == [4 * 5, 2 * 5]     # 5 columns per face
+    assert figures[0]._suptitle.get_text() == "Tiny: explanations of the predicted class (1/2)"
+    assert figures[1].axes[0].get_ylabel().startswith("true " + CLASS_NAMES[6])
+    single = analysis.saliency_figures(cnn, x, labels, "Tiny", per_class=1, samples=1)
+    assert len(single) == 1
+    assert single[0]._suptitle.get_text() == "Tiny: explanations of the predicted class"
+
+
+def test_region_figure():
+    area = analysis.region_area()
+    face = np.random.default_rng(0).uniform(0, 255, (IMAGE_SIZE, IMAGE_SIZE))
+    fig = analysis.region_figure(face, face / 255, face / 255, 7, area)
+    assert isinstance(fig, Figure) and len(fig.axes) == 5      # 3 panels and 2 colour bars
+    assert [ax.get_title() for ax in fig.axes[:3]] == [
+        "mean validation face", "mean saliency, 7 faces", "mean Grad-CAM, 7 faces"]
+    assert all(len(ax.patches) == 2 for ax in fig.axes[:3])     # the eyes and the mouth boxes
+    assert fig.axes[0].texts[0].get_text() == f"eyes ({100 * area['eyes']:.0f}% of area)"
+
+
+def attack(steps=3, flipped=True, original=3, new=5, change=3.0):
+    image = np.full((IMAGE_SIZE, IMAGE_SIZE), 100.0)
+    return analysis.AdversarialResult(image + change, np.full_like(image, change), steps, original,
+                                      new, 0.9, 0.6, change, change / 2, flipped)
+
+
+def test_pick_correct():
+    labels = np.array([0, 0, 1, 1, 2, 2, 3])
+    predicted = np.array([0, 0, 1, 0, 5, 2, 3])   # rows 3 and 4 are wrong
+    picked = analysis.pick_correct(predicted, labels, 4, seed=0)
+    assert len(picked) == 4 and len(set(picked)) == 4
+    assert all(predicted[i] == labels[i] for i in picked)
+    assert sorted(labels[picked]) == [0, 1, 2, 3]            # one per class before any repeat
+    assert picked == analysis.pick_correct(predicted, labels, 4, seed=0)
+    everything = analysis.pick_correct(predicted, labels, 10, seed=1)
+    assert sorted(everything) == [0, 1, 2, 5, 6]             # only 5 correct faces exist
+    assert sorted(labels[everything[:4]]) == [0, 1, 2, 3]
+    assert analysis.pick_correct(predicted, labels, 0, seed=0) == []
+
+
+def test_mean_pair_difference():
+    images = np.stack([np.zeros((4, 4)), np.full((4, 4), 10.0)])
+    # every pair of two different images differs by 10 everywhere
+    assert analysis.mean_pair_difference(images, pairs=50, seed=0) == 10.0
+    ramp = np.arange(5, dtype=float)[:, None, None] * np.ones((5, 2, 2))
+    value = analysis.mean_pair_difference(ramp, pairs=2000, seed=1)
+    assert value == pytest.approx(2.0, abs=0.1)  # E|i - j| over distinct i, j in 0..4 is 2
+
+
+def test_attack_record_and_table():
+    a = attack()
+    record = analysis.attack_record(7, np.int64(3), a)
+    assert record == {"index": 7, "true": 3, "original_class": 3, "original_probability": 0.9,
+                      "new_class": 5, "new_probability": 0.6, "steps": 3, "flipped": True,
+                      "max_abs_change": 3.0, "mean_abs_change": 1.5}
+    assert type(record["true"]) is int
+    table = analysis.adversarial_table([7, 9], [3, 0], [a, attack(flipped=False, new=3)])
+    assert table.iloc[0].tolist() == [7, CLASS_NAMES[3], f"{CLASS_NAMES[3]} (90%)", 3,
+                                      f"{CLASS_NAMES[5]} (60%)", 3.0, 1.5, "yes"]
+    assert table.iloc[1]["flipped"] == "no" and table.iloc[1]["true"] == CLASS_NAMES[0]
+
+
+def test_adversarial_figure():
+    originals = np.full((2, IMAGE_SIZE, IMAGE_SIZE, 1), 100.0)
+    fig = analysis.adversarial_figure(originals, [3, 0], [attack(), attack(steps=1, change=1.0)],
+                                      1.0)
+    assert isinstance(fig, Figure) and len(fig.axes) == 2 * 3 + 2  # 3 panels a row, 1 colour bar
+    assert fig.axes[1].get_title() == "perturbation after 3 steps\n(amplified 85x)"
+    assert fig.axes[0].get_title() == (f"original: true {CLASS_NAMES[3]}\n"
+                                       f"predicted {CLASS_NAMES[3]} (90%)")
+    assert "steps of 1 grey level;" in fig._suptitle.get_text()
+
+
+def test_class_maximization_figure_and_table():
+    result = analysis.ClassMaximization(
+        images=np.random.default_rng(0).uniform(0, 255, (2, IMAGE_SIZE, IMAGE_SIZE)),
+        classes=np.array([0, 3]), start_logits=np.array([0.1, -1.0]), logits=np.array([2.0, 3.5]),
+        probabilities=np.array([0.4, 0.95]), predicted=np.array([6, 3]))
+    fig = analysis.class_maximization_figure(result, 20)
+    assert len(fig.axes) == 2
+    assert fig.axes[0].get_title() == f"{CLASS_NAMES[0]}\np = 40%\n(predicted {CLASS_NAMES[6]})"
+    assert fig.axes[1].get_title() == f"{CLASS_NAMES[3]}\np = 95%"
+    table = analysis.class_maximization_table(result)
+    assert table.to_dict("list") == {"class": [CLASS_NAMES[0], CLASS_NAMES[3]],
+                                     "logit start -> final": ["0.10 -> 2.00", "-1.00 -> 3.50"],
+                                     "probability of the class": ["40.0%", "95.0%"],
+                                     "predicted class": [CLASS_NAMES[6], CLASS_NAMES[3]]}

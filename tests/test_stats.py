@@ -12,11 +12,10 @@ from helpers.stats import (
     change_words,
     mcnemar_exact,
     paired_comparison,
-    pct_or_na,
     per_class_recall,
-    plural,
     significant_changes,
 )
+from helpers.notebook import pct_or_na, plural
 
 
 def exact_two_sided(b: int, c: int) -> float:
