@@ -196,6 +196,13 @@ def predict_proba(model: keras.Model, x: np.ndarray, tta_flip: bool = False,
     return proba
 
 
+def round_to_float16(model: keras.Model) -> None:
+    """Round the model's float weights to float16 precision (kept as float32), before it is
+    evaluated: weights shipped as float16 then reproduce the recorded metrics exactly."""
+    model.set_weights([w.astype(np.float16).astype(w.dtype) if w.dtype.kind == "f" else w
+                       for w in model.get_weights()])
+
+
 def load_finished(run_dir: Path, expected_fingerprint: str | None = None) -> Run | None:
     """The finished run in run_dir, or None if it is missing, unfinished or for another config."""
     run_dir = Path(run_dir)
@@ -265,6 +272,7 @@ def fit_or_load(name: str, build: Callable[[], keras.Model], config: dict, x_tra
 
     best_path = run_dir / "best.keras"
     best = keras.models.load_model(best_path) if best_path.exists() else model
+    round_to_float16(best)
     best.save(run_dir / "model.keras")
     if best_path.exists():
         best_path.unlink()

@@ -48,7 +48,7 @@ def test_pdf_has_every_section_filled(smoke_run):
 @pytest.mark.pipeline
 def test_results_json_holds_the_reported_numbers(smoke_run):
     results = json.loads((SMOKE_REPORT / "results.json").read_text())
-    assert results["run"]["profile"] == "smoke"
+    assert results["profile"] == results["run"]["profile"] == "smoke"
     for model in ("cnn", "dnn"):
         assert results[model]["params"] > 0
         assert 0 <= results[model]["val_accuracy"] <= 1

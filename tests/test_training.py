@@ -165,6 +165,27 @@ def test_saved_model_reproduces_the_saved_predictions(finished, data):
     np.testing.assert_array_equal(run.test_proba, test_proba.astype(np.float32))
 
 
+def test_saved_weights_are_exact_in_float16(finished):
+    """Shipping the weights as float16 must not change the model the metrics came from."""
+    run, models_dir = finished
+    saved = keras.models.load_model(models_dir / "run" / "model.keras")
+    floats = [w for w in saved.get_weights() if w.dtype.kind == "f"]
+    assert floats and any(np.any(w != 0) for w in floats)
+    for weights in floats:
+        np.testing.assert_array_equal(weights.astype(np.float16).astype(weights.dtype), weights)
+
+
+def test_round_to_float16_rounds_only_float_weights():
+    model = build()
+    model.set_weights([np.full(w.shape, 0.1, w.dtype) if w.dtype.kind == "f" else w
+                       for w in model.get_weights()])
+    training.round_to_float16(model)
+    for weights in model.get_weights():
+        if weights.dtype.kind == "f":
+            assert weights.dtype == np.float32
+            np.testing.assert_array_equal(weights, np.float32(np.float16(0.1)))
+
+
 def test_no_backup_or_checkpoint_left_after_success(finished):
     run, _ = finished
     assert not (run.run_dir / "backup").exists()
