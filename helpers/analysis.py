@@ -41,9 +41,14 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from tqdm.auto import tqdm
 
-from helpers.config import CLASS_NAMES, resolve
+from helpers.config import CLASS_NAMES
+
+if keras.backend.backend() != "tensorflow":
+    raise ImportError(
+        f"helpers.analysis computes gradients with TensorFlow, but Keras runs on the "
+        f"{keras.backend.backend()} backend: run the analysis notebooks with KERAS_BACKEND=tensorflow"
+    )
 from helpers.notebook import pct, plural
-from helpers.training import Run, load_finished
 
 BATCH_SIZE = 64  # images per gradient computation (bounds memory on large sets)
 SMOOTHGRAD_NOISE = 0.15  # default SmoothGrad noise, as a share of the 0..255 pixel range
@@ -361,9 +366,11 @@ def to_display(images) -> np.ndarray:
     return (_drop_channel(x) if x.ndim == 4 else x).round().astype(np.uint8)
 
 
-def filter_patterns(model: keras.Model, layer_name: str, filter_indices=None, steps: int = 100,
-                    step_size: float = 2.0, seed: int = 0, blur_every: int = 4,
-                    blur_sigma: float = 0.5, jitter: int = 2, batch_size: int = 64,
+def filter_patterns(model: keras.Model, layer_name: str, filter_indices=None,
+                    steps: int = AscentSettings.steps, step_size: float = AscentSettings.step_size,
+                    seed: int = 0, blur_every: int = AscentSettings.blur_every,
+                    blur_sigma: float = AscentSettings.blur_sigma,
+                    jitter: int = AscentSettings.jitter, batch_size: int = 64,
                     progress: bool = True):
     """What excites each filter of `layer_name`: gradient ascent on the input, from the same
     noisy grey image, to maximise the filter's mean activation over its feature map (on the
@@ -416,9 +423,11 @@ class ClassMaximization:
     predicted: np.ndarray       # (K,) class the model predicts for each final image
 
 
-def class_maximization(model: keras.Model, steps: int = 200, step_size: float = 2.0,
-                       seed: int = 0, classes=None, blur_every: int = 4, blur_sigma: float = 0.5,
-                       jitter: int = 2, progress: bool = False) -> ClassMaximization:
+def class_maximization(model: keras.Model, steps: int = 200,
+                       step_size: float = AscentSettings.step_size, seed: int = 0, classes=None,
+                       blur_every: int = AscentSettings.blur_every,
+                       blur_sigma: float = AscentSettings.blur_sigma,
+                       jitter: int = AscentSettings.jitter, progress: bool = False) -> ClassMaximization:
     """Gradient ascent from the same noisy grey image on each class's logit (default: every
     class), with the regularisation of filter_patterns (see AscentSettings). Use to_display on
     `.images` for a contrast-stretched view."""
@@ -589,22 +598,6 @@ def _draw_explanation(ax, image: np.ndarray, column: str, values) -> None:
 
 
 # ----------------------------------------------------------------------------- runs, samples, text
-
-def load_trained_run(models_dir, name: str, what: str, inputs) -> Run:
-    """The finished run saved in models_dir/name, checked against the data split in `inputs`
-    (a helpers.experiments.Inputs): FileNotFoundError if it was never trained, ValueError if
-    it was trained with other data settings or on a validation split of another size. `what`
-    names the model in the messages ("CNN", "weak CNN (...)")."""
-    run_dir = resolve(models_dir) / name
-    run = load_finished(run_dir)
-    if run is None:
-        raise FileNotFoundError(f"no trained {what} in {run_dir}: run notebooks/02_cnn.ipynb first")
-    if (run.config.get("data") != inputs.data_settings
-            or run.metrics.get("val_rows") != len(inputs.y_val)):
-        raise ValueError(f"the {what} in {run_dir} was trained on another data split: "
-                         "run notebooks/02_cnn.ipynb with this profile first")
-    return run
-
 
 def seeded_subset(n: int, size: int, seed: int) -> np.ndarray:
     """min(size, n) distinct indices of 0..n-1 drawn with `seed`, sorted."""

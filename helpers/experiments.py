@@ -11,7 +11,7 @@ from helpers.config import resolve
 from helpers.data import Splits, load_splits
 from helpers.models import build_cnn, build_dnn, dnn_width_for
 from helpers.preprocess import pixel_stats, to_model_input
-from helpers.training import Run, fit_or_load
+from helpers.training import Run, fit_or_load, load_finished
 
 
 @dataclass
@@ -93,15 +93,21 @@ def labels_digest(x: np.ndarray, y: np.ndarray) -> str:
 PUBLIC_TEST_IDS = 3589  # ids 0..3588 are the leaderboard's public half, the rest private
 
 
-def leaderboard_scores(test_ids: np.ndarray, predicted: np.ndarray, y_test) -> dict | None:
-    """Public/private accuracy when the data came with test labels (Kaggle's fer2013.csv or an
-    image-folder copy); None for the course's CSVs, whose test labels are withheld."""
+def leaderboard_scores(test_ids: np.ndarray, predicted: np.ndarray, y_test,
+                       source_format: str) -> dict | None:
+    """Test accuracy when the data came with test labels (Kaggle's fer2013.csv or an image-folder
+    copy); None for the course's CSVs, whose test labels are withheld. The public/private halves
+    are known only for the CSV forms, whose ids follow the challenge's order; an image-folder
+    copy's ids follow the file names, so only the overall accuracy is given (halves None)."""
     if y_test is None or len(y_test) == 0:
         return None
-    public = np.asarray(test_ids) < PUBLIC_TEST_IDS
     correct = np.asarray(predicted) == np.asarray(y_test)
-    return {"public": float(correct[public].mean()) if public.any() else None,
-            "private": float(correct[~public].mean()) if (~public).any() else None}
+    scores = {"test": float(correct.mean()), "public": None, "private": None}
+    if "csv" in source_format.lower():
+        public = np.asarray(test_ids) < PUBLIC_TEST_IDS
+        scores["public"] = float(correct[public].mean()) if public.any() else None
+        scores["private"] = float(correct[~public].mean()) if (~public).any() else None
+    return scores
 
 
 def training_table(run_config: dict, inputs: Inputs) -> "pd.DataFrame":
@@ -137,3 +143,19 @@ def trained_where(metrics: dict) -> str:
     device = runtime["accelerator"] if runtime["accelerator"] != "none" else f"the CPU ({runtime['cpu_count']} cores)"
     return (f"{metrics['epochs_run']} epochs on {device} with the {runtime['backend']} backend, "
             f"{metrics['seconds_per_epoch']:.1f} s per epoch, finished {metrics['finished']}")
+
+
+def load_trained_run(models_dir, name: str, what: str, inputs) -> Run:
+    """The finished run saved in models_dir/name, checked against the data split in `inputs`
+    (a helpers.experiments.Inputs): FileNotFoundError if it was never trained, ValueError if
+    it was trained with other data settings or on a validation split of another size. `what`
+    names the model in the messages ("CNN", "weak CNN (...)")."""
+    run_dir = resolve(models_dir) / name
+    run = load_finished(run_dir)
+    if run is None:
+        raise FileNotFoundError(f"no trained {what} in {run_dir}: run notebooks/02_cnn.ipynb first")
+    if (run.config.get("data") != inputs.data_settings
+            or run.metrics.get("val_rows") != len(inputs.y_val)):
+        raise ValueError(f"the {what} in {run_dir} was trained on another data split: "
+                         "run notebooks/02_cnn.ipynb with this profile first")
+    return run

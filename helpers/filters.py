@@ -104,7 +104,8 @@ def pattern_summary(images, start, final, faces, oriented_threshold: float, dc=N
     textured; for the textured ones the median period (pixels), how many have each orientation
     as their strongest, its mean share of power ("mean_selectivity") and how many exceed
     `oriented_threshold`. `dc` (kernel_dc_share) adds the median DC share."""
-    core = images[:, border:-border, border:-border].astype(np.float64)
+    h, w = images.shape[1:3]
+    core = images[:, border:h - border, border:w - border].astype(np.float64)
     uniform = core.std(axis=(1, 2)) < uniform_std
     dark = uniform & (core.mean(axis=(1, 2)) < 127.5)
     face_z = (final - faces.mean(axis=0)) / np.maximum(faces.std(axis=0), 1e-12)

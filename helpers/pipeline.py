@@ -126,8 +126,11 @@ def main(argv: list[str] | None = None) -> int:
     except DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except (PipelineError, ValueError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except (PipelineError, ValueError, OSError) as exc:
+        # OSError covers nbconvert's LatexFailed and a missing xelatex/pandoc: one line, the
+        # full LaTeX log stays in the exception's text for --pdf-only debugging.
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(f"error: {type(exc).__name__}: {first}", file=sys.stderr)
         return 1
     return 0
 

@@ -46,5 +46,5 @@ def to_model_input(images: np.ndarray, hist_eq: bool = False) -> np.ndarray:
 
 def pixel_stats(images: np.ndarray) -> dict:
     """Global mean and standard deviation of the pixel values (what normalization uses)."""
-    values = np.asarray(images, dtype=np.float64)
-    return {"mean": float(values.mean()), "std": float(values.std())}
+    values = np.asarray(images)
+    return {"mean": float(values.mean(dtype=np.float64)), "std": float(values.std(dtype=np.float64))}

@@ -151,7 +151,14 @@ def build_pdf(executed_dir, pdf_path, results_path) -> Path:
     config.TemplateExporter.extra_template_paths = [str(TEMPLATE_DIR)]
     config.PDFExporter.template_file = "fer_report.tex.j2"
     exporter = PDFExporter(config=config)
-    body, _ = exporter.from_notebook_node(merged, resources={"metadata": {"name": TITLE}})
+    from nbconvert.exporters.pdf import LatexFailed
+
+    try:
+        body, _ = exporter.from_notebook_node(merged, resources={"metadata": {"name": TITLE}})
+    except LatexFailed as exc:
+        log = executed_dir.parent / "latex.log"
+        log.write_text(exc.output or "")
+        raise OSError(f"LaTeX could not build the PDF; its log is in {log}") from None
     pdf_path.parent.mkdir(parents=True, exist_ok=True)
     pdf_path.write_bytes(body)
     return pdf_path

@@ -235,6 +235,13 @@ def fit_or_load(name: str, build: Callable[[], keras.Model], config: dict, x_tra
     saved = run_dir / "config.json"
     resumable = (not retrain and saved.exists()
                  and json.loads(saved.read_text()).get("fingerprint") == fp)
+    if resumable and (run_dir / "model.keras").exists():
+        # Training had finished but its evaluation was interrupted: evaluate the saved model.
+        model = keras.models.load_model(run_dir / "model.keras")
+        run = _finish(name, run_dir, model, fp, data_checksum, config, x_train, y_train, x_val,
+                      y_val, x_test, 0.0)
+        (run_dir / "best.keras").unlink(missing_ok=True)
+        return run
     if not resumable and run_dir.exists():
         shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -273,11 +280,13 @@ def fit_or_load(name: str, build: Callable[[], keras.Model], config: dict, x_tra
     best_path = run_dir / "best.keras"
     best = keras.models.load_model(best_path) if best_path.exists() else model
     round_to_float16(best)
-    best.save(run_dir / "model.keras")
-    if best_path.exists():
-        best_path.unlink()
-    return _finish(name, run_dir, best, fp, data_checksum, config, x_train, y_train, x_val, y_val,
-                   x_test, wall)
+    partial = run_dir / "model.partial.keras"
+    best.save(partial)
+    os.replace(partial, run_dir / "model.keras")  # never a half-written model.keras
+    run = _finish(name, run_dir, best, fp, data_checksum, config, x_train, y_train, x_val, y_val,
+                  x_test, wall)
+    best_path.unlink(missing_ok=True)  # kept until metrics.json exists (see above)
+    return run
 
 
 def _finish(name, run_dir, model, fp, data_checksum, config, x_train, y_train, x_val, y_val,

@@ -12,7 +12,7 @@ import pytest
 from keras import layers
 from matplotlib.figure import Figure
 
-from helpers import analysis
+from helpers import analysis, experiments
 from helpers.config import CLASS_NAMES, IMAGE_SIZE
 from helpers.models import build_cnn, build_dnn
 
@@ -416,17 +416,17 @@ def test_load_trained_run_checks_the_split(tmp_path, linear):
     data = {"val_fraction": 0.1, "seed": 42, "max_train_rows": None, "hist_eq": False}
     inputs = SimpleNamespace(data_settings=data, y_val=np.zeros(3, int))
     save_run(tmp_path / "cnn", model, data, val_rows=3)
-    run = analysis.load_trained_run(tmp_path, "cnn", "CNN", inputs)
+    run = experiments.load_trained_run(tmp_path, "cnn", "CNN", inputs)
     assert run.name == "cnn" and run.metrics["val_accuracy"] == 0.5
     np.testing.assert_allclose(run.model.get_layer("logits").get_weights()[0],
                                model.get_layer("logits").get_weights()[0])
     with pytest.raises(FileNotFoundError, match="no trained weak CNN"):
-        analysis.load_trained_run(tmp_path, "missing", "weak CNN", inputs)
+        experiments.load_trained_run(tmp_path, "missing", "weak CNN", inputs)
     with pytest.raises(ValueError, match="another data split"):
-        analysis.load_trained_run(tmp_path, "cnn", "CNN",
+        experiments.load_trained_run(tmp_path, "cnn", "CNN",
                                   SimpleNamespace(data_settings=data, y_val=np.zeros(4)))
     with pytest.raises(ValueError, match="another data split"):
-        analysis.load_trained_run(tmp_path, "cnn", "CNN",
+        experiments.load_trained_run(tmp_path, "cnn", "CNN",
                                   SimpleNamespace(data_settings=data | {"seed": 1},
                                                   y_val=np.zeros(3)))
 

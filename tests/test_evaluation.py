@@ -44,3 +44,17 @@ def test_misclassified_most_confident_first():
     proba[0, 4], proba[2, 4], proba[3, 4] = 0.6, 0.9, 0.99
     assert misclassified(y_true, y_pred, proba, 2, 4, limit=5).tolist() == [2, 0]
     assert misclassified(y_true, y_pred, proba, 2, 4, limit=1).tolist() == [2]
+
+
+def test_leaderboard_scores_halves_only_for_csv_order():
+    from helpers.experiments import leaderboard_scores
+
+    ids = np.array([0, 1, 3588, 3589, 3590, 7177])
+    y_test = np.array([1, 1, 1, 2, 2, 2])
+    predicted = np.array([1, 0, 1, 2, 2, 0])
+    kaggle = leaderboard_scores(ids, predicted, y_test, "Kaggle fer2013.csv")
+    assert kaggle == {"test": pytest.approx(4 / 6), "public": pytest.approx(2 / 3),
+                      "private": pytest.approx(2 / 3)}
+    folders = leaderboard_scores(ids, predicted, y_test, "image folders")
+    assert folders == {"test": pytest.approx(4 / 6), "public": None, "private": None}
+    assert leaderboard_scores(ids, predicted, None, "course CSV (train.csv/test.csv)") is None

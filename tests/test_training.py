@@ -306,6 +306,33 @@ def logged_epochs(monkeypatch):
     return logged
 
 
+def test_interruption_during_evaluation_finishes_without_retraining(tmp_path, data, fit_calls):
+    """Ctrl-C after training, while the final model is being evaluated: the next call
+    evaluates the saved best model instead of training again."""
+    original = training._finish
+
+    def interrupted_finish(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(training, "_finish", interrupted_finish)
+        with pytest.raises(KeyboardInterrupt):
+            fit(tmp_path, data)
+    run_dir = tmp_path / "run"
+    assert (run_dir / "model.keras").exists() and not (run_dir / "metrics.json").exists()
+    saved = keras.models.load_model(run_dir / "model.keras").get_weights()
+    assert fit_calls == [CONFIG["training"]["epochs"]]
+
+    run = fit(tmp_path, data)
+
+    assert fit_calls == [CONFIG["training"]["epochs"]]  # no second training
+    assert training._finish is original and (run_dir / "metrics.json").exists()
+    assert run.metrics["epochs_run"] == CONFIG["training"]["epochs"]
+    for before, after in zip(saved, run.model.get_weights()):
+        np.testing.assert_array_equal(before, after)
+    assert not (run_dir / "best.keras").exists()
+
+
 def test_interrupted_run_leaves_a_backup_and_no_metrics(interrupted):
     run_dir = interrupted / "run"
     assert (run_dir / "backup").is_dir() and any((run_dir / "backup").iterdir())
