@@ -18,7 +18,6 @@ import argparse
 import hashlib
 import os
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from helpers.config import CACHE_DIR, CLASS_NAMES, IMAGE_SIZE, NUM_CLASSES
+from helpers.results import atomic_path
 
 NUM_PIXELS = IMAGE_SIZE * IMAGE_SIZE
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".pgm"}
@@ -176,21 +176,14 @@ def _read_cache(cache_file: Path, sources, checksum: str) -> FER2013:
 
 
 def _write_cache(cache_file: Path, data: FER2013) -> None:
-    # Written to a temporary name and renamed, so an interrupted run never leaves half a cache.
-    cache_file.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=cache_file.parent, suffix=".npz")
-    os.close(fd)
-    try:
+    # Written atomically, so an interrupted run never leaves half a cache.
+    with atomic_path(cache_file, suffix=".npz") as tmp:
         np.savez(
             tmp, x_train=data.x_train, y_train=data.y_train, x_test=data.x_test,
             test_ids=data.test_ids,
             y_test=data.y_test if data.y_test is not None else np.zeros(0, np.int64),
             has_y_test=data.y_test is not None, source_format=data.source_format,
         )
-        os.replace(tmp, cache_file)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 # --------------------------------------------------------------------------- CSV parsing

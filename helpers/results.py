@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -24,13 +26,28 @@ def _plain(value):
     return value
 
 
-def write_json(path, data) -> None:
-    """Write JSON atomically (a reader never sees half a file)."""
+@contextmanager
+def atomic_path(path, suffix: str = ".tmp"):
+    """Yield a temporary path beside `path`; when the block succeeds it becomes `path` (mode
+    0644) in one rename, so a reader or an interrupted run never sees half a file. On error
+    the temporary file is removed and `path` is left as it was."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(_plain(data), indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; these are ordinary files
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def write_json(path, data) -> None:
+    """Write JSON atomically (a reader never sees half a file)."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(_plain(data), indent=2, sort_keys=True) + "\n")
 
 
 def read_json(path) -> dict:

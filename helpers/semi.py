@@ -23,8 +23,6 @@ deterministic.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -32,6 +30,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from helpers.config import NUM_CLASSES
+from helpers.results import atomic_path
 from helpers.stats import paired_comparison
 
 UNKNOWN_LABEL = -1
@@ -575,18 +574,9 @@ def write_submission(path, ids, proba_or_labels, num_classes: int = NUM_CLASSES)
         raise ValueError("ids must be unique")
     if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
         raise ValueError(f"labels must lie in 0..{num_classes - 1}")
-    path.parent.mkdir(parents=True, exist_ok=True)
     text = "id,label\n" + "".join(f"{i},{c}\n" for i, c in zip(ids.tolist(), labels.tolist()))
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", newline="") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a submission is an ordinary file
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
     return path
 
 

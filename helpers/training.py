@@ -34,7 +34,7 @@ import keras
 import numpy as np
 
 from helpers.config import NUM_CLASSES
-from helpers.results import write_json
+from helpers.results import atomic_path, write_json
 
 
 def seed_everything(seed: int) -> None:
@@ -134,12 +134,10 @@ class HistoryLogger(keras.callbacks.Callback):
         row["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
         row["seconds"] = time.perf_counter() - self._start
         rows.append(row)
-        tmp = self.path.with_suffix(".tmp")
-        with open(tmp, "w", newline="") as f:
+        with atomic_path(self.path) as tmp, open(tmp, "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=list(row))
             writer.writeheader()
             writer.writerows(rows)
-        os.replace(tmp, self.path)
 
 
 def read_history_rows(path: Path) -> list[dict]:
