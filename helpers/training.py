@@ -293,7 +293,9 @@ def _finish(name, run_dir, model, fp, data_checksum, config, x_train, y_train, x
     tta = config["training"].get("tta_flip", False)
     # Probabilities are stored as float16; the accuracy is computed from what is stored so
     # that a later notebook reading the file gets exactly the same predictions.
-    val_proba = predict_proba(model, x_val, tta_flip=tta).astype(np.float16)
+    plain = predict_proba(model, x_val)
+    tta_proba = (plain + predict_proba(model, x_val[:, :, ::-1])) / 2 if tta else plain
+    val_proba = tta_proba.astype(np.float16)
     np.save(run_dir / "val_proba.npy", val_proba)
     if x_test is not None and len(x_test):
         np.save(run_dir / "test_proba.npy", predict_proba(model, x_test, tta_flip=tta).astype(np.float16))
@@ -305,7 +307,7 @@ def _finish(name, run_dir, model, fp, data_checksum, config, x_train, y_train, x
         "fingerprint": fp,
         "data_checksum": data_checksum,
         "val_accuracy": float(np.mean(val_proba.argmax(1) == y_val)),
-        "val_accuracy_no_tta": float(np.mean(predict_proba(model, x_val).argmax(1) == y_val)),
+        "val_accuracy_no_tta": float(np.mean(plain.argmax(1) == y_val)),
         "tta_flip": tta,
         "train_rows": int(len(y_train)),
         "val_rows": int(len(y_val)),
