@@ -48,6 +48,7 @@ if keras.backend.backend() != "tensorflow":
         f"helpers.analysis computes gradients with TensorFlow, but Keras runs on the "
         f"{keras.backend.backend()} backend: run the analysis notebooks with KERAS_BACKEND=tensorflow"
     )
+from helpers.models import logits_model
 from helpers.notebook import pct, plural
 
 BATCH_SIZE = 64  # images per gradient computation (bounds memory on large sets)
@@ -94,15 +95,9 @@ def _layer(model: keras.Model, layer_name: str):
 
 def _submodel(model: keras.Model, outputs, name: str | None = None) -> keras.Model:
     """model's input -> `outputs`. A single-input model gets its input as a tensor, not a
-    one-element list, so that calling the sub-model on a tensor raises no structure warning
-    (helpers.models.logits_model uses model.inputs and does warn)."""
+    one-element list, so that calling the sub-model on a tensor raises no structure warning."""
     inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
     return keras.Model(inputs, outputs, name=name)
-
-
-def _logits_model(model: keras.Model) -> keras.Model:
-    """The sub-model up to the ``logits`` layer (ValueError if there is none)."""
-    return _submodel(model, _layer(model, "logits").output, name=f"{model.name}_logits")
 
 
 def _class_indices(class_indices, n: int, num_classes: int) -> np.ndarray | None:
@@ -153,7 +148,7 @@ def _input_gradients(lmodel: keras.Model, x: np.ndarray, idx: np.ndarray) -> np.
 
 def predict_logits(model: keras.Model, images) -> np.ndarray:
     """Pre-softmax class scores (N, classes) of `images`, in inference mode."""
-    lmodel = _logits_model(model)
+    lmodel = logits_model(model)
     x = _as_batch(images, model)
     return np.concatenate([lmodel(x[s], training=False).numpy() for s in _batches(len(x))])
 
@@ -168,7 +163,7 @@ def saliency_maps(model: keras.Model, images, class_indices=None) -> np.ndarray:
     """Vanilla gradient saliency (Simonyan et al. 2013): |d logit_c / d pixel|, max over
     channels, normalised to 0..1 per image. `class_indices` defaults to the predicted class.
     Returns float32 (N, H, W)."""
-    lmodel = _logits_model(model)
+    lmodel = logits_model(model)
     x = _as_batch(images, model)
     idx = _targets(model, lmodel, x, class_indices)
     grads = np.concatenate([_input_gradients(lmodel, x[s], idx[s]) for s in _batches(len(x))])
@@ -185,7 +180,7 @@ def smoothgrad(model: keras.Model, images, class_indices=None, samples: int = 20
         raise ValueError(f"samples must be >= 1, got {samples}")
     if noise < 0:
         raise ValueError(f"noise must be >= 0, got {noise}")
-    lmodel = _logits_model(model)
+    lmodel = logits_model(model)
     x = _as_batch(images, model)
     idx = _targets(model, lmodel, x, class_indices)
     rng = np.random.default_rng(seed)
@@ -213,7 +208,7 @@ def grad_cam(model: keras.Model, images, class_indices=None, layer_name: str | N
         if not names:
             raise ValueError(f"model {model.name!r} has no Conv2D layer for Grad-CAM")
         layer_name = names[-1]
-    lmodel = _logits_model(model)
+    lmodel = logits_model(model)
     x = _as_batch(images, model)
     idx = _targets(model, lmodel, x, class_indices)
     features = _layer(model, layer_name).output
@@ -431,7 +426,7 @@ def class_maximization(model: keras.Model, steps: int = 200,
     """Gradient ascent from the same noisy grey image on each class's logit (default: every
     class), with the regularisation of filter_patterns (see AscentSettings). Use to_display on
     `.images` for a contrast-stretched view."""
-    lmodel = _logits_model(model)
+    lmodel = logits_model(model)
     num_classes = lmodel.outputs[0].shape[-1]
     classes = _indices(classes, num_classes, "classes")
     settings = AscentSettings(steps, step_size, blur_every, blur_sigma, jitter)
@@ -477,7 +472,7 @@ def adversarial_example(model: keras.Model, image, target_class: int | None = No
     within `max_steps`. With integer pixels and an integer step the image stays integer."""
     if step_size <= 0 or max_steps < 1:
         raise ValueError(f"need step_size > 0 and max_steps >= 1, got {step_size}, {max_steps}")
-    lmodel = _logits_model(model)
+    lmodel = logits_model(model)
     x0 = _as_batch(image, model)
     if len(x0) != 1:
         raise ValueError(f"adversarial_example takes one image, got {len(x0)}")

@@ -49,7 +49,7 @@ def input_block(inputs, normalization: dict | None, augmentation: dict | None, s
     return x
 
 
-def classifier_head(x, name: str):
+def classifier_head(x):
     logits = layers.Dense(NUM_CLASSES, name="logits")(x)
     outputs = layers.Activation("softmax", name="probabilities")(logits)
     return outputs
@@ -74,7 +74,7 @@ def build_cnn(filters=(64, 128, 256, 512), convs_per_block: int = 2, dense_units
             x = layers.Dropout(conv_dropout, seed=seed + block, name=f"block{block}_dropout")(x)
     x = layers.Flatten(name="flatten")(x)
     x = dense_stack(x, dense_units, dense_dropout, seed)
-    return keras.Model(inputs, classifier_head(x, name), name=name)
+    return keras.Model(inputs, classifier_head(x), name=name)
 
 
 def dense_stack(x, units, dropout: float, seed: int):
@@ -95,7 +95,7 @@ def build_dnn(hidden_units=(1024, 1024, 1024), dropout: float = 0.5,
     x = input_block(inputs, normalization, augmentation, seed)
     x = layers.Flatten(name="flatten")(x)
     x = dense_stack(x, hidden_units, dropout, seed)
-    return keras.Model(inputs, classifier_head(x, name), name=name)
+    return keras.Model(inputs, classifier_head(x), name=name)
 
 
 def dnn_param_count(width: int, depth: int) -> int:
@@ -130,7 +130,11 @@ def count_params(model: keras.Model) -> dict:
 
 def logits_model(model: keras.Model) -> keras.Model:
     """The same network up to the pre-softmax class scores (for saliency and class maximization)."""
-    return keras.Model(model.input, model.get_layer("logits").output, name=f"{model.name}_logits")
+    try:
+        logits = model.get_layer("logits")
+    except ValueError:
+        raise ValueError(f"model {model.name!r} has no layer 'logits'") from None
+    return keras.Model(model.input, logits.output, name=f"{model.name}_logits")
 
 
 def layer_table(model: keras.Model):
