@@ -130,7 +130,7 @@ def training_table(run_config: dict, inputs: Inputs) -> "pd.DataFrame":
         ("label smoothing", f"{training.get('label_smoothing', 0):g}"),
         ("epochs / batch size", f"{training['epochs']} / {training['batch_size']}"),
         ("early stopping", f"patience {training['early_stopping_patience']}" if training.get("early_stopping_patience") else "no"),
-        ("callbacks", "best-on-validation checkpoint, backup-and-restore (resumable), per-epoch history"),
+        ("checkpoints", "best-on-validation weights kept; a complete checkpoint after every epoch (an interrupted run resumes where it stopped)"),
         ("test-time augmentation", "average with the mirrored face" if training.get("tta_flip") else "none"),
         ("seed", str(training.get("seed", 42))),
     ]

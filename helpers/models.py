@@ -23,6 +23,44 @@ INPUT_SHAPE = (IMAGE_SIZE, IMAGE_SIZE, 1)
 DEFAULT_AUGMENTATION = {"flip": True, "shift": 0.1, "rotation_degrees": 10.0, "zoom": 0.1}
 
 
+@keras.saving.register_keras_serializable(package="fer2013")
+class RandomCrop(layers.Layer):
+    """A random `size` x `size` crop of each image while training, the centre crop otherwise.
+
+    Unlike keras.layers.RandomCrop, which draws one offset per batch, every image gets its own
+    offset. The crop is a product with one-hot row and column selectors, so it is exact, cheap
+    on 48x48 images and the same on every backend.
+    """
+
+    def __init__(self, size: int, seed: int | None = None, **kwargs):
+        kwargs.setdefault("dtype", "float32")  # raw pixels reach normalization in float32
+        super().__init__(**kwargs)
+        self.size = int(size)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, images, training=None):
+        margin = images.shape[1] - self.size
+        if margin < 0 or images.shape[2] - self.size != margin:
+            raise ValueError(f"RandomCrop({self.size}) needs square inputs of at least that size, "
+                             f"got {tuple(images.shape[1:3])}")
+        if not training or margin == 0:
+            start = margin // 2
+            return images[:, start:start + self.size, start:start + self.size, :]
+        batch = keras.ops.shape(images)[0]
+        offsets = keras.random.randint((batch, 2), 0, margin + 1, seed=self.seed_generator)
+        positions = keras.ops.arange(self.size, dtype="int32")[None, :]
+        rows = keras.ops.one_hot(offsets[:, :1] + positions, images.shape[1], dtype=images.dtype)
+        cols = keras.ops.one_hot(offsets[:, 1:] + positions, images.shape[2], dtype=images.dtype)
+        return keras.ops.einsum("bih,bhwc,bjw->bijc", rows, images, cols)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.size, self.size, input_shape[3])
+
+    def get_config(self):
+        return {**super().get_config(), "size": self.size, "seed": self.seed}
+
+
 def input_block(inputs, normalization: dict | None, augmentation: dict | None, seed: int = 0):
     """Optional augmentation then optional standardization of raw pixels.
 
@@ -30,6 +68,10 @@ def input_block(inputs, normalization: dict | None, augmentation: dict | None, s
     0..255 inputs); `augmentation` is a dict like DEFAULT_AUGMENTATION (or None for none).
     """
     x = inputs
+    if augmentation and augmentation.get("crop"):
+        # Also active at inference (centre crop), so it comes first and is kept outside the
+        # "aug_" layers that only act while training.
+        x = RandomCrop(augmentation["crop"], seed=seed + 4, name="crop")(x)
     if augmentation:
         if augmentation.get("flip"):
             x = layers.RandomFlip("horizontal", seed=seed, name="aug_flip")(x)
@@ -51,7 +93,7 @@ def input_block(inputs, normalization: dict | None, augmentation: dict | None, s
 
 def classifier_head(x):
     logits = layers.Dense(NUM_CLASSES, name="logits")(x)
-    outputs = layers.Activation("softmax", name="probabilities")(logits)
+    outputs = layers.Activation("softmax", dtype="float32", name="probabilities")(logits)
     return outputs
 
 

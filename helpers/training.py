@@ -1,20 +1,24 @@
 """Training engine: seeded, resumable, checkpointed training with a results folder per run.
 
-A run lives in its own folder::
+A finished run lives in its own folder::
 
     <models_dir>/<name>/
-        config.json      what was trained (model + training config, data checksum)
-        backup/          Keras BackupAndRestore state while a run is unfinished
-        best.keras       best-on-validation checkpoint (kept while training)
-        model.keras      the final model (best validation accuracy)
+        config.json      what was trained (model + training config, training-data identity)
+        model.keras      the final model (best validation accuracy, float16-exact weights)
         history.csv      one row per epoch: losses, accuracies, learning rate, seconds
         metrics.json     written last: validation accuracy, parameters, timings, hardware
         val_proba.npy    class probabilities on the validation split
         test_proba.npy   class probabilities on the test images (when given)
 
-`fit_or_load` reuses a finished run whose config and data checksum match, resumes an
+A run trains in ``<name>.training/`` beside it, with one complete checkpoint per epoch under
+``checkpoints/``, and replaces ``<name>`` only when it has finished: an older finished run stays
+usable until its replacement exists. Every file is written under a temporary name and renamed,
+so an interrupted process leaves each file complete or absent.
+
+`fit_or_load` reuses a finished run whose config and training-data identity match, resumes an
 unfinished one from its last completed epoch (after Ctrl-C, a killed process or a time-limited
-GPU job), and otherwise trains from scratch.
+GPU job) with the random draws an uninterrupted run would have made, and otherwise trains from
+scratch.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ import keras
 import numpy as np
 
 from helpers.config import NUM_CLASSES
-from helpers.results import atomic_path, write_json
+from helpers.results import atomic_path, read_json, write_json
 
 
 def seed_everything(seed: int) -> None:
@@ -112,39 +116,19 @@ def make_optimizer(training: dict, steps_per_epoch: int):
     raise ValueError(f"unknown optimizer {name!r}: expected sgd, adamw or adam")
 
 
-class HistoryLogger(keras.callbacks.Callback):
-    """Writes history.csv after every epoch: metrics, learning rate and seconds per epoch.
-
-    Unlike CSVLogger it rewrites the file, dropping rows at or after the epoch being logged, so
-    a resumed run never duplicates epochs.
-    """
-
-    def __init__(self, path: Path):
-        super().__init__()
-        self.path = Path(path)
-        self._start = 0.0
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._start = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        rows = [r for r in read_history_rows(self.path) if int(r["epoch"]) < epoch]
-        row = {"epoch": epoch}
-        row.update({k: float(v) for k, v in (logs or {}).items()})
-        row["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
-        row["seconds"] = time.perf_counter() - self._start
-        rows.append(row)
-        with atomic_path(self.path) as tmp, open(tmp, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(row))
-            writer.writeheader()
-            writer.writerows(rows)
-
-
 def read_history_rows(path: Path) -> list[dict]:
     if not Path(path).exists():
         return []
     with open(path, newline="") as f:
         return list(csv.DictReader(f))
+
+
+def write_history_rows(path: Path, rows: list[dict]) -> None:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+        if rows:
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
 
 
 def read_history(run_dir: Path):
@@ -158,13 +142,28 @@ def read_history(run_dir: Path):
 
 @dataclass
 class Run:
-    """A trained (or reused) model and what was recorded about it."""
+    """A trained (or reused) model and what was recorded about it.
+
+    The model is loaded on first use: runs shipped without weights (only their predictions and
+    metrics) still give their config, history and probabilities.
+    """
 
     name: str
     run_dir: Path
-    model: keras.Model
     metrics: dict
     reused: bool
+    _model: keras.Model | None = None
+
+    @property
+    def model(self) -> keras.Model:
+        if self._model is None:
+            path = self.run_dir / "model.keras"
+            if not path.exists():
+                raise FileNotFoundError(
+                    f"run {self.name!r} in {self.run_dir} was shipped without its weights "
+                    "(model.keras): retrain it with RETRAIN=1 to use the model itself")
+            self._model = _load_model(path)
+        return self._model
 
     @property
     def config(self) -> dict:
@@ -185,9 +184,21 @@ class Run:
         return np.load(path).astype(np.float32) if path.exists() else None
 
 
+def _load_model(path: Path) -> keras.Model:
+    import helpers.models  # noqa: F401 - registers the project's custom layers
+
+    try:
+        return keras.models.load_model(path)
+    except Exception as exc:  # noqa: BLE001 - any damage: one line naming the file
+        raise ValueError(f"{path}: cannot be loaded as a Keras model ({type(exc).__name__}); "
+                         "delete the run folder to retrain it") from None
+
+
 def predict_proba(model: keras.Model, x: np.ndarray, tta_flip: bool = False,
                   batch_size: int = 512) -> np.ndarray:
     """Class probabilities; with tta_flip, averaged with those of the mirrored images."""
+    if len(x) == 0:
+        return np.zeros((0, NUM_CLASSES), np.float32)
     proba = model.predict(x, batch_size=batch_size, verbose=0)
     if tta_flip:
         proba = (proba + model.predict(x[:, :, ::-1], batch_size=batch_size, verbose=0)) / 2
@@ -201,104 +212,320 @@ def round_to_float16(model: keras.Model) -> None:
                        for w in model.get_weights()])
 
 
+# --------------------------------------------------------------------------- run folders
+
+
+def staging_dir(run_dir: Path) -> Path:
+    """Where a run trains until it has finished: the finished run it replaces stays in place."""
+    return run_dir.with_name(run_dir.name + ".training")
+
+
+def _retired_dir(run_dir: Path) -> Path:
+    return run_dir.with_name(run_dir.name + ".replaced")
+
+
+def is_finished(run_dir: Path) -> bool:
+    return (Path(run_dir) / "metrics.json").exists()
+
+
+def recover(run_dir: Path) -> None:
+    """Complete or undo a swap of a finished run that was interrupted between its two renames."""
+    run_dir, retired = Path(run_dir), _retired_dir(Path(run_dir))
+    if not retired.exists():
+        return
+    if not run_dir.exists():
+        staged = staging_dir(run_dir)
+        if is_finished(staged):
+            os.replace(staged, run_dir)
+        else:
+            os.replace(retired, run_dir)
+            return
+    shutil.rmtree(retired)
+
+
+def _swap_in(staged: Path, run_dir: Path) -> None:
+    """Replace run_dir by the finished staged run; at every instant one of them is complete."""
+    retired = _retired_dir(run_dir)
+    if retired.exists():
+        shutil.rmtree(retired)
+    if run_dir.exists():
+        os.replace(run_dir, retired)
+    os.replace(staged, run_dir)
+    if retired.exists():
+        shutil.rmtree(retired)
+
+
+def run_status(run_dir: Path, expected_fingerprint: str) -> tuple[str, int]:
+    """("reuse" | "finish" | "resume" | "train", epochs already done) for a run's folder."""
+    run_dir = Path(run_dir)
+    metrics = read_json(run_dir / "metrics.json")
+    if metrics.get("fingerprint") == expected_fingerprint:
+        return "reuse", int(metrics.get("epochs_run", 0))
+    staged = staging_dir(run_dir)
+    if read_json(staged / "config.json").get("fingerprint") == expected_fingerprint:
+        done = latest_checkpoint(staged)
+        epochs = done[0] if done else 0
+        total = read_json(staged / "config.json")["config"]["training"]["epochs"]
+        if done and (epochs >= total or done[1].get("stopped")):
+            return "finish", epochs
+        return ("resume", epochs) if epochs else ("train", 0)
+    return "train", 0
+
+
 def load_finished(run_dir: Path, expected_fingerprint: str | None = None) -> Run | None:
     """The finished run in run_dir, or None if it is missing, unfinished or for another config."""
     run_dir = Path(run_dir)
-    metrics_path, model_path = run_dir / "metrics.json", run_dir / "model.keras"
-    if not (metrics_path.exists() and model_path.exists()):
+    recover(run_dir)
+    metrics = read_json(run_dir / "metrics.json")
+    if not metrics:
         return None
-    metrics = json.loads(metrics_path.read_text())
     if expected_fingerprint is not None and metrics.get("fingerprint") != expected_fingerprint:
         return None
-    model = keras.models.load_model(model_path)
-    return Run(run_dir.name, run_dir, model, metrics, reused=True)
+    return Run(run_dir.name, run_dir, metrics, reused=True)
+
+
+# --------------------------------------------------------------------------- checkpoints
+#
+# An unfinished run keeps one checkpoint folder per completed epoch under checkpoints/
+# (the newest two are kept). Each is written under a temporary name and renamed when complete,
+# so a killed process leaves either the previous checkpoint or the new one, never half of one.
+# A checkpoint holds everything a resumed run needs to continue exactly where it was: weights,
+# optimizer state (with its step count, so the schedule continues), the best weights so far,
+# the history rows and which epoch was best.
+
+CHECKPOINTS = "checkpoints"
+
+
+def latest_checkpoint(run_dir: Path) -> tuple[int, dict, Path] | None:
+    """(epochs done, its meta.json, its folder) of the newest complete checkpoint, or None."""
+    folder = Path(run_dir) / CHECKPOINTS
+    if not folder.is_dir():
+        return None
+    done = sorted((int(p.name.split("-")[1]), p) for p in folder.glob("epoch-[0-9]*")
+                  if (p / "meta.json").exists())
+    if not done:
+        return None
+    epochs, path = done[-1]
+    return epochs, json.loads((path / "meta.json").read_text()), path
+
+
+def _save_arrays(path: Path, arrays: list[np.ndarray]) -> None:
+    np.savez(path, *arrays)
+
+
+def _load_arrays(path: Path) -> list[np.ndarray]:
+    with np.load(path, allow_pickle=False) as z:
+        return [z[f"arr_{i}"] for i in range(len(z.files))]
+
+
+def save_checkpoint(run_dir: Path, model: keras.Model, epochs_done: int, meta: dict,
+                    rows: list[dict], improved: bool) -> None:
+    folder = Path(run_dir) / CHECKPOINTS
+    folder.mkdir(parents=True, exist_ok=True)
+    final = folder / f"epoch-{epochs_done:04d}"
+    tmp = folder / f".epoch-{epochs_done:04d}.partial"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    _save_arrays(tmp / "weights.npz", model.get_weights())
+    _save_arrays(tmp / "optimizer.npz",
+                 [keras.ops.convert_to_numpy(v) for v in model.optimizer.variables])
+    previous = latest_checkpoint(run_dir)
+    if improved or previous is None:
+        _save_arrays(tmp / "best.npz", model.get_weights())
+    else:
+        os.link(previous[2] / "best.npz", tmp / "best.npz")  # unchanged: no copy needed
+    write_history_rows(tmp / "history.csv", rows)
+    (tmp / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")  # last: the 'complete' mark
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+    for old in sorted(folder.glob("epoch-[0-9]*"))[:-2]:
+        shutil.rmtree(old)
+    write_history_rows(Path(run_dir) / "history.csv", rows)  # a readable copy for the user
+
+
+def restore_checkpoint(model: keras.Model, checkpoint: Path) -> None:
+    model.set_weights(_load_arrays(checkpoint / "weights.npz"))
+    optimizer = model.optimizer
+    optimizer.build(model.trainable_variables)
+    values = _load_arrays(checkpoint / "optimizer.npz")
+    if len(values) != len(optimizer.variables):
+        raise ValueError(f"{checkpoint}: optimizer state does not match the model; delete "
+                         f"{checkpoint.parent.parent} to train the run from scratch")
+    for variable, value in zip(optimizer.variables, values):
+        variable.assign(value)
+
+
+# --------------------------------------------------------------------------- randomness
+#
+# Every epoch draws its own, seed-determined randomness: the order of the training rows and
+# the states of the augmentation and dropout layers' generators are functions of (seed, epoch).
+# A run resumed at epoch k therefore continues with the draws an uninterrupted run would make,
+# instead of replaying epoch 1's.
+
+
+def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
+    return np.random.default_rng([seed, epoch]).permutation(n)
+
+
+def seed_generators(model: keras.Model) -> list:
+    found = []
+    for layer in model._flatten_layers(include_self=True):
+        found.extend(getattr(layer, "_seed_generators", []))
+    return found
+
+
+def reseed_for_epoch(model: keras.Model, seed: int, epoch: int) -> None:
+    for index, generator in enumerate(seed_generators(model)):
+        state = generator.state
+        dtype = keras.backend.standardize_dtype(state.dtype)
+        value = np.array([(seed * 1009 + index) % 2**31, (epoch + 1) << 24], dtype=dtype)
+        state.assign(value)
+
+
+# --------------------------------------------------------------------------- training
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    if seconds < 90:
+        return f"{seconds} s"
+    minutes = seconds // 60
+    return f"{minutes} min" if minutes < 90 else f"{minutes // 60} h {minutes % 60:02d} min"
 
 
 def fit_or_load(name: str, build: Callable[[], keras.Model], config: dict, x_train, y_train,
                 x_val, y_val, models_dir, data_checksum: str, x_test=None,
-                retrain: bool = False, verbose="auto") -> Run:
+                retrain: bool = False, verbose="auto", test_digest: str | None = None) -> Run:
     """Train `build()` as configured, or reuse / resume the run saved under models_dir/name.
 
     `config` must hold everything that defines the run (model and training settings); its
     "training" entry needs epochs, batch_size, learning_rate and optionally optimizer,
     schedule, warmup_epochs, weight_decay, label_smoothing, early_stopping_patience, seed,
-    tta_flip. Inputs are float32 arrays (N, 48, 48, 1) of raw pixels, labels int 0..6.
+    tta_flip, precision ("float32" or "mixed_bfloat16"). `data_checksum` identifies the training
+    data (its decoded content); `test_digest` the test images, whose predictions are redone
+    when they change. Inputs are float32 arrays (N, 48, 48, 1) of raw pixels, labels int 0..6.
+
+    A run trains in models_dir/<name>.training/ and replaces models_dir/<name> only once it has
+    finished, so an older finished run stays usable until then.
     """
     run_dir = Path(models_dir) / name
     fp = fingerprint(config, data_checksum)
     if not retrain:
         finished = load_finished(run_dir, fp)
         if finished is not None:
-            return finished
-    saved = run_dir / "config.json"
-    resumable = (not retrain and saved.exists()
-                 and json.loads(saved.read_text()).get("fingerprint") == fp)
-    if resumable and (run_dir / "model.keras").exists():
-        # Training had finished but its evaluation was interrupted: evaluate the saved model.
-        model = keras.models.load_model(run_dir / "model.keras")
-        run = _finish(name, run_dir, model, fp, data_checksum, config, x_train, y_train, x_val,
-                      y_val, x_test, 0.0)
-        (run_dir / "best.keras").unlink(missing_ok=True)
-        return run
-    if not resumable and run_dir.exists():
-        shutil.rmtree(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_json(saved, {"name": name, "fingerprint": fp, "data_checksum": data_checksum,
-                       "config": config})
+            return _refresh_test_proba(finished, x_test, test_digest)
+    else:
+        recover(run_dir)
+    staged = staging_dir(run_dir)
+    saved = read_json(staged / "config.json")
+    if retrain or saved.get("fingerprint") != fp:
+        if staged.exists():
+            shutil.rmtree(staged)
+        staged.mkdir(parents=True)
+        write_json(staged / "config.json", {"name": name, "fingerprint": fp,
+                                            "data_checksum": data_checksum, "config": config})
+    model, wall = _train(name, build, config, staged, x_train, y_train, x_val, y_val, verbose)
+    _finish(name, staged, model, fp, data_checksum, config, len(y_train), x_val, y_val, x_test,
+            wall, test_digest)
+    shutil.rmtree(staged / CHECKPOINTS, ignore_errors=True)
+    _swap_in(staged, run_dir)
+    return Run(name, run_dir, read_json(run_dir / "metrics.json"), reused=False, _model=model)
 
-    training = config["training"]
-    seed_everything(training.get("seed", 42))
-    model = build()
-    steps = int(np.ceil(len(x_train) / training["batch_size"]))
+
+def _compile(model: keras.Model, training: dict, steps: int) -> None:
     model.compile(
         optimizer=make_optimizer(training, steps),
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=training.get("label_smoothing", 0.0)),
         metrics=["accuracy"],
     )
-    history_rows = read_history_rows(run_dir / "history.csv")
-    best_so_far = max((float(r["val_accuracy"]) for r in history_rows), default=None)
-    callbacks = [
-        keras.callbacks.BackupAndRestore(str(run_dir / "backup")),
-        keras.callbacks.ModelCheckpoint(str(run_dir / "best.keras"), monitor="val_accuracy",
-                                        mode="max", save_best_only=True,
-                                        initial_value_threshold=best_so_far),
-        HistoryLogger(run_dir / "history.csv"),
-    ]
-    if training.get("early_stopping_patience"):
-        callbacks.append(keras.callbacks.EarlyStopping(
-            monitor="val_accuracy", mode="max", patience=training["early_stopping_patience"]))
-    started = time.perf_counter()
-    model.fit(
-        x_train, one_hot(y_train), validation_data=(x_val, one_hot(y_val)),
-        epochs=training["epochs"], batch_size=training["batch_size"], shuffle=True,
-        callbacks=callbacks, verbose=verbose,
-    )
+
+
+def _train(name, build, config, run_dir: Path, x_train, y_train, x_val, y_val, verbose):
+    """Train epoch by epoch from the newest checkpoint; return (best model, seconds spent)."""
+    training = config["training"]
+    seed, epochs, batch = training.get("seed", 42), training["epochs"], training["batch_size"]
+    precision = training.get("precision", "float32")
+    previous_policy = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(precision)
+    try:
+        seed_everything(seed)
+        model = build()
+    finally:
+        keras.config.set_dtype_policy(previous_policy)
+    steps = int(np.ceil(len(x_train) / batch))
+    _compile(model, training, steps)
+    checkpoint = latest_checkpoint(run_dir)
+    rows: list[dict] = []
+    meta = {"epochs_done": 0, "best_epoch": None, "best_val_accuracy": None, "stopped": False}
+    if checkpoint is not None:
+        restore_checkpoint(model, checkpoint[2])
+        meta = checkpoint[1]
+        rows = read_history_rows(checkpoint[2] / "history.csv")
+    patience = training.get("early_stopping_patience")
+    y_train_hot, y_val_hot = one_hot(y_train), one_hot(y_val)
+    started, session_epochs = time.perf_counter(), []
+    for epoch in range(meta["epochs_done"], epochs):
+        if meta["stopped"]:
+            break
+        order = epoch_order(len(x_train), seed, epoch)
+        reseed_for_epoch(model, seed, epoch)
+        epoch_start = time.perf_counter()
+        history = model.fit(x_train[order], y_train_hot[order], validation_data=(x_val, y_val_hot),
+                            initial_epoch=epoch, epochs=epoch + 1, batch_size=batch,
+                            shuffle=False, verbose=0)
+        seconds = time.perf_counter() - epoch_start
+        session_epochs.append(seconds)
+        logs = {k: float(v[-1]) for k, v in history.history.items()}
+        row = {"epoch": epoch, **logs,
+               "learning_rate": float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)),
+               "seconds": seconds}
+        rows = [r for r in rows if int(r["epoch"]) < epoch] + [row]
+        improved = meta["best_val_accuracy"] is None or logs["val_accuracy"] > meta["best_val_accuracy"]
+        if improved:
+            meta["best_epoch"], meta["best_val_accuracy"] = epoch, logs["val_accuracy"]
+        meta["epochs_done"] = epoch + 1
+        meta["stopped"] = bool(patience and epoch - meta["best_epoch"] >= patience)
+        save_checkpoint(run_dir, model, epoch + 1, meta, rows, improved)
+        if verbose:
+            remaining = (epochs - epoch - 1) * float(np.median(session_epochs))
+            print(f"{name}: epoch {epoch + 1}/{epochs}  loss {logs['loss']:.3f}  "
+                  f"accuracy {logs['accuracy']:.1%}  validation {logs['val_accuracy']:.1%} "
+                  f"(best {meta['best_val_accuracy']:.1%})  {seconds:.0f} s"
+                  + (f"  ETA {_duration(remaining)}" if remaining and not meta["stopped"] else ""),
+                  flush=True)
     wall = time.perf_counter() - started
-
-    best_path = run_dir / "best.keras"
-    best = keras.models.load_model(best_path) if best_path.exists() else model
-    round_to_float16(best)
-    partial = run_dir / "model.partial.keras"
-    best.save(partial)
-    os.replace(partial, run_dir / "model.keras")  # never a half-written model.keras
-    run = _finish(name, run_dir, best, fp, data_checksum, config, x_train, y_train, x_val, y_val,
-                  x_test, wall)
-    best_path.unlink(missing_ok=True)  # kept until metrics.json exists (see above)
-    return run
+    checkpoint = latest_checkpoint(run_dir)
+    if checkpoint is None:
+        raise ValueError(f"{run_dir}: training ran no epoch (epochs={epochs})")
+    model.set_weights(_load_arrays(checkpoint[2] / "best.npz"))
+    round_to_float16(model)
+    with atomic_path(run_dir / "model.keras", suffix=".keras") as tmp:
+        model.save(tmp)
+    return model, wall
 
 
-def _finish(name, run_dir, model, fp, data_checksum, config, x_train, y_train, x_val, y_val,
-            x_test, wall) -> Run:
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    with atomic_path(path, suffix=".npy") as tmp:
+        np.save(tmp, array)
+
+
+def _finish(name, run_dir, model, fp, data_checksum, config, train_rows, x_val, y_val,
+            x_test, wall, test_digest=None) -> None:
     """Evaluate the final model, save predictions and write metrics.json (the 'done' marker)."""
-    tta = config["training"].get("tta_flip", False)
+    training = config["training"]
+    tta = training.get("tta_flip", False)
     # Probabilities are stored as float16; the accuracy is computed from what is stored so
     # that a later notebook reading the file gets exactly the same predictions.
     plain = predict_proba(model, x_val)
     tta_proba = (plain + predict_proba(model, x_val[:, :, ::-1])) / 2 if tta else plain
     val_proba = tta_proba.astype(np.float16)
-    np.save(run_dir / "val_proba.npy", val_proba)
-    if x_test is not None and len(x_test):
-        np.save(run_dir / "test_proba.npy", predict_proba(model, x_test, tta_flip=tta).astype(np.float16))
+    _save_npy(run_dir / "val_proba.npy", val_proba)
+    has_test = x_test is not None and len(x_test) > 0
+    if has_test:
+        _save_npy(run_dir / "test_proba.npy",
+                  predict_proba(model, x_test, tta_flip=tta).astype(np.float16))
     history = read_history(run_dir)
     from helpers.models import count_params
 
@@ -306,10 +533,11 @@ def _finish(name, run_dir, model, fp, data_checksum, config, x_train, y_train, x
         "name": name,
         "fingerprint": fp,
         "data_checksum": data_checksum,
+        "test_digest": test_digest if has_test else None,
         "val_accuracy": float(np.mean(val_proba.argmax(1) == y_val)),
         "val_accuracy_no_tta": float(np.mean(plain.argmax(1) == y_val)),
         "tta_flip": tta,
-        "train_rows": int(len(y_train)),
+        "train_rows": int(train_rows),
         "val_rows": int(len(y_val)),
         "params": count_params(model),
         "epochs_run": int(len(history)),
@@ -317,10 +545,28 @@ def _finish(name, run_dir, model, fp, data_checksum, config, x_train, y_train, x
         "seconds_per_epoch": float(history["seconds"].median()),
         "train_seconds_this_session": float(wall),
         "train_seconds_total": float(history["seconds"].sum()),
+        "train_images": int(train_rows) * int(len(history)),
+        "images_per_second": float(train_rows / history["seconds"].median()),
+        "precision": training.get("precision", "float32"),
         "final_train_accuracy": float(history["accuracy"].iloc[-1]),
         "final_val_accuracy": float(history["val_accuracy"].iloc[-1]),
         "runtime": runtime_info(),
         "finished": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
     }
     write_json(run_dir / "metrics.json", metrics)
-    return Run(name, run_dir, model, metrics, reused=False)
+
+
+def _refresh_test_proba(run: Run, x_test, test_digest: str | None) -> Run:
+    """A reused run whose test predictions were made for other test images (or none) predicts
+    the current ones; its model and validation numbers are unchanged."""
+    has_test = x_test is not None and len(x_test) > 0
+    if not has_test or test_digest is None or run.metrics.get("test_digest") == test_digest:
+        return run
+    if not (run.run_dir / "model.keras").exists():
+        return run  # shipped without weights: its stored predictions are all there is
+    tta = run.config["training"].get("tta_flip", False)
+    _save_npy(run.run_dir / "test_proba.npy",
+              predict_proba(run.model, x_test, tta_flip=tta).astype(np.float16))
+    run.metrics["test_digest"] = test_digest
+    write_json(run.run_dir / "metrics.json", run.metrics)
+    return run

@@ -18,6 +18,7 @@ from matplotlib.figure import Figure
 from helpers import plots
 from helpers.models import (
     DEFAULT_AUGMENTATION,
+    RandomCrop,
     build_cnn,
     build_dnn,
     count_params,
@@ -193,6 +194,50 @@ def test_flip_augmentation_mirrors_some_images_only_in_training():
 
 
 # --------------------------------------------------------------------------- normalization
+
+
+def test_random_crop_gives_each_image_its_own_offset_in_training():
+    x = np.stack([np.arange(PIXELS, dtype=np.float32).reshape(48, 48, 1)] * 16)
+    crops = np.asarray(RandomCrop(44, seed=1)(x, training=True))
+    assert crops.shape == (16, 44, 44, 1)
+    offsets = set()
+    for crop in crops:
+        row, col = divmod(int(crop[0, 0, 0]), 48)
+        assert 0 <= row <= 4 and 0 <= col <= 4
+        np.testing.assert_array_equal(crop, x[0, row:row + 44, col:col + 44])  # exact pixels
+        offsets.add((row, col))
+    assert len(offsets) > 4  # keras.layers.RandomCrop would give one offset per batch
+
+
+def test_random_crop_is_the_centre_crop_at_inference():
+    x = images(3)
+    np.testing.assert_array_equal(np.asarray(RandomCrop(44)(x)), x[:, 2:46, 2:46])
+    np.testing.assert_array_equal(np.asarray(RandomCrop(48)(x, training=True)), x)
+    with pytest.raises(ValueError, match="at least that size"):
+        RandomCrop(50)(x)
+
+
+def test_cnn_with_a_crop_saves_and_loads(tmp_path):
+    model = build_cnn(filters=[4], convs_per_block=1, dense_units=[8], normalization=NORM,
+                      augmentation={"flip": True, "crop": 40})
+    assert model.get_layer("crop").output.shape[1:3] == (40, 40)
+    model.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras")
+    np.testing.assert_array_equal(loaded.predict(images(4), verbose=0),
+                                  model.predict(images(4), verbose=0))
+
+
+def test_mixed_bfloat16_keeps_pixels_and_probabilities_in_float32():
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        model = build_cnn(filters=[4], convs_per_block=1, dense_units=[8], normalization=NORM,
+                          augmentation={"crop": 44})
+    finally:
+        keras.config.set_dtype_policy("float32")
+    assert model.get_layer("block1_conv1").compute_dtype == "bfloat16"
+    assert model.get_layer("crop").compute_dtype == "float32"  # raw pixels go to normalization in float32
+    assert model.get_layer("probabilities").compute_dtype == "float32"
+    assert model.predict(images(2), verbose=0).dtype == np.float32
 
 
 def test_normalize_layer_standardizes_pixels(cnn):

@@ -93,16 +93,29 @@ def no_training(monkeypatch):
 
 @pytest.fixture
 def fit_calls(monkeypatch):
-    """Count the calls of Model.fit (still training)."""
+    """The epochs trained from now on (0-based, one entry per epoch; the engine calls Model.fit
+    once per epoch)."""
     calls = []
     original = keras.Model.fit
 
     def spy(self, *args, **kwargs):
-        calls.append(kwargs.get("epochs"))
+        calls.append(kwargs.get("initial_epoch", 0))
         return original(self, *args, **kwargs)
 
     monkeypatch.setattr(keras.Model, "fit", spy)
     return calls
+
+
+def interrupt_after(monkeypatch, epochs_done: int):
+    """Raise KeyboardInterrupt right after the checkpoint of epoch `epochs_done` is complete."""
+    original = training.save_checkpoint
+
+    def save_then_interrupt(run_dir, model, done, *args, **kwargs):
+        original(run_dir, model, done, *args, **kwargs)
+        if done == epochs_done:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(training, "save_checkpoint", save_then_interrupt)
 
 
 # --------------------------------------------------------------------------- a finished run
@@ -186,10 +199,10 @@ def test_round_to_float16_rounds_only_float_weights():
             np.testing.assert_array_equal(weights, np.float32(np.float16(0.1)))
 
 
-def test_no_backup_or_checkpoint_left_after_success(finished):
-    run, _ = finished
-    assert not (run.run_dir / "backup").exists()
-    assert not (run.run_dir / "best.keras").exists()
+def test_nothing_but_the_run_is_left_after_success(finished):
+    run, models_dir = finished
+    assert {p.name for p in models_dir.iterdir()} == {"run"}  # no run.training / run.replaced
+    assert not (run.run_dir / training.CHECKPOINTS).exists()
 
 
 # --------------------------------------------------------------------------- reuse and retraining
@@ -215,7 +228,7 @@ def test_changed_config_retrains(copied, data, fit_calls):
     config["training"].update(epochs=1, learning_rate=0.02, tta_flip=True)
     run = fit(copied, data, config=config)
     assert run.reused is False
-    assert fit_calls == [1]
+    assert fit_calls == [0]
     assert run.config == config
     assert run.metrics["fingerprint"] == training.fingerprint(config, CHECKSUM)
     assert pd.read_csv(run.run_dir / "history.csv")["epoch"].tolist() == [0]  # old rows gone
@@ -231,12 +244,52 @@ def test_changed_config_retrains(copied, data, fit_calls):
 def test_changed_data_checksum_retrains(copied, data, fit_calls):
     run = fit(copied, data, checksum="f" * 64, with_test=False)
     assert run.reused is False
-    assert fit_calls == [2]
+    assert fit_calls == [0, 1]
     assert run.metrics["data_checksum"] == "f" * 64
     assert json.loads((run.run_dir / "config.json").read_text())["data_checksum"] == "f" * 64
-    # the folder was cleared: no test predictions left from the previous run
+    # the folder was replaced: no test predictions left from the previous run
     assert {p.name for p in run.run_dir.iterdir()} == RUN_FILES
     assert run.test_proba is None
+
+
+def test_a_finished_run_survives_an_interrupted_replacement(finished, copied, data, monkeypatch):
+    """Retraining for a changed config happens beside the finished run: interrupted, the old
+    run is still there and still reused for its own config; finished, it replaces the old."""
+    old, _ = finished
+    config = copy.deepcopy(RESUME_CONFIG)
+    with pytest.MonkeyPatch.context() as patch:
+        interrupt_after(patch, 1)
+        with pytest.raises(KeyboardInterrupt):
+            fit(copied, data, config=config)
+    assert training.load_finished(copied / "run", old.metrics["fingerprint"]) is not None
+    assert training.run_status(copied / "run", training.fingerprint(config, CHECKSUM)) == ("resume", 1)
+    run = fit(copied, data, config=config)
+    assert run.metrics["epochs_run"] == 3 and run.config == config
+    assert {p.name for p in copied.iterdir()} == {"run"}
+
+
+@pytest.mark.parametrize("staged_finished", [True, False])
+def test_a_swap_interrupted_between_its_renames_is_completed_or_undone(finished, copied, data,
+                                                                        staged_finished):
+    run_dir = copied / "run"
+    staged, retired = training.staging_dir(run_dir), run_dir.with_name("run.replaced")
+    shutil.copytree(run_dir, staged)
+    if not staged_finished:
+        (staged / "metrics.json").unlink()
+    os.replace(run_dir, retired)  # killed after the first rename of the swap
+    found = training.load_finished(run_dir)
+    assert found is not None and found.metrics == finished[0].metrics
+    assert not retired.exists()
+    assert staged.exists() is (not staged_finished)
+
+
+def test_retrain_true_retrains(retrained):
+    run, fit_calls = retrained
+    assert run.reused is False
+    assert fit_calls == [0, 1]
+    assert pd.read_csv(run.run_dir / "history.csv")["epoch"].tolist() == [0, 1]
+    assert run.metrics["epochs_run"] == 2
+    assert not training.staging_dir(run.run_dir).exists()
 
 
 @pytest.fixture(scope="module")
@@ -249,7 +302,7 @@ def retrained(finished, tmp_path_factory, data):
     original = keras.Model.fit
 
     def spy(self, *args, **kwargs):
-        calls.append(kwargs.get("epochs"))
+        calls.append(kwargs.get("initial_epoch", 0))
         return original(self, *args, **kwargs)
 
     with pytest.MonkeyPatch.context() as patch:
@@ -258,13 +311,31 @@ def retrained(finished, tmp_path_factory, data):
     return run, calls
 
 
-def test_retrain_true_retrains(retrained):
-    run, fit_calls = retrained
-    assert run.reused is False
-    assert fit_calls == [2]
-    assert pd.read_csv(run.run_dir / "history.csv")["epoch"].tolist() == [0, 1]
-    assert run.metrics["epochs_run"] == 2
-    assert not (run.run_dir / "backup").exists()
+def test_new_test_images_are_predicted_without_retraining(copied, data, no_training):
+    """The run's identity is its training data: other test images only redo test_proba."""
+    before = fit(copied, data, test_digest="t1").test_proba
+    changed = {**data, "x_test": data["x_test"][::-1].copy()}
+    again = fit(copied, changed, test_digest="t2")
+    assert again.reused is True and again.metrics["test_digest"] == "t2"
+    np.testing.assert_allclose(again.test_proba,
+                               predict_proba(again.model, changed["x_test"]), atol=2e-3)
+    assert not np.allclose(again.test_proba, before, atol=1e-3)
+
+
+def test_a_run_shipped_without_weights_is_reused_for_its_predictions(copied, data, no_training):
+    (copied / "run" / "model.keras").unlink()
+    run = fit(copied, data)
+    assert run.reused is True and run.val_proba.shape == (N_VAL, 7)
+    with pytest.raises(FileNotFoundError, match="without its weights"):
+        run.model
+
+
+def test_a_damaged_model_file_is_one_line(copied, data):
+    (copied / "run" / "model.keras").write_bytes(b"not a zip file")
+    run = training.load_finished(copied / "run")
+    with pytest.raises(ValueError, match=r"model.keras: cannot be loaded as a Keras model") as info:
+        run.model
+    assert "\n" not in str(info.value)
 
 
 # --------------------------------------------------------------------------- resuming
@@ -276,104 +347,160 @@ RESUME_CONFIG["training"]["epochs"] = 3
 
 @pytest.fixture(scope="module")
 def interrupted(tmp_path_factory, data):
-    """A 3-epoch run stopped by Ctrl-C right after epoch 1 was logged (epoch index 1)."""
+    """A 3-epoch run stopped by Ctrl-C right after epoch 2's checkpoint (index 1)."""
     models_dir = tmp_path_factory.mktemp("interrupted")
-    original = training.HistoryLogger.on_epoch_end
-
-    def interrupt_after_epoch_1(self, epoch, logs=None):
-        original(self, epoch, logs)
-        if epoch == 1:
-            raise KeyboardInterrupt
-
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(training.HistoryLogger, "on_epoch_end", interrupt_after_epoch_1)
+        interrupt_after(patch, 2)
         with pytest.raises(KeyboardInterrupt):
             fit(models_dir, data, config=RESUME_CONFIG)
     return models_dir
 
 
-@pytest.fixture
-def logged_epochs(monkeypatch):
-    """The epochs HistoryLogger logs from now on (it still writes history.csv)."""
-    logged = []
-    original = training.HistoryLogger.on_epoch_end
-
-    def spy(self, epoch, logs=None):
-        logged.append(epoch)
-        original(self, epoch, logs)
-
-    monkeypatch.setattr(training.HistoryLogger, "on_epoch_end", spy)
-    return logged
-
-
-def test_interruption_during_evaluation_finishes_without_retraining(tmp_path, data, fit_calls):
-    """Ctrl-C after training, while the final model is being evaluated: the next call
-    evaluates the saved best model instead of training again."""
-    original = training._finish
-
-    def interrupted_finish(*args, **kwargs):
-        raise KeyboardInterrupt
-
+def test_interruption_after_training_finishes_without_retraining(tmp_path, data, fit_calls):
+    """Ctrl-C after the last epoch, while the final model is saved or evaluated: the next call
+    evaluates the best weights instead of training again."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(training, "_finish", interrupted_finish)
+        patch.setattr(training, "_finish", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt))
         with pytest.raises(KeyboardInterrupt):
             fit(tmp_path, data)
-    run_dir = tmp_path / "run"
-    assert (run_dir / "model.keras").exists() and not (run_dir / "metrics.json").exists()
-    saved = keras.models.load_model(run_dir / "model.keras").get_weights()
-    assert fit_calls == [CONFIG["training"]["epochs"]]
+    staged = training.staging_dir(tmp_path / "run")
+    assert not (tmp_path / "run").exists() and not (staged / "metrics.json").exists()
+    saved = keras.models.load_model(staged / "model.keras").get_weights()
+    assert fit_calls == [0, 1]
+    assert training.run_status(tmp_path / "run", training.fingerprint(CONFIG, CHECKSUM))[0] == "finish"
 
     run = fit(tmp_path, data)
 
-    assert fit_calls == [CONFIG["training"]["epochs"]]  # no second training
-    assert training._finish is original and (run_dir / "metrics.json").exists()
+    assert fit_calls == [0, 1]  # no second training
+    assert (tmp_path / "run" / "metrics.json").exists()
     assert run.metrics["epochs_run"] == CONFIG["training"]["epochs"]
     for before, after in zip(saved, run.model.get_weights()):
         np.testing.assert_array_equal(before, after)
-    assert not (run_dir / "best.keras").exists()
+    assert {p.name for p in tmp_path.iterdir()} == {"run"}
 
 
-def test_interrupted_run_leaves_a_backup_and_no_metrics(interrupted):
-    run_dir = interrupted / "run"
-    assert (run_dir / "backup").is_dir() and any((run_dir / "backup").iterdir())
-    assert (run_dir / "config.json").exists()
-    assert not (run_dir / "metrics.json").exists()
-    assert not (run_dir / "model.keras").exists()
-    rows = training.read_history_rows(run_dir / "history.csv")
+def test_interrupted_run_leaves_complete_checkpoints_and_no_finished_run(interrupted):
+    staged = training.staging_dir(interrupted / "run")
+    assert not (interrupted / "run").exists()
+    done, meta, folder = training.latest_checkpoint(staged)
+    assert done == 2 and meta["epochs_done"] == 2 and folder.name == "epoch-0002"
+    assert {p.name for p in folder.iterdir()} == {"weights.npz", "optimizer.npz", "best.npz",
+                                                   "history.csv", "meta.json"}
+    assert (staged / "config.json").exists()
+    assert not (staged / "metrics.json").exists() and not (staged / "model.keras").exists()
+    rows = training.read_history_rows(staged / "history.csv")
     assert [row["epoch"] for row in rows] == ["0", "1"]
-    assert training.load_finished(run_dir) is None
+    assert training.load_finished(interrupted / "run") is None
 
 
-def test_resume_after_interruption(interrupted, tmp_path, data, logged_epochs):
+def test_resume_after_interruption(interrupted, tmp_path, data, fit_calls):
     shutil.copytree(interrupted, tmp_path / "models")
-    run_dir = tmp_path / "models" / "run"
-    before = training.read_history_rows(run_dir / "history.csv")
+    staged = training.staging_dir(tmp_path / "models" / "run")
+    before = training.read_history_rows(staged / "history.csv")
 
     run = fit(tmp_path / "models", data, config=RESUME_CONFIG)
 
     assert run.reused is False
-    assert logged_epochs == [2]  # only the remaining epoch was trained
-    after = training.read_history_rows(run_dir / "history.csv")
+    assert fit_calls == [2]  # only the remaining epoch was trained
+    after = training.read_history_rows(run.run_dir / "history.csv")
     assert [row["epoch"] for row in after] == ["0", "1", "2"]
     assert after[:2] == before  # the epochs before the interruption are kept as they were
     # the optimizer's step count was restored: the schedule ends where a full run ends
     np.testing.assert_allclose([float(r["learning_rate"]) for r in after],
                                [cosine_lr(k * STEPS, 3 * STEPS) for k in (1, 2, 3)], rtol=1e-5)
     assert run.metrics["epochs_run"] == 3
-    assert not (run_dir / "backup").exists()
-    assert not (run_dir / "best.keras").exists()
-    assert {p.name for p in run_dir.iterdir()} == RUN_FILES | {"test_proba.npy"}
+    assert {p.name for p in (tmp_path / "models").iterdir()} == {"run"}
+    assert {p.name for p in run.run_dir.iterdir()} == RUN_FILES | {"test_proba.npy"}
 
 
-def test_unfinished_run_of_another_config_is_not_resumed(interrupted, tmp_path, data,
-                                                         logged_epochs):
+def test_a_checkpoint_half_written_when_killed_is_ignored(interrupted, tmp_path, data, fit_calls):
+    """Killed while writing epoch 3's checkpoint: a partial folder, and one whose files are
+    there but not its meta.json (written last). Both are ignored; training resumes at epoch 3."""
+    shutil.copytree(interrupted, tmp_path / "models")
+    folder = training.staging_dir(tmp_path / "models" / "run") / training.CHECKPOINTS
+    shutil.copytree(folder / "epoch-0002", folder / ".epoch-0003.partial")
+    shutil.copytree(folder / "epoch-0002", folder / "epoch-0003")
+    (folder / "epoch-0003" / "meta.json").unlink()
+    (folder / "epoch-0003" / "weights.npz").write_bytes(b"truncated")
+    run = fit(tmp_path / "models", data, config=RESUME_CONFIG)
+    assert fit_calls == [2] and run.metrics["epochs_run"] == 3
+
+
+def test_unfinished_run_of_another_config_is_not_resumed(interrupted, tmp_path, data, fit_calls):
     shutil.copytree(interrupted, tmp_path / "models")
     config = copy.deepcopy(RESUME_CONFIG)
     config["training"]["epochs"] = 1
     run = fit(tmp_path / "models", data, config=config, with_test=False)
-    assert logged_epochs == [0]  # trained from scratch (a resumed run would start at epoch 2)
+    assert fit_calls == [0]  # trained from scratch (a resumed run would start at epoch 2)
     assert run.metrics["epochs_run"] == 1
     assert {p.name for p in run.run_dir.iterdir()} == RUN_FILES
+
+
+AUGMENTED = {"flip": True, "crop": 44}
+
+
+def build_augmented():
+    return build_cnn(filters=[4], convs_per_block=1, dense_units=[8], conv_dropout=0.3,
+                     dense_dropout=0.3, normalization={"mean": 128.0, "std": 64.0},
+                     augmentation=AUGMENTED, seed=3, name="tiny_augmented")
+
+
+def fit_augmented(models_dir, data, name="run"):
+    return fit_or_load(name, build_augmented, {**RESUME_CONFIG, "augmentation": AUGMENTED},
+                       data["x_train"], data["y_train"], data["x_val"], data["y_val"], models_dir,
+                       CHECKSUM, verbose=0)
+
+
+def test_an_interrupted_run_ends_with_the_weights_of_an_uninterrupted_one(tmp_path, data,
+                                                                         monkeypatch):
+    """Augmentation, dropout and shuffling continue the random stream a run would have had:
+    resumed after epoch 1, the run ends bit for bit where the uninterrupted run ends."""
+    whole = fit_augmented(tmp_path / "a", data)
+    with pytest.MonkeyPatch.context() as patch:
+        interrupt_after(patch, 1)
+        with pytest.raises(KeyboardInterrupt):
+            fit_augmented(tmp_path / "b", data)
+    resumed = fit_augmented(tmp_path / "b", data)
+    for a, b in zip(whole.model.get_weights(), resumed.model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    pd.testing.assert_frame_equal(whole.history.drop(columns="seconds"),
+                                  resumed.history.drop(columns="seconds"))
+
+
+def test_each_epoch_draws_fresh_seed_determined_randomness():
+    model = build_augmented()
+    x = np.random.default_rng(1).uniform(0, 255, (8, 48, 48, 1)).astype(np.float32)
+
+    def draws(epoch):
+        training.reseed_for_epoch(model, 5, epoch)
+        return keras.ops.convert_to_numpy(model(x, training=True))
+
+    assert len(training.seed_generators(model)) >= 4  # crop, flip and two dropouts
+    first, second = draws(0), draws(1)
+    assert not np.allclose(first, second)
+    np.testing.assert_array_equal(draws(0), first)
+    order = training.epoch_order(100, 5, 0)
+    assert sorted(order) == list(range(100))
+    assert not np.array_equal(order, training.epoch_order(100, 5, 1))
+    np.testing.assert_array_equal(order, training.epoch_order(100, 5, 0))
+
+
+def test_mixed_precision_is_trained_and_recorded(tmp_path, data):
+    config = copy.deepcopy(CONFIG)
+    config["training"].update(epochs=1, precision="mixed_bfloat16")
+    run = fit(tmp_path, data, config=config)
+    assert run.metrics["precision"] == "mixed_bfloat16"
+    assert keras.config.dtype_policy().name == "float32"  # the global policy is restored
+    assert run.val_proba.shape == (N_VAL, 7)
+
+
+def test_progress_line_per_epoch_with_an_eta(tmp_path, data, capsys):
+    fit_or_load("run", build, RESUME_CONFIG, data["x_train"], data["y_train"], data["x_val"],
+                data["y_val"], tmp_path, CHECKSUM, verbose=1)
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 3
+    assert lines[0].startswith("run: epoch 1/3") and "ETA" in lines[0]
+    assert lines[2].startswith("run: epoch 3/3") and "ETA" not in lines[2]
 
 
 # --------------------------------------------------------------------------- seeding
@@ -391,9 +518,6 @@ def test_same_seed_gives_the_same_training(finished, retrained):
     np.testing.assert_array_equal(second[columns].to_numpy(), first[columns].to_numpy())
     np.testing.assert_array_equal(again.val_proba, run.val_proba)
     assert again.metrics["val_accuracy"] == run.metrics["val_accuracy"]
-
-
-# --------------------------------------------------------------------------- small helpers
 
 
 @pytest.fixture(scope="module")
