@@ -33,7 +33,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import keras
+from helpers.backend import keras
 import numpy as np
 import pandas as pd
 import tensorflow as tf

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import time
 
-import keras
+from helpers.backend import keras
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure

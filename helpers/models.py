@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 
-import keras
+from helpers.backend import keras
 from keras import layers
 
 from helpers.config import IMAGE_SIZE, NUM_CLASSES

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-import keras
+from helpers.backend import keras
 import numpy as np
 
 from helpers.config import NUM_CLASSES
