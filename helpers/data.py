@@ -5,7 +5,13 @@ Supported layouts of a data folder (the first one found wins):
 * the course's CSVs: ``train.csv`` (``label,feature``) and ``test.csv`` (``id,feature``),
   plain or gzipped;
 * Kaggle's ``fer2013.csv`` (``emotion,pixels,Usage``), plain or gzipped;
-* an image-folder tree ``train/<class>/*.png|jpg`` (and optionally ``test/<class>/...``).
+* an image-folder tree ``train/<class>/*.png|jpg`` (and optionally ``test/<class>/...``);
+  hidden entries (``.ipynb_checkpoints/``, macOS ``._*`` files) are skipped.
+
+A gzipped CSV is recognised by its content, whatever its name. The data's identity
+(``checksum``, ``train_digest``, ``test_digest``) is a hash of the decoded arrays, so the same
+data plain or gzipped has the same checksum, and adding or removing a test file leaves
+``train_digest`` alone; a hash of the files' bytes only names the cache file.
 
 Bad input raises :class:`DataError` with a one-line message naming the file, the line and the
 problem. ``python -m helpers.data PATH`` validates a file or folder from the shell and prints a
@@ -20,6 +26,7 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -29,7 +36,18 @@ from helpers.results import atomic_path
 
 NUM_PIXELS = IMAGE_SIZE * IMAGE_SIZE
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".pgm"}
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: the cache stores the content digests
+GZIP_MAGIC = b"\x1f\x8b"
+SIXTEEN_BIT_MODES = {"I;16", "I;16L", "I;16B", "I;16N", "I"}
+
+COURSE_FORMAT = "course CSV (train.csv/test.csv)"
+KAGGLE_FORMAT = "Kaggle fer2013.csv"
+IMAGE_FORMAT = "image folders"
+NO_TEST_REASONS = {
+    COURSE_FORMAT: "no test.csv found",
+    KAGGLE_FORMAT: "no PublicTest/PrivateTest rows in fer2013.csv",
+    IMAGE_FORMAT: "no test/ image folder found",
+}
 
 WHERE_TO_GET = (
     "FER2013 is not shipped with this project. Get it from the course page (train.csv, test.csv) "
@@ -57,18 +75,20 @@ class FER2013:
     y_test: np.ndarray | None
     source_format: str
     files: list[str] = field(default_factory=list)
-    checksum: str = ""
+    checksum: str = ""       # identity of the whole decoded data: sha256 of the two digests
+    train_digest: str = ""   # sha256 of the decoded training pixels and labels
+    test_digest: str = ""    # sha256 of the decoded test pixels, ids (and labels, if any)
+    folders: list[str] = field(default_factory=list)  # image folders: the split folders
 
     def summary(self, val_fraction: float = 0.1, seed: int = 42) -> str:
         """A short human-readable description: rows, class counts, split sizes, checksum."""
         lines = [f"format: {self.source_format}"]
-        lines += [f"file: {f}" for f in self.files]
+        lines += self._source_lines()
         lines.append(f"train rows: {len(self.y_train)}")
         counts = np.bincount(self.y_train, minlength=NUM_CLASSES)
         for k, (name, n) in enumerate(zip(CLASS_NAMES, counts)):
             lines.append(f"  {k} {name:<9} {n:6d}  {100 * n / max(len(self.y_train), 1):5.1f}%")
-        labelled = "with labels" if self.y_test is not None else "without labels"
-        lines.append(f"test rows: {len(self.test_ids)} ({labelled})")
+        lines.append(self._test_line())
         if len(self.y_train):
             try:
                 train_idx, val_idx = split_train_val(self.y_train, val_fraction, seed)
@@ -81,6 +101,63 @@ class FER2013:
                              f"validation split")
         lines.append(f"sha256: {self.checksum}")
         return "\n".join(lines)
+
+    def _source_lines(self) -> list[str]:
+        """One line per CSV file; for image folders one line per folder with its image count."""
+        if not self.folders:
+            return [f"file: {f}" for f in self.files]
+        return [f"files: {_count_under(self.files, folder):,} images under {folder}"
+                for folder in self.folders]
+
+    def _test_line(self) -> str:
+        if len(self.test_ids):
+            labelled = "with labels" if self.y_test is not None else "without labels"
+            return f"test rows: {len(self.test_ids)} ({labelled})"
+        reason = NO_TEST_REASONS.get(self.source_format, "no test file found")
+        return f"test rows: 0 - {reason}: the leaderboard submissions will be skipped"
+
+
+def _count_under(files: list[str], folder: str) -> int:
+    prefix = folder.rstrip(os.sep) + os.sep
+    return sum(1 for f in files if f.startswith(prefix))
+
+
+# --------------------------------------------------------------------------- content identity
+
+
+def digest_arrays(*arrays: np.ndarray) -> str:
+    """sha256 hex of the arrays in order: each one's dtype, shape and bytes (C order)."""
+    digest = hashlib.sha256()
+    for array in arrays:
+        array = np.ascontiguousarray(array)
+        digest.update(f"{array.dtype.str}{array.shape}\0".encode())
+        digest.update(array.data)
+    return digest.hexdigest()
+
+
+def digest_train_set(x_train: np.ndarray, y_train: np.ndarray) -> str:
+    """The training set's identity: its uint8 pixels and int64 labels."""
+    return digest_arrays(np.asarray(x_train, np.uint8), np.asarray(y_train, np.int64))
+
+
+EMPTY_TEST_DIGEST = digest_arrays(np.zeros((0, IMAGE_SIZE, IMAGE_SIZE), np.uint8),
+                                  np.zeros(0, np.int64))
+
+
+def digest_test_set(x_test: np.ndarray, test_ids: np.ndarray, y_test: np.ndarray | None) -> str:
+    """The test set's identity: uint8 pixels, int64 ids and labels if any; EMPTY_TEST_DIGEST
+    for an empty test set (with or without an empty label array)."""
+    if len(test_ids) == 0:
+        return EMPTY_TEST_DIGEST
+    arrays = [np.asarray(x_test, np.uint8), np.asarray(test_ids, np.int64)]
+    if y_test is not None:
+        arrays.append(np.asarray(y_test, np.int64))
+    return digest_arrays(*arrays)
+
+
+def content_checksum(train_digest: str, test_digest: str) -> str:
+    """The whole data's identity, from its two digests."""
+    return hashlib.sha256(f"train {train_digest}\ntest {test_digest}\n".encode()).hexdigest()
 
 
 # --------------------------------------------------------------------------- finding the files
@@ -111,68 +188,103 @@ def describe_expected(folder: Path) -> str:
 def load_fer2013(path: str | os.PathLike, use_cache: bool = True) -> FER2013:
     """Load FER2013 from a data folder (or one of its CSV files), using the cache when possible."""
     path = Path(path).expanduser()
+    try:
+        return _load(path, use_cache)
+    except OSError as exc:  # anything not caught nearer the file, e.g. a folder we may not enter
+        where = Path(exc.filename) if exc.filename else path
+        raise _os_error(where, exc, "access it") from None
+
+
+def _load(path: Path, use_cache: bool) -> FER2013:
     if not path.exists():
         raise DataError(f"{path}: no such file or folder. " + WHERE_TO_GET)
-    sources, reader = _locate(path)
-    images = path.is_dir() and sources and sources[0].suffix.lower() in IMAGE_SUFFIXES
-    checksum = _checksum(sources, path if images else None)
-    cache_file = CACHE_DIR / f"fer2013-v{CACHE_VERSION}-{checksum[:16]}.npz"
-    if use_cache and cache_file.exists():
-        try:
-            return _read_cache(cache_file, sources, checksum)
-        except Exception:  # noqa: BLE001 - any damage to the cache file: rebuild it below
-            pass
-    data = reader()
-    data.files = [str(s) for s in sources]
-    data.checksum = checksum
-    if use_cache:
-        _write_cache(cache_file, data)
+    source = _locate(path)
+    key = _files_key(source.files, source.root)
+    cache_file = CACHE_DIR / f"fer2013-v{CACHE_VERSION}-{key[:16]}.npz"
+    data = _read_cache(cache_file) if use_cache else None
+    if data is None:
+        data = source.read()
+        data.train_digest = digest_train_set(data.x_train, data.y_train)
+        data.test_digest = digest_test_set(data.x_test, data.test_ids, data.y_test)
+        if use_cache:
+            _write_cache(cache_file, data)
+    data.files = [str(s) for s in source.files]
+    data.folders = [str(f) for f in source.folders]
+    data.checksum = content_checksum(data.train_digest, data.test_digest)
     return data
 
 
-def _locate(path: Path):
-    """Return (source files, a function that reads them) for a folder or a single CSV."""
+@dataclass
+class _Source:
+    """The files a load reads, and the function that reads them."""
+
+    files: list[Path]
+    read: Callable[[], FER2013]
+    root: Path | None = None  # image folders: labels come from the paths below it
+    folders: list[Path] = field(default_factory=list)
+
+
+def _locate(path: Path) -> _Source:
+    """Find the data in a folder (or a single CSV) and how to read it."""
     if path.is_file():
         name = path.name.lower().removesuffix(".gz")
         if name.startswith("fer2013"):
-            return [path], lambda: read_kaggle_csv(path)
+            return _Source([path], lambda: read_kaggle_csv(path))
         if name.startswith("test"):
-            return [path], lambda: _only_test(path)
-        return [path], lambda: _course(path, None)
+            return _Source([path], lambda: _only_test(path))
+        return _Source([path], lambda: _course(path, None))
     train, test = _find(path, "train.csv"), _find(path, "test.csv")
     if train:
-        return [p for p in (train, test) if p], lambda: _course(train, test)
+        return _Source([p for p in (train, test) if p], lambda: _course(train, test))
     kaggle = _find(path, "fer2013.csv")
     if kaggle:
-        return [kaggle], lambda: read_kaggle_csv(kaggle)
+        return _Source([kaggle], lambda: read_kaggle_csv(kaggle))
     train_dir = _image_split_dir(path, ("train", "Training", "training"))
     if train_dir:
         test_dir = _image_split_dir(path, ("test", "Test", "PublicTest"))
-        files = _image_files(train_dir) + (_image_files(test_dir) if test_dir else [])
-        return files, lambda: read_image_folders(train_dir, test_dir)
+        folders = [d for d in (train_dir, test_dir) if d]
+        files = [f for d in folders for f in _image_files(d)]
+        return _Source(files, lambda: read_image_folders(train_dir, test_dir), path, folders)
     raise DataError(describe_expected(path))
 
 
-def _checksum(files: list[Path], root: Path | None = None) -> str:
-    """sha256 of the files' contents; with `root`, of their paths below it too (image folders
-    take their labels from the path)."""
+def _files_key(files: list[Path], root: Path | None = None) -> str:
+    """sha256 of the files' bytes (the cache file's name); with `root`, of their paths below it
+    too (image folders take their labels from the path)."""
     digest = hashlib.sha256()
     for f in files:
         if root is not None:
             digest.update(str(f.relative_to(root)).encode() + b"\0")
-        with open(f, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(block)
+        try:
+            with open(f, "rb") as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    digest.update(block)
+        except OSError as exc:
+            raise _os_error(f, exc) from None
     return digest.hexdigest()
 
 
-def _read_cache(cache_file: Path, sources, checksum: str) -> FER2013:
-    with np.load(cache_file, allow_pickle=False) as z:
-        y_test = z["y_test"] if z["has_y_test"] else None
-        return FER2013(
-            z["x_train"], z["y_train"], z["x_test"], z["test_ids"], y_test,
-            str(z["source_format"]), [str(s) for s in sources], checksum,
-        )
+def _os_error(path: Path, exc: OSError, action: str = "read the file") -> DataError:
+    """A one-line DataError for a file or folder the system would not let us read."""
+    if isinstance(exc, PermissionError):
+        return DataError(f"{path}: permission denied (cannot {action})")
+    return DataError(f"{path}: cannot {action}: {exc.strerror or _first_line(exc)}")
+
+
+def _read_cache(cache_file: Path) -> FER2013 | None:
+    """The cached arrays and digests, or None when there is no usable cache file."""
+    if not cache_file.exists():
+        return None
+    try:
+        with np.load(cache_file, allow_pickle=False) as z:
+            y_test = z["y_test"] if z["has_y_test"] else None
+            return FER2013(
+                z["x_train"], z["y_train"], z["x_test"], z["test_ids"], y_test,
+                str(z["source_format"]), train_digest=str(z["train_digest"]),
+                test_digest=str(z["test_digest"]),
+            )
+    except Exception:  # noqa: BLE001 - any damage to the cache file: rebuild it
+        return None
 
 
 def _write_cache(cache_file: Path, data: FER2013) -> None:
@@ -183,6 +295,7 @@ def _write_cache(cache_file: Path, data: FER2013) -> None:
             test_ids=data.test_ids,
             y_test=data.y_test if data.y_test is not None else np.zeros(0, np.int64),
             has_y_test=data.y_test is not None, source_format=data.source_format,
+            train_digest=data.train_digest, test_digest=data.test_digest,
         )
 
 
@@ -194,11 +307,13 @@ def _read_table(path: Path, expected: list[str]) -> pd.DataFrame:
     try:
         # Blank lines are read (then dropped below) so that reported line numbers stay true.
         table = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False,
-                            skip_blank_lines=False)
+                            skip_blank_lines=False, compression=_compression(path))
     except pd.errors.EmptyDataError:
         raise DataError(f"{path}: the file is empty (expected a header {','.join(expected)})") from None
     except pd.errors.ParserError as exc:
         raise DataError(f"{path}: not a valid CSV file: {_first_line(exc)}") from None
+    except PermissionError as exc:
+        raise _os_error(path, exc) from None
     except (UnicodeDecodeError, EOFError, OSError) as exc:
         raise DataError(f"{path}: cannot be read as CSV text: {_first_line(exc)}") from None
     columns = [str(c).strip() for c in table.columns]
@@ -214,6 +329,13 @@ def _read_table(path: Path, expected: list[str]) -> pd.DataFrame:
     if len(table) == 0:
         raise DataError(f"{path}: the file has a header but no data rows")
     return table
+
+
+def _compression(path: Path) -> str:
+    """'gzip' for a gzipped file whatever its name (train.csv that is really train.csv.gz);
+    otherwise pandas infers it from the name."""
+    with open(path, "rb") as fh:
+        return "gzip" if fh.read(2) == GZIP_MAGIC else "infer"
 
 
 def _first_line(exc: BaseException) -> str:
@@ -295,7 +417,7 @@ def _course(train: Path, test: Path | None) -> FER2013:
         x_test, test_ids = read_test_csv(test)
     else:
         x_test, test_ids = np.zeros((0, IMAGE_SIZE, IMAGE_SIZE), np.uint8), np.zeros(0, np.int64)
-    return FER2013(x_train, y_train, x_test, test_ids, None, "course CSV (train.csv/test.csv)")
+    return FER2013(x_train, y_train, x_test, test_ids, None, COURSE_FORMAT)
 
 
 def _only_test(test: Path) -> FER2013:
@@ -323,15 +445,32 @@ def read_kaggle_csv(path: Path) -> FER2013:
     test = np.concatenate([np.flatnonzero(usage == u) for u in KAGGLE_USAGES[1:]])
     return FER2013(
         x[train], y[train], x[test], np.arange(len(test), dtype=np.int64), y[test],
-        "Kaggle fer2013.csv",
+        KAGGLE_FORMAT,
     )
 
 
 # --------------------------------------------------------------------------- image folders
 
 
+def _visible_entries(folder: Path) -> list[os.DirEntry]:
+    """The folder's entries without hidden ones (names starting with '.': .ipynb_checkpoints/,
+    macOS ._* files, .DS_Store), sorted by name."""
+    try:
+        with os.scandir(folder) as entries:
+            return sorted((e for e in entries if not e.name.startswith(".")), key=lambda e: e.name)
+    except OSError as exc:
+        raise _os_error(folder, exc, "list the folder") from None
+
+
 def _image_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    """The image files below `folder` (subfolders included, hidden entries skipped), sorted."""
+    files = []
+    for entry in _visible_entries(folder):
+        if entry.is_dir() and not entry.is_symlink():
+            files += _image_files(Path(entry.path))
+        elif not entry.is_dir() and Path(entry.name).suffix.lower() in IMAGE_SUFFIXES:
+            files.append(Path(entry.path))
+    return sorted(files)
 
 
 def _class_index(folder: Path) -> int:
@@ -350,7 +489,7 @@ def read_image_folder(folder: Path) -> tuple[np.ndarray, np.ndarray]:
     from PIL import Image, UnidentifiedImageError
 
     images, labels = [], []
-    class_dirs = sorted(d for d in folder.iterdir() if d.is_dir())
+    class_dirs = [Path(e.path) for e in _visible_entries(folder) if e.is_dir()]
     if not class_dirs:
         raise DataError(f"{folder}: no class folders (expected {folder}/<class>/*.png)")
     for class_dir in class_dirs:
@@ -358,7 +497,9 @@ def read_image_folder(folder: Path) -> tuple[np.ndarray, np.ndarray]:
         for file in _image_files(class_dir):
             try:
                 with Image.open(file) as img:
-                    pixels = np.asarray(img.convert("L"), dtype=np.uint8)
+                    pixels = grey_pixels(img, file)
+            except PermissionError as exc:
+                raise _os_error(file, exc) from None
             except (UnidentifiedImageError, OSError) as exc:
                 raise DataError(f"{file}: not a readable image: {_first_line(exc)}") from None
             if pixels.shape != (IMAGE_SIZE, IMAGE_SIZE):
@@ -372,6 +513,18 @@ def read_image_folder(folder: Path) -> tuple[np.ndarray, np.ndarray]:
     return np.stack(images), np.asarray(labels, dtype=np.int64)
 
 
+def grey_pixels(img, file: Path) -> np.ndarray:
+    """An image's grey levels as uint8; 16-bit greyscale is scaled (v * 255 / 65535, rounded)
+    rather than clipped at 255."""
+    if img.mode not in SIXTEEN_BIT_MODES:
+        return np.asarray(img.convert("L"), dtype=np.uint8)
+    values = np.asarray(img).astype(np.int64)
+    if values.size and (values.min() < 0 or values.max() > 65535):
+        raise DataError(f"{file}: {img.mode} image has values outside 0..65535 "
+                        f"({values.min()}..{values.max()}); expected 8- or 16-bit greyscale")
+    return ((values * 255 + 65535 // 2) // 65535).astype(np.uint8)
+
+
 def read_image_folders(train_dir: Path, test_dir: Path | None) -> FER2013:
     x_train, y_train = read_image_folder(train_dir)
     if test_dir is None:
@@ -379,7 +532,7 @@ def read_image_folders(train_dir: Path, test_dir: Path | None) -> FER2013:
     else:
         x_test, y_test = read_image_folder(test_dir)
     ids = np.arange(len(x_test), dtype=np.int64)
-    return FER2013(x_train, y_train, x_test, ids, y_test, "image folders")
+    return FER2013(x_train, y_train, x_test, ids, y_test, IMAGE_FORMAT)
 
 
 # --------------------------------------------------------------------------- splits
@@ -421,6 +574,10 @@ class Splits:
     y_test: np.ndarray | None
     checksum: str
     source_format: str
+    # Keyword-only, so that subclasses (experiments.Inputs) may add fields without defaults
+    # and keep being constructed positionally.
+    train_digest: str = field(default="", kw_only=True)  # the whole training file's identity
+    test_digest: str = field(default="", kw_only=True)
 
 
 def load_splits(data_dir, val_fraction: float = 0.1, seed: int = 42,
@@ -434,7 +591,8 @@ def load_splits(data_dir, val_fraction: float = 0.1, seed: int = 42,
     x, y = data.x_train[keep], data.y_train[keep]
     train_idx, val_idx = split_train_val(y, val_fraction, seed)
     return Splits(x[train_idx], y[train_idx], x[val_idx], y[val_idx],
-                  data.x_test, data.test_ids, data.y_test, data.checksum, data.source_format)
+                  data.x_test, data.test_ids, data.y_test, data.checksum, data.source_format,
+                  train_digest=data.train_digest, test_digest=data.test_digest)
 
 
 # --------------------------------------------------------------------------- command line

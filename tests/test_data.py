@@ -6,9 +6,14 @@ test_real_course_files reads the real data (and is skipped when it is absent).
 
 from __future__ import annotations
 
+import builtins
+import dataclasses
+import errno
 import gzip
 import hashlib
+import io
 import math
+import os
 import subprocess
 import sys
 import zipfile
@@ -26,6 +31,7 @@ from helpers import config  # noqa: E402
 from helpers import data  # noqa: E402
 from helpers.data import (  # noqa: E402
     DataError,
+    Splits,
     load_fer2013,
     load_splits,
     split_train_val,
@@ -94,13 +100,43 @@ def write_png(path: Path, image: np.ndarray) -> Path:
 
 
 def sha256_of(*files: Path, root: Path | None = None) -> str:
-    """Contents in order; with root, each file's path below root first (image folders)."""
+    """The files' bytes in order; with root, each file's path below root first (image
+    folders). This names the cache file; the data's checksum is expected_identity's."""
     digest = hashlib.sha256()
     for f in files:
         if root is not None:
             digest.update(str(f.relative_to(root)).encode() + b"\0")
         digest.update(f.read_bytes())
     return digest.hexdigest()
+
+
+def array_digest(*arrays: np.ndarray) -> str:
+    """sha256 over each array's dtype, shape and bytes, in order."""
+    digest = hashlib.sha256()
+    for array in arrays:
+        array = np.ascontiguousarray(array)
+        digest.update(f"{array.dtype.str}{array.shape}\0".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
+def expected_identity(images, labels, test_images=None, ids=None, test_labels=None):
+    """(train_digest, test_digest, checksum) of decoded data, as helpers.data defines them:
+    digests of the uint8 pixels and int64 labels / ids, and sha256 of the two digests."""
+    train = array_digest(np.asarray(images, np.uint8), np.asarray(labels, np.int64))
+    if ids is None or len(ids) == 0:
+        test = array_digest(np.zeros((0, 48, 48), np.uint8), np.zeros(0, np.int64))
+    else:
+        arrays = [np.asarray(test_images, np.uint8), np.asarray(ids, np.int64)]
+        if test_labels is not None:
+            arrays.append(np.asarray(test_labels, np.int64))
+        test = array_digest(*arrays)
+    checksum = hashlib.sha256(f"train {train}\ntest {test}\n".encode()).hexdigest()
+    return train, test, checksum
+
+
+def identity(d) -> tuple[str, str, str]:
+    return d.train_digest, d.test_digest, d.checksum
 
 
 def tree(root: Path) -> list[str]:
@@ -177,7 +213,7 @@ def test_course_csv_loads_exact_values(tmp_path, train_gz, test_gz):
     assert d.y_test is None
     assert d.source_format == COURSE_FORMAT
     assert d.files == [str(train), str(test)]
-    assert d.checksum == sha256_of(train, test)
+    assert identity(d) == expected_identity(images, labels, test_images, ids)
 
 
 def test_course_csv_without_test_file(tmp_path):
@@ -190,7 +226,8 @@ def test_course_csv_without_test_file(tmp_path):
     assert d.test_ids.shape == (0,)
     assert d.y_test is None
     assert d.files == [str(train)]
-    assert d.checksum == sha256_of(train)
+    assert identity(d) == expected_identity(images, [4, 2])
+    assert d.test_digest == data.EMPTY_TEST_DIGEST
 
 
 def test_single_csv_files_can_be_loaded(course):
@@ -249,7 +286,8 @@ def test_kaggle_csv_loads_exact_values(tmp_path, name):
         assert d.x_train.dtype == np.uint8
         assert d.source_format == KAGGLE_FORMAT
         assert d.files == [str(path)]
-        assert d.checksum == sha256_of(path)
+        assert identity(d) == expected_identity(images[[0, 2, 5]], [3, 6, 1], images[[3, 6, 1, 4]],
+                                                [0, 1, 2, 3], [2, 4, 0, 5])
 
 
 def test_kaggle_csv_with_only_training_rows(tmp_path):
@@ -259,6 +297,7 @@ def test_kaggle_csv_with_only_training_rows(tmp_path):
     np.testing.assert_array_equal(d.y_train, [1, 2])
     assert d.x_test.shape == (0, 48, 48)
     assert d.test_ids.shape == (0,) and d.y_test.shape == (0,)
+    assert d.test_digest == data.EMPTY_TEST_DIGEST   # an empty label array changes nothing
 
 
 def test_course_csv_wins_over_kaggle_and_image_folders(course):
@@ -311,7 +350,10 @@ def test_image_folders_load_exact_values_and_labels_from_folder_names(tmp_path):
     expected_files = sorted(p for p in (folder / "train").rglob("*.png")) + sorted(
         p for p in (folder / "test").rglob("*.png"))
     assert d.files == [str(p) for p in expected_files]
-    assert d.checksum == sha256_of(*expected_files, root=folder)
+    assert d.folders == [str(folder / "train"), str(folder / "test")]
+    assert identity(d) == expected_identity(images[[5, 4, 2, 3, 1, 0]], [1, 3, 0, 6, 4, 4],
+                                            images[[8, 7, 6]], [0, 1, 2], [2, 2, 5])
+    assert tree(data.CACHE_DIR) == [cache_name(sha256_of(*expected_files, root=folder))]
 
 
 def test_image_folders_training_name_and_no_test_folder(tmp_path):
@@ -658,12 +700,16 @@ def assert_same(a, b):
         assert getattr(a, name).dtype == getattr(b, name).dtype
     assert a.source_format == b.source_format
     assert a.files == b.files
-    assert a.checksum == b.checksum
+    assert identity(a) == identity(b)
+
+
+def course_key(course) -> str:
+    return sha256_of(course["train"], course["test"])
 
 
 def test_second_load_comes_from_the_cache(course, cache_dir, monkeypatch):
     first = load_fer2013(course["folder"])
-    assert tree(cache_dir) == [cache_name(first.checksum)]
+    assert tree(cache_dir) == [cache_name(course_key(course))]
 
     monkeypatch.setattr(data, "read_train_csv", fail)
     monkeypatch.setattr(data, "read_test_csv", fail)
@@ -672,7 +718,7 @@ def test_second_load_comes_from_the_cache(course, cache_dir, monkeypatch):
     assert_same(first, second)
     np.testing.assert_array_equal(second.x_train, course["images"])
     assert second.y_test is None
-    assert tree(cache_dir) == [cache_name(first.checksum)]
+    assert tree(cache_dir) == [cache_name(course_key(course))]
 
 
 def test_kaggle_and_image_folders_are_cached_with_test_labels(tmp_path, monkeypatch):
@@ -690,6 +736,7 @@ def test_kaggle_and_image_folders_are_cached_with_test_labels(tmp_path, monkeypa
 
 def test_changed_file_is_parsed_again(course, cache_dir, monkeypatch):
     first = load_fer2013(course["folder"])
+    first_key = course_key(course)
     calls = counting(monkeypatch, "read_train_csv")
     new_labels = course["labels"].copy()
     new_labels[0] = 6
@@ -699,9 +746,10 @@ def test_changed_file_is_parsed_again(course, cache_dir, monkeypatch):
 
     assert len(calls) == 1
     assert second.checksum != first.checksum
-    assert second.checksum == sha256_of(course["train"], course["test"])
+    assert identity(second) == expected_identity(course["images"], new_labels,
+                                                 course["test_images"], course["ids"])
     np.testing.assert_array_equal(second.y_train, new_labels)
-    assert tree(cache_dir) == sorted([cache_name(first.checksum), cache_name(second.checksum)])
+    assert tree(cache_dir) == sorted([cache_name(first_key), cache_name(course_key(course))])
     # and the new version is cached in turn
     load_fer2013(course["folder"])
     assert len(calls) == 1
@@ -731,7 +779,7 @@ CORRUPTIONS = [
 @pytest.mark.parametrize("corruption", CORRUPTIONS)
 def test_corrupted_cache_is_rebuilt(course, cache_dir, monkeypatch, corruption):
     first = load_fer2013(course["folder"])
-    cache_file = cache_dir / cache_name(first.checksum)
+    cache_file = cache_dir / cache_name(course_key(course))
     raw = cache_file.read_bytes()
     if corruption == "garbage":
         cache_file.write_bytes(b"not a numpy file" * 10)
@@ -749,7 +797,7 @@ def test_corrupted_cache_is_rebuilt(course, cache_dir, monkeypatch, corruption):
 
     assert len(calls) == 1
     assert_same(first, rebuilt)
-    assert tree(cache_dir) == [cache_name(first.checksum)]
+    assert tree(cache_dir) == [cache_name(course_key(course))]
     monkeypatch.setattr(data, "read_train_csv", fail)
     assert_same(first, load_fer2013(course["folder"]))   # the rebuilt cache is valid
 
@@ -837,7 +885,8 @@ def test_load_splits_shapes_and_row_integrity(tmp_path):
     assert s.x_val.shape == (14, 48, 48) and s.y_val.shape == (14,)
     assert s.x_test.shape == (5, 48, 48) and s.test_ids.shape == (5,)
     assert s.x_train.dtype == np.uint8 and s.y_train.dtype == np.int64
-    assert s.checksum == sha256_of(train, test)
+    assert s.checksum == expected_identity(images, SUMMARY_LABELS, make_images(5, seed=10),
+                                           np.arange(5))[2]
     # every row keeps its own label, and train + validation are all 70 rows exactly once
     rows = np.concatenate([s.x_train[:, 0, 0], s.x_val[:, 0, 0]]).astype(int)
     np.testing.assert_array_equal(np.sort(rows), np.arange(70))
@@ -869,7 +918,8 @@ def test_load_splits_without_training_rows(tmp_path):
 # --------------------------------------------------------------------------- summary and CLI
 
 
-def expected_summary_lines(folder: Path, train: Path, test: Path) -> list[str]:
+def expected_summary_lines(folder: Path, train: Path, test: Path, images) -> list[str]:
+    checksum = expected_identity(images, SUMMARY_LABELS, make_images(5, seed=10), np.arange(5))[2]
     return [
         f"format: {COURSE_FORMAT}",
         f"file: {train}",
@@ -884,15 +934,15 @@ def expected_summary_lines(folder: Path, train: Path, test: Path) -> list[str]:
         "  6 neutral       10   14.3%",
         "test rows: 5 (without labels)",
         "split (validation 10%, seed 42): 63 train / 7 validation",
-        f"sha256: {sha256_of(train, test)}",
+        f"sha256: {checksum}",
     ]
 
 
 def test_summary(tmp_path):
     folder = tmp_path / "data"
-    (train, test), _ = write_tagged_course(folder, SUMMARY_LABELS)
+    (train, test), images = write_tagged_course(folder, SUMMARY_LABELS)
     d = load_fer2013(folder)
-    assert d.summary().splitlines() == expected_summary_lines(folder, train, test)
+    assert d.summary().splitlines() == expected_summary_lines(folder, train, test, images)
     assert "split (validation 20%, seed 7): 56 train / 14 validation" in d.summary(0.2, 7)
 
 
@@ -902,6 +952,53 @@ def test_summary_with_labelled_test_and_no_split(tmp_path):
     assert "test rows: 4 (with labels)" in text
     assert "train rows: 3" in text
     assert "split: too few rows per class for a stratified 10% validation split" in text
+
+
+NO_TEST = "the leaderboard submissions will be skipped"
+
+
+@pytest.mark.parametrize("layout,reason", [
+    ("course folder", "no test.csv found"),
+    ("train.csv", "no test.csv found"),
+    ("kaggle", "no PublicTest/PrivateTest rows in fer2013.csv"),
+    ("images", "no test/ image folder found"),
+])
+def test_summary_says_when_there_is_no_test_set(tmp_path, capsys, layout, reason):
+    folder = tmp_path / "data"
+    if layout == "kaggle":
+        path, _ = write_kaggle(folder / "fer2013.csv", [1, 2], ["Training", "Training"])
+    elif layout == "images":
+        write_png(folder / "train" / "happy" / "a.png", make_images(1)[0])
+        path = folder
+    else:
+        train, _ = write_course(folder, [1, 2], make_images(2))
+        path = train if layout == "train.csv" else folder
+    line = f"test rows: 0 - {reason}: {NO_TEST}"
+    assert line in load_fer2013(path).summary().splitlines()
+    assert data.main([str(path)]) == 0
+    assert line in capsys.readouterr().out.splitlines()
+
+
+def test_image_folder_summary_counts_images_per_folder(tmp_path, capsys):
+    folder = tmp_path / "data"
+    images = make_images(5, seed=15)
+    for k, (split, cls) in enumerate([("train", "happy"), ("train", "happy"), ("train", "sad"),
+                                      ("test", "sad"), ("test", "fear")]):
+        write_png(folder / split / cls / f"{k}.png", images[k])
+    lines = load_fer2013(folder).summary().splitlines()
+    assert lines[:3] == [f"format: {IMAGE_FORMAT}",
+                         f"files: 3 images under {folder / 'train'}",
+                         f"files: 2 images under {folder / 'test'}"]
+    assert not [line for line in lines if line.startswith("file:")]
+    assert data.main([str(folder)]) == 0
+    assert capsys.readouterr().out.splitlines()[:3] == lines[:3]
+
+
+def test_image_folder_summary_count_has_thousands_separators():
+    d = data.FER2013(make_images(0), np.zeros(0, np.int64), make_images(0), np.zeros(0, np.int64),
+                     None, IMAGE_FORMAT, files=[f"/d/train/happy/{k}.png" for k in range(1234)],
+                     folders=["/d/train"])
+    assert "files: 1,234 images under /d/train" in d.summary().splitlines()
 
 
 def test_main_in_process(tmp_path, capsys, cache_dir):
@@ -953,11 +1050,11 @@ def real_cache_listing() -> set[str]:
 
 def test_cli_good_data_prints_summary(tmp_path):
     folder = tmp_path / "data"
-    (train, test), _ = write_tagged_course(folder, SUMMARY_LABELS)
+    (train, test), images = write_tagged_course(folder, SUMMARY_LABELS)
     before = tree(tmp_path)
     result = run_cli(folder, "--no-cache")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines() == expected_summary_lines(folder, train, test)
+    assert result.stdout.splitlines() == expected_summary_lines(folder, train, test, images)
     assert "Traceback" not in result.stderr
     assert tree(tmp_path) == before
     assert not (config.CACHE_DIR / cache_name(sha256_of(train, test))).exists()
@@ -1040,6 +1137,284 @@ def test_cli_missing_path(tmp_path):
     assert result.stderr.startswith(f"error: {tmp_path / 'nowhere'}: no such file or folder")
     assert len(result.stderr.splitlines()) == 1
     assert not (tmp_path / "cli-cache").exists()
+
+
+# --------------------------------------------------------------------------- data identity
+
+
+def test_same_data_plain_gzipped_or_crlf_has_the_same_identity(tmp_path, cache_dir):
+    labels, images = np.array([0, 1, 2, 3, 4, 5, 6, 3]), make_images(8, seed=1)
+    ids, test_images = np.array([10, 3, 7]), make_images(3, seed=2)
+    write_course(tmp_path / "plain", labels, images, ids, test_images)
+    write_course(tmp_path / "gz", labels, images, ids, test_images,
+                 train_name="train.csv.gz", test_name="test.csv.gz")
+    write(tmp_path / "crlf" / "train.csv",
+          csv_text("label,feature", train_rows(labels, images)).replace("\n", "\r\n"))
+    write(tmp_path / "crlf" / "test.csv.gz", csv_text("id,feature", id_rows(ids, test_images)))
+
+    loaded = [load_fer2013(tmp_path / name) for name in ("plain", "gz", "crlf")]
+
+    expected = expected_identity(images, labels, test_images, ids)
+    assert [identity(d) for d in loaded] == [expected] * 3
+    assert len(tree(cache_dir)) == 3   # the cache files are still named by the files' bytes
+
+
+def test_adding_or_removing_test_csv_keeps_the_train_digest(tmp_path):
+    folder = tmp_path / "data"
+    labels, images = np.array([1, 5, 3]), make_images(3, seed=8)
+    write_course(folder, labels, images)
+    without = load_fer2013(folder)
+    assert without.test_digest == data.EMPTY_TEST_DIGEST
+
+    _, test = write_course(folder, labels, images, [0, 1], make_images(2, seed=9))
+    with_test = load_fer2013(folder)
+    assert with_test.train_digest == without.train_digest
+    assert with_test.test_digest != without.test_digest
+    assert with_test.checksum != without.checksum
+
+    test.unlink()
+    assert identity(load_fer2013(folder)) == identity(without)
+    assert identity(load_fer2013(folder, use_cache=False)) == identity(without)
+
+
+@pytest.mark.parametrize("change", ["label", "pixel"])
+def test_one_changed_label_or_pixel_changes_the_train_digest(tmp_path, change):
+    labels, images = np.array([0, 1, 2, 3]), make_images(4, seed=3)
+    ids, test_images = [0, 1], make_images(2, seed=4)
+    write_course(tmp_path / "a", labels, images, ids, test_images)
+    labels, images = labels.copy(), images.copy()
+    if change == "label":
+        labels[2] = 6
+    else:
+        images[3, 20, 30] ^= 1
+    write_course(tmp_path / "b", labels, images, ids, test_images)
+
+    a, b = load_fer2013(tmp_path / "a"), load_fer2013(tmp_path / "b")
+
+    assert a.train_digest != b.train_digest
+    assert a.test_digest == b.test_digest
+    assert a.checksum != b.checksum
+
+
+def test_a_cache_hit_reuses_the_stored_digests(course, monkeypatch):
+    first = load_fer2013(course["folder"])
+    monkeypatch.setattr(data, "read_train_csv", fail)
+    monkeypatch.setattr(data, "digest_arrays", fail)
+    assert identity(load_fer2013(course["folder"])) == identity(first)
+
+
+def test_a_cache_file_without_digests_is_rebuilt(course, cache_dir):
+    first = load_fer2013(course["folder"])
+    cache_file = cache_dir / cache_name(course_key(course))
+    with np.load(cache_file) as z:
+        arrays = {k: z[k] for k in z.files if not k.endswith("_digest")}
+    with open(cache_file, "wb") as fh:
+        np.savez(fh, **arrays)
+    assert identity(load_fer2013(course["folder"])) == identity(first)
+
+
+def test_load_splits_passes_the_digests_on(tmp_path):
+    folder = tmp_path / "data"
+    write_tagged_course(folder, SUMMARY_LABELS)
+    d = load_fer2013(folder)
+    s = load_splits(folder, val_fraction=0.2, seed=0, max_train_rows=35)
+    assert (s.train_digest, s.test_digest, s.checksum) == identity(d)
+    assert s.train_digest != s.test_digest != ""
+
+
+def test_a_splits_subclass_with_required_fields_is_still_built_positionally():
+    @dataclasses.dataclass
+    class WithSettings(Splits):   # like helpers.experiments.Inputs
+        normalization: dict
+        data_settings: dict
+
+    x, y = make_images(2), np.array([1, 2])
+    s = WithSettings(x, y, x, y, x, np.arange(2), None, "sum", "fmt", {"mean": 1}, {"seed": 2})
+    assert (s.checksum, s.normalization, s.data_settings) == ("sum", {"mean": 1}, {"seed": 2})
+    assert (s.train_digest, s.test_digest) == ("", "")
+    t = dataclasses.replace(s, train_digest="a", test_digest="b")
+    assert (t.train_digest, t.test_digest, t.normalization) == ("a", "b", {"mean": 1})
+
+
+# --------------------------------------------------------------------------- gzip under a .csv name
+
+
+def course_csv_text(name: str) -> str:
+    images = make_images(3, seed=11)
+    if name.startswith("train"):
+        return csv_text("label,feature", train_rows([2, 0, 6], images))
+    if name.startswith("test"):
+        return csv_text("id,feature", id_rows([4, 0, 9], images))
+    return csv_text("emotion,pixels,Usage", [[str(k), pixel_text(image), usage] for k, image, usage
+                                             in zip([2, 0, 6], images, ["Training", "PublicTest",
+                                                                        "Training"])])
+
+
+@pytest.mark.parametrize("name", ["train.csv", "test.csv", "fer2013.csv"])
+def test_gzipped_csv_without_gz_suffix_is_read_like_the_gz(tmp_path, name):
+    text = course_csv_text(name)
+    plain = write(tmp_path / "plain" / name, text)
+    gz = write(tmp_path / "gz" / f"{name}.gz", text)
+    disguised = tmp_path / "disguised" / name
+    disguised.parent.mkdir()
+    disguised.write_bytes(gzip.compress(text.encode()))
+
+    loaded = load_fer2013(disguised)
+
+    for other in (load_fer2013(plain), load_fer2013(gz)):
+        np.testing.assert_array_equal(loaded.x_train, other.x_train)
+        np.testing.assert_array_equal(loaded.x_test, other.x_test)
+        assert identity(loaded) == identity(other)
+    assert loaded.files == [str(disguised)]
+
+
+def test_gzipped_train_csv_in_a_folder_is_read(tmp_path):
+    labels, images = np.array([3, 1]), make_images(2, seed=12)
+    folder = tmp_path / "data"
+    folder.mkdir()
+    (folder / "train.csv").write_bytes(
+        gzip.compress(csv_text("label,feature", train_rows(labels, images)).encode()))
+    d = load_fer2013(folder)
+    np.testing.assert_array_equal(d.x_train, images)
+    assert identity(d) == expected_identity(images, labels)
+
+
+# --------------------------------------------------------------------------- permission errors
+
+
+def deny(monkeypatch, target: Path, listing: bool = False) -> None:
+    """Make opening `target` (or, with listing, listing it) raise PermissionError, as chmod 000
+    would for a normal user; the tests may run as root, whom chmod does not stop."""
+    target = str(target)
+
+    def check(arg):
+        if isinstance(arg, (str, os.PathLike)) and os.fspath(arg) == target:
+            raise PermissionError(errno.EACCES, "Permission denied", target)
+
+    if listing:
+        for name in ("scandir", "listdir"):
+            def fake(path=".", _original=getattr(os, name)):
+                check(path)
+                return _original(path)
+            monkeypatch.setattr(os, name, fake)
+    else:
+        def fake_open(file, *args, _original=builtins.open, **kwargs):
+            check(file)
+            return _original(file, *args, **kwargs)
+        monkeypatch.setattr(builtins, "open", fake_open)
+        monkeypatch.setattr(io, "open", fake_open)
+
+
+def assert_cli_error(capsys, path: Path, message: str) -> None:
+    assert data.main([str(path)]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == f"error: {message}\n"
+
+
+def image_tree(folder: Path) -> Path:
+    images = make_images(3, seed=13)
+    write_png(folder / "train" / "happy" / "a.png", images[0])
+    write_png(folder / "train" / "sad" / "b.png", images[1])
+    write_png(folder / "test" / "sad" / "c.png", images[2])
+    return folder
+
+
+@pytest.mark.parametrize("target", ["train.csv", "test.csv", "fer2013.csv.gz",
+                                    "train/sad/b.png", "test/sad/c.png"])
+def test_unreadable_file_is_a_one_line_permission_error(tmp_path, monkeypatch, capsys, target):
+    folder = tmp_path / "data"
+    if target.endswith(".png"):
+        image_tree(folder)
+    elif target.startswith("fer2013"):
+        write_kaggle(folder / target)
+    else:
+        write_course(folder, [1, 2], make_images(2), [0], make_images(1))
+    deny(monkeypatch, folder / target)
+    message = f"{folder / target}: permission denied (cannot read the file)"
+
+    with pytest.raises(DataError) as exc_info:
+        load_fer2013(folder)
+    assert str(exc_info.value) == message
+    assert_cli_error(capsys, folder, message)
+
+
+def test_readers_report_permission_denied(tmp_path, monkeypatch):
+    train, _ = write_course(tmp_path / "csv", [1], make_images(1))
+    png = write_png(tmp_path / "images" / "happy" / "a.png", make_images(1)[0])
+    deny(monkeypatch, train)
+    deny(monkeypatch, png)
+    with pytest.raises(DataError) as exc_info:
+        data.read_train_csv(train)
+    assert str(exc_info.value) == f"{train}: permission denied (cannot read the file)"
+    with pytest.raises(DataError) as exc_info:
+        data.read_image_folder(tmp_path / "images")
+    assert str(exc_info.value) == f"{png}: permission denied (cannot read the file)"
+
+
+@pytest.mark.parametrize("target", ["train", "train/sad", "test/sad"])
+def test_folder_that_cannot_be_listed_is_a_one_line_error(tmp_path, monkeypatch, capsys, target):
+    folder = image_tree(tmp_path / "data")
+    deny(monkeypatch, folder / target, listing=True)
+    message = f"{folder / target}: permission denied (cannot list the folder)"
+
+    with pytest.raises(DataError) as exc_info:
+        load_fer2013(folder)
+    assert str(exc_info.value) == message
+    assert_cli_error(capsys, folder, message)
+
+
+# --------------------------------------------------------------------------- hidden entries, 16-bit
+
+
+def test_hidden_files_and_folders_in_image_folders_are_skipped(tmp_path):
+    folder = tmp_path / "data"
+    images = make_images(3, seed=14)
+    happy = write_png(folder / "train" / "happy" / "a.png", images[0])
+    sad = write_png(folder / "train" / "sad" / "b.png", images[1])
+    fear = write_png(folder / "test" / "fear" / "c.png", images[2])
+    write_png(folder / "train" / ".ipynb_checkpoints" / "a.png", images[2])   # not a class
+    write_png(folder / "train" / "happy" / ".ipynb_checkpoints" / "a-checkpoint.png", images[1])
+    write_png(folder / "test" / "fear" / ".hidden.png", images[0])
+    (folder / "train" / "happy" / "._a.png").write_bytes(b"\x00\x05\x16\x07 not an image")
+    (folder / "test" / "fear" / "._c.png").write_bytes(b"\x00\x05\x16\x07 not an image")
+    (folder / "train" / ".DS_Store").write_bytes(b"junk")
+
+    d = load_fer2013(folder)
+
+    np.testing.assert_array_equal(d.x_train, images[[0, 1]])
+    np.testing.assert_array_equal(d.y_train, [3, 4])
+    np.testing.assert_array_equal(d.x_test, images[[2]])
+    np.testing.assert_array_equal(d.y_test, [2])
+    assert d.files == [str(happy), str(sad), str(fear)]
+
+
+def test_16_bit_greyscale_png_is_scaled_not_clipped(tmp_path):
+    values = np.linspace(0, 65535, 48 * 48).round().astype(np.uint16).reshape(48, 48)
+    values[0, :6] = [0, 128, 129, 257, 32896, 65535]   # 0.498 -> 0, 0.502 -> 1, 1, 128, 255
+    path = tmp_path / "data" / "train" / "happy" / "a.png"
+    path.parent.mkdir(parents=True)
+    Image.fromarray(values).save(path)
+    with Image.open(path) as img:
+        assert img.mode == "I;16"
+
+    pixels = load_fer2013(tmp_path / "data").x_train[0]
+
+    expected = np.rint(values.astype(np.float64) * 255 / 65535).astype(np.uint8)
+    np.testing.assert_array_equal(pixels, expected)
+    assert pixels[0, :6].tolist() == [0, 0, 1, 1, 128, 255]
+
+
+def test_32_bit_greyscale_image_is_scaled_or_refused():
+    within = np.array([[0, 257, 65535]], np.int32)
+    np.testing.assert_array_equal(data.grey_pixels(Image.fromarray(within), Path("a.png")),
+                                  [[0, 1, 255]])
+    beyond = Image.fromarray(np.array([[0, 70000]], np.int32))
+    assert beyond.mode == "I"
+    with pytest.raises(DataError) as exc_info:
+        data.grey_pixels(beyond, Path("b.png"))
+    assert str(exc_info.value) == ("b.png: I image has values outside 0..65535 (0..70000); "
+                                   "expected 8- or 16-bit greyscale")
 
 
 # --------------------------------------------------------------------------- the real files
