@@ -33,6 +33,7 @@ def load_inputs(data_dir, val_fraction: float, seed: int, max_train_rows=None,
         x_train, splits.y_train, to_model_input(splits.x_val, hist_eq), splits.y_val,
         to_model_input(splits.x_test, hist_eq), splits.test_ids, splits.y_test,
         splits.checksum, splits.source_format, pixel_stats(x_train), settings,
+        train_digest=splits.train_digest, test_digest=splits.test_digest,
     )
 
 
@@ -46,38 +47,50 @@ def train_cnn(name: str, inputs: Inputs, cnn: dict, training: dict, models_dir,
     """
     x_train = inputs.x_train if x_train is None else x_train
     y_train = inputs.y_train if y_train is None else y_train
-    normalization = inputs.normalization if normalize else None
-    seed = training.get("seed", 42)
-    config = {
-        "model": "cnn", "cnn": cnn, "training": training, "augmentation": augmentation,
-        "normalization": normalization, "data": inputs.data_settings,
-        "train_rows": int(len(y_train)),
-        "train_labels_sha": labels_digest(x_train, y_train),
-    }
+    config = cnn_run_config(inputs, cnn, training, augmentation, normalize, x_train, y_train)
+    normalization, seed = config["normalization"], training.get("seed", 42)
     return fit_or_load(
         name, lambda: build_cnn(**cnn, normalization=normalization, augmentation=augmentation,
                                 seed=seed, name=name),
         config, x_train, y_train, inputs.x_val, inputs.y_val, resolve(models_dir),
-        inputs.checksum, x_test=inputs.x_test if with_test else None, retrain=retrain,
-        verbose=verbose,
+        inputs.train_digest, x_test=inputs.x_test if with_test else None, retrain=retrain,
+        verbose=verbose, test_digest=inputs.test_digest,
     )
+
+
+def cnn_run_config(inputs: Inputs, cnn: dict, training: dict, augmentation: dict | None,
+                   normalize: bool = True, x_train=None, y_train=None) -> dict:
+    """Everything that defines a CNN run (its fingerprint, with the training data's identity)."""
+    x_train = inputs.x_train if x_train is None else x_train
+    y_train = inputs.y_train if y_train is None else y_train
+    return {
+        "model": "cnn", "cnn": cnn, "training": training, "augmentation": augmentation,
+        "normalization": inputs.normalization if normalize else None,
+        "data": inputs.data_settings, "train_rows": int(len(y_train)),
+        "train_labels_sha": labels_digest(x_train, y_train),
+    }
+
+
+def dnn_run_config(inputs: Inputs, target_params: int, depth: int, dropout: float,
+                   training: dict, augmentation: dict | None) -> dict:
+    """Everything that defines the DNN run; its width is solved from `target_params`."""
+    return {"model": "dnn", "width": dnn_width_for(target_params, depth), "depth": depth,
+            "dropout": dropout, "training": training, "augmentation": augmentation,
+            "normalization": inputs.normalization, "data": inputs.data_settings}
 
 
 def train_dnn(name: str, inputs: Inputs, target_params: int, depth: int, dropout: float,
               training: dict, models_dir, augmentation: dict | None, retrain: bool = False,
               verbose=2) -> Run:
     """Train (or reuse) the DNN whose parameter count matches `target_params`."""
-    width = dnn_width_for(target_params, depth)
-    seed = training.get("seed", 42)
-    config = {"model": "dnn", "width": width, "depth": depth, "dropout": dropout,
-              "training": training, "augmentation": augmentation,
-              "normalization": inputs.normalization, "data": inputs.data_settings}
+    config = dnn_run_config(inputs, target_params, depth, dropout, training, augmentation)
+    width, seed = config["width"], training.get("seed", 42)
     return fit_or_load(
         name, lambda: build_dnn([width] * depth, dropout, inputs.normalization, augmentation,
                                 seed=seed, name=name),
         config, inputs.x_train, inputs.y_train, inputs.x_val, inputs.y_val,
-        resolve(models_dir), inputs.checksum, x_test=inputs.x_test, retrain=retrain,
-        verbose=verbose,
+        resolve(models_dir), inputs.train_digest, x_test=inputs.x_test, retrain=retrain,
+        verbose=verbose, test_digest=inputs.test_digest,
     )
 
 

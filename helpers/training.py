@@ -38,6 +38,7 @@ from helpers.backend import keras
 import numpy as np
 
 from helpers.config import NUM_CLASSES
+from helpers.plan import duration
 from helpers.results import atomic_path, read_json, write_json
 
 
@@ -387,14 +388,6 @@ def reseed_for_epoch(model: keras.Model, seed: int, epoch: int) -> None:
 # --------------------------------------------------------------------------- training
 
 
-def _duration(seconds: float) -> str:
-    seconds = int(round(seconds))
-    if seconds < 90:
-        return f"{seconds} s"
-    minutes = seconds // 60
-    return f"{minutes} min" if minutes < 90 else f"{minutes // 60} h {minutes % 60:02d} min"
-
-
 def fit_or_load(name: str, build: Callable[[], keras.Model], config: dict, x_train, y_train,
                 x_val, y_val, models_dir, data_checksum: str, x_test=None,
                 retrain: bool = False, verbose="auto", test_digest: str | None = None) -> Run:
@@ -493,7 +486,7 @@ def _train(name, build, config, run_dir: Path, x_train, y_train, x_val, y_val, v
             print(f"{name}: epoch {epoch + 1}/{epochs}  loss {logs['loss']:.3f}  "
                   f"accuracy {logs['accuracy']:.1%}  validation {logs['val_accuracy']:.1%} "
                   f"(best {meta['best_val_accuracy']:.1%})  {seconds:.0f} s"
-                  + (f"  ETA {_duration(remaining)}" if remaining and not meta["stopped"] else ""),
+                  + (f"  ETA {duration(remaining)}" if remaining and not meta["stopped"] else ""),
                   flush=True)
     wall = time.perf_counter() - started
     checkpoint = latest_checkpoint(run_dir)

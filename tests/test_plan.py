@@ -1,0 +1,117 @@
+"""helpers.plan: the training plan printed before a report run (reused / resumed / trained runs
+and a time estimate), on synthetic inputs and tiny models."""
+
+import copy
+
+import numpy as np
+import pytest
+
+from helpers import plan as planning
+from helpers import training
+from helpers.experiments import Inputs, train_cnn
+
+ROWS = 96
+PARAMS = {
+    "models_dir": None,  # set per test
+    "seed": 42,
+    "cnn": {"filters": [4], "convs_per_block": 1, "dense_units": [8], "conv_dropout": 0.1,
+            "dense_dropout": 0.1},
+    "augmentation": {"flip": True},
+    "training": {"epochs": 2, "batch_size": 32, "learning_rate": 0.01, "seed": 42},
+    "ablation_epochs": 1,
+    "dnn_depth": 2,
+    "dnn_dropout": 0.1,
+    "semi_epochs": 1,
+    "semi_fractions": [0.5],
+    "semi_rounds": 1,
+    "semi_use_test": True,
+    "ensemble_size": 2,
+    "ensemble_epochs": 2,
+}
+
+
+def make_inputs() -> Inputs:
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, size=(ROWS + 32 + 16, 48, 48, 1)).astype(np.float32)
+    y = np.arange(ROWS + 32) % 7
+    return Inputs(x[:ROWS], y[:ROWS], x[ROWS:ROWS + 32], y[ROWS:], x[ROWS + 32:], np.arange(16),
+                  None, "checksum", "course CSV", {"mean": 127.0, "std": 70.0},
+                  {"val_fraction": 0.1, "seed": 42, "max_train_rows": None, "hist_eq": False},
+                  train_digest="train-digest", test_digest="test-digest")
+
+
+@pytest.fixture
+def params(tmp_path):
+    return {**copy.deepcopy(PARAMS), "models_dir": str(tmp_path / "models")}
+
+
+def by_name(plan):
+    return {run.name: run for run in plan}
+
+
+def test_a_fresh_plan_trains_every_run(params):
+    plan = by_name(planning.report_plan(params, make_inputs()))
+    assert list(plan) == ["cnn", "ablation_none", "ablation_normalization",
+                          "ablation_normalization_augmentation", "dnn", "semi_50_round0",
+                          "semi_50_round1", "semi_50_test_round1", "ensemble_seed43"]
+    assert plan["cnn"].status == "train" and plan["cnn"].images == 2 * ROWS
+    assert plan["ablation_none"].images == ROWS and plan["dnn"].kind == "dnn"
+    assert plan["semi_50_round0"].images == ROWS // 2
+    # a student's rows depend on its teacher: at most all labelled + pool rows
+    assert plan["semi_50_round1"].status == "after semi_50_round0"
+    assert plan["semi_50_round1"].images == ROWS
+    assert plan["semi_50_test_round1"].images == ROWS + 16
+
+
+def test_trained_and_interrupted_runs_are_reused_and_resumed(params, monkeypatch):
+    inputs = make_inputs()
+    train_cnn("cnn", inputs, params["cnn"], params["training"], params["models_dir"],
+              params["augmentation"], verbose=0)
+    member = dict(params["training"], seed=43)
+    original = training.save_checkpoint
+
+    def interrupt(run_dir, model, done, *args, **kwargs):
+        original(run_dir, model, done, *args, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(training, "save_checkpoint", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        train_cnn("ensemble_seed43", inputs, params["cnn"], member, params["models_dir"],
+                  params["augmentation"], verbose=0)
+
+    plan = by_name(planning.report_plan(params, inputs))
+    assert plan["cnn"].status == "reuse" and plan["cnn"].images == 0
+    assert not plan["cnn"].trains
+    assert plan["ensemble_seed43"].status == "resume"
+    assert plan["ensemble_seed43"].images == ROWS  # one of two epochs left
+    assert planning.describe_status(plan["ensemble_seed43"]) == "resumes at epoch 2/2"
+    # another config for the main CNN: it trains again
+    params["training"]["learning_rate"] = 0.02
+    assert by_name(planning.report_plan(params, inputs))["cnn"].status == "train"
+
+
+def test_plan_lines_give_each_run_and_the_total_time():
+    plan = [planning.PlannedRun("cnn", "main", "cnn", 0, "reuse", 2, 2),
+            planning.PlannedRun("dnn", "dnn", "dnn", 12_000, "train", 0, 2),
+            planning.PlannedRun("semi", "s", "cnn", 3_000, "resume", 1, 3)]
+    lines = planning.plan_lines(plan, {"cnn": 10.0, "dnn": 120.0})
+    assert lines[0].split() == ["cnn", "reused"]
+    assert "12,000 images" in lines[1] and lines[1].endswith("~2 min")
+    assert "resumes at epoch 2/3" in lines[2] and lines[2].endswith("~5 min")
+    assert lines[3] == ("2 of 3 runs train, 15,000 images: about 7 min on this machine "
+                        "(measured 10 CNN images/s).")
+    assert "resumes" in lines[4]
+    assert planning.plan_lines(plan[:1], None)[-1] == "Every model is already trained: nothing to train."
+
+
+@pytest.mark.parametrize("seconds, text", [(5, "5 s"), (89, "89 s"), (90, "2 min"),
+                                           (3599, "60 min"), (5400, "1 h 30 min"),
+                                           (26 * 3600 + 60, "26 h 01 min")])
+def test_duration(seconds, text):
+    assert planning.duration(seconds) == text
+
+
+def test_measured_speed_is_positive_for_both_kinds(params):
+    inputs = make_inputs()
+    assert planning.measure_images_per_second(params, inputs, "cnn", batches=2) > 0
+    assert planning.measure_images_per_second(params, inputs, "dnn", batches=2) > 0
