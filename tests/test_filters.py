@@ -109,9 +109,14 @@ def test_face_activations(hand_cnn):
     faces = np.random.default_rng(0).uniform(0, 255, (5, *SHAPE)).astype(np.float32)
     activations = filters.face_activations(hand_cnn, "block1_conv1", [2, 0], faces, batch=2)
     assert activations.shape == (5, 2)
-    np.testing.assert_allclose(activations[:, 0], faces.mean(axis=(1, 2, 3)), rtol=1e-5)  # identity
+    # The identity kernel copies the pixels exactly; what is left is a float32 mean of 2,304
+    # values, within 2,303 x 2^-24 = 1.4e-4 (relative) of the exact one in any summation order.
+    # Other batch sizes may also round the averaging kernel's 9 products differently. A wrong
+    # channel (the averaging one loses ~3% at the zero-padded border) or face is 1e-2 off.
+    np.testing.assert_allclose(activations[:, 0], faces.astype(np.float64).mean(axis=(1, 2, 3)),
+                               rtol=2e-4)  # identity
     one_batch = filters.face_activations(hand_cnn, "block1_conv1", [2, 0], faces)
-    np.testing.assert_allclose(activations, one_batch, rtol=1e-6)
+    np.testing.assert_allclose(activations, one_batch, rtol=3e-4)
 
 
 def summary_of(patterns, start=None, final=None, faces=None, threshold=0.5, dc=None):
