@@ -195,15 +195,42 @@ def _load_model(path: Path) -> keras.Model:
                          "delete the run folder to retrain it") from None
 
 
+def crop_margin(model: keras.Model) -> int:
+    """How many pixels the model's centre crop (a "crop" layer) removes per side pair; 0 if none."""
+    try:
+        layer = model.get_layer("crop")
+    except ValueError:
+        return 0
+    return int(model.input.shape[1]) - int(layer.size)
+
+
+def crop_views(x: np.ndarray, margin: int) -> list[np.ndarray]:
+    """Five shifted copies of x whose centre crops are x's four corner crops and its centre
+    crop (for a model that centre-crops `margin` pixels at inference): ten-crop testing with
+    the mirror images. Pixels shifted in from the border are cropped away by the model."""
+    if margin <= 0:
+        return [x]
+    half = margin // 2
+    padded = np.pad(x, ((0, 0), (half, half), (half, half), (0, 0)), mode="edge")
+    size = x.shape[1]
+    offsets = [(half, half), (0, 0), (0, 2 * half), (2 * half, 0), (2 * half, 2 * half)]
+    return [padded[:, dy:dy + size, dx:dx + size] for dy, dx in offsets]
+
+
 def predict_proba(model: keras.Model, x: np.ndarray, tta_flip: bool = False,
-                  batch_size: int = 512) -> np.ndarray:
-    """Class probabilities; with tta_flip, averaged with those of the mirrored images."""
+                  batch_size: int = 512, tta_crops: bool = False) -> np.ndarray:
+    """Class probabilities; with tta_flip, averaged with those of the mirrored images; with
+    tta_crops (models with a crop layer), averaged over the centre and four corner crops."""
     if len(x) == 0:
         return np.zeros((0, NUM_CLASSES), np.float32)
-    proba = model.predict(x, batch_size=batch_size, verbose=0)
+    views = crop_views(x, crop_margin(model)) if tta_crops else [x]
     if tta_flip:
-        proba = (proba + model.predict(x[:, :, ::-1], batch_size=batch_size, verbose=0)) / 2
-    return proba
+        views = views + [v[:, :, ::-1] for v in views]
+    total = None
+    for view in views:
+        proba = model.predict(view, batch_size=batch_size, verbose=0)
+        total = proba if total is None else total + proba
+    return total / len(views)
 
 
 def round_to_float16(model: keras.Model) -> None:
@@ -508,17 +535,17 @@ def _finish(name, run_dir, model, fp, data_checksum, config, train_rows, x_val, 
             x_test, wall, test_digest=None) -> None:
     """Evaluate the final model, save predictions and write metrics.json (the 'done' marker)."""
     training = config["training"]
-    tta = training.get("tta_flip", False)
+    tta, crops = training.get("tta_flip", False), training.get("tta_crops", False)
     # Probabilities are stored as float16; the accuracy is computed from what is stored so
     # that a later notebook reading the file gets exactly the same predictions.
     plain = predict_proba(model, x_val)
-    tta_proba = (plain + predict_proba(model, x_val[:, :, ::-1])) / 2 if tta else plain
-    val_proba = tta_proba.astype(np.float16)
+    val_proba = (predict_proba(model, x_val, tta, tta_crops=crops) if tta or crops
+                 else plain).astype(np.float16)
     _save_npy(run_dir / "val_proba.npy", val_proba)
     has_test = x_test is not None and len(x_test) > 0
     if has_test:
         _save_npy(run_dir / "test_proba.npy",
-                  predict_proba(model, x_test, tta_flip=tta).astype(np.float16))
+                  predict_proba(model, x_test, tta, tta_crops=crops).astype(np.float16))
     history = read_history(run_dir)
     from helpers.models import count_params
 
@@ -530,6 +557,7 @@ def _finish(name, run_dir, model, fp, data_checksum, config, train_rows, x_val, 
         "val_accuracy": float(np.mean(val_proba.argmax(1) == y_val)),
         "val_accuracy_no_tta": float(np.mean(plain.argmax(1) == y_val)),
         "tta_flip": tta,
+        "tta_crops": bool(crops and crop_margin(model)),
         "train_rows": int(train_rows),
         "val_rows": int(len(y_val)),
         "params": count_params(model),
@@ -557,9 +585,10 @@ def _refresh_test_proba(run: Run, x_test, test_digest: str | None) -> Run:
         return run
     if not (run.run_dir / "model.keras").exists():
         return run  # shipped without weights: its stored predictions are all there is
-    tta = run.config["training"].get("tta_flip", False)
+    training = run.config["training"]
     _save_npy(run.run_dir / "test_proba.npy",
-              predict_proba(run.model, x_test, tta_flip=tta).astype(np.float16))
+              predict_proba(run.model, x_test, training.get("tta_flip", False),
+                            tta_crops=training.get("tta_crops", False)).astype(np.float16))
     run.metrics["test_digest"] = test_digest
     write_json(run.run_dir / "metrics.json", run.metrics)
     return run

@@ -606,3 +606,28 @@ def test_fingerprint_depends_on_config_and_data():
     changed = copy.deepcopy(CONFIG)
     changed["training"]["seed"] = 8
     assert training.fingerprint(changed, CHECKSUM) != fp
+
+
+def test_crop_views_are_the_corner_and_centre_crops():
+    x = np.arange(2 * 48 * 48, dtype=np.float32).reshape(2, 48, 48, 1)
+    views = training.crop_views(x, 4)
+    centre = [v[:, 2:46, 2:46] for v in views]  # what a model with a 44 px crop sees
+    expected = [x[:, 2:46, 2:46], x[:, 0:44, 0:44], x[:, 0:44, 4:48], x[:, 4:48, 0:44],
+                x[:, 4:48, 4:48]]
+    for seen, wanted in zip(centre, expected):
+        np.testing.assert_array_equal(seen, wanted)
+    assert training.crop_views(x, 0) == [x]
+
+
+def test_ten_crop_tta_averages_ten_views():
+    model = build_cnn(filters=[4], convs_per_block=1, dense_units=[8],
+                      normalization={"mean": 128.0, "std": 64.0}, augmentation={"crop": 44})
+    assert training.crop_margin(model) == 4 and training.crop_margin(build()) == 0
+    x = np.random.default_rng(2).uniform(0, 255, (5, 48, 48, 1)).astype(np.float32)
+    views = training.crop_views(x, 4)
+    views += [v[:, :, ::-1] for v in views]
+    expected = np.mean([model.predict(v, verbose=0) for v in views], axis=0)
+    np.testing.assert_allclose(predict_proba(model, x, tta_flip=True, tta_crops=True), expected,
+                               rtol=1e-5, atol=1e-7)
+    assert not np.allclose(predict_proba(model, x, tta_crops=True), predict_proba(model, x),
+                           atol=1e-4)
