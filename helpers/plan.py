@@ -45,9 +45,11 @@ def _cnn_entry(name, what, inputs, params, training, models_dir, normalize=True,
     augmentation = params["augmentation"] if augmentation == "profile" else augmentation
     config = cnn_run_config(inputs, params["cnn"], training, augmentation, normalize,
                             x_train, y_train)
+    from helpers.training import epochs_for
+
     rows = config["train_rows"] if rows is None else rows
     status, done = _status(params["models_dir"], name, config, inputs.train_digest)
-    epochs = training["epochs"]
+    epochs = epochs_for(training, rows)
     left = 0 if status == "reuse" else max(epochs - done, 0) * rows
     return PlannedRun(name, what, "cnn", left, status, done, epochs)
 

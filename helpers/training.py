@@ -26,6 +26,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import math
 import os
 import platform
 import shutil
@@ -90,6 +91,18 @@ def fingerprint(config: dict, data_checksum: str) -> str:
 
 def one_hot(labels: np.ndarray) -> np.ndarray:
     return np.eye(NUM_CLASSES, dtype=np.float32)[np.asarray(labels, dtype=np.int64)]
+
+
+def epochs_for(training: dict, rows: int | None) -> int:
+    """The epochs a run trains: `epochs`, or for a budget in optimizer steps (`steps`, e.g.
+    self-training, whose training set grows with its pseudo-labels) the whole epochs closest
+    to that many steps over `rows` training rows."""
+    steps = training.get("steps")
+    if not steps:
+        return int(training["epochs"])
+    if not rows:
+        raise ValueError("a budget in steps needs the number of training rows")
+    return max(1, round(steps / math.ceil(rows / training["batch_size"])))
 
 
 def make_optimizer(training: dict, steps_per_epoch: int):
@@ -293,7 +306,8 @@ def run_status(run_dir: Path, expected_fingerprint: str) -> tuple[str, int]:
     if read_json(staged / "config.json").get("fingerprint") == expected_fingerprint:
         done = latest_checkpoint(staged)
         epochs = done[0] if done else 0
-        total = read_json(staged / "config.json")["config"]["training"]["epochs"]
+        config = read_json(staged / "config.json")["config"]
+        total = epochs_for(config["training"], config.get("train_rows"))
         if done and (epochs >= total or done[1].get("stopped")):
             return "finish", epochs
         return ("resume", epochs) if epochs else ("train", 0)
@@ -421,7 +435,7 @@ def fit_or_load(name: str, build: Callable[[], keras.Model], config: dict, x_tra
     """Train `build()` as configured, or reuse / resume the run saved under models_dir/name.
 
     `config` must hold everything that defines the run (model and training settings); its
-    "training" entry needs epochs, batch_size, learning_rate and optionally optimizer,
+    "training" entry needs epochs (or steps), batch_size, learning_rate and optionally optimizer,
     schedule, warmup_epochs, weight_decay, label_smoothing, early_stopping_patience, seed,
     tta_flip, precision ("float32" or "mixed_bfloat16"). `data_checksum` identifies the training
     data (its decoded content); `test_digest` the test images, whose predictions are redone
@@ -464,7 +478,7 @@ def _compile(model: keras.Model, training: dict, steps: int) -> None:
 
 def _train(name, build, config, run_dir: Path, x_train, y_train, x_val, y_val, verbose):
     """Train epoch by epoch from the newest checkpoint; return (best model, seconds spent)."""
-    training = config["training"]
+    training = {**config["training"], "epochs": epochs_for(config["training"], len(x_train))}
     seed, epochs, batch = training.get("seed", 42), training["epochs"], training["batch_size"]
     precision = training.get("precision", "float32")
     previous_policy = keras.config.dtype_policy()

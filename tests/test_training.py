@@ -631,3 +631,22 @@ def test_ten_crop_tta_averages_ten_views():
                                rtol=1e-5, atol=1e-7)
     assert not np.allclose(predict_proba(model, x, tta_crops=True), predict_proba(model, x),
                            atol=1e-4)
+
+
+@pytest.mark.parametrize("training_settings, rows, epochs", [
+    ({"epochs": 3, "batch_size": 32}, 192, 3),
+    ({"epochs": 3, "steps": 12, "batch_size": 32}, 192, 2),     # 6 steps per epoch
+    ({"epochs": 3, "steps": 12, "batch_size": 32}, 384, 1),     # twice the rows: half the epochs
+    ({"epochs": 3, "steps": 12, "batch_size": 32}, 2000, 1),    # at least one epoch
+    ({"epochs": 3, "steps": 100, "batch_size": 64}, 1000, 6),   # 16 steps per epoch: 6.25
+])
+def test_a_budget_in_steps_becomes_whole_epochs(training_settings, rows, epochs):
+    assert training.epochs_for(training_settings, rows) == epochs
+
+
+def test_a_run_budgeted_in_steps_trains_that_many_epochs(tmp_path, data, fit_calls):
+    config = copy.deepcopy(CONFIG)
+    config["training"].update(epochs=5, steps=12)
+    run = fit(tmp_path, data, config=config, with_test=False)
+    assert fit_calls == [0, 1] and run.metrics["epochs_run"] == 2
+    assert run.metrics["train_images"] == 2 * N_TRAIN
