@@ -94,12 +94,15 @@ def run_info_cell(results: dict):
     checksum = run.get("data_checksum", "?")
     libraries = ", ".join(f"{k} {runtime[k]}" for k in ("keras", "tensorflow", "jax", "python")
                           if k in runtime)
+    test_rows = run.get("test_rows", "?")
+    tests = ("no test images (no leaderboard submission)" if test_rows == 0 else
+             f"{test_rows} test images")
     rows = [
         ("Profile", f"**{run.get('profile', 'unknown')}**"
          + (" (a quick smoke test on a subset: numbers are NOT the real results)"
             if run.get("profile") == "smoke" else "")),
         ("Data", f"{run.get('data_format', '?')}, {run.get('train_rows', '?')} training rows "
-                 f"used, {run.get('test_rows', '?')} test images"),
+                 f"used, {tests}"),
         ("Data checksum (sha256)", " ".join(f"`{checksum[i:i + 32]}`" for i in range(0, len(checksum), 32))),
         ("Report built on", f"{runtime.get('processor', '?')}, {runtime.get('cpu_count', '?')} CPU "
                             f"cores, accelerator: {runtime.get('accelerator', 'none')}"),

@@ -55,8 +55,9 @@ def read_json(path) -> dict:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
-def update_results(path, section: str, values: dict) -> None:
-    """Set results[section] = values in the JSON file at `path` (other sections are kept)."""
+def update_results(path, section: str, values) -> None:
+    """Set results[section] = values in the JSON file at `path` (other sections are kept, so a
+    notebook rerun alone replaces only its own sections). `values` is any JSON-able value."""
     results = read_json(path)
     results[section] = _plain(values)
     write_json(path, results)

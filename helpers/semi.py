@@ -262,30 +262,18 @@ POOL_LABELS = {"train": "train", "train+test": "train + test"}
 
 
 def trained_like(run_dir, inputs, cnn: dict, training: dict, augmentation: dict | None) -> bool:
-    """True when run_dir holds a finished CNN run trained exactly as
-    ``helpers.experiments.train_cnn(..., inputs, cnn, training, ..., augmentation)`` would
-    train one now: same data checksum, architecture, training, augmentation, normalization,
-    data settings, number of training rows and digest of the training rows and labels.
-
-    `inputs` is a helpers.experiments.Inputs (or anything with its checksum, normalization,
-    data_settings, x_train and y_train). Lets a notebook reuse a run saved under another name
-    (e.g. the main CNN as ensemble member 0) without retraining it.
+    """True when run_dir holds a finished CNN run with the fingerprint that
+    ``helpers.experiments.train_cnn(..., inputs, cnn, training, ..., augmentation)`` would give
+    a run now (same config and training data). Lets a notebook reuse a run saved under another
+    name (e.g. the main CNN as ensemble member 0) without retraining it.
     """
-    from helpers.experiments import labels_digest  # imports Keras: only when asked
+    from helpers.experiments import cnn_run_config  # imports Keras: only when asked
+    from helpers.results import read_json
+    from helpers.training import fingerprint
 
-    run_dir = Path(run_dir)
-    config_path = run_dir / "config.json"
-    if not ((run_dir / "metrics.json").exists() and config_path.exists()):
-        return False
-    saved = json.loads(config_path.read_text())
-    config = saved["config"]
-    return (saved.get("data_checksum") == inputs.checksum and config.get("model") == "cnn"
-            and config.get("cnn") == cnn and config.get("training") == training
-            and config.get("augmentation") == augmentation
-            and config.get("normalization") == inputs.normalization
-            and config.get("data") == inputs.data_settings
-            and config.get("train_rows") == len(inputs.y_train)
-            and config.get("train_labels_sha") == labels_digest(inputs.x_train, inputs.y_train))
+    metrics = read_json(Path(run_dir) / "metrics.json")
+    expected = fingerprint(cnn_run_config(inputs, cnn, training, augmentation), inputs.train_digest)
+    return bool(metrics) and metrics.get("fingerprint") == expected
 
 
 class PoolPredictor:
@@ -354,13 +342,14 @@ def self_training_experiment(train: Callable[..., Any], predict: Callable[[Any, 
     Pools: "train" holds the fraction's unlabeled training rows; with `extra_pool` (e.g. the
     test images), "train+test" holds them followed by extra_pool, and it runs first so that a
     PoolPredictor serves the smaller pool from its predictions. Both pools share the baseline.
+    An empty extra_pool (a data folder without test images) adds no pool.
     Run names: ``semi_{tag}_round0`` (baseline), ``semi_{tag}_round{r}`` ("train" pool) and
     ``semi_{tag}_test_round{r}`` ("train+test" pool), tag = round(100 * fraction). Each round's
     report gets run, val_accuracy, epochs and seconds_per_epoch from its run.
     """
     x_train, y_train = np.asarray(x_train), np.asarray(y_train)
     pools = {"train": None}
-    if extra_pool is not None:
+    if extra_pool is not None and len(extra_pool):
         pools = {"train+test": extra_pool, **pools}  # the larger pool first: its predictions are reused
     baselines: dict[int, Any] = {}
     experiment = {}
@@ -532,8 +521,12 @@ def stored_or_predicted(run, x, stored, flip: bool, predict: Callable | None = N
     `stored` is what the run saved for x (``run.val_proba`` / ``run.test_proba``, None if
     nothing); it was saved with the run's own TTA setting (``run.metrics["tta_flip"]``), so it
     is returned when that matches `flip`. Otherwise ``predict(run.model, x, tta_flip=flip)``
-    (default helpers.training.predict_proba) computes it.
+    (default helpers.training.predict_proba) computes it. No rows (e.g. no test images) give a
+    (0, classes) array without calling the model, which cannot predict an empty batch.
     """
+    if len(x) == 0:
+        classes = stored.shape[1] if stored is not None and np.ndim(stored) == 2 else NUM_CLASSES
+        return np.zeros((0, classes), dtype=np.float32)
     if stored is not None and bool(run.metrics.get("tta_flip")) == flip:
         return stored
     if predict is None:

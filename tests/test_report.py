@@ -334,3 +334,10 @@ def test_build_pdf_end_to_end(tmp_path):
     assert "data stdout" in words and "Analysis A." in words and "Analysis B." in words
     for hidden in ("hidden output", "hidden cell", "data stderr warning", "show_data()"):
         assert hidden not in words  # code is not shown, nor hidden outputs
+
+
+def test_run_info_without_test_images_says_so():
+    results = json.loads(json.dumps(RESULTS))
+    results["run"]["test_rows"] = 0
+    text = run_info_cell(results).source
+    assert "course CSV, 700 training rows used, no test images (no leaderboard submission)" in text

@@ -608,7 +608,8 @@ def _inputs(n=6):
     y = np.arange(n) % 7
     return Inputs(x, y, x[:2], y[:2], x[:3], np.arange(3), None, "checksum-1", "course CSV",
                   {"mean": 120.5, "std": 60.25},
-                  {"val_fraction": 0.1, "seed": 42, "max_train_rows": None, "hist_eq": False})
+                  {"val_fraction": 0.1, "seed": 42, "max_train_rows": None, "hist_eq": False},
+                  train_digest="digest-1", test_digest="test-1")
 
 
 def test_trained_like_agrees_with_train_cnn(tmp_path, monkeypatch):
@@ -618,10 +619,11 @@ def test_trained_like_agrees_with_train_cnn(tmp_path, monkeypatch):
     from helpers.results import write_json
 
     def fake_fit_or_load(name, build, config, x_train, y_train, x_val, y_val, models_dir, data_checksum, **_):
-        # What fit_or_load saves (config.json) and leaves when finished (metrics.json).
-        write_json(models_dir / name / "config.json",
-                   {"name": name, "fingerprint": "f", "data_checksum": data_checksum, "config": config})
-        write_json(models_dir / name / "metrics.json", {"val_accuracy": 0.5})
+        # What fit_or_load leaves when finished: metrics.json with the run's fingerprint.
+        from helpers.training import fingerprint
+
+        write_json(models_dir / name / "metrics.json",
+                   {"val_accuracy": 0.5, "fingerprint": fingerprint(config, data_checksum)})
 
     monkeypatch.setattr(experiments, "fit_or_load", fake_fit_or_load)
     inputs = _inputs()
@@ -637,7 +639,7 @@ def test_trained_like_agrees_with_train_cnn(tmp_path, monkeypatch):
     assert not trained_like(run_dir, inputs, cnn, dict(training, epochs=3), augmentation)
     assert not trained_like(run_dir, inputs, dict(cnn, dense_units=[64]), training, augmentation)
     assert not trained_like(run_dir, inputs, cnn, training, None)
-    assert not trained_like(run_dir, dataclasses.replace(inputs, checksum="checksum-2"), cnn, training, augmentation)
+    assert not trained_like(run_dir, dataclasses.replace(inputs, train_digest="digest-2"), cnn, training, augmentation)
     assert not trained_like(run_dir, dataclasses.replace(inputs, y_train=inputs.y_train[::-1].copy()), cnn,
                             training, augmentation)  # same rows, other labels
     assert not trained_like(run_dir, dataclasses.replace(inputs, normalization={"mean": 0.0, "std": 1.0}), cnn,
@@ -709,3 +711,27 @@ def test_submission_agreement(tmp_path):
     # id 2 and id 0 agree, id 1 does not, id 5 is not in the file.
     assert submission_agreement(path, [2, 0, 1, 5], [3, 1, 0, 4]) == 0.5
     assert submission_agreement(path, np.array([0, 1, 2]), np.eye(4)[[1, 2, 3]]) == 1.0
+
+
+def test_self_training_experiment_with_an_empty_extra_pool_has_no_test_pool():
+    """A data folder without test images gives an empty test array: no "train+test" pool (its
+    runs would duplicate the "train" ones under other names)."""
+    y_train = np.repeat([0, 1], 4)
+    x_train = y_train[:, None].astype(np.float32)
+    fake = FakeTrainer()
+    experiment = self_training_experiment(fake.train, PoolPredictor(fake.predict), x_train, y_train, [0.5],
+                                          seed=0, threshold=0.5, rounds=1, extra_pool=np.zeros((0, 1), np.float32))
+    assert fake.names == ["semi_50_round0", "semi_50_round1"]
+    e = experiment[0.5]
+    assert list(e.pools) == ["train"] and e.pool_order == ["train"]
+    assert fake.predicted == [("semi_50_round0", 4)]
+
+
+def test_stored_or_predicted_with_no_rows_does_not_call_the_model():
+    def predict(model, x, tta_flip=False):
+        raise AssertionError("Keras cannot predict an empty batch")
+
+    run = FakeRun("r", {"tta_flip": True}, model="model")
+    empty = np.zeros((0, 48, 48, 1))
+    assert stored_or_predicted(run, empty, None, True, predict).shape == (0, 7)
+    assert stored_or_predicted(run, empty, np.zeros((0, 3)), False, predict).shape == (0, 3)
