@@ -429,6 +429,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from helpers.data import DataError
+    from helpers.plan import show_plan, trains_models
 
     command = make_command(args.profile, args.data_dir)
     try:
@@ -436,6 +437,8 @@ def main(argv: list[str] | None = None) -> int:
         if not args.pdf_only:
             # Check the data before starting any notebook: a bad file is one clear line.
             data = check_data(params)
+            if trains_models(args.only):
+                show_plan(params)
             run_notebooks(params, args.only, data.checksum)
         missing = missing_from_record(read_record(args.profile))
         if missing and args.pdf_only:

@@ -17,6 +17,16 @@ import numpy as np
 from helpers.config import resolve
 
 
+TRAINING_NOTEBOOKS = ("02", "03", "07")
+"""The notebooks that train models (the others only load them)."""
+
+
+def trains_models(only: list[str] | None) -> bool:
+    """Whether a pipeline run of these notebooks (None: all) may train a model."""
+    return not only or any(n.startswith(p) or p.startswith(n) for p in only
+                           for n in TRAINING_NOTEBOOKS)
+
+
 @dataclass
 class PlannedRun:
     name: str
@@ -209,7 +219,7 @@ def show_plan(params: dict, measure: bool = True, out=print) -> list[PlannedRun]
     if measure and any(r.trains for r in plan):
         rates = {"cnn": measure_images_per_second(params, inputs, "cnn")}
         rates["dnn"] = measure_images_per_second(params, inputs, "dnn")
-    out(f"Training plan (models in {params['models_dir']}/):")
+    out(f"==> training plan (models in {params['models_dir']}/):")
     for line in plan_lines(plan, rates):
         out(line)
     return plan

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import pipeline
+from helpers import pipeline, plan
 from helpers.config import BUILD_DIR, PROJECT_ROOT, SECTIONS
 from helpers.report import MISSING
 
@@ -132,6 +132,7 @@ def sandbox(tmp_path, monkeypatch):
     params = {"profile": "t", "output_dir": str(tmp_path / "report"), "data_dir": "data", "seed": 1}
     monkeypatch.setattr(pipeline, "profile_parameters", lambda profile, data_dir=None, retrain=False: dict(params))
     monkeypatch.setattr(pipeline, "check_data", lambda p: SimpleNamespace(checksum="sha-1", test_ids=[0]))
+    monkeypatch.setattr(plan, "show_plan", lambda params: None)  # tested in test_plan.py
     return SimpleNamespace(root=tmp_path, notebooks=notebooks, params=params, report=tmp_path / "report",
                            staged=tmp_path / "build" / "t" / "outputs")
 
@@ -305,6 +306,7 @@ def test_missing_test_file_is_announced_before_the_first_notebook(tmp_path, monk
     rows = [f"{label}," + " ".join(map(str, rng.integers(0, 256, 48 * 48))) for label in range(7) for _ in range(3)]
     (tmp_path / "train.csv").write_text("label,feature\n" + "\n".join(rows) + "\n")
     monkeypatch.setattr(pipeline, "BUILD_DIR", tmp_path / "build")
+    monkeypatch.setattr(plan, "show_plan", lambda params: None)
     seen = []
     monkeypatch.setattr(pipeline, "run_notebooks",
                         lambda params, only, checksum: seen.append(capsys.readouterr().out))

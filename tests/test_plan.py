@@ -115,3 +115,24 @@ def test_measured_speed_is_positive_for_both_kinds(params):
     inputs = make_inputs()
     assert planning.measure_images_per_second(params, inputs, "cnn", batches=2) > 0
     assert planning.measure_images_per_second(params, inputs, "dnn", batches=2) > 0
+
+
+@pytest.mark.parametrize("only, trains", [(None, True), (["01"], False), (["04", "05"], False),
+                                          (["02"], True), (["07_semi"], True), (["0"], True)])
+def test_which_pipeline_runs_may_train(only, trains):
+    assert planning.trains_models(only) is trains
+
+
+def test_show_plan_prints_runs_and_an_estimate(params, monkeypatch, capsys):
+    import helpers.experiments as experiments
+
+    monkeypatch.setattr(experiments, "load_inputs", lambda *args, **kwargs: make_inputs())
+    monkeypatch.setattr(planning, "measure_images_per_second",
+                        lambda params, inputs, kind: 100.0 if kind == "cnn" else 1200.0)
+    params.update(data_dir="data", val_fraction=0.1, max_train_rows=None)
+    plan = planning.show_plan(params)
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("==> training plan")
+    assert len(out) == 1 + len(plan) + 2
+    assert out[-2].startswith(f"{len(plan)} of {len(plan)} runs train")
+    assert "(measured 100 CNN images/s)" in out[-2]
