@@ -10,14 +10,15 @@ once that run exists; they are listed as "after <teacher>".
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 
 from helpers.config import resolve
 
 
-TRAINING_NOTEBOOKS = ("02", "03", "07")
+TRAINING_NOTEBOOKS = ("02", "03", "07", "08")
 """The notebooks that train models (the others only load them)."""
 
 
@@ -36,6 +37,8 @@ class PlannedRun:
     status: str        # "reuse", "finish", "resume", "train" or "after <run>"
     done_epochs: int = 0
     epochs: int = 0
+    train: Callable[[], object] | None = field(default=None, repr=False)
+    """Trains (or reuses) the run as its notebook does; None when it depends on another run."""
 
     @property
     def trains(self) -> bool:
@@ -49,79 +52,135 @@ def _status(models_dir, name: str, config: dict, identity: str) -> tuple[str, in
 
 
 def _cnn_entry(name, what, inputs, params, training, models_dir, normalize=True,
-               augmentation="profile", rows=None, x_train=None, y_train=None) -> PlannedRun:
-    from helpers.experiments import cnn_run_config
+               augmentation="profile", rows=None, x_train=None, y_train=None,
+               with_test=True) -> PlannedRun:
+    from helpers.experiments import cnn_run_config, train_cnn
+    from helpers.training import epochs_for
 
     augmentation = params["augmentation"] if augmentation == "profile" else augmentation
     config = cnn_run_config(inputs, params["cnn"], training, augmentation, normalize,
                             x_train, y_train)
-    from helpers.training import epochs_for
-
     rows = config["train_rows"] if rows is None else rows
     status, done = _status(params["models_dir"], name, config, inputs.train_digest)
     epochs = epochs_for(training, rows)
     left = 0 if status == "reuse" else max(epochs - done, 0) * rows
-    return PlannedRun(name, what, "cnn", left, status, done, epochs)
+
+    def train():
+        return train_cnn(name, inputs, params["cnn"], training, models_dir, augmentation,
+                         normalize, retrain=params.get("retrain", False),
+                         verbose=params.get("verbose", 2), x_train=x_train, y_train=y_train,
+                         with_test=with_test)
+
+    return PlannedRun(name, what, "cnn", left, status, done, epochs, train)
+
+
+def semi_training(training: dict, steps: int) -> dict:
+    """The self-training runs' settings: the main CNN's, with a budget of `steps` optimizer
+    steps instead of epochs (a larger pseudo-labelled set does not multiply the cost)."""
+    return {**{k: v for k, v in training.items() if k != "epochs"}, "steps": steps}
+
+
+def ablation_training(training: dict, epochs: int) -> dict:
+    """The normalization/augmentation ablation's settings: the main CNN's, shorter."""
+    return dict(training, epochs=epochs)
+
+
+ABLATION_VARIANTS = {
+    # name: (normalize, augment)
+    "none": (False, False),
+    "normalization": (True, False),
+    "normalization_augmentation": (True, True),
+}
 
 
 def report_plan(params: dict, inputs, eq_inputs=None) -> list[PlannedRun]:
     """The runs the report's notebooks train, in order, for the parameters of a profile."""
+    from helpers.experiments import dnn_run_config, train_dnn
     from helpers.models import build_cnn
     from helpers.semi import labeled_split
+    from helpers.training import epochs_for
 
     plan: list[PlannedRun] = []
     training, models_dir = params["training"], params["models_dir"]
     plan.append(_cnn_entry("cnn", "main CNN (02)", inputs, params, training, models_dir))
-    ablation = dict(training, epochs=params["ablation_epochs"])
-    for name, normalize, augmentation in (("none", False, None), ("normalization", True, None),
-                                          ("normalization_augmentation", True, "profile")):
+    for name, (normalize, augment) in ABLATION_VARIANTS.items():
         plan.append(_cnn_entry(f"ablation_{name}", f"ablation: {name.replace('_', ' + ')} (02)",
-                               inputs, params, ablation, models_dir, normalize, augmentation))
-    # The DNN's width is solved from the CNN's parameter count.
-    from helpers.experiments import dnn_run_config
+                               inputs, params, ablation_training(training, params["ablation_epochs"]),
+                               models_dir, normalize,
+                               "profile" if augment else None))
 
+    # The DNN's width is solved from the CNN's parameter count.
     cnn_params = build_cnn(**params["cnn"], normalization=inputs.normalization,
                            augmentation=params["augmentation"]).count_params()
     config = dnn_run_config(inputs, cnn_params, params["dnn_depth"], params["dnn_dropout"],
                             training, params["augmentation"])
     status, done = _status(models_dir, "dnn", config, inputs.train_digest)
     left = 0 if status == "reuse" else (training["epochs"] - done) * len(inputs.y_train)
-    plan.append(PlannedRun("dnn", "DNN (03)", "dnn", left, status, done, training["epochs"]))
 
-    semi = dict(training, epochs=params["semi_epochs"])
-    pools = [("", "train")] + ([("_test", "train + test")] if params.get("semi_use_test") and
-                               len(inputs.x_test) else [])
+    def train_the_dnn():
+        return train_dnn("dnn", inputs, cnn_params, params["dnn_depth"], params["dnn_dropout"],
+                         training, models_dir, params["augmentation"],
+                         retrain=params.get("retrain", False), verbose=params.get("verbose", 2))
+
+    plan.append(PlannedRun("dnn", "DNN (03)", "dnn", left, status, done, training["epochs"],
+                           train_the_dnn))
+
+    if eq_inputs is not None:
+        plan.append(_cnn_entry("hist_eq", "histogram-equalized CNN (08)", eq_inputs, params,
+                               training, models_dir))
+
+    semi = semi_training(training, params["semi_steps"])
+    use_test = params.get("semi_use_test") and len(inputs.x_test)
+    pools = [("", "train")] + ([("_test", "train + test")] if use_test else [])
     for fraction in params["semi_fractions"]:
         tag = round(100 * fraction)
         labeled, unlabeled = labeled_split(inputs.y_train, fraction, params["seed"])
         base = f"semi_{tag}_round0"
         plan.append(_cnn_entry(base, f"self-training baseline, {tag}% labels (07)", inputs,
                                params, semi, models_dir, x_train=inputs.x_train[labeled],
-                               y_train=inputs.y_train[labeled]))
+                               y_train=inputs.y_train[labeled], with_test=False))
         for suffix, pool in pools:
             for r in range(1, params["semi_rounds"] + 1):
                 name = f"semi_{tag}{suffix}_round{r}"
                 teacher = base if r == 1 else f"semi_{tag}{suffix}_round{r - 1}"
-                # At most every pool row is pseudo-labelled: an upper bound of its cost.
-                extra = len(unlabeled) + (len(inputs.x_test) if suffix else 0)
+                # Its rows (labels + accepted pseudo-labels) are known once its teacher exists;
+                # the cost is about the step budget whatever they are.
+                rows = len(labeled) + (len(unlabeled) + (len(inputs.x_test) if suffix else 0)) // 2
+                epochs = epochs_for(semi, rows)
                 finished = (resolve(models_dir) / name / "metrics.json").exists()
                 plan.append(PlannedRun(
                     name, f"self-trained, {tag}% labels, pool {pool} (07)", "cnn",
-                    0 if finished else semi["epochs"] * (len(labeled) + extra),
-                    f"after {teacher}", 0, semi["epochs"]))
-
-    base_seed = training.get("seed", params["seed"])
-    for k in range(params["ensemble_size"]):
-        member = dict(training, epochs=params["ensemble_epochs"], seed=base_seed + k)
-        if k == 0 and member == training:
-            continue  # member 0 is the main CNN
-        plan.append(_cnn_entry(f"ensemble_seed{member['seed']}", f"ensemble member {k} (07)",
-                               inputs, params, member, models_dir))
-    if eq_inputs is not None:
-        member0 = dict(training, epochs=params["ensemble_epochs"], seed=base_seed)
-        plan.append(_cnn_entry("hist_eq", "histogram-equalized CNN (07)", eq_inputs, params,
-                               member0, models_dir))
+                    0 if finished else epochs * rows, f"after {teacher}", 0, epochs))
     return plan
+
+
+DNN_COST = 1 / 12
+"""What one DNN training image costs in CNN images (measured: 12x the CNN's throughput)."""
+
+
+def profile_budget(params: dict, train_rows: int, test_rows: int) -> dict[str, tuple[str, int]]:
+    """Every run of a profile from scratch: {run name: (kind, training images)}. A
+    self-training run counts its step budget (steps x batch size; whole epochs make it up to
+    half an epoch more or less)."""
+    training = params["training"]
+    main = training["epochs"] * train_rows
+    budget = {"cnn": ("cnn", main), "hist_eq": ("cnn", main), "dnn": ("dnn", main)}
+    for name in ABLATION_VARIANTS:
+        budget[f"ablation_{name}"] = ("cnn", params["ablation_epochs"] * train_rows)
+    semi = params["semi_steps"] * training["batch_size"]
+    suffixes = ["", "_test"] if params.get("semi_use_test") and test_rows else [""]
+    for fraction in params["semi_fractions"]:
+        tag = round(100 * fraction)
+        budget[f"semi_{tag}_round0"] = ("cnn", semi)
+        for suffix in suffixes:
+            for r in range(1, params["semi_rounds"] + 1):
+                budget[f"semi_{tag}{suffix}_round{r}"] = ("cnn", semi)
+    return budget
+
+
+def budget_total(budget: dict[str, tuple[str, int]]) -> float:
+    """Training images in CNN-image units (a DNN image counts DNN_COST)."""
+    return sum(images * (DNN_COST if kind == "dnn" else 1) for kind, images in budget.values())
 
 
 def measure_images_per_second(params: dict, inputs, kind: str = "cnn", batches: int = 6) -> float:

@@ -534,6 +534,48 @@ def stored_or_predicted(run, x, stored, flip: bool, predict: Callable | None = N
     return predict(run.model, x, tta_flip=flip)
 
 
+def subset_accuracies(names: Sequence[str], probas: Sequence, y):
+    """Accuracy of the average of every non-empty subset of the members, best first: a pandas
+    DataFrame with columns members (names joined by " + "), size, accuracy."""
+    from itertools import combinations
+
+    import pandas as pd
+
+    rows = []
+    for size in range(1, len(names) + 1):
+        for chosen in combinations(range(len(names)), size):
+            rows.append((" + ".join(names[i] for i in chosen), size,
+                         accuracy(average_probabilities([probas[i] for i in chosen]), y)))
+    table = pd.DataFrame(rows, columns=["members", "size", "accuracy"])
+    return table.sort_values(["accuracy", "size"], ascending=[False, True], kind="stable",
+                             ignore_index=True)
+
+
+TRAINED_BY = {"cnn": "02_cnn", "hist_eq": "08_histogram_equalization"}
+"""The notebook that trains each run an ensemble may use (ablation_* runs: 02_cnn)."""
+
+
+def load_members(models_dir, names: Sequence[str], val_rows: int) -> list:
+    """The finished runs `names` in models_dir, for an ensemble of their stored predictions.
+    FileNotFoundError names the notebook that trains a missing one; ValueError when a run was
+    scored on a validation split of another size."""
+    from helpers.config import resolve
+    from helpers.training import load_finished  # imports Keras: only when asked
+
+    runs = []
+    for name in names:
+        run = load_finished(resolve(models_dir) / name)
+        if run is None:
+            notebook = TRAINED_BY.get(name, "02_cnn" if name.startswith("ablation_") else None)
+            hint = f"run notebooks/{notebook}.ipynb first" if notebook else "train it first"
+            raise FileNotFoundError(f"no trained run {name!r} in {resolve(models_dir)}: {hint}")
+        if run.metrics.get("val_rows") != val_rows:
+            raise ValueError(f"run {name!r} was scored on {run.metrics.get('val_rows')} validation "
+                             f"faces, this split has {val_rows}: retrain it with this profile")
+        runs.append(run)
+    return runs
+
+
 def accuracy_by_size(probas: Sequence, y) -> list[float]:
     """Accuracy of the average of the first n members, for n = 1 .. len(probas)."""
     return [accuracy(average_probabilities(probas[:n]), y) for n in range(1, len(probas) + 1)]

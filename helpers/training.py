@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from helpers.backend import keras
+from helpers.backend import keras, native_stderr_silenced
 import numpy as np
 
 from helpers.config import NUM_CLASSES
@@ -506,9 +506,12 @@ def _train(name, build, config, run_dir: Path, x_train, y_train, x_val, y_val, v
         order = epoch_order(len(x_train), seed, epoch)
         reseed_for_epoch(model, seed, epoch)
         epoch_start = time.perf_counter()
-        history = model.fit(x_train[order], y_train_hot[order], validation_data=(x_val, y_val_hot),
-                            initial_epoch=epoch, epochs=epoch + 1, batch_size=batch,
-                            shuffle=False, verbose=0)
+        # TensorFlow's C++ layer logs a harmless tf.data graph warning at a run's first fit;
+        # real failures still raise Python exceptions.
+        with native_stderr_silenced():
+            history = model.fit(x_train[order], y_train_hot[order], validation_data=(x_val, y_val_hot),
+                                initial_epoch=epoch, epochs=epoch + 1, batch_size=batch,
+                                shuffle=False, verbose=0)
         seconds = time.perf_counter() - epoch_start
         session_epochs.append(seconds)
         logs = {k: float(v[-1]) for k, v in history.history.items()}

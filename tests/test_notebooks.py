@@ -12,12 +12,12 @@ from helpers.pipeline import notebooks
 from helpers.report import section_of
 
 EXPECTED = ["01_data", "02_cnn", "03_dnn", "04_confusion_matrix", "05_saliency", "06_filters",
-            "07_semi_supervised"]
+            "07_semi_supervised", "08_histogram_equalization", "09_ensemble"]
 # Keys whose notebook default deliberately differs from the full profile.
 INTERACTIVE_DEFAULTS = {"verbose": "auto", "profile": "full"}
 
 
-def test_the_seven_numbered_notebooks_exist_in_order():
+def test_the_numbered_notebooks_exist_in_order():
     assert [p.stem for p in notebooks()] == EXPECTED
 
 

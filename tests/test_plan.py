@@ -21,12 +21,10 @@ PARAMS = {
     "ablation_epochs": 1,
     "dnn_depth": 2,
     "dnn_dropout": 0.1,
-    "semi_epochs": 1,
+    "semi_steps": 3,
     "semi_fractions": [0.5],
     "semi_rounds": 1,
     "semi_use_test": True,
-    "ensemble_size": 2,
-    "ensemble_epochs": 2,
 }
 
 
@@ -53,21 +51,20 @@ def test_a_fresh_plan_trains_every_run(params):
     plan = by_name(planning.report_plan(params, make_inputs()))
     assert list(plan) == ["cnn", "ablation_none", "ablation_normalization",
                           "ablation_normalization_augmentation", "dnn", "semi_50_round0",
-                          "semi_50_round1", "semi_50_test_round1", "ensemble_seed43"]
+                          "semi_50_round1", "semi_50_test_round1"]
     assert plan["cnn"].status == "train" and plan["cnn"].images == 2 * ROWS
     assert plan["ablation_none"].images == ROWS and plan["dnn"].kind == "dnn"
-    assert plan["semi_50_round0"].images == ROWS // 2
-    # a student's rows depend on its teacher: at most all labelled + pool rows
+    # 3 steps of 32 images: 2 epochs of the 48 labelled rows
+    assert plan["semi_50_round0"].images == 2 * ROWS // 2 and plan["semi_50_round0"].epochs == 2
+    # a student's rows depend on its teacher; estimated with half the pool accepted
     assert plan["semi_50_round1"].status == "after semi_50_round0"
-    assert plan["semi_50_round1"].images == ROWS
-    assert plan["semi_50_test_round1"].images == ROWS + 16
+    assert plan["semi_50_round1"].images == 72 and plan["semi_50_round1"].epochs == 1
 
 
 def test_trained_and_interrupted_runs_are_reused_and_resumed(params, monkeypatch):
     inputs = make_inputs()
     train_cnn("cnn", inputs, params["cnn"], params["training"], params["models_dir"],
               params["augmentation"], verbose=0)
-    member = dict(params["training"], seed=43)
     original = training.save_checkpoint
 
     def interrupt(run_dir, model, done, *args, **kwargs):
@@ -76,15 +73,15 @@ def test_trained_and_interrupted_runs_are_reused_and_resumed(params, monkeypatch
 
     monkeypatch.setattr(training, "save_checkpoint", interrupt)
     with pytest.raises(KeyboardInterrupt):
-        train_cnn("ensemble_seed43", inputs, params["cnn"], member, params["models_dir"],
+        train_cnn("hist_eq", inputs, params["cnn"], params["training"], params["models_dir"],
                   params["augmentation"], verbose=0)
 
-    plan = by_name(planning.report_plan(params, inputs))
+    plan = by_name(planning.report_plan(params, inputs, eq_inputs=inputs))
     assert plan["cnn"].status == "reuse" and plan["cnn"].images == 0
     assert not plan["cnn"].trains
-    assert plan["ensemble_seed43"].status == "resume"
-    assert plan["ensemble_seed43"].images == ROWS  # one of two epochs left
-    assert planning.describe_status(plan["ensemble_seed43"]) == "resumes at epoch 2/2"
+    assert plan["hist_eq"].status == "resume"
+    assert plan["hist_eq"].images == ROWS  # one of two epochs left
+    assert planning.describe_status(plan["hist_eq"]) == "resumes at epoch 2/2"
     # another config for the main CNN: it trains again
     params["training"]["learning_rate"] = 0.02
     assert by_name(planning.report_plan(params, inputs))["cnn"].status == "train"
@@ -136,3 +133,29 @@ def test_show_plan_prints_runs_and_an_estimate(params, monkeypatch, capsys):
     assert len(out) == 1 + len(plan) + 2
     assert out[-2].startswith(f"{len(plan)} of {len(plan)} runs train")
     assert "(measured 100 CNN images/s)" in out[-2]
+
+
+FULL_TRAIN_ROWS, FULL_TEST_ROWS = 25_838, 7_178  # the course data's split (90% of 28,709) and test
+
+
+def test_the_full_profile_fits_the_compute_budget():
+    """Issue budget: at most 4.5 million training images in all (DNN images at 1/12), none
+    above 1.5 million."""
+    from helpers.config import load_profile
+
+    budget = planning.profile_budget(load_profile("full"), FULL_TRAIN_ROWS, FULL_TEST_ROWS)
+    assert planning.budget_total(budget) <= 4_500_000
+    assert max(images for _, images in budget.values()) <= 1_500_000
+    assert budget["cnn"][1] == max(images for _, images in budget.values())  # the largest share
+    assert {name for name in budget} >= {"cnn", "hist_eq", "dnn", "ablation_none",
+                                         "semi_10_round0", "semi_30_test_round1"}
+
+
+def test_profile_budget_counts_each_run():
+    params = {**copy.deepcopy(PARAMS), "semi_steps": 10}
+    budget = planning.profile_budget(params, 100, 20)
+    assert budget["cnn"] == ("cnn", 200) and budget["dnn"] == ("dnn", 200)
+    assert budget["ablation_none"] == ("cnn", 100)
+    assert budget["semi_50_round0"] == budget["semi_50_test_round1"] == ("cnn", 320)
+    assert planning.budget_total(budget) == 200 + 200 + 200 / 12 + 3 * 100 + 3 * 320
+    assert "semi_50_test_round1" not in planning.profile_budget(params, 100, 0)

@@ -9,6 +9,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from helpers import semi
 from helpers.semi import (
     POOL_KEYS,
     UNKNOWN_LABEL,
@@ -735,3 +736,32 @@ def test_stored_or_predicted_with_no_rows_does_not_call_the_model():
     empty = np.zeros((0, 48, 48, 1))
     assert stored_or_predicted(run, empty, None, True, predict).shape == (0, 7)
     assert stored_or_predicted(run, empty, np.zeros((0, 3)), False, predict).shape == (0, 3)
+
+
+def test_subset_accuracies_scores_every_subset_best_first():
+    y = np.array([0, 1, 2, 0])
+    a = np.eye(3)[[0, 1, 1, 0]]      # 3 of 4
+    b = np.eye(3)[[0, 2, 2, 1]]      # 2 of 4
+    c = np.eye(3)[[0, 1, 2, 2]] * 0.9 + 0.1 / 3  # 3 of 4
+    table = semi.subset_accuracies(["a", "b", "c"], [a, b, c], y)
+    assert len(table) == 7
+    assert table["accuracy"].is_monotonic_decreasing
+    by_members = dict(zip(table["members"], table["accuracy"]))
+    assert by_members["a"] == 0.75 and by_members["b"] == 0.5
+    assert by_members["a + b + c"] == semi.accuracy(semi.average_probabilities([a, b, c]), y)
+    best = table[table["accuracy"] == table["accuracy"].max()]
+    assert table.loc[0, "size"] == best["size"].min()  # ties: the smaller ensemble first
+
+
+def test_load_members_names_the_notebook_that_trains_a_missing_run(tmp_path):
+    from helpers.results import write_json
+
+    write_json(tmp_path / "cnn" / "metrics.json", {"val_rows": 10, "fingerprint": "f"})
+    (runs,) = [semi.load_members(tmp_path, ["cnn"], 10)]
+    assert [r.name for r in runs] == ["cnn"]
+    with pytest.raises(FileNotFoundError, match="08_histogram_equalization"):
+        semi.load_members(tmp_path, ["cnn", "hist_eq"], 10)
+    with pytest.raises(FileNotFoundError, match="02_cnn"):
+        semi.load_members(tmp_path, ["ablation_none"], 10)
+    with pytest.raises(ValueError, match="10 validation faces, this split has 12"):
+        semi.load_members(tmp_path, ["cnn"], 12)
