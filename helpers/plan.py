@@ -282,3 +282,54 @@ def show_plan(params: dict, measure: bool = True, out=print) -> list[PlannedRun]
     for line in plan_lines(plan, rates):
         out(line)
     return plan
+
+
+def main(argv: list[str] | None = None) -> int:
+    """python -m helpers.plan [--profile full] [--data-dir DIR] [--train [RUN ...]]
+
+    Prints the training plan; with --train, trains the named runs (default: every run that
+    does not depend on another's predictions), in order, each reused or resumed when it can
+    be. Meant for long training in the background; `make report` then reuses the runs.
+    """
+    import argparse
+    import sys
+
+    from helpers.data import DataError
+    from helpers.pipeline import profile_parameters
+
+    parser = argparse.ArgumentParser(prog="python -m helpers.plan", description=main.__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--profile", default="full")
+    parser.add_argument("--data-dir", help="folder with FER2013 (default: the profile's)")
+    parser.add_argument("--train", nargs="*", metavar="RUN", help="train these runs (none named: all)")
+    args = parser.parse_args(argv)
+    try:
+        params = profile_parameters(args.profile, args.data_dir)
+        plan = show_plan(params, measure=True)
+        if args.train is None:
+            return 0
+        known = {r.name: r for r in plan}
+        unknown = [n for n in args.train if n not in known]
+        if unknown:
+            raise ValueError(f"unknown run(s) {', '.join(unknown)}: expected some of {', '.join(known)}")
+        chosen = [known[n] for n in args.train] if args.train else [r for r in plan if r.train]
+        for run in chosen:
+            if run.train is None:
+                raise ValueError(f"{run.name} depends on {run.status.removeprefix('after ')}: "
+                                 "notebook 07 trains it")
+        for run in chosen:
+            print(f"==> {run.name}: {describe_status(run)}", flush=True)
+            run.train()
+    except KeyboardInterrupt:
+        print("interrupted: the epochs trained so far are kept; rerun to resume.", file=sys.stderr)
+        return 130
+    except (DataError, ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main())

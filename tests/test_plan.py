@@ -159,3 +159,31 @@ def test_profile_budget_counts_each_run():
     assert budget["semi_50_round0"] == budget["semi_50_test_round1"] == ("cnn", 320)
     assert planning.budget_total(budget) == 200 + 200 + 200 / 12 + 3 * 100 + 3 * 320
     assert "semi_50_test_round1" not in planning.profile_budget(params, 100, 0)
+
+
+@pytest.fixture
+def fake_plan(monkeypatch):
+    trained = []
+    runs = [planning.PlannedRun("cnn", "main", "cnn", 10, "train", 0, 2, lambda: trained.append("cnn")),
+            planning.PlannedRun("dnn", "dnn", "dnn", 0, "reuse", 2, 2, lambda: trained.append("dnn")),
+            planning.PlannedRun("semi_10_round1", "s", "cnn", 5, "after semi_10_round0", 0, 1)]
+    monkeypatch.setattr(planning, "show_plan", lambda params, measure=True: runs)
+    return trained
+
+
+def test_train_command_trains_the_independent_runs_in_order(fake_plan, capsys):
+    assert planning.main(["--profile", "smoke", "--train"]) == 0
+    assert fake_plan == ["cnn", "dnn"]  # the reused one is only loaded
+    assert planning.main(["--profile", "smoke", "--train", "dnn"]) == 0
+    assert fake_plan == ["cnn", "dnn", "dnn"]
+    assert planning.main(["--profile", "smoke"]) == 0  # the plan only
+    assert len(fake_plan) == 3
+
+
+@pytest.mark.parametrize("names, message", [(["nope"], "unknown run(s) nope"),
+                                            (["semi_10_round1"], "depends on semi_10_round0")])
+def test_train_command_refuses_in_one_line(fake_plan, capsys, names, message):
+    assert planning.main(["--profile", "smoke", "--train", *names]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert fake_plan == []
