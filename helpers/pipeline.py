@@ -395,6 +395,18 @@ def publish(profile: str, output_dir: Path) -> list[Path]:
     return published
 
 
+def record_compute(params: dict, results_path: Path) -> None:
+    """results.json's "compute": what every run of the report cost (helpers.plan)."""
+    from helpers.data import load_splits
+    from helpers.plan import training_compute
+    from helpers.results import update_results
+
+    splits = load_splits(resolve(params["data_dir"]), params["val_fraction"], params["seed"],
+                         params.get("max_train_rows"))
+    update_results(results_path, "compute",
+                   training_compute(params, len(splits.y_train), len(splits.test_ids)))
+
+
 def finish(params: dict, pdf: bool) -> Path | None:
     """Build the PDF of a complete record (when `pdf`) and publish the set in output_dir. The
     set is published even when LaTeX fails, without a PDF, so no older PDF stays beside it."""
@@ -405,6 +417,7 @@ def finish(params: dict, pdf: bool) -> Path | None:
     output_dir = resolve(params["output_dir"])
     built = None
     try:
+        record_compute(params, staged / "results.json")
         if pdf:
             built = build_pdf(executed_dir(profile), staged / "report.pdf", staged / "results.json")
     finally:

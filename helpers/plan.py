@@ -178,6 +178,50 @@ def profile_budget(params: dict, train_rows: int, test_rows: int) -> dict[str, t
     return budget
 
 
+def training_compute(params: dict, train_rows: int, test_rows: int) -> dict:
+    """What the report's runs cost, from their metrics.json (for results.json and the title
+    page): per run its images, epochs, seconds, images/s, precision and hardware; in total the
+    images (a DNN image counted as DNN_COST) against the budget, and the hours."""
+    from helpers.results import read_json
+
+    budget = profile_budget(params, train_rows, test_rows)
+    runs, missing = {}, []
+    for name, (kind, _) in budget.items():
+        metrics = read_json(resolve(params["models_dir"]) / name / "metrics.json")
+        if not metrics:
+            missing.append(name)
+            continue
+        runtime = metrics.get("runtime", {})
+        device = runtime.get("accelerator", "none")
+        runs[name] = {
+            "kind": kind, "epochs": metrics.get("epochs_run"),
+            "images": metrics.get("train_images", metrics.get("train_rows", 0) * metrics.get("epochs_run", 0)),
+            "seconds": metrics.get("train_seconds_total"), "images_per_second": metrics.get("images_per_second"),
+            "precision": metrics.get("precision", "float32"), "backend": runtime.get("backend"),
+            "hardware": device if device != "none" else
+            f"{runtime.get('processor', '?')} CPU, {runtime.get('cpu_count', '?')} cores",
+            "finished": metrics.get("finished"),
+        }
+    images = sum(r["images"] * (DNN_COST if r["kind"] == "dnn" else 1) for r in runs.values())
+    seconds = sum(r["seconds"] or 0 for r in runs.values())
+    return {"runs": runs, "missing": missing, "images": images,
+            "budget_images": budget_total(budget), "hours": seconds / 3600,
+            "hardware": sorted({r["hardware"] for r in runs.values()}),
+            "precision": sorted({r["precision"] for r in runs.values()})}
+
+
+def compute_words(compute: dict) -> str:
+    """The title page's line: '4,473,232 training images (budget 4,500,000) in 4.4 h on ...'."""
+    if not compute or not compute.get("runs"):
+        return "no trained run found"
+    text = (f"{compute['images']:,.0f} training images (CNN-image units; profile budget "
+            f"{compute['budget_images']:,.0f}) in {compute['hours']:.1f} h of training on "
+            f"{'; '.join(compute['hardware'])}, precision {', '.join(compute['precision'])}")
+    if compute.get("missing"):
+        text += f"; not found: {', '.join(compute['missing'])}"
+    return text
+
+
 def budget_total(budget: dict[str, tuple[str, int]]) -> float:
     """Training images in CNN-image units (a DNN image counts DNN_COST)."""
     return sum(images * (DNN_COST if kind == "dnn" else 1) for kind, images in budget.values())

@@ -17,6 +17,7 @@ from pathlib import Path
 import nbformat
 
 from helpers.config import PROJECT_ROOT, SECTIONS
+from helpers.plan import compute_words
 from helpers.results import read_json
 
 HEADING = re.compile(r"^#\s+(?:(\d+)\.\s+)?(.+?)\s*$")
@@ -107,6 +108,7 @@ def run_info_cell(results: dict):
         ("Report built on", f"{runtime.get('processor', '?')}, {runtime.get('cpu_count', '?')} CPU "
                             f"cores, accelerator: {runtime.get('accelerator', 'none')}"),
         ("Backend and libraries", f"Keras backend {runtime.get('backend', '?')}; {libraries}"),
+        ("Training compute", compute_words(results.get("compute", {}))),
         ("Notebooks executed", run.get("started", "?")),
         ("PDF built", dt.datetime.now().strftime("%Y-%m-%d %H:%M")),
     ]

@@ -133,6 +133,7 @@ def sandbox(tmp_path, monkeypatch):
     monkeypatch.setattr(pipeline, "profile_parameters", lambda profile, data_dir=None, retrain=False: dict(params))
     monkeypatch.setattr(pipeline, "check_data", lambda p: SimpleNamespace(checksum="sha-1", test_ids=[0]))
     monkeypatch.setattr(plan, "show_plan", lambda params: None)  # tested in test_plan.py
+    monkeypatch.setattr(pipeline, "record_compute", lambda params, path: None)  # idem
     return SimpleNamespace(root=tmp_path, notebooks=notebooks, params=params, report=tmp_path / "report",
                            staged=tmp_path / "build" / "t" / "outputs")
 

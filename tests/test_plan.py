@@ -187,3 +187,28 @@ def test_train_command_refuses_in_one_line(fake_plan, capsys, names, message):
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
     assert fake_plan == []
+
+
+def test_training_compute_sums_the_runs_metrics(params, tmp_path):
+    from helpers.results import write_json
+
+    params["semi_steps"] = 3
+    models = tmp_path / "models"
+    cpu = {"backend": "tensorflow", "accelerator": "none", "processor": "x86_64", "cpu_count": 2}
+    write_json(models / "cnn" / "metrics.json", {
+        "epochs_run": 2, "train_images": 200, "train_seconds_total": 3600.0,
+        "images_per_second": 0.06, "precision": "mixed_bfloat16", "runtime": cpu})
+    write_json(models / "dnn" / "metrics.json", {
+        "epochs_run": 2, "train_images": 1200, "train_seconds_total": 1800.0,
+        "images_per_second": 0.7, "runtime": {**cpu, "backend": "jax", "accelerator": "NVIDIA H100"}})
+    compute = planning.training_compute(params, 100, 20)
+    assert set(compute["runs"]) == {"cnn", "dnn"}
+    assert compute["images"] == 200 + 1200 / 12 and compute["hours"] == 1.5
+    assert compute["hardware"] == ["NVIDIA H100", "x86_64 CPU, 2 cores"]
+    assert compute["precision"] == ["float32", "mixed_bfloat16"]
+    assert "hist_eq" in compute["missing"]
+    words = planning.compute_words(compute)
+    assert words.startswith("300 training images (CNN-image units; profile budget ")
+    assert "in 1.5 h of training on NVIDIA H100; x86_64 CPU, 2 cores" in words
+    assert "not found: " in words and "hist_eq" in words
+    assert planning.compute_words({}) == "no trained run found"
