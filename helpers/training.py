@@ -55,6 +55,22 @@ def seed_everything(seed: int) -> None:
             pass  # older TensorFlow, or already configured for this process
 
 
+def cpu_model() -> str:
+    """The CPU's model name with the features that matter for training speed, e.g.
+    "AMD EPYC (AVX-512-BF16)"; the machine type where /proc/cpuinfo is missing."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor() or platform.machine()
+    name = next((line.split(":", 1)[1].strip() for line in text.splitlines()
+                 if line.startswith("model name")), platform.machine())
+    flags = set(next((line.split(":", 1)[1].split() for line in text.splitlines()
+                      if line.startswith("flags")), []))
+    features = [label for flag, label in (("avx512_bf16", "AVX-512-BF16"), ("amx_tile", "AMX"))
+                if flag in flags]
+    return f"{name} ({', '.join(features)})" if features else name
+
+
 def runtime_info() -> dict:
     """Backend, library versions and hardware, recorded with every run."""
     info = {
@@ -63,7 +79,7 @@ def runtime_info() -> dict:
         "python": platform.python_version(),
         "platform": platform.platform(terse=True),
         "cpu_count": os.cpu_count(),
-        "processor": platform.processor() or platform.machine(),
+        "processor": cpu_model(),
         "accelerator": "none",
     }
     backend = info["backend"]

@@ -650,3 +650,13 @@ def test_a_run_budgeted_in_steps_trains_that_many_epochs(tmp_path, data, fit_cal
     run = fit(tmp_path, data, config=config, with_test=False)
     assert fit_calls == [0, 1] and run.metrics["epochs_run"] == 2
     assert run.metrics["train_images"] == 2 * N_TRAIN
+
+
+def test_cpu_model_names_the_cpu_and_its_training_features(monkeypatch):
+    from pathlib import Path
+
+    cpuinfo = "processor\t: 0\nmodel name\t: Intel Xeon\nflags\t\t: fpu avx512_bf16 amx_tile sse\n"
+    monkeypatch.setattr(Path, "read_text", lambda self, *a, **k: cpuinfo)
+    assert training.cpu_model() == "Intel Xeon (AVX-512-BF16, AMX)"
+    monkeypatch.setattr(Path, "read_text", lambda self, *a, **k: "model name : Old CPU\nflags : sse\n")
+    assert training.cpu_model() == "Old CPU"
