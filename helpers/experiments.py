@@ -144,10 +144,22 @@ def training_table(run_config: dict, inputs: Inputs) -> "pd.DataFrame":
         ("epochs / batch size", f"{training['epochs']} / {training['batch_size']}"),
         ("early stopping", f"patience {training['early_stopping_patience']}" if training.get("early_stopping_patience") else "no"),
         ("checkpoints", "best-on-validation weights kept; a complete checkpoint after every epoch (an interrupted run resumes where it stopped)"),
-        ("test-time augmentation", "average with the mirrored face" if training.get("tta_flip") else "none"),
+        ("test-time augmentation", tta_words(training)),
+        ("precision", training.get("precision", "float32")
+         + (" (float32 weights, bfloat16 arithmetic)" if training.get("precision") == "mixed_bfloat16" else "")),
         ("seed", str(training.get("seed", 42))),
     ]
     return pd.DataFrame(rows, columns=["setting", "value"])
+
+
+def tta_words(training: dict) -> str:
+    """How a run's predictions average over test-time augmentation, in words."""
+    crops, flip = training.get("tta_crops"), training.get("tta_flip")
+    if crops and flip:
+        return "average over the centre and four corner crops and their mirror images (ten-crop)"
+    if crops:
+        return "average over the centre and four corner crops"
+    return "average with the mirrored face" if flip else "none"
 
 
 def trained_where(metrics: dict) -> str:

@@ -279,7 +279,7 @@ def describe_status(run: PlannedRun) -> str:
         return f"trains {epochs}"
     if run.images == 0:
         return f"reused if unchanged (checked {run.status})"
-    return f"trains {epochs} ({run.status}; at most)"
+    return f"trains about {epochs} ({run.status})"
 
 
 def plan_lines(plan: list[PlannedRun], rates: dict[str, float] | None) -> list[str]:

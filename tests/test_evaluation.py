@@ -58,3 +58,15 @@ def test_leaderboard_scores_halves_only_for_csv_order():
     folders = leaderboard_scores(ids, predicted, y_test, "image folders")
     assert folders == {"test": pytest.approx(4 / 6), "public": None, "private": None}
     assert leaderboard_scores(ids, predicted, None, "course CSV (train.csv/test.csv)") is None
+
+
+@pytest.mark.parametrize("training, words", [
+    ({"tta_flip": True, "tta_crops": True}, "ten-crop"),
+    ({"tta_crops": True}, "four corner crops"),
+    ({"tta_flip": True}, "mirrored face"),
+    ({}, "none"),
+])
+def test_tta_words(training, words):
+    from helpers.experiments import tta_words
+
+    assert words in tta_words(training)
