@@ -257,7 +257,8 @@ def predict_proba(model: keras.Model, x: np.ndarray, tta_flip: bool = False,
         views = views + [v[:, :, ::-1] for v in views]
     total = None
     for view in views:
-        proba = model.predict(view, batch_size=batch_size, verbose=0)
+        with native_stderr_silenced():  # TensorFlow's tf.data graph warning on large inputs
+            proba = model.predict(view, batch_size=batch_size, verbose=0)
         total = proba if total is None else total + proba
     return total / len(views)
 
@@ -522,8 +523,8 @@ def _train(name, build, config, run_dir: Path, x_train, y_train, x_val, y_val, v
         order = epoch_order(len(x_train), seed, epoch)
         reseed_for_epoch(model, seed, epoch)
         epoch_start = time.perf_counter()
-        # TensorFlow's C++ layer logs a harmless tf.data graph warning at a run's first fit;
-        # real failures still raise Python exceptions.
+        # TensorFlow's C++ layer logs a harmless tf.data graph warning ("NodeDef mentions
+        # attribute use_unbounded_threadpool"); real failures still raise Python exceptions.
         with native_stderr_silenced():
             history = model.fit(x_train[order], y_train_hot[order], validation_data=(x_val, y_val_hot),
                                 initial_epoch=epoch, epochs=epoch + 1, batch_size=batch,

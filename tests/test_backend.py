@@ -26,3 +26,26 @@ def test_errors_after_the_import_still_reach_stderr():
                       "import sys; print('python', file=sys.stderr)")
     assert done.returncode == 0
     assert done.stderr == "native\npython\n"
+
+
+def test_training_and_predicting_print_only_the_progress_lines(tmp_path):
+    """No TensorFlow log lines (e.g. tf.data graph warnings) from a whole run, as a notebook or
+    the terminal would show it: stdout has the epoch lines, stderr nothing."""
+    code = f"""
+import numpy as np
+from helpers.models import build_cnn
+from helpers.training import fit_or_load
+rng = np.random.default_rng(0)
+x = rng.integers(0, 256, (1200, 48, 48, 1)).astype(np.float32)
+y = rng.integers(0, 7, 1200)
+build = lambda: build_cnn(filters=[4], convs_per_block=1, dense_units=[8],
+                          augmentation={{"flip": True, "crop": 44}})
+config = {{"training": {{"epochs": 2, "batch_size": 64, "learning_rate": 0.01, "tta_flip": True,
+                         "tta_crops": True}}}}
+fit_or_load("run", build, config, x[:1000], y[:1000], x[1000:1100], y[1000:1100],
+            {str(tmp_path)!r}, "data", x_test=x[1100:], verbose=1)
+"""
+    done = run_python(code)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    assert [line.split(":")[0] for line in done.stdout.splitlines()] == ["run", "run"]
