@@ -555,9 +555,19 @@ def _train(name, build, config, run_dir: Path, x_train, y_train, x_val, y_val, v
         raise ValueError(f"{run_dir}: training ran no epoch (epochs={epochs})")
     model.set_weights(_load_arrays(checkpoint[2] / "best.npz"))
     round_to_float16(model)
-    with atomic_path(run_dir / "model.keras", suffix=".keras") as tmp:
-        model.save(tmp)
+    save_model(model, run_dir / "model.keras")
     return model, wall
+
+
+def save_model(model: keras.Model, path: Path) -> None:
+    """Save the model without its optimizer state (half the size; a finished run is not
+    trained further), atomically."""
+    import helpers.models  # noqa: F401 - registers the project's custom layers
+
+    bare = model.__class__.from_config(model.get_config())  # same layers, never compiled
+    bare.set_weights(model.get_weights())
+    with atomic_path(path, suffix=".keras") as tmp:
+        bare.save(tmp)
 
 
 def _save_npy(path: Path, array: np.ndarray) -> None:

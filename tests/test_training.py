@@ -660,3 +660,14 @@ def test_cpu_model_names_the_cpu_and_its_training_features(monkeypatch):
     assert training.cpu_model() == "Intel Xeon (AVX-512-BF16, AMX)"
     monkeypatch.setattr(Path, "read_text", lambda self, *a, **k: "model name : Old CPU\nflags : sse\n")
     assert training.cpu_model() == "Old CPU"
+
+
+def test_the_saved_model_has_no_optimizer_state(finished):
+    import zipfile
+
+    run, _ = finished
+    loaded = keras.models.load_model(run.run_dir / "model.keras")
+    assert not loaded.compiled  # only the weights that predict
+    with zipfile.ZipFile(run.run_dir / "model.keras") as z:
+        size = z.getinfo("model.weights.h5").file_size
+    assert size < 4 * count_params(build())["total"] + 60_000  # float32 weights + h5 overhead
