@@ -9,7 +9,7 @@ import numpy as np
 
 from helpers.config import resolve
 from helpers.data import Splits, load_splits
-from helpers.models import build_cnn, build_dnn, dnn_width_for
+from helpers.models import build_cnn, build_dnn, dnn_width_for, input_pixels
 from helpers.preprocess import pixel_stats, to_model_input
 from helpers.training import Run, fit_or_load, load_finished
 
@@ -74,7 +74,8 @@ def cnn_run_config(inputs: Inputs, cnn: dict, training: dict, augmentation: dict
 def dnn_run_config(inputs: Inputs, target_params: int, depth: int, dropout: float,
                    training: dict, augmentation: dict | None) -> dict:
     """Everything that defines the DNN run; its width is solved from `target_params`."""
-    return {"model": "dnn", "width": dnn_width_for(target_params, depth), "depth": depth,
+    width = dnn_width_for(target_params, depth, input_pixels(augmentation))
+    return {"model": "dnn", "width": width, "depth": depth,
             "dropout": dropout, "training": training, "augmentation": augmentation,
             "normalization": inputs.normalization, "data": inputs.data_settings}
 

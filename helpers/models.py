@@ -140,28 +140,35 @@ def build_dnn(hidden_units=(1024, 1024, 1024), dropout: float = 0.5,
     return keras.Model(inputs, classifier_head(x), name=name)
 
 
-def dnn_param_count(width: int, depth: int) -> int:
+def input_pixels(augmentation: dict | None) -> int:
+    """Pixels a model's first layer sees: the crop's when augmentation crops, else 48 x 48."""
+    side = (augmentation or {}).get("crop") or IMAGE_SIZE
+    return int(side) * int(side)
+
+
+def dnn_param_count(width: int, depth: int, inputs: int = IMAGE_SIZE * IMAGE_SIZE) -> int:
     """Parameters of build_dnn with `depth` hidden layers of `width` units (no bias, batch norm
-    with 4 weights per unit), plus the classifier. Excludes the normalization layer's 3 scalars."""
-    inputs = IMAGE_SIZE * IMAGE_SIZE
+    with 4 weights per unit), plus the classifier, for `inputs` input pixels. Excludes the
+    normalization layer's 3 scalars."""
     hidden = inputs * width + (depth - 1) * width * width + depth * 4 * width
     return hidden + width * NUM_CLASSES + NUM_CLASSES
 
 
-def dnn_width_for(target_params: int, depth: int) -> int:
-    """The hidden width whose DNN has the parameter count closest to `target_params`."""
-    if target_params < dnn_param_count(1, depth):
+def dnn_width_for(target_params: int, depth: int, inputs: int = IMAGE_SIZE * IMAGE_SIZE) -> int:
+    """The hidden width whose DNN (on `inputs` pixels) has the parameter count closest to
+    `target_params`."""
+    if target_params < dnn_param_count(1, depth, inputs):
         raise ValueError(f"{target_params} parameters is too few for a {depth}-layer DNN")
     low, high = 1, 1
-    while dnn_param_count(high, depth) < target_params:
+    while dnn_param_count(high, depth, inputs) < target_params:
         high *= 2
     while high - low > 1:
         mid = (low + high) // 2
-        if dnn_param_count(mid, depth) < target_params:
+        if dnn_param_count(mid, depth, inputs) < target_params:
             low = mid
         else:
             high = mid
-    return min((low, high), key=lambda w: abs(dnn_param_count(w, depth) - target_params))
+    return min((low, high), key=lambda w: abs(dnn_param_count(w, depth, inputs) - target_params))
 
 
 def count_params(model: keras.Model) -> dict:

@@ -12,7 +12,7 @@ import time
 import numpy as np
 
 from helpers.config import load_profile
-from helpers.models import build_cnn, build_dnn, dnn_width_for
+from helpers.models import build_cnn, build_dnn, dnn_width_for, input_pixels
 from helpers.results import write_json
 from helpers.training import make_optimizer, one_hot, runtime_info, seed_everything
 
@@ -37,7 +37,7 @@ def main() -> None:
     y = one_hot(rng.integers(0, 7, args.images))
     norm = {"mean": 128.0, "std": 64.0}
     cnn = build_cnn(**full["cnn"], normalization=norm, augmentation=full["augmentation"])
-    width = dnn_width_for(cnn.count_params(), full["dnn_depth"])
+    width = dnn_width_for(cnn.count_params(), full["dnn_depth"], input_pixels(full["augmentation"]))
     dnn = build_dnn([width] * full["dnn_depth"], full["dnn_dropout"], norm, full["augmentation"])
     results = {"runtime": runtime_info(), "images": args.images}
     train_rows = 28709 * (1 - full["val_fraction"])

@@ -515,3 +515,15 @@ def test_plot_curves():
         assert fig._suptitle.get_text() == "Curves"
     finally:
         plt.close(fig)
+
+
+def test_dnn_width_for_a_cropping_dnn_counts_the_crop_pixels():
+    """A DNN that crops to 44 x 44 sees 1,936 pixels: its width is solved for those."""
+    from helpers.models import input_pixels
+
+    augmentation = {"flip": True, "crop": 44}
+    assert input_pixels(augmentation) == 44 * 44 and input_pixels(None) == PIXELS
+    width = dnn_width_for(1_767_207, 3, input_pixels(augmentation))
+    model = build_dnn([width] * 3, normalization=NORM, augmentation=augmentation)
+    assert model.count_params() == dnn_param_count(width, 3, 44 * 44)
+    assert abs(model.count_params() - 1_767_207) <= 0.02 * 1_767_207
