@@ -12,7 +12,7 @@ SYSTEM_PACKAGES := pandoc texlive-xetex texlive-fonts-recommended texlive-plain-
 SYSTEM_COMMANDS := pandoc xelatex dot pdftotext
 
 .DEFAULT_GOAL := help
-.PHONY: help env system-deps report plan train pdf test lab check-data clean
+.PHONY: help env system-deps report plan train ship pdf test lab check-data clean
 
 help: ## Show this list of targets
 	@echo "Usage: make TARGET [PROFILE=full|smoke] [DATA_DIR=data] [RETRAIN=1]"
@@ -43,6 +43,9 @@ plan: env ## Print the training plan of PROFILE: runs reused, resumed or trained
 
 train: env ## Train PROFILE's runs (RUNS="cnn hist_eq ..." or all) without the report; resumable
 	$(PY) -m helpers.plan --profile $(PROFILE) --data-dir $(DATA_DIR) --train $(RUNS)
+
+ship: env ## Prepare PROFILE's finished runs for git: float16 weights, models/manifest.json
+	$(PY) -m helpers.ship --profile $(PROFILE)
 
 pdf: env ## Rebuild only the PDF from the last executed notebooks of PROFILE
 	$(PY) -m helpers.pipeline --profile $(PROFILE) --pdf-only

@@ -170,6 +170,12 @@ def read_history(run_dir: Path):
     return table
 
 
+ARCHITECTURE = "architecture.json"
+"""A finished run's layers (Keras JSON), written with it: enough to draw the architecture."""
+SHIPPED_WEIGHTS = "weights.f16.npz"
+"""A shipped run's weights as float16 (exact: final weights are rounded to float16)."""
+
+
 @dataclass
 class Run:
     """A trained (or reused) model and what was recorded about it.
@@ -186,14 +192,37 @@ class Run:
 
     @property
     def model(self) -> keras.Model:
+        """The trained model: model.keras, or the shipped float16 weights (the same values:
+        final weights are float16-exact) on the saved architecture."""
         if self._model is None:
             path = self.run_dir / "model.keras"
-            if not path.exists():
+            if path.exists():
+                self._model = _load_model(path)
+            elif (self.run_dir / SHIPPED_WEIGHTS).exists():
+                self._model = self.architecture
+                with np.load(self.run_dir / SHIPPED_WEIGHTS, allow_pickle=False) as z:
+                    weights = [z[f"arr_{i}"] for i in range(len(z.files))]
+                self._model.set_weights([w.astype(np.float32) if w.dtype == np.float16 else w
+                                         for w in weights])
+            else:
                 raise FileNotFoundError(
                     f"run {self.name!r} in {self.run_dir} was shipped without its weights "
                     "(model.keras): retrain it with RETRAIN=1 to use the model itself")
-            self._model = _load_model(path)
         return self._model
+
+    @property
+    def architecture(self) -> keras.Model:
+        """The model's layers (for figures and tables): the trained model when its weights are
+        here, otherwise the same architecture untrained, from architecture.json."""
+        if self._model is not None or (self.run_dir / "model.keras").exists():
+            return self.model
+        path = self.run_dir / ARCHITECTURE
+        if not path.exists():
+            raise FileNotFoundError(f"run {self.name!r} in {self.run_dir} has neither model.keras "
+                                    f"nor {ARCHITECTURE}")
+        import helpers.models  # noqa: F401 - registers the project's custom layers
+
+        return keras.models.model_from_json(path.read_text())
 
     @property
     def config(self) -> dict:
@@ -561,13 +590,32 @@ def _train(name, build, config, run_dir: Path, x_train, y_train, x_val, y_val, v
 
 def save_model(model: keras.Model, path: Path) -> None:
     """Save the model without its optimizer state (half the size; a finished run is not
-    trained further), atomically."""
+    trained further), atomically, and its architecture beside it (architecture.json)."""
     import helpers.models  # noqa: F401 - registers the project's custom layers
 
     bare = model.__class__.from_config(model.get_config())  # same layers, never compiled
     bare.set_weights(model.get_weights())
     with atomic_path(path, suffix=".keras") as tmp:
         bare.save(tmp)
+    with atomic_path(Path(path).parent / ARCHITECTURE) as tmp:
+        tmp.write_text(bare.to_json())
+
+
+def ship_weights(run: Run) -> Path:
+    """Write the run's weights as float16 (weights.f16.npz, compressed), the form committed to
+    the repository; the model rebuilt from it predicts exactly as model.keras does."""
+    weights = run.model.get_weights()
+    for w in weights:
+        if w.dtype.kind == "f" and not np.array_equal(w.astype(np.float16).astype(w.dtype), w):
+            raise ValueError(f"{run.run_dir}: weights are not float16-exact; retrain the run")
+    if not (run.run_dir / ARCHITECTURE).exists():
+        with atomic_path(run.run_dir / ARCHITECTURE) as tmp:
+            tmp.write_text(run.model.to_json())
+    path = run.run_dir / SHIPPED_WEIGHTS
+    with atomic_path(path, suffix=".npz") as tmp:
+        np.savez_compressed(tmp, *[w.astype(np.float16) if w.dtype.kind == "f" else w
+                                   for w in weights])
+    return path
 
 
 def _save_npy(path: Path, array: np.ndarray) -> None:

@@ -36,7 +36,8 @@ CONFIG = {
 }
 HISTORY_COLUMNS = {"epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate",
                    "seconds"}
-RUN_FILES = {"config.json", "model.keras", "history.csv", "metrics.json", "val_proba.npy"}
+RUN_FILES = {"config.json", "model.keras", "architecture.json", "history.csv", "metrics.json",
+             "val_proba.npy"}
 
 
 def build():
@@ -671,3 +672,23 @@ def test_the_saved_model_has_no_optimizer_state(finished):
     with zipfile.ZipFile(run.run_dir / "model.keras") as z:
         size = z.getinfo("model.weights.h5").file_size
     assert size < 4 * count_params(build())["total"] + 60_000  # float32 weights + h5 overhead
+
+
+def test_a_run_shipped_with_float16_weights_predicts_exactly_as_trained(copied, data):
+    run = training.load_finished(copied / "run")
+    before = predict_proba(run.model, data["x_val"])
+    path = training.ship_weights(run)
+    assert path.name == training.SHIPPED_WEIGHTS
+    assert path.stat().st_size < 0.6 * (copied / "run" / "model.keras").stat().st_size
+    (copied / "run" / "model.keras").unlink()  # what a clone of the repository has
+    shipped = training.load_finished(copied / "run")
+    np.testing.assert_array_equal(predict_proba(shipped.model, data["x_val"]), before)
+    assert float(np.mean(shipped.val_proba.argmax(1) == data["y_val"])) == run.metrics["val_accuracy"]
+
+
+def test_a_run_without_weights_still_has_its_architecture(copied):
+    (copied / "run" / "model.keras").unlink()
+    run = training.load_finished(copied / "run")
+    assert [layer.name for layer in run.architecture.layers] == [layer.name for layer in build().layers]
+    with pytest.raises(FileNotFoundError, match="without its weights"):
+        run.model

@@ -1,0 +1,72 @@
+"""helpers.ship: what a trained run leaves in git, and the repository's size budget."""
+
+import subprocess
+
+import numpy as np
+import pytest
+
+from helpers import ship
+from helpers.config import PROJECT_ROOT
+from helpers.models import build_cnn
+from helpers.results import read_json
+from helpers.training import SHIPPED_WEIGHTS, fit_or_load, load_finished, predict_proba
+
+
+@pytest.fixture(scope="module")
+def models_dir(tmp_path_factory):
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (160, 48, 48, 1)).astype(np.float32)
+    y = rng.integers(0, 7, 160)
+    models = tmp_path_factory.mktemp("models")
+    for name in ("cnn", "dnn"):
+        fit_or_load(name, lambda: build_cnn(filters=[4], convs_per_block=1, dense_units=[8]),
+                    {"training": {"epochs": 1, "batch_size": 32, "learning_rate": 0.01}},
+                    x[:128], y[:128], x[128:], y[128:], models, "train-digest", x_test=x[:16],
+                    verbose=0, test_digest="test-digest")
+    return models, x[128:]
+
+
+def test_ship_writes_weights_only_where_asked_and_a_manifest(models_dir):
+    models, x_val = models_dir
+    manifest = ship.ship(models, ["cnn", "dnn", "hist_eq"], with_weights=("cnn",))
+    assert manifest["missing"] == ["hist_eq"]
+    assert (models / "cnn" / SHIPPED_WEIGHTS).exists() and not (models / "dnn" / SHIPPED_WEIGHTS).exists()
+    entry = manifest["runs"]["cnn"]
+    assert entry["weights"] is True and manifest["runs"]["dnn"]["weights"] is False
+    assert entry["data_checksum"] == "train-digest" and entry["test_digest"] == "test-digest"
+    assert entry["fingerprint"] == read_json(models / "cnn" / "metrics.json")["fingerprint"]
+    assert entry["precision"] == "float32" and entry["backend"] and entry["hardware"]
+    assert set(entry["files"]) >= {"config.json", "metrics.json", "history.csv", "val_proba.npy",
+                                   "test_proba.npy", "architecture.json", SHIPPED_WEIGHTS}
+    assert "model.keras" not in entry["files"]
+    assert read_json(models / "manifest.json") == manifest
+
+
+def test_what_ships_is_what_git_keeps(models_dir, tmp_path):
+    """The .gitignore keeps model.keras and unfinished runs out and the shipped files in."""
+    ignored = subprocess.run(
+        ["git", "check-ignore", "--no-index", "models/cnn/model.keras", "models/cnn.training/x",
+         "models/cnn.replaced/x", "models/cnn/weights.f16.npz", "models/cnn/val_proba.npy",
+         "models/manifest.json"],
+        cwd=PROJECT_ROOT, capture_output=True, text=True).stdout.split()
+    assert ignored == ["models/cnn/model.keras", "models/cnn.training/x", "models/cnn.replaced/x"]
+
+
+def test_a_clone_predicts_with_the_shipped_weights(models_dir):
+    models, x_val = models_dir
+    before = predict_proba(load_finished(models / "cnn").model, x_val)
+    ship.ship(models, ["cnn"], with_weights=("cnn",))
+    (models / "cnn" / "model.keras").rename(models / "cnn.model.keras.bak")
+    try:
+        np.testing.assert_array_equal(predict_proba(load_finished(models / "cnn").model, x_val), before)
+    finally:
+        (models / "cnn.model.keras.bak").rename(models / "cnn" / "model.keras")
+
+
+def test_the_tracked_tree_stays_under_12_mb():
+    """The GPU machine receives the tracked tree with the data: it must stay small."""
+    files = subprocess.run(["git", "ls-files", "-z"], cwd=PROJECT_ROOT, capture_output=True,
+                           check=True).stdout.split(b"\0")
+    size = sum((PROJECT_ROOT / f.decode()).stat().st_size for f in files
+               if f and (PROJECT_ROOT / f.decode()).exists())
+    assert size < 12 * 1024 * 1024, f"tracked files take {size / 2**20:.1f} MiB"
