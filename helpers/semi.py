@@ -283,17 +283,36 @@ class PoolPredictor:
     training images) is the first rows of the "train+test" pool, so once a run has predicted
     the larger pool, a call with a pool of at most that many rows returns the first len(x)
     cached rows without predicting again. A call with a longer pool predicts it afresh.
+
+    With ``on_disk=True`` the predictions are also kept in the run's folder
+    (``pool_<digest of x>.npy``, float16), so a run shipped without its weights still serves
+    the pool it was used on.
     """
 
-    def __init__(self, predict: Callable[[Any, np.ndarray], np.ndarray]):
+    def __init__(self, predict: Callable[[Any, np.ndarray], np.ndarray], on_disk: bool = False):
         self.predict = predict
+        self.on_disk = on_disk
         self.cache: dict[str, np.ndarray] = {}
 
     def __call__(self, run, x) -> np.ndarray:
         cached = self.cache.get(run.name)
         if cached is None or len(cached) < len(x):
-            cached = self.cache[run.name] = self.predict(run, x)
+            cached = self.cache[run.name] = self._stored_or_predicted(run, x)
         return cached[: len(x)]
+
+    def _stored_or_predicted(self, run, x) -> np.ndarray:
+        if not self.on_disk:
+            return self.predict(run, x)
+        import hashlib
+
+        digest = hashlib.sha256(np.ascontiguousarray(x).tobytes()).hexdigest()[:16]
+        path = Path(run.run_dir) / f"pool_{digest}.npy"
+        if path.exists():
+            return np.load(path).astype(np.float32)
+        proba = np.asarray(self.predict(run, x), dtype=np.float16)
+        with atomic_path(path, suffix=".npy") as tmp:
+            np.save(tmp, proba)
+        return proba.astype(np.float32)
 
 
 @dataclass

@@ -28,6 +28,13 @@ SHIPPED_FILES = ("config.json", "metrics.json", "history.csv", "val_proba.npy", 
                  "architecture.json", "weights.f16.npz")
 
 
+def shipped_files(run_dir: Path) -> list[Path]:
+    """The files of a finished run that go to git (pool_*.npy: the self-training baselines'
+    predictions of their pools)."""
+    return ([run_dir / name for name in SHIPPED_FILES if (run_dir / name).exists()]
+            + sorted(run_dir.glob("pool_*.npy")))
+
+
 def code_version() -> str:
     """The git commit of the code (with '+changes' when the work tree differs), or 'unknown'."""
     try:
@@ -51,8 +58,7 @@ def manifest_entry(run_dir: Path, weights: bool, version: str) -> dict:
         else f"{runtime.get('processor')} ({runtime.get('cpu_count')} cores)",
         "precision": metrics.get("precision", "float32"), "finished": metrics.get("finished"),
         "val_accuracy": metrics.get("val_accuracy"), "weights": weights,
-        "files": {name: (run_dir / name).stat().st_size for name in SHIPPED_FILES
-                  if (run_dir / name).exists()},
+        "files": {path.name: path.stat().st_size for path in shipped_files(run_dir)},
     }
 
 

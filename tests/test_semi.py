@@ -765,3 +765,22 @@ def test_load_members_names_the_notebook_that_trains_a_missing_run(tmp_path):
         semi.load_members(tmp_path, ["ablation_none"], 10)
     with pytest.raises(ValueError, match="10 validation faces, this split has 12"):
         semi.load_members(tmp_path, ["cnn"], 12)
+
+
+def test_pool_predictions_kept_on_disk_serve_a_run_without_its_model(tmp_path):
+    calls = []
+
+    def predict(run, x):
+        calls.append(len(x))
+        return np.tile(np.linspace(0.1, 0.2, 7), (len(x), 1)) * (1 + np.arange(len(x))[:, None])
+
+    run = SimpleNamespace(name="base", run_dir=tmp_path)
+    x = np.arange(5 * 4, dtype=np.float32).reshape(5, 2, 2, 1)
+    first = PoolPredictor(predict, on_disk=True)(run, x)
+    assert calls == [5] and len(list(tmp_path.glob("pool_*.npy"))) == 1
+    again = PoolPredictor(lambda r, x: pytest.fail("predicted again"), on_disk=True)
+    np.testing.assert_array_equal(again(run, x), first)
+    np.testing.assert_array_equal(again(run, x[:3]), first[:3])  # a prefix pool from memory
+    other = x + 1  # another pool: predicted, stored beside the first
+    PoolPredictor(predict, on_disk=True)(run, other)
+    assert calls == [5, 5] and len(list(tmp_path.glob("pool_*.npy"))) == 2
