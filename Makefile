@@ -12,7 +12,7 @@ SYSTEM_PACKAGES := pandoc texlive-xetex texlive-fonts-recommended texlive-plain-
 SYSTEM_COMMANDS := pandoc xelatex dot pdftotext
 
 .DEFAULT_GOAL := help
-.PHONY: help env system-deps report plan train ship pdf test lab check-data clean
+.PHONY: help env system-deps report plan train ship pdf test lab check-data predict clean
 
 help: ## Show this list of targets
 	@echo "Usage: make TARGET [PROFILE=full|smoke] [DATA_DIR=data] [RETRAIN=1]"
@@ -41,8 +41,8 @@ report: env ## Run all notebooks and build the PDF (report/report.pdf for PROFIL
 plan: env ## Print the training plan of PROFILE: runs reused, resumed or trained, with a time estimate
 	$(PY) -m helpers.plan --profile $(PROFILE) --data-dir $(DATA_DIR)
 
-train: env ## Train PROFILE's runs (RUNS="cnn hist_eq ..." or all) without the report; resumable
-	$(PY) -m helpers.plan --profile $(PROFILE) --data-dir $(DATA_DIR) --train $(RUNS)
+train: env ## Train PROFILE's runs (RUNS="cnn hist_eq ..." or all; RETRAIN=1 from scratch) without the report; resumable
+	$(PY) -m helpers.plan --profile $(PROFILE) --data-dir $(DATA_DIR) $(if $(filter 1,$(RETRAIN)),--retrain) --train $(RUNS)
 
 ship: env ## Prepare PROFILE's finished runs for git: float16 weights, models/manifest.json
 	$(PY) -m helpers.ship --profile $(PROFILE)
@@ -58,6 +58,10 @@ lab: env ## Open the notebooks in JupyterLab (they run top to bottom with the fu
 
 check-data: env ## Validate DATA_DIR and print a summary of the data
 	$(PY) -m helpers.data $(DATA_DIR)
+
+predict: $(STAMP) ## Predict faces: INPUT=photo.jpg|folder|test.csv [OUTPUT=predictions.csv] [MODEL=cnn|ensemble|RUN]
+	@test -n "$(INPUT)" || { echo "error: give INPUT=photo.jpg, a folder of images or a test file (make predict INPUT=data/test.csv)" >&2; exit 2; }
+	$(PY) -m helpers.predict $(INPUT) $(if $(OUTPUT),--output $(OUTPUT)) $(if $(MODEL),--model $(MODEL)) $(if $(EXPLAIN),--explain $(EXPLAIN))
 
 clean: ## Remove build/ (executed notebooks, smoke runs, data cache); keeps models/ and report/
 	rm -rf build

@@ -346,9 +346,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", default="full")
     parser.add_argument("--data-dir", help="folder with FER2013 (default: the profile's)")
     parser.add_argument("--train", nargs="*", metavar="RUN", help="train these runs (none named: all)")
+    parser.add_argument("--retrain", action="store_true",
+                        help="train the runs from scratch even when a finished one matches")
     args = parser.parse_args(argv)
     try:
-        params = profile_parameters(args.profile, args.data_dir)
+        params = profile_parameters(args.profile, args.data_dir, args.retrain)
         plan = show_plan(params, measure=True)
         if args.train is None:
             return 0

@@ -212,3 +212,15 @@ def test_training_compute_sums_the_runs_metrics(params, tmp_path):
     assert "in 1.5 h of training on NVIDIA H100; x86_64 CPU, 2 cores" in words
     assert "not found: " in words and "hist_eq" in words
     assert planning.compute_words({}) == "no trained run found"
+
+
+def test_train_command_passes_retrain_to_the_runs(monkeypatch):
+    seen = {}
+
+    def show_plan(params, measure=True):
+        seen["retrain"] = params.get("retrain")
+        return []
+
+    monkeypatch.setattr(planning, "show_plan", show_plan)
+    assert planning.main(["--profile", "smoke", "--retrain", "--train"]) == 0
+    assert seen["retrain"] is True
