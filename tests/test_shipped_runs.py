@@ -1,0 +1,53 @@
+"""The trained runs committed in models/ stay usable: the current code computes the same
+fingerprint for them (so `make report` reuses them instead of retraining hours of CPU time),
+and their shipped float16 weights reproduce their recorded validation predictions."""
+
+import numpy as np
+import pytest
+
+from helpers.config import PROJECT_ROOT, load_profile
+from helpers.results import read_json
+
+MODELS = PROJECT_ROOT / "models"
+SHIPPED = sorted(p.parent.name for p in MODELS.glob("*/metrics.json"))
+
+
+@pytest.fixture(scope="module")
+def full_inputs(fer2013_dir):
+    from helpers.experiments import load_inputs
+
+    params = load_profile("full")
+    return params, load_inputs(fer2013_dir, params["val_fraction"], params["seed"],
+                               params["max_train_rows"])
+
+
+def test_the_full_profiles_main_cnn_is_shipped():
+    assert "cnn" in SHIPPED
+    assert (MODELS / "cnn" / "weights.f16.npz").exists()
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_a_shipped_run_is_reused_by_the_current_code(full_inputs, name):
+    from helpers.plan import report_plan
+
+    params, inputs = full_inputs
+    plan = {run.name: run for run in report_plan({**params, "models_dir": str(MODELS)}, inputs)}
+    if name in plan and not plan[name].status.startswith("after"):
+        assert plan[name].status == "reuse", f"{name} would be retrained: its fingerprint changed"
+    assert read_json(MODELS / name / "metrics.json")["data_checksum"] == inputs.train_digest
+
+
+def test_the_shipped_weights_reproduce_the_recorded_predictions(full_inputs):
+    from helpers.training import load_finished, predict_proba
+
+    _, inputs = full_inputs
+    run = load_finished(MODELS / "cnn")
+    training = run.config["training"]
+    rows = slice(0, 256)  # a sample keeps the test fast
+    proba = predict_proba(run.model, inputs.x_val[rows], training["tta_flip"],
+                          tta_crops=training["tta_crops"])
+    stored = run.val_proba[rows]
+    # Bit-identical on the CPU that trained it (checked); another CPU's bfloat16/oneDNN kernels
+    # round differently, so allow what mixed precision moves, far below what other weights would.
+    assert np.abs(proba - stored).max() < 0.05
+    assert np.mean(proba.argmax(1) == stored.argmax(1)) >= 0.98
