@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from helpers.config import CLASS_NAMES, IMAGE_SIZE, MODELS_DIR, PROFILE_DIR, load_profile
-from helpers.data import DataError
+from helpers.data import GZIP_MAGIC, DataError, _first_line
 
 # --------------------------------------------------------------------------- settings
 
@@ -224,16 +224,11 @@ def load_predictor(model: str = DEFAULT_MODEL, models_dir=MODELS_DIR,
 # --------------------------------------------------------------------------- test files
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
-
-
 def csv_header(path: Path) -> list[str]:
     """The column names on a CSV file's first line (gzipped or not)."""
     try:
         with open(path, "rb") as fh:
-            gzipped = fh.read(2) == b"\x1f\x8b"
+            gzipped = fh.read(2) == GZIP_MAGIC
         opener = gzip.open if gzipped else open
         with opener(path, "rb") as fh:
             line = fh.readline().decode("utf-8-sig")

@@ -21,11 +21,12 @@ from pathlib import Path
 
 from helpers.config import PROJECT_ROOT, resolve
 from helpers.results import read_json, write_json
+from helpers.training import ARCHITECTURE, SHIPPED_WEIGHTS, load_finished, ship_weights
 
 SHIP_WEIGHTS = ("cnn", "ablation_none")
 """Runs whose models the analysis notebooks (05, 06) use; the others ship their predictions."""
 SHIPPED_FILES = ("config.json", "metrics.json", "history.csv", "val_proba.npy", "test_proba.npy",
-                 "architecture.json", "weights.f16.npz")
+                 ARCHITECTURE, SHIPPED_WEIGHTS)
 
 
 def shipped_files(run_dir: Path) -> list[Path]:
@@ -65,8 +66,6 @@ def manifest_entry(run_dir: Path, weights: bool, version: str) -> dict:
 def ship(models_dir, names, with_weights=SHIP_WEIGHTS) -> dict:
     """Write float16 weights for `with_weights` and models_dir/manifest.json for the finished
     runs among `names`; returns the manifest. Runs not finished are listed as missing."""
-    from helpers.training import load_finished, ship_weights
-
     models_dir = resolve(models_dir)
     version = code_version()
     manifest = {"written": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "code_version": version,

@@ -200,8 +200,7 @@ class Run:
                 self._model = _load_model(path)
             elif (self.run_dir / SHIPPED_WEIGHTS).exists():
                 self._model = self.architecture
-                with np.load(self.run_dir / SHIPPED_WEIGHTS, allow_pickle=False) as z:
-                    weights = [z[f"arr_{i}"] for i in range(len(z.files))]
+                weights = _load_arrays(self.run_dir / SHIPPED_WEIGHTS)
                 self._model.set_weights([w.astype(np.float32) if w.dtype == np.float16 else w
                                          for w in weights])
             else:
@@ -623,6 +622,13 @@ def _save_npy(path: Path, array: np.ndarray) -> None:
         np.save(tmp, array)
 
 
+def _save_test_proba(run_dir: Path, model: keras.Model, x_test, training: dict) -> None:
+    """test_proba.npy: float16 probabilities with the run's own test-time augmentation."""
+    proba = predict_proba(model, x_test, training.get("tta_flip", False),
+                          tta_crops=training.get("tta_crops", False))
+    _save_npy(run_dir / "test_proba.npy", proba.astype(np.float16))
+
+
 def _finish(name, run_dir, model, fp, data_checksum, config, train_rows, x_val, y_val,
             x_test, wall, test_digest=None) -> None:
     """Evaluate the final model, save predictions and write metrics.json (the 'done' marker)."""
@@ -636,8 +642,7 @@ def _finish(name, run_dir, model, fp, data_checksum, config, train_rows, x_val, 
     _save_npy(run_dir / "val_proba.npy", val_proba)
     has_test = x_test is not None and len(x_test) > 0
     if has_test:
-        _save_npy(run_dir / "test_proba.npy",
-                  predict_proba(model, x_test, tta, tta_crops=crops).astype(np.float16))
+        _save_test_proba(run_dir, model, x_test, training)
     history = read_history(run_dir)
     from helpers.models import count_params
 
@@ -677,10 +682,7 @@ def _refresh_test_proba(run: Run, x_test, test_digest: str | None) -> Run:
         return run
     if not (run.run_dir / "model.keras").exists():
         return run  # shipped without weights: its stored predictions are all there is
-    training = run.config["training"]
-    _save_npy(run.run_dir / "test_proba.npy",
-              predict_proba(run.model, x_test, training.get("tta_flip", False),
-                            tta_crops=training.get("tta_crops", False)).astype(np.float16))
+    _save_test_proba(run.run_dir, run.model, x_test, run.config["training"])
     run.metrics["test_digest"] = test_digest
     write_json(run.run_dir / "metrics.json", run.metrics)
     return run
