@@ -224,15 +224,25 @@ def run_notebooks(params: dict, only: list[str] | None = None, data_checksum: st
     if (threading.current_thread() is threading.main_thread()
             and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
         previous_handler = signal.signal(signal.SIGINT, _on_sigint)
+    # What the kernels print to their stderr outside any cell (native library start-up lines)
+    # would scroll past the progress lines; it is kept in a log file instead.
+    kernel_log = open(out_dir / KERNEL_LOG, "ab")
+    _KERNEL_LOG[:] = [kernel_log]
     try:
         done = _run_each(selected, run_params, out_dir, mark)
     finally:
+        _KERNEL_LOG.clear()
+        kernel_log.close()
         if previous_handler is not None:
             signal.signal(signal.SIGINT, previous_handler)
     record["runs"][-1]["status"] = "complete"
     record["runs"][-1]["finished"] = _now()
     write_record(profile, record)
     return done
+
+
+KERNEL_LOG = "kernels-stderr.log"
+"""In build/<profile>/notebooks/: the notebook kernels' own stderr, for when one fails to start."""
 
 
 def _run_each(selected: list[Path], run_params: dict, out_dir: Path, mark) -> list[Path]:
@@ -280,6 +290,7 @@ def _run_each(selected: list[Path], run_params: dict, out_dir: Path, mark) -> li
 
 
 _KERNELS: list = []
+_KERNEL_LOG: list = []  # the open file that receives the kernels' stderr during a run
 _INTERRUPTED = threading.Event()
 
 
@@ -299,6 +310,8 @@ def _tracked_kernel_manager():
     class TrackedKernelManager(AsyncKernelManager):
         async def start_kernel(self, **kwargs):
             _KERNELS.append(self)
+            if _KERNEL_LOG:  # the kernel's own stderr: TensorFlow's start-up lines, ipykernel's notes
+                kwargs.setdefault("stderr", _KERNEL_LOG[0])
             return await super().start_kernel(**kwargs)
 
         async def shutdown_kernel(self, now: bool = False, restart: bool = False):

@@ -43,7 +43,7 @@ MAX_FILE_BYTES = 16 * 2**20
 
 
 def pack_data(data_dir: Path, bundle: Path) -> None:
-    data = load_fer2013(data_dir)
+    data = load_fer2013(data_dir, use_cache=False)
     buffer = io.BytesIO()
     np.savez(buffer, x_train=data.x_train, y_train=data.y_train,
              train_digest=np.array(data.train_digest))

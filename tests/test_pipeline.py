@@ -73,6 +73,15 @@ def test_submission_covers_every_test_id(smoke_run):
 
 
 @pytest.mark.pipeline
+def test_the_terminal_shows_progress_not_library_noise(smoke_run):
+    shown = smoke_run.stdout + smoke_run.stderr
+    assert "==> 02_cnn.ipynb" in shown and "done in" in shown
+    for noise in ("oneDNN", "cuda drivers", "IPKernelApp", "absl::InitializeLog"):
+        assert noise not in shown
+    assert (BUILD_DIR / "smoke" / "notebooks" / pipeline.KERNEL_LOG).exists()  # kept there
+
+
+@pytest.mark.pipeline
 def test_executed_notebooks_are_kept(smoke_run):
     executed = sorted((BUILD_DIR / "smoke" / "notebooks").glob("[0-9][0-9]_*.ipynb"))
     assert [p.name for p in executed] == [p.name for p in pipeline.notebooks()]

@@ -209,7 +209,9 @@ def test_training_compute_sums_the_runs_metrics(params, tmp_path):
     assert "hist_eq" in compute["missing"]
     words = planning.compute_words(compute)
     assert words.startswith("300 training images (CNN-image units; profile budget ")
-    assert "in 1.5 h of training on NVIDIA H100; x86_64 CPU, 2 cores" in words
+    assert compute["seconds_by_hardware"] == {"x86_64 CPU, 2 cores (tensorflow)": 3600.0,
+                                              "NVIDIA H100 (jax)": 1800.0}
+    assert "trained in 60 min on x86_64 CPU, 2 cores (tensorflow); 30 min on NVIDIA H100 (jax)" in words
     assert "not found: " in words and "hist_eq" in words
     assert planning.compute_words({}) == "no trained run found"
 
