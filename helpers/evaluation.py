@@ -47,3 +47,26 @@ def misclassified(y_true, y_pred, proba, true_class: int, predicted_class: int, 
     rows = np.flatnonzero((y_true == true_class) & (y_pred == predicted_class))
     order = np.argsort(-np.asarray(proba)[rows, predicted_class], kind="stable")
     return rows[order][:limit]
+
+
+def as_labels(proba_or_labels) -> np.ndarray:
+    """Integer labels from labels (N,) or from the argmax of probabilities (N, C)."""
+    values = np.asarray(proba_or_labels)
+    if values.ndim == 2:
+        return values.argmax(axis=1).astype(np.int64)
+    if values.ndim != 1:
+        raise ValueError(f"expected labels (N,) or probabilities (N, C), got shape {values.shape}")
+    if values.size and not np.all(values == np.round(values)):
+        raise ValueError("labels must be integers")
+    return values.astype(np.int64)
+
+
+def accuracy(proba_or_labels, y) -> float:
+    """Fraction of rows whose label (or argmax of probabilities) equals y."""
+    predicted = as_labels(proba_or_labels)
+    y = np.asarray(y).reshape(-1)
+    if len(predicted) != len(y):
+        raise ValueError(f"{len(predicted)} predictions but {len(y)} labels")
+    if len(y) == 0:
+        raise ValueError("accuracy of zero rows is undefined")
+    return float(np.mean(predicted == y))

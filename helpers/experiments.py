@@ -4,6 +4,7 @@ the CNN and the DNN with the run's parameters, write the leaderboard submission.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -71,6 +72,20 @@ def cnn_run_config(inputs: Inputs, cnn: dict, training: dict, augmentation: dict
     }
 
 
+def trained_like(run_dir, inputs, cnn: dict, training: dict, augmentation: dict | None) -> bool:
+    """True when run_dir holds a finished CNN run with the fingerprint that
+    ``helpers.experiments.train_cnn(..., inputs, cnn, training, ..., augmentation)`` would give
+    a run now (same config and training data). Lets a notebook reuse a run saved under another
+    name (e.g. the main CNN as ensemble member 0) without retraining it.
+    """
+    from helpers.results import read_json
+    from helpers.training import fingerprint
+
+    metrics = read_json(Path(run_dir) / "metrics.json")
+    expected = fingerprint(cnn_run_config(inputs, cnn, training, augmentation), inputs.train_digest)
+    return bool(metrics) and metrics.get("fingerprint") == expected
+
+
 def dnn_run_config(inputs: Inputs, target_params: int, depth: int, dropout: float,
                    training: dict, augmentation: dict | None) -> dict:
     """Everything that defines the DNN run; its width is solved from `target_params`."""
@@ -102,26 +117,6 @@ def labels_digest(x: np.ndarray, y: np.ndarray) -> str:
     digest = hashlib.sha256(np.ascontiguousarray(y, dtype=np.int64).tobytes())
     digest.update(np.ascontiguousarray(x[:, ::7, ::7]).tobytes())
     return digest.hexdigest()[:16]
-
-
-PUBLIC_TEST_IDS = 3589  # ids 0..3588 are the leaderboard's public half, the rest private
-
-
-def leaderboard_scores(test_ids: np.ndarray, predicted: np.ndarray, y_test,
-                       source_format: str) -> dict | None:
-    """Test accuracy when the data came with test labels (Kaggle's fer2013.csv or an image-folder
-    copy); None for the course's CSVs, whose test labels are withheld. The public/private halves
-    are known only for the CSV forms, whose ids follow the challenge's order; an image-folder
-    copy's ids follow the file names, so only the overall accuracy is given (halves None)."""
-    if y_test is None or len(y_test) == 0:
-        return None
-    correct = np.asarray(predicted) == np.asarray(y_test)
-    scores = {"test": float(correct.mean()), "public": None, "private": None}
-    if "csv" in source_format.lower():
-        public = np.asarray(test_ids) < PUBLIC_TEST_IDS
-        scores["public"] = float(correct[public].mean()) if public.any() else None
-        scores["private"] = float(correct[~public].mean()) if (~public).any() else None
-    return scores
 
 
 def training_table(run_config: dict, inputs: Inputs) -> "pd.DataFrame":

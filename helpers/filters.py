@@ -1,5 +1,5 @@
 """What convolution filters respond to: measures of the patterns that gradient ascent finds for
-them (helpers.analysis.filter_patterns) and of their feature maps on one face.
+them (helpers.ascent.filter_patterns) and of their feature maps on one face.
 
 Patterns are measured on their centre (BORDER pixels along each edge are left out: the
 convolutions' zero padding distorts them). A pattern whose centre varies less than UNIFORM_STD
@@ -26,7 +26,9 @@ import pandas as pd
 from matplotlib.figure import Figure
 from scipy import ndimage
 
-from helpers.analysis import conv_layer_names, feature_maps, filter_patterns, plot_grid
+from helpers.ascent import feature_maps, filter_patterns
+from helpers.gradients import conv_layer_names
+from helpers.plots import plot_grid
 from helpers.notebook import fmt, pct
 
 ORIENTATIONS = ["horizontal", "diagonal /", "vertical", "diagonal \\"]

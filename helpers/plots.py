@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.figure import Figure
 
 STAGE_NAMES = {"image": "Input", "aug": "Augmentation", "normalize": "Normalization",
                "flatten": "Flatten", "logits": "Classifier", "probabilities": "Softmax"}
@@ -97,5 +99,36 @@ def architecture_figure(model, per_row: int = 5, title: str | None = None):
                                             color="grey"))
     total = model.count_params()
     fig.suptitle(title or f"{model.name}: {total:,} parameters")
+    fig.tight_layout()
+    return fig
+
+
+def plot_grid(images, titles=None, ncols: int = 8, cmap: str = "gray", vmin=None, vmax=None,
+              cell_size: float = 1.3, suptitle: str | None = None) -> Figure:
+    """A grid of images (filters, feature maps, class images): one axes per image, no ticks,
+    figure height scaled to the number of rows. `images` is (N, H, W) or (N, H, W, 1); for
+    feature maps (H, W, F) pass ``np.moveaxis(maps, -1, 0)``. `vmin`/`vmax` fix the colour
+    range (default: per image)."""
+    images = np.asarray(images)
+    if images.ndim == 4 and images.shape[-1] == 1:
+        images = images[..., 0]
+    if images.ndim != 3 or len(images) == 0:
+        raise ValueError(f"expected images of shape (N, H, W), got {images.shape}")
+    if ncols < 1:
+        raise ValueError(f"ncols must be >= 1, got {ncols}")
+    if titles is not None and len(titles) != len(images):
+        raise ValueError(f"{len(titles)} titles for {len(images)} images")
+    ncols = min(ncols, len(images))
+    nrows = math.ceil(len(images) / ncols)
+    fig = Figure(figsize=(cell_size * ncols, cell_size * nrows + (0.4 if suptitle else 0)))
+    for i, image in enumerate(images):
+        ax = fig.add_subplot(nrows, ncols, i + 1)
+        ax.imshow(image, cmap=cmap, vmin=vmin, vmax=vmax)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if titles is not None:
+            ax.set_title(str(titles[i]), fontsize=8)
+    if suptitle:
+        fig.suptitle(suptitle)
     fig.tight_layout()
     return fig

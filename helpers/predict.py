@@ -134,7 +134,7 @@ class Predictor:
 
     def predict(self, faces: np.ndarray) -> np.ndarray:
         """Class probabilities (N, classes), float64, of uint8 faces (N, 48, 48)."""
-        from helpers.semi import average_probabilities
+        from helpers.ensembles import average_probabilities
 
         if len(faces) == 0:
             return np.zeros((0, len(CLASS_NAMES)))
@@ -499,7 +499,8 @@ def explanation_figure(face: Face, proba: np.ndarray, cam: np.ndarray, cam_run: 
 def grad_cams(predictor: Predictor, faces: np.ndarray, proba: np.ndarray) -> tuple[np.ndarray, str]:
     """Grad-CAM maps (N, 48, 48) of the predicted classes, from the first member with a
     convolution layer (its own input: equalized for a histogram-equalized run), and its name."""
-    from helpers.analysis import conv_layer_names, grad_cam
+    from helpers.gradients import conv_layer_names
+    from helpers.saliency import grad_cam
     from helpers.preprocess import to_model_input
 
     for member in predictor.members:
@@ -562,7 +563,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def predict_test_file(path: Path, args: argparse.Namespace) -> int:
     """Leaderboard CSV for a test file; returns the exit status."""
-    from helpers.semi import write_submission
+    from helpers.submissions import write_submission
 
     if args.explain:
         raise ValueError("--explain is for images and photos, not a test file")

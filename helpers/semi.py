@@ -1,4 +1,4 @@
-"""Semi-supervised learning (self-training with pseudo-labels) and ensembles: numpy only.
+"""Question 8, semi-supervised learning: self-training with pseudo-labels. Numpy only.
 
 Nothing here imports Keras at import time (the few helpers that need a saved model or
 helpers.experiments import it when called). The self-training loop takes two callables, so the same code runs
@@ -22,7 +22,6 @@ deterministic.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -30,6 +29,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from helpers.config import NUM_CLASSES
+from helpers.evaluation import accuracy
 from helpers.results import atomic_path
 from helpers.stats import paired_comparison
 
@@ -261,21 +261,6 @@ POOL_LABELS = {"train": "train", "train+test": "train + test"}
 """How the report names each pool."""
 
 
-def trained_like(run_dir, inputs, cnn: dict, training: dict, augmentation: dict | None) -> bool:
-    """True when run_dir holds a finished CNN run with the fingerprint that
-    ``helpers.experiments.train_cnn(..., inputs, cnn, training, ..., augmentation)`` would give
-    a run now (same config and training data). Lets a notebook reuse a run saved under another
-    name (e.g. the main CNN as ensemble member 0) without retraining it.
-    """
-    from helpers.experiments import cnn_run_config  # imports Keras: only when asked
-    from helpers.results import read_json
-    from helpers.training import fingerprint
-
-    metrics = read_json(Path(run_dir) / "metrics.json")
-    expected = fingerprint(cnn_run_config(inputs, cnn, training, augmentation), inputs.train_digest)
-    return bool(metrics) and metrics.get("fingerprint") == expected
-
-
 class PoolPredictor:
     """``predict(run, x)``, computed once per run (told apart by ``run.name``) and cached.
 
@@ -461,186 +446,6 @@ def most_over_represented(per_class, y_true, num_classes: int = NUM_CLASSES) -> 
 # --------------------------------------------------------------------------- ensembles
 
 
-def average_probabilities(probas: Sequence, weights: Sequence[float] | None = None) -> np.ndarray:
-    """Weighted mean of class-probability arrays of equal shape (float64).
-
-    Weights default to equal; they must be finite, non-negative, one per member, and not all
-    zero. They are normalized, so rows of probabilities stay rows of probabilities.
-    """
-    probas = [np.asarray(p, dtype=np.float64) for p in probas]
-    if not probas:
-        raise ValueError("need at least one probability array")
-    shape = probas[0].shape
-    if len(shape) != 2:
-        raise ValueError(f"probabilities must be 2-D (rows, classes), got shape {shape}")
-    for i, p in enumerate(probas[1:], start=1):
-        if p.shape != shape:
-            raise ValueError(f"member {i} has shape {p.shape}, member 0 has {shape}")
-    if weights is None:
-        w = np.ones(len(probas))
-    else:
-        w = np.asarray(weights, dtype=np.float64).reshape(-1)
-        if len(w) != len(probas):
-            raise ValueError(f"{len(w)} weights for {len(probas)} members")
-        if not np.all(np.isfinite(w)) or np.any(w < 0):
-            raise ValueError(f"weights must be finite and non-negative, got {w.tolist()}")
-        if w.sum() == 0:
-            raise ValueError("weights must not all be zero")
-    w = w / w.sum()
-    return np.tensordot(w, np.stack(probas), axes=1)
-
-
-def _as_labels(proba_or_labels) -> np.ndarray:
-    values = np.asarray(proba_or_labels)
-    if values.ndim == 2:
-        return values.argmax(axis=1).astype(np.int64)
-    if values.ndim != 1:
-        raise ValueError(f"expected labels (N,) or probabilities (N, C), got shape {values.shape}")
-    if values.size and not np.all(values == np.round(values)):
-        raise ValueError("labels must be integers")
-    return values.astype(np.int64)
-
-
-def accuracy(proba_or_labels, y) -> float:
-    """Fraction of rows whose label (or argmax of probabilities) equals y."""
-    predicted = _as_labels(proba_or_labels)
-    y = np.asarray(y).reshape(-1)
-    if len(predicted) != len(y):
-        raise ValueError(f"{len(predicted)} predictions but {len(y)} labels")
-    if len(y) == 0:
-        raise ValueError("accuracy of zero rows is undefined")
-    return float(np.mean(predicted == y))
-
-
-def ensemble_table(names: Sequence[str], probas: Sequence, y, weights=None):
-    """A pandas DataFrame for the report: each member's accuracy, then the member mean, the
-    best member and the averaged ensemble. Columns: model, kind (member / summary / ensemble),
-    accuracy, vs_best (accuracy minus the best member's)."""
-    import pandas as pd
-
-    names = list(names)
-    if len(names) != len(probas):
-        raise ValueError(f"{len(names)} names for {len(probas)} members")
-    ensemble = average_probabilities(probas, weights)
-    scores = [accuracy(p, y) for p in probas]
-    best = int(np.argmax(scores))
-    rows = [(name, "member", score) for name, score in zip(names, scores)]
-    rows.append(("mean of members", "summary", float(np.mean(scores))))
-    rows.append((f"best member ({names[best]})", "summary", scores[best]))
-    label = "weighted average" if weights is not None else "average"
-    rows.append((f"ensemble: {label} of {len(names)}", "ensemble", accuracy(ensemble, y)))
-    table = pd.DataFrame(rows, columns=["model", "kind", "accuracy"])
-    table["vs_best"] = table["accuracy"] - scores[best]
-    return table
-
-
-def stored_or_predicted(run, x, stored, flip: bool, predict: Callable | None = None) -> np.ndarray:
-    """A run's class probabilities on x, with (flip=True) or without flip TTA.
-
-    `stored` is what the run saved for x (``run.val_proba`` / ``run.test_proba``, None if
-    nothing); it was saved with the run's own TTA setting (``run.metrics["tta_flip"]``), so it
-    is returned when that matches `flip`. Otherwise ``predict(run.model, x, tta_flip=flip)``
-    (default helpers.training.predict_proba) computes it. No rows (e.g. no test images) give a
-    (0, classes) array without calling the model, which cannot predict an empty batch.
-    """
-    if len(x) == 0:
-        classes = stored.shape[1] if stored is not None and np.ndim(stored) == 2 else NUM_CLASSES
-        return np.zeros((0, classes), dtype=np.float32)
-    if stored is not None and bool(run.metrics.get("tta_flip")) == flip:
-        return stored
-    if predict is None:
-        from helpers.training import predict_proba as predict  # imports Keras: only when needed
-    return predict(run.model, x, tta_flip=flip)
-
-
-def subset_accuracies(names: Sequence[str], probas: Sequence, y):
-    """Accuracy of the average of every non-empty subset of the members, best first: a pandas
-    DataFrame with columns members (names joined by " + "), size, accuracy."""
-    from itertools import combinations
-
-    import pandas as pd
-
-    rows = []
-    for size in range(1, len(names) + 1):
-        for chosen in combinations(range(len(names)), size):
-            rows.append((" + ".join(names[i] for i in chosen), size,
-                         accuracy(average_probabilities([probas[i] for i in chosen]), y)))
-    table = pd.DataFrame(rows, columns=["members", "size", "accuracy"])
-    return table.sort_values(["accuracy", "size"], ascending=[False, True], kind="stable",
-                             ignore_index=True)
-
-
-TRAINED_BY = {"cnn": "02_cnn", "hist_eq": "08_histogram_equalization"}
-"""The notebook that trains each run an ensemble may use (ablation_* runs: 02_cnn)."""
-
-
-def load_members(models_dir, names: Sequence[str], val_rows: int) -> list:
-    """The finished runs `names` in models_dir, for an ensemble of their stored predictions.
-    FileNotFoundError names the notebook that trains a missing one; ValueError when a run was
-    scored on a validation split of another size."""
-    from helpers.config import resolve
-    from helpers.training import load_finished  # imports Keras: only when asked
-
-    runs = []
-    for name in names:
-        run = load_finished(resolve(models_dir) / name)
-        if run is None:
-            notebook = TRAINED_BY.get(name, "02_cnn" if name.startswith("ablation_") else None)
-            hint = f"run notebooks/{notebook}.ipynb first" if notebook else "train it first"
-            raise FileNotFoundError(f"no trained run {name!r} in {resolve(models_dir)}: {hint}")
-        if run.metrics.get("val_rows") != val_rows:
-            raise ValueError(f"run {name!r} was scored on {run.metrics.get('val_rows')} validation "
-                             f"faces, this split has {val_rows}: retrain it with this profile")
-        runs.append(run)
-    return runs
-
-
-def accuracy_by_size(probas: Sequence, y) -> list[float]:
-    """Accuracy of the average of the first n members, for n = 1 .. len(probas)."""
-    return [accuracy(average_probabilities(probas[:n]), y) for n in range(1, len(probas) + 1)]
-
-
-def unanimous(probas: Sequence) -> np.ndarray:
-    """Boolean mask of the rows on which every member predicts the same class."""
-    votes = np.stack([_as_labels(p) for p in probas])
-    return np.all(votes == votes[0], axis=0)
-
-
 # --------------------------------------------------------------------------- submission
 
 
-def write_submission(path, ids, proba_or_labels, num_classes: int = NUM_CLASSES) -> Path:
-    """Write the leaderboard CSV: header ``id,label``, one row per test id, in the given order.
-
-    `proba_or_labels` is (N, C) probabilities (argmax is taken) or N integer labels. Raises
-    ValueError when the lengths differ, ids repeat or are not integers, or a label is outside
-    0..num_classes-1. Written atomically (a temporary file, then os.replace); returns the path.
-    """
-    path = Path(path)
-    ids = np.asarray(ids).reshape(-1)
-    labels = _as_labels(proba_or_labels)
-    if len(ids) != len(labels):
-        raise ValueError(f"{len(ids)} ids but {len(labels)} predictions")
-    if ids.size and not (np.issubdtype(ids.dtype, np.number) and np.all(ids == np.round(ids))):
-        raise ValueError("ids must be integers")
-    ids = ids.astype(np.int64)
-    if len(np.unique(ids)) != len(ids):
-        raise ValueError("ids must be unique")
-    if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
-        raise ValueError(f"labels must lie in 0..{num_classes - 1}")
-    text = "id,label\n" + "".join(f"{i},{c}\n" for i, c in zip(ids.tolist(), labels.tolist()))
-    with atomic_path(path) as tmp:
-        tmp.write_text(text)
-    return path
-
-
-def submission_agreement(path, ids, proba_or_labels) -> float | None:
-    """Share of the ids whose label in the submission CSV at `path` (``id,label``) equals the
-    given prediction; None when there is no such file. Ids missing from the file never agree."""
-    import pandas as pd
-
-    path = Path(path)
-    if not path.exists():
-        return None
-    saved = pd.read_csv(path).set_index("id")["label"].reindex(np.asarray(ids)).to_numpy()
-    return float(np.mean(saved == _as_labels(proba_or_labels)))

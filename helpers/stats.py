@@ -19,6 +19,7 @@ import numpy as np
 from scipy.stats import binomtest
 
 from helpers.config import NUM_CLASSES
+from helpers.evaluation import as_labels
 from helpers.notebook import pct
 
 
@@ -28,15 +29,6 @@ class Paired(NamedTuple):
     fixed: int
     broken: int
     p: float
-
-
-def _labels(proba_or_labels) -> np.ndarray:
-    values = np.asarray(proba_or_labels)
-    if values.ndim == 2:
-        return values.argmax(axis=1)
-    if values.ndim != 1:
-        raise ValueError(f"expected labels (N,) or probabilities (N, C), got shape {values.shape}")
-    return values
 
 
 def mcnemar_exact(fixed: int, broken: int) -> float:
@@ -59,7 +51,7 @@ def paired_comparison(before, after, y) -> Paired:
     `y` holds the N true labels. Returns Paired(fixed, broken, p): the rows `after` gets right
     and `before` wrong, the reverse, and the exact McNemar p-value (:func:`mcnemar_exact`).
     """
-    y, predicted_before, predicted_after = np.asarray(y).reshape(-1), _labels(before), _labels(after)
+    y, predicted_before, predicted_after = np.asarray(y).reshape(-1), as_labels(before), as_labels(after)
     if not len(predicted_before) == len(predicted_after) == len(y):
         raise ValueError(f"{len(predicted_before)} rows before, {len(predicted_after)} after, {len(y)} labels")
     right_before, right_after = predicted_before == y, predicted_after == y
@@ -81,7 +73,7 @@ def significant_changes(changes: Iterable[tuple[float, float]], alpha: float = 0
 
 def per_class_recall(proba_or_labels, y, num_classes: int = NUM_CLASSES) -> list[float]:
     """Share of each true class's rows predicted as that class (NaN for a class with no rows)."""
-    predicted, y = _labels(proba_or_labels), np.asarray(y).reshape(-1)
+    predicted, y = as_labels(proba_or_labels), np.asarray(y).reshape(-1)
     recall = []
     for k in range(num_classes):
         rows = y == k

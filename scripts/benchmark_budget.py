@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from helpers.config import load_profile, resolve  # noqa: E402
-from helpers.experiments import load_inputs, train_cnn, train_dnn  # noqa: E402
+from helpers.experiments import load_inputs, train_cnn, train_dnn
 from helpers.models import build_cnn  # noqa: E402
 from helpers.plan import duration  # noqa: E402
 

@@ -14,7 +14,7 @@ def run_python(code: str) -> subprocess.CompletedProcess:
 
 
 def test_importing_the_training_engine_prints_nothing():
-    done = run_python("import helpers.training, helpers.analysis, helpers.filters;"
+    done = run_python("import helpers.training, helpers.saliency, helpers.ascent, helpers.adversarial, helpers.filters;"
                       "helpers.training.runtime_info(); print('ok')")
     assert done.returncode == 0, done.stderr
     assert done.stdout == "ok\n"

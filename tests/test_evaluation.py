@@ -47,7 +47,7 @@ def test_misclassified_most_confident_first():
 
 
 def test_leaderboard_scores_halves_only_for_csv_order():
-    from helpers.experiments import leaderboard_scores
+    from helpers.submissions import leaderboard_scores
 
     ids = np.array([0, 1, 3588, 3589, 3590, 7177])
     y_test = np.array([1, 1, 1, 2, 2, 2])

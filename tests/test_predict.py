@@ -167,7 +167,7 @@ def photo(tmp_path_factory, data) -> Path:
 @pytest.mark.parametrize("name", ["test.csv", "test.csv.gz"])
 def test_test_file_gives_the_runs_stored_leaderboard_csv(capsys, tmp_path, run, models_dir,
                                                          test_rows, name):
-    from helpers.semi import write_submission
+    from helpers.submissions import write_submission
 
     x, ids = test_rows
     test_file = write_test_csv(tmp_path / name, x, ids)

@@ -1,4 +1,5 @@
-"""Unit tests for helpers.semi: pseudo-label selection, self-training loop, ensembles, submission."""
+"""Unit tests for helpers.semi (pseudo-label selection, the self-training loop), helpers.ensembles,
+helpers.submissions and helpers.evaluation.accuracy."""
 
 from __future__ import annotations
 
@@ -9,31 +10,16 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from helpers import semi
-from helpers.semi import (
-    POOL_KEYS,
-    UNKNOWN_LABEL,
-    FractionRuns,
-    PoolPredictor,
-    PoolRuns,
-    acceptance_curve,
-    accuracy,
-    accuracy_by_size,
-    average_probabilities,
-    ensemble_table,
-    fraction_result,
-    labeled_split,
-    most_over_represented,
-    pseudo_label_report,
-    select_pseudo_labels,
-    self_training,
-    self_training_experiment,
-    stored_or_predicted,
-    submission_agreement,
-    trained_like,
-    unanimous,
-    write_submission,
-)
+from helpers import ensembles, evaluation
+from helpers.ensembles import (accuracy_by_size, average_probabilities, ensemble_table,
+                               stored_or_predicted, unanimous)
+from helpers.evaluation import accuracy
+from helpers.experiments import trained_like
+from helpers.semi import (FractionRuns, POOL_KEYS, PoolPredictor, PoolRuns, UNKNOWN_LABEL,
+                          acceptance_curve, fraction_result, labeled_split, most_over_represented,
+                          pseudo_label_report, select_pseudo_labels, self_training,
+                          self_training_experiment)
+from helpers.submissions import submission_agreement, write_submission
 
 # --------------------------------------------------------------------------- labeled_split
 
@@ -743,12 +729,12 @@ def test_subset_accuracies_scores_every_subset_best_first():
     a = np.eye(3)[[0, 1, 1, 0]]      # 3 of 4
     b = np.eye(3)[[0, 2, 2, 1]]      # 2 of 4
     c = np.eye(3)[[0, 1, 2, 2]] * 0.9 + 0.1 / 3  # 3 of 4
-    table = semi.subset_accuracies(["a", "b", "c"], [a, b, c], y)
+    table = ensembles.subset_accuracies(["a", "b", "c"], [a, b, c], y)
     assert len(table) == 7
     assert table["accuracy"].is_monotonic_decreasing
     by_members = dict(zip(table["members"], table["accuracy"]))
     assert by_members["a"] == 0.75 and by_members["b"] == 0.5
-    assert by_members["a + b + c"] == semi.accuracy(semi.average_probabilities([a, b, c]), y)
+    assert by_members["a + b + c"] == evaluation.accuracy(ensembles.average_probabilities([a, b, c]), y)
     best = table[table["accuracy"] == table["accuracy"].max()]
     assert table.loc[0, "size"] == best["size"].min()  # ties: the smaller ensemble first
 
@@ -757,14 +743,14 @@ def test_load_members_names_the_notebook_that_trains_a_missing_run(tmp_path):
     from helpers.results import write_json
 
     write_json(tmp_path / "cnn" / "metrics.json", {"val_rows": 10, "fingerprint": "f"})
-    (runs,) = [semi.load_members(tmp_path, ["cnn"], 10)]
+    (runs,) = [ensembles.load_members(tmp_path, ["cnn"], 10)]
     assert [r.name for r in runs] == ["cnn"]
     with pytest.raises(FileNotFoundError, match="08_histogram_equalization"):
-        semi.load_members(tmp_path, ["cnn", "hist_eq"], 10)
+        ensembles.load_members(tmp_path, ["cnn", "hist_eq"], 10)
     with pytest.raises(FileNotFoundError, match="02_cnn"):
-        semi.load_members(tmp_path, ["ablation_none"], 10)
+        ensembles.load_members(tmp_path, ["ablation_none"], 10)
     with pytest.raises(ValueError, match="10 validation faces, this split has 12"):
-        semi.load_members(tmp_path, ["cnn"], 12)
+        ensembles.load_members(tmp_path, ["cnn"], 12)
 
 
 def test_pool_predictions_kept_on_disk_serve_a_run_without_its_model(tmp_path):

@@ -1,4 +1,5 @@
-"""Tests for helpers.analysis on tiny models whose gradients are known by construction."""
+"""Tests for the gradient methods (helpers.gradients, saliency, ascent, adversarial, sampling,
+plots.plot_grid) on tiny models whose gradients are known by construction."""
 
 import os
 
@@ -12,7 +13,7 @@ import pytest
 from keras import layers
 from matplotlib.figure import Figure
 
-from helpers import analysis, experiments
+from helpers import adversarial, ascent, experiments, gradients, plots, saliency, sampling
 from helpers.config import CLASS_NAMES, IMAGE_SIZE
 from helpers.models import build_cnn, build_dnn
 
@@ -61,17 +62,17 @@ def linear():
 # ----------------------------------------------------------------------------- saliency
 
 def test_saliency_shape_range_and_not_constant(cnn, images):
-    sal = analysis.saliency_maps(cnn, images)
+    sal = saliency.saliency_maps(cnn, images)
     assert sal.shape == (4, IMAGE_SIZE, IMAGE_SIZE) and sal.dtype == np.float32
     assert sal.min() >= 0 and np.allclose(sal.max(axis=(1, 2)), 1.0)
     assert all(m.std() > 0.01 for m in sal)
     # inference mode: the random flip/shift layers do not change a second computation
-    np.testing.assert_array_equal(sal, analysis.saliency_maps(cnn, images))
+    np.testing.assert_array_equal(sal, saliency.saliency_maps(cnn, images))
 
 
 def test_saliency_is_the_normalised_weight_of_a_linear_model(linear, images):
     model, kernel = linear
-    sal = analysis.saliency_maps(model, images[:2], class_indices=[2, 5])
+    sal = saliency.saliency_maps(model, images[:2], class_indices=[2, 5])
     for m, c in zip(sal, [2, 5]):
         np.testing.assert_allclose(m, np.abs(kernel[..., c]) / np.abs(kernel[..., c]).max(),
                                    atol=1e-6)
@@ -85,48 +86,48 @@ def test_saliency_stays_where_a_cnn_looks(images):
     x = layers.Cropping2D(((0, 36), (0, 36)))(inputs)
     x = layers.Conv2D(4, 3, activation="relu", name="block1_conv1")(x)
     model = with_head(inputs, layers.Flatten()(x), "corner_cnn")
-    sal = analysis.saliency_maps(model, images)
+    sal = saliency.saliency_maps(model, images)
     assert sal[:, 12:, :].max() == 0 and sal[:, :, 12:].max() == 0
     assert (sal[:, :12, :12] > 0).mean() > 0.5
 
 
 def test_saliency_defaults_to_predicted_class(cnn, images):
-    predicted = analysis.predict_logits(cnn, images).argmax(axis=1)
-    np.testing.assert_array_equal(analysis.saliency_maps(cnn, images),
-                                  analysis.saliency_maps(cnn, images, predicted))
-    assert not np.allclose(analysis.saliency_maps(cnn, images, (predicted + 1) % 7),
-                           analysis.saliency_maps(cnn, images))
+    predicted = gradients.predict_logits(cnn, images).argmax(axis=1)
+    np.testing.assert_array_equal(saliency.saliency_maps(cnn, images),
+                                  saliency.saliency_maps(cnn, images, predicted))
+    assert not np.allclose(saliency.saliency_maps(cnn, images, (predicted + 1) % 7),
+                           saliency.saliency_maps(cnn, images))
 
 
 def test_saliency_accepts_one_image_and_rejects_bad_input(cnn, images, linear):
-    assert analysis.saliency_maps(cnn, images[0, ..., 0]).shape == (1, IMAGE_SIZE, IMAGE_SIZE)
+    assert saliency.saliency_maps(cnn, images[0, ..., 0]).shape == (1, IMAGE_SIZE, IMAGE_SIZE)
     with pytest.raises(ValueError, match="class_indices"):
-        analysis.saliency_maps(cnn, images, class_indices=[0, 1, 2, 7])
+        saliency.saliency_maps(cnn, images, class_indices=[0, 1, 2, 7])
     with pytest.raises(ValueError, match="one class index per image"):
-        analysis.saliency_maps(cnn, images, class_indices=[0, 1])
+        saliency.saliency_maps(cnn, images, class_indices=[0, 1])
     with pytest.raises(ValueError, match="do not fit"):
-        analysis.saliency_maps(cnn, np.zeros((2, 32, 32, 1)))
+        saliency.saliency_maps(cnn, np.zeros((2, 32, 32, 1)))
     inputs = keras.Input(SHAPE)
     no_logits = keras.Model(inputs, layers.Dense(7)(layers.Flatten()(inputs)))
     with pytest.raises(ValueError, match="logits"):
-        analysis.saliency_maps(no_logits, images)
+        saliency.saliency_maps(no_logits, images)
 
 
 def test_smoothgrad(cnn, images, linear):
     model, _ = linear
     # a linear model has the same gradient everywhere (its weight column, exactly), so noise
     # changes nothing: averaging 4 equal copies and normalising costs a few float32 roundings
-    np.testing.assert_allclose(analysis.smoothgrad(model, images, 3, samples=4),
-                               analysis.saliency_maps(model, images, 3), atol=1e-6)
+    np.testing.assert_allclose(saliency.smoothgrad(model, images, 3, samples=4),
+                               saliency.saliency_maps(model, images, 3), atol=1e-6)
     # without noise SmoothGrad is the vanilla saliency
-    np.testing.assert_allclose(analysis.smoothgrad(cnn, images, samples=2, noise=0.0),
-                               analysis.saliency_maps(cnn, images), atol=1e-6)
-    sg = analysis.smoothgrad(cnn, images, samples=4, seed=1)
+    np.testing.assert_allclose(saliency.smoothgrad(cnn, images, samples=2, noise=0.0),
+                               saliency.saliency_maps(cnn, images), atol=1e-6)
+    sg = saliency.smoothgrad(cnn, images, samples=4, seed=1)
     assert sg.shape == (4, IMAGE_SIZE, IMAGE_SIZE) and np.allclose(sg.max(axis=(1, 2)), 1.0)
-    np.testing.assert_array_equal(sg, analysis.smoothgrad(cnn, images, samples=4, seed=1))
-    assert not np.allclose(sg, analysis.smoothgrad(cnn, images, samples=4, seed=2))
+    np.testing.assert_array_equal(sg, saliency.smoothgrad(cnn, images, samples=4, seed=1))
+    assert not np.allclose(sg, saliency.smoothgrad(cnn, images, samples=4, seed=2))
     with pytest.raises(ValueError):
-        analysis.smoothgrad(cnn, images, samples=0)
+        saliency.smoothgrad(cnn, images, samples=0)
 
 
 def tf_keras_vis():
@@ -150,7 +151,7 @@ def test_saliency_matches_tf_keras_vis(cnn, images):
     ref = ref / ref.max(axis=(1, 2), keepdims=True)
     # two float32 backward passes, possibly summing in other orders: each normalised map is
     # within 1e-6 of a float64 evaluation of this model (measured), so within 2e-6 of the other
-    np.testing.assert_allclose(analysis.saliency_maps(cnn, images, classes), ref, atol=1e-5)
+    np.testing.assert_allclose(saliency.saliency_maps(cnn, images, classes), ref, atol=1e-5)
 
 
 # ----------------------------------------------------------------------------- Grad-CAM
@@ -173,24 +174,24 @@ def pointwise():
 def test_grad_cam_known_map(pointwise, images):
     # cam = (w0 + 2 w1) x image whatever order the channel weights w (means of 2,304 gradients)
     # are summed in; the normalised map is then off by a few float32 roundings (< 1e-6)
-    cam = analysis.grad_cam(pointwise, images, class_indices=3)
+    cam = saliency.grad_cam(pointwise, images, class_indices=3)
     np.testing.assert_allclose(cam, images[..., 0] / images.max(axis=(1, 2, 3))[:, None, None],
                                atol=1e-6)
-    np.testing.assert_array_equal(analysis.grad_cam(pointwise, images, class_indices=4), 0.0)
+    np.testing.assert_array_equal(saliency.grad_cam(pointwise, images, class_indices=4), 0.0)
 
 
 def test_grad_cam_default_layer_and_upsampling(cnn, images):
-    cam = analysis.grad_cam(cnn, images)
+    cam = saliency.grad_cam(cnn, images)
     assert cam.shape == (4, IMAGE_SIZE, IMAGE_SIZE) and cam.min() >= 0 and cam.max() <= 1
-    np.testing.assert_array_equal(cam, analysis.grad_cam(cnn, images, layer_name="block2_conv2"))
+    np.testing.assert_array_equal(cam, saliency.grad_cam(cnn, images, layer_name="block2_conv2"))
     assert all(m.max() == 1.0 and m.std() > 0 for m in cam)
     with pytest.raises(ValueError, match="no layer"):
-        analysis.grad_cam(cnn, images, layer_name="block9_conv1")
+        saliency.grad_cam(cnn, images, layer_name="block9_conv1")
     with pytest.raises(ValueError, match="not \\(N, h, w, C\\)"):
-        analysis.grad_cam(cnn, images, layer_name="dense1")
+        saliency.grad_cam(cnn, images, layer_name="dense1")
     keras.utils.set_random_seed(0)
     with pytest.raises(ValueError, match="no Conv2D"):
-        analysis.grad_cam(build_dnn(hidden_units=[8]), images)
+        saliency.grad_cam(build_dnn(hidden_units=[8]), images)
 
 
 def test_grad_cam_matches_tf_keras_vis(cnn, images):
@@ -202,7 +203,7 @@ def test_grad_cam_matches_tf_keras_vis(cnn, images):
             CategoricalScore([1, 2, 3, 4]), images, penultimate_layer="block1_conv2",
             normalize_cam=False)
     ref = ref / ref.max(axis=(1, 2), keepdims=True)
-    cam = analysis.grad_cam(cnn, images, [1, 2, 3, 4], layer_name="block1_conv2")
+    cam = saliency.grad_cam(cnn, images, [1, 2, 3, 4], layer_name="block1_conv2")
     np.testing.assert_allclose(cam, ref, atol=1e-4)
 
 
@@ -213,61 +214,61 @@ def test_mask_by_saliency_zeroes_exactly_the_low_pixels():
     sal = np.zeros((2, 4, 4), np.float32)
     sal[0, 0, :] = [0.2, 0.5, 0.7, 1.0]   # 0.5 is kept: only values below threshold go
     sal[1] = 1.0
-    masked, kept = analysis.mask_by_saliency(images, sal, threshold=0.5)
+    masked, kept = saliency.mask_by_saliency(images, sal, threshold=0.5)
     expected = images.copy()
     expected[sal < 0.5] = 0
     np.testing.assert_array_equal(masked, expected)
     assert masked.shape == images.shape and masked.dtype == images.dtype
     np.testing.assert_allclose(kept, [3 / 16, 1.0])
-    one, kept_one = analysis.mask_by_saliency(images[0, ..., 0], sal[0], threshold=0.8)
+    one, kept_one = saliency.mask_by_saliency(images[0, ..., 0], sal[0], threshold=0.8)
     assert kept_one == 1 / 16 and one.sum() == images[0, 0, 3, 0]
     for bad in [dict(threshold=1.5), dict(saliency=sal * 2), dict(saliency=sal[:, :3])]:
         args = dict(images=images, saliency=sal, threshold=0.5) | bad
         with pytest.raises(ValueError):
-            analysis.mask_by_saliency(**args)
+            saliency.mask_by_saliency(**args)
 
 
 def test_region_share():
     mouth = np.zeros((IMAGE_SIZE, IMAGE_SIZE))
-    r0, r1, c0, c1 = analysis.FACE_REGIONS["mouth"]
+    r0, r1, c0, c1 = saliency.FACE_REGIONS["mouth"]
     mouth[r0:r1, c0:c1] = np.random.default_rng(0).uniform(0.1, 1, (r1 - r0, c1 - c0))
-    assert analysis.region_share(mouth) == pytest.approx({"eyes": 0.0, "mouth": 1.0, "rest": 0.0})
-    assert analysis.region_share(mouth)["eyes"] == 0.0
-    uniform = analysis.region_share(np.ones((IMAGE_SIZE, IMAGE_SIZE)))
+    assert saliency.region_share(mouth) == pytest.approx({"eyes": 0.0, "mouth": 1.0, "rest": 0.0})
+    assert saliency.region_share(mouth)["eyes"] == 0.0
+    uniform = saliency.region_share(np.ones((IMAGE_SIZE, IMAGE_SIZE)))
     assert uniform["eyes"] == pytest.approx(14 * 40 / PIXELS)
     assert uniform["mouth"] == pytest.approx(14 * 24 / PIXELS)
     eyes = np.zeros_like(mouth)
     eyes[12, 20] = 3.0
-    both = analysis.region_share(np.stack([mouth, eyes, np.zeros_like(mouth)]))  # zero map skipped
+    both = saliency.region_share(np.stack([mouth, eyes, np.zeros_like(mouth)]))  # zero map skipped
     assert both == pytest.approx({"eyes": 0.5, "mouth": 0.5, "rest": 0.0})
     noise = np.random.default_rng(1).uniform(size=(5, IMAGE_SIZE, IMAGE_SIZE))
-    random = analysis.region_share(noise)
+    random = saliency.region_share(noise)
     assert sum(random.values()) == pytest.approx(1.0) and min(random.values()) > 0
-    masks = analysis.region_masks()
+    masks = saliency.region_masks()
     assert sum(m.astype(int) for m in masks.values()).tolist() == np.ones((48, 48), int).tolist()
     with pytest.raises(ValueError):
-        analysis.region_share(np.zeros((2, IMAGE_SIZE, IMAGE_SIZE)))
+        saliency.region_share(np.zeros((2, IMAGE_SIZE, IMAGE_SIZE)))
     with pytest.raises(ValueError):
-        analysis.region_share(-mouth)
+        saliency.region_share(-mouth)
 
 
 # ----------------------------------------------------------------------------- filters
 
 def test_conv_layer_names(cnn):
-    assert analysis.conv_layer_names(cnn) == ["block1_conv1", "block1_conv2", "block2_conv1",
+    assert gradients.conv_layer_names(cnn) == ["block1_conv1", "block1_conv2", "block2_conv1",
                                              "block2_conv2"]
     keras.utils.set_random_seed(0)
-    assert analysis.conv_layer_names(build_dnn(hidden_units=[8])) == []
+    assert gradients.conv_layer_names(build_dnn(hidden_units=[8])) == []
 
 
 def test_filter_patterns_raise_every_filter(cnn):
-    patterns, start, final = analysis.filter_patterns(cnn, "block2_conv1", steps=25,
+    patterns, start, final = ascent.filter_patterns(cnn, "block2_conv1", steps=25,
                                                       batch_size=5, progress=False)
     assert patterns.shape == (8, IMAGE_SIZE, IMAGE_SIZE) and patterns.dtype == np.uint8
     assert start.shape == final.shape == (8,)
     assert np.all(final > start), (start, final)
     # the blur trades some activation for smoother patterns: without it the ascent gets further
-    _, raw_start, raw_final = analysis.filter_patterns(cnn, "block2_conv1", steps=25, blur_every=0,
+    _, raw_start, raw_final = ascent.filter_patterns(cnn, "block2_conv1", steps=25, blur_every=0,
                                                        jitter=0, progress=False)
     # same start image, but in a batch of 8 rather than 5 + 3, which may change the kernels'
     # summation order: float32 start activations (|a| < 1.2) are within 3e-7 of float64 ones
@@ -275,7 +276,7 @@ def test_filter_patterns_raise_every_filter(cnn):
     assert np.all(raw_final > start) and (raw_final - start).mean() > (final - start).mean()
     assert all(p.std() > 5 for p in patterns)  # display-ready: stretched, not flat
     # a subset, in the given order: same start image, so the same start activations
-    _, sub_start, sub_final = analysis.filter_patterns(cnn, "block2_conv1", [6, 1], steps=3,
+    _, sub_start, sub_final = ascent.filter_patterns(cnn, "block2_conv1", [6, 1], steps=3,
                                                        progress=False)
     np.testing.assert_allclose(sub_start, start[[6, 1]], rtol=1e-5, atol=1e-5)
     assert np.all(sub_final > sub_start)
@@ -285,25 +286,39 @@ def test_filter_patterns_bad_arguments(cnn):
     for kwargs in [dict(filter_indices=[8]), dict(filter_indices=[]), dict(filter_indices=[0.5]),
                    dict(step_size=0), dict(batch_size=0), dict(steps=-1)]:
         with pytest.raises(ValueError):
-            analysis.filter_patterns(cnn, "block2_conv1", progress=False, **kwargs)
+            ascent.filter_patterns(cnn, "block2_conv1", progress=False, **kwargs)
     with pytest.raises(ValueError, match="no layer"):
-        analysis.filter_patterns(cnn, "nope", progress=False)
+        ascent.filter_patterns(cnn, "nope", progress=False)
 
 
 def test_feature_maps_are_the_layer_output(pointwise, cnn, images):
-    maps = analysis.feature_maps(pointwise, "block1_conv1", images[0])
+    maps = ascent.feature_maps(pointwise, "block1_conv1", images[0])
     np.testing.assert_allclose(maps, images[0] * np.array([1.0, 2.0]), rtol=1e-6)
-    assert analysis.feature_maps(cnn, "block2_conv1", images[1, ..., 0]).shape == (24, 24, 8)
+    assert ascent.feature_maps(cnn, "block2_conv1", images[1, ..., 0]).shape == (24, 24, 8)
     with pytest.raises(ValueError, match="one image"):
-        analysis.feature_maps(cnn, "block2_conv1", images)
+        ascent.feature_maps(cnn, "block2_conv1", images)
+
+
+def test_a_mixed_precision_model_gives_float32_maps_and_logits(images):
+    # The full profile trains in mixed bfloat16: numpy and matplotlib cannot take bfloat16 arrays.
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        keras.utils.set_random_seed(0)
+        model = build_cnn(filters=[4, 8], dense_units=[8], name="bf16_cnn")
+    finally:
+        keras.config.set_dtype_policy("float32")
+    maps = ascent.feature_maps(model, "block1_conv1", images[0])
+    assert maps.dtype == np.float32 and maps.shape == (48, 48, 4)
+    assert gradients.predict_logits(model, images).dtype == np.float32
+    plots.plot_grid(np.moveaxis(maps, -1, 0), cmap="viridis")  # drew nothing before the fix
 
 
 def test_class_maximization_raises_each_logit(cnn):
-    result = analysis.class_maximization(cnn, steps=20, seed=0)
+    result = ascent.class_maximization(cnn, steps=20, seed=0)
     assert result.images.shape == (7, IMAGE_SIZE, IMAGE_SIZE)
     assert result.images.min() >= 0 and result.images.max() <= 255
     assert np.all(result.logits > result.start_logits + 0.1)
-    logits = analysis.predict_logits(cnn, result.images)
+    logits = gradients.predict_logits(cnn, result.images)
     # compiled ascent step against an eager pass (other batch, maybe other kernels): float32
     # logits of this model are within 1e-6 of float64 ones; one ascent step changes them ~0.02
     np.testing.assert_allclose(result.logits, logits[np.arange(7), np.arange(7)], rtol=1e-4,
@@ -316,7 +331,7 @@ def test_class_maximization_raises_each_logit(cnn):
 def test_class_maximization_follows_linear_weights(linear):
     """Ascending a linear logit brightens pixels with positive weight and darkens negative ones."""
     model, kernel = linear
-    result = analysis.class_maximization(model, steps=15, classes=[2], blur_every=0, jitter=0)
+    result = ascent.class_maximization(model, steps=15, classes=[2], blur_every=0, jitter=0)
     change = result.images[0] - result.images[0].mean()
     w = kernel[..., 2]
     assert change[:8, :8][w[:8, :8] > 0.5].min() > 0 > change[:8, :8][w[:8, :8] < -0.5].max()
@@ -337,7 +352,7 @@ def mean_model():
 
 def test_adversarial_untargeted_flips_after_known_steps(mean_model):
     image = np.full(SHAPE, 100.0, np.float32)
-    result = analysis.adversarial_example(mean_model, image)
+    result = adversarial.adversarial_example(mean_model, image)
     # each step lowers every pixel by 1: happy = 100 - k drops below neutral = 89.5 at k = 11.
     # happy is a float32 sum of 2,304 products: in any summation order within
     # 2,305 x 2^-24 x m < 0.014 of the mean m (oneDNN on an AVX-512 CPU is off by 0.0016, as a
@@ -353,7 +368,7 @@ def test_adversarial_untargeted_flips_after_known_steps(mean_model):
     assert result.original_probability == pytest.approx(1 / (1 + np.exp(-10.5)), rel=1e-4)
     assert result.new_probability == pytest.approx(1 / (1 + np.exp(-0.5)), abs=3e-3)
     # and it is the softmax of the model's own logits on the returned image (same computation)
-    logits = analysis.predict_logits(mean_model, result.image)[0].astype(np.float64)
+    logits = gradients.predict_logits(mean_model, result.image)[0].astype(np.float64)
     probabilities = np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
     assert result.new_probability == pytest.approx(probabilities[6], rel=1e-5)
     assert result.target_class is None
@@ -361,59 +376,59 @@ def test_adversarial_untargeted_flips_after_known_steps(mean_model):
 
 def test_adversarial_targeted_and_limits(mean_model):
     image = np.full(SHAPE, 100.0, np.float32)
-    result = analysis.adversarial_example(mean_model, image, target_class=5)
+    result = adversarial.adversarial_example(mean_model, image, target_class=5)
     # surprise = 50 + k beats happy = 100 - k and neutral = 89.5 first at k = 40 (a margin of
     # 0.5 each side, against a float32 error below 0.014: see the untargeted test)
     assert (result.flipped, result.steps, result.new_class) == (True, 40, 5)
-    capped = analysis.adversarial_example(mean_model, image, max_steps=5)
+    capped = adversarial.adversarial_example(mean_model, image, max_steps=5)
     assert (capped.flipped, capped.steps, capped.new_class) == (False, 5, 3)
     assert capped.max_abs_change == 5.0
     # half the pixels at 1, half at 199: happy (mean 100); the dark half clips at 0 after a step
     half = np.concatenate([np.full((24, 48, 1), 1.0), np.full((24, 48, 1), 199.0)])
-    dark = analysis.adversarial_example(mean_model, half, step_size=2.0, max_steps=4)
+    dark = adversarial.adversarial_example(mean_model, half, step_size=2.0, max_steps=4)
     assert (dark.flipped, dark.steps, dark.image.min(), dark.image.max()) == (False, 4, 0.0, 191.0)
     assert (dark.max_abs_change, dark.mean_abs_change) == (8.0, 4.5)
     with pytest.raises(ValueError):
-        analysis.adversarial_example(mean_model, image, target_class=7)
+        adversarial.adversarial_example(mean_model, image, target_class=7)
     with pytest.raises(ValueError):
-        analysis.adversarial_example(mean_model, np.stack([image, image]))
+        adversarial.adversarial_example(mean_model, np.stack([image, image]))
     with pytest.raises(ValueError):
-        analysis.adversarial_example(mean_model, image, step_size=0)
+        adversarial.adversarial_example(mean_model, image, step_size=0)
 
 
 def test_adversarial_flips_a_cnn(cnn, images):
-    result = analysis.adversarial_example(cnn, images[0], max_steps=50)
+    result = adversarial.adversarial_example(cnn, images[0], max_steps=50)
     assert result.flipped and 1 <= result.steps <= 50
     assert result.new_class != result.original_class
     assert result.max_abs_change == result.steps  # integer pixels, one grey level per step
-    assert analysis.predict_logits(cnn, result.image).argmax() == result.new_class
+    assert gradients.predict_logits(cnn, result.image).argmax() == result.new_class
 
 
 # ----------------------------------------------------------------------------- figures
 
 def test_plot_grid():
     imgs = np.random.default_rng(0).uniform(size=(10, 6, 6, 1))
-    fig = analysis.plot_grid(imgs, titles=[f"f{i}" for i in range(10)], ncols=4, cell_size=1.0)
+    fig = plots.plot_grid(imgs, titles=[f"f{i}" for i in range(10)], ncols=4, cell_size=1.0)
     assert isinstance(fig, Figure) and len(fig.axes) == 10
     assert fig.get_size_inches().tolist() == [4.0, 3.0]
     assert fig.axes[9].get_title() == "f9" and fig.axes[0].get_xticks().size == 0
-    assert len(analysis.plot_grid(imgs[:3, ..., 0]).axes) == 3
+    assert len(plots.plot_grid(imgs[:3, ..., 0]).axes) == 3
     with pytest.raises(ValueError):
-        analysis.plot_grid(imgs, titles=["a"])
+        plots.plot_grid(imgs, titles=["a"])
     with pytest.raises(ValueError):
-        analysis.plot_grid(imgs[0, ..., 0])
+        plots.plot_grid(imgs[0, ..., 0])
 
 
 def test_saliency_figure(cnn, images):
-    fig = analysis.saliency_figure(cnn, images[:3], labels=[0, 3, 6], samples=2)
+    fig = saliency.saliency_figure(cnn, images[:3], labels=[0, 3, 6], samples=2)
     assert isinstance(fig, Figure) and len(fig.axes) == 15
     titles = [ax.get_title() for ax in fig.axes[:5]]
     assert titles == ["original", "saliency", "masked (>= 0.5)", "Grad-CAM", "SmoothGrad"]
-    predicted = analysis.predict_logits(cnn, images[:3]).argmax(axis=1)
+    predicted = gradients.predict_logits(cnn, images[:3]).argmax(axis=1)
     label = fig.axes[5].get_ylabel()
     assert label.startswith("true happy\npred " + CLASS_NAMES[predicted[1]])
     keras.utils.set_random_seed(0)
-    dnn_fig = analysis.saliency_figure(build_dnn(hidden_units=[8]), images[:2], samples=2)
+    dnn_fig = saliency.saliency_figure(build_dnn(hidden_units=[8]), images[:2], samples=2)
     assert len(dnn_fig.axes) == 8  # no Grad-CAM column without conv layers
 
 
@@ -452,25 +467,25 @@ def test_load_trained_run_checks_the_split(tmp_path, linear):
 
 
 def test_seeded_subset():
-    subset = analysis.seeded_subset(100, 10, seed=3)
+    subset = sampling.seeded_subset(100, 10, seed=3)
     assert len(subset) == 10 and len(set(subset)) == 10 and subset.max() < 100
     assert np.all(np.diff(subset) > 0)
-    np.testing.assert_array_equal(subset, analysis.seeded_subset(100, 10, seed=3))
-    assert not np.array_equal(subset, analysis.seeded_subset(100, 10, seed=4))
-    np.testing.assert_array_equal(analysis.seeded_subset(5, 10, seed=0), np.arange(5))  # all of n
+    np.testing.assert_array_equal(subset, sampling.seeded_subset(100, 10, seed=3))
+    assert not np.array_equal(subset, sampling.seeded_subset(100, 10, seed=4))
+    np.testing.assert_array_equal(sampling.seeded_subset(5, 10, seed=0), np.arange(5))  # all of n
 
 
 def test_per_class_subset():
     labels = np.array([0] * 5 + [1] * 1 + [3] * 4 + [6] * 3)
-    chosen, missing = analysis.per_class_subset(labels, 2, seed=0)
+    chosen, missing = sampling.per_class_subset(labels, 2, seed=0)
     assert [int((labels[chosen] == c).sum()) for c in range(7)] == [2, 1, 0, 2, 0, 0, 2]
     assert missing == [CLASS_NAMES[2], CLASS_NAMES[4], CLASS_NAMES[5]]
     assert labels[chosen].tolist() == sorted(labels[chosen].tolist())  # grouped in class order
     for c in (0, 3, 6):
         assert np.all(np.diff(chosen[labels[chosen] == c]) > 0)  # sorted within a class
-    again, _ = analysis.per_class_subset(labels, 2, seed=0)
+    again, _ = sampling.per_class_subset(labels, 2, seed=0)
     np.testing.assert_array_equal(chosen, again)
-    everything, none = analysis.per_class_subset(np.arange(7), 3, seed=1)
+    everything, none = sampling.per_class_subset(np.arange(7), 3, seed=1)
     assert everything.tolist() == list(range(7)) and none == []
 
 
@@ -487,13 +502,13 @@ def test_plural_and_fmt():
 
 
 def test_explain_and_predicted_maps_match_the_single_methods(cnn, images):
-    predicted, sal, cam, sg = analysis.explain(cnn, images, samples=2, seed=1)
-    np.testing.assert_array_equal(predicted, analysis.predict_logits(cnn, images).argmax(axis=1))
-    np.testing.assert_array_equal(sal, analysis.saliency_maps(cnn, images, predicted))
-    np.testing.assert_array_equal(cam, analysis.grad_cam(cnn, images, predicted))
-    np.testing.assert_array_equal(sg, analysis.smoothgrad(cnn, images, predicted, samples=2,
+    predicted, sal, cam, sg = saliency.explain(cnn, images, samples=2, seed=1)
+    np.testing.assert_array_equal(predicted, gradients.predict_logits(cnn, images).argmax(axis=1))
+    np.testing.assert_array_equal(sal, saliency.saliency_maps(cnn, images, predicted))
+    np.testing.assert_array_equal(cam, saliency.grad_cam(cnn, images, predicted))
+    np.testing.assert_array_equal(sg, saliency.smoothgrad(cnn, images, predicted, samples=2,
                                                           seed=1))
-    batched = analysis.predicted_maps(cnn, images, batch=3, progress=False)  # batches of 3 and 1
+    batched = saliency.predicted_maps(cnn, images, batch=3, progress=False)  # batches of 3 and 1
     # other batch sizes may sum in another order: the top two logits are > 0.8 apart, so the
     # argmax holds, and each normalised map is within 1e-6 of a float64 evaluation (measured)
     np.testing.assert_array_equal(batched[0], predicted)
@@ -506,46 +521,46 @@ def test_top_share():
     maps[0, :2, :5] = np.arange(1, 11).reshape(2, 5)  # all mass in 10 of 100 pixels
     maps[1] = 1.0                          # uniform: the top 10% hold 10%
     maps[2, 0, 0], maps[2, 5, 5] = 3.0, 1.0
-    np.testing.assert_allclose(analysis.top_share(maps), [1.0, 0.1, 1.0])
-    assert analysis.top_share(maps[2:], fraction=0.01)[0] == pytest.approx(0.75)  # 3 of 4 units
-    assert analysis.top_share(np.zeros((1, 4, 4)))[0] == 0.0
+    np.testing.assert_allclose(saliency.top_share(maps), [1.0, 0.1, 1.0])
+    assert saliency.top_share(maps[2:], fraction=0.01)[0] == pytest.approx(0.75)  # 3 of 4 units
+    assert saliency.top_share(np.zeros((1, 4, 4)))[0] == 0.0
     ramp = np.arange(100, dtype=float).reshape(1, 10, 10)
-    assert analysis.top_share(ramp, 0.2)[0] == pytest.approx(sum(range(80, 100)) / sum(range(100)))
+    assert saliency.top_share(ramp, 0.2)[0] == pytest.approx(sum(range(80, 100)) / sum(range(100)))
 
 
 def test_map_correlation():
     rng = np.random.default_rng(0)
     a = rng.uniform(size=(3, 6, 6))
-    np.testing.assert_allclose(analysis.map_correlation(a, a), 1.0)
-    np.testing.assert_allclose(analysis.map_correlation(a, 2 * a + 5), 1.0)
-    np.testing.assert_allclose(analysis.map_correlation(a, -a), -1.0)
+    np.testing.assert_allclose(saliency.map_correlation(a, a), 1.0)
+    np.testing.assert_allclose(saliency.map_correlation(a, 2 * a + 5), 1.0)
+    np.testing.assert_allclose(saliency.map_correlation(a, -a), -1.0)
     constant = np.ones_like(a)
-    np.testing.assert_array_equal(analysis.map_correlation(a, constant), 0.0)
+    np.testing.assert_array_equal(saliency.map_correlation(a, constant), 0.0)
     x = np.array([[[1.0, 2.0], [3.0, 4.0]]])
     y = np.array([[[1.0, 3.0], [2.0, 4.0]]])
-    assert analysis.map_correlation(x, y)[0] == pytest.approx(0.8)  # corrcoef(1234, 1324)
-    assert [analysis.correlation_strength(r) for r in (0.29, -0.3, 0.59, 0.6, -0.95)] == [
+    assert saliency.map_correlation(x, y)[0] == pytest.approx(0.8)  # corrcoef(1234, 1324)
+    assert [saliency.correlation_strength(r) for r in (0.29, -0.3, 0.59, 0.6, -0.95)] == [
         "weak", "moderate", "moderate", "strong", "strong"]
 
 
 def test_region_area_boxes_and_format():
-    area = analysis.region_area()
+    area = saliency.region_area()
     assert area == pytest.approx({"eyes": 14 * 40 / PIXELS, "mouth": 14 * 24 / PIXELS,
                                   "rest": 1 - (14 * 40 + 14 * 24) / PIXELS})
     assert list(area) == ["eyes", "mouth", "rest"]
-    assert analysis.region_boxes() == {"eyes": "rows 10-23, columns 4-43",
+    assert saliency.region_boxes() == {"eyes": "rows 10-23, columns 4-43",
                                        "mouth": "rows 30-43, columns 12-35",
                                        "rest": "every other pixel"}
     share = {"eyes": 0.25, "mouth": 0.5, "rest": 0.25}
-    assert analysis.format_shares(share) == "eyes 25.0%, mouth 50.0%, rest 25.0%"
-    assert analysis.format_shares(share, skip="mouth") == "eyes 25.0%, rest 25.0%"
+    assert saliency.format_shares(share) == "eyes 25.0%, mouth 50.0%, rest 25.0%"
+    assert saliency.format_shares(share, skip="mouth") == "eyes 25.0%, rest 25.0%"
 
 
 def test_region_share_table():
     area = {"eyes": 0.25, "mouth": 0.25, "rest": 0.5}
     shares = {"saliency": {"eyes": 0.5, "mouth": 0.25, "rest": 0.25},
               "Grad-CAM": {"eyes": 0.1, "mouth": 0.2, "rest": 0.7}}
-    table = analysis.region_share_table(shares, area,
+    table = saliency.region_share_table(shares, area,
                                         density=("saliency / area", shares["saliency"]))
     assert list(table.columns) == ["measure", "eyes", "mouth", "rest"]
     assert table["measure"].tolist() == ["box", "share of area", "saliency", "Grad-CAM",
@@ -553,7 +568,7 @@ def test_region_share_table():
     assert table.set_index("measure").loc["saliency"].tolist() == ["50.0%", "25.0%", "25.0%"]
     assert table.set_index("measure").loc["saliency / area"].tolist() == ["2.00x", "1.00x", "0.50x"]
     assert table.set_index("measure").loc["box", "rest"] == "every other pixel"
-    assert len(analysis.region_share_table(shares, area)) == 4  # no density row
+    assert len(saliency.region_share_table(shares, area)) == 4  # no density row
 
 
 def test_region_share_by_class_and_table():
@@ -562,13 +577,13 @@ def test_region_share_by_class_and_table():
     maps[1, 35, 20] = 1.0                       # class 3, all in the mouth
     maps[2, 0, 0] = 2.0                         # class 0, all in the rest
     labels = np.array([3, 3, 0, 5])             # class 5's only map is empty: left out
-    per_class = analysis.region_share_by_class(maps, labels)
+    per_class = saliency.region_share_by_class(maps, labels)
     assert list(per_class) == [CLASS_NAMES[0], CLASS_NAMES[3]]
     assert per_class[CLASS_NAMES[3]] == pytest.approx({"faces": 2, "eyes": 0.5, "mouth": 0.5,
                                                        "rest": 0.0})
     assert per_class[CLASS_NAMES[0]] == pytest.approx({"faces": 1, "eyes": 0.0, "mouth": 0.0,
                                                        "rest": 1.0})
-    table = analysis.per_class_table(per_class, {"eyes": 0.25, "mouth": 0.125, "rest": 0.625})
+    table = saliency.per_class_table(per_class, {"eyes": 0.25, "mouth": 0.125, "rest": 0.625})
     assert list(table.columns) == ["true class", "faces", "eyes", "mouth", "rest", "eyes / area",
                                    "mouth / area"]
     assert table.iloc[1].tolist() == [CLASS_NAMES[3], 2, "50.0%", "50.0%", "0.0%", "2.00x", "4.00x"]
@@ -577,20 +592,20 @@ def test_region_share_by_class_and_table():
 def test_saliency_figures_split_by_class(cnn, images):
     x = np.concatenate([images, images[:2]])
     labels = np.array([0, 0, 3, 3, 6, 6])
-    figures = analysis.saliency_figures(cnn, x, labels, "Tiny", per_class=4, samples=1)
+    figures = saliency.saliency_figures(cnn, x, labels, "Tiny", per_class=4, samples=1)
     assert len(figures) == 2                                    # 8 // 4 = 2 classes per figure
     assert [len(f.axes) for f in figures] == [4 * 5, 2 * 5]     # 5 columns per face
     assert figures[0]._suptitle.get_text() == "Tiny: explanations of the predicted class (1/2)"
     assert figures[1].axes[0].get_ylabel().startswith("true " + CLASS_NAMES[6])
-    single = analysis.saliency_figures(cnn, x, labels, "Tiny", per_class=1, samples=1)
+    single = saliency.saliency_figures(cnn, x, labels, "Tiny", per_class=1, samples=1)
     assert len(single) == 1
     assert single[0]._suptitle.get_text() == "Tiny: explanations of the predicted class"
 
 
 def test_region_figure():
-    area = analysis.region_area()
+    area = saliency.region_area()
     face = np.random.default_rng(0).uniform(0, 255, (IMAGE_SIZE, IMAGE_SIZE))
-    fig = analysis.region_figure(face, face / 255, face / 255, 7, area)
+    fig = saliency.region_figure(face, face / 255, face / 255, 7, area)
     assert isinstance(fig, Figure) and len(fig.axes) == 5      # 3 panels and 2 colour bars
     assert [ax.get_title() for ax in fig.axes[:3]] == [
         "mean validation face", "mean saliency, 7 faces", "mean Grad-CAM, 7 faces"]
@@ -600,41 +615,41 @@ def test_region_figure():
 
 def attack(steps=3, flipped=True, original=3, new=5, change=3.0):
     image = np.full((IMAGE_SIZE, IMAGE_SIZE), 100.0)
-    return analysis.AdversarialResult(image + change, np.full_like(image, change), steps, original,
+    return adversarial.AdversarialResult(image + change, np.full_like(image, change), steps, original,
                                       new, 0.9, 0.6, change, change / 2, flipped)
 
 
 def test_pick_correct():
     labels = np.array([0, 0, 1, 1, 2, 2, 3])
     predicted = np.array([0, 0, 1, 0, 5, 2, 3])   # rows 3 and 4 are wrong
-    picked = analysis.pick_correct(predicted, labels, 4, seed=0)
+    picked = sampling.pick_correct(predicted, labels, 4, seed=0)
     assert len(picked) == 4 and len(set(picked)) == 4
     assert all(predicted[i] == labels[i] for i in picked)
     assert sorted(labels[picked]) == [0, 1, 2, 3]            # one per class before any repeat
-    assert picked == analysis.pick_correct(predicted, labels, 4, seed=0)
-    everything = analysis.pick_correct(predicted, labels, 10, seed=1)
+    assert picked == sampling.pick_correct(predicted, labels, 4, seed=0)
+    everything = sampling.pick_correct(predicted, labels, 10, seed=1)
     assert sorted(everything) == [0, 1, 2, 5, 6]             # only 5 correct faces exist
     assert sorted(labels[everything[:4]]) == [0, 1, 2, 3]
-    assert analysis.pick_correct(predicted, labels, 0, seed=0) == []
+    assert sampling.pick_correct(predicted, labels, 0, seed=0) == []
 
 
 def test_mean_pair_difference():
     images = np.stack([np.zeros((4, 4)), np.full((4, 4), 10.0)])
     # every pair of two different images differs by 10 everywhere
-    assert analysis.mean_pair_difference(images, pairs=50, seed=0) == 10.0
+    assert adversarial.mean_pair_difference(images, pairs=50, seed=0) == 10.0
     ramp = np.arange(5, dtype=float)[:, None, None] * np.ones((5, 2, 2))
-    value = analysis.mean_pair_difference(ramp, pairs=2000, seed=1)
+    value = adversarial.mean_pair_difference(ramp, pairs=2000, seed=1)
     assert value == pytest.approx(2.0, abs=0.1)  # E|i - j| over distinct i, j in 0..4 is 2
 
 
 def test_attack_record_and_table():
     a = attack()
-    record = analysis.attack_record(7, np.int64(3), a)
+    record = adversarial.attack_record(7, np.int64(3), a)
     assert record == {"index": 7, "true": 3, "original_class": 3, "original_probability": 0.9,
                       "new_class": 5, "new_probability": 0.6, "steps": 3, "flipped": True,
                       "max_abs_change": 3.0, "mean_abs_change": 1.5}
     assert type(record["true"]) is int
-    table = analysis.adversarial_table([7, 9], [3, 0], [a, attack(flipped=False, new=3)])
+    table = adversarial.adversarial_table([7, 9], [3, 0], [a, attack(flipped=False, new=3)])
     assert table.iloc[0].tolist() == [7, CLASS_NAMES[3], f"{CLASS_NAMES[3]} (90%)", 3,
                                       f"{CLASS_NAMES[5]} (60%)", 3.0, 1.5, "yes"]
     assert table.iloc[1]["flipped"] == "no" and table.iloc[1]["true"] == CLASS_NAMES[0]
@@ -642,7 +657,7 @@ def test_attack_record_and_table():
 
 def test_adversarial_figure():
     originals = np.full((2, IMAGE_SIZE, IMAGE_SIZE, 1), 100.0)
-    fig = analysis.adversarial_figure(originals, [3, 0], [attack(), attack(steps=1, change=1.0)],
+    fig = adversarial.adversarial_figure(originals, [3, 0], [attack(), attack(steps=1, change=1.0)],
                                       1.0)
     assert isinstance(fig, Figure) and len(fig.axes) == 2 * 3 + 2  # 3 panels a row, 1 colour bar
     assert fig.axes[1].get_title() == "perturbation after 3 steps\n(amplified 85x)"
@@ -652,15 +667,15 @@ def test_adversarial_figure():
 
 
 def test_class_maximization_figure_and_table():
-    result = analysis.ClassMaximization(
+    result = ascent.ClassMaximization(
         images=np.random.default_rng(0).uniform(0, 255, (2, IMAGE_SIZE, IMAGE_SIZE)),
         classes=np.array([0, 3]), start_logits=np.array([0.1, -1.0]), logits=np.array([2.0, 3.5]),
         probabilities=np.array([0.4, 0.95]), predicted=np.array([6, 3]))
-    fig = analysis.class_maximization_figure(result, 20)
+    fig = ascent.class_maximization_figure(result, 20)
     assert len(fig.axes) == 2
     assert fig.axes[0].get_title() == f"{CLASS_NAMES[0]}\np = 40%\n(predicted {CLASS_NAMES[6]})"
     assert fig.axes[1].get_title() == f"{CLASS_NAMES[3]}\np = 95%"
-    table = analysis.class_maximization_table(result)
+    table = ascent.class_maximization_table(result)
     assert table.to_dict("list") == {"class": [CLASS_NAMES[0], CLASS_NAMES[3]],
                                      "logit start -> final": ["0.10 -> 2.00", "-1.00 -> 3.50"],
                                      "probability of the class": ["40.0%", "95.0%"],

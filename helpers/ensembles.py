@@ -1,0 +1,134 @@
+"""Question 9, ensembles: averaging the stored class probabilities of trained runs, every
+subset of the members, agreement and accuracy by ensemble size. Numpy only at import time."""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import numpy as np
+
+from helpers.config import NUM_CLASSES
+from helpers.evaluation import accuracy, as_labels
+
+
+def average_probabilities(probas: Sequence, weights: Sequence[float] | None = None) -> np.ndarray:
+    """Weighted mean of class-probability arrays of equal shape (float64).
+
+    Weights default to equal; they must be finite, non-negative, one per member, and not all
+    zero. They are normalized, so rows of probabilities stay rows of probabilities.
+    """
+    probas = [np.asarray(p, dtype=np.float64) for p in probas]
+    if not probas:
+        raise ValueError("need at least one probability array")
+    shape = probas[0].shape
+    if len(shape) != 2:
+        raise ValueError(f"probabilities must be 2-D (rows, classes), got shape {shape}")
+    for i, p in enumerate(probas[1:], start=1):
+        if p.shape != shape:
+            raise ValueError(f"member {i} has shape {p.shape}, member 0 has {shape}")
+    if weights is None:
+        w = np.ones(len(probas))
+    else:
+        w = np.asarray(weights, dtype=np.float64).reshape(-1)
+        if len(w) != len(probas):
+            raise ValueError(f"{len(w)} weights for {len(probas)} members")
+        if not np.all(np.isfinite(w)) or np.any(w < 0):
+            raise ValueError(f"weights must be finite and non-negative, got {w.tolist()}")
+        if w.sum() == 0:
+            raise ValueError("weights must not all be zero")
+    w = w / w.sum()
+    return np.tensordot(w, np.stack(probas), axes=1)
+
+
+def ensemble_table(names: Sequence[str], probas: Sequence, y, weights=None):
+    """A pandas DataFrame for the report: each member's accuracy, then the member mean, the
+    best member and the averaged ensemble. Columns: model, kind (member / summary / ensemble),
+    accuracy, vs_best (accuracy minus the best member's)."""
+    import pandas as pd
+
+    names = list(names)
+    if len(names) != len(probas):
+        raise ValueError(f"{len(names)} names for {len(probas)} members")
+    ensemble = average_probabilities(probas, weights)
+    scores = [accuracy(p, y) for p in probas]
+    best = int(np.argmax(scores))
+    rows = [(name, "member", score) for name, score in zip(names, scores)]
+    rows.append(("mean of members", "summary", float(np.mean(scores))))
+    rows.append((f"best member ({names[best]})", "summary", scores[best]))
+    label = "weighted average" if weights is not None else "average"
+    rows.append((f"ensemble: {label} of {len(names)}", "ensemble", accuracy(ensemble, y)))
+    table = pd.DataFrame(rows, columns=["model", "kind", "accuracy"])
+    table["vs_best"] = table["accuracy"] - scores[best]
+    return table
+
+
+def stored_or_predicted(run, x, stored, flip: bool, predict: Callable | None = None) -> np.ndarray:
+    """A run's class probabilities on x, with (flip=True) or without flip TTA.
+
+    `stored` is what the run saved for x (``run.val_proba`` / ``run.test_proba``, None if
+    nothing); it was saved with the run's own TTA setting (``run.metrics["tta_flip"]``), so it
+    is returned when that matches `flip`. Otherwise ``predict(run.model, x, tta_flip=flip)``
+    (default helpers.training.predict_proba) computes it. No rows (e.g. no test images) give a
+    (0, classes) array without calling the model, which cannot predict an empty batch.
+    """
+    if len(x) == 0:
+        classes = stored.shape[1] if stored is not None and np.ndim(stored) == 2 else NUM_CLASSES
+        return np.zeros((0, classes), dtype=np.float32)
+    if stored is not None and bool(run.metrics.get("tta_flip")) == flip:
+        return stored
+    if predict is None:
+        from helpers.training import predict_proba as predict  # imports Keras: only when needed
+    return predict(run.model, x, tta_flip=flip)
+
+
+def subset_accuracies(names: Sequence[str], probas: Sequence, y):
+    """Accuracy of the average of every non-empty subset of the members, best first: a pandas
+    DataFrame with columns members (names joined by " + "), size, accuracy."""
+    from itertools import combinations
+
+    import pandas as pd
+
+    rows = []
+    for size in range(1, len(names) + 1):
+        for chosen in combinations(range(len(names)), size):
+            rows.append((" + ".join(names[i] for i in chosen), size,
+                         accuracy(average_probabilities([probas[i] for i in chosen]), y)))
+    table = pd.DataFrame(rows, columns=["members", "size", "accuracy"])
+    return table.sort_values(["accuracy", "size"], ascending=[False, True], kind="stable",
+                             ignore_index=True)
+
+
+TRAINED_BY = {"cnn": "02_cnn", "hist_eq": "08_histogram_equalization"}
+"""The notebook that trains each run an ensemble may use (ablation_* runs: 02_cnn)."""
+
+
+def load_members(models_dir, names: Sequence[str], val_rows: int) -> list:
+    """The finished runs `names` in models_dir, for an ensemble of their stored predictions.
+    FileNotFoundError names the notebook that trains a missing one; ValueError when a run was
+    scored on a validation split of another size."""
+    from helpers.config import resolve
+    from helpers.training import load_finished  # imports Keras: only when asked
+
+    runs = []
+    for name in names:
+        run = load_finished(resolve(models_dir) / name)
+        if run is None:
+            notebook = TRAINED_BY.get(name, "02_cnn" if name.startswith("ablation_") else None)
+            hint = f"run notebooks/{notebook}.ipynb first" if notebook else "train it first"
+            raise FileNotFoundError(f"no trained run {name!r} in {resolve(models_dir)}: {hint}")
+        if run.metrics.get("val_rows") != val_rows:
+            raise ValueError(f"run {name!r} was scored on {run.metrics.get('val_rows')} validation "
+                             f"faces, this split has {val_rows}: retrain it with this profile")
+        runs.append(run)
+    return runs
+
+
+def accuracy_by_size(probas: Sequence, y) -> list[float]:
+    """Accuracy of the average of the first n members, for n = 1 .. len(probas)."""
+    return [accuracy(average_probabilities(probas[:n]), y) for n in range(1, len(probas) + 1)]
+
+
+def unanimous(probas: Sequence) -> np.ndarray:
+    """Boolean mask of the rows on which every member predicts the same class."""
+    votes = np.stack([as_labels(p) for p in probas])
+    return np.all(votes == votes[0], axis=0)
