@@ -12,8 +12,6 @@ NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
 PROFILE_DIR = PROJECT_ROOT / "profiles"
 BUILD_DIR = PROJECT_ROOT / "build"
 CACHE_DIR = BUILD_DIR / "cache"
-DEFAULT_DATA_DIR = PROJECT_ROOT / "data"
-REPORT_DIR = PROJECT_ROOT / "report"
 MODELS_DIR = PROJECT_ROOT / "models"
 
 CLASS_NAMES = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]

@@ -98,29 +98,12 @@ def subset_accuracies(names: Sequence[str], probas: Sequence, y):
                              ignore_index=True)
 
 
-TRAINED_BY = {"cnn": "02_cnn", "hist_eq": "08_histogram_equalization"}
-"""The notebook that trains each run an ensemble may use (ablation_* runs: 02_cnn)."""
-
-
 def load_members(models_dir, names: Sequence[str], val_rows: int) -> list:
-    """The finished runs `names` in models_dir, for an ensemble of their stored predictions.
-    FileNotFoundError names the notebook that trains a missing one; ValueError when a run was
-    scored on a validation split of another size."""
-    from helpers.config import resolve
-    from helpers.training import load_finished  # imports Keras: only when asked
+    """The finished runs `names` in models_dir, for an ensemble of their stored predictions
+    (helpers.runs.load_run: one error naming what trains a missing run)."""
+    from helpers.runs import load_run
 
-    runs = []
-    for name in names:
-        run = load_finished(resolve(models_dir) / name)
-        if run is None:
-            notebook = TRAINED_BY.get(name, "02_cnn" if name.startswith("ablation_") else None)
-            hint = f"run notebooks/{notebook}.ipynb first" if notebook else "train it first"
-            raise FileNotFoundError(f"no trained run {name!r} in {resolve(models_dir)}: {hint}")
-        if run.metrics.get("val_rows") != val_rows:
-            raise ValueError(f"run {name!r} was scored on {run.metrics.get('val_rows')} validation "
-                             f"faces, this split has {val_rows}: retrain it with this profile")
-        runs.append(run)
-    return runs
+    return [load_run(models_dir, name, val_rows=val_rows) for name in names]
 
 
 def accuracy_by_size(probas: Sequence, y) -> list[float]:

@@ -12,7 +12,7 @@ from helpers.config import resolve
 from helpers.data import Splits, load_splits
 from helpers.models import build_cnn, build_dnn, dnn_width_for, input_pixels
 from helpers.preprocess import pixel_stats, to_model_input
-from helpers.training import Run, fit_or_load, load_finished
+from helpers.training import Run, TrainingData, fit_or_load
 
 
 @dataclass
@@ -50,12 +50,12 @@ def train_cnn(name: str, inputs: Inputs, cnn: dict, training: dict, models_dir,
     y_train = inputs.y_train if y_train is None else y_train
     config = cnn_run_config(inputs, cnn, training, augmentation, normalize, x_train, y_train)
     normalization, seed = config["normalization"], training.get("seed", 42)
+    data = TrainingData(x_train, y_train, inputs.x_val, inputs.y_val, inputs.train_digest,
+                        inputs.x_test if with_test else None, inputs.test_digest)
     return fit_or_load(
         name, lambda: build_cnn(**cnn, normalization=normalization, augmentation=augmentation,
                                 seed=seed, name=name),
-        config, x_train, y_train, inputs.x_val, inputs.y_val, resolve(models_dir),
-        inputs.train_digest, x_test=inputs.x_test if with_test else None, retrain=retrain,
-        verbose=verbose, test_digest=inputs.test_digest,
+        config, data, resolve(models_dir), retrain=retrain, verbose=verbose,
     )
 
 
@@ -101,12 +101,12 @@ def train_dnn(name: str, inputs: Inputs, target_params: int, depth: int, dropout
     """Train (or reuse) the DNN whose parameter count matches `target_params`."""
     config = dnn_run_config(inputs, target_params, depth, dropout, training, augmentation)
     width, seed = config["width"], training.get("seed", 42)
+    data = TrainingData(inputs.x_train, inputs.y_train, inputs.x_val, inputs.y_val,
+                        inputs.train_digest, inputs.x_test, inputs.test_digest)
     return fit_or_load(
         name, lambda: build_dnn([width] * depth, dropout, inputs.normalization, augmentation,
                                 seed=seed, name=name),
-        config, inputs.x_train, inputs.y_train, inputs.x_val, inputs.y_val,
-        resolve(models_dir), inputs.train_digest, x_test=inputs.x_test, retrain=retrain,
-        verbose=verbose, test_digest=inputs.test_digest,
+        config, data, resolve(models_dir), retrain=retrain, verbose=verbose,
     )
 
 
@@ -164,19 +164,3 @@ def trained_where(metrics: dict) -> str:
     device = runtime["accelerator"] if runtime["accelerator"] != "none" else f"the CPU ({runtime['cpu_count']} cores)"
     return (f"{metrics['epochs_run']} epochs on {device} with the {runtime['backend']} backend, "
             f"{metrics['seconds_per_epoch']:.1f} s per epoch, finished {metrics['finished']}")
-
-
-def load_trained_run(models_dir, name: str, what: str, inputs) -> Run:
-    """The finished run saved in models_dir/name, checked against the data split in `inputs`
-    (a helpers.experiments.Inputs): FileNotFoundError if it was never trained, ValueError if
-    it was trained with other data settings or on a validation split of another size. `what`
-    names the model in the messages ("CNN", "weak CNN (...)")."""
-    run_dir = resolve(models_dir) / name
-    run = load_finished(run_dir)
-    if run is None:
-        raise FileNotFoundError(f"no trained {what} in {run_dir}: run notebooks/02_cnn.ipynb first")
-    if (run.config.get("data") != inputs.data_settings
-            or run.metrics.get("val_rows") != len(inputs.y_val)):
-        raise ValueError(f"the {what} in {run_dir} was trained on another data split: "
-                         "run notebooks/02_cnn.ipynb with this profile first")
-    return run

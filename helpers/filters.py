@@ -27,9 +27,10 @@ from matplotlib.figure import Figure
 from scipy import ndimage
 
 from helpers.ascent import feature_maps, filter_patterns
-from helpers.gradients import conv_layer_names
-from helpers.plots import plot_grid
+from helpers.gradients import _layer, _submodel, conv_layer_names
 from helpers.notebook import fmt, pct
+from helpers.plots import plot_grid
+from helpers.saliency import map_correlation
 
 ORIENTATIONS = ["horizontal", "diagonal /", "vertical", "diagonal \\"]
 BORDER = 4  # pixels along the edges left out of the pattern measures (zero padding distorts them)
@@ -80,9 +81,9 @@ def face_activations(model: keras.Model, layer: str, chosen, images,
                      batch: int = 128) -> np.ndarray:
     """Mean activation of each chosen filter of `layer` over its feature map, for every image
     (inference mode, `batch` images at a time): shape (images, filters)."""
-    sub = keras.Model(model.inputs[0], model.get_layer(layer).output)
-    out = [sub(images[i:i + batch], training=False).numpy()[..., chosen].mean(axis=(1, 2))
-           for i in range(0, len(images), batch)]
+    sub = _submodel(model, _layer(model, layer).output)
+    out = [np.asarray(sub(images[i:i + batch], training=False), dtype=np.float32)[..., chosen]
+           .mean(axis=(1, 2)) for i in range(0, len(images), batch)]
     return np.concatenate(out)
 
 
@@ -302,15 +303,9 @@ def downsample(a, shape) -> np.ndarray:
 def abs_correlations(maps, references) -> np.ndarray:
     """|Pearson r| of each feature map of `maps` (h, w, F) with each reference image (h, w):
     shape (F, references); a constant map or reference gives 0."""
-    m = maps.reshape(-1, maps.shape[-1])
-    m = m - m.mean(axis=0)
-    out = []
-    for ref in references:
-        r = ref.ravel() - ref.mean()
-        denominator = np.sqrt((m ** 2).sum(axis=0) * (r ** 2).sum())
-        out.append(np.where(denominator > 0,
-                            np.abs(r @ m) / np.where(denominator > 0, denominator, 1), 0.0))
-    return np.stack(out, axis=1)
+    per_filter = np.moveaxis(np.asarray(maps), -1, 0)
+    return np.stack([np.abs(map_correlation(per_filter, np.broadcast_to(ref, per_filter.shape)))
+                     for ref in references], axis=1)
 
 
 def map_summary(model: keras.Model, layer: str, chosen, image, r_min: float = R_MIN) -> dict:

@@ -20,9 +20,6 @@ from helpers.config import IMAGE_SIZE, NUM_CLASSES
 
 INPUT_SHAPE = (IMAGE_SIZE, IMAGE_SIZE, 1)
 
-DEFAULT_AUGMENTATION = {"flip": True, "shift": 0.1, "rotation_degrees": 10.0, "zoom": 0.1}
-
-
 @keras.saving.register_keras_serializable(package="fer2013")
 class RandomCrop(layers.Layer):
     """A random `size` x `size` crop of each image while training, the centre crop otherwise.
@@ -65,7 +62,8 @@ def input_block(inputs, normalization: dict | None, augmentation: dict | None, s
     """Optional augmentation then optional standardization of raw pixels.
 
     `normalization` is {"mean": m, "std": s} computed on the training split (or None for raw
-    0..255 inputs); `augmentation` is a dict like DEFAULT_AUGMENTATION (or None for none).
+    0..255 inputs); `augmentation` is a dict like the full profile's {"flip": True, "crop": 44}, with
+    optional "shift", "rotation_degrees" and "zoom" (or None for none).
     """
     x = inputs
     if augmentation and augmentation.get("crop"):
@@ -97,12 +95,13 @@ def classifier_head(x):
     return outputs
 
 
-def build_cnn(filters=(64, 128, 256, 512), convs_per_block: int = 2, dense_units=(512,),
-              conv_dropout: float = 0.25, dense_dropout: float = 0.5, kernel_size: int = 3,
+def build_cnn(filters=(32, 64, 128, 256), convs_per_block: int = 2, dense_units=(256,),
+              conv_dropout: float = 0.1, dense_dropout: float = 0.5, kernel_size: int = 3,
               normalization: dict | None = None, augmentation: dict | None = None,
               seed: int = 0, name: str = "cnn") -> keras.Model:
     """A VGG-style CNN: blocks of (conv 3x3 -> batch norm -> ReLU) x n, max-pool, dropout;
-    then dense layers with batch norm and dropout, and the 7-way classifier."""
+    then dense layers with batch norm and dropout, and the 7-way classifier. The defaults are
+    the full profile's architecture (profiles/full.yaml, `cnn`)."""
     inputs = keras.Input(INPUT_SHAPE, name="image")
     x = input_block(inputs, normalization, augmentation, seed)
     for block, width in enumerate(filters, start=1):
@@ -129,7 +128,7 @@ def dense_stack(x, units, dropout: float, seed: int):
     return x
 
 
-def build_dnn(hidden_units=(1024, 1024, 1024), dropout: float = 0.5,
+def build_dnn(hidden_units=(1024, 1024, 1024), dropout: float = 0.0,
               normalization: dict | None = None, augmentation: dict | None = None,
               seed: int = 0, name: str = "dnn") -> keras.Model:
     """A plain fully connected network: flatten the 48x48 pixels, dense layers, classifier."""

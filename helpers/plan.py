@@ -16,6 +16,7 @@ from typing import Callable
 import numpy as np
 
 from helpers.config import resolve
+from helpers.runs import DNN, HIST_EQ_CNN, MAIN_CNN
 
 
 TRAINING_NOTEBOOKS = ("02", "03", "07", "08")
@@ -102,7 +103,7 @@ def report_plan(params: dict, inputs, eq_inputs=None) -> list[PlannedRun]:
 
     plan: list[PlannedRun] = []
     training, models_dir = params["training"], params["models_dir"]
-    plan.append(_cnn_entry("cnn", "main CNN (02)", inputs, params, training, models_dir))
+    plan.append(_cnn_entry(MAIN_CNN.name, "main CNN (02)", inputs, params, training, models_dir))
     for name, (normalize, augment) in ABLATION_VARIANTS.items():
         plan.append(_cnn_entry(f"ablation_{name}", f"ablation: {name.replace('_', ' + ')} (02)",
                                inputs, params, ablation_training(training, params["ablation_epochs"]),
@@ -114,19 +115,19 @@ def report_plan(params: dict, inputs, eq_inputs=None) -> list[PlannedRun]:
                            augmentation=params["augmentation"]).count_params()
     config = dnn_run_config(inputs, cnn_params, params["dnn_depth"], params["dnn_dropout"],
                             training, params["augmentation"])
-    status, done = _status(models_dir, "dnn", config, inputs.train_digest)
+    status, done = _status(models_dir, DNN.name, config, inputs.train_digest)
     left = 0 if status == "reuse" else (training["epochs"] - done) * len(inputs.y_train)
 
     def train_the_dnn():
-        return train_dnn("dnn", inputs, cnn_params, params["dnn_depth"], params["dnn_dropout"],
+        return train_dnn(DNN.name, inputs, cnn_params, params["dnn_depth"], params["dnn_dropout"],
                          training, models_dir, params["augmentation"],
                          retrain=params.get("retrain", False), verbose=params.get("verbose", 2))
 
-    plan.append(PlannedRun("dnn", "DNN (03)", "dnn", left, status, done, training["epochs"],
+    plan.append(PlannedRun(DNN.name, "DNN (03)", "dnn", left, status, done, training["epochs"],
                            train_the_dnn))
 
     if eq_inputs is not None:
-        plan.append(_cnn_entry("hist_eq", "histogram-equalized CNN (08)", eq_inputs, params,
+        plan.append(_cnn_entry(HIST_EQ_CNN.name, "histogram-equalized CNN (08)", eq_inputs, params,
                                training, models_dir))
 
     semi = semi_training(training, params["semi_steps"])
@@ -164,7 +165,7 @@ def profile_budget(params: dict, train_rows: int, test_rows: int) -> dict[str, t
     half an epoch more or less)."""
     training = params["training"]
     main = training["epochs"] * train_rows
-    budget = {"cnn": ("cnn", main), "hist_eq": ("cnn", main), "dnn": ("dnn", main)}
+    budget = {MAIN_CNN.name: ("cnn", main), HIST_EQ_CNN.name: ("cnn", main), DNN.name: ("dnn", main)}
     for name in ABLATION_VARIANTS:
         budget[f"ablation_{name}"] = ("cnn", params["ablation_epochs"] * train_rows)
     semi = params["semi_steps"] * training["batch_size"]

@@ -43,10 +43,11 @@ import numpy as np
 
 from helpers.config import CLASS_NAMES, IMAGE_SIZE, MODELS_DIR, PROFILE_DIR, load_profile
 from helpers.data import GZIP_MAGIC, DataError, _first_line
+from helpers.runs import MAIN_CNN
 
 # --------------------------------------------------------------------------- settings
 
-DEFAULT_MODEL = "cnn"
+DEFAULT_MODEL = MAIN_CNN.name
 """The report's main CNN (notebook 02)."""
 ENSEMBLE = "ensemble"
 """--model value that averages the profile's ensemble_members (notebook 09)."""

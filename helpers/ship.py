@@ -21,9 +21,10 @@ from pathlib import Path
 
 from helpers.config import PROJECT_ROOT, resolve
 from helpers.results import read_json, write_json
+from helpers.runs import MAIN_CNN, WEAK_CNN
 from helpers.training import ARCHITECTURE, SHIPPED_WEIGHTS, load_finished, ship_weights
 
-SHIP_WEIGHTS = ("cnn", "ablation_none")
+SHIP_WEIGHTS = (MAIN_CNN.name, WEAK_CNN.name)
 """Runs whose models the analysis notebooks (05, 06) use; the others ship their predictions."""
 SHIPPED_FILES = ("config.json", "metrics.json", "history.csv", "val_proba.npy", "test_proba.npy",
                  ARCHITECTURE, SHIPPED_WEIGHTS)

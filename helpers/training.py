@@ -474,27 +474,41 @@ def reseed_for_epoch(model: keras.Model, seed: int, epoch: int) -> None:
 # --------------------------------------------------------------------------- training
 
 
-def fit_or_load(name: str, build: Callable[[], keras.Model], config: dict, x_train, y_train,
-                x_val, y_val, models_dir, data_checksum: str, x_test=None,
-                retrain: bool = False, verbose="auto", test_digest: str | None = None) -> Run:
-    """Train `build()` as configured, or reuse / resume the run saved under models_dir/name.
+@dataclass
+class TrainingData:
+    """What a run trains on and is scored with: float32 arrays (N, 48, 48, 1) of raw pixels,
+    int labels 0..6. `train_digest` identifies the training data (its decoded content, part of
+    the run's fingerprint); `test_digest` the test images, whose predictions are redone when
+    they change (x_test None or empty: no test predictions)."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    train_digest: str
+    x_test: np.ndarray | None = None
+    test_digest: str | None = None
+
+
+def fit_or_load(name: str, build: Callable[[], keras.Model], config: dict, data: TrainingData,
+                models_dir, retrain: bool = False, verbose="auto") -> Run:
+    """Train `build()` as configured on `data`, or reuse / resume the run saved under
+    models_dir/name.
 
     `config` must hold everything that defines the run (model and training settings); its
     "training" entry needs epochs (or steps), batch_size, learning_rate and optionally optimizer,
     schedule, warmup_epochs, weight_decay, label_smoothing, early_stopping_patience, seed,
-    tta_flip, precision ("float32" or "mixed_bfloat16"). `data_checksum` identifies the training
-    data (its decoded content); `test_digest` the test images, whose predictions are redone
-    when they change. Inputs are float32 arrays (N, 48, 48, 1) of raw pixels, labels int 0..6.
+    tta_flip, precision ("float32" or "mixed_bfloat16").
 
     A run trains in models_dir/<name>.training/ and replaces models_dir/<name> only once it has
     finished, so an older finished run stays usable until then.
     """
     run_dir = Path(models_dir) / name
-    fp = fingerprint(config, data_checksum)
+    fp = fingerprint(config, data.train_digest)
     if not retrain:
         finished = load_finished(run_dir, fp)
         if finished is not None:
-            return _refresh_test_proba(finished, x_test, test_digest)
+            return _refresh_test_proba(finished, data.x_test, data.test_digest)
     else:
         recover(run_dir)
     staged = staging_dir(run_dir)
@@ -504,10 +518,9 @@ def fit_or_load(name: str, build: Callable[[], keras.Model], config: dict, x_tra
             shutil.rmtree(staged)
         staged.mkdir(parents=True)
         write_json(staged / "config.json", {"name": name, "fingerprint": fp,
-                                            "data_checksum": data_checksum, "config": config})
-    model, wall = _train(name, build, config, staged, x_train, y_train, x_val, y_val, verbose)
-    _finish(name, staged, model, fp, data_checksum, config, len(y_train), x_val, y_val, x_test,
-            wall, test_digest)
+                                            "data_checksum": data.train_digest, "config": config})
+    model, wall = _train(name, build, config, staged, data, verbose)
+    _finish(name, staged, model, fp, config, data, wall)
     shutil.rmtree(staged / CHECKPOINTS, ignore_errors=True)
     _swap_in(staged, run_dir)
     return Run(name, run_dir, read_json(run_dir / "metrics.json"), reused=False, _model=model)
@@ -521,8 +534,9 @@ def _compile(model: keras.Model, training: dict, steps: int) -> None:
     )
 
 
-def _train(name, build, config, run_dir: Path, x_train, y_train, x_val, y_val, verbose):
+def _train(name, build, config, run_dir: Path, data: TrainingData, verbose):
     """Train epoch by epoch from the newest checkpoint; return (best model, seconds spent)."""
+    x_train, y_train, x_val, y_val = data.x_train, data.y_train, data.x_val, data.y_val
     training = {**config["training"], "epochs": epochs_for(config["training"], len(x_train))}
     seed, epochs, batch = training.get("seed", 42), training["epochs"], training["batch_size"]
     precision = training.get("precision", "float32")
@@ -629,9 +643,9 @@ def _save_test_proba(run_dir: Path, model: keras.Model, x_test, training: dict) 
     _save_npy(run_dir / "test_proba.npy", proba.astype(np.float16))
 
 
-def _finish(name, run_dir, model, fp, data_checksum, config, train_rows, x_val, y_val,
-            x_test, wall, test_digest=None) -> None:
+def _finish(name, run_dir, model, fp, config, data: TrainingData, wall) -> None:
     """Evaluate the final model, save predictions and write metrics.json (the 'done' marker)."""
+    x_val, y_val, x_test, train_rows = data.x_val, data.y_val, data.x_test, len(data.y_train)
     training = config["training"]
     tta, crops = training.get("tta_flip", False), training.get("tta_crops", False)
     # Probabilities are stored as float16; the accuracy is computed from what is stored so
@@ -649,8 +663,8 @@ def _finish(name, run_dir, model, fp, data_checksum, config, train_rows, x_val, 
     metrics = {
         "name": name,
         "fingerprint": fp,
-        "data_checksum": data_checksum,
-        "test_digest": test_digest if has_test else None,
+        "data_checksum": data.train_digest,
+        "test_digest": data.test_digest if has_test else None,
         "val_accuracy": float(np.mean(val_proba.argmax(1) == y_val)),
         "val_accuracy_no_tta": float(np.mean(plain.argmax(1) == y_val)),
         "tta_flip": tta,

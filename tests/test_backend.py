@@ -34,7 +34,7 @@ def test_training_and_predicting_print_only_the_progress_lines(tmp_path):
     code = f"""
 import numpy as np
 from helpers.models import build_cnn
-from helpers.training import fit_or_load
+from helpers.training import TrainingData, fit_or_load
 rng = np.random.default_rng(0)
 x = rng.integers(0, 256, (1200, 48, 48, 1)).astype(np.float32)
 y = rng.integers(0, 7, 1200)
@@ -42,8 +42,8 @@ build = lambda: build_cnn(filters=[4], convs_per_block=1, dense_units=[8],
                           augmentation={{"flip": True, "crop": 44}})
 config = {{"training": {{"epochs": 2, "batch_size": 64, "learning_rate": 0.01, "tta_flip": True,
                          "tta_crops": True}}}}
-fit_or_load("run", build, config, x[:1000], y[:1000], x[1000:1100], y[1000:1100],
-            {str(tmp_path)!r}, "data", x_test=x[1100:], verbose=1)
+data = TrainingData(x[:1000], y[:1000], x[1000:1100], y[1000:1100], "data", x[1100:])
+fit_or_load("run", build, config, data, {str(tmp_path)!r}, verbose=1)
 """
     done = run_python(code)
     assert done.returncode == 0, done.stderr

@@ -434,37 +434,6 @@ def test_saliency_figure(cnn, images):
 
 # ----------------------------------------------------------------------------- notebook support
 
-def save_run(run_dir, model, data, val_rows):
-    """A finished run as helpers.training writes it: model.keras, metrics.json, config.json."""
-    import json
-
-    run_dir.mkdir(parents=True)
-    model.save(run_dir / "model.keras")
-    (run_dir / "metrics.json").write_text(json.dumps({"val_rows": val_rows, "val_accuracy": 0.5}))
-    (run_dir / "config.json").write_text(json.dumps({"config": {"data": data}}))
-
-
-def test_load_trained_run_checks_the_split(tmp_path, linear):
-    from types import SimpleNamespace
-
-    model, _ = linear
-    data = {"val_fraction": 0.1, "seed": 42, "max_train_rows": None, "hist_eq": False}
-    inputs = SimpleNamespace(data_settings=data, y_val=np.zeros(3, int))
-    save_run(tmp_path / "cnn", model, data, val_rows=3)
-    run = experiments.load_trained_run(tmp_path, "cnn", "CNN", inputs)
-    assert run.name == "cnn" and run.metrics["val_accuracy"] == 0.5
-    np.testing.assert_allclose(run.model.get_layer("logits").get_weights()[0],
-                               model.get_layer("logits").get_weights()[0])
-    with pytest.raises(FileNotFoundError, match="no trained weak CNN"):
-        experiments.load_trained_run(tmp_path, "missing", "weak CNN", inputs)
-    with pytest.raises(ValueError, match="another data split"):
-        experiments.load_trained_run(tmp_path, "cnn", "CNN",
-                                  SimpleNamespace(data_settings=data, y_val=np.zeros(4)))
-    with pytest.raises(ValueError, match="another data split"):
-        experiments.load_trained_run(tmp_path, "cnn", "CNN",
-                                  SimpleNamespace(data_settings=data | {"seed": 1},
-                                                  y_val=np.zeros(3)))
-
 
 def test_seeded_subset():
     subset = sampling.seeded_subset(100, 10, seed=3)

@@ -17,7 +17,6 @@ from matplotlib.figure import Figure
 
 from helpers import plots
 from helpers.models import (
-    DEFAULT_AUGMENTATION,
     RandomCrop,
     build_cnn,
     build_dnn,
@@ -62,12 +61,28 @@ def expected_cnn_params(filters, convs_per_block, dense_units, kernel=3):
     total += features * 7 + 7
     return total, non_trainable
 
+# Every augmentation layer the builder knows, to check they are all inactive at inference.
+EVERY_AUGMENTATION = {"flip": True, "shift": 0.1, "rotation_degrees": 10.0, "zoom": 0.1}
+
+
+def test_builder_defaults_are_the_full_profile():
+    import inspect
+
+    from helpers.config import load_profile
+
+    full = load_profile("full")
+    cnn_defaults = inspect.signature(build_cnn).parameters
+    for key, value in full["cnn"].items():
+        default = cnn_defaults[key].default
+        assert (list(default) if isinstance(default, tuple) else default) == value, key
+    assert inspect.signature(build_dnn).parameters["dropout"].default == full["dnn_dropout"]
+
 
 @pytest.fixture(scope="module")
 def cnn():
     keras.utils.set_random_seed(1)
     return build_cnn(filters=[4, 8], convs_per_block=2, dense_units=[8], normalization=NORM,
-                     augmentation=DEFAULT_AUGMENTATION, name="tiny_cnn")
+                     augmentation=EVERY_AUGMENTATION, name="tiny_cnn")
 
 
 @pytest.fixture(scope="module")

@@ -53,7 +53,7 @@ def models_dir(tmp_path_factory, data, test_rows) -> Path:
     of `test_rows` (as the report's run stores those of test.csv)."""
     from helpers.models import build_cnn
     from helpers.preprocess import pixel_stats, to_model_input
-    from helpers.training import fit_or_load
+    from helpers.training import TrainingData, fit_or_load
 
     folder = tmp_path_factory.mktemp("models")
     x = to_model_input(data.x_train[:TRAIN_ROWS])
@@ -64,9 +64,9 @@ def models_dir(tmp_path_factory, data, test_rows) -> Path:
               "training": {"epochs": 1, "batch_size": 64, "learning_rate": 0.01, "seed": 0,
                            "tta_flip": True, "tta_crops": True}}
     fit_or_load("cnn", lambda: build_cnn(**TINY_CNN, normalization=norm, augmentation=AUGMENTATION),
-                config, x, data.y_train[:TRAIN_ROWS], x_val,
-                data.y_train[TRAIN_ROWS:TRAIN_ROWS + VAL_ROWS], folder, "tiny",
-                x_test=to_model_input(test_rows[0]), verbose=0)
+                config, TrainingData(x, data.y_train[:TRAIN_ROWS], x_val,
+                                     data.y_train[TRAIN_ROWS:TRAIN_ROWS + VAL_ROWS], "tiny",
+                                     to_model_input(test_rows[0])), folder, verbose=0)
     return folder
 
 

@@ -605,12 +605,12 @@ def test_trained_like_agrees_with_train_cnn(tmp_path, monkeypatch):
     import helpers.experiments as experiments
     from helpers.results import write_json
 
-    def fake_fit_or_load(name, build, config, x_train, y_train, x_val, y_val, models_dir, data_checksum, **_):
+    def fake_fit_or_load(name, build, config, data, models_dir, **_):
         # What fit_or_load leaves when finished: metrics.json with the run's fingerprint.
         from helpers.training import fingerprint
 
         write_json(models_dir / name / "metrics.json",
-                   {"val_accuracy": 0.5, "fingerprint": fingerprint(config, data_checksum)})
+                   {"val_accuracy": 0.5, "fingerprint": fingerprint(config, data.train_digest)})
 
     monkeypatch.setattr(experiments, "fit_or_load", fake_fit_or_load)
     inputs = _inputs()

@@ -9,7 +9,7 @@ from helpers import ship
 from helpers.config import PROJECT_ROOT
 from helpers.models import build_cnn
 from helpers.results import read_json
-from helpers.training import SHIPPED_WEIGHTS, fit_or_load, load_finished, predict_proba
+from helpers.training import SHIPPED_WEIGHTS, TrainingData, fit_or_load, load_finished, predict_proba
 
 
 @pytest.fixture(scope="module")
@@ -21,8 +21,8 @@ def models_dir(tmp_path_factory):
     for name in ("cnn", "dnn"):
         fit_or_load(name, lambda: build_cnn(filters=[4], convs_per_block=1, dense_units=[8]),
                     {"training": {"epochs": 1, "batch_size": 32, "learning_rate": 0.01}},
-                    x[:128], y[:128], x[128:], y[128:], models, "train-digest", x_test=x[:16],
-                    verbose=0, test_digest="test-digest")
+                    TrainingData(x[:128], y[:128], x[128:], y[128:], "train-digest", x[:16],
+                                 "test-digest"), models, verbose=0)
     return models, x[128:]
 
 

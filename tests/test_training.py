@@ -21,7 +21,7 @@ import pytest
 
 from helpers import training
 from helpers.models import build_cnn, build_dnn, count_params
-from helpers.training import fit_or_load, make_optimizer, one_hot, predict_proba
+from helpers.training import TrainingData, fit_or_load, make_optimizer, one_hot, predict_proba
 
 # Whole batches only (192 = 6 x 32): a smaller last batch would make TensorFlow trace the
 # training step twice, which costs more than the training itself.
@@ -61,10 +61,15 @@ def data():
             "x_test": x[N_TRAIN + N_VAL:]}
 
 
-def fit(models_dir, data, config=CONFIG, checksum=CHECKSUM, with_test=True, **kwargs):
-    return fit_or_load("run", build, config, data["x_train"], data["y_train"], data["x_val"],
-                       data["y_val"], models_dir, checksum,
-                       x_test=data["x_test"] if with_test else None, verbose=0, **kwargs)
+def training_data(data, checksum=CHECKSUM, with_test=True, test_digest=None):
+    return TrainingData(data["x_train"], data["y_train"], data["x_val"], data["y_val"], checksum,
+                        data["x_test"] if with_test else None, test_digest)
+
+
+def fit(models_dir, data, config=CONFIG, checksum=CHECKSUM, with_test=True, test_digest=None,
+        **kwargs):
+    return fit_or_load("run", build, config, training_data(data, checksum, with_test, test_digest),
+                       models_dir, verbose=0, **kwargs)
 
 
 @pytest.fixture(scope="module")
@@ -448,8 +453,7 @@ def build_augmented():
 
 def fit_augmented(models_dir, data, name="run"):
     return fit_or_load(name, build_augmented, {**RESUME_CONFIG, "augmentation": AUGMENTED},
-                       data["x_train"], data["y_train"], data["x_val"], data["y_val"], models_dir,
-                       CHECKSUM, verbose=0)
+                       training_data(data, with_test=False), models_dir, verbose=0)
 
 
 def test_an_interrupted_run_ends_with_the_weights_of_an_uninterrupted_one(tmp_path, data,
@@ -496,8 +500,8 @@ def test_mixed_precision_is_trained_and_recorded(tmp_path, data):
 
 
 def test_progress_line_per_epoch_with_an_eta(tmp_path, data, capsys):
-    fit_or_load("run", build, RESUME_CONFIG, data["x_train"], data["y_train"], data["x_val"],
-                data["y_val"], tmp_path, CHECKSUM, verbose=1)
+    fit_or_load("run", build, RESUME_CONFIG, training_data(data, with_test=False), tmp_path,
+                verbose=1)
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 3
     assert lines[0].startswith("run: epoch 1/3") and "ETA" in lines[0]
