@@ -164,3 +164,68 @@ def trained_where(metrics: dict) -> str:
     device = runtime["accelerator"] if runtime["accelerator"] != "none" else f"the CPU ({runtime['cpu_count']} cores)"
     return (f"{metrics['epochs_run']} epochs on {device} with the {runtime['backend']} backend, "
             f"{metrics['seconds_per_epoch']:.1f} s per epoch, finished {metrics['finished']}")
+
+
+def same_hardware(a: dict, b: dict) -> bool:
+    """Whether two runs' metrics were measured on the same processor, accelerator and backend
+    (only then are their seconds per epoch comparable)."""
+    ra, rb = a.get("runtime", {}), b.get("runtime", {})
+    return all(ra.get(k) == rb.get(k) for k in ("processor", "accelerator", "backend"))
+
+
+def cnn_dnn_summary(cnn: dict, dnn: dict) -> dict:
+    """Question 2's comparison of the CNN and the DNN from their runs' metrics."""
+    gap = lambda m: m["final_train_accuracy"] - m["final_val_accuracy"]  # noqa: E731
+    return {
+        "cnn_val": cnn["val_accuracy"], "dnn_val": dnn["val_accuracy"],
+        "gap_points": 100 * (cnn["val_accuracy"] - dnn["val_accuracy"]),
+        "cnn_seconds": cnn["seconds_per_epoch"], "dnn_seconds": dnn["seconds_per_epoch"],
+        "speed": (dnn["seconds_per_epoch"] / cnn["seconds_per_epoch"]
+                  if same_hardware(cnn, dnn) else None),
+        "cnn_where": trained_where(cnn), "dnn_where": trained_where(dnn),
+        "overfit": {"CNN": gap(cnn), "DNN": gap(dnn)},
+    }
+
+
+def cnn_dnn_sentences(s: dict) -> str:
+    """The report's bullets for cnn_dnn_summary: accuracy, cost per epoch, overfitting."""
+    from helpers.notebook import pct
+
+    more = "more" if s["gap_points"] >= 0 else "less"
+    lines = [
+        f"- With the same number of parameters the CNN is **{abs(s['gap_points']):.1f} points {more} "
+        f"accurate** ({pct(s['cnn_val'])} against {pct(s['dnn_val'])}). Convolutions share each "
+        "filter's weights over every position of the face and look at local neighbourhoods, so the "
+        "CNN spends its parameters on features that hold anywhere in the image, while each DNN "
+        "weight is tied to one pixel position."]
+    if s["speed"] is not None:
+        lines.append(
+            f"- An epoch of the DNN takes {s['dnn_seconds']:.1f} s against {s['cnn_seconds']:.1f} s for "
+            f"the CNN ({s['speed']:.2f}x): a dense layer costs one multiply per parameter per image, "
+            "while every convolution weight is reused at each of thousands of positions.")
+    else:
+        lines.append(
+            f"- Their epoch times are not comparable: the CNN was trained for {s['cnn_where']}, the "
+            f"DNN for {s['dnn_where']}. On one machine a dense layer costs one multiply per "
+            "parameter per image, while every convolution weight is reused at each of thousands of "
+            "positions (`make plan` measures both on yours).")
+    lines.append(
+        f"- Overfitting: at the last epoch the training accuracy exceeds validation by "
+        f"{100 * s['overfit']['DNN']:+.1f} points for the DNN and {100 * s['overfit']['CNN']:+.1f} "
+        "for the CNN (training accuracy is measured on augmented images with dropout active).")
+    return "\n".join(lines)
+
+
+def run_card(metrics: dict) -> dict:
+    """One column of the report's side-by-side table of two runs."""
+    runtime = metrics["runtime"]
+    return {"parameters": f"{metrics['params']['total']:,}",
+            "validation accuracy": f"{100 * metrics['val_accuracy']:.2f}%",
+            "final train accuracy": f"{100 * metrics['final_train_accuracy']:.2f}%",
+            "train - validation gap":
+                f"{100 * (metrics['final_train_accuracy'] - metrics['final_val_accuracy']):+.1f} pts",
+            "best epoch": metrics["best_epoch"],
+            "seconds per epoch": f"{metrics['seconds_per_epoch']:.1f}",
+            "trained on": (runtime["accelerator"] if runtime.get("accelerator", "none") != "none"
+                           else f"{runtime.get('processor', 'CPU')}, {runtime.get('cpu_count')} cores")
+                          + f" ({runtime['backend']})"}
