@@ -226,7 +226,7 @@ def run_notebooks(params: dict, only: list[str] | None = None, data_checksum: st
         previous_handler = signal.signal(signal.SIGINT, _on_sigint)
     # What the kernels print to their stderr outside any cell (native library start-up lines)
     # would scroll past the progress lines; it is kept in a log file instead.
-    kernel_log = open(out_dir / KERNEL_LOG, "ab")
+    kernel_log = open(BUILD_DIR / profile / KERNEL_LOG, "wb")  # this run's
     _KERNEL_LOG[:] = [kernel_log]
     try:
         done = _run_each(selected, run_params, out_dir, mark)
@@ -242,7 +242,8 @@ def run_notebooks(params: dict, only: list[str] | None = None, data_checksum: st
 
 
 KERNEL_LOG = "kernels-stderr.log"
-"""In build/<profile>/notebooks/: the notebook kernels' own stderr, for when one fails to start."""
+"""In build/<profile>/: the notebook kernels' own stderr during the last run, for when one fails
+to start."""
 
 
 def _run_each(selected: list[Path], run_params: dict, out_dir: Path, mark) -> list[Path]:
