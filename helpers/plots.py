@@ -1,11 +1,13 @@
-"""Figures shared by several notebooks: training curves and a compact architecture diagram."""
+"""Figures shared by several notebooks: training curves, a compact architecture diagram and a
+grid of images. Like every figure of the project they are matplotlib Figure objects made
+without pyplot: make one the cell's value or `display(fig)` to show it, `fig.savefig` to save it."""
 
 from __future__ import annotations
 
 import math
 import re
 
-import matplotlib.pyplot as plt
+import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 
@@ -13,14 +15,15 @@ STAGE_NAMES = {"image": "Input", "aug": "Augmentation", "normalize": "Normalizat
                "flatten": "Flatten", "logits": "Classifier", "probabilities": "Softmax"}
 
 
-def plot_curves(histories: dict, title: str = "Training curves"):
+def plot_curves(histories: dict, title: str = "Training curves") -> Figure:
     """Loss and accuracy per epoch, train (dashed) and validation (solid), for each named run.
 
     `histories` maps a run name to a DataFrame with columns epoch, loss, accuracy, val_loss,
     val_accuracy (helpers.training.read_history).
     """
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
-    colors = plt.cm.tab10(np.arange(max(len(histories), 1)))
+    fig = Figure(figsize=(11, 3.8))
+    axes = fig.subplots(1, 2)
+    colors = matplotlib.colormaps["tab10"](np.arange(max(len(histories), 1)))
     for color, (name, history) in zip(colors, histories.items()):
         for ax, metric in zip(axes, ("loss", "accuracy")):
             ax.plot(history["epoch"], history[metric], "--", color=color, label=f"{name} train")
@@ -77,11 +80,12 @@ def _stage_label(group) -> str:
     return "\n".join(lines)
 
 
-def architecture_figure(model, per_row: int = 5, title: str | None = None):
+def architecture_figure(model, per_row: int = 5, title: str | None = None) -> Figure:
     """The model as a chain of boxes, one per stage, wrapped into rows."""
     groups = stages(model)
     rows = int(np.ceil(len(groups) / per_row))
-    fig, ax = plt.subplots(figsize=(2.5 * per_row, 2.2 * rows))
+    fig = Figure(figsize=(2.5 * per_row, 2.2 * rows))
+    ax = fig.subplots()
     ax.set_xlim(0, per_row)
     ax.set_ylim(rows, 0)
     ax.axis("off")
