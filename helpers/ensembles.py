@@ -115,3 +115,58 @@ def unanimous(probas: Sequence) -> np.ndarray:
     """Boolean mask of the rows on which every member predicts the same class."""
     votes = np.stack([as_labels(p) for p in probas])
     return np.all(votes == votes[0], axis=0)
+
+
+def ensemble_summary(names: Sequence[str], probas: Sequence, y) -> dict:
+    """Question 9's ensemble against its members on the validation faces: the members'
+    accuracies, the best one, the average's accuracy and a paired comparison with the best
+    member, and how accurate the average is where all members agree and where they do not."""
+    from helpers.stats import paired_comparison
+
+    member_acc = [accuracy(p, y) for p in probas]
+    best = int(np.argmax(member_acc))
+    averaged = average_probabilities(probas)
+    hit = averaged.argmax(1) == np.asarray(y)
+    agree = unanimous(probas)
+    return {
+        "names": list(names), "member_acc": member_acc, "best": best,
+        "accuracy": accuracy(averaged, y), "paired": paired_comparison(probas[best], averaged, y),
+        "agree": float(agree.mean()),
+        "acc_agree": float(hit[agree].mean()) if agree.any() else None,
+        "acc_disagree": float(hit[~agree].mean()) if (~agree).any() else None,
+    }
+
+
+def ensemble_sentences(s: dict, top_subset: tuple[str, float], test_faces: int = 0,
+                       submission: str | None = None, leaderboard: dict | None = None,
+                       agreement: float | None = None) -> str:
+    """The report's bullets for ensemble_summary; `top_subset` is the best subset's (members,
+    accuracy), the rest describes the ensemble submission when there are test faces."""
+    from helpers.notebook import pct, pct_or_na
+    from helpers.stats import change_words
+
+    best = s["best"]
+    lines = [
+        f"- Compared with its best member ({s['names'][best]}), the average of the "
+        f"{len(s['names'])} CNNs {change_words(s['member_acc'][best], s['accuracy'], *s['paired'])}; "
+        f"the members' mean is {pct(float(np.mean(s['member_acc'])))}.",
+        f"- The best subset on validation is {top_subset[0]} ({pct(top_subset[1])}). The submission "
+        f"averages the members the profile names ({', '.join(s['names'])}); where they were chosen "
+        "by these validation faces (profiles/full.yaml says so), the ensemble's validation "
+        "accuracy is slightly optimistic.",
+    ]
+    if len(s["names"]) > 1:
+        lines.append(f"- All members agree on {pct(s['agree'])} of the validation faces; there the "
+                     f"ensemble is {pct_or_na(s['acc_agree'])} accurate, and "
+                     f"{pct_or_na(s['acc_disagree'])} on the faces where they disagree.")
+    if not test_faces:
+        lines.append("- The data has no test images, so this run writes no ensemble submission.")
+        return "\n".join(lines)
+    scored = (f" (test accuracy {pct(leaderboard['test'])}: public half "
+              f"{pct_or_na(leaderboard['public'])}, private half {pct_or_na(leaderboard['private'])})"
+              if leaderboard else "; the test labels are withheld, so the leaderboard scores it")
+    same = (f"; they agree with the single CNN's `submission.csv` on {pct(agreement)} of the faces."
+            if agreement is not None else ".")
+    lines.append(f"- The ensemble's predictions for all {test_faces:,} test faces are in "
+                 f"`{submission}`{scored}{same}")
+    return "\n".join(lines)

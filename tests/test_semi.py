@@ -770,3 +770,26 @@ def test_pool_predictions_kept_on_disk_serve_a_run_without_its_model(tmp_path):
     other = x + 1  # another pool: predicted, stored beside the first
     PoolPredictor(predict, on_disk=True)(run, other)
     assert calls == [5, 5] and len(list(tmp_path.glob("pool_*.npy"))) == 2
+
+
+def test_ensemble_summary_and_sentences():
+    y = np.array([0, 1, 2, 3])
+    a = np.eye(7)[[0, 1, 2, 0]] * 0.9 + 0.01   # 3 of 4 right
+    b = np.eye(7)[[0, 1, 0, 3]] * 0.6 + 0.01   # 3 of 4 right, less sure
+    s = ensembles.ensemble_summary(["cnn", "hist_eq"], [a, b], y)
+    assert s["member_acc"] == [0.75, 0.75] and s["best"] == 0
+    assert s["accuracy"] == 0.75  # where they disagree (faces 2, 3) the surer member (a) wins
+    assert s["agree"] == 0.5 and s["acc_agree"] == 1.0 and s["acc_disagree"] == 0.5
+    text = ensembles.ensemble_sentences(s, ("cnn + hist_eq", 0.75))
+    assert text.startswith("- Compared with its best member (cnn), the average of the 2 CNNs ")
+    assert "the members' mean is 75.0%" in text and "The best subset on validation is cnn + hist_eq (75.0%)" in text
+    assert "All members agree on 50.0% of the validation faces; there the ensemble is 100.0% accurate" in text
+    assert text.endswith("- The data has no test images, so this run writes no ensemble submission.")
+    withheld = ensembles.ensemble_sentences(s, ("cnn", 0.75), 7178, "submission_ensemble.csv", None, 0.9)
+    assert withheld.endswith("- The ensemble's predictions for all 7,178 test faces are in "
+                             "`submission_ensemble.csv`; the test labels are withheld, so the "
+                             "leaderboard scores it; they agree with the single CNN's "
+                             "`submission.csv` on 90.0% of the faces.")
+    scored = ensembles.ensemble_sentences(s, ("cnn", 0.75), 10, "e.csv",
+                                          {"test": 0.7, "public": 0.69, "private": None}, None)
+    assert scored.endswith("(test accuracy 70.0%: public half 69.0%, private half n/a).")
