@@ -127,7 +127,11 @@ def write_table(results: dict, path: Path) -> None:
     runtime = next(iter(results.values()))["runtime"] if results else {}
     lines += ["", f"Measured with {runtime.get('backend', '?')} on {runtime.get('processor', '?')}, "
               f"{runtime.get('cpu_count', '?')} cores, at low priority beside other work "
-              "(images/s are comparable within one table, not absolute).", ""]
+              "(images/s are comparable within one table, not absolute; the crop@8 row ran beside a "
+              "training job, the others alone).",
+              "",
+              "The full profile trains the crop_bf16 recipe; benchmarks/budget.md gives its accuracy on "
+              "the profile's budget (58 epochs) and on twice that.", ""]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines))
 
