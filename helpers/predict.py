@@ -41,9 +41,9 @@ from pathlib import Path
 
 import numpy as np
 
-from helpers.config import CLASS_NAMES, IMAGE_SIZE, MODELS_DIR, PROFILE_DIR, load_profile
+from helpers.config import CLASS_NAMES, IMAGE_SIZE, MODELS_DIR, load_profile
 from helpers.data import GZIP_MAGIC, DataError, _first_line
-from helpers.runs import MAIN_CNN
+from helpers.runs import MAIN_CNN, profile_for, train_command
 
 # --------------------------------------------------------------------------- settings
 
@@ -51,9 +51,6 @@ DEFAULT_MODEL = MAIN_CNN.name
 """The report's main CNN (notebook 02)."""
 ENSEMBLE = "ensemble"
 """--model value that averages the profile's ensemble_members (notebook 09)."""
-DEFAULT_PROFILE = "full"
-"""Whose ensemble_members --model ensemble averages, unless the models folder is another
-profile's models_dir (build/smoke/models: the smoke profile)."""
 DEFAULT_OUTPUT = "predictions.csv"
 
 TTA_MODES = ("run", "flip", "none")
@@ -145,23 +142,6 @@ class Predictor:
         """e.g. "cnn (flip + 5 crops)" or "ensemble of cnn (flip + 5 crops), hist_eq (...)"."""
         runs = ", ".join(f"{m.name} ({m.views()})" for m in self.members)
         return runs if self.name != ENSEMBLE else f"ensemble of {runs}"
-
-
-def profile_for(models_dir: Path) -> str:
-    """The profile whose models_dir is this folder (its ensemble_members, its `make train`
-    arguments); the full profile otherwise."""
-    target = Path(models_dir).resolve()
-    for path in sorted(PROFILE_DIR.glob("*.yaml")):
-        folder = load_profile(path.stem).get("models_dir")
-        if folder and (PROFILE_DIR.parent / folder).resolve() == target:
-            return path.stem
-    return DEFAULT_PROFILE
-
-
-def train_command(name: str, models_dir: Path) -> str:
-    """The command that trains run `name` into models_dir."""
-    profile = profile_for(models_dir)
-    return f"make train RUNS={name}" + ("" if profile == DEFAULT_PROFILE else f" PROFILE={profile}")
 
 
 def member_names(model: str, models_dir: Path) -> list[str]:

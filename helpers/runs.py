@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from helpers.config import PROFILE_DIR, load_profile
+
 
 @dataclass(frozen=True)
 class RunName:
@@ -27,6 +29,10 @@ DNN = RunName("dnn", "DNN", "03_dnn")
 HIST_EQ_CNN = RunName("hist_eq", "histogram-equalized CNN", "08_histogram_equalization")
 KNOWN = {r.name: r for r in (MAIN_CNN, WEAK_CNN, DNN, HIST_EQ_CNN)}
 
+DEFAULT_PROFILE = "full"
+"""The profile a models folder belongs to unless it is another profile's models_dir
+(build/smoke/models: the smoke profile)."""
+
 
 def run_name(name: str | RunName) -> RunName:
     """The RunName of a run folder name: the report's own runs, ablation_* (02) and semi_* (07)."""
@@ -41,12 +47,29 @@ def run_name(name: str | RunName) -> RunName:
     return RunName(name, f"run {name!r}", "")
 
 
+def profile_for(models_dir: Path) -> str:
+    """The profile whose models_dir is this folder (its ensemble_members, its `make train`
+    arguments); the full profile otherwise."""
+    target = Path(models_dir).resolve()
+    for path in sorted(PROFILE_DIR.glob("*.yaml")):
+        folder = load_profile(path.stem).get("models_dir")
+        if folder and (PROFILE_DIR.parent / folder).resolve() == target:
+            return path.stem
+    return DEFAULT_PROFILE
+
+
+def train_command(name: str, models_dir: Path) -> str:
+    """The command that trains run `name` into models_dir."""
+    profile = profile_for(models_dir)
+    return f"make train RUNS={name}" + ("" if profile == DEFAULT_PROFILE else f" PROFILE={profile}")
+
+
 def missing_run_error(name: str | RunName, models_dir) -> FileNotFoundError:
     """The one error for a run that was never trained, saying how to train it."""
     run = run_name(name)
     how = []
     if run.notebook and not run.notebook.startswith("07"):
-        how.append(f"`make train RUNS={run.name}`")
+        how.append(f"`{train_command(run.name, models_dir)}`")
     if run.notebook:
         how.append(f"notebooks/{run.notebook}.ipynb")
     return FileNotFoundError(f"no trained {run.what} in {Path(models_dir) / run.name}: "

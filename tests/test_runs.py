@@ -65,3 +65,11 @@ def test_every_run_of_the_plan_is_named():
     for variant in ABLATION_VARIANTS:
         assert runs.run_name(f"ablation_{variant}").notebook == "02_cnn"
     assert runs.WEAK_CNN.name == "ablation_none" and "none" in ABLATION_VARIANTS
+
+
+def test_a_missing_run_of_another_profile_names_that_profile():
+    from helpers.config import load_profile, resolve
+
+    smoke_models = resolve(load_profile("smoke")["models_dir"])
+    message = str(runs.missing_run_error(runs.MAIN_CNN, smoke_models))
+    assert "`make train RUNS=cnn PROFILE=smoke` or notebooks/02_cnn.ipynb" in message
