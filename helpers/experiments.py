@@ -22,6 +22,14 @@ class Inputs(Splits):
     normalization: dict
     data_settings: dict
 
+    def training_data(self, x_train=None, y_train=None, with_test: bool = True) -> TrainingData:
+        """What the training engine needs: these rows (or `x_train`/`y_train` instead), the
+        shared validation split, the test images unless `with_test` is False, and the digests."""
+        return TrainingData(self.x_train if x_train is None else x_train,
+                            self.y_train if y_train is None else y_train, self.x_val, self.y_val,
+                            self.train_digest, self.x_test if with_test else None,
+                            self.test_digest)
+
 
 def load_inputs(data_dir, val_fraction: float, seed: int, max_train_rows=None,
                 hist_eq: bool = False) -> Inputs:
@@ -50,12 +58,11 @@ def train_cnn(name: str, inputs: Inputs, cnn: dict, training: dict, models_dir,
     y_train = inputs.y_train if y_train is None else y_train
     config = cnn_run_config(inputs, cnn, training, augmentation, normalize, x_train, y_train)
     normalization, seed = config["normalization"], training.get("seed", 42)
-    data = TrainingData(x_train, y_train, inputs.x_val, inputs.y_val, inputs.train_digest,
-                        inputs.x_test if with_test else None, inputs.test_digest)
     return fit_or_load(
         name, lambda: build_cnn(**cnn, normalization=normalization, augmentation=augmentation,
                                 seed=seed, name=name),
-        config, data, resolve(models_dir), retrain=retrain, verbose=verbose,
+        config, inputs.training_data(x_train, y_train, with_test), resolve(models_dir),
+        retrain=retrain, verbose=verbose,
     )
 
 
@@ -101,12 +108,10 @@ def train_dnn(name: str, inputs: Inputs, target_params: int, depth: int, dropout
     """Train (or reuse) the DNN whose parameter count matches `target_params`."""
     config = dnn_run_config(inputs, target_params, depth, dropout, training, augmentation)
     width, seed = config["width"], training.get("seed", 42)
-    data = TrainingData(inputs.x_train, inputs.y_train, inputs.x_val, inputs.y_val,
-                        inputs.train_digest, inputs.x_test, inputs.test_digest)
     return fit_or_load(
         name, lambda: build_dnn([width] * depth, dropout, inputs.normalization, augmentation,
                                 seed=seed, name=name),
-        config, data, resolve(models_dir), retrain=retrain, verbose=verbose,
+        config, inputs.training_data(), resolve(models_dir), retrain=retrain, verbose=verbose,
     )
 
 
