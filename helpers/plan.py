@@ -221,11 +221,10 @@ def compute_words(compute: dict) -> str:
     (tensorflow); 6 min on NVIDIA H200 (jax); precision mixed_bfloat16'."""
     if not compute or not compute.get("runs"):
         return "no trained run found"
-    where = compute.get("seconds_by_hardware") or {h: compute["hours"] * 3600 / len(compute["hardware"])
-                                                   for h in compute["hardware"]}
     text = (f"{compute['images']:,.0f} training images (CNN-image units; profile budget "
             f"{compute['budget_images']:,.0f}), trained in "
-            + "; ".join(f"{duration(seconds)} on {hardware}" for hardware, seconds in where.items())
+            + "; ".join(f"{duration(seconds)} on {hardware}"
+                        for hardware, seconds in compute["seconds_by_hardware"].items())
             + f"; precision {', '.join(compute['precision'])}")
     if compute.get("missing"):
         text += f"; not found: {', '.join(compute['missing'])}"
