@@ -147,3 +147,42 @@ def adversarial_figure(originals, labels, attacks, step_size: float) -> Figure:
                  "to fill its colour range)", fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def adversarial_summary(indices, labels, attacks, *, requested: int, step_size: float,
+                        max_steps: int, between_faces: float) -> dict:
+    """The attacks of notebook 05 in numbers (also its results.json section). `requested` is
+    how many faces were asked for, `between_faces` the mean_pair_difference of the split."""
+    flipped = [a for a in attacks if a.flipped]
+    steps = [a.steps for a in flipped]
+    return {
+        "requested": requested, "step_size": step_size, "max_steps": max_steps,
+        "images": list(indices), "attempted": len(attacks), "flipped": len(flipped),
+        "mean_abs_difference_between_faces": between_faces,
+        "median_steps_flipped": float(np.median(steps)) if flipped else None,
+        "steps_range_flipped": [min(steps), max(steps)] if flipped else None,
+        "largest_max_abs_change": max((a.max_abs_change for a in flipped), default=None),
+        "largest_mean_abs_change": max((a.mean_abs_change for a in flipped), default=None),
+        "new_classes": sorted({CLASS_NAMES[a.new_class] for a in flipped}),
+        "examples": [attack_record(i, y, a) for i, y, a in zip(indices, labels, attacks)],
+    }
+
+
+def adversarial_sentences(s: dict) -> str:
+    """What the attacks of adversarial_summary needed, against the difference between faces."""
+    budget = f"{plural(s['max_steps'], 'step')} of {plural(s['step_size'], 'grey level')}"
+    if not s["attempted"]:
+        return ("*No adversarial example was requested (adversarial_images = 0).*" if s["requested"] == 0
+                else "*The CNN classifies no validation face correctly, so there is nothing to attack.*")
+    if not s["flipped"]:
+        return f"No attack changes the prediction within {budget}."
+    low, high = s["steps_range_flipped"]
+    biggest = s["largest_max_abs_change"]
+    return (
+        f"{s['flipped']} of {s['attempted']} attacks change the CNN's prediction within {budget} "
+        f"(median {plural(s['median_steps_flipped'], 'step')}, from {low} to {high}). The largest "
+        f"single-pixel change needed is {plural(biggest, 'grey level')} ({pct(biggest / 255)} of the "
+        f"pixel range) and the mean absolute change per pixel at most "
+        f"{s['largest_mean_abs_change']:.1f}, against a mean absolute difference of "
+        f"{s['mean_abs_difference_between_faces']:.1f} grey levels between two random validation "
+        f"faces. The adversarial faces are classified as {', '.join(s['new_classes'])}.")

@@ -17,6 +17,8 @@ value (or ``display(fig)``) to show it once; ``fig.savefig`` saves it.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from helpers.backend import keras
 import numpy as np
 import pandas as pd
@@ -29,7 +31,7 @@ from helpers.config import CLASS_NAMES
 from helpers.gradients import (_as_batch, _batches, _input_gradients, _layer, _normalise_max,
                                _submodel, _targets, conv_layer_names, predict_logits)
 from helpers.models import logits_model
-from helpers.notebook import pct
+from helpers.notebook import pct, plural
 
 
 SMOOTHGRAD_NOISE = 0.15  # default SmoothGrad noise, as a share of the 0..255 pixel range
@@ -214,16 +216,24 @@ def explain(model: keras.Model, images, samples: int = 20, noise: float = SMOOTH
             smoothgrad(model, images, predicted, samples=samples, noise=noise, seed=seed))
 
 
+class Maps(NamedTuple):
+    """A model's predicted classes (N,) and its saliency and Grad-CAM maps (N, H, W) for them."""
+
+    predicted: np.ndarray
+    saliency: np.ndarray
+    gradcam: np.ndarray
+
+
 def predicted_maps(model: keras.Model, images, batch: int = 100, desc: str | None = None,
-                   progress: bool = True):
+                   progress: bool = True) -> Maps:
     """Predicted class, saliency and Grad-CAM for many images, `batch` at a time with a tqdm
-    bar over batches: (predicted (N,), saliency (N, H, W), Grad-CAM (N, H, W))."""
+    bar over batches."""
     parts = []
     for start in tqdm(range(0, len(images), batch), desc=desc, unit="batch", disable=not progress):
         x = images[start:start + batch]
         predicted = predict_logits(model, x).argmax(axis=1)
         parts.append((predicted, saliency_maps(model, x, predicted), grad_cam(model, x, predicted)))
-    return [np.concatenate(p) for p in zip(*parts)]
+    return Maps(*(np.concatenate(p) for p in zip(*parts)))
 
 
 def top_share(maps, fraction: float = 0.1) -> np.ndarray:
@@ -350,3 +360,201 @@ def region_figure(mean_face, mean_saliency, mean_cam, faces: int, area: dict) ->
     fig.suptitle("Face regions (fixed boxes) and where the main CNN looks on average")
     fig.tight_layout()
     return fig
+
+
+# Summaries of notebook 05 (each is also its results.json section) and their sentences.
+
+MIN_CLASS_FACES = 10  # classes with fewer sampled faces are left out of the per-class comparison
+
+
+def _top(values: dict) -> str:
+    return max(values, key=values.get)
+
+
+def shown_summary(indices, true, predicted, kept, *, per_class: int, seed: int, missing,
+                  threshold: float, smoothgrad_samples: int, smoothgrad_noise: float,
+                  gradcam_layer: str) -> dict:
+    """The faces of the saliency figures and the settings of their maps. `kept` is each face's
+    share of pixels the mask keeps (mask_by_saliency); `missing` the classes with no face."""
+    kept = np.asarray(kept, dtype=float)
+    return {"faces": len(indices), "per_class": per_class, "seed": seed, "missing": list(missing),
+            "threshold": threshold, "smoothgrad_samples": smoothgrad_samples,
+            "smoothgrad_noise": smoothgrad_noise, "gradcam_layer": gradcam_layer,
+            "shown_indices": indices, "shown_true": true, "shown_predicted": predicted,
+            "correct": int((np.asarray(predicted) == np.asarray(true)).sum()),
+            "kept_fraction": kept, "kept_fraction_mean": float(kept.mean()),
+            "kept_fraction_range": [float(kept.min()), float(kept.max())]}
+
+
+def shown_sentences(s: dict) -> str:
+    """The paragraph that introduces the saliency figures (faces, threshold, methods)."""
+    low, high = s["kept_fraction_range"]
+    missing = f"; the validation split has no {', '.join(s['missing'])} face" if s["missing"] else ""
+    return (
+        f"**Faces**: {s['faces']} validation faces, {s['per_class']} per true class (drawn at random "
+        f"with seed {s['seed']}){missing}. **Threshold**: the masked image keeps the pixels whose "
+        f"saliency is at least {s['threshold']:g} of the face's maximum, on average "
+        f"{pct(s['kept_fraction_mean'])} of the pixels (from {pct(low)} to {pct(high)}). "
+        f"**SmoothGrad**: {s['smoothgrad_samples']} copies with Gaussian noise of standard deviation "
+        f"{s['smoothgrad_noise']:g} x 255. **Grad-CAM** layer: `{s['gradcam_layer']}`. The CNN "
+        f"predicts {s['correct']} of these {s['faces']} faces correctly (row labels: true class, "
+        "then predicted class and its probability).")
+
+
+def region_summary(shown: dict, sample: Maps, sample_labels,
+                   min_class_faces: int = MIN_CLASS_FACES) -> dict:
+    """Where the maps' mass lies. `shown` holds the maps of the faces in the figures
+    ({"saliency", "smoothgrad", "gradcam"}); `sample` a larger sample's maps, with its true
+    classes `sample_labels` for the per-class shares."""
+    area = region_area(sample.saliency.shape[1:3])
+    share = {f"{method}_shown": region_share(maps) for method, maps in shown.items()}
+    share |= {"saliency_sample": region_share(sample.saliency),
+              "gradcam_sample": region_share(sample.gradcam)}
+    density = {r: share["saliency_sample"][r] / area[r] for r in area}
+    per_class = region_share_by_class(sample.saliency, sample_labels)
+    compared = [name for name, v in per_class.items() if v["faces"] >= min_class_faces]
+    return {
+        "shown_faces": len(next(iter(shown.values()))), "sample_size": len(sample.saliency),
+        "region_boxes": FACE_REGIONS, "region_area": area, "region_share": share,
+        "share_over_area_sample": density, "dominant_region": _top(share["saliency_sample"]),
+        "densest_region": _top(density), "sparsest_region": min(density, key=density.get),
+        "gradcam_dominant_region": _top(share["gradcam_sample"]),
+        "per_class_sample": per_class, "min_class_faces": min_class_faces,
+        "compared_classes": compared,
+        "mouth_top": max(compared, key=lambda n: per_class[n]["mouth"]) if len(compared) > 1 else None,
+        "eyes_top": max(compared, key=lambda n: per_class[n]["eyes"]) if len(compared) > 1 else None,
+    }
+
+
+_SHARE_NAMES = {"saliency_shown": "saliency, faces shown", "smoothgrad_shown": "SmoothGrad, faces shown",
+                "gradcam_shown": "Grad-CAM, faces shown", "saliency_sample": "saliency, sample of {n}",
+                "gradcam_sample": "Grad-CAM, sample of {n}"}
+
+
+def region_table(s: dict) -> pd.DataFrame:
+    """region_share_table of a region_summary: every map's shares and the sample's saliency
+    per unit of area."""
+    shares = {_SHARE_NAMES[key].format(n=s["sample_size"]): v for key, v in s["region_share"].items()}
+    return region_share_table(shares, s["region_area"],
+                              density=("saliency (sample) / area", s["region_share"]["saliency_sample"]))
+
+
+def region_sentences(s: dict) -> str:
+    """The bullets on a region_summary: the largest share, the share per unit of area, and the
+    faces shown."""
+    sal, cam = s["region_share"]["saliency_sample"], s["region_share"]["gradcam_sample"]
+    top, cam_top = s["dominant_region"], s["gradcam_dominant_region"]
+    dense, sparse, density = s["densest_region"], s["sparsest_region"], s["share_over_area_sample"]
+    shown_sal, shown_sg = s["region_share"]["saliency_shown"], s["region_share"]["smoothgrad_shown"]
+    shown_top, sg_top = _top(shown_sal), _top(shown_sg)
+    cam_words = (f"Grad-CAM agrees ({cam_top} {pct(cam[cam_top])})." if cam_top == top else
+                 "Grad-CAM, which sees the face at the coarse resolution of the last convolution "
+                 f"layer, puts most of its mass on the **{cam_top}** region instead ({pct(cam[cam_top])}).")
+    why = (" (the rest of the image is large, so its raw share is high even though each of its "
+           "pixels matters less)." if top == "rest" and density["rest"] < 1 else ".")
+    return "\n".join([
+        f"- **Largest share**: over {s['sample_size']} validation faces (seeded sample), the "
+        f"**{top}** region holds {pct(sal[top])} of the saliency mass ({format_shares(sal, skip=top)}). "
+        + cam_words,
+        f"- **Per unit of area**: the **{dense}** region is the most salient, with "
+        f"{density[dense]:.2f}x the mass a uniform map would give it; the {sparse} region gets "
+        f"{density[sparse]:.2f}x" + why,
+        f"- On the {s['shown_faces']} faces shown above, the largest share of saliency is in the "
+        f"{shown_top} region ({pct(shown_sal[shown_top])}) and of SmoothGrad in the {sg_top} region "
+        f"({pct(shown_sg[sg_top])})."])
+
+
+def class_region_sentences(s: dict) -> str:
+    """Which class's maps weigh the mouth and the eyes most, over the classes with enough faces."""
+    if s["mouth_top"] is None:
+        return (f"Too few classes have {s['min_class_faces']} or more faces in this sample to "
+                "compare them.")
+    per_class, area = s["per_class_sample"], s["region_area"]
+    mouth, eyes = per_class[s["mouth_top"]]["mouth"], per_class[s["eyes_top"]]["eyes"]
+    return (f"Among the {len(s['compared_classes'])} classes with at least {s['min_class_faces']} "
+            f"faces in the sample, the mouth gets the largest share for **{s['mouth_top']}** faces "
+            f"({pct(mouth)} of the saliency, {mouth / area['mouth']:.2f}x its area share) and the "
+            f"eyes for **{s['eyes_top']}** faces ({pct(eyes)}, {eyes / area['eyes']:.2f}x).")
+
+
+def model_comparison(main: Maps, weak: Maps, threshold: float, main_metrics: dict,
+                     weak_metrics: dict, shown_true, weak_shown_predicted) -> dict:
+    """The weak model's maps against the main CNN's on the same sample of faces: region shares,
+    concentration, maps kept by the threshold, correlation and agreement of predictions. The
+    metrics are the two runs' metrics.json; the last two arguments are the true classes of the
+    faces in the figures and the weak model's predictions of them."""
+    def both(measure):
+        return {"main": float(measure(main)), "weak": float(measure(weak))}
+
+    main_sal, weak_sal = region_share(main.saliency), region_share(weak.saliency)
+    change = {r: weak_sal[r] - main_sal[r] for r in weak_sal}
+    r_sal = map_correlation(main.saliency, weak.saliency)
+    r_cam = map_correlation(main.gradcam, weak.gradcam)
+    r_other = map_correlation(main.saliency, np.roll(main.saliency, 1, axis=0))  # another face
+    return {
+        "model": "ablation_none", "val_accuracy": weak_metrics["val_accuracy"],
+        "main_val_accuracy": main_metrics["val_accuracy"], "epochs": weak_metrics["epochs_run"],
+        "main_epochs": main_metrics["epochs_run"], "sample_size": len(main.saliency),
+        "region_share": {"saliency_sample": weak_sal, "gradcam_sample": region_share(weak.gradcam)},
+        "main_region_share": {"saliency_sample": main_sal, "gradcam_sample": region_share(main.gradcam)},
+        "top10_mass": {"saliency": both(lambda m: top_share(m.saliency).mean()),
+                       "gradcam": both(lambda m: top_share(m.gradcam).mean())},
+        "threshold": threshold,
+        "kept_fraction_sample": both(lambda m: (m.saliency >= threshold).mean()),
+        "dominant_region": _top(weak_sal), "main_dominant_region": _top(main_sal),
+        "saliency_share_change": change,
+        "largest_change_region": max(change, key=lambda r: abs(change[r])),
+        "correlation_with_main": {"saliency_mean": float(r_sal.mean()),
+                                  "saliency_median": float(np.median(r_sal)),
+                                  "gradcam_mean": float(r_cam.mean()),
+                                  "baseline_other_faces": float(r_other.mean())},
+        "prediction_agreement": float((main.predicted == weak.predicted).mean()),
+        "shown_predicted": weak_shown_predicted,
+        "shown_correct": int((np.asarray(weak_shown_predicted) == np.asarray(shown_true)).sum()),
+    }
+
+
+def weak_model_sentence(s: dict) -> str:
+    """The two models' validation accuracies and the weak model's score on the faces shown."""
+    gap = 100 * (s["main_val_accuracy"] - s["val_accuracy"])
+    compared = f"{abs(gap):.1f} points {'lower' if gap > 0 else 'higher'}." if gap else "the same."
+    return (f"Validation accuracy: weak model **{pct(s['val_accuracy'])}** "
+            f"({plural(s['epochs'], 'epoch')}) against **{pct(s['main_val_accuracy'])}** for the main "
+            f"CNN ({plural(s['main_epochs'], 'epoch')}), {compared} It predicts {s['shown_correct']} of "
+            f"the {len(s['shown_predicted'])} faces below correctly.")
+
+
+def comparison_table(s: dict) -> pd.DataFrame:
+    """model_comparison as a table: one row per measure, a column per model."""
+    main, weak = s["main_region_share"], s["region_share"]
+    rows = [("validation accuracy", pct(s["main_val_accuracy"]), pct(s["val_accuracy"]))]
+    rows += [(f"saliency share: {r}", pct(main["saliency_sample"][r]), pct(weak["saliency_sample"][r]))
+             for r in weak["saliency_sample"]]
+    rows += [(f"Grad-CAM share: {r}", pct(main["gradcam_sample"][r]), pct(weak["gradcam_sample"][r]))
+             for r in weak["gradcam_sample"]]
+    for name, values in [("saliency mass in the top 10% pixels", s["top10_mass"]["saliency"]),
+                         ("Grad-CAM mass in the top 10% pixels", s["top10_mass"]["gradcam"]),
+                         (f"pixels with saliency >= {s['threshold']:g}", s["kept_fraction_sample"])]:
+        rows.append((name, pct(values["main"]), pct(values["weak"])))
+    return pd.DataFrame(rows, columns=["measure", "main CNN", "weak model"])
+
+
+def comparison_sentences(s: dict) -> str:
+    """The bullets on model_comparison: concentration, regions, agreement."""
+    top10 = s["top10_mass"]["saliency"]
+    weak, main = s["region_share"]["saliency_sample"], s["main_region_share"]["saliency_sample"]
+    top, main_top, moved = s["dominant_region"], s["main_dominant_region"], s["largest_change_region"]
+    r = s["correlation_with_main"]
+    return "\n".join([
+        f"- **Concentration**: the 10% most salient pixels hold {pct(top10['weak'])} of the weak "
+        f"model's saliency mass against {pct(top10['main'])} for the main CNN, so the weak model's "
+        f"maps are {'more' if top10['weak'] > top10['main'] else 'less'} concentrated (a uniform map "
+        "would give 10%).",
+        f"- **Regions**: the weak model's largest share is in the {top} region ({pct(weak[top])}; "
+        f"main CNN: {main_top}, {pct(main[main_top])}). The largest change is in the {moved} region, "
+        f"{100 * s['saliency_share_change'][moved]:+.1f} points.",
+        f"- **Agreement**: the two models' saliency maps of the same face correlate with "
+        f"r = {r['saliency_mean']:.2f} on average ({correlation_strength(r['saliency_mean'])} "
+        f"correlation; Grad-CAM: r = {r['gradcam_mean']:.2f}), against "
+        f"r = {r['baseline_other_faces']:.2f} between the main CNN's maps of two different faces. "
+        f"They predict the same class for {pct(s['prediction_agreement'])} of the faces."])

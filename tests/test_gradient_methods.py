@@ -649,3 +649,124 @@ def test_class_maximization_figure_and_table():
                                      "logit start -> final": ["0.10 -> 2.00", "-1.00 -> 3.50"],
                                      "probability of the class": ["40.0%", "95.0%"],
                                      "predicted class": [CLASS_NAMES[6], CLASS_NAMES[3]]}
+
+
+# Notebook 05's summaries and sentences, on maps whose regions are set by hand.
+
+def region_maps(eyes, mouth, rest, n=4):
+    """n maps with mass `eyes`, `mouth` and `rest` in one pixel of each region."""
+    maps = np.zeros((n, IMAGE_SIZE, IMAGE_SIZE))
+    maps[:, 12, 20], maps[:, 35, 20], maps[:, 0, 0] = eyes, mouth, rest
+    return maps
+
+
+def test_shown_summary_and_sentences():
+    s = saliency.shown_summary([4, 8, 9], np.array([0, 3, 3]), np.array([0, 3, 1]),
+                               np.array([0.1, 0.2, 0.3]), per_class=1, seed=7, missing=["disgust"],
+                               threshold=0.25, smoothgrad_samples=5, smoothgrad_noise=0.15,
+                               gradcam_layer="block3_conv2")
+    assert s["correct"] == 2 and s["faces"] == 3
+    assert s["kept_fraction_mean"] == pytest.approx(0.2)
+    assert s["kept_fraction_range"] == pytest.approx([0.1, 0.3])
+    text = saliency.shown_sentences(s)
+    assert text.startswith("**Faces**: 3 validation faces, 1 per true class (drawn at random with "
+                           "seed 7); the validation split has no disgust face.")
+    assert "at least 0.25 of the face's maximum, on average 20.0% of the pixels (from 10.0% to 30.0%)" in text
+    assert "layer: `block3_conv2`. The CNN predicts 2 of these 3 faces correctly" in text
+    assert "has no" not in saliency.shown_sentences({**s, "missing": []})
+
+
+def test_region_summary_and_sentences():
+    shown = {"saliency": region_maps(0.2, 0.6, 0.2), "smoothgrad": region_maps(0.1, 0.1, 0.8),
+             "gradcam": region_maps(0.5, 0.3, 0.2)}
+    # 12 faces: classes 0 and 3 have 5 each (eyes-heavy and mouth-heavy), class 6 has 2
+    sample_sal = np.concatenate([region_maps(0.6, 0.1, 0.3, 5), region_maps(0.1, 0.6, 0.3, 5),
+                                 region_maps(0.2, 0.2, 0.6, 2)])
+    labels = np.array([0] * 5 + [3] * 5 + [6] * 2)
+    sample = saliency.Maps(labels, sample_sal, region_maps(0.1, 0.1, 0.8, 12))
+    s = saliency.region_summary(shown, sample, labels, min_class_faces=5)
+    share = s["region_share"]["saliency_sample"]
+    assert share == pytest.approx({"eyes": 3.9 / 12, "mouth": 3.9 / 12, "rest": 4.2 / 12})
+    assert s["dominant_region"] == "rest" and s["gradcam_dominant_region"] == "rest"
+    area = saliency.region_area()
+    assert s["share_over_area_sample"]["mouth"] == pytest.approx(share["mouth"] / area["mouth"])
+    assert s["densest_region"] == "mouth" and s["sparsest_region"] == "rest"
+    assert s["compared_classes"] == [CLASS_NAMES[0], CLASS_NAMES[3]]
+    assert (s["mouth_top"], s["eyes_top"]) == (CLASS_NAMES[3], CLASS_NAMES[0])
+    assert (s["shown_faces"], s["sample_size"]) == (4, 12)
+
+    text = saliency.region_sentences(s)
+    assert "over 12 validation faces (seeded sample), the **rest** region holds 35.0%" in text
+    assert "(eyes 32.5%, mouth 32.5%). Grad-CAM agrees (rest 80.0%)." in text
+    assert "even though each of its pixels matters less" in text        # rest < 1x its area
+    assert "of saliency is in the mouth region (60.0%) and of SmoothGrad in the rest region (80.0%)" in text
+    cam_elsewhere = {**s, "gradcam_dominant_region": "eyes"}
+    assert "puts most of its mass on the **eyes** region instead" in saliency.region_sentences(cam_elsewhere)
+
+    table = saliency.region_table(s)
+    assert table["measure"].tolist()[2:] == [
+        "saliency, faces shown", "SmoothGrad, faces shown", "Grad-CAM, faces shown",
+        "saliency, sample of 12", "Grad-CAM, sample of 12", "saliency (sample) / area"]
+
+    text = saliency.class_region_sentences(s)
+    assert text.startswith("Among the 2 classes with at least 5 faces in the sample, the mouth gets "
+                           f"the largest share for **{CLASS_NAMES[3]}** faces (60.0% of the saliency")
+    few = saliency.region_summary(shown, sample, labels, min_class_faces=6)
+    assert few["mouth_top"] is None
+    assert saliency.class_region_sentences(few).startswith("Too few classes have 6 or more faces")
+
+
+def test_model_comparison_and_sentences():
+    main = saliency.Maps(np.array([0, 1, 2, 3]), region_maps(0.2, 0.2, 0.6), region_maps(0.3, 0.3, 0.4))
+    weak_sal = region_maps(0.1, 0.7, 0.2)
+    weak_sal[:, 40, 40] = 0.0
+    weak = saliency.Maps(np.array([0, 1, 5, 5]), weak_sal, region_maps(0.3, 0.3, 0.4))
+    main_metrics = {"val_accuracy": 0.66, "epochs_run": 50}
+    weak_metrics = {"val_accuracy": 0.5, "epochs_run": 1}
+    s = saliency.model_comparison(main, weak, 0.5, main_metrics, weak_metrics,
+                                  shown_true=[1, 2, 3], weak_shown_predicted=[1, 2, 0])
+    assert s["prediction_agreement"] == 0.5 and s["shown_correct"] == 2
+    assert s["dominant_region"] == "mouth" and s["main_dominant_region"] == "rest"
+    assert s["largest_change_region"] == "mouth"
+    assert s["saliency_share_change"]["mouth"] == pytest.approx(0.5)
+    # three non-zero pixels: the top 10% (230 pixels) hold all the mass
+    assert s["top10_mass"]["saliency"] == pytest.approx({"main": 1.0, "weak": 1.0})
+    assert s["kept_fraction_sample"] == pytest.approx({"main": 1 / PIXELS, "weak": 1 / PIXELS})
+    assert s["correlation_with_main"]["gradcam_mean"] == pytest.approx(1.0)
+
+    assert saliency.weak_model_sentence(s) == (
+        "Validation accuracy: weak model **50.0%** (1 epoch) against **66.0%** for the main CNN "
+        "(50 epochs), 16.0 points lower. It predicts 2 of the 3 faces below correctly.")
+    assert "the same." in saliency.weak_model_sentence({**s, "val_accuracy": 0.66})
+    table = saliency.comparison_table(s).set_index("measure")
+    assert table.loc["saliency share: mouth"].tolist() == ["20.0%", "70.0%"]
+    assert table.loc["pixels with saliency >= 0.5", "weak model"] == f"{100 / PIXELS:.1f}%"
+    text = saliency.comparison_sentences(s)
+    assert "the weak model's largest share is in the mouth region (70.0%; main CNN: rest, 60.0%)" in text
+    assert "The largest change is in the mouth region, +50.0 points." in text
+    assert "They predict the same class for 50.0% of the faces." in text
+
+
+def test_adversarial_summary_and_sentences():
+    attacks = [attack(steps=3, change=3.0), attack(steps=9, new=0, change=9.0),
+               attack(flipped=False, new=3)]
+    s = adversarial.adversarial_summary([7, 9, 11], [3, 3, 3], attacks, requested=3, step_size=1.0,
+                                        max_steps=10, between_faces=40.0)
+    assert (s["attempted"], s["flipped"], s["median_steps_flipped"]) == (3, 2, 6.0)
+    assert s["steps_range_flipped"] == [3, 9] and s["largest_max_abs_change"] == 9.0
+    assert s["new_classes"] == sorted([CLASS_NAMES[0], CLASS_NAMES[5]])
+    assert [e["index"] for e in s["examples"]] == [7, 9, 11]
+    text = adversarial.adversarial_sentences(s)
+    assert text.startswith("2 of 3 attacks change the CNN's prediction within 10 steps of 1 grey "
+                           "level (median 6 steps, from 3 to 9).")
+    assert "is 9 grey levels (3.5% of the pixel range)" in text and "at most 4.5, against" in text
+
+    def sentences(attacks, requested):
+        return adversarial.adversarial_sentences(adversarial.adversarial_summary(
+            list(range(len(attacks))), [3] * len(attacks), attacks, requested=requested,
+            step_size=2.0, max_steps=5, between_faces=40.0))
+
+    assert sentences([attack(flipped=False)], 1) == (
+        "No attack changes the prediction within 5 steps of 2 grey levels.")
+    assert "was requested" in sentences([], 0)
+    assert "classifies no validation face correctly" in sentences([], 4)
