@@ -207,3 +207,45 @@ def class_maximization_table(result: ClassMaximization) -> pd.DataFrame:
                                  for s, f in zip(result.start_logits, result.logits)],
         "probability of the class": [pct(p) for p in result.probabilities],
         "predicted class": [CLASS_NAMES[k] for k in result.predicted]})
+
+
+def settings_sentence(settings: AscentSettings) -> str:
+    """The ascent schedule in words, for the paragraph above the filter patterns."""
+    return (
+        f"**Settings**: {settings.steps} ascent steps from mid-grey plus Gaussian noise (standard "
+        f"deviation {settings.noise:g} grey levels); each step moves the image by "
+        f"{settings.step_size:g} grey levels (root mean square) along the normalised gradient, "
+        f"computed on a copy shifted by up to {settings.jitter} pixels; pixels stay in 0..255 and "
+        f"every {settings.blur_every} steps a Gaussian blur of {settings.blur_sigma:g} pixel keeps the "
+        "pattern smooth. Patterns are contrast-stretched for display. Title of each pattern: filter "
+        "number, then its mean activation on the starting noise -> after the ascent.")
+
+
+def class_maximization_summary(result: ClassMaximization, steps: int) -> dict:
+    """class_maximization in numbers (also its results.json section): how many images the model
+    gives to their class, the lowest and highest probability reached and each logit's rise."""
+    rise = result.logits - result.start_logits
+    low, high = int(result.probabilities.argmin()), int(result.probabilities.argmax())
+    return {"steps": steps, "classes": [CLASS_NAMES[c] for c in result.classes],
+            "start_logits": result.start_logits, "logits": result.logits,
+            "probabilities": result.probabilities,
+            "predicted": [CLASS_NAMES[k] for k in result.predicted],
+            "hits": int((result.predicted == result.classes).sum()),
+            "lowest": {"class": CLASS_NAMES[result.classes[low]],
+                       "probability": float(result.probabilities[low])},
+            "highest": {"class": CLASS_NAMES[result.classes[high]],
+                        "probability": float(result.probabilities[high])},
+            "logit_rise_range": [float(rise.min()), float(rise.max())],
+            "not_risen": int((rise <= 0).sum())}
+
+
+def class_maximization_sentences(s: dict) -> str:
+    """How far the class images got: hits, probabilities reached and the logits' rise."""
+    opening = (f"After {s['steps']} steps, {s['hits']} of {len(s['classes'])} images are classified "
+               "as the class they were optimised for; ")
+    if s["not_risen"]:
+        return opening + f"{s['not_risen']} logit(s) did not rise."
+    low, high = s["logit_rise_range"]
+    return (opening + f"the class probability reached goes from {pct(s['lowest']['probability'])} "
+            f"({s['lowest']['class']}) to {pct(s['highest']['probability'])} ({s['highest']['class']}), "
+            f"and every logit rose from the starting noise by {low:.1f} to {high:.1f}.")

@@ -27,7 +27,8 @@ from matplotlib.figure import Figure
 from scipy import ndimage
 
 from helpers.ascent import feature_maps, filter_patterns
-from helpers.gradients import _layer, _submodel, conv_layer_names
+from helpers.config import CLASS_NAMES
+from helpers.gradients import _layer, _submodel, conv_layer_names, predict_logits
 from helpers.notebook import fmt, pct
 from helpers.plots import plot_grid
 from helpers.saliency import map_correlation
@@ -220,11 +221,66 @@ def pattern_record(p: dict) -> dict:
             "final_activation": p["final"], **{k: p[k] for k in keys}}
 
 
+def pattern_grid(p: dict, steps: int) -> Figure:
+    """One layer_patterns dict's patterns, 8 a row, each titled with its filter number and its
+    mean activation on the starting noise -> after `steps` ascent steps."""
+    titles = [f"{i}: {s:.2g}\u2192{f:.2g}" for i, s, f in zip(p["chosen"], p["start"], p["final"])]
+    return plot_grid(p["images"], titles=titles, ncols=8, cell_size=1.25,
+                     suptitle=f"{p['layer']}: filters 0-{p['chosen'][-1]} of {p['total']}, "
+                              f"{steps} ascent steps")
+
+
+def measures_sentence(steps: int, noise_selectivity: float, oriented_threshold: float) -> str:
+    """What pattern_table measures and the white-noise baseline that calls a pattern oriented."""
+    return (
+        f"**What the patterns measure** ({steps} ascent steps; the {BORDER} pixels along each edge, "
+        "distorted by the convolutions' zero padding, are left out). A pattern whose centre varies by "
+        f"less than {UNIFORM_STD:g} grey levels on the display scale is *uniform*: the filter is best "
+        "excited by an evenly dark or bright image. For the first layer, the kernel DC share is "
+        "|sum of the 3x3 weights| / (3 x their norm): 1 for a pure averaging (brightness) kernel, 0 "
+        "for a zero-sum edge or contrast kernel. The other patterns are *textured*; for them, the "
+        "period is the inverse of the power-weighted mean spatial frequency, and the orientation "
+        "measure is the share of spectral power in the strongest of four orientations; white noise "
+        f"averages {pct(noise_selectivity, 0)} and stays below {pct(oriented_threshold, 0)} in 95% "
+        "of cases, so a pattern above that is counted as *oriented*.")
+
+
+def layers_sentences(patterns: dict, reference_faces: int, noise_selectivity: float) -> str:
+    """pattern_sentences for every layer of `patterns` ({layer: layer_patterns dict}, in depth
+    order), then how the textured patterns' scale changes from the first layer to the last."""
+    lines = [line for layer, p in patterns.items()
+             for line in pattern_sentences(layer, p, reference_faces, noise_selectivity)]
+    (first_layer, first), (last_layer, last) = list(patterns.items())[0], list(patterns.items())[-1]
+    if len(patterns) > 1 and first["median_period_px"] and last["median_period_px"]:
+        ratio = last["median_period_px"] / first["median_period_px"]
+        lines.append(
+            f"- Textured `{last_layer}` patterns repeat every {last['median_period_px']:.1f} pixels "
+            f"(median), `{first_layer}` ones every {first['median_period_px']:.1f}: "
+            + (f"the deeper layer's patterns are {_scale_words(ratio)} by a factor "
+               f"{max(ratio, 1 / ratio):.2f}." if abs(ratio - 1) >= 0.05 else "about the same scale."))
+    return "\n".join(lines)
+
+
+def filters_record(patterns: dict, maps: dict, face: dict, *, settings, filters_per_layer: int,
+                   reference_faces: int, noise_selectivity: float, oriented_threshold: float) -> dict:
+    """Question 7's results.json section: the ascent settings (an AscentSettings), every layer's
+    pattern_record and, for the `face` of pick_face, every layer's map_record."""
+    return {"ascent_steps": settings.steps, "filters_per_layer": filters_per_layer,
+            "reference_faces": reference_faces, "noise_selectivity_mean": noise_selectivity,
+            "oriented_threshold": oriented_threshold, "border_px": BORDER, "uniform_std": UNIFORM_STD,
+            "ascent_settings": {"step_size": settings.step_size, "blur_every": settings.blur_every,
+                                "blur_sigma": settings.blur_sigma, "jitter": settings.jitter,
+                                "noise": settings.noise},
+            "layers": {layer: pattern_record(p) for layer, p in patterns.items()},
+            "feature_maps": {**face, "r_min": R_MIN,
+                             **{layer: map_record(s) for layer, s in maps.items()}}}
+
+
 def comparison_record(p: dict, maps: dict) -> dict:
     """The measures of a layer_patterns dict and its map_summary compared between the main
     and the weak model in results.json (no images, no per-filter values)."""
-    keys = ["median_start", "median_final", "rose", "beats_all_faces", "uniform", "uniform_dark",
-            "uniform_bright", "median_dc_share", "textured", "median_period_px",
+    keys = ["filters", "median_start", "median_final", "rose", "beats_all_faces", "uniform",
+            "uniform_dark", "uniform_bright", "median_dc_share", "textured", "median_period_px",
             "orientation_counts", "mean_selectivity", "oriented"]
     return {**{k: p[k] for k in keys}, "feature_maps": map_record(maps)}
 
@@ -267,27 +323,90 @@ def _grid_into(subfig, p: dict, title: str, columns: int) -> None:
     subfig.suptitle(title, fontsize=10)
 
 
-def first_layer_rows(main: dict, weak: dict, main_maps: dict, weak_maps: dict, reference_faces: int,
-                     oriented_threshold: float, face: int) -> list[tuple]:
-    """Rows (measure, main, weak) comparing two models' first-layer layer_patterns dicts and
-    map_summary dicts, for the report's main-against-weak table."""
-    pair, maps = (main, weak), (main_maps, weak_maps)
-    return [
+def first_layer_comparison(main: dict, weak: dict, main_maps: dict, weak_maps: dict,
+                           main_metrics: dict, weak_metrics: dict, *, reference_faces: int,
+                           oriented_threshold: float, face: int) -> dict:
+    """The weak model's first layer against the main CNN's (also its results.json section):
+    their layer_patterns dicts and map_summary dicts on `face` reduced to comparison_record,
+    with the runs' validation accuracy and epochs from their metrics."""
+    return {"model": "ablation_none", "layer": main["layer"], "total_filters": main["total"],
+            "val_accuracy": weak_metrics["val_accuracy"],
+            "main_val_accuracy": main_metrics["val_accuracy"],
+            "epochs": weak_metrics["epochs_run"], "main_epochs": main_metrics["epochs_run"],
+            "reference_faces": reference_faces, "oriented_threshold": oriented_threshold,
+            "face": face, "main": comparison_record(main, main_maps),
+            "weak": comparison_record(weak, weak_maps)}
+
+
+def first_layer_table(s: dict) -> pd.DataFrame:
+    """first_layer_comparison as a table: one row per measure, a column per model."""
+    pair = (s["main"], s["weak"])
+    maps = tuple(p["feature_maps"] for p in pair)
+    rows = [
+        ("validation accuracy", pct(s["main_val_accuracy"]), pct(s["val_accuracy"])),
+        ("epochs trained", s["main_epochs"], s["epochs"]),
         ("patterns whose activation rose", *(pct(p["rose"], 0) for p in pair)),
-        (f"patterns above every one of {reference_faces} faces",
+        (f"patterns above every one of {s['reference_faces']} faces",
          *(pct(p["beats_all_faces"], 0) for p in pair)),
         ("uniform patterns (dark / bright)", *(_uniform_counts(p) for p in pair)),
         ("kernel DC share (median)", *(fmt(p["median_dc_share"], ".2f") for p in pair)),
         ("median period of textured patterns (px)", *(fmt(p["median_period_px"]) for p in pair)),
         ("power in the strongest orientation (mean)", *(_selectivity(p) for p in pair)),
-        (f"oriented patterns (above {pct(oriented_threshold, 0)})",
+        (f"oriented patterns (above {pct(s['oriented_threshold'], 0)})",
          *(f"{p['oriented']} of {p['textured']} textured" for p in pair)),
-        (f"edge-like feature maps, face {face}",
-         *(f"{s['edge_like']} of {s['filters']}" for s in maps)),
-        (f"brightness-like feature maps, face {face}",
-         *(f"{s['brightness_like']} of {s['filters']}" for s in maps)),
-        ("zero after ReLU", *(pct(s["zero_after_relu"]) for s in maps)),
+        (f"edge-like feature maps, face {s['face']}",
+         *(f"{m['edge_like']} of {m['filters']}" for m in maps)),
+        (f"brightness-like feature maps, face {s['face']}",
+         *(f"{m['brightness_like']} of {m['filters']}" for m in maps)),
+        ("zero after ReLU", *(pct(m["zero_after_relu"]) for m in maps)),
     ]
+    return pd.DataFrame(rows, columns=["measure", "main CNN", "weak model"])
+
+
+def first_layer_figure(main: dict, weak: dict, s: dict, steps: int) -> Figure:
+    """side_by_side_patterns of the two models' first-layer patterns, titled with their
+    validation accuracy (s is their first_layer_comparison)."""
+    what = f"{s['layer']}, filters 0-{main['chosen'][-1]} of {s['total_filters']}, {steps} steps"
+    return side_by_side_patterns(main, weak,
+                                 f"main CNN ({pct(s['main_val_accuracy'])} validation accuracy)\n{what}",
+                                 f"weak model ({pct(s['val_accuracy'])} validation accuracy)\n{what}")
+
+
+def _scale_words(ratio: float) -> str:
+    return ("coarser" if ratio > 1 else "finer") if abs(ratio - 1) >= 0.05 else "about the same scale"
+
+
+def first_layer_sentences(s: dict) -> str:
+    """The bullets on first_layer_comparison: uniform patterns and DC share, the textured
+    patterns' scale and orientation, and the feature maps on the face."""
+    main, weak = s["main"], s["weak"]
+    main_maps, weak_maps = main["feature_maps"], weak["feature_maps"]
+    weak_dc, main_dc = weak["median_dc_share"], main["median_dc_share"]
+    closer = ("closer to plain brightness detectors." if weak_dc > main_dc + 0.02 else
+              "further from plain brightness detectors." if weak_dc < main_dc - 0.02 else
+              "about as close to plain brightness detectors.")
+    lines = [f"- Uniform patterns: {weak['uniform']} of the weak model's {weak['filters']} first-layer "
+             f"filters against {main['uniform']} for the main CNN; median kernel DC share "
+             f"{fmt(weak_dc, '.2f')} against {fmt(main_dc, '.2f')}: the weak model's kernels are "
+             + closer]
+    if weak["textured"] and main["textured"]:
+        ratio = weak["median_period_px"] / main["median_period_px"]
+        gap = weak["mean_selectivity"] - main["mean_selectivity"]
+        selective = (f"{'more' if gap > 0 else 'less'} orientation-selective" if abs(gap) >= 0.01
+                     else "about as orientation-selective")
+        lines.append(
+            f"- Textured patterns repeat every {weak['median_period_px']:.1f} pixels (median) for the "
+            f"weak model against {main['median_period_px']:.1f} for the main CNN "
+            f"({_scale_words(ratio)}), and are {selective}: on average "
+            f"{pct(weak['mean_selectivity'], 0)} of their power lies in one orientation, against "
+            f"{pct(main['mean_selectivity'], 0)}.")
+    lines.append(
+        f"- On face {s['face']}, {weak_maps['edge_like']} of the weak model's {weak_maps['filters']} "
+        f"feature maps are edge-like and {weak_maps['brightness_like']} brightness-like (main CNN: "
+        f"{main_maps['edge_like']} and {main_maps['brightness_like']}); its ReLU zeroes "
+        f"{pct(weak_maps['zero_after_relu'])} of the positions (main CNN "
+        f"{pct(main_maps['zero_after_relu'])}).")
+    return "\n".join(lines)
 
 
 # ----------------------------------------------------------------------------- feature maps
@@ -351,12 +470,54 @@ def feature_map_table(maps: dict, r_min: float = R_MIN) -> pd.DataFrame:
     } for layer, s in maps.items()]).set_index("layer").T.rename_axis("measure").reset_index()
 
 
-def face_figure(image, title: str) -> Figure:
-    """One face (H, W, 1) in 0..255, small, titled."""
+def feature_map_grid(layer: str, s: dict, chosen, face: int) -> Figure:
+    """A map_summary's feature maps, 8 a row, titled with their filter numbers."""
+    return plot_grid(np.moveaxis(s["maps"], -1, 0), titles=[str(i) for i in chosen], ncols=8,
+                     cell_size=1.1, cmap="viridis",
+                     suptitle=f"{layer}: feature maps ({s['size']}) of filters 0-{chosen[-1]} for face {face}")
+
+
+def map_sentences(maps: dict) -> str:
+    """The bullets on each layer's map_summary ({layer: summary}, in depth order) and, for two
+    layers or more, how the first and the last differ."""
+    lines = [f"- `{layer}`: {s['edge_like']} of {s['filters']} maps follow the face's intensity "
+             f"edges, {s['brightness_like']} its brightness (a smoothed or inverted copy of the "
+             f"face) and {s['neither']} neither; the ReLU after the layer zeroes "
+             f"{pct(s['zero_after_relu'])} of the positions." for layer, s in maps.items()]
+    if len(maps) > 1:
+        (first_layer, a), (last_layer, b) = list(maps.items())[0], list(maps.items())[-1]
+        less = (max(b["mean_r_brightness"], b["mean_r_edges"])
+                < max(a["mean_r_brightness"], a["mean_r_edges"]))
+        lines.append(
+            f"- From `{first_layer}` to `{last_layer}` the mean correlation with brightness goes "
+            f"from {a['mean_r_brightness']:.2f} to {b['mean_r_brightness']:.2f} and with edges from "
+            f"{a['mean_r_edges']:.2f} to {b['mean_r_edges']:.2f}: "
+            + ("the deeper maps follow the raw image less closely" if less
+               else "the deeper maps still follow the raw image at least as closely")
+            + f", and the share of zeros after the ReLU goes from {pct(a['zero_after_relu'])} to "
+            f"{pct(b['zero_after_relu'])}.")
+    return "\n".join(lines)
+
+
+def pick_face(model: keras.Model, images, labels, seed: int) -> dict:
+    """One face of `images` drawn with `seed` and the model's prediction for it:
+    {"face": index, "true", "predicted", "probability"} (classes as indices)."""
+    face = int(np.random.default_rng(seed).integers(len(labels)))
+    logits = predict_logits(model, images[face][None])[0].astype(np.float64)
+    proba = np.exp(logits - logits.max())
+    proba /= proba.sum()
+    return {"face": face, "true": int(labels[face]), "predicted": int(proba.argmax()),
+            "probability": float(proba.max())}
+
+
+def face_figure(image, face: dict) -> Figure:
+    """One face (H, W, 1) in 0..255, small, titled with pick_face's record of it."""
     fig = Figure(figsize=(1.9, 2.2))
     ax = fig.add_subplot()
     ax.imshow(image[..., 0], cmap="gray", vmin=0, vmax=255)
-    ax.set(xticks=[], yticks=[], title=title)
+    ax.set(xticks=[], yticks=[],
+           title=f"validation face {face['face']}\ntrue {CLASS_NAMES[face['true']]}, predicted\n"
+                 f"{CLASS_NAMES[face['predicted']]} ({pct(face['probability'], 0)})")
     ax.title.set_fontsize(8)
     fig.tight_layout()
     return fig

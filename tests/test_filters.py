@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 from scipy import ndimage
 
 from helpers import filters
-from helpers.config import IMAGE_SIZE
+from helpers.config import CLASS_NAMES, IMAGE_SIZE
 from helpers.filters import ORIENTATIONS
 from helpers.models import build_cnn
 
@@ -259,19 +259,29 @@ def test_records():
     maps = {"maps": np.zeros((2, 2, 3)), "size": "2x2", "zero_after_relu": 0.5, "edge_like": 1}
     assert filters.map_record(maps) == {"size": "2x2", "zero_after_relu": 0.5, "edge_like": 1}
     compared = filters.comparison_record(p, maps)
-    assert set(compared) == {"median_start", "median_final", "rose", "beats_all_faces", "uniform",
+    assert set(compared) == {"filters", "median_start", "median_final", "rose", "beats_all_faces", "uniform",
                              "uniform_dark", "uniform_bright", "median_dc_share", "textured",
                              "median_period_px", "orientation_counts", "mean_selectivity",
                              "oriented", "feature_maps"}
     assert compared["feature_maps"] == filters.map_record(maps) and compared["oriented"] == 1
 
 
-def test_first_layer_rows():
+def first_layer_summary(weak=None, weak_maps=None):
     maps = {"edge_like": 2, "brightness_like": 1, "filters": 3, "zero_after_relu": 0.25}
-    weak = pattern(textured=0, median_period_px=None, uniform=3)
-    rows = filters.first_layer_rows(pattern(), weak, maps, maps | {"edge_like": 0}, 500, 0.33,
-                                    face=17)
-    assert rows == [
+    weak = pattern(textured=0, median_period_px=None, uniform=3) if weak is None else weak
+    return filters.first_layer_comparison(
+        pattern(), weak, maps, maps | {"edge_like": 0} if weak_maps is None else weak_maps,
+        {"val_accuracy": 0.66, "epochs_run": 50}, {"val_accuracy": 0.5, "epochs_run": 1},
+        reference_faces=500, oriented_threshold=0.33, face=17)
+
+
+def test_first_layer_comparison_and_table():
+    s = first_layer_summary()
+    assert (s["layer"], s["total_filters"], s["epochs"], s["main_epochs"]) == ("block1_conv1", 32, 1, 50)
+    assert s["weak"]["uniform"] == 3 and s["weak"]["feature_maps"]["edge_like"] == 0
+    assert list(filters.first_layer_table(s).itertuples(index=False, name=None)) == [
+        ("validation accuracy", "66.0%", "50.0%"),
+        ("epochs trained", 50, 1),
         ("patterns whose activation rose", "100%", "100%"),
         ("patterns above every one of 500 faces", "67%", "67%"),
         ("uniform patterns (dark / bright)", "1 (1 / 0)", "3 (1 / 0)"),
@@ -283,6 +293,74 @@ def test_first_layer_rows():
         ("brightness-like feature maps, face 17", "1 of 3", "1 of 3"),
         ("zero after ReLU", "25.0%", "25.0%"),
     ]
+    fig = filters.first_layer_figure(pattern(), pattern(), s, steps=100)
+    assert [sub._suptitle.get_text() for sub in fig.subfigs] == [
+        "main CNN (66.0% validation accuracy)\nblock1_conv1, filters 0-2 of 32, 100 steps",
+        "weak model (50.0% validation accuracy)\nblock1_conv1, filters 0-2 of 32, 100 steps"]
+
+
+def test_first_layer_sentences():
+    lines = filters.first_layer_sentences(first_layer_summary()).split("\n")
+    assert lines == [
+        "- Uniform patterns: 3 of the weak model's 3 first-layer filters against 1 for the main "
+        "CNN; median kernel DC share 0.50 against 0.50: the weak model's kernels are about as "
+        "close to plain brightness detectors.",
+        "- On face 17, 0 of the weak model's 3 feature maps are edge-like and 1 brightness-like "
+        "(main CNN: 2 and 1); its ReLU zeroes 25.0% of the positions (main CNN 25.0%)."]
+    textured = first_layer_summary(weak=pattern(median_period_px=12.08, mean_selectivity=0.4,
+                                                median_dc_share=0.9))
+    lines = filters.first_layer_sentences(textured).split("\n")
+    assert lines[0].endswith("0.90 against 0.50: the weak model's kernels are closer to plain "
+                             "brightness detectors.")
+    assert lines[1] == ("- Textured patterns repeat every 12.1 pixels (median) for the weak model "
+                        "against 6.0 for the main CNN (coarser), and are less "
+                        "orientation-selective: on average 40% of their power lies in one "
+                        "orientation, against 55%.")
+
+
+def test_layers_sentences_compare_the_scale_of_the_first_and_last_layer():
+    patterns = {"block1_conv1": pattern(), "block3_conv2": pattern(median_period_px=12.08)}
+    lines = filters.layers_sentences(patterns, 500, 0.29).split("\n")
+    assert len(lines) == 2 * 3 + 1
+    assert lines[-1] == ("- Textured `block3_conv2` patterns repeat every 12.1 pixels (median), "
+                         "`block1_conv1` ones every 6.0: the deeper layer's patterns are coarser "
+                         "by a factor 2.00.")
+    same = {"a": pattern(), "b": pattern(median_period_px=6.1)}
+    assert filters.layers_sentences(same, 500, 0.29).endswith("about the same scale.")
+    assert len(filters.layers_sentences({"a": pattern()}, 500, 0.29).split("\n")) == 3
+    assert "the 4 pixels along each edge" in filters.measures_sentence(100, 0.29, 0.33)
+    assert "white noise averages 29% and stays below 33% in 95%" in filters.measures_sentence(100, 0.29, 0.33)
+
+
+def test_map_sentences():
+    a = {"edge_like": 5, "brightness_like": 20, "neither": 7, "filters": 32, "zero_after_relu": 0.4,
+         "mean_r_brightness": 0.7, "mean_r_edges": 0.3}
+    b = a | {"mean_r_brightness": 0.2, "mean_r_edges": 0.25, "zero_after_relu": 0.8}
+    lines = filters.map_sentences({"block1_conv1": a, "block3_conv2": b}).split("\n")
+    assert lines[0] == ("- `block1_conv1`: 5 of 32 maps follow the face's intensity edges, 20 its "
+                        "brightness (a smoothed or inverted copy of the face) and 7 neither; the "
+                        "ReLU after the layer zeroes 40.0% of the positions.")
+    assert lines[2] == ("- From `block1_conv1` to `block3_conv2` the mean correlation with brightness "
+                        "goes from 0.70 to 0.20 and with edges from 0.30 to 0.25: the deeper maps "
+                        "follow the raw image less closely, and the share of zeros after the ReLU "
+                        "goes from 40.0% to 80.0%.")
+    closer = filters.map_sentences({"a": a, "b": a | {"mean_r_edges": 0.9}})
+    assert "still follow the raw image at least as closely" in closer
+    assert len(filters.map_sentences({"a": a}).split("\n")) == 1
+
+
+def test_filters_record():
+    from helpers.ascent import AscentSettings
+
+    maps = {"maps": np.zeros((2, 2, 3)), "size": "2x2", "edge_like": 1}
+    record = filters.filters_record(
+        {"block1_conv1": pattern()}, {"block1_conv1": maps}, {"face": 3, "true": 1, "predicted": 2},
+        settings=AscentSettings(steps=50), filters_per_layer=3, reference_faces=500,
+        noise_selectivity=0.29, oriented_threshold=0.33)
+    assert record["ascent_steps"] == 50 and record["ascent_settings"]["noise"] == 20.0
+    assert set(record["layers"]["block1_conv1"]) == set(filters.pattern_record(pattern()))
+    assert record["feature_maps"] == {"face": 3, "true": 1, "predicted": 2, "r_min": filters.R_MIN,
+                                      "block1_conv1": {"size": "2x2", "edge_like": 1}}
 
 
 def test_pattern_figures(hand_cnn):
@@ -295,8 +373,10 @@ def test_pattern_figures(hand_cnn):
     assert [ax.get_title() for ax in fig.axes] == ["0", "1", "2", "4", "5", "6"]
     assert [sub._suptitle.get_text() for sub in fig.subfigs] == ["main", "weak"]
     assert fig.get_size_inches().tolist() == pytest.approx([2 * 1.05 * 2 + 0.6, 1.15 * 2 + 0.7])
-    face = filters.face_figure(np.zeros(SHAPE), "face 3")
-    assert face.axes[0].get_title() == "face 3"
+    face = filters.face_figure(np.zeros(SHAPE), {"face": 3, "true": 3, "predicted": 0,
+                                                 "probability": 0.25})
+    assert face.axes[0].get_title() == (f"validation face 3\ntrue {CLASS_NAMES[3]}, predicted\n"
+                                        f"{CLASS_NAMES[0]} (25%)")
     assert face.get_size_inches().tolist() == pytest.approx([1.9, 2.2])
 
 
@@ -368,3 +448,20 @@ def test_feature_map_table():
                     "brightness-like maps (r >= 0.5)", "neither", "mean r with brightness",
                     "mean r with edges"],
         "block2_conv1": ["24x24", 8, "37.5%", 3, 4, 1, "0.51", "0.30"]}
+
+
+def test_pick_face_and_grids(hand_cnn):
+    images = np.random.default_rng(0).uniform(0, 255, (5,) + SHAPE).astype(np.float32)
+    face = filters.pick_face(hand_cnn, images, np.arange(5), seed=3)
+    assert face["face"] == int(np.random.default_rng(3).integers(5))
+    logits = hand_cnn.predict(images[face["face"]][None], verbose=0)[0]
+    assert face["predicted"] == int(logits.argmax()) and face["true"] == face["face"]
+    expected = 1 / np.exp(logits.astype(np.float64) - logits.max()).sum()
+    assert face["probability"] == pytest.approx(expected, rel=1e-4)
+    fig = filters.pattern_grid(pattern(), steps=100)
+    assert fig._suptitle.get_text() == "block1_conv1: filters 0-2 of 32, 100 ascent steps"
+    assert fig.axes[1].get_title() == "1: 0.2\u21922"
+    maps = {"maps": np.zeros((24, 24, 3)), "size": "24x24"}
+    fig = filters.feature_map_grid("block1_conv1", maps, [0, 1, 2], face=7)
+    assert fig._suptitle.get_text() == "block1_conv1: feature maps (24x24) of filters 0-2 for face 7"
+    assert [ax.get_title() for ax in fig.axes[:3]] == ["0", "1", "2"]

@@ -649,6 +649,19 @@ def test_class_maximization_figure_and_table():
                                      "logit start -> final": ["0.10 -> 2.00", "-1.00 -> 3.50"],
                                      "probability of the class": ["40.0%", "95.0%"],
                                      "predicted class": [CLASS_NAMES[6], CLASS_NAMES[3]]}
+    s = ascent.class_maximization_summary(result, 20)
+    assert (s["hits"], s["not_risen"], s["logit_rise_range"]) == (1, 0, pytest.approx([1.9, 4.5]))
+    assert s["lowest"] == {"class": CLASS_NAMES[0], "probability": 0.4}
+    assert ascent.class_maximization_sentences(s) == (
+        "After 20 steps, 1 of 2 images are classified as the class they were optimised for; the "
+        f"class probability reached goes from 40.0% ({CLASS_NAMES[0]}) to 95.0% ({CLASS_NAMES[3]}), "
+        "and every logit rose from the starting noise by 1.9 to 4.5.")
+    result.logits[0] = 0.0
+    assert ascent.class_maximization_sentences(ascent.class_maximization_summary(result, 20)).endswith(
+        "optimised for; 1 logit(s) did not rise.")
+    assert "did not rise" not in ascent.settings_sentence(ascent.AscentSettings(steps=7))
+    assert ascent.settings_sentence(ascent.AscentSettings(steps=7)).startswith(
+        "**Settings**: 7 ascent steps from mid-grey plus Gaussian noise (standard deviation 20 grey")
 
 
 # Notebook 05's summaries and sentences, on maps whose regions are set by hand.
