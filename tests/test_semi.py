@@ -10,9 +10,10 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from helpers import ensembles, evaluation
+from helpers import ensembles, evaluation, semi
 from helpers.ensembles import (accuracy_by_size, average_probabilities, ensemble_table,
                                stored_or_predicted, unanimous)
+from helpers.config import CLASS_NAMES
 from helpers.evaluation import accuracy
 from helpers.experiments import trained_like
 from helpers.semi import (FractionRuns, POOL_KEYS, PoolPredictor, PoolRuns, UNKNOWN_LABEL,
@@ -793,3 +794,123 @@ def test_ensemble_summary_and_sentences():
     scored = ensembles.ensemble_sentences(s, ("cnn", 0.75), 10, "e.csv",
                                           {"test": 0.7, "public": 0.69, "private": None}, None)
     assert scored.endswith("(test accuracy 70.0%: public half 69.0%, private half n/a).")
+
+
+# --------------------------------------------------------------------------- what notebook 07 shows
+
+Y_VAL = np.array([0, 1, 2, 3] * 2)
+
+
+class ValTrainer(FakeTrainer):
+    """FakeTrainer whose baselines predict class 0 for every validation face (25% right) and
+    whose self-trained students get every face right."""
+
+    def train(self, name, x_train, y_train):
+        run = super().train(name, x_train, y_train)
+        student = not name.endswith("round0")
+        run.val_proba = _confident(Y_VAL if student else np.zeros(len(Y_VAL), np.int64))
+        run.metrics["val_accuracy"] = 1.0 if student else 0.25
+        return run
+
+
+def _semi_settings(**changes):
+    return semi.settings_summary(**{
+        "fractions": [0.5], "threshold": 0.5, "rounds": 1, "steps": 10,
+        "training": {"batch_size": 4, "label_smoothing": 0.1, "tta_flip": True},
+        "train_images": 20, "test_images": 3, "use_test": True, "seed": 3} | changes)
+
+
+def _semi_summary():
+    y_train = np.repeat([0, 1, 2, 3], 5)
+    x_test = np.array([[5.0], [6.0], [5.0]], dtype=np.float32)
+    fake = ValTrainer()
+    experiment = self_training_experiment(fake.train, PoolPredictor(fake.predict),
+                                          y_train[:, None].astype(np.float32), y_train, [0.5],
+                                          seed=3, threshold=0.5, rounds=1, extra_pool=x_test)
+    reference = FakeRun("cnn", {"val_accuracy": 0.9, "epochs_run": 5})
+    return experiment, semi.experiment_summary(experiment, Y_VAL, _semi_settings(), reference)
+
+
+def test_settings_summary_and_sentences():
+    s = _semi_settings()
+    assert (s["images_per_run"], s["pools"], s["use_test"]) == (40, ["train", "train+test"], True)
+    assert s["confidence_ceiling"] == pytest.approx(1 - 0.1 * 6 / 7)
+    text = semi.settings_sentences(s)
+    assert text.startswith("**Settings of this run.** Labeled fractions: 50% of the 20 training "
+                           "images (stratified by class, seed 3). Every model")
+    assert "same budget of 10 optimizer steps (40 images," in text
+    assert "threshold **0.5** on the flip-averaged softmax; 1 self-training round; " in text
+    assert "as a variant unlabeled training + 3 test images. With label smoothing 0.1" in text
+    assert "the true class is 0.914" in text
+    no_test = _semi_settings(test_images=0)
+    assert no_test["pools"] == ["train"] and not no_test["use_test"]
+    assert "the train + test variant is skipped" in semi.settings_sentences(no_test)
+    plain = semi.settings_sentences(_semi_settings(use_test=False, training={"batch_size": 4}))
+    assert "on the softmax; 1 self-training round; pool = unlabeled training images. " in plain
+    assert plain.endswith("pool = unlabeled training images. ")
+
+
+def test_experiment_summary():
+    experiment, s = _semi_summary()
+    result = s["0.5"]
+    assert (result["self_training"]["fixed"], result["self_training"]["broken"]) == (6, 0)
+    assert result["unlabeled_class_counts"] == np.bincount(experiment[0.5].y_unlabeled, minlength=7).tolist()
+    assert sum(result["unlabeled_class_counts"]) == 10
+    assert s["overall"] == {"models": 2, "better": 2, "worse": 0, "unclear": 0,
+                            "largest": {"fraction": 0.5, "pool": "train", "change": 0.75,
+                                        "mcnemar_p": pytest.approx(2 * 0.5 ** 6)}}
+    assert s["all_labels_reference"] == {"val_accuracy": 0.9, "run": "cnn", "epochs": 5}
+    # every pseudo-label of the train pool is right: no class is over-represented
+    over = s["over_represented"]["0.5"]
+    assert over["accepted_share"] == pytest.approx(over["true_share"])
+    assert json.loads(json.dumps(s, default=float))["validation_faces"] == 8
+
+
+def test_experiment_tables_and_figures():
+    experiment, s = _semi_summary()
+    table = semi.accuracy_table(s)
+    assert list(table.columns) == ["labeled", "baseline", "self-trained (train pool)", "change (points)",
+                                   "self-trained (train + test pool)", "change (points) "]
+    assert table.iloc[0].tolist() == ["50% (10)", "25.0%", "100.0%", "+75.0", "100.0%", "+75.0"]
+    assert table.iloc[1].tolist()[:3] == ["all 20 (reference)", "90.0%", ""]
+    rounds = semi.rounds_table(s)
+    assert rounds["pool size"].tolist() == ["10", "13"] and rounds["of them test"].tolist() == ["", "3"]
+    assert rounds["accepted"].tolist() == ["10 (100.0%)", "13 (100.0%)"]
+    classes = semi.class_table(s)
+    assert classes["pseudo-labels of"].tolist() == ["train pool", "train + test pool",
+                                                    "true labels, unlabeled train"]
+    assert classes.iloc[2][list(CLASS_NAMES)].sum() == 10
+    assert classes.iloc[1][list(CLASS_NAMES)].sum() == 13
+    fig = semi.accuracy_figure(s)
+    assert len(fig.axes) == 1 and len(fig.axes[0].lines) == 4  # baseline, 2 pools, reference
+    fig = semi.acceptance_figure(experiment, 0.5)
+    assert len(fig.axes[0].lines) == 3                         # accuracy, share, threshold
+    assert semi.results_caption(s) == (
+        "**Validation accuracy** (8 faces) of the baseline and of the model after 1 self-training "
+        "round. The *train* pool holds the unlabeled training images; the *train + test* pool adds "
+        "the 3 test images.")
+
+
+def test_experiment_sentences():
+    _, s = _semi_summary()
+    lines = semi.experiment_sentences(s).split("\n")
+    assert lines[0].startswith(
+        "- **50% labeled (10 images).** The threshold accepts 10 of the 10 unlabeled training images "
+        "(100.0%); 100.0% of these pseudo-labels are right, against 100.0% for all of the baseline's "
+        "predictions on those images. Self-training on the unlabeled training images raises "
+        "validation accuracy from 25.0% to 100.0% (+75.0 points; it fixes 6 and breaks 0")
+    assert "With the 3 test images added to the pool (3 of them accepted), self-training raises" in lines[0]
+    assert lines[0].endswith("The baseline is 65.0 points below the main CNN, trained with all 20 "
+                             "labels for 5 epochs.")
+    assert lines[1].startswith("- The class most over-represented among the accepted pseudo-labels: "
+                               "at 50% labeled,")
+    assert "A skew like this" not in lines[1]
+    assert lines[2] == ("- **Overall**: of 2 self-trained models, 2 are significantly better and 0 "
+                        "significantly worse than their baseline (exact McNemar test, 5% level); the "
+                        "other 0 are not significantly different. The largest change is +75.0 points "
+                        "(50% labeled, train pool).")
+    skewed = s | {"over_represented": {"0.5": {"class": "fear", "accepted_share": 0.3, "true_share": 0.1}}}
+    assert "A skew like this pulls" in semi.experiment_sentences(skewed)
+    nothing = s | {"over_represented": {}, "all_labels_reference": None}
+    text = semi.experiment_sentences(nothing)
+    assert "over-represented" not in text and "main CNN" not in text
