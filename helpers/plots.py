@@ -108,11 +108,11 @@ def architecture_figure(model, per_row: int = 5, title: str | None = None) -> Fi
 
 
 def plot_grid(images, titles=None, ncols: int = 8, cmap: str = "gray", vmin=None, vmax=None,
-              cell_size: float = 1.3, suptitle: str | None = None) -> Figure:
-    """A grid of images (filters, feature maps, class images): one axes per image, no ticks,
-    figure height scaled to the number of rows. `images` is (N, H, W) or (N, H, W, 1); for
-    feature maps (H, W, F) pass ``np.moveaxis(maps, -1, 0)``. `vmin`/`vmax` fix the colour
-    range (default: per image)."""
+              cell_size: float = 1.3, suptitle: str | None = None, row_labels=None) -> Figure:
+    """A grid of images (filters, feature maps, class images, sample faces): one axes per image,
+    no ticks, figure height scaled to the number of rows. `images` is (N, H, W) or
+    (N, H, W, 1); for feature maps (H, W, F) pass ``np.moveaxis(maps, -1, 0)``. `vmin`/`vmax`
+    fix the colour range (default: per image); `row_labels` name each row on its left."""
     images = np.asarray(images)
     if images.ndim == 4 and images.shape[-1] == 1:
         images = images[..., 0]
@@ -124,6 +124,8 @@ def plot_grid(images, titles=None, ncols: int = 8, cmap: str = "gray", vmin=None
         raise ValueError(f"{len(titles)} titles for {len(images)} images")
     ncols = min(ncols, len(images))
     nrows = math.ceil(len(images) / ncols)
+    if row_labels is not None and len(row_labels) != nrows:
+        raise ValueError(f"{len(row_labels)} row labels for {nrows} rows")
     fig = Figure(figsize=(cell_size * ncols, cell_size * nrows + (0.4 if suptitle else 0)))
     for i, image in enumerate(images):
         ax = fig.add_subplot(nrows, ncols, i + 1)
@@ -132,6 +134,8 @@ def plot_grid(images, titles=None, ncols: int = 8, cmap: str = "gray", vmin=None
         ax.set_yticks([])
         if titles is not None:
             ax.set_title(str(titles[i]), fontsize=8)
+        if row_labels is not None and i % ncols == 0:
+            ax.set_ylabel(str(row_labels[i // ncols]), rotation=0, ha="right", va="center")
     if suptitle:
         fig.suptitle(suptitle)
     fig.tight_layout()

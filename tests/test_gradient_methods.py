@@ -13,7 +13,7 @@ import pytest
 from keras import layers
 from matplotlib.figure import Figure
 
-from helpers import adversarial, ascent, experiments, gradients, plots, saliency, sampling
+from helpers import adversarial, ascent, gradients, plots, saliency, sampling
 from helpers.config import CLASS_NAMES, IMAGE_SIZE
 from helpers.models import build_cnn, build_dnn
 
@@ -417,6 +417,10 @@ def test_plot_grid():
         plots.plot_grid(imgs, titles=["a"])
     with pytest.raises(ValueError):
         plots.plot_grid(imgs[0, ..., 0])
+    labelled = plots.plot_grid(imgs[:6], ncols=3, row_labels=["top", "bottom"])
+    assert [ax.get_ylabel() for ax in labelled.axes] == ["top", "", "", "bottom", "", ""]
+    with pytest.raises(ValueError, match="3 row labels for 2 rows"):
+        plots.plot_grid(imgs[:6], ncols=3, row_labels=["a", "b", "c"])
 
 
 def test_saliency_figure(cnn, images):
