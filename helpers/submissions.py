@@ -67,3 +67,14 @@ def leaderboard_scores(test_ids: np.ndarray, predicted: np.ndarray, y_test,
         scores["public"] = float(correct[public].mean()) if public.any() else None
         scores["private"] = float(correct[~public].mean()) if (~public).any() else None
     return scores
+
+
+def submission_sentence(path, faces: int | None, scored: bool) -> str:
+    """Where the test predictions went (`faces` of them; None: the data has no test images) and
+    whether `scored` against test labels that came with the data or left to the leaderboard."""
+    if faces is None:
+        return "The data has no test images, so this run writes no leaderboard submission."
+    where = ("scored above against the labels that came with the data" if scored else
+             "its labels are withheld, so its public/private accuracy is scored by the course "
+             "leaderboard and is not known to this run")
+    return f"Predictions for all {faces:,} test faces are in `{Path(path).name}`; {where}."

@@ -67,6 +67,16 @@ def test_leaderboard_scores_halves_only_for_csv_order():
     ({}, "none"),
 ])
 def test_tta_words(training, words):
-    from helpers.experiments import tta_words
+    from helpers.run_summaries import tta_words
 
     assert words in tta_words(training)
+
+
+def test_submission_sentence():
+    from helpers.submissions import submission_sentence
+
+    assert submission_sentence("report/submission.csv", 7178, scored=False) == (
+        "Predictions for all 7,178 test faces are in `submission.csv`; its labels are withheld, so "
+        "its public/private accuracy is scored by the course leaderboard and is not known to this run.")
+    assert "scored above against the labels" in submission_sentence("s.csv", 3, scored=True)
+    assert "no leaderboard submission" in submission_sentence("s.csv", None, scored=False)
