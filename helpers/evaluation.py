@@ -1,12 +1,17 @@
-"""Confusion matrix, per-class scores and the most-confused pairs (question 5)."""
+"""Confusion matrix, per-class scores and the most-confused pairs (question 5), with the
+summary, sentences and pyplot-free figures notebook 04 shows; accuracy of labels or
+probabilities."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import seaborn as sns
+from matplotlib.figure import Figure
 from sklearn.metrics import classification_report, confusion_matrix
 
 from helpers.config import CLASS_NAMES, NUM_CLASSES
+from helpers.notebook import pct, plural
 
 
 def confusion(y_true, y_pred) -> tuple[np.ndarray, np.ndarray]:
@@ -70,3 +75,72 @@ def accuracy(proba_or_labels, y) -> float:
     if len(y) == 0:
         raise ValueError("accuracy of zero rows is undefined")
     return float(np.mean(predicted == y))
+
+
+def confusion_summary(y_true, proba, top: int = 5) -> dict:
+    """Question 5 in numbers (results.json's "confusion" section): accuracy, both confusion
+    matrices, the `top` most confused pairs and the per-class scores."""
+    y_pred = as_labels(proba)
+    counts, normalized = confusion(y_true, y_pred)
+    scores = per_class_scores(y_true, y_pred)
+    return {"val_accuracy": float(np.mean(np.asarray(y_true) == y_pred)), "faces": len(y_pred),
+            "counts": counts, "normalized": normalized, "top_pairs": top_confusions(counts, k=top),
+            "per_class": scores.set_index("class").to_dict(orient="index")}
+
+
+def scores_table(s: dict) -> pd.DataFrame:
+    """confusion_summary's per-class scores as a table, a row per class."""
+    frame = pd.DataFrame(s["per_class"]).T.rename_axis("class").reset_index()
+    return frame.astype({"support": int})
+
+
+def pairs_table(s: dict) -> pd.DataFrame:
+    """The most confused pairs, their count and their share of the true class."""
+    return pd.DataFrame(s["top_pairs"]).assign(share=lambda f: f.share.map(pct))
+
+
+def confusion_sentences(s: dict, shown: int = 3) -> str:
+    """The `shown` most frequent confusions and the best and worst recognised classes."""
+    per_class = s["per_class"]
+    best = max(per_class, key=lambda c: per_class[c]["recall"])
+    worst = min(per_class, key=lambda c: per_class[c]["recall"])
+    lines = [f"- **{t['true']}** is predicted as **{t['predicted']}** for {pct(t['share'])} of "
+             f"{t['true']} faces ({plural(t['count'], 'face')})." for t in s["top_pairs"][:shown]]
+    return ("The most frequent confusions, as a share of the true class:\n\n" + "\n".join(lines)
+            + f"\n\nThe best recognised class is *{best}* (recall {pct(per_class[best]['recall'])}), "
+            f"the worst *{worst}* (recall {pct(per_class[worst]['recall'])}, "
+            f"{int(per_class[worst]['support'])} validation faces).")
+
+
+def confusion_figure(s: dict, model: str = "CNN") -> Figure:
+    """Both confusion matrices as heat maps: normalized by true class (%) and counts."""
+    fig = Figure(figsize=(13, 5.2))
+    left, right = fig.subplots(1, 2)
+    sns.heatmap(100 * s["normalized"], annot=True, fmt=".0f", cmap="Blues", vmin=0, vmax=100,
+                square=True, xticklabels=CLASS_NAMES, yticklabels=CLASS_NAMES,
+                cbar_kws={"label": "% of the true class"}, ax=left)
+    left.set(title="Normalized by true class (%)", xlabel="predicted class", ylabel="true class")
+    sns.heatmap(s["counts"], annot=True, fmt="d", cmap="Greys", square=True, xticklabels=CLASS_NAMES,
+                yticklabels=CLASS_NAMES, cbar_kws={"label": "faces"}, ax=right)
+    right.set(title="Counts", xlabel="predicted class", ylabel="true class")
+    fig.suptitle(f"{model} on the {s['faces']:,} validation faces (accuracy {pct(s['val_accuracy'])})")
+    fig.tight_layout()
+    return fig
+
+
+def misclassified_figure(images, y_true, proba, pairs: list[dict], per_pair: int) -> Figure:
+    """For each confused pair of top_confusions, a row of the faces (N, H, W) of its true class
+    predicted as its other class, the most confident first, titled with that probability."""
+    y_pred = as_labels(proba)
+    fig = Figure(figsize=(per_pair * 1.7, len(pairs) * 2.0))
+    axes = fig.subplots(len(pairs), per_pair, squeeze=False)
+    for row, pair in zip(axes, pairs):
+        t, p = CLASS_NAMES.index(pair["true"]), CLASS_NAMES.index(pair["predicted"])
+        for ax in row:
+            ax.axis("off")
+        for ax, index in zip(row, misclassified(y_true, y_pred, proba, t, p, per_pair)):
+            ax.imshow(images[index], cmap="gray", vmin=0, vmax=255)
+            ax.set_title(f"{pair['true']} -> {pair['predicted']}\n{pct(proba[index, p], 0)}", fontsize=8)
+    fig.suptitle("Confidently misclassified validation faces")
+    fig.tight_layout()
+    return fig

@@ -80,3 +80,32 @@ def test_submission_sentence():
         "its public/private accuracy is scored by the course leaderboard and is not known to this run.")
     assert "scored above against the labels" in submission_sentence("s.csv", 3, scored=True)
     assert "no leaderboard submission" in submission_sentence("s.csv", None, scored=False)
+
+
+def test_confusion_summary_tables_sentences_and_figures():
+    from matplotlib.figure import Figure
+
+    from helpers.evaluation import (confusion_figure, confusion_sentences, confusion_summary,
+                                    misclassified_figure, pairs_table, scores_table)
+
+    y = np.array([0, 0, 1, 2, 3, 3, 4, 5, 6, 6])
+    proba = np.eye(7)[[0, 1, 1, 2, 3, 0, 4, 5, 6, 0]] * 0.6 + 0.4 / 7
+    s = confusion_summary(y, proba)
+    assert s["val_accuracy"] == 0.7 and s["faces"] == 10
+    assert [(t["true"], t["predicted"]) for t in s["top_pairs"]] == [
+        (CLASS_NAMES[0], CLASS_NAMES[1]), (CLASS_NAMES[3], CLASS_NAMES[0]), (CLASS_NAMES[6], CLASS_NAMES[0])]
+    table = scores_table(s)
+    assert table.columns[0] == "class" and table["support"].tolist() == [2, 1, 1, 2, 1, 1, 2]
+    assert pairs_table(s)["share"].tolist() == ["50.0%"] * 3
+    text = confusion_sentences(s, shown=2)
+    assert text.count("- **") == 2
+    assert f"- **{CLASS_NAMES[0]}** is predicted as **{CLASS_NAMES[1]}** for 50.0% of {CLASS_NAMES[0]} faces (1 face)." in text
+    assert text.endswith(f"The best recognised class is *{CLASS_NAMES[1]}* (recall 100.0%), the worst "
+                         f"*{CLASS_NAMES[0]}* (recall 50.0%, 2 validation faces).")
+    fig = confusion_figure(s)
+    assert isinstance(fig, Figure) and fig._suptitle.get_text() == "CNN on the 10 validation faces (accuracy 70.0%)"
+    images = np.random.default_rng(0).integers(0, 256, (10, 8, 8))
+    fig = misclassified_figure(images, y, proba, s["top_pairs"][:2], per_pair=3)
+    assert len(fig.axes) == 6
+    assert fig.axes[0].get_title() == f"{CLASS_NAMES[0]} -> {CLASS_NAMES[1]}\n66%"
+    assert fig.axes[1].get_title() == ""            # only one such face: the rest stay empty
