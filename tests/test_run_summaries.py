@@ -129,3 +129,31 @@ def test_dnn_summary_and_sentence():
     assert run_summaries.dnn_sentence(s).startswith(
         "3 hidden layers of **512 units** give the DNN 1,240,000 parameters, +0.44% from the CNN's "
         "1,234,567. It was trained for 58 epochs on the CPU (2 cores)")
+
+
+def test_hist_eq_summary_table_figure_and_sentences():
+    import numpy as np
+
+    from helpers.config import CLASS_NAMES
+
+    y = np.array([0, 0, 1, 1, 2, 2])
+    raw_pred, eq_pred = [0, 1, 1, 1, 0, 2], [0, 0, 1, 0, 2, 2]    # eq fixes 2, breaks 1
+    runs = {}
+    for name, pred in (("cnn", raw_pred), ("hist_eq", eq_pred)):
+        runs[name] = SimpleNamespace(name=name, val_proba=np.eye(7)[pred], metrics={
+            "val_accuracy_no_tta": 0.5, "best_epoch": 9, "final_train_accuracy": 0.8, "epochs_run": 10})
+    s = run_summaries.hist_eq_summary(runs["cnn"], runs["hist_eq"], y, seed=42)
+    assert (s["val_accuracy_raw"], s["val_accuracy_hist_eq"]) == (pytest.approx(4 / 6), pytest.approx(5 / 6))
+    assert (s["fixed"], s["broken"]) == (2, 1)
+    assert s["per_class_raw"][:3] == [0.5, 1.0, 0.5] and s["per_class_hist_eq"][:3] == [1.0, 0.5, 1.0]
+    table = run_summaries.hist_eq_table(s)
+    assert table["run"].tolist() == ["cnn", "hist_eq"]
+    assert table["validation (with TTA)"].tolist() == ["66.7%", "83.3%"]
+    assert len(run_summaries.recall_figure(s).axes[0].patches) == 2 * 7
+    lines = run_summaries.hist_eq_sentences(s).split("\n")
+    assert lines[0].startswith("- Histogram equalization raises validation accuracy from 66.7% to 83.3%")
+    assert lines[0].endswith("both trained for 10 epochs with seed 42.")
+    assert lines[1] == (f"- Per class, equalization raises the recall of {CLASS_NAMES[0]} most (+50.0 "
+                        f"points) and lowers that of {CLASS_NAMES[1]} most (-50.0 points).")
+    same = s | {"per_class_hist_eq": s["per_class_raw"]}
+    assert run_summaries.hist_eq_sentences(same).endswith("equalization changes no class's recall.")
