@@ -1,5 +1,6 @@
 """Question 9, ensembles: averaging the stored class probabilities of trained runs, every
-subset of the members, agreement and accuracy by ensemble size. Numpy only at import time."""
+subset of the members, agreement and accuracy by ensemble size, and what notebook 09 shows of
+them. Numpy only at import time."""
 
 from __future__ import annotations
 
@@ -170,3 +171,46 @@ def ensemble_sentences(s: dict, top_subset: tuple[str, float], test_faces: int =
     lines.append(f"- The ensemble's predictions for all {test_faces:,} test faces are in "
                  f"`{submission}`{scored}{same}")
     return "\n".join(lines)
+
+
+def members_table(names: Sequence[str], probas: Sequence, y):
+    """ensemble_table for the report: each model's accuracy as a percentage and its distance to
+    the best member in points."""
+    from helpers.notebook import pct
+
+    table = ensemble_table(names, probas, y)
+    return table.assign(accuracy=table["accuracy"].map(pct),
+                        vs_best=table["vs_best"].map(lambda v: f"{100 * v:+.1f} pts")).rename(
+        columns={"accuracy": "validation accuracy", "vs_best": "vs best member"})[
+        ["model", "validation accuracy", "vs best member"]]
+
+
+def subsets_figure(subsets, best_member_accuracy: float):
+    """subset_accuracies as horizontal bars, best first (grey: a single model), with the best
+    single member's accuracy as a dashed line."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(8, 0.45 * len(subsets) + 1))
+    ax = fig.subplots()
+    colors = ["tab:blue" if size > 1 else "tab:gray" for size in subsets["size"]]
+    ax.barh(subsets["members"], 100 * subsets["accuracy"], color=colors)
+    ax.axvline(100 * best_member_accuracy, color="black", linestyle="--", linewidth=1,
+               label="best single member")
+    ax.invert_yaxis()
+    low = 100 * subsets["accuracy"].min()
+    ax.set(xlim=(max(0, low - 5), 100 * subsets["accuracy"].max() + 2),
+           xlabel="validation accuracy (%)", title="Averages of every subset of the members (grey: one model)")
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def ensemble_record(s: dict, subsets, leaderboard: dict | None, submission: str | None) -> dict:
+    """results.json's "ensemble" section from ensemble_summary, subset_accuracies and the
+    submission's file name and scores (None when there is none or they are withheld)."""
+    return {"val_accuracy": s["accuracy"], "size": len(s["names"]),
+            "best_member_val_accuracy": s["member_acc"][s["best"]],
+            "mean_member_val_accuracy": float(np.mean(s["member_acc"])),
+            "members": [{"run": n, "val_accuracy": a} for n, a in zip(s["names"], s["member_acc"])],
+            "subsets": subsets.to_dict(orient="records"), "members_agree": s["agree"],
+            "mcnemar_p_vs_best": s["paired"].p, "leaderboard": leaderboard, "submission": submission}

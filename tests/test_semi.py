@@ -796,6 +796,25 @@ def test_ensemble_summary_and_sentences():
     assert scored.endswith("(test accuracy 70.0%: public half 69.0%, private half n/a).")
 
 
+def test_ensemble_tables_figure_and_record():
+    y = np.array([0, 1, 2, 3])
+    a = np.eye(7)[[0, 1, 2, 0]] * 0.9 + 0.01
+    b = np.eye(7)[[0, 1, 0, 0]] * 0.6 + 0.01
+    table = ensembles.members_table(["cnn", "hist_eq"], [a, b], y)
+    assert table.columns.tolist() == ["model", "validation accuracy", "vs best member"]
+    assert table["validation accuracy"].tolist() == ["75.0%", "50.0%", "62.5%", "75.0%", "75.0%"]
+    assert table["vs best member"].tolist()[:2] == ["+0.0 pts", "-25.0 pts"]
+    subsets = ensembles.subset_accuracies(["cnn", "hist_eq"], [a, b], y)
+    fig = ensembles.subsets_figure(subsets, 0.75)
+    assert len(fig.axes[0].patches) == 3 and fig.axes[0].get_xlim() == (45.0, 77.0)
+    s = ensembles.ensemble_summary(["cnn", "hist_eq"], [a, b], y)
+    record = ensembles.ensemble_record(s, subsets, None, "submission_ensemble.csv")
+    assert record["members"] == [{"run": "cnn", "val_accuracy": 0.75}, {"run": "hist_eq", "val_accuracy": 0.5}]
+    assert record["mean_member_val_accuracy"] == 0.625 and record["size"] == 2
+    assert record["subsets"][0]["members"] == "cnn" and record["submission"] == "submission_ensemble.csv"
+    json.dumps(record)
+
+
 # --------------------------------------------------------------------------- what notebook 07 shows
 
 Y_VAL = np.array([0, 1, 2, 3] * 2)
