@@ -477,6 +477,39 @@ def explanation_figure(face: Face, proba: np.ndarray, cam: np.ndarray, cam_run: 
     return fig
 
 
+def predictions_figure(faces: np.ndarray, labels, proba: np.ndarray):
+    """Faces (N, 48, 48) in a row, titled with their true and predicted class and its
+    probability (red where the prediction is wrong). A matplotlib Figure (no pyplot)."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(1.7 * len(faces), 2.3))
+    axes = fig.subplots(1, len(faces), squeeze=False)[0]
+    for ax, face, true, p in zip(axes, faces, labels, proba):
+        ax.imshow(face, cmap="gray", vmin=0, vmax=255)
+        ax.set_title(f"true {CLASS_NAMES[true]}\npred {CLASS_NAMES[p.argmax()]} {p.max():.0%}",
+                     fontsize=8, color="black" if p.argmax() == true else "tab:red")
+        ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def photo_figure(grey: np.ndarray, boxes, proba: np.ndarray):
+    """A photo with the detector's face boxes, each labelled with its most probable class. A
+    matplotlib Figure (no pyplot)."""
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Rectangle
+
+    fig = Figure(figsize=(6, 6 * grey.shape[0] / grey.shape[1]))
+    ax = fig.subplots()
+    ax.imshow(grey, cmap="gray", vmin=0, vmax=255)
+    for (x, y, w, h), p in zip(boxes, proba):
+        ax.add_patch(Rectangle((x, y), w, h, fill=False, edgecolor="yellow", linewidth=2))
+        ax.text(x, y - 6, f"{CLASS_NAMES[p.argmax()]} {p.max():.0%}", color="yellow", fontsize=10,
+                weight="bold")
+    ax.axis("off")
+    return fig
+
+
 def grad_cams(predictor: Predictor, faces: np.ndarray, proba: np.ndarray) -> tuple[np.ndarray, str]:
     """Grad-CAM maps (N, 48, 48) of the predicted classes, from the first member with a
     convolution layer (its own input: equalized for a histogram-equalized run), and its name."""

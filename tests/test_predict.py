@@ -468,3 +468,18 @@ def test_explore_notebook_runs(tmp_path, models_dir, fer2013_dir, photo):
                                     "faces": 4})
     text = target.read_text()
     assert "1 face found in" in text and "image/png" in text
+
+
+def test_predictions_and_photo_figures():
+    from helpers.predict import photo_figure, predictions_figure
+
+    faces = np.zeros((3, 48, 48), np.uint8)
+    proba = np.eye(7)[[3, 0, 6]] * 0.5 + 0.5 / 7
+    fig = predictions_figure(faces, [3, 1, 6], proba)
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles[0] == f"true {CLASS_NAMES[3]}\npred {CLASS_NAMES[3]} 57%"
+    assert [ax.title.get_color() for ax in fig.axes] == ["black", "tab:red", "black"]
+    photo = np.zeros((100, 200), np.uint8)
+    fig = photo_figure(photo, [(10, 20, 30, 30)], proba[:1])
+    assert len(fig.axes[0].patches) == 1 and fig.axes[0].texts[0].get_text() == f"{CLASS_NAMES[3]} 57%"
+    assert fig.get_size_inches().tolist() == [6.0, 3.0]
