@@ -47,3 +47,18 @@ def load_profile(name: str) -> dict:
         raise ValueError(f"unknown profile {name!r}: expected one of {', '.join(known)}")
     with open(path) as f:
         return yaml.safe_load(f) or {}
+
+
+# Settings too large to repeat in every notebook's parameters cell: there they default to None,
+# which from_profile reads from the profile (profiles/<profile>.yaml stays their one definition).
+PROFILE_SETTINGS = ("cnn", "augmentation", "training")
+
+
+def from_profile(profile: str, **settings) -> tuple:
+    """The given settings in order, each None replaced by the profile's value of that name
+    (papermill passes the pipeline's values; run by hand, a notebook gets its profile's)."""
+    unknown = set(settings) - set(PROFILE_SETTINGS)
+    if unknown:
+        raise ValueError(f"{', '.join(sorted(unknown))}: not a profile setting ({', '.join(PROFILE_SETTINGS)})")
+    values = load_profile(profile) if any(v is None for v in settings.values()) else {}
+    return tuple(values[name] if value is None else value for name, value in settings.items())

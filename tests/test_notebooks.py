@@ -2,12 +2,13 @@
 defaults are the full profile's, and a section heading the report builder recognises."""
 
 import ast
+import re
 
 import nbformat
 import papermill as pm
 import pytest
 
-from helpers.config import NOTEBOOK_DIR, load_profile
+from helpers.config import PROFILE_SETTINGS, from_profile, load_profile
 from helpers.pipeline import notebooks
 from helpers.report import section_of
 
@@ -38,8 +39,16 @@ def test_one_parameters_cell_with_full_profile_defaults(path):
     declared = pm.inspect_notebook(str(path))
     assert declared, f"{path.name}: papermill sees no parameters"
     full = load_profile("full")
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    calls = re.findall(r"from_profile\(profile, ([^)]*)\)", code)
     for name, info in declared.items():
         default = ast.literal_eval(info["default"])
+        if name in PROFILE_SETTINGS:
+            # Too large to repeat: None in the cell, the profile's value once from_profile runs.
+            assert default is None, f"{path.name}: {name} should default to None (read from the profile)"
+            assert any(f"{name}={name}" in call for call in calls), \
+                f"{path.name}: {name} is never read from the profile (from_profile(profile, {name}={name}))"
+            continue
         expected = INTERACTIVE_DEFAULTS.get(name, full.get(name, KeyError))
         assert expected is not KeyError, f"{path.name}: parameter {name} is not in profiles/full.yaml"
         assert default == expected, f"{path.name}: {name} defaults to {default!r}, full profile has {expected!r}"
@@ -57,3 +66,15 @@ def test_profiles_define_every_notebook_parameter(profile):
     for path in notebooks():
         for name in pm.inspect_notebook(str(path)):
             assert name == "profile" or name in params, f"{profile}.yaml lacks {name} ({path.name})"
+
+
+def test_from_profile_fills_only_the_settings_left_as_none():
+    full, smoke = load_profile("full"), load_profile("smoke")
+    assert from_profile("full", cnn=None, training=None) == (full["cnn"], full["training"])
+    assert from_profile("smoke", augmentation=None) == (smoke["augmentation"],)
+    mine = {"filters": [8]}
+    assert from_profile("full", cnn=mine, training=None) == (mine, full["training"])
+    with pytest.raises(ValueError, match="seed: not a profile setting"):
+        from_profile("full", seed=None)
+    with pytest.raises(ValueError, match="unknown profile"):
+        from_profile("nonexistent", cnn=None)
