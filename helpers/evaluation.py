@@ -131,16 +131,18 @@ def confusion_figure(s: dict, model: str = "CNN") -> Figure:
 def misclassified_figure(images, y_true, proba, pairs: list[dict], per_pair: int) -> Figure:
     """For each confused pair of top_confusions, a row of the faces (N, H, W) of its true class
     predicted as its other class, the most confident first, titled with that probability."""
+    from helpers.plots import plot_grid
+
     y_pred = as_labels(proba)
-    fig = Figure(figsize=(per_pair * 1.7, len(pairs) * 2.0))
-    axes = fig.subplots(len(pairs), per_pair, squeeze=False)
-    for row, pair in zip(axes, pairs):
+    cells, titles = [], []
+    for pair in pairs:
         t, p = CLASS_NAMES.index(pair["true"]), CLASS_NAMES.index(pair["predicted"])
-        for ax in row:
-            ax.axis("off")
-        for ax, index in zip(row, misclassified(y_true, y_pred, proba, t, p, per_pair)):
-            ax.imshow(images[index], cmap="gray", vmin=0, vmax=255)
-            ax.set_title(f"{pair['true']} -> {pair['predicted']}\n{pct(proba[index, p], 0)}", fontsize=8)
-    fig.suptitle("Confidently misclassified validation faces")
+        picks = list(misclassified(y_true, y_pred, proba, t, p, per_pair))
+        cells += [images[i] for i in picks] + [None] * (per_pair - len(picks))
+        titles += [f"{pair['true']} -> {pair['predicted']}\n{pct(proba[i, p], 0)}" for i in picks]
+        titles += [""] * (per_pair - len(picks))
+    fig = Figure(figsize=(per_pair * 1.7, len(pairs) * 2.2 + 0.4))
+    plot_grid(cells, titles=titles, ncols=per_pair, vmin=0, vmax=255, fig=fig,
+              suptitle="Confidently misclassified validation faces")
     fig.tight_layout()
     return fig

@@ -126,20 +126,15 @@ def contrast_examples(x_all, count: int = 6) -> np.ndarray:
 
 def preprocessing_figure(faces, mean: float, std: float) -> Figure:
     """Faces (N, H, W[, 1]) in 0..255 as they are, histogram-equalized and normalized with the
-    training `mean` and `std`, a row each."""
-    faces = np.asarray(faces)
-    rows = [("original", faces, (0, 255)), ("equalized", equalize_histogram(faces), (0, 255)),
-            ("normalized", (faces.astype(np.float32) - mean) / std, (-2.5, 2.5))]
-    fig = Figure(figsize=(len(faces) * 1.6, 5.2))
-    axes = fig.subplots(len(rows), len(faces), squeeze=False)
-    for row, (name, images, (low, high)) in enumerate(rows):
-        for col, image in enumerate(images):
-            axes[row, col].imshow(np.squeeze(image), cmap="gray", vmin=low, vmax=high)
-            axes[row, col].set_xticks([])
-            axes[row, col].set_yticks([])
-        axes[row, 0].set_ylabel(name)
-    fig.suptitle("Faces from low to high contrast, before and after preprocessing")
-    return fig
+    training `mean` and `std`, a row each. Normalized values from -2.5 to 2.5 are drawn from
+    black to white."""
+    faces = np.asarray(faces, dtype=np.float32).reshape(len(faces), *np.shape(faces)[1:3])
+    normalized = (faces - mean) / std
+    shown = np.concatenate([faces, equalize_histogram(faces.astype(np.uint8)),
+                            np.clip((normalized + 2.5) / 5 * 255, 0, 255)])
+    return plot_grid(shown, ncols=len(faces), vmin=0, vmax=255, cell_size=1.6,
+                     row_labels=["original", "equalized", "normalized"],
+                     suptitle="Faces from low to high contrast, before and after preprocessing")
 
 
 def preprocessing_histograms(sample, mean: float, std: float) -> Figure:

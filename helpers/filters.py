@@ -307,20 +307,10 @@ def side_by_side_patterns(left: dict, right: dict, left_title: str, right_title:
     fig = Figure(figsize=(2 * 1.05 * ncols + 0.6, 1.15 * nrows + 0.7), layout="constrained")
     subfigs = fig.subfigures(1, 2, wspace=0.06)
     for subfig, p, title in zip(subfigs, (left, right), (left_title, right_title)):
-        _grid_into(subfig, p, title, columns)
+        plot_grid(p["images"], titles=[str(i) for i in p["chosen"]], ncols=columns, fig=subfig,
+                  fontsize=7)
+        subfig.suptitle(title, fontsize=10)
     return fig
-
-
-def _grid_into(subfig, p: dict, title: str, columns: int) -> None:
-    ncols = min(columns, len(p["images"]))
-    nrows = int(np.ceil(len(p["images"]) / ncols))
-    for k, (pattern, i) in enumerate(zip(p["images"], p["chosen"])):
-        ax = subfig.add_subplot(nrows, ncols, k + 1)
-        ax.imshow(pattern, cmap="gray")
-        ax.set_xticks([])
-        ax.set_yticks([])
-        ax.set_title(str(i), fontsize=7)
-    subfig.suptitle(title, fontsize=10)
 
 
 def first_layer_comparison(main: dict, weak: dict, main_maps: dict, weak_maps: dict,

@@ -480,17 +480,13 @@ def explanation_figure(face: Face, proba: np.ndarray, cam: np.ndarray, cam_run: 
 def predictions_figure(faces: np.ndarray, labels, proba: np.ndarray):
     """Faces (N, 48, 48) in a row, titled with their true and predicted class and its
     probability (red where the prediction is wrong). A matplotlib Figure (no pyplot)."""
-    from matplotlib.figure import Figure
+    from helpers.plots import plot_grid
 
-    fig = Figure(figsize=(1.7 * len(faces), 2.3))
-    axes = fig.subplots(1, len(faces), squeeze=False)[0]
-    for ax, face, true, p in zip(axes, faces, labels, proba):
-        ax.imshow(face, cmap="gray", vmin=0, vmax=255)
-        ax.set_title(f"true {CLASS_NAMES[true]}\npred {CLASS_NAMES[p.argmax()]} {p.max():.0%}",
-                     fontsize=8, color="black" if p.argmax() == true else "tab:red")
-        ax.axis("off")
-    fig.tight_layout()
-    return fig
+    titles = [f"true {CLASS_NAMES[true]}\npred {CLASS_NAMES[p.argmax()]} {p.max():.0%}"
+              for true, p in zip(labels, proba)]
+    colours = ["black" if p.argmax() == true else "tab:red" for true, p in zip(labels, proba)]
+    return plot_grid(faces, titles=titles, title_colors=colours, ncols=len(faces), vmin=0, vmax=255,
+                     cell_size=1.7)
 
 
 def photo_figure(grey: np.ndarray, boxes, proba: np.ndarray):

@@ -69,7 +69,9 @@ def test_figures():
     np.testing.assert_allclose(fig.axes[2].images[0].get_array(), x[y == 2].mean(axis=0))
     fig = exploration.preprocessing_figure(x[:3], 100.0, 50.0)
     assert len(fig.axes) == 9 and fig.axes[6].get_ylabel() == "normalized"
-    np.testing.assert_allclose(fig.axes[6].images[0].get_array(), (x[0] - 100.0) / 50.0)
+    z = (x[0] - 100.0) / 50.0
+    np.testing.assert_allclose(fig.axes[6].images[0].get_array(), np.clip((z + 2.5) / 5 * 255, 0, 255),
+                               rtol=1e-5)
     assert len(exploration.preprocessing_histograms(x, 100.0, 50.0).axes) == 3
     assert len(exploration.pixel_figure(x).axes) == 2
 
