@@ -260,11 +260,11 @@ def dnn_sentence(s: dict) -> str:
             f"trained for {s['trained_where']}.")
 
 
-def dnn_curve_sentence(dnn: pd.DataFrame, cnn: pd.DataFrame) -> str:
-    """The DNN's peak and both models' final validation loss, from their histories."""
-    return (f"The DNN's validation accuracy peaks at {pct(dnn.val_accuracy.max())} (epoch "
-            f"{int(dnn.loc[dnn.val_accuracy.idxmax(), 'epoch'])}); its validation loss ends at "
-            f"{dnn.val_loss.iloc[-1]:.3f} against the CNN's {cnn.val_loss.iloc[-1]:.3f}.")
+def dnn_curve_sentence(dnn: dict, cnn: dict) -> str:
+    """The DNN's peak and both models' final validation loss, from their curve_summary."""
+    return (f"The DNN's validation accuracy peaks at {pct(dnn['peak_val_accuracy'])} (epoch "
+            f"{dnn['peak_epoch']}); its validation loss ends at {dnn['last_val_loss']:.3f} against the "
+            f"CNN's {cnn['last_val_loss']:.3f}.")
 
 
 def hist_eq_summary(raw, eq, y_val, seed: int) -> dict:

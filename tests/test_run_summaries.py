@@ -97,7 +97,7 @@ def test_curve_summary_and_sentences():
         "accurate on its (augmented) training batches and 50.0% on validation, a gap of +20.0 "
         "points; validation loss ends at 1.300 against 1.200 at its lowest.")
     cnn = history.assign(val_loss=[1.0, 0.9, 0.95])
-    assert run_summaries.dnn_curve_sentence(history, cnn) == (
+    assert run_summaries.dnn_curve_sentence(s, run_summaries.curve_summary(cnn)) == (
         "The DNN's validation accuracy peaks at 55.0% (epoch 2); its validation loss ends at 1.300 "
         "against the CNN's 0.950.")
 
