@@ -94,10 +94,18 @@ ABLATION_VARIANTS = {
 }
 
 
+
+def cnn_parameter_count(params: dict, inputs) -> int:
+    """Parameters of the CNN that `params` (a profile) builds: the DNN's width is solved from it."""
+    from helpers.models import build_cnn
+
+    return build_cnn(**params["cnn"], normalization=inputs.normalization,
+                     augmentation=params["augmentation"]).count_params()
+
+
 def report_plan(params: dict, inputs, eq_inputs=None) -> list[PlannedRun]:
     """The runs the report's notebooks train, in order, for the parameters of a profile."""
     from helpers.experiments import dnn_run_config, train_dnn
-    from helpers.models import build_cnn
     from helpers.semi import labeled_split
     from helpers.training import epochs_for
 
@@ -111,8 +119,7 @@ def report_plan(params: dict, inputs, eq_inputs=None) -> list[PlannedRun]:
                                "profile" if augment else None))
 
     # The DNN's width is solved from the CNN's parameter count.
-    cnn_params = build_cnn(**params["cnn"], normalization=inputs.normalization,
-                           augmentation=params["augmentation"]).count_params()
+    cnn_params = cnn_parameter_count(params, inputs)
     config = dnn_run_config(inputs, cnn_params, params["dnn_depth"], params["dnn_dropout"],
                             training, params["augmentation"])
     status, done = _status(models_dir, DNN.name, config, inputs.train_digest)

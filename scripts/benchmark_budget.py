@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 from helpers.config import load_profile, resolve  # noqa: E402
 from helpers.experiments import load_inputs, train_cnn, train_dnn
-from helpers.models import build_cnn  # noqa: E402
+from helpers.plan import cnn_parameter_count  # noqa: E402
 from helpers.plan import duration  # noqa: E402
 
 MODELS_DIR = ROOT / "build" / "budget" / "models"
@@ -48,9 +48,7 @@ def train_entry(name: str, kind: str, changes: dict, profile: dict, inputs):
         training["epochs"] = changes["epochs"]
         return train_cnn(name, inputs, profile["cnn"], training, MODELS_DIR,
                          profile["augmentation"], with_test=False)
-    cnn_params = build_cnn(**profile["cnn"], normalization=inputs.normalization,
-                           augmentation=profile["augmentation"]).count_params()
-    return train_dnn(name, inputs, cnn_params, profile["dnn_depth"], changes["dnn_dropout"],
+    return train_dnn(name, inputs, cnn_parameter_count(profile, inputs), profile["dnn_depth"], changes["dnn_dropout"],
                      training, MODELS_DIR, profile["augmentation"])
 
 
