@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 from matplotlib.figure import Figure
-from tqdm.auto import tqdm
+from tqdm import tqdm  # text bars with an ETA, in a terminal and in JupyterLab alike (no ipywidgets)
 
 from helpers.config import CLASS_NAMES
 from helpers.gradients import (_as_batch, _batches, _drop_channel, _indices, _layer, _submodel,

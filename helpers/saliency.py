@@ -25,7 +25,7 @@ import pandas as pd
 import tensorflow as tf
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
-from tqdm.auto import tqdm
+from tqdm import tqdm  # text bars with an ETA, in a terminal and in JupyterLab alike (no ipywidgets)
 
 from helpers.config import CLASS_NAMES
 from helpers.gradients import (_as_batch, _batches, _input_gradients, _layer, _normalise_max,

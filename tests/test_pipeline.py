@@ -76,7 +76,7 @@ def test_submission_covers_every_test_id(smoke_run):
 def test_the_terminal_shows_progress_not_library_noise(smoke_run):
     shown = smoke_run.stdout + smoke_run.stderr
     assert "==> 02_cnn.ipynb" in shown and "done in" in shown
-    for noise in ("oneDNN", "cuda drivers", "IPKernelApp", "absl::InitializeLog"):
+    for noise in ("oneDNN", "cuda drivers", "IPKernelApp", "absl::InitializeLog", "TqdmWarning"):
         assert noise not in shown
     assert (BUILD_DIR / "smoke" / pipeline.KERNEL_LOG).exists()  # kept there
 
