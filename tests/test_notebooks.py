@@ -8,7 +8,7 @@ import nbformat
 import papermill as pm
 import pytest
 
-from helpers.config import PROFILE_SETTINGS, from_profile, load_profile
+from helpers.config import NOTEBOOK_DIR, PROFILE_SETTINGS, from_profile, load_profile
 from helpers.pipeline import notebooks
 from helpers.report import section_of
 
@@ -78,3 +78,14 @@ def test_from_profile_fills_only_the_settings_left_as_none():
         from_profile("full", seed=None)
     with pytest.raises(ValueError, match="unknown profile"):
         from_profile("nonexistent", cnn=None)
+
+
+@pytest.mark.parametrize("path", sorted(NOTEBOOK_DIR.glob("*.ipynb")), ids=lambda p: p.stem)
+def test_every_code_cell_is_introduced_by_a_sentence(path):
+    """Notebooks read top to bottom: each code cell (but the parameters) follows a Markdown
+    cell; intros that the PDF does not need are tagged "hide"."""
+    cells = nbformat.read(str(path), as_version=4).cells
+    bare = [i for i, cell in enumerate(cells)
+            if cell.cell_type == "code" and "parameters" not in cell.metadata.get("tags", [])
+            and (i == 0 or cells[i - 1].cell_type != "markdown")]
+    assert not bare, f"{path.name}: code cells {bare} have no sentence before them"
