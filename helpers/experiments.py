@@ -1,5 +1,6 @@
-"""The report's experiments as functions the notebooks call: load the split, train or reuse
-the CNN and the DNN with the run's parameters, write the leaderboard submission."""
+"""The report's experiments as functions the notebooks call: load the split as model inputs,
+train or reuse the CNN and the DNN with the run's parameters (what the report says about the
+runs is in helpers.run_summaries)."""
 
 from __future__ import annotations
 
