@@ -5,7 +5,6 @@ runs is in helpers.run_summaries)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -78,20 +77,6 @@ def cnn_run_config(inputs: Inputs, cnn: dict, training: dict, augmentation: dict
         "data": inputs.data_settings, "train_rows": int(len(y_train)),
         "train_labels_sha": labels_digest(x_train, y_train),
     }
-
-
-def trained_like(run_dir, inputs, cnn: dict, training: dict, augmentation: dict | None) -> bool:
-    """True when run_dir holds a finished CNN run with the fingerprint that
-    ``helpers.experiments.train_cnn(..., inputs, cnn, training, ..., augmentation)`` would give
-    a run now (same config and training data). Lets a notebook reuse a run saved under another
-    name (e.g. the main CNN as ensemble member 0) without retraining it.
-    """
-    from helpers.results import read_json
-    from helpers.training import fingerprint
-
-    metrics = read_json(Path(run_dir) / "metrics.json")
-    expected = fingerprint(cnn_run_config(inputs, cnn, training, augmentation), inputs.train_digest)
-    return bool(metrics) and metrics.get("fingerprint") == expected
 
 
 def dnn_run_config(inputs: Inputs, target_params: int, depth: int, dropout: float,

@@ -15,7 +15,6 @@ from helpers.ensembles import (accuracy_by_size, average_probabilities, ensemble
                                stored_or_predicted, unanimous)
 from helpers.config import CLASS_NAMES
 from helpers.evaluation import accuracy
-from helpers.experiments import trained_like
 from helpers.semi import (FractionRuns, POOL_KEYS, PoolPredictor, PoolRuns, UNKNOWN_LABEL,
                           acceptance_curve, fraction_result, labeled_split, most_over_represented,
                           pseudo_label_report, select_pseudo_labels, self_training,
@@ -600,42 +599,35 @@ def _inputs(n=6):
                   train_digest="digest-1", test_digest="test-1")
 
 
-def test_trained_like_agrees_with_train_cnn(tmp_path, monkeypatch):
+def test_train_cnn_fingerprint_covers_config_and_training_data(monkeypatch):
+    """A saved run is reused only when its fingerprint matches: any change of architecture,
+    training, augmentation, normalization or training rows and labels gives another one."""
     import dataclasses
 
     import helpers.experiments as experiments
-    from helpers.results import write_json
+    from helpers.training import fingerprint
 
-    def fake_fit_or_load(name, build, config, data, models_dir, **_):
-        # What fit_or_load leaves when finished: metrics.json with the run's fingerprint.
-        from helpers.training import fingerprint
-
-        write_json(models_dir / name / "metrics.json",
-                   {"val_accuracy": 0.5, "fingerprint": fingerprint(config, data.train_digest)})
-
-    monkeypatch.setattr(experiments, "fit_or_load", fake_fit_or_load)
+    seen = []
+    monkeypatch.setattr(experiments, "fit_or_load", lambda name, build, config, data, models_dir, **_:
+                        seen.append(fingerprint(config, data.train_digest)))
     inputs = _inputs()
     cnn = {"filters": [8, 16], "convs_per_block": 1, "dense_units": [32]}
     training = {"epochs": 2, "batch_size": 64, "seed": 42, "tta_flip": True}
     augmentation = {"flip": True, "shift": 0.1}
-    experiments.train_cnn("main", inputs, cnn, training, tmp_path, augmentation)
-    experiments.train_cnn("subset", inputs, cnn, training, tmp_path, augmentation,
-                          x_train=inputs.x_train[:4], y_train=inputs.y_train[:4])
-    run_dir = tmp_path / "main"
-    assert trained_like(run_dir, inputs, cnn, training, augmentation)
-    assert trained_like(str(run_dir), inputs, cnn, dict(training), dict(augmentation))
-    assert not trained_like(run_dir, inputs, cnn, dict(training, epochs=3), augmentation)
-    assert not trained_like(run_dir, inputs, dict(cnn, dense_units=[64]), training, augmentation)
-    assert not trained_like(run_dir, inputs, cnn, training, None)
-    assert not trained_like(run_dir, dataclasses.replace(inputs, train_digest="digest-2"), cnn, training, augmentation)
-    assert not trained_like(run_dir, dataclasses.replace(inputs, y_train=inputs.y_train[::-1].copy()), cnn,
-                            training, augmentation)  # same rows, other labels
-    assert not trained_like(run_dir, dataclasses.replace(inputs, normalization={"mean": 0.0, "std": 1.0}), cnn,
-                            training, augmentation)
-    assert not trained_like(tmp_path / "subset", inputs, cnn, training, augmentation)  # other training rows
-    assert not trained_like(tmp_path / "missing", inputs, cnn, training, augmentation)
-    (run_dir / "metrics.json").unlink()  # unfinished
-    assert not trained_like(run_dir, inputs, cnn, training, augmentation)
+
+    def print_of(inputs=inputs, cnn=cnn, training=training, augmentation=augmentation, **rows):
+        experiments.train_cnn("run", inputs, cnn, training, "models", augmentation, **rows)
+        return seen[-1]
+
+    reference = print_of()
+    assert print_of(cnn=dict(cnn), training=dict(training), augmentation=dict(augmentation)) == reference
+    others = [print_of(training=dict(training, epochs=3)), print_of(cnn=dict(cnn, dense_units=[64])),
+              print_of(augmentation=None),
+              print_of(inputs=dataclasses.replace(inputs, train_digest="digest-2")),
+              print_of(inputs=dataclasses.replace(inputs, y_train=inputs.y_train[::-1].copy())),
+              print_of(inputs=dataclasses.replace(inputs, normalization={"mean": 0.0, "std": 1.0})),
+              print_of(x_train=inputs.x_train[:4], y_train=inputs.y_train[:4])]
+    assert reference not in others and len(set(others)) == len(others)
 
 
 def test_acceptance_curve_exact():
