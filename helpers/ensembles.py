@@ -1,14 +1,13 @@
 """Question 9, ensembles: averaging the stored class probabilities of trained runs, every
-subset of the members, agreement and accuracy by ensemble size, and what notebook 09 shows of
-them. Numpy only at import time."""
+subset of the members, their agreement, and what notebook 09 shows of them. Nothing here loads
+a model: members are finished runs and their saved predictions."""
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 
-from helpers.config import NUM_CLASSES
 from helpers.evaluation import accuracy, as_labels
 
 
@@ -63,25 +62,6 @@ def ensemble_table(names: Sequence[str], probas: Sequence, y, weights=None):
     return table
 
 
-def stored_or_predicted(run, x, stored, flip: bool, predict: Callable | None = None) -> np.ndarray:
-    """A run's class probabilities on x, with (flip=True) or without flip TTA.
-
-    `stored` is what the run saved for x (``run.val_proba`` / ``run.test_proba``, None if
-    nothing); it was saved with the run's own TTA setting (``run.metrics["tta_flip"]``), so it
-    is returned when that matches `flip`. Otherwise ``predict(run.model, x, tta_flip=flip)``
-    (default helpers.training.predict_proba) computes it. No rows (e.g. no test images) give a
-    (0, classes) array without calling the model, which cannot predict an empty batch.
-    """
-    if len(x) == 0:
-        classes = stored.shape[1] if stored is not None and np.ndim(stored) == 2 else NUM_CLASSES
-        return np.zeros((0, classes), dtype=np.float32)
-    if stored is not None and bool(run.metrics.get("tta_flip")) == flip:
-        return stored
-    if predict is None:
-        from helpers.training import predict_proba as predict  # imports Keras: only when needed
-    return predict(run.model, x, tta_flip=flip)
-
-
 def subset_accuracies(names: Sequence[str], probas: Sequence, y):
     """Accuracy of the average of every non-empty subset of the members, best first: a pandas
     DataFrame with columns members (names joined by " + "), size, accuracy."""
@@ -105,11 +85,6 @@ def load_members(models_dir, names: Sequence[str], val_rows: int) -> list:
     from helpers.runs import load_run
 
     return [load_run(models_dir, name, val_rows=val_rows) for name in names]
-
-
-def accuracy_by_size(probas: Sequence, y) -> list[float]:
-    """Accuracy of the average of the first n members, for n = 1 .. len(probas)."""
-    return [accuracy(average_probabilities(probas[:n]), y) for n in range(1, len(probas) + 1)]
 
 
 def unanimous(probas: Sequence) -> np.ndarray:

@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 
 from helpers import ensembles, evaluation, semi
-from helpers.ensembles import (accuracy_by_size, average_probabilities, ensemble_table,
-                               stored_or_predicted, unanimous)
+from helpers.ensembles import average_probabilities, ensemble_table, unanimous
 from helpers.config import CLASS_NAMES
 from helpers.evaluation import accuracy
 from helpers.semi import (FractionRuns, POOL_KEYS, PoolPredictor, PoolRuns, UNKNOWN_LABEL,
@@ -653,32 +652,7 @@ def test_most_over_represented():
 # --------------------------------------------------------------------------- ensemble helpers
 
 
-def test_stored_or_predicted_uses_saved_probabilities_only_with_the_same_tta():
-    calls = []
-
-    def predict(model, x, tta_flip=False):
-        calls.append((model, len(x), tta_flip))
-        return np.full((len(x), 2), 0.5)
-
-    stored = np.array([[0.2, 0.8], [0.7, 0.3]])
-    x = np.zeros((2, 48, 48, 1))
-    run = FakeRun("r", {"tta_flip": True}, model="model")
-    assert stored_or_predicted(run, x, stored, True, predict) is stored
-    assert calls == []
-    assert stored_or_predicted(run, x, stored, False, predict).tolist() == [[0.5, 0.5]] * 2
-    assert stored_or_predicted(run, x, None, True, predict).shape == (2, 2)
-    plain = FakeRun("p", {}, model="plain")  # no tta_flip recorded: saved without TTA
-    assert stored_or_predicted(plain, x, stored, False, predict) is stored
-    stored_or_predicted(plain, x, stored, True, predict)
-    assert calls == [("model", 2, False), ("model", 2, True), ("plain", 2, True)]
-
-
-def test_accuracy_by_size_and_unanimous():
-    y = np.array([0, 1])
-    members = [np.array([[0.6, 0.4], [0.6, 0.4]]),   # alone: 0.5
-               np.array([[0.6, 0.4], [0.1, 0.9]]),   # with the first: both right
-               np.array([[0.0, 1.0], [1.0, 0.0]])]   # with both: both wrong
-    assert accuracy_by_size(members, y) == [0.5, 1.0, 0.0]
+def test_unanimous():
     votes = [np.eye(3)[[0, 1, 2]], np.eye(3)[[0, 1, 1]], np.array([0, 2, 2])]
     assert unanimous(votes).tolist() == [True, False, False]
     assert unanimous(votes[:1]).tolist() == [True, True, True]
@@ -705,16 +679,6 @@ def test_self_training_experiment_with_an_empty_extra_pool_has_no_test_pool():
     e = experiment[0.5]
     assert list(e.pools) == ["train"] and e.pool_order == ["train"]
     assert fake.predicted == [("semi_50_round0", 4)]
-
-
-def test_stored_or_predicted_with_no_rows_does_not_call_the_model():
-    def predict(model, x, tta_flip=False):
-        raise AssertionError("Keras cannot predict an empty batch")
-
-    run = FakeRun("r", {"tta_flip": True}, model="model")
-    empty = np.zeros((0, 48, 48, 1))
-    assert stored_or_predicted(run, empty, None, True, predict).shape == (0, 7)
-    assert stored_or_predicted(run, empty, np.zeros((0, 3)), False, predict).shape == (0, 3)
 
 
 def test_subset_accuracies_scores_every_subset_best_first():
