@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import seaborn as sns
 from matplotlib.figure import Figure
 from sklearn.metrics import classification_report, confusion_matrix
 
@@ -114,6 +113,8 @@ def confusion_sentences(s: dict, shown: int = 3) -> str:
 
 def confusion_figure(s: dict, model: str = "CNN") -> Figure:
     """Both confusion matrices as heat maps: normalized by true class (%) and counts."""
+    import seaborn as sns  # only for this figure: `accuracy` is imported everywhere
+
     fig = Figure(figsize=(13, 5.2))
     left, right = fig.subplots(1, 2)
     sns.heatmap(100 * s["normalized"], annot=True, fmt=".0f", cmap="Blues", vmin=0, vmax=100,
