@@ -61,4 +61,8 @@ def from_profile(profile: str, **settings) -> tuple:
     if unknown:
         raise ValueError(f"{', '.join(sorted(unknown))}: not a profile setting ({', '.join(PROFILE_SETTINGS)})")
     values = load_profile(profile) if any(v is None for v in settings.values()) else {}
+    missing = [name for name, value in settings.items() if value is None and name not in values]
+    if missing:
+        raise ValueError(f"profiles/{profile}.yaml has no {', '.join(missing)}: add it there or "
+                         "pass it as a parameter")
     return tuple(values[name] if value is None else value for name, value in settings.items())

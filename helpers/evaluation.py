@@ -99,16 +99,22 @@ def pairs_table(s: dict) -> pd.DataFrame:
 
 
 def confusion_sentences(s: dict, shown: int = 3) -> str:
-    """The `shown` most frequent confusions and the best and worst recognised classes."""
-    per_class = s["per_class"]
+    """The `shown` most frequent confusions and the best and worst recognised classes (of those
+    with validation faces)."""
+    per_class = {c: v for c, v in s["per_class"].items() if v["support"] > 0}
     best = max(per_class, key=lambda c: per_class[c]["recall"])
     worst = min(per_class, key=lambda c: per_class[c]["recall"])
     lines = [f"- **{t['true']}** is predicted as **{t['predicted']}** for {pct(t['share'])} of "
              f"{t['true']} faces ({plural(t['count'], 'face')})." for t in s["top_pairs"][:shown]]
-    return ("The most frequent confusions, as a share of the true class:\n\n" + "\n".join(lines)
-            + f"\n\nThe best recognised class is *{best}* (recall {pct(per_class[best]['recall'])}), "
-            f"the worst *{worst}* (recall {pct(per_class[worst]['recall'])}, "
-            f"{int(per_class[worst]['support'])} validation faces).")
+    confusions = ("The most frequent confusions, as a share of the true class:\n\n" + "\n".join(lines)
+                  if lines else "The CNN confuses no pair of classes on these faces.")
+    if per_class[best]["recall"] == per_class[worst]["recall"]:
+        ranking = f"Every class has the same recall, {pct(per_class[best]['recall'])}."
+    else:
+        ranking = (f"The best recognised class is *{best}* (recall {pct(per_class[best]['recall'])}), "
+                   f"the worst *{worst}* (recall {pct(per_class[worst]['recall'])}, "
+                   f"{plural(int(per_class[worst]['support']), 'validation face')}).")
+    return confusions + "\n\n" + ranking
 
 
 def confusion_figure(s: dict, model: str = "CNN") -> Figure:
@@ -133,6 +139,11 @@ def misclassified_figure(images, y_true, proba, pairs: list[dict], per_pair: int
     """For each confused pair of top_confusions, a row of the faces (N, H, W) of its true class
     predicted as its other class, the most confident first, titled with that probability."""
     from helpers.plots import plot_grid
+
+    if not pairs or per_pair < 1:  # nothing confused, or nothing asked for: a figure that says so
+        fig = Figure(figsize=(6, 0.8))
+        fig.text(0.5, 0.5, "No misclassified validation faces to show", ha="center", va="center")
+        return fig
 
     y_pred = as_labels(proba)
     cells, titles = [], []

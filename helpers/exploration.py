@@ -45,12 +45,18 @@ def class_sentences(s: dict) -> str:
     test = (f"The test file has {s['test_rows']:,} faces "
             f"({'with' if s['test_labeled'] else 'without'} labels). " if s["test_rows"] else
             "There is no test file, so this report writes no leaderboard submission. ")
+    if counts[small] == 0:
+        balance = (f"The classes are unbalanced: *{CLASS_NAMES[big]}* has "
+                   f"{pct(counts[big] / counts.sum())} of the faces and *{CLASS_NAMES[small]}* none.")
+    elif counts[big] < 1.5 * counts[small]:
+        balance = "The classes are about balanced."
+    else:
+        balance = (f"The classes are unbalanced: *{CLASS_NAMES[big]}* has "
+                   f"{pct(counts[big] / counts.sum())} of the faces and *{CLASS_NAMES[small]}* only "
+                   f"{pct(counts[small] / counts.sum())}, {counts[big] / counts[small]:.0f} times fewer.")
     return (f"The training data has **{counts.sum():,} faces** ({s['source_format']}); "
             f"{s['train_rows']:,} train the models and {s['val_rows']:,} ({s['val_fraction']:.0%}, "
-            f"seed {s['seed']}) are held out for validation. " + test +
-            f"The classes are unbalanced: *{CLASS_NAMES[big]}* has {pct(counts[big] / counts.sum())} of "
-            f"the faces and *{CLASS_NAMES[small]}* only {pct(counts[small] / counts.sum())}, "
-            f"{counts[big] / counts[small]:.0f} times fewer.")
+            f"seed {s['seed']}) are held out for validation. " + test + balance)
 
 
 def class_figure(s: dict) -> Figure:
@@ -160,8 +166,10 @@ def median_contrast(images) -> float:
 def equalization_sentence(before: float, after: float) -> str:
     """What equalization and normalization change, from the median contrast before and after
     equalization."""
-    verb = "raises" if after > before else "lowers" if after < before else "keeps"
-    return (f"Equalization {verb} the median per-face contrast from {before:.1f} to {after:.1f} grey "
+    change = (f"{'raises' if after > before else 'lowers'} the median per-face contrast from "
+              f"{before:.1f} to {after:.1f}" if round(after, 1) != round(before, 1) else
+              f"keeps the median per-face contrast at {before:.1f}")
+    return (f"Equalization {change} grey "
             "levels and flattens the pixel histogram; normalization only shifts and rescales it "
             "(mean 0, standard deviation 1) without changing the image. Whether either helps the "
             "classifier is measured in sections 4 and 9.")

@@ -94,7 +94,6 @@ ABLATION_VARIANTS = {
 }
 
 
-
 def cnn_parameter_count(params: dict, inputs) -> int:
     """Parameters of the CNN that `params` (a profile) builds: the DNN's width is solved from it."""
     from helpers.models import build_cnn

@@ -143,15 +143,16 @@ def plot_grid(images, titles=None, ncols: int = 8, cmap: str = "gray", vmin=None
         ax = fig.add_subplot(nrows, ncols, i + 1)
         ax.set_xticks([])
         ax.set_yticks([])
-        if image is None:
-            ax.axis("off")
+        if row_labels is not None and i % ncols == 0:
+            ax.set_ylabel(str(row_labels[i // ncols]), rotation=0, ha="right", va="center")
+        if image is None:  # an empty cell: no frame, no background, the row label stays
+            ax.set_frame_on(False)
+            ax.patch.set_visible(False)
             continue
         ax.imshow(image, cmap=cmap, vmin=vmin, vmax=vmax)
         if titles is not None:
             colour = {} if title_colors is None else {"color": title_colors[i]}
             ax.set_title(str(titles[i]), fontsize=fontsize, **colour)
-        if row_labels is not None and i % ncols == 0:
-            ax.set_ylabel(str(row_labels[i // ncols]), rotation=0, ha="right", va="center")
     if suptitle:
         fig.suptitle(suptitle)
     if new:

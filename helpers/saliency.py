@@ -539,6 +539,12 @@ def comparison_table(s: dict) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["measure", "main CNN", "weak model"])
 
 
+def _more_less(a: float, b: float) -> str:
+    """'more', 'less' or 'as' (equal to a tenth of a percentage point)."""
+    a, b = round(100 * a, 1), round(100 * b, 1)
+    return "more" if a > b else "less" if a < b else "as"
+
+
 def comparison_sentences(s: dict) -> str:
     """The bullets on model_comparison: concentration, regions, agreement."""
     top10 = s["top10_mass"]["saliency"]
@@ -548,8 +554,8 @@ def comparison_sentences(s: dict) -> str:
     return "\n".join([
         f"- **Concentration**: the 10% most salient pixels hold {pct(top10['weak'])} of the weak "
         f"model's saliency mass against {pct(top10['main'])} for the main CNN, so the weak model's "
-        f"maps are {'more' if top10['weak'] > top10['main'] else 'less'} concentrated (a uniform map "
-        "would give 10%).",
+        f"maps are {_more_less(top10['weak'], top10['main'])} concentrated (a uniform map would "
+        "give 10%).",
         f"- **Regions**: the weak model's largest share is in the {top} region ({pct(weak[top])}; "
         f"main CNN: {main_top}, {pct(main[main_top])}). The largest change is in the {moved} region, "
         f"{100 * s['saliency_share_change'][moved]:+.1f} points.",

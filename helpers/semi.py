@@ -508,7 +508,7 @@ def experiment_summary(experiment: dict[float, FractionRuns], y_val, settings: d
         result = fraction_result(e, y_val)
         result["unlabeled_class_counts"] = np.bincount(e.y_unlabeled, minlength=NUM_CLASSES).tolist()
         found = most_over_represented(e.pools["train"].last["per_class"], e.y_unlabeled)
-        if found is not None:
+        if found is not None and found[1] > found[2]:  # a class the pseudo-labels over-represent
             over[str(fraction)] = {"class": CLASS_NAMES[found[0]], "accepted_share": float(found[1]),
                                    "true_share": float(found[2])}
         for pool in settings["pools"]:
@@ -525,7 +525,7 @@ def experiment_summary(experiment: dict[float, FractionRuns], y_val, settings: d
 
 
 def _results(s: dict) -> dict:
-    return {float(f): s[str(f)] for f in s["fractions"]}
+    return {float(f): s[str(f)] for f in dict.fromkeys(s["fractions"])}
 
 
 def results_caption(s: dict) -> str:
@@ -662,7 +662,7 @@ def experiment_sentences(s: dict) -> str:
             + "; ".join(f"at {pct(float(f), 0)} labeled, {o['class']} makes up {pct(o['accepted_share'])} "
                         f"of them against {pct(o['true_share'])} of the true labels" for f, o in over.items())
             + "." + (" A skew like this pulls the retrained model towards that class."
-                     if max(o["accepted_share"] / o["true_share"] for o in over.values()) >= 1.5 else ""))
+                     if any(o["accepted_share"] >= 1.5 * o["true_share"] for o in over.values()) else ""))
     overall = s["overall"]
     if overall["models"]:
         largest = overall["largest"]

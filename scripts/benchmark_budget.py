@@ -25,8 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 from helpers.config import load_profile, resolve  # noqa: E402
 from helpers.experiments import load_inputs, train_cnn, train_dnn
-from helpers.plan import cnn_parameter_count  # noqa: E402
-from helpers.plan import duration  # noqa: E402
+from helpers.plan import cnn_parameter_count, duration  # noqa: E402
 
 MODELS_DIR = ROOT / "build" / "budget" / "models"
 TABLE = ROOT / "benchmarks" / "budget.md"
@@ -48,8 +47,8 @@ def train_entry(name: str, kind: str, changes: dict, profile: dict, inputs):
         training["epochs"] = changes["epochs"]
         return train_cnn(name, inputs, profile["cnn"], training, MODELS_DIR,
                          profile["augmentation"], with_test=False)
-    return train_dnn(name, inputs, cnn_parameter_count(profile, inputs), profile["dnn_depth"], changes["dnn_dropout"],
-                     training, MODELS_DIR, profile["augmentation"])
+    return train_dnn(name, inputs, cnn_parameter_count(profile, inputs), profile["dnn_depth"],
+                     changes["dnn_dropout"], training, MODELS_DIR, profile["augmentation"])
 
 
 def rows(models_dirs: list[Path]) -> list[dict]:

@@ -109,3 +109,18 @@ def test_confusion_summary_tables_sentences_and_figures():
     assert len(fig.axes) == 6
     assert fig.axes[0].get_title() == f"{CLASS_NAMES[0]} -> {CLASS_NAMES[1]}\n66%"
     assert fig.axes[1].get_title() == ""            # only one such face: the rest stay empty
+
+
+def test_confusion_edge_cases_read_right():
+    from helpers.evaluation import confusion_sentences, confusion_summary, misclassified_figure
+
+    y = np.array([0, 1, 2, 3, 4, 5, 6])
+    perfect = confusion_summary(y, np.eye(7)[y])
+    assert confusion_sentences(perfect) == ("The CNN confuses no pair of classes on these faces.\n\n"
+                                            "Every class has the same recall, 100.0%.")
+    fig = misclassified_figure(np.zeros((7, 8, 8)), y, np.eye(7)[y], perfect["top_pairs"], 6)
+    assert fig.texts[0].get_text() == "No misclassified validation faces to show"
+    one = confusion_summary(np.array([0, 0, 1]), np.eye(7)[[0, 1, 1]])
+    assert "the worst *angry* (recall 50.0%, 2 validation faces)" in confusion_sentences(one)
+    single = confusion_summary(np.array([0, 1]), np.eye(7)[[0, 0]])
+    assert "(recall 0.0%, 1 validation face)." in confusion_sentences(single)

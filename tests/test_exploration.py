@@ -80,3 +80,12 @@ def test_equalization_sentence():
     assert exploration.equalization_sentence(40.0, 70.25).startswith(
         "Equalization raises the median per-face contrast from 40.0 to 70.2 grey levels")
     assert exploration.equalization_sentence(70.0, 40.0).startswith("Equalization lowers")
+
+
+def test_balanced_empty_class_and_unchanged_contrast_read_right():
+    balanced = exploration.class_sentences(summary(np.repeat(np.arange(7), 3)))
+    assert balanced.endswith("The classes are about balanced.")
+    empty = exploration.class_sentences(summary(np.array([0, 0, 1, 2, 3, 4, 5])))
+    assert empty.endswith(f"*{CLASS_NAMES[6]}* none.")
+    assert exploration.equalization_sentence(40.0, 40.01).startswith(
+        "Equalization keeps the median per-face contrast at 40.0 grey levels")

@@ -89,3 +89,12 @@ def test_every_code_cell_is_introduced_by_a_sentence(path):
             if cell.cell_type == "code" and "parameters" not in cell.metadata.get("tags", [])
             and (i == 0 or cells[i - 1].cell_type != "markdown")]
     assert not bare, f"{path.name}: code cells {bare} have no sentence before them"
+
+
+def test_from_profile_names_a_setting_the_profile_lacks(tmp_path, monkeypatch):
+    import helpers.config as config
+
+    (tmp_path / "bare.yaml").write_text("seed: 1\n")
+    monkeypatch.setattr(config, "PROFILE_DIR", tmp_path)
+    with pytest.raises(ValueError, match="profiles/bare.yaml has no cnn"):
+        config.from_profile("bare", cnn=None)

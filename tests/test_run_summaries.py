@@ -157,3 +157,13 @@ def test_hist_eq_summary_table_figure_and_sentences():
                         f"points) and lowers that of {CLASS_NAMES[1]} most (-50.0 points).")
     same = s | {"per_class_hist_eq": s["per_class_raw"]}
     assert run_summaries.hist_eq_sentences(same).endswith("equalization changes no class's recall.")
+
+
+def test_ties_are_said_as_ties():
+    same = run_summaries.cnn_dnn_sentences(cnn_dnn_summary(metrics(0.5, 0.6, 1, CPU), metrics(0.5, 0.6, 1, CPU)))
+    assert "the CNN is **as accurate** (50.0% against 50.0%)" in same
+    runs = {name: fake_run(metrics(0.586, 0.7, 10.0, CPU))
+            for name in ("none", "normalization", "normalization_augmentation")}
+    text = run_summaries.ablation_sentences(run_summaries.ablation_summary(runs))
+    assert "Normalization alone leaves validation accuracy where it was (58.6% -> 58.6%)" in text
+    assert "by 0.0 points" not in text

@@ -836,8 +836,7 @@ def test_experiment_summary():
                                         "mcnemar_p": pytest.approx(2 * 0.5 ** 6)}}
     assert s["all_labels_reference"] == {"val_accuracy": 0.9, "run": "cnn", "epochs": 5}
     # every pseudo-label of the train pool is right: no class is over-represented
-    over = s["over_represented"]["0.5"]
-    assert over["accepted_share"] == pytest.approx(over["true_share"])
+    assert s["over_represented"] == {}
     assert json.loads(json.dumps(s, default=float))["validation_faces"] == 8
 
 
@@ -877,15 +876,21 @@ def test_experiment_sentences():
     assert "With the 3 test images added to the pool (3 of them accepted), self-training raises" in lines[0]
     assert lines[0].endswith("The baseline is 65.0 points below the main CNN, trained with all 20 "
                              "labels for 5 epochs.")
-    assert lines[1].startswith("- The class most over-represented among the accepted pseudo-labels: "
-                               "at 50% labeled,")
-    assert "A skew like this" not in lines[1]
-    assert lines[2] == ("- **Overall**: of 2 self-trained models, 2 are significantly better and 0 "
+    # every pseudo-label of the train pool is right: no class is over-represented, no bullet
+    assert lines[1] == ("- **Overall**: of 2 self-trained models, 2 are significantly better and 0 "
                         "significantly worse than their baseline (exact McNemar test, 5% level); the "
                         "other 0 are not significantly different. The largest change is +75.0 points "
                         "(50% labeled, train pool).")
     skewed = s | {"over_represented": {"0.5": {"class": "fear", "accepted_share": 0.3, "true_share": 0.1}}}
-    assert "A skew like this pulls" in semi.experiment_sentences(skewed)
+    text = semi.experiment_sentences(skewed)
+    assert ("- The class most over-represented among the accepted pseudo-labels: at 50% labeled, "
+            "fear makes up 30.0% of them against 10.0% of the true labels. A skew like this pulls") in text
+    absent = s | {"over_represented": {"0.5": {"class": "fear", "accepted_share": 0.3, "true_share": 0.0}}}
+    assert "A skew like this pulls" in semi.experiment_sentences(absent)   # no division by zero
+    mild = s | {"over_represented": {"0.5": {"class": "fear", "accepted_share": 0.12, "true_share": 0.1}}}
+    assert "A skew like this" not in semi.experiment_sentences(mild)
+    twice = semi.experiment_sentences(s | {"fractions": [0.5, 0.5]})
+    assert twice.count("- **50% labeled") == 1
     nothing = s | {"over_represented": {}, "all_labels_reference": None}
     text = semi.experiment_sentences(nothing)
     assert "over-represented" not in text and "main CNN" not in text
