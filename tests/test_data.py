@@ -16,7 +16,6 @@ import math
 import os
 import subprocess
 import sys
-import zipfile
 from pathlib import Path
 
 import numpy as np
