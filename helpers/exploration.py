@@ -80,10 +80,16 @@ def sample_faces_figure(x, y, per_class: int, seed: int) -> Figure:
     return fig
 
 
-def pixel_summary(x_all, x_train) -> dict:
+def face_contrast(images, dtype=np.float32) -> np.ndarray:
+    """Each image's contrast: the standard deviation of its pixels, computed in `dtype`."""
+    images = np.asarray(images, dtype=dtype)
+    return images.reshape(len(images), -1).std(axis=1)
+
+
+def pixel_summary(contrast, x_train) -> dict:
     """Pixel mean and standard deviation of the training split (what the models standardize
-    with), the median per-face contrast of all faces and how many are nearly flat."""
-    contrast = x_all.astype(np.float32).std(axis=(1, 2, 3) if x_all.ndim == 4 else (1, 2))
+    with), and from every face's `contrast` (face_contrast) the median and how many faces are
+    nearly flat."""
     stats = pixel_stats(x_train)
     return {"pixel_mean": stats["mean"], "pixel_std": stats["std"],
             "median_image_contrast": float(np.median(contrast)),
@@ -101,14 +107,13 @@ def pixel_sentences(s: dict) -> str:
             "known to contain.")
 
 
-def pixel_figure(x_all) -> Figure:
-    """Histograms of every pixel value and of each face's contrast."""
-    pixels = x_all.astype(np.float32)
+def pixel_figure(x_all, contrast) -> Figure:
+    """Histograms of every pixel value and of each face's `contrast` (face_contrast)."""
     fig = Figure(figsize=(10, 3.2))
     left, right = fig.subplots(1, 2)
-    left.hist(pixels.ravel(), bins=64, color="tab:blue")
+    left.hist(x_all.astype(np.float32).ravel(), bins=64, color="tab:blue")
     left.set(title="Pixel values (all training faces)", xlabel="grey level", ylabel="pixels")
-    right.hist(pixels.reshape(len(pixels), -1).std(axis=1), bins=50, color="tab:orange")
+    right.hist(contrast, bins=50, color="tab:orange")
     right.set(title="Contrast of each face", xlabel="standard deviation of its pixels", ylabel="faces")
     fig.tight_layout()
     return fig
@@ -123,9 +128,9 @@ def mean_faces_figure(x_all, y_all) -> Figure:
     return fig
 
 
-def contrast_examples(x_all, count: int = 6) -> np.ndarray:
-    """Indices of `count` faces spread from low to high contrast (5th to 95th percentile)."""
-    contrast = x_all.reshape(len(x_all), -1).astype(np.float32).std(axis=1)
+def contrast_examples(contrast, count: int = 6) -> np.ndarray:
+    """Indices of `count` faces spread from low to high `contrast` (face_contrast), from the
+    5th to the 95th percentile."""
     ranks = np.linspace(len(contrast) * 0.05, len(contrast) * 0.95, count).astype(int)
     return np.argsort(contrast)[ranks]
 
@@ -143,13 +148,13 @@ def preprocessing_figure(faces, mean: float, std: float) -> Figure:
                      suptitle="Faces from low to high contrast, before and after preprocessing")
 
 
-def preprocessing_histograms(sample, mean: float, std: float) -> Figure:
-    """Pixel histograms of `sample` as it is, histogram-equalized and normalized."""
+def preprocessing_histograms(sample, equalized, mean: float, std: float) -> Figure:
+    """Pixel histograms of `sample` as it is, histogram-equalized (`equalized`) and normalized."""
     fig = Figure(figsize=(12, 3))
     axes = fig.subplots(1, 3)
     axes[0].hist(sample.ravel(), bins=64)
     axes[0].set(title="original", xlabel="grey level")
-    axes[1].hist(equalize_histogram(sample).ravel(), bins=64, color="tab:green")
+    axes[1].hist(np.asarray(equalized).ravel(), bins=64, color="tab:green")
     axes[1].set(title="equalized", xlabel="grey level")
     axes[2].hist(((sample.astype(np.float32) - mean) / std).ravel(), bins=64, color="tab:purple")
     axes[2].set(title="normalized", xlabel="standardized value")
@@ -158,9 +163,8 @@ def preprocessing_histograms(sample, mean: float, std: float) -> Figure:
 
 
 def median_contrast(images) -> float:
-    """The median over images of each image's pixel standard deviation."""
-    images = np.asarray(images)
-    return float(np.median(images.reshape(len(images), -1).std(axis=1)))
+    """The median of face_contrast over `images`, in float64."""
+    return float(np.median(face_contrast(images, np.float64)))
 
 
 def equalization_sentence(before: float, after: float) -> str:

@@ -45,7 +45,7 @@ def test_pixel_summary_and_sentences():
     x[1, :, :4], x[1, :, 4:] = 0, 200           # standard deviation 100
     x[2, :, :4], x[2, :, 4:] = 95, 105          # standard deviation 5: nearly flat
     x[3, :, :4], x[3, :, 4:] = 50, 150          # standard deviation 50
-    s = exploration.pixel_summary(x, x[1:2])
+    s = exploration.pixel_summary(exploration.face_contrast(x), x[1:2])
     assert (s["pixel_mean"], s["pixel_std"]) == (100.0, 100.0)   # of the training part only
     assert s["median_image_contrast"] == pytest.approx(27.5)
     assert s["low_contrast_images"] == 2
@@ -54,7 +54,8 @@ def test_pixel_summary_and_sentences():
     assert "has a pixel standard deviation of 27.5, and 2 faces are nearly flat (below 10)" in text
     assert "1 face is nearly flat" in exploration.pixel_sentences(s | {"low_contrast_images": 1})
     assert exploration.median_contrast(x) == pytest.approx(27.5)
-    np.testing.assert_array_equal(exploration.contrast_examples(x, 2), [0, 1])
+    np.testing.assert_array_equal(exploration.contrast_examples(exploration.face_contrast(x), 2), [0, 1])
+    np.testing.assert_allclose(exploration.face_contrast(x), [0, 100, 5, 50])
 
 
 def test_figures():
@@ -72,8 +73,8 @@ def test_figures():
     z = (x[0] - 100.0) / 50.0
     np.testing.assert_allclose(fig.axes[6].images[0].get_array(), np.clip((z + 2.5) / 5 * 255, 0, 255),
                                rtol=1e-5)
-    assert len(exploration.preprocessing_histograms(x, 100.0, 50.0).axes) == 3
-    assert len(exploration.pixel_figure(x).axes) == 2
+    assert len(exploration.preprocessing_histograms(x, x, 100.0, 50.0).axes) == 3
+    assert len(exploration.pixel_figure(x, exploration.face_contrast(x)).axes) == 2
 
 
 def test_equalization_sentence():
