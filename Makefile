@@ -39,13 +39,13 @@ report: env ## Run all notebooks and build the PDF (report/report.pdf for PROFIL
 	$(PY) -m helpers.pipeline --profile $(PROFILE) --data-dir $(DATA_DIR) $(if $(filter 1,$(RETRAIN)),--retrain)
 
 plan: env ## Print the training plan of PROFILE: runs reused, resumed or trained, with a time estimate
-	$(PY) -m helpers.plan --profile $(PROFILE) --data-dir $(DATA_DIR)
+	$(PY) -m helpers.pipeline.plan --profile $(PROFILE) --data-dir $(DATA_DIR)
 
 train: env ## Train PROFILE's runs (RUNS="cnn hist_eq ..." or all; RETRAIN=1 from scratch) without the report; resumable
-	$(PY) -m helpers.plan --profile $(PROFILE) --data-dir $(DATA_DIR) $(if $(filter 1,$(RETRAIN)),--retrain) --train $(RUNS)
+	$(PY) -m helpers.pipeline.plan --profile $(PROFILE) --data-dir $(DATA_DIR) $(if $(filter 1,$(RETRAIN)),--retrain) --train $(RUNS)
 
 ship: env ## Prepare PROFILE's finished runs for git: float16 weights, models/manifest.json
-	$(PY) -m helpers.ship --profile $(PROFILE)
+	$(PY) -m helpers.pipeline.ship --profile $(PROFILE)
 
 pdf: env ## Rebuild only the PDF from the last executed notebooks of PROFILE
 	$(PY) -m helpers.pipeline --profile $(PROFILE) --pdf-only

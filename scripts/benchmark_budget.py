@@ -23,9 +23,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from helpers.config import load_profile, resolve  # noqa: E402
-from helpers.experiments import load_inputs, train_cnn, train_dnn
-from helpers.plan import cnn_parameter_count, duration  # noqa: E402
+from helpers.core.config import load_profile, resolve  # noqa: E402
+from helpers.experiments.inputs import load_inputs, train_cnn, train_dnn
+from helpers.core.words import duration
+from helpers.experiments.registry import cnn_parameter_count  # noqa: E402
 
 MODELS_DIR = ROOT / "build" / "budget" / "models"
 TABLE = ROOT / "benchmarks" / "budget.md"

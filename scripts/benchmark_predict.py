@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from helpers.config import PROJECT_ROOT, load_profile, resolve
+from helpers.core.config import load_profile, PROJECT_ROOT, resolve
 
 TEST_ROWS = 7178  # FER2013's test set (PublicTest + PrivateTest)
 RUN_NAME = "cnn"
@@ -54,10 +54,11 @@ def synthetic_test_file(folder: Path, rows: int = TEST_ROWS, seed: int = 0) -> P
 
 def save_untrained_run(models_dir: Path) -> Path:
     """The full profile's CNN, untrained, saved as a finished run (what helpers.predict loads)."""
-    from helpers.backend import keras
-    from helpers.models import build_cnn
-    from helpers.results import write_json
-    from helpers.training import round_to_float16, save_model
+    from helpers.modeling.backend import keras
+    from helpers.modeling.models import build_cnn
+    from helpers.core.results import write_json
+    from helpers.modeling.inference import round_to_float16
+    from helpers.modeling.store import save_model
 
     full = load_profile("full")
     training = full["training"]
@@ -83,7 +84,7 @@ def save_untrained_run(models_dir: Path) -> Path:
 def startup_seconds() -> float:
     """Seconds a fresh Python needs to import helpers.predict and the Keras side it loads."""
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "import helpers.predict, helpers.training"],
+    subprocess.run([sys.executable, "-c", "import helpers.predict.cli, helpers.modeling.engine"],
                    check=True, cwd=PROJECT_ROOT)
     return time.perf_counter() - started
 
@@ -98,7 +99,7 @@ def time_predict(test_file: Path, models_dir: Path, output: Path, tta: str) -> t
     """(wall seconds, CPU seconds) of one in-process `helpers.predict` call on the test file.
     CPU / wall near 2 means both cores worked for it; near 1, it had one (another busy
     process, e.g. a training job in another session, takes the other)."""
-    from helpers.predict import main
+    from helpers.predict.cli import main
 
     started, cpu = time.perf_counter(), cpu_seconds()
     with contextlib.redirect_stdout(io.StringIO()):
@@ -116,17 +117,17 @@ def main() -> None:
     parser.add_argument("--modes", nargs="+", default=["run", "flip", "none"])
     parser.add_argument("--out", default="build/benchmark_predict.json")
     args = parser.parse_args()
-    from helpers.results import write_json
-    from helpers.training import runtime_info
+    from helpers.core.results import write_json
+    from helpers.modeling.store import runtime_info
 
     results = {"runtime": runtime_info(), "load_average_before": os.getloadavg(),
                "startup_seconds": startup_seconds()}
-    print(f"start-up (python -c 'import helpers.predict, helpers.training'): "
+    print(f"start-up (python -c 'import helpers.predict.cli, helpers.modeling.engine'): "
           f"{results['startup_seconds']:.1f} s")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         test_file = find_test_file(resolve(args.data_dir)) or synthetic_test_file(tmp)
-        from helpers.predict import read_test_file
+        from helpers.predict.cli import read_test_file
 
         rows = len(read_test_file(test_file)[1])
         save_untrained_run(tmp / "models")

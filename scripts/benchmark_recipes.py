@@ -15,14 +15,16 @@ import copy
 import time
 from pathlib import Path
 
-from helpers.backend import keras
+from helpers.modeling.backend import keras
 import numpy as np
 
-from helpers.config import PROJECT_ROOT, load_profile, resolve
-from helpers.experiments import load_inputs
-from helpers.models import build_cnn
-from helpers.results import read_json, write_json
-from helpers.training import make_optimizer, one_hot, predict_proba, runtime_info, seed_everything
+from helpers.core.config import load_profile, PROJECT_ROOT, resolve
+from helpers.experiments.inputs import load_inputs
+from helpers.modeling.models import build_cnn
+from helpers.core.results import read_json, write_json
+from helpers.modeling.inference import predict_proba
+from helpers.modeling.recipe import make_optimizer, one_hot, seed_everything
+from helpers.modeling.store import runtime_info
 
 # Each recipe states its changes to the full profile's CNN recipe (profiles/full.yaml), which
 # has since adopted `crop`'s settings: every entry spells out what differs from it.

@@ -11,10 +11,11 @@ import time
 
 import numpy as np
 
-from helpers.config import load_profile
-from helpers.models import build_cnn, build_dnn, dnn_width_for, input_pixels
-from helpers.results import write_json
-from helpers.training import make_optimizer, one_hot, runtime_info, seed_everything
+from helpers.core.config import load_profile
+from helpers.modeling.models import build_cnn, build_dnn, dnn_width_for, input_pixels
+from helpers.core.results import write_json
+from helpers.modeling.recipe import make_optimizer, one_hot, seed_everything
+from helpers.modeling.store import runtime_info
 
 
 def throughput(model, x, y, batch_size: int, training: dict) -> float:

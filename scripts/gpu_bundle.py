@@ -33,8 +33,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from helpers.data import digest_train_set, load_fer2013  # noqa: E402
-from helpers.training import CHECKPOINTS, is_finished, latest_checkpoint, staging_dir  # noqa: E402
+from helpers.data.fer2013 import digest_train_set, load_fer2013  # noqa: E402
+from helpers.modeling.store import CHECKPOINTS, is_finished, latest_checkpoint, staging_dir  # noqa: E402
 
 DEFAULT_BUNDLE = ROOT / ".gpu" / "train.npz.xz"
 # Neighbouring images' rows are alike: a delta filter over one image row (48 bytes) helps xz.

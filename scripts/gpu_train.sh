@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Train on a lent GPU machine with KERAS_BACKEND=jax for at most SECONDS, then put each run
 # (finished, or its newest checkpoint) under $OUT as RUN.tar.gz:
-#   bash scripts/gpu_train.sh SECONDS plan PROFILE RUN...   runs of a profile (helpers.plan --train)
+#   bash scripts/gpu_train.sh SECONDS plan PROFILE RUN...   runs of a profile (helpers.pipeline.plan --train)
 #   bash scripts/gpu_train.sh SECONDS budget ENTRY...       entries of scripts/benchmark_budget.py
 #
 # Here first:   python scripts/gpu_bundle.py pack-data        (writes .gpu/train.npz.xz)
@@ -24,8 +24,8 @@ case $mode in
     plan)
         profile=$1
         shift
-        models=$("$py" -c "from helpers.config import load_profile; print(load_profile('$profile')['models_dir'])")
-        command=("$py" -m helpers.plan --profile "$profile" --data-dir build/gpu-data --train "$@") ;;
+        models=$("$py" -c "from helpers.core.config import load_profile; print(load_profile('$profile')['models_dir'])")
+        command=("$py" -m helpers.pipeline.plan --profile "$profile" --data-dir build/gpu-data --train "$@") ;;
     budget)
         models=build/budget/models
         command=("$py" scripts/benchmark_budget.py --data-dir build/gpu-data

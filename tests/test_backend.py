@@ -1,10 +1,10 @@
-"""helpers.backend: Keras and TensorFlow import without start-up lines on stderr."""
+"""helpers.modeling.backend: Keras and TensorFlow import without start-up lines on stderr."""
 
 import os
 import subprocess
 import sys
 
-from helpers.config import PROJECT_ROOT
+from helpers.core.config import PROJECT_ROOT
 
 
 def run_python(code: str) -> subprocess.CompletedProcess:
@@ -14,15 +14,16 @@ def run_python(code: str) -> subprocess.CompletedProcess:
 
 
 def test_importing_the_training_engine_prints_nothing():
-    done = run_python("import helpers.training, helpers.saliency, helpers.ascent, helpers.adversarial, helpers.filters;"
-                      "helpers.training.runtime_info(); print('ok')")
+    done = run_python("import helpers.modeling.engine, helpers.analysis.saliency, helpers.analysis.ascent,"
+                      " helpers.analysis.adversarial, helpers.analysis.filters, helpers.sections.saliency;"
+                      "helpers.modeling.store.runtime_info(); print('ok')")
     assert done.returncode == 0, done.stderr
     assert done.stdout == "ok\n"
     assert done.stderr == ""
 
 
 def test_errors_after_the_import_still_reach_stderr():
-    done = run_python("import helpers.backend, os; os.write(2, b'native\\n');"
+    done = run_python("import helpers.modeling.backend, os; os.write(2, b'native\\n');"
                       "import sys; print('python', file=sys.stderr)")
     assert done.returncode == 0
     assert done.stderr == "native\npython\n"
@@ -33,8 +34,8 @@ def test_training_and_predicting_print_only_the_progress_lines(tmp_path):
     the terminal would show it: stdout has the epoch lines, stderr nothing."""
     code = f"""
 import numpy as np
-from helpers.models import build_cnn
-from helpers.training import TrainingData, fit_or_load
+from helpers.modeling.models import build_cnn
+from helpers.modeling.engine import fit_or_load, TrainingData
 rng = np.random.default_rng(0)
 x = rng.integers(0, 256, (1200, 48, 48, 1)).astype(np.float32)
 y = rng.integers(0, 7, 1200)

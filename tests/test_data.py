@@ -1,4 +1,4 @@
-"""Unit tests for helpers/data.py: loading, validating, caching and splitting FER2013.
+"""Unit tests for helpers/data_fer2013.py: loading, validating, caching and splitting FER2013.
 
 Everything runs on small synthetic files written to tmp_path; only
 test_real_course_files reads the real data (and is skipped when it is absent).
@@ -26,16 +26,10 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 if str(PROJECT_ROOT) not in sys.path:
     sys.path.insert(0, str(PROJECT_ROOT))
 
-from helpers import config  # noqa: E402
-from helpers import data  # noqa: E402
-from helpers.data import (  # noqa: E402
-    DataError,
-    Splits,
-    load_fer2013,
-    load_splits,
-    split_train_val,
-    stratified_subset,
-)
+from helpers.core import config
+import helpers.data.fer2013 as data_fer2013
+
+from helpers.data.fer2013 import (DataError, load_fer2013, load_splits, split_train_val, Splits, stratified_subset)
 
 REAL_DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "fer2013"
 CLASS_NAMES = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
@@ -143,7 +137,7 @@ def tree(root: Path) -> list[str]:
 
 
 def cache_name(checksum: str) -> str:
-    return f"fer2013-v{data.CACHE_VERSION}-{checksum[:16]}.npz"
+    return f"fer2013-v{data_fer2013.CACHE_VERSION}-{checksum[:16]}.npz"
 
 
 # 70 rows with unequal class counts: 10, 4, 10, 16, 12, 8, 10.
@@ -157,7 +151,7 @@ SUMMARY_LABELS = np.repeat(np.arange(7), SUMMARY_COUNTS)[
 def cache_dir(tmp_path, monkeypatch) -> Path:
     """Every in-process test caches into its own tmp folder, never build/cache."""
     folder = tmp_path / "cache"
-    monkeypatch.setattr(data, "CACHE_DIR", folder)
+    monkeypatch.setattr(data_fer2013, "CACHE_DIR", folder)
     return folder
 
 
@@ -226,7 +220,7 @@ def test_course_csv_without_test_file(tmp_path):
     assert d.y_test is None
     assert d.files == [str(train)]
     assert identity(d) == expected_identity(images, [4, 2])
-    assert d.test_digest == data.EMPTY_TEST_DIGEST
+    assert d.test_digest == data_fer2013.EMPTY_TEST_DIGEST
 
 
 def test_single_csv_files_can_be_loaded(course):
@@ -251,7 +245,7 @@ def test_course_csv_tolerates_crlf_spaces_quotes_and_tabs(tmp_path):
     second = "  " + pixel_text(images[1]).replace(" ", "   ") + " "
     text = f" label , feature \r\n 5 ,{first}\r\n6,\"{second}\"\r\n"
     path = write(tmp_path / "train.csv", text)
-    x, y = data.read_train_csv(path)
+    x, y = data_fer2013.read_train_csv(path)
     np.testing.assert_array_equal(x, images)
     np.testing.assert_array_equal(y, [5, 6])
 
@@ -296,7 +290,7 @@ def test_kaggle_csv_with_only_training_rows(tmp_path):
     np.testing.assert_array_equal(d.y_train, [1, 2])
     assert d.x_test.shape == (0, 48, 48)
     assert d.test_ids.shape == (0,) and d.y_test.shape == (0,)
-    assert d.test_digest == data.EMPTY_TEST_DIGEST   # an empty label array changes nothing
+    assert d.test_digest == data_fer2013.EMPTY_TEST_DIGEST   # an empty label array changes nothing
 
 
 def test_course_csv_wins_over_kaggle_and_image_folders(course):
@@ -352,7 +346,7 @@ def test_image_folders_load_exact_values_and_labels_from_folder_names(tmp_path):
     assert d.folders == [str(folder / "train"), str(folder / "test")]
     assert identity(d) == expected_identity(images[[5, 4, 2, 3, 1, 0]], [1, 3, 0, 6, 4, 4],
                                             images[[8, 7, 6]], [0, 1, 2], [2, 2, 5])
-    assert tree(data.CACHE_DIR) == [cache_name(sha256_of(*expected_files, root=folder))]
+    assert tree(data_fer2013.CACHE_DIR) == [cache_name(sha256_of(*expected_files, root=folder))]
 
 
 def test_image_folders_training_name_and_no_test_folder(tmp_path):
@@ -677,13 +671,13 @@ def fail(*args, **kwargs):
 
 def counting(monkeypatch, name):
     calls = []
-    original = getattr(data, name)
+    original = getattr(data_fer2013, name)
 
     def wrapper(*args, **kwargs):
         calls.append(args)
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(data, name, wrapper)
+    monkeypatch.setattr(data_fer2013, name, wrapper)
     return calls
 
 
@@ -710,8 +704,8 @@ def test_second_load_comes_from_the_cache(course, cache_dir, monkeypatch):
     first = load_fer2013(course["folder"])
     assert tree(cache_dir) == [cache_name(course_key(course))]
 
-    monkeypatch.setattr(data, "read_train_csv", fail)
-    monkeypatch.setattr(data, "read_test_csv", fail)
+    monkeypatch.setattr(data_fer2013, "read_train_csv", fail)
+    monkeypatch.setattr(data_fer2013, "read_test_csv", fail)
     second = load_fer2013(course["folder"])
 
     assert_same(first, second)
@@ -725,8 +719,8 @@ def test_kaggle_and_image_folders_are_cached_with_test_labels(tmp_path, monkeypa
     write_png(tmp_path / "i" / "train" / "happy" / "a.png", make_images(2)[0])
     write_png(tmp_path / "i" / "test" / "sad" / "a.png", make_images(2)[1])
     firsts = [load_fer2013(kaggle), load_fer2013(tmp_path / "i")]
-    monkeypatch.setattr(data, "read_kaggle_csv", fail)
-    monkeypatch.setattr(data, "read_image_folders", fail)
+    monkeypatch.setattr(data_fer2013, "read_kaggle_csv", fail)
+    monkeypatch.setattr(data_fer2013, "read_image_folders", fail)
     for first, path in zip(firsts, [kaggle, tmp_path / "i"]):
         second = load_fer2013(path)
         assert_same(first, second)
@@ -797,7 +791,7 @@ def test_corrupted_cache_is_rebuilt(course, cache_dir, monkeypatch, corruption):
     assert len(calls) == 1
     assert_same(first, rebuilt)
     assert tree(cache_dir) == [cache_name(course_key(course))]
-    monkeypatch.setattr(data, "read_train_csv", fail)
+    monkeypatch.setattr(data_fer2013, "read_train_csv", fail)
     assert_same(first, load_fer2013(course["folder"]))   # the rebuilt cache is valid
 
 
@@ -974,7 +968,7 @@ def test_summary_says_when_there_is_no_test_set(tmp_path, capsys, layout, reason
         path = train if layout == "train.csv" else folder
     line = f"test rows: 0 - {reason}: {NO_TEST}"
     assert line in load_fer2013(path).summary().splitlines()
-    assert data.main([str(path)]) == 0
+    assert data_fer2013.main([str(path)]) == 0
     assert line in capsys.readouterr().out.splitlines()
 
 
@@ -989,12 +983,12 @@ def test_image_folder_summary_counts_images_per_folder(tmp_path, capsys):
                          f"files: 3 images under {folder / 'train'}",
                          f"files: 2 images under {folder / 'test'}"]
     assert not [line for line in lines if line.startswith("file:")]
-    assert data.main([str(folder)]) == 0
+    assert data_fer2013.main([str(folder)]) == 0
     assert capsys.readouterr().out.splitlines()[:3] == lines[:3]
 
 
 def test_image_folder_summary_count_has_thousands_separators():
-    d = data.FER2013(make_images(0), np.zeros(0, np.int64), make_images(0), np.zeros(0, np.int64),
+    d = data_fer2013.FER2013(make_images(0), np.zeros(0, np.int64), make_images(0), np.zeros(0, np.int64),
                      None, IMAGE_FORMAT, files=[f"/d/train/happy/{k}.png" for k in range(1234)],
                      folders=["/d/train"])
     assert "files: 1,234 images under /d/train" in d.summary().splitlines()
@@ -1003,7 +997,7 @@ def test_image_folder_summary_count_has_thousands_separators():
 def test_main_in_process(tmp_path, capsys, cache_dir):
     folder = tmp_path / "data"
     (train, test), _ = write_tagged_course(folder, SUMMARY_LABELS)
-    assert data.main([str(folder), "--val-fraction", "0.2", "--seed", "7"]) == 0
+    assert data_fer2013.main([str(folder), "--val-fraction", "0.2", "--seed", "7"]) == 0
     out, err = capsys.readouterr()
     assert "split (validation 20%, seed 7): 56 train / 14 validation" in out
     assert err == ""
@@ -1012,7 +1006,7 @@ def test_main_in_process(tmp_path, capsys, cache_dir):
     rows = train_rows([1, 2], make_images(2))
     rows[1][0] = "7"
     bad = write(tmp_path / "bad" / "train.csv", csv_text("label,feature", rows))
-    assert data.main([str(bad)]) == 2
+    assert data_fer2013.main([str(bad)]) == 2
     out, err = capsys.readouterr()
     assert out == ""
     assert err == f"error: {bad}: line 3: label 7 is outside 0..6\n"
@@ -1021,21 +1015,21 @@ def test_main_in_process(tmp_path, capsys, cache_dir):
 
 def test_main_on_small_valid_file(tmp_path, capsys):
     train, _ = write_course(tmp_path, np.arange(20) % 7, make_images(20))
-    assert data.main([str(train), "--no-cache"]) == 0
+    assert data_fer2013.main([str(train), "--no-cache"]) == 0
     assert "train rows: 20" in capsys.readouterr().out
 
 
 def run_cli(*args, cache_dir: Path | None = None):
     """Run `python -m helpers.data` from the project root. With cache_dir, the same module
-    is run as __main__ after pointing helpers.config.CACHE_DIR there."""
+    is run as __main__ after pointing helpers.core.config.CACHE_DIR there."""
     if cache_dir is None:
         command = [sys.executable, "-m", "helpers.data", *map(str, args)]
     else:
         code = (
             "import runpy, sys\n"
             "from pathlib import Path\n"
-            "import helpers.config\n"
-            "helpers.config.CACHE_DIR = Path(sys.argv.pop(1))\n"
+            "import helpers.core.config\n"
+            "helpers.core.config.CACHE_DIR = Path(sys.argv.pop(1))\n"
             "runpy.run_module('helpers.data', run_name='__main__', alter_sys=True)\n"
         )
         command = [sys.executable, "-c", code, str(cache_dir), *map(str, args)]
@@ -1163,7 +1157,7 @@ def test_adding_or_removing_test_csv_keeps_the_train_digest(tmp_path):
     labels, images = np.array([1, 5, 3]), make_images(3, seed=8)
     write_course(folder, labels, images)
     without = load_fer2013(folder)
-    assert without.test_digest == data.EMPTY_TEST_DIGEST
+    assert without.test_digest == data_fer2013.EMPTY_TEST_DIGEST
 
     _, test = write_course(folder, labels, images, [0, 1], make_images(2, seed=9))
     with_test = load_fer2013(folder)
@@ -1197,8 +1191,8 @@ def test_one_changed_label_or_pixel_changes_the_train_digest(tmp_path, change):
 
 def test_a_cache_hit_reuses_the_stored_digests(course, monkeypatch):
     first = load_fer2013(course["folder"])
-    monkeypatch.setattr(data, "read_train_csv", fail)
-    monkeypatch.setattr(data, "digest_arrays", fail)
+    monkeypatch.setattr(data_fer2013, "read_train_csv", fail)
+    monkeypatch.setattr(data_fer2013, "digest_arrays", fail)
     assert identity(load_fer2013(course["folder"])) == identity(first)
 
 
@@ -1223,7 +1217,7 @@ def test_load_splits_passes_the_digests_on(tmp_path):
 
 def test_a_splits_subclass_with_required_fields_is_still_built_positionally():
     @dataclasses.dataclass
-    class WithSettings(Splits):   # like helpers.experiments.Inputs
+    class WithSettings(Splits):   # like helpers.experiments.inputs.Inputs
         normalization: dict
         data_settings: dict
 
@@ -1305,7 +1299,7 @@ def deny(monkeypatch, target: Path, listing: bool = False) -> None:
 
 
 def assert_cli_error(capsys, path: Path, message: str) -> None:
-    assert data.main([str(path)]) == 2
+    assert data_fer2013.main([str(path)]) == 2
     out, err = capsys.readouterr()
     assert out == ""
     assert err == f"error: {message}\n"
@@ -1344,10 +1338,10 @@ def test_readers_report_permission_denied(tmp_path, monkeypatch):
     deny(monkeypatch, train)
     deny(monkeypatch, png)
     with pytest.raises(DataError) as exc_info:
-        data.read_train_csv(train)
+        data_fer2013.read_train_csv(train)
     assert str(exc_info.value) == f"{train}: permission denied (cannot read the file)"
     with pytest.raises(DataError) as exc_info:
-        data.read_image_folder(tmp_path / "images")
+        data_fer2013.read_image_folder(tmp_path / "images")
     assert str(exc_info.value) == f"{png}: permission denied (cannot read the file)"
 
 
@@ -1406,12 +1400,12 @@ def test_16_bit_greyscale_png_is_scaled_not_clipped(tmp_path):
 
 def test_32_bit_greyscale_image_is_scaled_or_refused():
     within = np.array([[0, 257, 65535]], np.int32)
-    np.testing.assert_array_equal(data.grey_pixels(Image.fromarray(within), Path("a.png")),
+    np.testing.assert_array_equal(data_fer2013.grey_pixels(Image.fromarray(within), Path("a.png")),
                                   [[0, 1, 255]])
     beyond = Image.fromarray(np.array([[0, 70000]], np.int32))
     assert beyond.mode == "I"
     with pytest.raises(DataError) as exc_info:
-        data.grey_pixels(beyond, Path("b.png"))
+        data_fer2013.grey_pixels(beyond, Path("b.png"))
     assert str(exc_info.value) == ("b.png: I image has values outside 0..65535 (0..70000); "
                                    "expected 8- or 16-bit greyscale")
 
@@ -1423,7 +1417,7 @@ def test_real_course_files(monkeypatch):
     if not (REAL_DATA_DIR / "train.csv.gz").is_file():
         pytest.skip(f"the course files are not in {REAL_DATA_DIR}")
     # Use the project's own cache (build/cache), so that this test is fast once cached.
-    monkeypatch.setattr(data, "CACHE_DIR", config.CACHE_DIR)
+    monkeypatch.setattr(data_fer2013, "CACHE_DIR", config.CACHE_DIR)
     d = load_fer2013(REAL_DATA_DIR)
     assert d.source_format == COURSE_FORMAT
     assert [Path(f).name for f in d.files] == ["train.csv.gz", "test.csv.gz"]

@@ -4,7 +4,7 @@ import re
 
 import yaml
 
-from helpers.config import PROJECT_ROOT
+from helpers.core.config import PROJECT_ROOT
 
 
 def pip_requirements() -> list[str]:

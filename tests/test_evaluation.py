@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from helpers.config import CLASS_NAMES
-from helpers.evaluation import confusion, misclassified, per_class_scores, top_confusions
+from helpers.core.config import CLASS_NAMES
+from helpers.analysis.evaluation import confusion, misclassified, per_class_scores, top_confusions
 
 
 def test_confusion_counts_and_row_normalization():
@@ -47,7 +47,7 @@ def test_misclassified_most_confident_first():
 
 
 def test_leaderboard_scores_halves_only_for_csv_order():
-    from helpers.submissions import leaderboard_scores
+    from helpers.analysis.submissions import leaderboard_scores
 
     ids = np.array([0, 1, 3588, 3589, 3590, 7177])
     y_test = np.array([1, 1, 1, 2, 2, 2])
@@ -67,13 +67,13 @@ def test_leaderboard_scores_halves_only_for_csv_order():
     ({}, "none"),
 ])
 def test_tta_words(training, words):
-    from helpers.run_summaries import tta_words
+    from helpers.sections.cnn import tta_words
 
     assert words in tta_words(training)
 
 
 def test_submission_sentence():
-    from helpers.submissions import submission_sentence
+    from helpers.sections.cnn import submission_sentence
 
     assert submission_sentence("report/submission.csv", 7178, scored=False) == (
         "Predictions for all 7,178 test faces are in `submission.csv`; its labels are withheld, so "
@@ -85,8 +85,7 @@ def test_submission_sentence():
 def test_confusion_summary_tables_sentences_and_figures():
     from matplotlib.figure import Figure
 
-    from helpers.evaluation import (confusion_figure, confusion_sentences, confusion_summary,
-                                    misclassified_figure, pairs_table, scores_table)
+    from helpers.sections.confusion import (confusion_figure, confusion_sentences, confusion_summary, misclassified_figure, pairs_table, scores_table)
 
     y = np.array([0, 0, 1, 2, 3, 3, 4, 5, 6, 6])
     proba = np.eye(7)[[0, 1, 1, 2, 3, 0, 4, 5, 6, 0]] * 0.6 + 0.4 / 7
@@ -112,7 +111,7 @@ def test_confusion_summary_tables_sentences_and_figures():
 
 
 def test_confusion_edge_cases_read_right():
-    from helpers.evaluation import confusion_sentences, confusion_summary, misclassified_figure
+    from helpers.sections.confusion import (confusion_sentences, confusion_summary, misclassified_figure)
 
     y = np.array([0, 1, 2, 3, 4, 5, 6])
     perfect = confusion_summary(y, np.eye(7)[y])

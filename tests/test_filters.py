@@ -1,4 +1,4 @@
-"""Tests for helpers.filters on synthetic patterns (stripes of known period and orientation,
+"""Tests for helpers.analysis.filters on synthetic patterns (stripes of known period and orientation,
 flat images, white noise) and tiny models whose kernels are set by hand."""
 
 import os
@@ -12,10 +12,13 @@ from keras import layers
 from matplotlib.figure import Figure
 from scipy import ndimage
 
-from helpers import filters
-from helpers.config import CLASS_NAMES, IMAGE_SIZE
-from helpers.filters import ORIENTATIONS
-from helpers.models import build_cnn
+import helpers.analysis.filters as analysis_filters
+import helpers.sections.filters as sections_filters
+import helpers.sections.weak_model as sections_weak_model
+from helpers.core.config import CLASS_NAMES, IMAGE_SIZE
+from helpers.analysis.ascent import feature_maps
+from helpers.analysis.filters import ORIENTATIONS
+from helpers.modeling.models import build_cnn
 
 SHAPE = (IMAGE_SIZE, IMAGE_SIZE, 1)
 
@@ -40,7 +43,7 @@ def display_pattern(image: np.ndarray) -> np.ndarray:
 @pytest.mark.parametrize("period", [4, 6, 8])
 def test_spectral_stats_finds_the_period_and_orientation_of_stripes(orientation, period):
     for size in (40, IMAGE_SIZE):  # the measured centre of a pattern, and a whole image
-        frequency, shares = filters.spectral_stats(stripes(orientation, period, size)[None])
+        frequency, shares = analysis_filters.spectral_stats(stripes(orientation, period, size)[None])
         assert 1 / frequency[0] == pytest.approx(period, rel=0.015)
         assert ORIENTATIONS[shares[0].argmax()] == orientation
         assert shares[0].max() > 0.99
@@ -49,32 +52,32 @@ def test_spectral_stats_finds_the_period_and_orientation_of_stripes(orientation,
 
 def test_spectral_stats_mixtures_noise_and_flat_images():
     mix = stripes("horizontal", 6) + stripes("vertical", 6)
-    frequency, shares = filters.spectral_stats(np.stack([mix, np.full((48, 48), 7.0)]))
+    frequency, shares = analysis_filters.spectral_stats(np.stack([mix, np.full((48, 48), 7.0)]))
     assert shares[0][[0, 2]] == pytest.approx([0.5, 0.5], abs=0.005)  # equal power, 2 orientations
     assert shares[0][[1, 3]].sum() < 0.01
     assert frequency[1] == 0.0 and shares[1].tolist() == [0.0] * 4     # no structure at all
     coarse, fine = stripes("vertical", 12), stripes("vertical", 4)
-    frequency, _ = filters.spectral_stats(np.stack([coarse, fine]))
+    frequency, _ = analysis_filters.spectral_stats(np.stack([coarse, fine]))
     assert 1 / frequency[0] > 2.5 / frequency[1]                       # the coarse period is longer
     noise = np.random.default_rng(0).normal(size=(200, 40, 40))
-    frequency, shares = filters.spectral_stats(noise)
+    frequency, shares = analysis_filters.spectral_stats(noise)
     np.testing.assert_allclose(shares.sum(axis=1), 1.0)
     assert shares.mean(axis=0) == pytest.approx([0.25] * 4, abs=0.01)  # no preferred orientation
 
 
 def test_noise_orientation_baseline():
-    top, threshold = filters.noise_orientation_baseline((IMAGE_SIZE, IMAGE_SIZE), seed=3)
+    top, threshold = analysis_filters.noise_orientation_baseline((IMAGE_SIZE, IMAGE_SIZE), seed=3)
     assert top.shape == (500,)
     noise = np.random.default_rng(3).normal(size=(500, 40, 40))   # the measured (core) size
-    np.testing.assert_array_equal(top, filters.spectral_stats(noise)[1].max(axis=1))
+    np.testing.assert_array_equal(top, analysis_filters.spectral_stats(noise)[1].max(axis=1))
     assert threshold == np.quantile(top, 0.95)
     assert np.mean(top > threshold) == pytest.approx(0.05, abs=0.002)
     assert 0.25 < top.mean() < 0.35 and top.mean() < threshold < 0.45  # by chance a bit above 1/4
-    again, same = filters.noise_orientation_baseline((IMAGE_SIZE, IMAGE_SIZE), seed=3)
+    again, same = analysis_filters.noise_orientation_baseline((IMAGE_SIZE, IMAGE_SIZE), seed=3)
     assert same == threshold
-    small, _ = filters.noise_orientation_baseline((20, 20), seed=3, samples=10, border=2)
+    small, _ = analysis_filters.noise_orientation_baseline((20, 20), seed=3, samples=10, border=2)
     noise = np.random.default_rng(3).normal(size=(10, 16, 16))
-    np.testing.assert_array_equal(small, filters.spectral_stats(noise)[1].max(axis=1))
+    np.testing.assert_array_equal(small, analysis_filters.spectral_stats(noise)[1].max(axis=1))
 
 
 # ----------------------------------------------------------------------------- patterns
@@ -82,7 +85,7 @@ def test_noise_orientation_baseline():
 @pytest.fixture(scope="module")
 def hand_cnn():
     """A 3x3 first conv with hand-set kernels (averaging, Sobel, one-hot), a ReLU named as in
-    helpers.models, and a second conv; no bias, so everything is known exactly."""
+    helpers.modeling.models, and a second conv; no bias, so everything is known exactly."""
     inputs = keras.Input(SHAPE)
     conv1 = layers.Conv2D(3, 3, padding="same", use_bias=False, name="block1_conv1")
     x = layers.Activation("relu", name="block1_relu1")(conv1(inputs))
@@ -98,16 +101,16 @@ def hand_cnn():
 
 
 def test_kernel_dc_share(hand_cnn):
-    np.testing.assert_allclose(filters.kernel_dc_share(hand_cnn, "block1_conv1", [0, 1, 2]),
+    np.testing.assert_allclose(analysis_filters.kernel_dc_share(hand_cnn, "block1_conv1", [0, 1, 2]),
                                [1.0, 0.0, 1 / 3], atol=1e-6)
-    np.testing.assert_allclose(filters.kernel_dc_share(hand_cnn, "block1_conv1", [2, 0]),
+    np.testing.assert_allclose(analysis_filters.kernel_dc_share(hand_cnn, "block1_conv1", [2, 0]),
                                [1 / 3, 1.0], atol=1e-6)
-    assert filters.kernel_dc_share(hand_cnn, "block2_conv1", [0, 1]) is None  # not on pixels
+    assert analysis_filters.kernel_dc_share(hand_cnn, "block2_conv1", [0, 1]) is None  # not on pixels
 
 
 def test_face_activations(hand_cnn):
     faces = np.random.default_rng(0).uniform(0, 255, (5, *SHAPE)).astype(np.float32)
-    activations = filters.face_activations(hand_cnn, "block1_conv1", [2, 0], faces, batch=2)
+    activations = analysis_filters.face_activations(hand_cnn, "block1_conv1", [2, 0], faces, batch=2)
     assert activations.shape == (5, 2)
     # The identity kernel copies the pixels exactly; what is left is a float32 mean of 2,304
     # values, within 2,303 x 2^-24 = 1.4e-4 (relative) of the exact one in any summation order.
@@ -115,7 +118,7 @@ def test_face_activations(hand_cnn):
     # channel (the averaging one loses ~3% at the zero-padded border) or face is 1e-2 off.
     np.testing.assert_allclose(activations[:, 0], faces.astype(np.float64).mean(axis=(1, 2, 3)),
                                rtol=2e-4)  # identity
-    one_batch = filters.face_activations(hand_cnn, "block1_conv1", [2, 0], faces)
+    one_batch = analysis_filters.face_activations(hand_cnn, "block1_conv1", [2, 0], faces)
     np.testing.assert_allclose(activations, one_batch, rtol=3e-4)
 
 
@@ -124,7 +127,7 @@ def summary_of(patterns, start=None, final=None, faces=None, threshold=0.5, dc=N
     start = np.zeros(n) if start is None else np.asarray(start, float)
     final = np.ones(n) if final is None else np.asarray(final, float)
     faces = np.zeros((3, n)) if faces is None else np.asarray(faces, float)
-    return filters.pattern_summary(np.stack(patterns), start, final, faces, threshold, dc)
+    return analysis_filters.pattern_summary(np.stack(patterns), start, final, faces, threshold, dc)
 
 
 def test_pattern_summary_counts_uniform_and_textured_patterns():
@@ -174,7 +177,7 @@ def test_pattern_summary_thresholds_and_no_texture():
     # a grating of amplitude a has standard deviation a / sqrt(2): 4.2 (uniform) and 5.7 (textured)
     faint, weak = ((128 + a * stripes("vertical", 6)).round().astype(np.uint8) for a in (6, 8))
     assert summary_of([faint, weak])["uniform"] == 1 and summary_of([weak])["textured"] == 1
-    assert filters.pattern_summary(weak[None], np.zeros(1), np.ones(1), np.zeros((2, 1)), 0.5,
+    assert analysis_filters.pattern_summary(weak[None], np.zeros(1), np.ones(1), np.zeros((2, 1)), 0.5,
                                    uniform_std=10.0)["uniform"] == 1
 
 
@@ -186,17 +189,17 @@ def small_cnn():
 
 def test_layer_patterns(small_cnn):
     faces = np.random.default_rng(0).uniform(0, 255, (6, *SHAPE)).astype(np.float32)
-    p = filters.layer_patterns(small_cnn, "block1_conv1", 10, steps=3, seed=0, faces=faces,
+    p = analysis_filters.layer_patterns(small_cnn, "block1_conv1", 10, steps=3, seed=0, faces=faces,
                                oriented_threshold=0.4)
     assert p["layer"] == "block1_conv1" and p["total"] == 4
     assert p["chosen"].tolist() == [0, 1, 2, 3]                  # capped at the layer's filters
     assert p["images"].shape == (4, IMAGE_SIZE, IMAGE_SIZE) and p["seconds"] > 0
-    activations = filters.face_activations(small_cnn, "block1_conv1", p["chosen"], faces)
-    dc = filters.kernel_dc_share(small_cnn, "block1_conv1", p["chosen"])
-    expected = filters.pattern_summary(p["images"], p["start"], p["final"], activations, 0.4, dc)
+    activations = analysis_filters.face_activations(small_cnn, "block1_conv1", p["chosen"], faces)
+    dc = analysis_filters.kernel_dc_share(small_cnn, "block1_conv1", p["chosen"])
+    expected = analysis_filters.pattern_summary(p["images"], p["start"], p["final"], activations, 0.4, dc)
     np.testing.assert_array_equal(p.pop("period_px"), expected.pop("period_px"))
     assert {k: p[k] for k in expected} == expected
-    two = filters.layer_patterns(small_cnn, "block2_conv1", 2, steps=3, seed=0, faces=faces,
+    two = analysis_filters.layer_patterns(small_cnn, "block2_conv1", 2, steps=3, seed=0, faces=faces,
                                  oriented_threshold=0.4)
     assert two["chosen"].tolist() == [0, 1] and two["total"] == 8 and two["median_dc_share"] is None
 
@@ -217,7 +220,7 @@ def pattern(**changes):
 
 def test_pattern_table():
     deeper = pattern(textured=0, median_dc_share=None, median_period_px=None)
-    table = filters.pattern_table([("block1_conv1", pattern()), ("block2_conv1", deeper)],
+    table = sections_filters.pattern_table([("block1_conv1", pattern()), ("block2_conv1", deeper)],
                                   reference_faces=500)
     rows = table.set_index("measure")
     assert list(table.columns) == ["measure", "block1_conv1", "block2_conv1"]
@@ -231,7 +234,7 @@ def test_pattern_table():
 
 
 def test_pattern_sentences():
-    lines = filters.pattern_sentences("block1_conv1", pattern(), 500, 0.29)
+    lines = sections_filters.pattern_sentences("block1_conv1", pattern(), 500, 0.29)
     assert len(lines) == 3
     assert lines[0].startswith("- `block1_conv1`: gradient ascent raised the mean activation of "
                                "100% of the shown filters (median 0.2 -> 2); for 67% the pattern "
@@ -242,34 +245,34 @@ def test_pattern_sentences():
     assert lines[2] == ("  1 of the 2 textured patterns are oriented; the most common orientation "
                         "is horizontal (2 patterns), and the strongest orientation holds 55% of a "
                         "pattern's power on average (white noise: 29%).")
-    deeper = filters.pattern_sentences(
+    deeper = sections_filters.pattern_sentences(
         "block2_conv1", pattern(uniform=2, median_dc_share=None, textured=0), 500, 0.29)
     assert len(deeper) == 2 and deeper[1].endswith("not through a spatial pattern.")
-    assert len(filters.pattern_sentences("x", pattern(uniform=0), 10, 0.3)) == 2
+    assert len(sections_filters.pattern_sentences("x", pattern(uniform=0), 10, 0.3)) == 2
 
 
 def test_records():
     p = pattern()
-    record = filters.pattern_record(p)
+    record = sections_filters.pattern_record(p)
     assert not {"images", "chosen", "common_orientation_filters"} & set(record)
     assert record["total_filters"] == 32 and record["seconds"] == 2.4
     np.testing.assert_array_equal(record["start_activation"], p["start"])
     np.testing.assert_array_equal(record["final_activation"], p["final"])
     assert len(record) == 21 and record["median_face_z"] == 4.25
     maps = {"maps": np.zeros((2, 2, 3)), "size": "2x2", "zero_after_relu": 0.5, "edge_like": 1}
-    assert filters.map_record(maps) == {"size": "2x2", "zero_after_relu": 0.5, "edge_like": 1}
-    compared = filters.comparison_record(p, maps)
+    assert sections_filters.map_record(maps) == {"size": "2x2", "zero_after_relu": 0.5, "edge_like": 1}
+    compared = sections_weak_model.comparison_record(p, maps)
     assert set(compared) == {"filters", "median_start", "median_final", "rose", "beats_all_faces", "uniform",
                              "uniform_dark", "uniform_bright", "median_dc_share", "textured",
                              "median_period_px", "orientation_counts", "mean_selectivity",
                              "oriented", "feature_maps"}
-    assert compared["feature_maps"] == filters.map_record(maps) and compared["oriented"] == 1
+    assert compared["feature_maps"] == sections_filters.map_record(maps) and compared["oriented"] == 1
 
 
 def first_layer_summary(weak=None, weak_maps=None):
     maps = {"edge_like": 2, "brightness_like": 1, "filters": 3, "zero_after_relu": 0.25}
     weak = pattern(textured=0, median_period_px=None, uniform=3) if weak is None else weak
-    return filters.first_layer_comparison(
+    return sections_weak_model.first_layer_comparison(
         pattern(), weak, maps, maps | {"edge_like": 0} if weak_maps is None else weak_maps,
         {"val_accuracy": 0.66, "epochs_run": 50}, {"val_accuracy": 0.5, "epochs_run": 1},
         reference_faces=500, oriented_threshold=0.33, face=17)
@@ -279,7 +282,7 @@ def test_first_layer_comparison_and_table():
     s = first_layer_summary()
     assert (s["layer"], s["total_filters"], s["epochs"], s["main_epochs"]) == ("block1_conv1", 32, 1, 50)
     assert s["weak"]["uniform"] == 3 and s["weak"]["feature_maps"]["edge_like"] == 0
-    assert list(filters.first_layer_table(s).itertuples(index=False, name=None)) == [
+    assert list(sections_weak_model.first_layer_table(s).itertuples(index=False, name=None)) == [
         ("validation accuracy", "66.0%", "50.0%"),
         ("epochs trained", 50, 1),
         ("patterns whose activation rose", "100%", "100%"),
@@ -293,14 +296,14 @@ def test_first_layer_comparison_and_table():
         ("brightness-like feature maps, face 17", "1 of 3", "1 of 3"),
         ("zero after ReLU", "25.0%", "25.0%"),
     ]
-    fig = filters.first_layer_figure(pattern(), pattern(), s, steps=100)
+    fig = sections_weak_model.first_layer_figure(pattern(), pattern(), s, steps=100)
     assert [sub._suptitle.get_text() for sub in fig.subfigs] == [
         "main CNN (66.0% validation accuracy)\nblock1_conv1, filters 0-2 of 32, 100 steps",
         "weak model (50.0% validation accuracy)\nblock1_conv1, filters 0-2 of 32, 100 steps"]
 
 
 def test_first_layer_sentences():
-    lines = filters.first_layer_sentences(first_layer_summary()).split("\n")
+    lines = sections_weak_model.first_layer_sentences(first_layer_summary()).split("\n")
     assert lines == [
         "- Uniform patterns: 3 of the weak model's 3 first-layer filters against 1 for the main "
         "CNN; median kernel DC share 0.50 against 0.50: the weak model's kernels are about as "
@@ -309,7 +312,7 @@ def test_first_layer_sentences():
         "(main CNN: 2 and 1); its ReLU zeroes 25.0% of the positions (main CNN 25.0%)."]
     textured = first_layer_summary(weak=pattern(median_period_px=12.08, mean_selectivity=0.4,
                                                 median_dc_share=0.9))
-    lines = filters.first_layer_sentences(textured).split("\n")
+    lines = sections_weak_model.first_layer_sentences(textured).split("\n")
     assert lines[0].endswith("0.90 against 0.50: the weak model's kernels are closer to plain "
                              "brightness detectors.")
     assert lines[1] == ("- Textured patterns repeat every 12.1 pixels (median) for the weak model "
@@ -320,23 +323,23 @@ def test_first_layer_sentences():
 
 def test_layers_sentences_compare_the_scale_of_the_first_and_last_layer():
     patterns = {"block1_conv1": pattern(), "block3_conv2": pattern(median_period_px=12.08)}
-    lines = filters.layers_sentences(patterns, 500, 0.29).split("\n")
+    lines = sections_filters.layers_sentences(patterns, 500, 0.29).split("\n")
     assert len(lines) == 2 * 3 + 1
     assert lines[-1] == ("- Textured `block3_conv2` patterns repeat every 12.1 pixels (median), "
                          "`block1_conv1` ones every 6.0: the deeper layer's patterns are coarser "
                          "by a factor 2.00.")
     same = {"a": pattern(), "b": pattern(median_period_px=6.1)}
-    assert filters.layers_sentences(same, 500, 0.29).endswith("about the same scale.")
-    assert len(filters.layers_sentences({"a": pattern()}, 500, 0.29).split("\n")) == 3
-    assert "the 4 pixels along each edge" in filters.measures_sentence(100, 0.29, 0.33)
-    assert "white noise averages 29% and stays below 33% in 95%" in filters.measures_sentence(100, 0.29, 0.33)
+    assert sections_filters.layers_sentences(same, 500, 0.29).endswith("about the same scale.")
+    assert len(sections_filters.layers_sentences({"a": pattern()}, 500, 0.29).split("\n")) == 3
+    assert "the 4 pixels along each edge" in sections_filters.measures_sentence(100, 0.29, 0.33)
+    assert "white noise averages 29% and stays below 33% in 95%" in sections_filters.measures_sentence(100, 0.29, 0.33)
 
 
 def test_map_sentences():
     a = {"edge_like": 5, "brightness_like": 20, "neither": 7, "filters": 32, "zero_after_relu": 0.4,
          "mean_r_brightness": 0.7, "mean_r_edges": 0.3}
     b = a | {"mean_r_brightness": 0.2, "mean_r_edges": 0.25, "zero_after_relu": 0.8}
-    lines = filters.map_sentences({"block1_conv1": a, "block3_conv2": b}).split("\n")
+    lines = sections_filters.map_sentences({"block1_conv1": a, "block3_conv2": b}).split("\n")
     assert lines[0] == ("- `block1_conv1`: 5 of 32 maps follow the face's intensity edges, 20 its "
                         "brightness (a smoothed or inverted copy of the face) and 7 neither; the "
                         "ReLU after the layer zeroes 40.0% of the positions.")
@@ -344,36 +347,36 @@ def test_map_sentences():
                         "goes from 0.70 to 0.20 and with edges from 0.30 to 0.25: the deeper maps "
                         "follow the raw image less closely, and the share of zeros after the ReLU "
                         "goes from 40.0% to 80.0%.")
-    closer = filters.map_sentences({"a": a, "b": a | {"mean_r_edges": 0.9}})
+    closer = sections_filters.map_sentences({"a": a, "b": a | {"mean_r_edges": 0.9}})
     assert "still follow the raw image at least as closely" in closer
-    assert len(filters.map_sentences({"a": a}).split("\n")) == 1
+    assert len(sections_filters.map_sentences({"a": a}).split("\n")) == 1
 
 
 def test_filters_record():
-    from helpers.ascent import AscentSettings
+    from helpers.analysis.ascent import AscentSettings
 
     maps = {"maps": np.zeros((2, 2, 3)), "size": "2x2", "edge_like": 1}
-    record = filters.filters_record(
+    record = sections_filters.filters_record(
         {"block1_conv1": pattern()}, {"block1_conv1": maps}, {"face": 3, "true": 1, "predicted": 2},
         settings=AscentSettings(steps=50), filters_per_layer=3, reference_faces=500,
         noise_selectivity=0.29, oriented_threshold=0.33)
     assert record["ascent_steps"] == 50 and record["ascent_settings"]["noise"] == 20.0
-    assert set(record["layers"]["block1_conv1"]) == set(filters.pattern_record(pattern()))
-    assert record["feature_maps"] == {"face": 3, "true": 1, "predicted": 2, "r_min": filters.R_MIN,
+    assert set(record["layers"]["block1_conv1"]) == set(sections_filters.pattern_record(pattern()))
+    assert record["feature_maps"] == {"face": 3, "true": 1, "predicted": 2, "r_min": analysis_filters.R_MIN,
                                       "block1_conv1": {"size": "2x2", "edge_like": 1}}
 
 
 def test_pattern_figures(hand_cnn):
-    fig = filters.kernel_figure(hand_cnn, "block1_conv1", [0, 1, 2])
+    fig = sections_filters.kernel_figure(hand_cnn, "block1_conv1", [0, 1, 2])
     assert isinstance(fig, Figure)
     assert [ax.get_title() for ax in fig.axes] == ["0: DC 1.00", "1: DC 0.00", "2: DC 0.33"]
     assert fig.axes[1].images[0].get_clim() == (-2.0, 2.0)    # one symmetric scale for all
     left, right = pattern(), pattern(chosen=np.array([4, 5, 6]))
-    fig = filters.side_by_side_patterns(left, right, "main", "weak", columns=2)
+    fig = sections_weak_model.side_by_side_patterns(left, right, "main", "weak", columns=2)
     assert [ax.get_title() for ax in fig.axes] == ["0", "1", "2", "4", "5", "6"]
     assert [sub._suptitle.get_text() for sub in fig.subfigs] == ["main", "weak"]
     assert fig.get_size_inches().tolist() == pytest.approx([2 * 1.05 * 2 + 0.6, 1.15 * 2 + 0.7])
-    face = filters.face_figure(np.zeros(SHAPE), {"face": 3, "true": 3, "predicted": 0,
+    face = sections_filters.face_figure(np.zeros(SHAPE), {"face": 3, "true": 3, "predicted": 0,
                                                  "probability": 0.25})
     assert face.axes[0].get_title() == (f"validation face 3\ntrue {CLASS_NAMES[3]}, predicted\n"
                                         f"{CLASS_NAMES[0]} (25%)")
@@ -384,12 +387,12 @@ def test_pattern_figures(hand_cnn):
 
 def test_downsample():
     a = np.arange(16.0).reshape(4, 4)
-    np.testing.assert_array_equal(filters.downsample(a, (2, 2)), [[2.5, 4.5], [10.5, 12.5]])
-    np.testing.assert_array_equal(filters.downsample(a, (4, 4)), a)
+    np.testing.assert_array_equal(analysis_filters.downsample(a, (2, 2)), [[2.5, 4.5], [10.5, 12.5]])
+    np.testing.assert_array_equal(analysis_filters.downsample(a, (4, 4)), a)
     b = np.arange(25.0).reshape(5, 5)                     # the last row and column fill no block
-    np.testing.assert_array_equal(filters.downsample(b, (2, 2)),
-                                  filters.downsample(b[:4, :4], (2, 2)))
-    assert filters.downsample(np.ones((48, 48)), (24, 24)).shape == (24, 24)
+    np.testing.assert_array_equal(analysis_filters.downsample(b, (2, 2)),
+                                  analysis_filters.downsample(b[:4, :4], (2, 2)))
+    assert analysis_filters.downsample(np.ones((48, 48)), (24, 24)).shape == (24, 24)
 
 
 def test_abs_correlations():
@@ -397,7 +400,7 @@ def test_abs_correlations():
     ref = rng.uniform(size=(6, 6))
     other = rng.uniform(size=(6, 6))
     maps = np.stack([ref, -2 * ref + 1, np.full((6, 6), 3.0), other], axis=-1)
-    r = filters.abs_correlations(maps, [ref, np.ones((6, 6))])
+    r = analysis_filters.abs_correlations(maps, [ref, np.ones((6, 6))])
     assert r.shape == (4, 2)
     chance = abs(np.corrcoef(ref.ravel(), other.ravel())[0, 1])
     np.testing.assert_allclose(r[:, 0], [1.0, 1.0, 0.0, chance])
@@ -409,8 +412,8 @@ def test_map_summary_tells_brightness_from_edges(hand_cnn):
     image = np.zeros(SHAPE)
     noise = np.random.default_rng(1).uniform(0, 255, (42, 42))
     image[3:-3, 3:-3, 0] = ndimage.gaussian_filter(noise, 2)
-    s = filters.map_summary(hand_cnn, "block1_conv1", [0, 1, 2], image)
-    conv = filters.feature_maps(hand_cnn, "block1_conv1", image)
+    s = analysis_filters.map_summary(hand_cnn, "block1_conv1", [0, 1, 2], image)
+    conv = feature_maps(hand_cnn, "block1_conv1", image)
     np.testing.assert_array_equal(s["maps"], conv)
     assert (s["size"], s["filters"]) == ("48x48", 3)
     # averaging and identity kernels copy the brightness; the Sobel kernel gives the x gradient
@@ -427,14 +430,14 @@ def test_map_summary_tells_brightness_from_edges(hand_cnn):
     assert s["constant_maps"] == 0
     # an exponential ramp's x gradient is proportional to it: a copy follows both, brightness best
     ramp = np.exp(np.arange(48) / 10.0)[None, :, None] * np.ones(SHAPE)
-    both = filters.map_summary(hand_cnn, "block1_conv1", [2], ramp)
+    both = analysis_filters.map_summary(hand_cnn, "block1_conv1", [2], ramp)
     assert 0.5 < both["mean_r_edges"] < both["mean_r_brightness"] == pytest.approx(1.0)
     assert (both["brightness_like"], both["edge_like"], both["neither"]) == (1, 0, 0)
-    strict = filters.map_summary(hand_cnn, "block1_conv1", [1], image, r_min=1.01)
+    strict = analysis_filters.map_summary(hand_cnn, "block1_conv1", [1], image, r_min=1.01)
     assert (strict["edge_like"], strict["brightness_like"], strict["neither"]) == (0, 0, 1)
     # there is no block2_relu1: the outputs <= 0 are counted
-    deeper = filters.map_summary(hand_cnn, "block2_conv1", [0, 1], image)
-    out = filters.feature_maps(hand_cnn, "block2_conv1", image)
+    deeper = analysis_filters.map_summary(hand_cnn, "block2_conv1", [0, 1], image)
+    out = feature_maps(hand_cnn, "block2_conv1", image)
     assert deeper["size"] == "48x48"
     assert deeper["zero_after_relu"] == pytest.approx(float((out <= 0).mean()))
 
@@ -442,7 +445,7 @@ def test_map_summary_tells_brightness_from_edges(hand_cnn):
 def test_feature_map_table():
     s = {"size": "24x24", "filters": 8, "zero_after_relu": 0.375, "edge_like": 3,
          "brightness_like": 4, "neither": 1, "mean_r_brightness": 0.512, "mean_r_edges": 0.3}
-    table = filters.feature_map_table({"block2_conv1": s}, r_min=0.5)
+    table = sections_filters.feature_map_table({"block2_conv1": s}, r_min=0.5)
     assert table.to_dict("list") == {
         "measure": ["map size", "filters", "zero after ReLU", "edge-like maps (r >= 0.5)",
                     "brightness-like maps (r >= 0.5)", "neither", "mean r with brightness",
@@ -452,16 +455,16 @@ def test_feature_map_table():
 
 def test_pick_face_and_grids(hand_cnn):
     images = np.random.default_rng(0).uniform(0, 255, (5,) + SHAPE).astype(np.float32)
-    face = filters.pick_face(hand_cnn, images, np.arange(5), seed=3)
+    face = analysis_filters.pick_face(hand_cnn, images, np.arange(5), seed=3)
     assert face["face"] == int(np.random.default_rng(3).integers(5))
     logits = hand_cnn.predict(images[face["face"]][None], verbose=0)[0]
     assert face["predicted"] == int(logits.argmax()) and face["true"] == face["face"]
     expected = 1 / np.exp(logits.astype(np.float64) - logits.max()).sum()
     assert face["probability"] == pytest.approx(expected, rel=1e-4)
-    fig = filters.pattern_grid(pattern(), steps=100)
+    fig = sections_filters.pattern_grid(pattern(), steps=100)
     assert fig._suptitle.get_text() == "block1_conv1: filters 0-2 of 32, 100 ascent steps"
     assert fig.axes[1].get_title() == "1: 0.2\u21922"
     maps = {"maps": np.zeros((24, 24, 3)), "size": "24x24"}
-    fig = filters.feature_map_grid("block1_conv1", maps, [0, 1, 2], face=7)
+    fig = sections_filters.feature_map_grid("block1_conv1", maps, [0, 1, 2], face=7)
     assert fig._suptitle.get_text() == "block1_conv1: feature maps (24x24) of filters 0-2 for face 7"
     assert [ax.get_title() for ax in fig.axes[:3]] == ["0", "1", "2"]

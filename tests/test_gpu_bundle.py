@@ -8,8 +8,8 @@ import tarfile
 import numpy as np
 import pytest
 
-from helpers.config import PROJECT_ROOT
-from helpers.data import load_fer2013
+from helpers.core.config import PROJECT_ROOT
+from helpers.data.fer2013 import load_fer2013
 
 spec = importlib.util.spec_from_file_location("gpu_bundle", PROJECT_ROOT / "scripts" / "gpu_bundle.py")
 bundle = importlib.util.module_from_spec(spec)

@@ -1,5 +1,5 @@
-"""Tests for the gradient methods (helpers.gradients, saliency, ascent, adversarial, sampling,
-plots.plot_grid) on tiny models whose gradients are known by construction."""
+"""Tests for the gradient methods (helpers.analysis.gradients, saliency, ascent, adversarial, sampling,
+plotting.plot_grid) on tiny models whose gradients are known by construction."""
 
 import os
 
@@ -13,9 +13,20 @@ import pytest
 from keras import layers
 from matplotlib.figure import Figure
 
-from helpers import adversarial, ascent, gradients, plots, saliency, sampling
-from helpers.config import CLASS_NAMES, IMAGE_SIZE
-from helpers.models import build_cnn, build_dnn
+import helpers.analysis.adversarial as analysis_adversarial
+import helpers.analysis.ascent as analysis_ascent
+import helpers.analysis.gradients as analysis_gradients
+import helpers.analysis.saliency as analysis_saliency
+from helpers.core import plotting
+from helpers.core import words
+import helpers.data.sampling as data_sampling
+import helpers.sections.adversarial as sections_adversarial
+import helpers.sections.class_maximization as sections_class_maximization
+import helpers.sections.filters as sections_filters
+import helpers.sections.saliency as sections_saliency
+import helpers.sections.weak_model as sections_weak_model
+from helpers.core.config import CLASS_NAMES, IMAGE_SIZE
+from helpers.modeling.models import build_cnn, build_dnn
 
 SHAPE = (IMAGE_SIZE, IMAGE_SIZE, 1)
 PIXELS = IMAGE_SIZE * IMAGE_SIZE
@@ -62,17 +73,17 @@ def linear():
 # ----------------------------------------------------------------------------- saliency
 
 def test_saliency_shape_range_and_not_constant(cnn, images):
-    sal = saliency.saliency_maps(cnn, images)
+    sal = analysis_saliency.saliency_maps(cnn, images)
     assert sal.shape == (4, IMAGE_SIZE, IMAGE_SIZE) and sal.dtype == np.float32
     assert sal.min() >= 0 and np.allclose(sal.max(axis=(1, 2)), 1.0)
     assert all(m.std() > 0.01 for m in sal)
     # inference mode: the random flip/shift layers do not change a second computation
-    np.testing.assert_array_equal(sal, saliency.saliency_maps(cnn, images))
+    np.testing.assert_array_equal(sal, analysis_saliency.saliency_maps(cnn, images))
 
 
 def test_saliency_is_the_normalised_weight_of_a_linear_model(linear, images):
     model, kernel = linear
-    sal = saliency.saliency_maps(model, images[:2], class_indices=[2, 5])
+    sal = analysis_saliency.saliency_maps(model, images[:2], class_indices=[2, 5])
     for m, c in zip(sal, [2, 5]):
         np.testing.assert_allclose(m, np.abs(kernel[..., c]) / np.abs(kernel[..., c]).max(),
                                    atol=1e-6)
@@ -86,48 +97,48 @@ def test_saliency_stays_where_a_cnn_looks(images):
     x = layers.Cropping2D(((0, 36), (0, 36)))(inputs)
     x = layers.Conv2D(4, 3, activation="relu", name="block1_conv1")(x)
     model = with_head(inputs, layers.Flatten()(x), "corner_cnn")
-    sal = saliency.saliency_maps(model, images)
+    sal = analysis_saliency.saliency_maps(model, images)
     assert sal[:, 12:, :].max() == 0 and sal[:, :, 12:].max() == 0
     assert (sal[:, :12, :12] > 0).mean() > 0.5
 
 
 def test_saliency_defaults_to_predicted_class(cnn, images):
-    predicted = gradients.predict_logits(cnn, images).argmax(axis=1)
-    np.testing.assert_array_equal(saliency.saliency_maps(cnn, images),
-                                  saliency.saliency_maps(cnn, images, predicted))
-    assert not np.allclose(saliency.saliency_maps(cnn, images, (predicted + 1) % 7),
-                           saliency.saliency_maps(cnn, images))
+    predicted = analysis_gradients.predict_logits(cnn, images).argmax(axis=1)
+    np.testing.assert_array_equal(analysis_saliency.saliency_maps(cnn, images),
+                                  analysis_saliency.saliency_maps(cnn, images, predicted))
+    assert not np.allclose(analysis_saliency.saliency_maps(cnn, images, (predicted + 1) % 7),
+                           analysis_saliency.saliency_maps(cnn, images))
 
 
 def test_saliency_accepts_one_image_and_rejects_bad_input(cnn, images, linear):
-    assert saliency.saliency_maps(cnn, images[0, ..., 0]).shape == (1, IMAGE_SIZE, IMAGE_SIZE)
+    assert analysis_saliency.saliency_maps(cnn, images[0, ..., 0]).shape == (1, IMAGE_SIZE, IMAGE_SIZE)
     with pytest.raises(ValueError, match="class_indices"):
-        saliency.saliency_maps(cnn, images, class_indices=[0, 1, 2, 7])
+        analysis_saliency.saliency_maps(cnn, images, class_indices=[0, 1, 2, 7])
     with pytest.raises(ValueError, match="one class index per image"):
-        saliency.saliency_maps(cnn, images, class_indices=[0, 1])
+        analysis_saliency.saliency_maps(cnn, images, class_indices=[0, 1])
     with pytest.raises(ValueError, match="do not fit"):
-        saliency.saliency_maps(cnn, np.zeros((2, 32, 32, 1)))
+        analysis_saliency.saliency_maps(cnn, np.zeros((2, 32, 32, 1)))
     inputs = keras.Input(SHAPE)
     no_logits = keras.Model(inputs, layers.Dense(7)(layers.Flatten()(inputs)))
     with pytest.raises(ValueError, match="logits"):
-        saliency.saliency_maps(no_logits, images)
+        analysis_saliency.saliency_maps(no_logits, images)
 
 
 def test_smoothgrad(cnn, images, linear):
     model, _ = linear
     # a linear model has the same gradient everywhere (its weight column, exactly), so noise
     # changes nothing: averaging 4 equal copies and normalising costs a few float32 roundings
-    np.testing.assert_allclose(saliency.smoothgrad(model, images, 3, samples=4),
-                               saliency.saliency_maps(model, images, 3), atol=1e-6)
+    np.testing.assert_allclose(analysis_saliency.smoothgrad(model, images, 3, samples=4),
+                               analysis_saliency.saliency_maps(model, images, 3), atol=1e-6)
     # without noise SmoothGrad is the vanilla saliency
-    np.testing.assert_allclose(saliency.smoothgrad(cnn, images, samples=2, noise=0.0),
-                               saliency.saliency_maps(cnn, images), atol=1e-6)
-    sg = saliency.smoothgrad(cnn, images, samples=4, seed=1)
+    np.testing.assert_allclose(analysis_saliency.smoothgrad(cnn, images, samples=2, noise=0.0),
+                               analysis_saliency.saliency_maps(cnn, images), atol=1e-6)
+    sg = analysis_saliency.smoothgrad(cnn, images, samples=4, seed=1)
     assert sg.shape == (4, IMAGE_SIZE, IMAGE_SIZE) and np.allclose(sg.max(axis=(1, 2)), 1.0)
-    np.testing.assert_array_equal(sg, saliency.smoothgrad(cnn, images, samples=4, seed=1))
-    assert not np.allclose(sg, saliency.smoothgrad(cnn, images, samples=4, seed=2))
+    np.testing.assert_array_equal(sg, analysis_saliency.smoothgrad(cnn, images, samples=4, seed=1))
+    assert not np.allclose(sg, analysis_saliency.smoothgrad(cnn, images, samples=4, seed=2))
     with pytest.raises(ValueError):
-        saliency.smoothgrad(cnn, images, samples=0)
+        analysis_saliency.smoothgrad(cnn, images, samples=0)
 
 
 def tf_keras_vis():
@@ -151,7 +162,7 @@ def test_saliency_matches_tf_keras_vis(cnn, images):
     ref = ref / ref.max(axis=(1, 2), keepdims=True)
     # two float32 backward passes, possibly summing in other orders: each normalised map is
     # within 1e-6 of a float64 evaluation of this model (measured), so within 2e-6 of the other
-    np.testing.assert_allclose(saliency.saliency_maps(cnn, images, classes), ref, atol=1e-5)
+    np.testing.assert_allclose(analysis_saliency.saliency_maps(cnn, images, classes), ref, atol=1e-5)
 
 
 # ----------------------------------------------------------------------------- Grad-CAM
@@ -174,24 +185,24 @@ def pointwise():
 def test_grad_cam_known_map(pointwise, images):
     # cam = (w0 + 2 w1) x image whatever order the channel weights w (means of 2,304 gradients)
     # are summed in; the normalised map is then off by a few float32 roundings (< 1e-6)
-    cam = saliency.grad_cam(pointwise, images, class_indices=3)
+    cam = analysis_saliency.grad_cam(pointwise, images, class_indices=3)
     np.testing.assert_allclose(cam, images[..., 0] / images.max(axis=(1, 2, 3))[:, None, None],
                                atol=1e-6)
-    np.testing.assert_array_equal(saliency.grad_cam(pointwise, images, class_indices=4), 0.0)
+    np.testing.assert_array_equal(analysis_saliency.grad_cam(pointwise, images, class_indices=4), 0.0)
 
 
 def test_grad_cam_default_layer_and_upsampling(cnn, images):
-    cam = saliency.grad_cam(cnn, images)
+    cam = analysis_saliency.grad_cam(cnn, images)
     assert cam.shape == (4, IMAGE_SIZE, IMAGE_SIZE) and cam.min() >= 0 and cam.max() <= 1
-    np.testing.assert_array_equal(cam, saliency.grad_cam(cnn, images, layer_name="block2_conv2"))
+    np.testing.assert_array_equal(cam, analysis_saliency.grad_cam(cnn, images, layer_name="block2_conv2"))
     assert all(m.max() == 1.0 and m.std() > 0 for m in cam)
     with pytest.raises(ValueError, match="no layer"):
-        saliency.grad_cam(cnn, images, layer_name="block9_conv1")
+        analysis_saliency.grad_cam(cnn, images, layer_name="block9_conv1")
     with pytest.raises(ValueError, match="not \\(N, h, w, C\\)"):
-        saliency.grad_cam(cnn, images, layer_name="dense1")
+        analysis_saliency.grad_cam(cnn, images, layer_name="dense1")
     keras.utils.set_random_seed(0)
     with pytest.raises(ValueError, match="no Conv2D"):
-        saliency.grad_cam(build_dnn(hidden_units=[8]), images)
+        analysis_saliency.grad_cam(build_dnn(hidden_units=[8]), images)
 
 
 def test_grad_cam_matches_tf_keras_vis(cnn, images):
@@ -203,7 +214,7 @@ def test_grad_cam_matches_tf_keras_vis(cnn, images):
             CategoricalScore([1, 2, 3, 4]), images, penultimate_layer="block1_conv2",
             normalize_cam=False)
     ref = ref / ref.max(axis=(1, 2), keepdims=True)
-    cam = saliency.grad_cam(cnn, images, [1, 2, 3, 4], layer_name="block1_conv2")
+    cam = analysis_saliency.grad_cam(cnn, images, [1, 2, 3, 4], layer_name="block1_conv2")
     np.testing.assert_allclose(cam, ref, atol=1e-4)
 
 
@@ -214,61 +225,61 @@ def test_mask_by_saliency_zeroes_exactly_the_low_pixels():
     sal = np.zeros((2, 4, 4), np.float32)
     sal[0, 0, :] = [0.2, 0.5, 0.7, 1.0]   # 0.5 is kept: only values below threshold go
     sal[1] = 1.0
-    masked, kept = saliency.mask_by_saliency(images, sal, threshold=0.5)
+    masked, kept = analysis_saliency.mask_by_saliency(images, sal, threshold=0.5)
     expected = images.copy()
     expected[sal < 0.5] = 0
     np.testing.assert_array_equal(masked, expected)
     assert masked.shape == images.shape and masked.dtype == images.dtype
     np.testing.assert_allclose(kept, [3 / 16, 1.0])
-    one, kept_one = saliency.mask_by_saliency(images[0, ..., 0], sal[0], threshold=0.8)
+    one, kept_one = analysis_saliency.mask_by_saliency(images[0, ..., 0], sal[0], threshold=0.8)
     assert kept_one == 1 / 16 and one.sum() == images[0, 0, 3, 0]
     for bad in [dict(threshold=1.5), dict(saliency=sal * 2), dict(saliency=sal[:, :3])]:
         args = dict(images=images, saliency=sal, threshold=0.5) | bad
         with pytest.raises(ValueError):
-            saliency.mask_by_saliency(**args)
+            analysis_saliency.mask_by_saliency(**args)
 
 
 def test_region_share():
     mouth = np.zeros((IMAGE_SIZE, IMAGE_SIZE))
-    r0, r1, c0, c1 = saliency.FACE_REGIONS["mouth"]
+    r0, r1, c0, c1 = analysis_saliency.FACE_REGIONS["mouth"]
     mouth[r0:r1, c0:c1] = np.random.default_rng(0).uniform(0.1, 1, (r1 - r0, c1 - c0))
-    assert saliency.region_share(mouth) == pytest.approx({"eyes": 0.0, "mouth": 1.0, "rest": 0.0})
-    assert saliency.region_share(mouth)["eyes"] == 0.0
-    uniform = saliency.region_share(np.ones((IMAGE_SIZE, IMAGE_SIZE)))
+    assert analysis_saliency.region_share(mouth) == pytest.approx({"eyes": 0.0, "mouth": 1.0, "rest": 0.0})
+    assert analysis_saliency.region_share(mouth)["eyes"] == 0.0
+    uniform = analysis_saliency.region_share(np.ones((IMAGE_SIZE, IMAGE_SIZE)))
     assert uniform["eyes"] == pytest.approx(14 * 40 / PIXELS)
     assert uniform["mouth"] == pytest.approx(14 * 24 / PIXELS)
     eyes = np.zeros_like(mouth)
     eyes[12, 20] = 3.0
-    both = saliency.region_share(np.stack([mouth, eyes, np.zeros_like(mouth)]))  # zero map skipped
+    both = analysis_saliency.region_share(np.stack([mouth, eyes, np.zeros_like(mouth)]))  # zero map skipped
     assert both == pytest.approx({"eyes": 0.5, "mouth": 0.5, "rest": 0.0})
     noise = np.random.default_rng(1).uniform(size=(5, IMAGE_SIZE, IMAGE_SIZE))
-    random = saliency.region_share(noise)
+    random = analysis_saliency.region_share(noise)
     assert sum(random.values()) == pytest.approx(1.0) and min(random.values()) > 0
-    masks = saliency.region_masks()
+    masks = analysis_saliency.region_masks()
     assert sum(m.astype(int) for m in masks.values()).tolist() == np.ones((48, 48), int).tolist()
     with pytest.raises(ValueError):
-        saliency.region_share(np.zeros((2, IMAGE_SIZE, IMAGE_SIZE)))
+        analysis_saliency.region_share(np.zeros((2, IMAGE_SIZE, IMAGE_SIZE)))
     with pytest.raises(ValueError):
-        saliency.region_share(-mouth)
+        analysis_saliency.region_share(-mouth)
 
 
 # ----------------------------------------------------------------------------- filters
 
 def test_conv_layer_names(cnn):
-    assert gradients.conv_layer_names(cnn) == ["block1_conv1", "block1_conv2", "block2_conv1",
+    assert analysis_gradients.conv_layer_names(cnn) == ["block1_conv1", "block1_conv2", "block2_conv1",
                                              "block2_conv2"]
     keras.utils.set_random_seed(0)
-    assert gradients.conv_layer_names(build_dnn(hidden_units=[8])) == []
+    assert analysis_gradients.conv_layer_names(build_dnn(hidden_units=[8])) == []
 
 
 def test_filter_patterns_raise_every_filter(cnn):
-    patterns, start, final = ascent.filter_patterns(cnn, "block2_conv1", steps=25,
+    patterns, start, final = analysis_ascent.filter_patterns(cnn, "block2_conv1", steps=25,
                                                       batch_size=5, progress=False)
     assert patterns.shape == (8, IMAGE_SIZE, IMAGE_SIZE) and patterns.dtype == np.uint8
     assert start.shape == final.shape == (8,)
     assert np.all(final > start), (start, final)
     # the blur trades some activation for smoother patterns: without it the ascent gets further
-    _, raw_start, raw_final = ascent.filter_patterns(cnn, "block2_conv1", steps=25, blur_every=0,
+    _, raw_start, raw_final = analysis_ascent.filter_patterns(cnn, "block2_conv1", steps=25, blur_every=0,
                                                        jitter=0, progress=False)
     # same start image, but in a batch of 8 rather than 5 + 3, which may change the kernels'
     # summation order: float32 start activations (|a| < 1.2) are within 3e-7 of float64 ones
@@ -276,7 +287,7 @@ def test_filter_patterns_raise_every_filter(cnn):
     assert np.all(raw_final > start) and (raw_final - start).mean() > (final - start).mean()
     assert all(p.std() > 5 for p in patterns)  # display-ready: stretched, not flat
     # a subset, in the given order: same start image, so the same start activations
-    _, sub_start, sub_final = ascent.filter_patterns(cnn, "block2_conv1", [6, 1], steps=3,
+    _, sub_start, sub_final = analysis_ascent.filter_patterns(cnn, "block2_conv1", [6, 1], steps=3,
                                                        progress=False)
     np.testing.assert_allclose(sub_start, start[[6, 1]], rtol=1e-5, atol=1e-5)
     assert np.all(sub_final > sub_start)
@@ -286,17 +297,17 @@ def test_filter_patterns_bad_arguments(cnn):
     for kwargs in [dict(filter_indices=[8]), dict(filter_indices=[]), dict(filter_indices=[0.5]),
                    dict(step_size=0), dict(batch_size=0), dict(steps=-1)]:
         with pytest.raises(ValueError):
-            ascent.filter_patterns(cnn, "block2_conv1", progress=False, **kwargs)
+            analysis_ascent.filter_patterns(cnn, "block2_conv1", progress=False, **kwargs)
     with pytest.raises(ValueError, match="no layer"):
-        ascent.filter_patterns(cnn, "nope", progress=False)
+        analysis_ascent.filter_patterns(cnn, "nope", progress=False)
 
 
 def test_feature_maps_are_the_layer_output(pointwise, cnn, images):
-    maps = ascent.feature_maps(pointwise, "block1_conv1", images[0])
+    maps = analysis_ascent.feature_maps(pointwise, "block1_conv1", images[0])
     np.testing.assert_allclose(maps, images[0] * np.array([1.0, 2.0]), rtol=1e-6)
-    assert ascent.feature_maps(cnn, "block2_conv1", images[1, ..., 0]).shape == (24, 24, 8)
+    assert analysis_ascent.feature_maps(cnn, "block2_conv1", images[1, ..., 0]).shape == (24, 24, 8)
     with pytest.raises(ValueError, match="one image"):
-        ascent.feature_maps(cnn, "block2_conv1", images)
+        analysis_ascent.feature_maps(cnn, "block2_conv1", images)
 
 
 def test_a_mixed_precision_model_gives_float32_maps_and_logits(images):
@@ -307,18 +318,18 @@ def test_a_mixed_precision_model_gives_float32_maps_and_logits(images):
         model = build_cnn(filters=[4, 8], dense_units=[8], name="bf16_cnn")
     finally:
         keras.config.set_dtype_policy("float32")
-    maps = ascent.feature_maps(model, "block1_conv1", images[0])
+    maps = analysis_ascent.feature_maps(model, "block1_conv1", images[0])
     assert maps.dtype == np.float32 and maps.shape == (48, 48, 4)
-    assert gradients.predict_logits(model, images).dtype == np.float32
-    plots.plot_grid(np.moveaxis(maps, -1, 0), cmap="viridis")  # drew nothing before the fix
+    assert analysis_gradients.predict_logits(model, images).dtype == np.float32
+    plotting.plot_grid(np.moveaxis(maps, -1, 0), cmap="viridis")  # drew nothing before the fix
 
 
 def test_class_maximization_raises_each_logit(cnn):
-    result = ascent.class_maximization(cnn, steps=20, seed=0)
+    result = analysis_ascent.class_maximization(cnn, steps=20, seed=0)
     assert result.images.shape == (7, IMAGE_SIZE, IMAGE_SIZE)
     assert result.images.min() >= 0 and result.images.max() <= 255
     assert np.all(result.logits > result.start_logits + 0.1)
-    logits = gradients.predict_logits(cnn, result.images)
+    logits = analysis_gradients.predict_logits(cnn, result.images)
     # compiled ascent step against an eager pass (other batch, maybe other kernels): float32
     # logits of this model are within 1e-6 of float64 ones; one ascent step changes them ~0.02
     np.testing.assert_allclose(result.logits, logits[np.arange(7), np.arange(7)], rtol=1e-4,
@@ -331,7 +342,7 @@ def test_class_maximization_raises_each_logit(cnn):
 def test_class_maximization_follows_linear_weights(linear):
     """Ascending a linear logit brightens pixels with positive weight and darkens negative ones."""
     model, kernel = linear
-    result = ascent.class_maximization(model, steps=15, classes=[2], blur_every=0, jitter=0)
+    result = analysis_ascent.class_maximization(model, steps=15, classes=[2], blur_every=0, jitter=0)
     change = result.images[0] - result.images[0].mean()
     w = kernel[..., 2]
     assert change[:8, :8][w[:8, :8] > 0.5].min() > 0 > change[:8, :8][w[:8, :8] < -0.5].max()
@@ -352,7 +363,7 @@ def mean_model():
 
 def test_adversarial_untargeted_flips_after_known_steps(mean_model):
     image = np.full(SHAPE, 100.0, np.float32)
-    result = adversarial.adversarial_example(mean_model, image)
+    result = analysis_adversarial.adversarial_example(mean_model, image)
     # each step lowers every pixel by 1: happy = 100 - k drops below neutral = 89.5 at k = 11.
     # happy is a float32 sum of 2,304 products: in any summation order within
     # 2,305 x 2^-24 x m < 0.014 of the mean m (oneDNN on an AVX-512 CPU is off by 0.0016, as a
@@ -368,7 +379,7 @@ def test_adversarial_untargeted_flips_after_known_steps(mean_model):
     assert result.original_probability == pytest.approx(1 / (1 + np.exp(-10.5)), rel=1e-4)
     assert result.new_probability == pytest.approx(1 / (1 + np.exp(-0.5)), abs=3e-3)
     # and it is the softmax of the model's own logits on the returned image (same computation)
-    logits = gradients.predict_logits(mean_model, result.image)[0].astype(np.float64)
+    logits = analysis_gradients.predict_logits(mean_model, result.image)[0].astype(np.float64)
     probabilities = np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
     assert result.new_probability == pytest.approx(probabilities[6], rel=1e-5)
     assert result.target_class is None
@@ -376,63 +387,63 @@ def test_adversarial_untargeted_flips_after_known_steps(mean_model):
 
 def test_adversarial_targeted_and_limits(mean_model):
     image = np.full(SHAPE, 100.0, np.float32)
-    result = adversarial.adversarial_example(mean_model, image, target_class=5)
+    result = analysis_adversarial.adversarial_example(mean_model, image, target_class=5)
     # surprise = 50 + k beats happy = 100 - k and neutral = 89.5 first at k = 40 (a margin of
     # 0.5 each side, against a float32 error below 0.014: see the untargeted test)
     assert (result.flipped, result.steps, result.new_class) == (True, 40, 5)
-    capped = adversarial.adversarial_example(mean_model, image, max_steps=5)
+    capped = analysis_adversarial.adversarial_example(mean_model, image, max_steps=5)
     assert (capped.flipped, capped.steps, capped.new_class) == (False, 5, 3)
     assert capped.max_abs_change == 5.0
     # half the pixels at 1, half at 199: happy (mean 100); the dark half clips at 0 after a step
     half = np.concatenate([np.full((24, 48, 1), 1.0), np.full((24, 48, 1), 199.0)])
-    dark = adversarial.adversarial_example(mean_model, half, step_size=2.0, max_steps=4)
+    dark = analysis_adversarial.adversarial_example(mean_model, half, step_size=2.0, max_steps=4)
     assert (dark.flipped, dark.steps, dark.image.min(), dark.image.max()) == (False, 4, 0.0, 191.0)
     assert (dark.max_abs_change, dark.mean_abs_change) == (8.0, 4.5)
     with pytest.raises(ValueError):
-        adversarial.adversarial_example(mean_model, image, target_class=7)
+        analysis_adversarial.adversarial_example(mean_model, image, target_class=7)
     with pytest.raises(ValueError):
-        adversarial.adversarial_example(mean_model, np.stack([image, image]))
+        analysis_adversarial.adversarial_example(mean_model, np.stack([image, image]))
     with pytest.raises(ValueError):
-        adversarial.adversarial_example(mean_model, image, step_size=0)
+        analysis_adversarial.adversarial_example(mean_model, image, step_size=0)
 
 
 def test_adversarial_flips_a_cnn(cnn, images):
-    result = adversarial.adversarial_example(cnn, images[0], max_steps=50)
+    result = analysis_adversarial.adversarial_example(cnn, images[0], max_steps=50)
     assert result.flipped and 1 <= result.steps <= 50
     assert result.new_class != result.original_class
     assert result.max_abs_change == result.steps  # integer pixels, one grey level per step
-    assert gradients.predict_logits(cnn, result.image).argmax() == result.new_class
+    assert analysis_gradients.predict_logits(cnn, result.image).argmax() == result.new_class
 
 
 # ----------------------------------------------------------------------------- figures
 
 def test_plot_grid():
     imgs = np.random.default_rng(0).uniform(size=(10, 6, 6, 1))
-    fig = plots.plot_grid(imgs, titles=[f"f{i}" for i in range(10)], ncols=4, cell_size=1.0)
+    fig = plotting.plot_grid(imgs, titles=[f"f{i}" for i in range(10)], ncols=4, cell_size=1.0)
     assert isinstance(fig, Figure) and len(fig.axes) == 10
     assert fig.get_size_inches().tolist() == [4.0, 3.0]
     assert fig.axes[9].get_title() == "f9" and fig.axes[0].get_xticks().size == 0
-    assert len(plots.plot_grid(imgs[:3, ..., 0]).axes) == 3
+    assert len(plotting.plot_grid(imgs[:3, ..., 0]).axes) == 3
     with pytest.raises(ValueError):
-        plots.plot_grid(imgs, titles=["a"])
+        plotting.plot_grid(imgs, titles=["a"])
     with pytest.raises(ValueError):
-        plots.plot_grid(imgs[0, ..., 0])
-    labelled = plots.plot_grid(imgs[:6], ncols=3, row_labels=["top", "bottom"])
+        plotting.plot_grid(imgs[0, ..., 0])
+    labelled = plotting.plot_grid(imgs[:6], ncols=3, row_labels=["top", "bottom"])
     assert [ax.get_ylabel() for ax in labelled.axes] == ["top", "", "", "bottom", "", ""]
     with pytest.raises(ValueError, match="3 row labels for 2 rows"):
-        plots.plot_grid(imgs[:6], ncols=3, row_labels=["a", "b", "c"])
+        plotting.plot_grid(imgs[:6], ncols=3, row_labels=["a", "b", "c"])
 
 
 def test_saliency_figure(cnn, images):
-    fig = saliency.saliency_figure(cnn, images[:3], labels=[0, 3, 6], samples=2)
+    fig = sections_saliency.saliency_figure(cnn, images[:3], labels=[0, 3, 6], samples=2)
     assert isinstance(fig, Figure) and len(fig.axes) == 15
     titles = [ax.get_title() for ax in fig.axes[:5]]
     assert titles == ["original", "saliency", "masked (>= 0.5)", "Grad-CAM", "SmoothGrad"]
-    predicted = gradients.predict_logits(cnn, images[:3]).argmax(axis=1)
+    predicted = analysis_gradients.predict_logits(cnn, images[:3]).argmax(axis=1)
     label = fig.axes[5].get_ylabel()
     assert label.startswith("true happy\npred " + CLASS_NAMES[predicted[1]])
     keras.utils.set_random_seed(0)
-    dnn_fig = saliency.saliency_figure(build_dnn(hidden_units=[8]), images[:2], samples=2)
+    dnn_fig = sections_saliency.saliency_figure(build_dnn(hidden_units=[8]), images[:2], samples=2)
     assert len(dnn_fig.axes) == 8  # no Grad-CAM column without conv layers
 
 
@@ -440,48 +451,48 @@ def test_saliency_figure(cnn, images):
 
 
 def test_seeded_subset():
-    subset = sampling.seeded_subset(100, 10, seed=3)
+    subset = data_sampling.seeded_subset(100, 10, seed=3)
     assert len(subset) == 10 and len(set(subset)) == 10 and subset.max() < 100
     assert np.all(np.diff(subset) > 0)
-    np.testing.assert_array_equal(subset, sampling.seeded_subset(100, 10, seed=3))
-    assert not np.array_equal(subset, sampling.seeded_subset(100, 10, seed=4))
-    np.testing.assert_array_equal(sampling.seeded_subset(5, 10, seed=0), np.arange(5))  # all of n
+    np.testing.assert_array_equal(subset, data_sampling.seeded_subset(100, 10, seed=3))
+    assert not np.array_equal(subset, data_sampling.seeded_subset(100, 10, seed=4))
+    np.testing.assert_array_equal(data_sampling.seeded_subset(5, 10, seed=0), np.arange(5))  # all of n
 
 
 def test_per_class_subset():
     labels = np.array([0] * 5 + [1] * 1 + [3] * 4 + [6] * 3)
-    chosen, missing = sampling.per_class_subset(labels, 2, seed=0)
+    chosen, missing = data_sampling.per_class_subset(labels, 2, seed=0)
     assert [int((labels[chosen] == c).sum()) for c in range(7)] == [2, 1, 0, 2, 0, 0, 2]
     assert missing == [CLASS_NAMES[2], CLASS_NAMES[4], CLASS_NAMES[5]]
     assert labels[chosen].tolist() == sorted(labels[chosen].tolist())  # grouped in class order
     for c in (0, 3, 6):
         assert np.all(np.diff(chosen[labels[chosen] == c]) > 0)  # sorted within a class
-    again, _ = sampling.per_class_subset(labels, 2, seed=0)
+    again, _ = data_sampling.per_class_subset(labels, 2, seed=0)
     np.testing.assert_array_equal(chosen, again)
-    everything, none = sampling.per_class_subset(np.arange(7), 3, seed=1)
+    everything, none = data_sampling.per_class_subset(np.arange(7), 3, seed=1)
     assert everything.tolist() == list(range(7)) and none == []
 
 
 def test_plural_and_fmt():
-    from helpers import notebook as nbh
 
-    assert nbh.plural(1, "step") == "1 step"
-    assert nbh.plural(3, "step") == "3 steps"
-    assert nbh.plural(1.0, "grey level") == "1 grey level"
-    assert nbh.plural(2.5, "step") == "2.5 steps"
-    assert nbh.plural(np.float64(0), "face") == "0 faces"
-    assert nbh.fmt(3.14159) == "3.1" and nbh.fmt(0.5, ".2f") == "0.50"
-    assert nbh.fmt(None) == "n/a" and nbh.fmt(None, ".2f", "-") == "-"
+
+    assert words.plural(1, "step") == "1 step"
+    assert words.plural(3, "step") == "3 steps"
+    assert words.plural(1.0, "grey level") == "1 grey level"
+    assert words.plural(2.5, "step") == "2.5 steps"
+    assert words.plural(np.float64(0), "face") == "0 faces"
+    assert words.fmt(3.14159) == "3.1" and words.fmt(0.5, ".2f") == "0.50"
+    assert words.fmt(None) == "n/a" and words.fmt(None, ".2f", "-") == "-"
 
 
 def test_explain_and_predicted_maps_match_the_single_methods(cnn, images):
-    predicted, sal, cam, sg = saliency.explain(cnn, images, samples=2, seed=1)
-    np.testing.assert_array_equal(predicted, gradients.predict_logits(cnn, images).argmax(axis=1))
-    np.testing.assert_array_equal(sal, saliency.saliency_maps(cnn, images, predicted))
-    np.testing.assert_array_equal(cam, saliency.grad_cam(cnn, images, predicted))
-    np.testing.assert_array_equal(sg, saliency.smoothgrad(cnn, images, predicted, samples=2,
+    predicted, sal, cam, sg = analysis_saliency.explain(cnn, images, samples=2, seed=1)
+    np.testing.assert_array_equal(predicted, analysis_gradients.predict_logits(cnn, images).argmax(axis=1))
+    np.testing.assert_array_equal(sal, analysis_saliency.saliency_maps(cnn, images, predicted))
+    np.testing.assert_array_equal(cam, analysis_saliency.grad_cam(cnn, images, predicted))
+    np.testing.assert_array_equal(sg, analysis_saliency.smoothgrad(cnn, images, predicted, samples=2,
                                                           seed=1))
-    batched = saliency.predicted_maps(cnn, images, batch=3, progress=False)  # batches of 3 and 1
+    batched = analysis_saliency.predicted_maps(cnn, images, batch=3, progress=False)  # batches of 3 and 1
     # other batch sizes may sum in another order: the top two logits are > 0.8 apart, so the
     # argmax holds, and each normalised map is within 1e-6 of a float64 evaluation (measured)
     np.testing.assert_array_equal(batched[0], predicted)
@@ -494,46 +505,46 @@ def test_top_share():
     maps[0, :2, :5] = np.arange(1, 11).reshape(2, 5)  # all mass in 10 of 100 pixels
     maps[1] = 1.0                          # uniform: the top 10% hold 10%
     maps[2, 0, 0], maps[2, 5, 5] = 3.0, 1.0
-    np.testing.assert_allclose(saliency.top_share(maps), [1.0, 0.1, 1.0])
-    assert saliency.top_share(maps[2:], fraction=0.01)[0] == pytest.approx(0.75)  # 3 of 4 units
-    assert saliency.top_share(np.zeros((1, 4, 4)))[0] == 0.0
+    np.testing.assert_allclose(analysis_saliency.top_share(maps), [1.0, 0.1, 1.0])
+    assert analysis_saliency.top_share(maps[2:], fraction=0.01)[0] == pytest.approx(0.75)  # 3 of 4 units
+    assert analysis_saliency.top_share(np.zeros((1, 4, 4)))[0] == 0.0
     ramp = np.arange(100, dtype=float).reshape(1, 10, 10)
-    assert saliency.top_share(ramp, 0.2)[0] == pytest.approx(sum(range(80, 100)) / sum(range(100)))
+    assert analysis_saliency.top_share(ramp, 0.2)[0] == pytest.approx(sum(range(80, 100)) / sum(range(100)))
 
 
 def test_map_correlation():
     rng = np.random.default_rng(0)
     a = rng.uniform(size=(3, 6, 6))
-    np.testing.assert_allclose(saliency.map_correlation(a, a), 1.0)
-    np.testing.assert_allclose(saliency.map_correlation(a, 2 * a + 5), 1.0)
-    np.testing.assert_allclose(saliency.map_correlation(a, -a), -1.0)
+    np.testing.assert_allclose(analysis_saliency.map_correlation(a, a), 1.0)
+    np.testing.assert_allclose(analysis_saliency.map_correlation(a, 2 * a + 5), 1.0)
+    np.testing.assert_allclose(analysis_saliency.map_correlation(a, -a), -1.0)
     constant = np.ones_like(a)
-    np.testing.assert_array_equal(saliency.map_correlation(a, constant), 0.0)
+    np.testing.assert_array_equal(analysis_saliency.map_correlation(a, constant), 0.0)
     x = np.array([[[1.0, 2.0], [3.0, 4.0]]])
     y = np.array([[[1.0, 3.0], [2.0, 4.0]]])
-    assert saliency.map_correlation(x, y)[0] == pytest.approx(0.8)  # corrcoef(1234, 1324)
-    assert [saliency.correlation_strength(r) for r in (0.29, -0.3, 0.59, 0.6, -0.95)] == [
+    assert analysis_saliency.map_correlation(x, y)[0] == pytest.approx(0.8)  # corrcoef(1234, 1324)
+    assert [sections_saliency.correlation_strength(r) for r in (0.29, -0.3, 0.59, 0.6, -0.95)] == [
         "weak", "moderate", "moderate", "strong", "strong"]
 
 
 def test_region_area_boxes_and_format():
-    area = saliency.region_area()
+    area = analysis_saliency.region_area()
     assert area == pytest.approx({"eyes": 14 * 40 / PIXELS, "mouth": 14 * 24 / PIXELS,
                                   "rest": 1 - (14 * 40 + 14 * 24) / PIXELS})
     assert list(area) == ["eyes", "mouth", "rest"]
-    assert saliency.region_boxes() == {"eyes": "rows 10-23, columns 4-43",
+    assert analysis_saliency.region_boxes() == {"eyes": "rows 10-23, columns 4-43",
                                        "mouth": "rows 30-43, columns 12-35",
                                        "rest": "every other pixel"}
     share = {"eyes": 0.25, "mouth": 0.5, "rest": 0.25}
-    assert saliency.format_shares(share) == "eyes 25.0%, mouth 50.0%, rest 25.0%"
-    assert saliency.format_shares(share, skip="mouth") == "eyes 25.0%, rest 25.0%"
+    assert sections_saliency.format_shares(share) == "eyes 25.0%, mouth 50.0%, rest 25.0%"
+    assert sections_saliency.format_shares(share, skip="mouth") == "eyes 25.0%, rest 25.0%"
 
 
 def test_region_share_table():
     area = {"eyes": 0.25, "mouth": 0.25, "rest": 0.5}
     shares = {"saliency": {"eyes": 0.5, "mouth": 0.25, "rest": 0.25},
               "Grad-CAM": {"eyes": 0.1, "mouth": 0.2, "rest": 0.7}}
-    table = saliency.region_share_table(shares, area,
+    table = sections_saliency.region_share_table(shares, area,
                                         density=("saliency / area", shares["saliency"]))
     assert list(table.columns) == ["measure", "eyes", "mouth", "rest"]
     assert table["measure"].tolist() == ["box", "share of area", "saliency", "Grad-CAM",
@@ -541,7 +552,7 @@ def test_region_share_table():
     assert table.set_index("measure").loc["saliency"].tolist() == ["50.0%", "25.0%", "25.0%"]
     assert table.set_index("measure").loc["saliency / area"].tolist() == ["2.00x", "1.00x", "0.50x"]
     assert table.set_index("measure").loc["box", "rest"] == "every other pixel"
-    assert len(saliency.region_share_table(shares, area)) == 4  # no density row
+    assert len(sections_saliency.region_share_table(shares, area)) == 4  # no density row
 
 
 def test_region_share_by_class_and_table():
@@ -550,13 +561,13 @@ def test_region_share_by_class_and_table():
     maps[1, 35, 20] = 1.0                       # class 3, all in the mouth
     maps[2, 0, 0] = 2.0                         # class 0, all in the rest
     labels = np.array([3, 3, 0, 5])             # class 5's only map is empty: left out
-    per_class = saliency.region_share_by_class(maps, labels)
+    per_class = analysis_saliency.region_share_by_class(maps, labels)
     assert list(per_class) == [CLASS_NAMES[0], CLASS_NAMES[3]]
     assert per_class[CLASS_NAMES[3]] == pytest.approx({"faces": 2, "eyes": 0.5, "mouth": 0.5,
                                                        "rest": 0.0})
     assert per_class[CLASS_NAMES[0]] == pytest.approx({"faces": 1, "eyes": 0.0, "mouth": 0.0,
                                                        "rest": 1.0})
-    table = saliency.per_class_table(per_class, {"eyes": 0.25, "mouth": 0.125, "rest": 0.625})
+    table = sections_saliency.per_class_table(per_class, {"eyes": 0.25, "mouth": 0.125, "rest": 0.625})
     assert list(table.columns) == ["true class", "faces", "eyes", "mouth", "rest", "eyes / area",
                                    "mouth / area"]
     assert table.iloc[1].tolist() == [CLASS_NAMES[3], 2, "50.0%", "50.0%", "0.0%", "2.00x", "4.00x"]
@@ -565,20 +576,20 @@ def test_region_share_by_class_and_table():
 def test_saliency_figures_split_by_class(cnn, images):
     x = np.concatenate([images, images[:2]])
     labels = np.array([0, 0, 3, 3, 6, 6])
-    figures = saliency.saliency_figures(cnn, x, labels, "Tiny", per_class=4, samples=1)
+    figures = sections_saliency.saliency_figures(cnn, x, labels, "Tiny", per_class=4, samples=1)
     assert len(figures) == 2                                    # 8 // 4 = 2 classes per figure
     assert [len(f.axes) for f in figures] == [4 * 5, 2 * 5]     # 5 columns per face
     assert figures[0]._suptitle.get_text() == "Tiny: explanations of the predicted class (1/2)"
     assert figures[1].axes[0].get_ylabel().startswith("true " + CLASS_NAMES[6])
-    single = saliency.saliency_figures(cnn, x, labels, "Tiny", per_class=1, samples=1)
+    single = sections_saliency.saliency_figures(cnn, x, labels, "Tiny", per_class=1, samples=1)
     assert len(single) == 1
     assert single[0]._suptitle.get_text() == "Tiny: explanations of the predicted class"
 
 
 def test_region_figure():
-    area = saliency.region_area()
+    area = analysis_saliency.region_area()
     face = np.random.default_rng(0).uniform(0, 255, (IMAGE_SIZE, IMAGE_SIZE))
-    fig = saliency.region_figure(face, face / 255, face / 255, 7, area)
+    fig = sections_saliency.region_figure(face, face / 255, face / 255, 7, area)
     assert isinstance(fig, Figure) and len(fig.axes) == 5      # 3 panels and 2 colour bars
     assert [ax.get_title() for ax in fig.axes[:3]] == [
         "mean validation face", "mean saliency, 7 faces", "mean Grad-CAM, 7 faces"]
@@ -588,41 +599,41 @@ def test_region_figure():
 
 def attack(steps=3, flipped=True, original=3, new=5, change=3.0):
     image = np.full((IMAGE_SIZE, IMAGE_SIZE), 100.0)
-    return adversarial.AdversarialResult(image + change, np.full_like(image, change), steps, original,
+    return analysis_adversarial.AdversarialResult(image + change, np.full_like(image, change), steps, original,
                                       new, 0.9, 0.6, change, change / 2, flipped)
 
 
 def test_pick_correct():
     labels = np.array([0, 0, 1, 1, 2, 2, 3])
     predicted = np.array([0, 0, 1, 0, 5, 2, 3])   # rows 3 and 4 are wrong
-    picked = sampling.pick_correct(predicted, labels, 4, seed=0)
+    picked = data_sampling.pick_correct(predicted, labels, 4, seed=0)
     assert len(picked) == 4 and len(set(picked)) == 4
     assert all(predicted[i] == labels[i] for i in picked)
     assert sorted(labels[picked]) == [0, 1, 2, 3]            # one per class before any repeat
-    assert picked == sampling.pick_correct(predicted, labels, 4, seed=0)
-    everything = sampling.pick_correct(predicted, labels, 10, seed=1)
+    assert picked == data_sampling.pick_correct(predicted, labels, 4, seed=0)
+    everything = data_sampling.pick_correct(predicted, labels, 10, seed=1)
     assert sorted(everything) == [0, 1, 2, 5, 6]             # only 5 correct faces exist
     assert sorted(labels[everything[:4]]) == [0, 1, 2, 3]
-    assert sampling.pick_correct(predicted, labels, 0, seed=0) == []
+    assert data_sampling.pick_correct(predicted, labels, 0, seed=0) == []
 
 
 def test_mean_pair_difference():
     images = np.stack([np.zeros((4, 4)), np.full((4, 4), 10.0)])
     # every pair of two different images differs by 10 everywhere
-    assert adversarial.mean_pair_difference(images, pairs=50, seed=0) == 10.0
+    assert analysis_adversarial.mean_pair_difference(images, pairs=50, seed=0) == 10.0
     ramp = np.arange(5, dtype=float)[:, None, None] * np.ones((5, 2, 2))
-    value = adversarial.mean_pair_difference(ramp, pairs=2000, seed=1)
+    value = analysis_adversarial.mean_pair_difference(ramp, pairs=2000, seed=1)
     assert value == pytest.approx(2.0, abs=0.1)  # E|i - j| over distinct i, j in 0..4 is 2
 
 
 def test_attack_record_and_table():
     a = attack()
-    record = adversarial.attack_record(7, np.int64(3), a)
+    record = sections_adversarial.attack_record(7, np.int64(3), a)
     assert record == {"index": 7, "true": 3, "original_class": 3, "original_probability": 0.9,
                       "new_class": 5, "new_probability": 0.6, "steps": 3, "flipped": True,
                       "max_abs_change": 3.0, "mean_abs_change": 1.5}
     assert type(record["true"]) is int
-    table = adversarial.adversarial_table([7, 9], [3, 0], [a, attack(flipped=False, new=3)])
+    table = sections_adversarial.adversarial_table([7, 9], [3, 0], [a, attack(flipped=False, new=3)])
     assert table.iloc[0].tolist() == [7, CLASS_NAMES[3], f"{CLASS_NAMES[3]} (90%)", 3,
                                       f"{CLASS_NAMES[5]} (60%)", 3.0, 1.5, "yes"]
     assert table.iloc[1]["flipped"] == "no" and table.iloc[1]["true"] == CLASS_NAMES[0]
@@ -630,7 +641,7 @@ def test_attack_record_and_table():
 
 def test_adversarial_figure():
     originals = np.full((2, IMAGE_SIZE, IMAGE_SIZE, 1), 100.0)
-    fig = adversarial.adversarial_figure(originals, [3, 0], [attack(), attack(steps=1, change=1.0)],
+    fig = sections_adversarial.adversarial_figure(originals, [3, 0], [attack(), attack(steps=1, change=1.0)],
                                       1.0)
     assert isinstance(fig, Figure) and len(fig.axes) == 2 * 3 + 2  # 3 panels a row, 1 colour bar
     assert fig.axes[1].get_title() == "perturbation after 3 steps\n(amplified 85x)"
@@ -640,30 +651,30 @@ def test_adversarial_figure():
 
 
 def test_class_maximization_figure_and_table():
-    result = ascent.ClassMaximization(
+    result = analysis_ascent.ClassMaximization(
         images=np.random.default_rng(0).uniform(0, 255, (2, IMAGE_SIZE, IMAGE_SIZE)),
         classes=np.array([0, 3]), start_logits=np.array([0.1, -1.0]), logits=np.array([2.0, 3.5]),
         probabilities=np.array([0.4, 0.95]), predicted=np.array([6, 3]))
-    fig = ascent.class_maximization_figure(result, 20)
+    fig = sections_class_maximization.class_maximization_figure(result, 20)
     assert len(fig.axes) == 2
     assert fig.axes[0].get_title() == f"{CLASS_NAMES[0]}\np = 40%\n(predicted {CLASS_NAMES[6]})"
     assert fig.axes[1].get_title() == f"{CLASS_NAMES[3]}\np = 95%"
-    table = ascent.class_maximization_table(result)
+    table = sections_class_maximization.class_maximization_table(result)
     assert table.to_dict("list") == {"class": [CLASS_NAMES[0], CLASS_NAMES[3]],
                                      "logit start -> final": ["0.10 -> 2.00", "-1.00 -> 3.50"],
                                      "probability of the class": ["40.0%", "95.0%"],
                                      "predicted class": [CLASS_NAMES[6], CLASS_NAMES[3]]}
-    s = ascent.class_maximization_summary(result, 20)
+    s = sections_class_maximization.class_maximization_summary(result, 20)
     assert (s["hits"], s["not_risen"], s["logit_rise_range"]) == (1, 0, pytest.approx([1.9, 4.5]))
     assert s["lowest"] == {"class": CLASS_NAMES[0], "probability": 0.4}
-    assert ascent.class_maximization_sentences(s) == (
+    assert sections_class_maximization.class_maximization_sentences(s) == (
         "After 20 steps, 1 of 2 images are classified as the class they were optimised for; the "
         f"class probability reached goes from 40.0% ({CLASS_NAMES[0]}) to 95.0% ({CLASS_NAMES[3]}), "
         "and every logit rose from the starting noise by 1.9 to 4.5.")
     result.logits[0] = 0.0
-    assert ascent.class_maximization_sentences(ascent.class_maximization_summary(result, 20)).endswith(
+    assert sections_class_maximization.class_maximization_sentences(sections_class_maximization.class_maximization_summary(result, 20)).endswith(
         "optimised for; 1 logit(s) did not rise.")
-    assert ascent.settings_sentence(ascent.AscentSettings(steps=7)).startswith(
+    assert sections_filters.settings_sentence(analysis_ascent.AscentSettings(steps=7)).startswith(
         "**Settings**: 7 ascent steps from mid-grey plus Gaussian noise (standard deviation 20 grey")
 
 
@@ -677,19 +688,19 @@ def region_maps(eyes, mouth, rest, n=4):
 
 
 def test_shown_summary_and_sentences():
-    s = saliency.shown_summary([4, 8, 9], np.array([0, 3, 3]), np.array([0, 3, 1]),
+    s = sections_saliency.shown_summary([4, 8, 9], np.array([0, 3, 3]), np.array([0, 3, 1]),
                                np.array([0.1, 0.2, 0.3]), per_class=1, seed=7, missing=["disgust"],
                                threshold=0.25, smoothgrad_samples=5, smoothgrad_noise=0.15,
                                gradcam_layer="block3_conv2")
     assert s["correct"] == 2 and s["faces"] == 3
     assert s["kept_fraction_mean"] == pytest.approx(0.2)
     assert s["kept_fraction_range"] == pytest.approx([0.1, 0.3])
-    text = saliency.shown_sentences(s)
+    text = sections_saliency.shown_sentences(s)
     assert text.startswith("**Faces**: 3 validation faces, 1 per true class (drawn at random with "
                            "seed 7); the validation split has no disgust face.")
     assert "at least 0.25 of the face's maximum, on average 20.0% of the pixels (from 10.0% to 30.0%)" in text
     assert "layer: `block3_conv2`. The CNN predicts 2 of these 3 faces correctly" in text
-    assert "has no" not in saliency.shown_sentences({**s, "missing": []})
+    assert "has no" not in sections_saliency.shown_sentences({**s, "missing": []})
 
 
 def test_region_summary_and_sentences():
@@ -699,47 +710,47 @@ def test_region_summary_and_sentences():
     sample_sal = np.concatenate([region_maps(0.6, 0.1, 0.3, 5), region_maps(0.1, 0.6, 0.3, 5),
                                  region_maps(0.2, 0.2, 0.6, 2)])
     labels = np.array([0] * 5 + [3] * 5 + [6] * 2)
-    sample = saliency.Maps(labels, sample_sal, region_maps(0.1, 0.1, 0.8, 12))
-    s = saliency.region_summary(shown, sample, labels, min_class_faces=5)
+    sample = analysis_saliency.Maps(labels, sample_sal, region_maps(0.1, 0.1, 0.8, 12))
+    s = sections_saliency.region_summary(shown, sample, labels, min_class_faces=5)
     share = s["region_share"]["saliency_sample"]
     assert share == pytest.approx({"eyes": 3.9 / 12, "mouth": 3.9 / 12, "rest": 4.2 / 12})
     assert s["dominant_region"] == "rest" and s["gradcam_dominant_region"] == "rest"
-    area = saliency.region_area()
+    area = analysis_saliency.region_area()
     assert s["share_over_area_sample"]["mouth"] == pytest.approx(share["mouth"] / area["mouth"])
     assert s["densest_region"] == "mouth" and s["sparsest_region"] == "rest"
     assert s["compared_classes"] == [CLASS_NAMES[0], CLASS_NAMES[3]]
     assert (s["mouth_top"], s["eyes_top"]) == (CLASS_NAMES[3], CLASS_NAMES[0])
     assert (s["shown_faces"], s["sample_size"]) == (4, 12)
 
-    text = saliency.region_sentences(s)
+    text = sections_saliency.region_sentences(s)
     assert "over 12 validation faces (seeded sample), the **rest** region holds 35.0%" in text
     assert "(eyes 32.5%, mouth 32.5%). Grad-CAM agrees (rest 80.0%)." in text
     assert "even though each of its pixels matters less" in text        # rest < 1x its area
     assert "of saliency is in the mouth region (60.0%) and of SmoothGrad in the rest region (80.0%)" in text
     cam_elsewhere = {**s, "gradcam_dominant_region": "eyes"}
-    assert "puts most of its mass on the **eyes** region instead" in saliency.region_sentences(cam_elsewhere)
+    assert "puts most of its mass on the **eyes** region instead" in sections_saliency.region_sentences(cam_elsewhere)
 
-    table = saliency.region_table(s)
+    table = sections_saliency.region_table(s)
     assert table["measure"].tolist()[2:] == [
         "saliency, faces shown", "SmoothGrad, faces shown", "Grad-CAM, faces shown",
         "saliency, sample of 12", "Grad-CAM, sample of 12", "saliency (sample) / area"]
 
-    text = saliency.class_region_sentences(s)
+    text = sections_saliency.class_region_sentences(s)
     assert text.startswith("Among the 2 classes with at least 5 faces in the sample, the mouth gets "
                            f"the largest share for **{CLASS_NAMES[3]}** faces (60.0% of the saliency")
-    few = saliency.region_summary(shown, sample, labels, min_class_faces=6)
+    few = sections_saliency.region_summary(shown, sample, labels, min_class_faces=6)
     assert few["mouth_top"] is None
-    assert saliency.class_region_sentences(few).startswith("Too few classes have 6 or more faces")
+    assert sections_saliency.class_region_sentences(few).startswith("Too few classes have 6 or more faces")
 
 
 def test_model_comparison_and_sentences():
-    main = saliency.Maps(np.array([0, 1, 2, 3]), region_maps(0.2, 0.2, 0.6), region_maps(0.3, 0.3, 0.4))
+    main = analysis_saliency.Maps(np.array([0, 1, 2, 3]), region_maps(0.2, 0.2, 0.6), region_maps(0.3, 0.3, 0.4))
     weak_sal = region_maps(0.1, 0.7, 0.2)
     weak_sal[:, 40, 40] = 0.0
-    weak = saliency.Maps(np.array([0, 1, 5, 5]), weak_sal, region_maps(0.3, 0.3, 0.4))
+    weak = analysis_saliency.Maps(np.array([0, 1, 5, 5]), weak_sal, region_maps(0.3, 0.3, 0.4))
     main_metrics = {"val_accuracy": 0.66, "epochs_run": 50}
     weak_metrics = {"val_accuracy": 0.5, "epochs_run": 1}
-    s = saliency.model_comparison(main, weak, 0.5, main_metrics, weak_metrics,
+    s = sections_weak_model.model_comparison(main, weak, 0.5, main_metrics, weak_metrics,
                                   shown_true=[1, 2, 3], weak_shown_predicted=[1, 2, 0])
     assert s["prediction_agreement"] == 0.5 and s["shown_correct"] == 2
     assert s["dominant_region"] == "mouth" and s["main_dominant_region"] == "rest"
@@ -750,14 +761,14 @@ def test_model_comparison_and_sentences():
     assert s["kept_fraction_sample"] == pytest.approx({"main": 1 / PIXELS, "weak": 1 / PIXELS})
     assert s["correlation_with_main"]["gradcam_mean"] == pytest.approx(1.0)
 
-    assert saliency.weak_model_sentence(s) == (
+    assert sections_weak_model.weak_model_sentence(s) == (
         "Validation accuracy: weak model **50.0%** (1 epoch) against **66.0%** for the main CNN "
         "(50 epochs), 16.0 points lower. It predicts 2 of the 3 faces below correctly.")
-    assert "the same." in saliency.weak_model_sentence({**s, "val_accuracy": 0.66})
-    table = saliency.comparison_table(s).set_index("measure")
+    assert "the same." in sections_weak_model.weak_model_sentence({**s, "val_accuracy": 0.66})
+    table = sections_weak_model.comparison_table(s).set_index("measure")
     assert table.loc["saliency share: mouth"].tolist() == ["20.0%", "70.0%"]
     assert table.loc["pixels with saliency >= 0.5", "weak model"] == f"{100 / PIXELS:.1f}%"
-    text = saliency.comparison_sentences(s)
+    text = sections_weak_model.comparison_sentences(s)
     assert "the weak model's largest share is in the mouth region (70.0%; main CNN: rest, 60.0%)" in text
     assert "The largest change is in the mouth region, +50.0 points." in text
     assert "They predict the same class for 50.0% of the faces." in text
@@ -766,19 +777,19 @@ def test_model_comparison_and_sentences():
 def test_adversarial_summary_and_sentences():
     attacks = [attack(steps=3, change=3.0), attack(steps=9, new=0, change=9.0),
                attack(flipped=False, new=3)]
-    s = adversarial.adversarial_summary([7, 9, 11], [3, 3, 3], attacks, requested=3, step_size=1.0,
+    s = sections_adversarial.adversarial_summary([7, 9, 11], [3, 3, 3], attacks, requested=3, step_size=1.0,
                                         max_steps=10, between_faces=40.0)
     assert (s["attempted"], s["flipped"], s["median_steps_flipped"]) == (3, 2, 6.0)
     assert s["steps_range_flipped"] == [3, 9] and s["largest_max_abs_change"] == 9.0
     assert s["new_classes"] == sorted([CLASS_NAMES[0], CLASS_NAMES[5]])
     assert [e["index"] for e in s["examples"]] == [7, 9, 11]
-    text = adversarial.adversarial_sentences(s)
+    text = sections_adversarial.adversarial_sentences(s)
     assert text.startswith("2 of 3 attacks change the CNN's prediction within 10 steps of 1 grey "
                            "level (median 6 steps, from 3 to 9).")
     assert "is 9 grey levels (3.5% of the pixel range)" in text and "at most 4.5, against" in text
 
     def sentences(attacks, requested):
-        return adversarial.adversarial_sentences(adversarial.adversarial_summary(
+        return sections_adversarial.adversarial_sentences(sections_adversarial.adversarial_summary(
             list(range(len(attacks))), [3] * len(attacks), attacks, requested=requested,
             step_size=2.0, max_steps=5, between_faces=40.0))
 
@@ -790,10 +801,10 @@ def test_adversarial_summary_and_sentences():
 
 def test_plot_grid_keeps_the_row_label_of_an_empty_first_cell():
     imgs = [None, np.zeros((4, 4)), np.ones((4, 4)), None]
-    fig = plots.plot_grid(imgs, ncols=2, row_labels=["a", "b"])
+    fig = plotting.plot_grid(imgs, ncols=2, row_labels=["a", "b"])
     assert [ax.get_ylabel() for ax in fig.axes] == ["a", "", "b", ""]
     assert not fig.axes[0].images and not fig.axes[0].get_frame_on()
 
 
 def test_comparison_says_equally_concentrated():
-    assert saliency._more_less(0.2, 0.2) == "as" and saliency._more_less(0.3, 0.2) == "more"
+    assert sections_weak_model.more_less(0.2, 0.2) == "as" and sections_weak_model.more_less(0.3, 0.2) == "more"

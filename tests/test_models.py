@@ -1,4 +1,4 @@
-"""Unit tests for helpers/models.py, helpers/preprocess.py and helpers/plots.py.
+"""Unit tests for helpers/models.py, helpers/preprocess.py and helpers/sections_cnn.py.
 
 Tiny models on synthetic arrays only: the whole file runs in a few seconds on a CPU.
 """
@@ -15,18 +15,10 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from helpers import plots
-from helpers.models import (
-    RandomCrop,
-    build_cnn,
-    build_dnn,
-    count_params,
-    dnn_param_count,
-    dnn_width_for,
-    layer_table,
-    logits_model,
-)
-from helpers.preprocess import equalize_histogram, pixel_stats, to_model_input
+import helpers.sections.cnn as sections_cnn
+import helpers.sections.curves as sections_curves
+from helpers.modeling.models import (build_cnn, build_dnn, count_params, dnn_param_count, dnn_width_for, layer_table, logits_model, RandomCrop)
+from helpers.data.preprocess import equalize_histogram, pixel_stats, to_model_input
 
 PIXELS = 48 * 48
 NORM = {"mean": 120.0, "std": 60.0}
@@ -68,7 +60,7 @@ EVERY_AUGMENTATION = {"flip": True, "shift": 0.1, "rotation_degrees": 10.0, "zoo
 def test_builder_defaults_are_the_full_profile():
     import inspect
 
-    from helpers.config import load_profile
+    from helpers.core.config import load_profile
 
     full = load_profile("full")
     cnn_defaults = inspect.signature(build_cnn).parameters
@@ -473,7 +465,7 @@ def test_pixel_stats():
 
 
 def test_stages_group_cnn_layers_by_prefix(cnn):
-    groups = plots.stages(cnn)
+    groups = sections_cnn.stages(cnn)
     assert [g["key"] for g in groups] == ["image", "aug", "normalize", "block1", "block2",
                                           "flatten", "dense1", "logits", "probabilities"]
     assert sum(g["params"] for g in groups) == count_params(cnn)["total"]
@@ -490,13 +482,13 @@ def test_stages_group_cnn_layers_by_prefix(cnn):
 
 
 def test_stage_labels_name_blocks_and_dense_layers_with_a_space(cnn):
-    titles = [g["label"].split("\n")[0] for g in plots.stages(cnn)]
+    titles = [g["label"].split("\n")[0] for g in sections_cnn.stages(cnn)]
     assert titles == ["Input", "Augmentation", "Normalization", "Block 1", "Block 2", "Flatten",
                       "Dense 1", "Classifier", "Softmax"]
 
 
 def test_stages_group_dnn_layers(dnn):
-    groups = plots.stages(dnn)
+    groups = sections_cnn.stages(dnn)
     assert [g["key"] for g in groups] == ["image", "normalize", "flatten", "dense1", "dense2",
                                           "logits", "probabilities"]
     assert sum(g["params"] for g in groups) == dnn.count_params()
@@ -505,12 +497,12 @@ def test_stages_group_dnn_layers(dnn):
 
 
 def test_architecture_figure(cnn):
-    fig = plots.architecture_figure(cnn, per_row=4)
+    fig = sections_cnn.architecture_figure(cnn, per_row=4)
     try:
         assert isinstance(fig, Figure)
         assert f"{cnn.count_params():,} parameters" in fig._suptitle.get_text()
         boxes = [t.get_text() for t in fig.axes[0].texts if t.get_text()]  # arrows have no text
-        assert boxes == [g["label"] for g in plots.stages(cnn)]
+        assert boxes == [g["label"] for g in sections_cnn.stages(cnn)]
     finally:
         plt.close(fig)
 
@@ -519,7 +511,7 @@ def test_plot_curves():
     history = pd.DataFrame({"epoch": [1, 2, 3], "loss": [2.0, 1.5, 1.2],
                             "accuracy": [0.2, 0.3, 0.4], "val_loss": [2.1, 1.7, 1.6],
                             "val_accuracy": [0.18, 0.25, 0.3]})
-    fig = plots.plot_curves({"cnn": history, "dnn": history * 1.0}, title="Curves")
+    fig = sections_curves.plot_curves({"cnn": history, "dnn": history * 1.0}, title="Curves")
     try:
         assert isinstance(fig, Figure)
         assert len(fig.axes) == 2
@@ -534,7 +526,7 @@ def test_plot_curves():
 
 def test_dnn_width_for_a_cropping_dnn_counts_the_crop_pixels():
     """A DNN that crops to 44 x 44 sees 1,936 pixels: its width is solved for those."""
-    from helpers.models import input_pixels
+    from helpers.modeling.models import input_pixels
 
     augmentation = {"flip": True, "crop": 44}
     assert input_pixels(augmentation) == 44 * 44 and input_pixels(None) == PIXELS

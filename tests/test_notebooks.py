@@ -8,9 +8,9 @@ import nbformat
 import papermill as pm
 import pytest
 
-from helpers.config import NOTEBOOK_DIR, PROFILE_SETTINGS, from_profile, load_profile
-from helpers.pipeline import notebooks
-from helpers.report import section_of
+from helpers.core.config import from_profile, load_profile, NOTEBOOK_DIR, PROFILE_SETTINGS
+from helpers.pipeline.run import notebooks
+from helpers.pipeline.report import section_of
 
 EXPECTED = ["01_data", "02_cnn", "03_dnn", "04_confusion_matrix", "05_saliency", "06_filters",
             "07_semi_supervised", "08_histogram_equalization", "09_ensemble"]
@@ -19,7 +19,10 @@ INTERACTIVE_DEFAULTS = {"verbose": "auto", "profile": "full"}
 
 
 def test_the_numbered_notebooks_exist_in_order():
-    assert [p.stem for p in notebooks()] == EXPECTED
+    names = [p.stem for p in notebooks()]
+    assert names[:len(EXPECTED)] == EXPECTED
+    numbers = [int(name[:2]) for name in names]
+    assert numbers == list(range(1, len(names) + 1)), f"notebook numbers with a gap or twice: {names}"
 
 
 @pytest.mark.parametrize("path", notebooks(), ids=lambda p: p.stem)
@@ -57,7 +60,7 @@ def test_one_parameters_cell_with_full_profile_defaults(path):
 @pytest.mark.parametrize("path", notebooks(), ids=lambda p: p.stem)
 def test_notebook_opens_with_a_report_section(path):
     nb = nbformat.read(str(path), as_version=4)
-    assert section_of(nb.cells[0]) is not None, f"{path.name}: first cell must be a '# N. Title' heading"
+    assert section_of(nb.cells[0]) is not None, f"{path.name}: first cell must be a '# Title' heading of a section in helpers.sections.ORDER"
 
 
 @pytest.mark.parametrize("profile", ["full", "smoke"])
@@ -92,9 +95,28 @@ def test_every_code_cell_is_introduced_by_a_sentence(path):
 
 
 def test_from_profile_names_a_setting_the_profile_lacks(tmp_path, monkeypatch):
-    import helpers.config as config
+    import helpers.core.config as core_config
 
     (tmp_path / "bare.yaml").write_text("seed: 1\n")
-    monkeypatch.setattr(config, "PROFILE_DIR", tmp_path)
+    monkeypatch.setattr(core_config, "PROFILE_DIR", tmp_path)
     with pytest.raises(ValueError, match="profiles/bare.yaml has no cnn"):
-        config.from_profile("bare", cnn=None)
+        core_config.from_profile("bare", cnn=None)
+
+
+@pytest.mark.parametrize("path", notebooks(), ids=lambda p: p.stem)
+def test_section_headings_carry_no_number(path):
+    """Numbers come from helpers.sections.ORDER only: a heading names its section by title."""
+    nb = nbformat.read(str(path), as_version=4)
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type == "markdown":
+            first = cell.source.lstrip().split("\n", 1)[0]
+            assert not re.match(r"#\s+\d+\.", first), f"{path.name} cell {index}: {first!r} has a number"
+
+
+def test_another_profile_inherits_the_full_profiles_settings(tmp_path, monkeypatch):
+    import helpers.core.config as core_config
+
+    (tmp_path / "full.yaml").write_text("seed: 42\nepochs_of_a_new_question: 20\n")
+    (tmp_path / "quick.yaml").write_text("seed: 1\n")
+    monkeypatch.setattr(core_config, "PROFILE_DIR", tmp_path)
+    assert core_config.load_profile("quick") == {"seed": 1, "epochs_of_a_new_question": 20}

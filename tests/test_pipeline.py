@@ -16,9 +16,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import pipeline, plan
-from helpers.config import BUILD_DIR, PROJECT_ROOT, SECTIONS
-from helpers.report import MISSING
+import helpers.pipeline.plan as pipeline_plan
+import helpers.pipeline.run as pipeline_run
+from helpers.core.config import BUILD_DIR, PROJECT_ROOT
+from helpers.pipeline.report import SECTIONS
+from helpers.pipeline.report import MISSING
 
 SMOKE_REPORT = BUILD_DIR / "smoke" / "report"
 
@@ -78,13 +80,13 @@ def test_the_terminal_shows_progress_not_library_noise(smoke_run):
     assert "==> 02_cnn.ipynb" in shown and "done in" in shown
     for noise in ("oneDNN", "cuda drivers", "IPKernelApp", "absl::InitializeLog", "TqdmWarning"):
         assert noise not in shown
-    assert (BUILD_DIR / "smoke" / pipeline.KERNEL_LOG).exists()  # kept there
+    assert (BUILD_DIR / "smoke" / pipeline_run.KERNEL_LOG).exists()  # kept there
 
 
 @pytest.mark.pipeline
 def test_executed_notebooks_are_kept(smoke_run):
     executed = sorted((BUILD_DIR / "smoke" / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-    assert [p.name for p in executed] == [p.name for p in pipeline.notebooks()]
+    assert [p.name for p in executed] == [p.name for p in pipeline_run.notebooks()]
 
 
 def test_bad_data_dir_is_one_line_and_exit_2(tmp_path):
@@ -105,10 +107,10 @@ def test_failing_notebook_is_kept_with_its_error(tmp_path, monkeypatch):
     cells = [nbformat.v4.new_markdown_cell("# Data"), nbformat.v4.new_code_cell("x = 1"),
              nbformat.v4.new_code_cell("raise ValueError('broken on purpose')")]
     nbformat.write(nbformat.v4.new_notebook(cells=cells), str(notebooks / "01_broken.ipynb"))
-    monkeypatch.setattr(pipeline, "NOTEBOOK_DIR", notebooks)
-    monkeypatch.setattr(pipeline, "BUILD_DIR", tmp_path / "build")
-    with pytest.raises(pipeline.PipelineError) as error:
-        pipeline.run_notebooks({"profile": "t"})
+    monkeypatch.setattr(pipeline_run, "NOTEBOOK_DIR", notebooks)
+    monkeypatch.setattr(pipeline_run, "BUILD_DIR", tmp_path / "build")
+    with pytest.raises(pipeline_run.PipelineError) as error:
+        pipeline_run.run_notebooks({"profile": "t"})
     assert "01_broken.ipynb failed in cell" in str(error.value)
     assert "ValueError: broken on purpose" in str(error.value)
     executed = nbformat.read(str(tmp_path / "build" / "t" / "notebooks" / "01_broken.ipynb"), 4)
@@ -136,18 +138,18 @@ def sandbox(tmp_path, monkeypatch):
     """Notebooks, build/ and output_dir in tmp_path (nothing of the real project is touched)."""
     notebooks = tmp_path / "notebooks"
     notebooks.mkdir()
-    monkeypatch.setattr(pipeline, "NOTEBOOK_DIR", notebooks)
-    monkeypatch.setattr(pipeline, "BUILD_DIR", tmp_path / "build")
+    monkeypatch.setattr(pipeline_run, "NOTEBOOK_DIR", notebooks)
+    monkeypatch.setattr(pipeline_run, "BUILD_DIR", tmp_path / "build")
     params = {"profile": "t", "output_dir": str(tmp_path / "report"), "data_dir": "data", "seed": 1}
-    monkeypatch.setattr(pipeline, "profile_parameters", lambda profile, data_dir=None, retrain=False: dict(params))
-    monkeypatch.setattr(pipeline, "check_data", lambda p: SimpleNamespace(checksum="sha-1", test_ids=[0]))
-    monkeypatch.setattr(plan, "show_plan", lambda params: None)  # tested in test_plan.py
-    monkeypatch.setattr(pipeline, "record_compute", lambda params, path: None)  # idem
+    monkeypatch.setattr(pipeline_run, "profile_parameters", lambda profile, data_dir=None, retrain=False: dict(params))
+    monkeypatch.setattr(pipeline_run, "check_data", lambda p: SimpleNamespace(checksum="sha-1", test_ids=[0]))
+    monkeypatch.setattr(pipeline_plan, "show_plan", lambda params: None)  # tested in test_plan.py
+    monkeypatch.setattr(pipeline_run, "record_compute", lambda params, path: None)  # idem
     return SimpleNamespace(root=tmp_path, notebooks=notebooks, params=params, report=tmp_path / "report",
                            staged=tmp_path / "build" / "t" / "outputs")
 
 
-WRITES = ("from pathlib import Path\nfrom helpers.results import update_results\n"
+WRITES = ("from pathlib import Path\nfrom helpers.core.results import update_results\n"
           "if fail:\n    raise RuntimeError('failing on purpose')\n"
           "update_results(Path(output_dir) / 'results.json', {section!r}, {{'value': 1}})\n"
           "{extra}")
@@ -167,13 +169,13 @@ def test_outputs_of_a_complete_run_replace_the_previous_ones_and_only_them(sandb
     for mine in ("notes.txt", "submission_by_hand.csv"):  # made by the user: kept
         (sandbox.report / mine).write_text("mine")
 
-    pipeline.run_notebooks(sandbox.params, None, "sha-1")
-    assert pipeline.missing_from_record(pipeline.read_record("t")) == []
-    pipeline.finish(sandbox.params, pdf=False)
+    pipeline_run.run_notebooks(sandbox.params, None, "sha-1")
+    assert pipeline_run.missing_from_record(pipeline_run.read_record("t")) == []
+    pipeline_run.finish(sandbox.params, pdf=False)
     assert sorted(p.name for p in sandbox.report.iterdir()) == [
         "notes.txt", "results.json", "submission.csv", "submission_by_hand.csv"]
     assert json.loads((sandbox.report / "results.json").read_text()) == {"a": {"value": 1}, "b": {"value": 1}}
-    record = pipeline.read_record("t")
+    record = pipeline_run.read_record("t")
     assert {n: e["status"] for n, e in record["notebooks"].items()} == {"01_a.ipynb": "complete",
                                                                        "02_b.ipynb": "complete"}
     assert record["notebooks"]["01_a.ipynb"]["data_checksum"] == "sha-1"
@@ -182,40 +184,40 @@ def test_outputs_of_a_complete_run_replace_the_previous_ones_and_only_them(sandb
 
 def test_only_keeps_the_other_notebooks_results_and_a_failure_publishes_nothing(sandbox):
     _two_notebooks(sandbox)
-    pipeline.run_notebooks(sandbox.params, None, "sha-1")
-    pipeline.finish(sandbox.params, pdf=False)
+    pipeline_run.run_notebooks(sandbox.params, None, "sha-1")
+    pipeline_run.finish(sandbox.params, pdf=False)
     published = (sandbox.report / "results.json").read_text()
 
-    pipeline.run_notebooks(sandbox.params, ["02"], "sha-1")  # 01's section survives
+    pipeline_run.run_notebooks(sandbox.params, ["02"], "sha-1")  # 01's section survives
     assert set(json.loads((sandbox.staged / "results.json").read_text())) == {"a", "b"}
-    assert pipeline.missing_from_record(pipeline.read_record("t")) == []
+    assert pipeline_run.missing_from_record(pipeline_run.read_record("t")) == []
 
-    with pytest.raises(pipeline.PipelineError, match="01_a.ipynb failed"):
-        pipeline.run_notebooks(dict(sandbox.params, fail=True), ["01"], "sha-1")
-    record = pipeline.read_record("t")
+    with pytest.raises(pipeline_run.PipelineError, match="01_a.ipynb failed"):
+        pipeline_run.run_notebooks(dict(sandbox.params, fail=True), ["01"], "sha-1")
+    record = pipeline_run.read_record("t")
     assert record["notebooks"]["01_a.ipynb"]["status"] == "failed"
     assert "failing on purpose" in record["notebooks"]["01_a.ipynb"]["error"]
     assert record["runs"][-1]["status"] == "failed"
     # 02 ran with other parameters than the latest run (fail=True): not one set either
-    assert pipeline.missing_from_record(record) == ["01_a.ipynb failed",
+    assert pipeline_run.missing_from_record(record) == ["01_a.ipynb failed",
                                                     "02_b.ipynb ran with other parameters or data"]
     assert (sandbox.report / "results.json").read_text() == published  # output_dir untouched
 
 
 def test_a_full_run_forgets_the_previous_runs_notebooks(sandbox):
     _two_notebooks(sandbox)
-    pipeline.run_notebooks(sandbox.params, None, "sha-1")
+    pipeline_run.run_notebooks(sandbox.params, None, "sha-1")
     executed = sandbox.root / "build" / "t" / "notebooks"
     assert (executed / "02_b.ipynb").exists() and (sandbox.staged / "submission.csv").exists()
-    with pytest.raises(pipeline.PipelineError):  # a new full run whose first notebook fails
-        pipeline.run_notebooks(dict(sandbox.params, fail=True), None, "sha-1")
+    with pytest.raises(pipeline_run.PipelineError):  # a new full run whose first notebook fails
+        pipeline_run.run_notebooks(dict(sandbox.params, fail=True), None, "sha-1")
     assert [p.name for p in executed.iterdir()] == ["01_a.ipynb"]  # with its error; 02's old copy gone
     assert list(sandbox.staged.iterdir()) == []  # the old results.json and submission too
-    assert pipeline.missing_from_record(pipeline.read_record("t")) == ["01_a.ipynb failed", "02_b.ipynb not run"]
+    assert pipeline_run.missing_from_record(pipeline_run.read_record("t")) == ["01_a.ipynb failed", "02_b.ipynb not run"]
 
 
 def _write_record(sandbox, statuses, checksum="sha-1"):
-    digest = pipeline.parameters_digest(sandbox.params)
+    digest = pipeline_run.parameters_digest(sandbox.params)
     record = {"profile": "t", "runs": [{"id": "r1", "parameters": digest, "data_checksum": checksum}],
               "notebooks": {name: {"status": status, "run": "r1", "parameters": digest,
                                    "data_checksum": checksum} for name, status in statuses.items()}}
@@ -226,12 +228,12 @@ def _write_record(sandbox, statuses, checksum="sha-1"):
 def test_pdf_only_after_a_failed_run_is_one_line_and_exit_1(sandbox, monkeypatch, capsys):
     for name in ("01_a", "02_b", "03_c"):
         _notebook(sandbox.notebooks / f"{name}.ipynb", "x = 1")
-    monkeypatch.setattr(pipeline, "finish", lambda *a, **k: pytest.fail("must not build a PDF"))
-    assert pipeline.main(["--profile", "t", "--pdf-only"]) == 1  # no record at all
+    monkeypatch.setattr(pipeline_run, "finish", lambda *a, **k: pytest.fail("must not build a PDF"))
+    assert pipeline_run.main(["--profile", "t", "--pdf-only"]) == 1  # no record at all
     assert "01_a.ipynb not run, 02_b.ipynb not run, 03_c.ipynb not run" in capsys.readouterr().err
 
     _write_record(sandbox, {"01_a.ipynb": "complete", "02_b.ipynb": "failed"})
-    assert pipeline.main(["--profile", "t", "--pdf-only"]) == 1
+    assert pipeline_run.main(["--profile", "t", "--pdf-only"]) == 1
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and err.startswith("error: PipelineError: no PDF: ")
     assert "02_b.ipynb failed, 03_c.ipynb not run" in err and "01_a.ipynb" not in err
@@ -242,8 +244,8 @@ def test_pdf_only_with_a_complete_record_builds(sandbox, monkeypatch, capsys):
     _notebook(sandbox.notebooks / "01_a.ipynb", "x = 1")
     _write_record(sandbox, {"01_a.ipynb": "complete"})
     built = []
-    monkeypatch.setattr(pipeline, "finish", lambda params, pdf: built.append(pdf) or sandbox.report / "report.pdf")
-    assert pipeline.main(["--profile", "t", "--pdf-only"]) == 0
+    monkeypatch.setattr(pipeline_run, "finish", lambda params, pdf: built.append(pdf) or sandbox.report / "report.pdf")
+    assert pipeline_run.main(["--profile", "t", "--pdf-only"]) == 0
     assert built == [True]
 
 
@@ -251,14 +253,14 @@ def test_only_builds_the_pdf_only_when_the_record_is_complete(sandbox, monkeypat
     for name in ("01_a", "02_b"):
         _notebook(sandbox.notebooks / f"{name}.ipynb", "x = 1")
     calls = []
-    monkeypatch.setattr(pipeline, "run_notebooks", lambda params, only, checksum: calls.append(only))
-    monkeypatch.setattr(pipeline, "finish", lambda params, pdf: calls.append("pdf"))
+    monkeypatch.setattr(pipeline_run, "run_notebooks", lambda params, only, checksum: calls.append(only))
+    monkeypatch.setattr(pipeline_run, "finish", lambda params, pdf: calls.append("pdf"))
     _write_record(sandbox, {"01_a.ipynb": "complete", "02_b.ipynb": "not run"})
-    assert pipeline.main(["--profile", "t", "--only", "01"]) == 0
+    assert pipeline_run.main(["--profile", "t", "--only", "01"]) == 0
     assert calls == [["01"]]
     assert "no PDF: " in capsys.readouterr().out
     _write_record(sandbox, {"01_a.ipynb": "complete", "02_b.ipynb": "complete"})
-    assert pipeline.main(["--profile", "t", "--only", "01"]) == 0
+    assert pipeline_run.main(["--profile", "t", "--only", "01"]) == 0
     assert calls == [["01"], ["01"], "pdf"]
 
 
@@ -266,10 +268,10 @@ def test_only_builds_the_pdf_only_when_the_record_is_complete(sandbox, monkeypat
                                              ("02_cnn.ipynb", "interrupted in 02_cnn.ipynb: ")])
 def test_ctrl_c_is_one_line_and_exit_130(sandbox, monkeypatch, capsys, notebook, where):
     def run_notebooks(*args, **kwargs):  # papermill raises from inside its execution
-        raise pipeline.Interrupted(notebook) if notebook else KeyboardInterrupt
+        raise pipeline_run.Interrupted(notebook) if notebook else KeyboardInterrupt
 
-    monkeypatch.setattr(pipeline, "run_notebooks", run_notebooks)
-    assert pipeline.main(["--profile", "smoke"]) == 130
+    monkeypatch.setattr(pipeline_run, "run_notebooks", run_notebooks)
+    assert pipeline_run.main(["--profile", "smoke"]) == 130
     captured = capsys.readouterr()
     assert captured.err.splitlines() == [
         f"{where}finished notebooks and the epochs trained so far are kept; "
@@ -286,20 +288,20 @@ def test_ctrl_c_in_a_notebook_stops_its_kernel(sandbox):
     before = signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started with SIGINT ignored
     caught = None
     try:
-        pipeline.run_notebooks(sandbox.params, None, "sha-1")
+        pipeline_run.run_notebooks(sandbox.params, None, "sha-1")
     except KeyboardInterrupt as exc:
         caught = exc
     finally:
         handler_after = signal.getsignal(signal.SIGINT)
         signal.signal(signal.SIGINT, before)
-    assert isinstance(caught, pipeline.Interrupted) and caught.args == ("01_ctrl_c.ipynb",)
+    assert isinstance(caught, pipeline_run.Interrupted) and caught.args == ("01_ctrl_c.ipynb",)
     assert handler_after is signal.default_int_handler
     pid = int(pid_file.read_text())
     deadline = time.monotonic() + 10
     while _alive(pid) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not _alive(pid), "the kernel outlived the interrupt"
-    assert pipeline.read_record("t")["notebooks"]["01_ctrl_c.ipynb"]["status"] == "interrupted"
+    assert pipeline_run.read_record("t")["notebooks"]["01_ctrl_c.ipynb"]["status"] == "interrupted"
 
 
 def _alive(pid: int) -> bool:
@@ -315,12 +317,12 @@ def test_missing_test_file_is_announced_before_the_first_notebook(tmp_path, monk
     rng = np.random.default_rng(0)
     rows = [f"{label}," + " ".join(map(str, rng.integers(0, 256, 48 * 48))) for label in range(7) for _ in range(3)]
     (tmp_path / "train.csv").write_text("label,feature\n" + "\n".join(rows) + "\n")
-    monkeypatch.setattr(pipeline, "BUILD_DIR", tmp_path / "build")
-    monkeypatch.setattr(plan, "show_plan", lambda params: None)
+    monkeypatch.setattr(pipeline_run, "BUILD_DIR", tmp_path / "build")
+    monkeypatch.setattr(pipeline_plan, "show_plan", lambda params: None)
     seen = []
-    monkeypatch.setattr(pipeline, "run_notebooks",
+    monkeypatch.setattr(pipeline_run, "run_notebooks",
                         lambda params, only, checksum: seen.append(capsys.readouterr().out))
-    assert pipeline.main(["--profile", "smoke", "--data-dir", str(tmp_path), "--no-pdf"]) == 0
+    assert pipeline_run.main(["--profile", "smoke", "--data-dir", str(tmp_path), "--no-pdf"]) == 0
     assert len(seen) == 1
     note = seen[0]
     assert "no test images" in note and "submission.csv, submission_ensemble.csv" in note
@@ -329,6 +331,6 @@ def test_missing_test_file_is_announced_before_the_first_notebook(tmp_path, monk
 
 def test_no_notebook_resets_results_json():
     """Each notebook updates its own sections: `--only 01` must not wipe the others' results."""
-    for path in pipeline.notebooks():
+    for path in pipeline_run.notebooks():
         code = "\n".join(c.source for c in nbformat.read(str(path), 4).cells if c.cell_type == "code")
         assert "write_json(" not in code, f"{path.name} rewrites results.json wholesale"

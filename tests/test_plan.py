@@ -1,4 +1,4 @@
-"""helpers.plan: the training plan printed before a report run (reused / resumed / trained runs
+"""helpers.pipeline.plan: the training plan printed before a report run (reused / resumed / trained runs
 and a time estimate), on synthetic inputs and tiny models."""
 
 import copy
@@ -6,9 +6,13 @@ import copy
 import numpy as np
 import pytest
 
-from helpers import plan as planning
-from helpers import training
-from helpers.experiments import Inputs, train_cnn
+import helpers.core.words as core_words
+import helpers.experiments.inputs as experiments_inputs
+from helpers.experiments import registry
+from helpers.modeling import engine
+import helpers.pipeline.plan as pipeline_plan
+
+from helpers.experiments.inputs import Inputs, train_cnn
 
 ROWS = 96
 PARAMS = {
@@ -48,7 +52,7 @@ def by_name(plan):
 
 
 def test_a_fresh_plan_trains_every_run(params):
-    plan = by_name(planning.report_plan(params, make_inputs()))
+    plan = by_name(registry.report_plan(params, make_inputs()))
     assert list(plan) == ["cnn", "ablation_none", "ablation_normalization",
                           "ablation_normalization_augmentation", "dnn", "semi_50_round0",
                           "semi_50_round1", "semi_50_test_round1"]
@@ -65,69 +69,69 @@ def test_trained_and_interrupted_runs_are_reused_and_resumed(params, monkeypatch
     inputs = make_inputs()
     train_cnn("cnn", inputs, params["cnn"], params["training"], params["models_dir"],
               params["augmentation"], verbose=0)
-    original = training.save_checkpoint
+    original = engine.save_checkpoint
 
     def interrupt(run_dir, model, done, *args, **kwargs):
         original(run_dir, model, done, *args, **kwargs)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(training, "save_checkpoint", interrupt)
+    monkeypatch.setattr(engine, "save_checkpoint", interrupt)
     with pytest.raises(KeyboardInterrupt):
         train_cnn("hist_eq", inputs, params["cnn"], params["training"], params["models_dir"],
                   params["augmentation"], verbose=0)
 
-    plan = by_name(planning.report_plan(params, inputs, eq_inputs=inputs))
+    plan = by_name(registry.report_plan(params, inputs, eq_inputs=inputs))
     assert plan["cnn"].status == "reuse" and plan["cnn"].images == 0
     assert not plan["cnn"].trains
     assert plan["hist_eq"].status == "resume"
     assert plan["hist_eq"].images == ROWS  # one of two epochs left
-    assert planning.describe_status(plan["hist_eq"]) == "resumes at epoch 2/2"
+    assert pipeline_plan.describe_status(plan["hist_eq"]) == "resumes at epoch 2/2"
     # another config for the main CNN: it trains again
     params["training"]["learning_rate"] = 0.02
-    assert by_name(planning.report_plan(params, inputs))["cnn"].status == "train"
+    assert by_name(registry.report_plan(params, inputs))["cnn"].status == "train"
 
 
 def test_plan_lines_give_each_run_and_the_total_time():
-    plan = [planning.PlannedRun("cnn", "main", "cnn", 0, "reuse", 2, 2),
-            planning.PlannedRun("dnn", "dnn", "dnn", 12_000, "train", 0, 2),
-            planning.PlannedRun("semi", "s", "cnn", 3_000, "resume", 1, 3)]
-    lines = planning.plan_lines(plan, {"cnn": 10.0, "dnn": 120.0})
+    plan = [registry.PlannedRun("cnn", "main", "cnn", 0, "reuse", 2, 2),
+            registry.PlannedRun("dnn", "dnn", "dnn", 12_000, "train", 0, 2),
+            registry.PlannedRun("semi", "s", "cnn", 3_000, "resume", 1, 3)]
+    lines = pipeline_plan.plan_lines(plan, {"cnn": 10.0, "dnn": 120.0})
     assert lines[0].split() == ["cnn", "reused"]
     assert "12,000 images" in lines[1] and lines[1].endswith("~2 min")
     assert "resumes at epoch 2/3" in lines[2] and lines[2].endswith("~5 min")
     assert lines[3] == ("2 of 3 runs train, 15,000 images: about 7 min on this machine "
                         "(measured 10 CNN images/s).")
     assert "resumes" in lines[4]
-    assert planning.plan_lines(plan[:1], None)[-1] == "Every model is already trained: nothing to train."
+    assert pipeline_plan.plan_lines(plan[:1], None)[-1] == "Every model is already trained: nothing to train."
 
 
 @pytest.mark.parametrize("seconds, text", [(5, "5 s"), (89, "89 s"), (90, "2 min"),
                                            (3599, "60 min"), (5400, "1 h 30 min"),
                                            (26 * 3600 + 60, "26 h 01 min")])
 def test_duration(seconds, text):
-    assert planning.duration(seconds) == text
+    assert core_words.duration(seconds) == text
 
 
 def test_measured_speed_is_positive_for_both_kinds(params):
     inputs = make_inputs()
-    assert planning.measure_images_per_second(params, inputs, "cnn", batches=2) > 0
-    assert planning.measure_images_per_second(params, inputs, "dnn", batches=2) > 0
+    assert pipeline_plan.measure_images_per_second(params, inputs, "cnn", batches=2) > 0
+    assert pipeline_plan.measure_images_per_second(params, inputs, "dnn", batches=2) > 0
 
 
 @pytest.mark.parametrize("only, trains", [(None, True), (["01"], False), (["04", "05"], False),
                                           (["02"], True), (["07_semi"], True), (["0"], True)])
 def test_which_pipeline_runs_may_train(only, trains):
-    assert planning.trains_models(only) is trains
+    assert registry.trains_models(only) is trains
 
 
 def test_show_plan_prints_runs_and_an_estimate(params, monkeypatch, capsys):
-    import helpers.experiments as experiments
 
-    monkeypatch.setattr(experiments, "load_inputs", lambda *args, **kwargs: make_inputs())
-    monkeypatch.setattr(planning, "measure_images_per_second",
+
+    monkeypatch.setattr(experiments_inputs, "load_inputs", lambda *args, **kwargs: make_inputs())
+    monkeypatch.setattr(pipeline_plan, "measure_images_per_second",
                         lambda params, inputs, kind: 100.0 if kind == "cnn" else 1200.0)
     params.update(data_dir="data", val_fraction=0.1, max_train_rows=None)
-    plan = planning.show_plan(params)
+    plan = pipeline_plan.show_plan(params)
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("==> training plan")
     assert len(out) == 1 + len(plan) + 2
@@ -141,10 +145,10 @@ FULL_TRAIN_ROWS, FULL_TEST_ROWS = 25_838, 7_178  # the course data's split (90% 
 def test_the_full_profile_fits_the_compute_budget():
     """Issue budget: at most 4.5 million training images in all (DNN images at 1/12), none
     above 1.5 million."""
-    from helpers.config import load_profile
+    from helpers.core.config import load_profile
 
-    budget = planning.profile_budget(load_profile("full"), FULL_TRAIN_ROWS, FULL_TEST_ROWS)
-    assert planning.budget_total(budget) <= 4_500_000
+    budget = registry.profile_budget(load_profile("full"), FULL_TRAIN_ROWS, FULL_TEST_ROWS)
+    assert registry.budget_total(budget) <= 4_500_000
     assert max(images for _, images in budget.values()) <= 1_500_000
     assert budget["cnn"][1] == max(images for _, images in budget.values())  # the largest share
     assert {name for name in budget} >= {"cnn", "hist_eq", "dnn", "ablation_none",
@@ -153,44 +157,44 @@ def test_the_full_profile_fits_the_compute_budget():
 
 def test_profile_budget_counts_each_run():
     params = {**copy.deepcopy(PARAMS), "semi_steps": 10}
-    budget = planning.profile_budget(params, 100, 20)
+    budget = registry.profile_budget(params, 100, 20)
     assert budget["cnn"] == ("cnn", 200) and budget["dnn"] == ("dnn", 200)
     assert budget["ablation_none"] == ("cnn", 100)
     assert budget["semi_50_round0"] == budget["semi_50_test_round1"] == ("cnn", 320)
-    assert planning.budget_total(budget) == 200 + 200 + 200 / 12 + 3 * 100 + 3 * 320
-    assert "semi_50_test_round1" not in planning.profile_budget(params, 100, 0)
+    assert registry.budget_total(budget) == pytest.approx(200 + 200 + 200 / 12 + 3 * 100 + 3 * 320)
+    assert "semi_50_test_round1" not in registry.profile_budget(params, 100, 0)
 
 
 @pytest.fixture
 def fake_plan(monkeypatch):
     trained = []
-    runs = [planning.PlannedRun("cnn", "main", "cnn", 10, "train", 0, 2, lambda: trained.append("cnn")),
-            planning.PlannedRun("dnn", "dnn", "dnn", 0, "reuse", 2, 2, lambda: trained.append("dnn")),
-            planning.PlannedRun("semi_10_round1", "s", "cnn", 5, "after semi_10_round0", 0, 1)]
-    monkeypatch.setattr(planning, "show_plan", lambda params, measure=True: runs)
+    runs = [registry.PlannedRun("cnn", "main", "cnn", 10, "train", 0, 2, lambda: trained.append("cnn")),
+            registry.PlannedRun("dnn", "dnn", "dnn", 0, "reuse", 2, 2, lambda: trained.append("dnn")),
+            registry.PlannedRun("semi_10_round1", "s", "cnn", 5, "after semi_10_round0", 0, 1)]
+    monkeypatch.setattr(pipeline_plan, "show_plan", lambda params, measure=True: runs)
     return trained
 
 
 def test_train_command_trains_the_independent_runs_in_order(fake_plan, capsys):
-    assert planning.main(["--profile", "smoke", "--train"]) == 0
+    assert pipeline_plan.main(["--profile", "smoke", "--train"]) == 0
     assert fake_plan == ["cnn", "dnn"]  # the reused one is only loaded
-    assert planning.main(["--profile", "smoke", "--train", "dnn"]) == 0
+    assert pipeline_plan.main(["--profile", "smoke", "--train", "dnn"]) == 0
     assert fake_plan == ["cnn", "dnn", "dnn"]
-    assert planning.main(["--profile", "smoke"]) == 0  # the plan only
+    assert pipeline_plan.main(["--profile", "smoke"]) == 0  # the plan only
     assert len(fake_plan) == 3
 
 
 @pytest.mark.parametrize("names, message", [(["nope"], "unknown run(s) nope"),
                                             (["semi_10_round1"], "depends on semi_10_round0")])
 def test_train_command_refuses_in_one_line(fake_plan, capsys, names, message):
-    assert planning.main(["--profile", "smoke", "--train", *names]) == 2
+    assert pipeline_plan.main(["--profile", "smoke", "--train", *names]) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
     assert fake_plan == []
 
 
 def test_training_compute_sums_the_runs_metrics(params, tmp_path):
-    from helpers.results import write_json
+    from helpers.core.results import write_json
 
     params["semi_steps"] = 3
     models = tmp_path / "models"
@@ -201,19 +205,19 @@ def test_training_compute_sums_the_runs_metrics(params, tmp_path):
     write_json(models / "dnn" / "metrics.json", {
         "epochs_run": 2, "train_images": 1200, "train_seconds_total": 1800.0,
         "images_per_second": 0.7, "runtime": {**cpu, "backend": "jax", "accelerator": "NVIDIA H100"}})
-    compute = planning.training_compute(params, 100, 20)
+    compute = pipeline_plan.training_compute(params, 100, 20)
     assert set(compute["runs"]) == {"cnn", "dnn"}
     assert compute["images"] == 200 + 1200 / 12 and compute["hours"] == 1.5
     assert compute["hardware"] == ["NVIDIA H100", "x86_64 CPU, 2 cores"]
     assert compute["precision"] == ["float32", "mixed_bfloat16"]
     assert "hist_eq" in compute["missing"]
-    words = planning.compute_words(compute)
+    words = pipeline_plan.compute_words(compute)
     assert words.startswith("300 training images (CNN-image units; profile budget ")
     assert compute["seconds_by_hardware"] == {"x86_64 CPU, 2 cores (tensorflow)": 3600.0,
                                               "NVIDIA H100 (jax)": 1800.0}
     assert "trained in 60 min on x86_64 CPU, 2 cores (tensorflow); 30 min on NVIDIA H100 (jax)" in words
     assert "not found: " in words and "hist_eq" in words
-    assert planning.compute_words({}) == "no trained run found"
+    assert pipeline_plan.compute_words({}) == "no trained run found"
 
 
 def test_train_command_passes_retrain_to_the_runs(monkeypatch):
@@ -223,6 +227,6 @@ def test_train_command_passes_retrain_to_the_runs(monkeypatch):
         seen["retrain"] = params.get("retrain")
         return []
 
-    monkeypatch.setattr(planning, "show_plan", show_plan)
-    assert planning.main(["--profile", "smoke", "--retrain", "--train"]) == 0
+    monkeypatch.setattr(pipeline_plan, "show_plan", show_plan)
+    assert pipeline_plan.main(["--profile", "smoke", "--retrain", "--train"]) == 0
     assert seen["retrain"] is True

@@ -16,9 +16,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helpers.config import CLASS_NAMES, NOTEBOOK_DIR, PROJECT_ROOT, load_profile
-from helpers.data import load_fer2013
-from helpers.predict import FACE_MARGIN, detect_faces, load_predictor, main, read_image
+from helpers.core.config import CLASS_NAMES, load_profile, NOTEBOOK_DIR, PROJECT_ROOT
+from helpers.data.fer2013 import load_fer2013
+from helpers.predict.cli import main
+from helpers.predict.faces import detect_faces, FACE_MARGIN, read_image
+from helpers.predict.predictor import load_predictor
 
 TRAIN_ROWS = 400
 VAL_ROWS = 150
@@ -51,9 +53,9 @@ def models_dir(tmp_path_factory, data, test_rows) -> Path:
     """A models folder with one finished run, `cnn`: a tiny CNN with a crop layer, trained one
     epoch with flip and ten-crop test-time augmentation; its stored test predictions are those
     of `test_rows` (as the report's run stores those of test.csv)."""
-    from helpers.models import build_cnn
-    from helpers.preprocess import pixel_stats, to_model_input
-    from helpers.training import TrainingData, fit_or_load
+    from helpers.modeling.models import build_cnn
+    from helpers.data.preprocess import pixel_stats, to_model_input
+    from helpers.modeling.engine import fit_or_load, TrainingData
 
     folder = tmp_path_factory.mktemp("models")
     x = to_model_input(data.x_train[:TRAIN_ROWS])
@@ -72,16 +74,16 @@ def models_dir(tmp_path_factory, data, test_rows) -> Path:
 
 @pytest.fixture(scope="module")
 def run(models_dir):
-    from helpers.training import load_finished
+    from helpers.modeling.store import load_finished
 
     return load_finished(models_dir / "cnn")
 
 
 def expected_proba(run, faces: np.ndarray, hist_eq: bool = False, tta: bool = True) -> np.ndarray:
     """What the run's own evaluation gives these uint8 faces: flip + ten-crop (or none),
-    float16 as helpers.training._finish stores it."""
-    from helpers.preprocess import to_model_input
-    from helpers.training import predict_proba
+    float16 as helpers.modeling.engine._finish stores it."""
+    from helpers.data.preprocess import to_model_input
+    from helpers.modeling.inference import predict_proba
 
     proba = predict_proba(run.model, to_model_input(faces, hist_eq), tta, tta_crops=tta)
     return proba.astype(np.float16).astype(np.float32)
@@ -167,7 +169,7 @@ def photo(tmp_path_factory, data) -> Path:
 @pytest.mark.parametrize("name", ["test.csv", "test.csv.gz"])
 def test_test_file_gives_the_runs_stored_leaderboard_csv(capsys, tmp_path, run, models_dir,
                                                          test_rows, name):
-    from helpers.submissions import write_submission
+    from helpers.analysis.submissions import write_submission
 
     x, ids = test_rows
     test_file = write_test_csv(tmp_path / name, x, ids)
@@ -471,7 +473,7 @@ def test_explore_notebook_runs(tmp_path, models_dir, fer2013_dir, photo):
 
 
 def test_predictions_and_photo_figures():
-    from helpers.predict import photo_figure, predictions_figure
+    from helpers.predict.figures import photo_figure, predictions_figure
 
     faces = np.zeros((3, 48, 48), np.uint8)
     proba = np.eye(7)[[3, 0, 6]] * 0.5 + 0.5 / 7

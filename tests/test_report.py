@@ -12,17 +12,8 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output, new_raw_cell
 
-from helpers.config import SECTIONS
-from helpers.report import (
-    MISSING,
-    TITLE,
-    build_pdf,
-    group_sections,
-    heading,
-    merge_notebooks,
-    run_info_cell,
-    section_of,
-)
+from helpers.pipeline.report import SECTIONS
+from helpers.pipeline.report import (build_pdf, group_sections, heading, merge_notebooks, MISSING, run_info_cell, section_of, TITLE)
 
 CHECKSUM = "0123456789abcdef" * 4
 PRESENT = {0, 1, 3, 9}  # the sections the two test notebooks produce

@@ -1,4 +1,4 @@
-"""helpers.runs: the report's runs by name, loaded with one error when missing or mismatched."""
+"""helpers.experiments.registry: the report's runs by name, loaded with one error when missing or mismatched."""
 
 import json
 from types import SimpleNamespace
@@ -7,14 +7,14 @@ import keras
 import numpy as np
 import pytest
 
-from helpers import runs
-from helpers.config import IMAGE_SIZE
+from helpers.experiments import registry
+from helpers.core.config import IMAGE_SIZE
 
 DATA = {"val_fraction": 0.1, "seed": 42, "max_train_rows": None, "hist_eq": False}
 
 
 def save_run(run_dir, val_rows, data=DATA):
-    """A finished run as helpers.training writes it: model.keras, metrics.json, config.json."""
+    """A finished run as helpers.modeling writes it: model.keras, metrics.json, config.json."""
     inputs = keras.Input((IMAGE_SIZE, IMAGE_SIZE, 1))
     logits = keras.layers.Dense(7, name="logits")(keras.layers.Flatten()(inputs))
     model = keras.Model(inputs, keras.layers.Softmax(name="probabilities")(logits))
@@ -28,48 +28,71 @@ def save_run(run_dir, val_rows, data=DATA):
 def test_load_run_checks_the_split(tmp_path):
     inputs = SimpleNamespace(data_settings=DATA, y_val=np.zeros(3, int))
     model = save_run(tmp_path / "cnn", val_rows=3)
-    run = runs.load_run(tmp_path, runs.MAIN_CNN, inputs)
+    run = registry.load_run(tmp_path, registry.MAIN_CNN, inputs)
     assert run.name == "cnn" and run.metrics["val_accuracy"] == 0.5
     np.testing.assert_array_equal(run.model.get_layer("logits").get_weights()[0],
                                   model.get_layer("logits").get_weights()[0])
-    assert runs.load_run(tmp_path, "cnn", val_rows=3).name == "cnn"
+    assert registry.load_run(tmp_path, "cnn", val_rows=3).name == "cnn"
     with pytest.raises(ValueError, match="main CNN .* another data split"):
-        runs.load_run(tmp_path, runs.MAIN_CNN, SimpleNamespace(data_settings=DATA, y_val=np.zeros(4)))
+        registry.load_run(tmp_path, registry.MAIN_CNN, SimpleNamespace(data_settings=DATA, y_val=np.zeros(4)))
     with pytest.raises(ValueError, match="another data split"):
-        runs.load_run(tmp_path, runs.MAIN_CNN,
+        registry.load_run(tmp_path, registry.MAIN_CNN,
                       SimpleNamespace(data_settings=DATA | {"seed": 1}, y_val=np.zeros(3)))
     with pytest.raises(ValueError, match="3 validation faces, this split has 12"):
-        runs.load_run(tmp_path, "cnn", val_rows=12)
+        registry.load_run(tmp_path, "cnn", val_rows=12)
 
 
 @pytest.mark.parametrize("name, says", [
-    (runs.WEAK_CNN, "no trained weak CNN (the ablation run without normalization and augmentation) "
+    (registry.WEAK_CNN, "no trained weak CNN (the ablation run without normalization and augmentation) "
                     "in {dir}/ablation_none: train it with `make train RUNS=ablation_none` or "
                     "notebooks/02_cnn.ipynb"),
     ("hist_eq", "no trained histogram-equalized CNN in {dir}/hist_eq: train it with "
                 "`make train RUNS=hist_eq` or notebooks/08_histogram_equalization.ipynb"),
-    ("semi_10_round1", "no trained self-training run semi_10_round1 in {dir}/semi_10_round1: "
+    ("semi_10_round1", "no trained self-trained run (10% labels, pool train) in {dir}/semi_10_round1: "
                        "train it with notebooks/07_semi_supervised.ipynb"),
     ("mine", "no trained run 'mine' in {dir}/mine: train it first"),
 ])
 def test_a_missing_run_says_how_to_train_it(tmp_path, name, says):
     with pytest.raises(FileNotFoundError) as error:
-        runs.load_run(tmp_path, name)
+        registry.load_run(tmp_path, name)
     assert str(error.value) == says.format(dir=tmp_path)
 
 
 def test_every_run_of_the_plan_is_named():
-    from helpers.plan import ABLATION_VARIANTS
+    from helpers.experiments.registry import ABLATION_VARIANTS
 
-    assert runs.run_name("cnn") is runs.MAIN_CNN and runs.run_name(runs.DNN) is runs.DNN
+    assert registry.run_name("cnn") is registry.MAIN_CNN and registry.run_name(registry.DNN) is registry.DNN
     for variant in ABLATION_VARIANTS:
-        assert runs.run_name(f"ablation_{variant}").notebook == "02_cnn"
-    assert runs.WEAK_CNN.name == "ablation_none" and "none" in ABLATION_VARIANTS
+        assert registry.run_name(f"ablation_{variant}").notebook == "02_cnn"
+    assert registry.WEAK_CNN.name == "ablation_none" and "none" in ABLATION_VARIANTS
 
 
 def test_a_missing_run_of_another_profile_names_that_profile():
-    from helpers.config import load_profile, resolve
+    from helpers.core.config import load_profile, resolve
 
     smoke_models = resolve(load_profile("smoke")["models_dir"])
-    message = str(runs.missing_run_error(runs.MAIN_CNN, smoke_models))
+    message = str(registry.missing_run_error(registry.MAIN_CNN, smoke_models))
     assert "`make train RUNS=cnn PROFILE=smoke` or notebooks/02_cnn.ipynb" in message
+
+
+def test_the_planner_the_budget_and_ship_read_the_one_list_of_experiments():
+    from helpers.core.config import load_profile
+    from helpers.pipeline.ship import SHIP_WEIGHTS
+
+    params = load_profile("full")
+    names = [e.name for e in registry.experiments(params)]
+    assert len(set(names)) == len(names)
+    assert list(registry.profile_budget(params, 100, 10)) == names
+    assert SHIP_WEIGHTS == tuple(e.name for e in registry.experiments(params) if e.ship_weights)
+    # a new experiment in the list is planned and budgeted without other changes
+    extra = registry.Experiment("extra", "an extra CNN", "further", "10_extra")
+    original = registry.experiments
+    try:
+        registry.experiments = lambda params, with_test=True: [*original(params, with_test), extra]
+        assert "extra" in registry.profile_budget(params, 100, 10)
+    finally:
+        registry.experiments = original
+    assert [e.name for e in registry.experiments(params, with_test=False)] == [
+        n for n in names if "_test_" not in n]
+    assert registry.run_name("semi_10_test_round1").teacher == "semi_10_round0"
+    assert registry.training_settings(registry.ABLATION["none"], params)["epochs"] == params["ablation_epochs"]

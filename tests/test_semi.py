@@ -1,5 +1,5 @@
-"""Unit tests for helpers.semi (pseudo-label selection, the self-training loop), helpers.ensembles,
-helpers.submissions and helpers.evaluation.accuracy."""
+"""Unit tests for helpers.analysis.semi (pseudo-label selection, the self-training loop), helpers.analysis.ensembles,
+helpers.analysis.submissions and helpers.analysis.evaluation.accuracy."""
 
 from __future__ import annotations
 
@@ -10,15 +10,16 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from helpers import ensembles, evaluation, semi
-from helpers.ensembles import average_probabilities, ensemble_table, unanimous
-from helpers.config import CLASS_NAMES
-from helpers.evaluation import accuracy
-from helpers.semi import (FractionRuns, POOL_KEYS, PoolPredictor, PoolRuns, UNKNOWN_LABEL,
-                          acceptance_curve, fraction_result, labeled_split, most_over_represented,
-                          pseudo_label_report, select_pseudo_labels, self_training,
-                          self_training_experiment)
-from helpers.submissions import submission_agreement, write_submission
+import helpers.analysis.ensembles as analysis_ensembles
+from helpers.analysis import evaluation
+import helpers.experiments.inputs as experiments_inputs
+import helpers.sections.ensemble as sections_ensemble
+import helpers.sections.semi as sections_semi
+from helpers.analysis.ensembles import average_probabilities, ensemble_table, unanimous
+from helpers.core.config import CLASS_NAMES
+from helpers.analysis.evaluation import accuracy
+from helpers.analysis.semi import (acceptance_curve, fraction_result, FractionRuns, labeled_split, most_over_represented, POOL_KEYS, PoolPredictor, PoolRuns, pseudo_label_report, select_pseudo_labels, self_training, self_training_experiment, UNKNOWN_LABEL)
+from helpers.analysis.submissions import submission_agreement, write_submission
 
 # --------------------------------------------------------------------------- labeled_split
 
@@ -427,7 +428,7 @@ def test_write_submission_validation(tmp_path, ids, predictions, message):
 
 @dataclass
 class FakeRun:
-    """Stands in for helpers.training.Run: a name, metrics and saved validation probabilities."""
+    """Stands in for helpers.modeling.store.Run: a name, metrics and saved validation probabilities."""
 
     name: str
     metrics: dict = field(default_factory=dict)
@@ -587,7 +588,7 @@ def test_fraction_result_with_only_the_test_pool():
 
 
 def _inputs(n=6):
-    from helpers.experiments import Inputs
+    from helpers.experiments.inputs import Inputs
 
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, size=(n, 48, 48, 1)).astype(np.float32)
@@ -603,11 +604,11 @@ def test_train_cnn_fingerprint_covers_config_and_training_data(monkeypatch):
     training, augmentation, normalization or training rows and labels gives another one."""
     import dataclasses
 
-    import helpers.experiments as experiments
-    from helpers.training import fingerprint
+
+    from helpers.modeling.store import fingerprint
 
     seen = []
-    monkeypatch.setattr(experiments, "fit_or_load", lambda name, build, config, data, models_dir, **_:
+    monkeypatch.setattr(experiments_inputs, "fit_or_load", lambda name, build, config, data, models_dir, **_:
                         seen.append(fingerprint(config, data.train_digest)))
     inputs = _inputs()
     cnn = {"filters": [8, 16], "convs_per_block": 1, "dense_units": [32]}
@@ -615,7 +616,7 @@ def test_train_cnn_fingerprint_covers_config_and_training_data(monkeypatch):
     augmentation = {"flip": True, "shift": 0.1}
 
     def print_of(inputs=inputs, cnn=cnn, training=training, augmentation=augmentation, **rows):
-        experiments.train_cnn("run", inputs, cnn, training, "models", augmentation, **rows)
+        experiments_inputs.train_cnn("run", inputs, cnn, training, "models", augmentation, **rows)
         return seen[-1]
 
     reference = print_of()
@@ -686,28 +687,28 @@ def test_subset_accuracies_scores_every_subset_best_first():
     a = np.eye(3)[[0, 1, 1, 0]]      # 3 of 4
     b = np.eye(3)[[0, 2, 2, 1]]      # 2 of 4
     c = np.eye(3)[[0, 1, 2, 2]] * 0.9 + 0.1 / 3  # 3 of 4
-    table = ensembles.subset_accuracies(["a", "b", "c"], [a, b, c], y)
+    table = analysis_ensembles.subset_accuracies(["a", "b", "c"], [a, b, c], y)
     assert len(table) == 7
     assert table["accuracy"].is_monotonic_decreasing
     by_members = dict(zip(table["members"], table["accuracy"]))
     assert by_members["a"] == 0.75 and by_members["b"] == 0.5
-    assert by_members["a + b + c"] == evaluation.accuracy(ensembles.average_probabilities([a, b, c]), y)
+    assert by_members["a + b + c"] == evaluation.accuracy(analysis_ensembles.average_probabilities([a, b, c]), y)
     best = table[table["accuracy"] == table["accuracy"].max()]
     assert table.loc[0, "size"] == best["size"].min()  # ties: the smaller ensemble first
 
 
 def test_load_members_names_the_notebook_that_trains_a_missing_run(tmp_path):
-    from helpers.results import write_json
+    from helpers.core.results import write_json
 
     write_json(tmp_path / "cnn" / "metrics.json", {"val_rows": 10, "fingerprint": "f"})
-    (runs,) = [ensembles.load_members(tmp_path, ["cnn"], 10)]
+    (runs,) = [sections_ensemble.load_members(tmp_path, ["cnn"], 10)]
     assert [r.name for r in runs] == ["cnn"]
     with pytest.raises(FileNotFoundError, match="08_histogram_equalization"):
-        ensembles.load_members(tmp_path, ["cnn", "hist_eq"], 10)
+        sections_ensemble.load_members(tmp_path, ["cnn", "hist_eq"], 10)
     with pytest.raises(FileNotFoundError, match="02_cnn"):
-        ensembles.load_members(tmp_path, ["ablation_none"], 10)
+        sections_ensemble.load_members(tmp_path, ["ablation_none"], 10)
     with pytest.raises(ValueError, match="10 validation faces, this split has 12"):
-        ensembles.load_members(tmp_path, ["cnn"], 12)
+        sections_ensemble.load_members(tmp_path, ["cnn"], 12)
 
 
 def test_pool_predictions_kept_on_disk_serve_a_run_without_its_model(tmp_path):
@@ -733,21 +734,21 @@ def test_ensemble_summary_and_sentences():
     y = np.array([0, 1, 2, 3])
     a = np.eye(7)[[0, 1, 2, 0]] * 0.9 + 0.01   # 3 of 4 right
     b = np.eye(7)[[0, 1, 0, 3]] * 0.6 + 0.01   # 3 of 4 right, less sure
-    s = ensembles.ensemble_summary(["cnn", "hist_eq"], [a, b], y)
+    s = sections_ensemble.ensemble_summary(["cnn", "hist_eq"], [a, b], y)
     assert s["member_acc"] == [0.75, 0.75] and s["best"] == 0
     assert s["accuracy"] == 0.75  # where they disagree (faces 2, 3) the surer member (a) wins
     assert s["agree"] == 0.5 and s["acc_agree"] == 1.0 and s["acc_disagree"] == 0.5
-    text = ensembles.ensemble_sentences(s, ("cnn + hist_eq", 0.75))
+    text = sections_ensemble.ensemble_sentences(s, ("cnn + hist_eq", 0.75))
     assert text.startswith("- Compared with its best member (cnn), the average of the 2 CNNs ")
     assert "the members' mean is 75.0%" in text and "The best subset on validation is cnn + hist_eq (75.0%)" in text
     assert "All members agree on 50.0% of the validation faces; there the ensemble is 100.0% accurate" in text
     assert text.endswith("- The data has no test images, so this run writes no ensemble submission.")
-    withheld = ensembles.ensemble_sentences(s, ("cnn", 0.75), 7178, "submission_ensemble.csv", None, 0.9)
+    withheld = sections_ensemble.ensemble_sentences(s, ("cnn", 0.75), 7178, "submission_ensemble.csv", None, 0.9)
     assert withheld.endswith("- The ensemble's predictions for all 7,178 test faces are in "
                              "`submission_ensemble.csv`; the test labels are withheld, so the "
                              "leaderboard scores it; they agree with the single CNN's "
                              "`submission.csv` on 90.0% of the faces.")
-    scored = ensembles.ensemble_sentences(s, ("cnn", 0.75), 10, "e.csv",
+    scored = sections_ensemble.ensemble_sentences(s, ("cnn", 0.75), 10, "e.csv",
                                           {"test": 0.7, "public": 0.69, "private": None}, None)
     assert scored.endswith("(test accuracy 70.0%: public half 69.0%, private half n/a).")
 
@@ -756,15 +757,15 @@ def test_ensemble_tables_figure_and_record():
     y = np.array([0, 1, 2, 3])
     a = np.eye(7)[[0, 1, 2, 0]] * 0.9 + 0.01
     b = np.eye(7)[[0, 1, 0, 0]] * 0.6 + 0.01
-    table = ensembles.members_table(["cnn", "hist_eq"], [a, b], y)
+    table = sections_ensemble.members_table(["cnn", "hist_eq"], [a, b], y)
     assert table.columns.tolist() == ["model", "validation accuracy", "vs best member"]
     assert table["validation accuracy"].tolist() == ["75.0%", "50.0%", "62.5%", "75.0%", "75.0%"]
     assert table["vs best member"].tolist()[:2] == ["+0.0 pts", "-25.0 pts"]
-    subsets = ensembles.subset_accuracies(["cnn", "hist_eq"], [a, b], y)
-    fig = ensembles.subsets_figure(subsets, 0.75)
+    subsets = analysis_ensembles.subset_accuracies(["cnn", "hist_eq"], [a, b], y)
+    fig = sections_ensemble.subsets_figure(subsets, 0.75)
     assert len(fig.axes[0].patches) == 3 and fig.axes[0].get_xlim() == (45.0, 77.0)
-    s = ensembles.ensemble_summary(["cnn", "hist_eq"], [a, b], y)
-    record = ensembles.ensemble_record(s, subsets, None, "submission_ensemble.csv")
+    s = sections_ensemble.ensemble_summary(["cnn", "hist_eq"], [a, b], y)
+    record = sections_ensemble.ensemble_record(s, subsets, None, "submission_ensemble.csv")
     assert record["members"] == [{"run": "cnn", "val_accuracy": 0.75}, {"run": "hist_eq", "val_accuracy": 0.5}]
     assert record["mean_member_val_accuracy"] == 0.625 and record["size"] == 2
     assert record["subsets"][0]["members"] == "cnn" and record["submission"] == "submission_ensemble.csv"
@@ -789,7 +790,7 @@ class ValTrainer(FakeTrainer):
 
 
 def _semi_settings(**changes):
-    return semi.settings_summary(**{
+    return sections_semi.settings_summary(**{
         "fractions": [0.5], "threshold": 0.5, "rounds": 1, "steps": 10,
         "training": {"batch_size": 4, "label_smoothing": 0.1, "tta_flip": True},
         "train_images": 20, "test_images": 3, "use_test": True, "seed": 3} | changes)
@@ -803,14 +804,14 @@ def _semi_summary():
                                           y_train[:, None].astype(np.float32), y_train, [0.5],
                                           seed=3, threshold=0.5, rounds=1, extra_pool=x_test)
     reference = FakeRun("cnn", {"val_accuracy": 0.9, "epochs_run": 5})
-    return experiment, semi.experiment_summary(experiment, Y_VAL, _semi_settings(), reference)
+    return experiment, sections_semi.experiment_summary(experiment, Y_VAL, _semi_settings(), reference)
 
 
 def test_settings_summary_and_sentences():
     s = _semi_settings()
     assert (s["images_per_run"], s["pools"], s["use_test"]) == (40, ["train", "train+test"], True)
     assert s["confidence_ceiling"] == pytest.approx(1 - 0.1 * 6 / 7)
-    text = semi.settings_sentences(s)
+    text = sections_semi.settings_sentences(s)
     assert text.startswith("**Settings of this run.** Labeled fractions: 50% of the 20 training "
                            "images (stratified by class, seed 3). Every model")
     assert "same budget of 10 optimizer steps (40 images," in text
@@ -819,8 +820,8 @@ def test_settings_summary_and_sentences():
     assert "the true class is 0.914" in text
     no_test = _semi_settings(test_images=0)
     assert no_test["pools"] == ["train"] and not no_test["use_test"]
-    assert "the train + test variant is skipped" in semi.settings_sentences(no_test)
-    plain = semi.settings_sentences(_semi_settings(use_test=False, training={"batch_size": 4}))
+    assert "the train + test variant is skipped" in sections_semi.settings_sentences(no_test)
+    plain = sections_semi.settings_sentences(_semi_settings(use_test=False, training={"batch_size": 4}))
     assert "on the softmax; 1 self-training round; pool = unlabeled training images. " in plain
     assert plain.endswith("pool = unlabeled training images. ")
 
@@ -842,24 +843,24 @@ def test_experiment_summary():
 
 def test_experiment_tables_and_figures():
     experiment, s = _semi_summary()
-    table = semi.accuracy_table(s)
+    table = sections_semi.accuracy_table(s)
     assert list(table.columns) == ["labeled", "baseline", "self-trained (train pool)", "change (points)",
                                    "self-trained (train + test pool)", "change (points) "]
     assert table.iloc[0].tolist() == ["50% (10)", "25.0%", "100.0%", "+75.0", "100.0%", "+75.0"]
     assert table.iloc[1].tolist()[:3] == ["all 20 (reference)", "90.0%", ""]
-    rounds = semi.rounds_table(s)
+    rounds = sections_semi.rounds_table(s)
     assert rounds["pool size"].tolist() == ["10", "13"] and rounds["of them test"].tolist() == ["", "3"]
     assert rounds["accepted"].tolist() == ["10 (100.0%)", "13 (100.0%)"]
-    classes = semi.class_table(s)
+    classes = sections_semi.class_table(s)
     assert classes["pseudo-labels of"].tolist() == ["train pool", "train + test pool",
                                                     "true labels, unlabeled train"]
     assert classes.iloc[2][list(CLASS_NAMES)].sum() == 10
     assert classes.iloc[1][list(CLASS_NAMES)].sum() == 13
-    fig = semi.accuracy_figure(s)
+    fig = sections_semi.accuracy_figure(s)
     assert len(fig.axes) == 1 and len(fig.axes[0].lines) == 4  # baseline, 2 pools, reference
-    fig = semi.acceptance_figure(experiment, 0.5)
+    fig = sections_semi.acceptance_figure(experiment, 0.5)
     assert len(fig.axes[0].lines) == 3                         # accuracy, share, threshold
-    assert semi.results_caption(s) == (
+    assert sections_semi.results_caption(s) == (
         "**Validation accuracy** (8 faces) of the baseline and of the model after 1 self-training "
         "round. The *train* pool holds the unlabeled training images; the *train + test* pool adds "
         "the 3 test images.")
@@ -867,7 +868,7 @@ def test_experiment_tables_and_figures():
 
 def test_experiment_sentences():
     _, s = _semi_summary()
-    lines = semi.experiment_sentences(s).split("\n")
+    lines = sections_semi.experiment_sentences(s).split("\n")
     assert lines[0].startswith(
         "- **50% labeled (10 images).** The threshold accepts 10 of the 10 unlabeled training images "
         "(100.0%); 100.0% of these pseudo-labels are right, against 100.0% for all of the baseline's "
@@ -882,15 +883,15 @@ def test_experiment_sentences():
                         "other 0 are not significantly different. The largest change is +75.0 points "
                         "(50% labeled, train pool).")
     skewed = s | {"over_represented": {"0.5": {"class": "fear", "accepted_share": 0.3, "true_share": 0.1}}}
-    text = semi.experiment_sentences(skewed)
+    text = sections_semi.experiment_sentences(skewed)
     assert ("- The class most over-represented among the accepted pseudo-labels: at 50% labeled, "
             "fear makes up 30.0% of them against 10.0% of the true labels. A skew like this pulls") in text
     absent = s | {"over_represented": {"0.5": {"class": "fear", "accepted_share": 0.3, "true_share": 0.0}}}
-    assert "A skew like this pulls" in semi.experiment_sentences(absent)   # no division by zero
+    assert "A skew like this pulls" in sections_semi.experiment_sentences(absent)   # no division by zero
     mild = s | {"over_represented": {"0.5": {"class": "fear", "accepted_share": 0.12, "true_share": 0.1}}}
-    assert "A skew like this" not in semi.experiment_sentences(mild)
-    twice = semi.experiment_sentences(s | {"fractions": [0.5, 0.5]})
+    assert "A skew like this" not in sections_semi.experiment_sentences(mild)
+    twice = sections_semi.experiment_sentences(s | {"fractions": [0.5, 0.5]})
     assert twice.count("- **50% labeled") == 1
     nothing = s | {"over_represented": {}, "all_labels_reference": None}
-    text = semi.experiment_sentences(nothing)
+    text = sections_semi.experiment_sentences(nothing)
     assert "over-represented" not in text and "main CNN" not in text

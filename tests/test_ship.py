@@ -1,15 +1,17 @@
-"""helpers.ship: what a trained run leaves in git, and the repository's size budget."""
+"""helpers.pipeline.ship: what a trained run leaves in git, and the repository's size budget."""
 
 import subprocess
 
 import numpy as np
 import pytest
 
-from helpers import ship
-from helpers.config import PROJECT_ROOT
-from helpers.models import build_cnn
-from helpers.results import read_json
-from helpers.training import SHIPPED_WEIGHTS, TrainingData, fit_or_load, load_finished, predict_proba
+from helpers.pipeline import ship
+from helpers.core.config import PROJECT_ROOT
+from helpers.modeling.models import build_cnn
+from helpers.core.results import read_json
+from helpers.modeling.engine import fit_or_load, TrainingData
+from helpers.modeling.inference import predict_proba
+from helpers.modeling.store import load_finished, SHIPPED_WEIGHTS
 
 
 @pytest.fixture(scope="module")

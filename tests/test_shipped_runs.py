@@ -5,8 +5,8 @@ and their shipped float16 weights reproduce their recorded validation prediction
 import numpy as np
 import pytest
 
-from helpers.config import PROJECT_ROOT, load_profile
-from helpers.results import read_json
+from helpers.core.config import load_profile, PROJECT_ROOT
+from helpers.core.results import read_json
 
 MODELS = PROJECT_ROOT / "models"
 SHIPPED = sorted(p.parent.name for p in MODELS.glob("*/metrics.json"))
@@ -14,7 +14,7 @@ SHIPPED = sorted(p.parent.name for p in MODELS.glob("*/metrics.json"))
 
 @pytest.fixture(scope="module")
 def full_inputs(fer2013_dir):
-    from helpers.experiments import load_inputs
+    from helpers.experiments.inputs import load_inputs
 
     params = load_profile("full")
     return params, load_inputs(fer2013_dir, params["val_fraction"], params["seed"],
@@ -28,7 +28,7 @@ def test_the_full_profiles_main_cnn_is_shipped():
 
 @pytest.mark.parametrize("name", SHIPPED)
 def test_a_shipped_run_is_reused_by_the_current_code(full_inputs, name):
-    from helpers.plan import report_plan
+    from helpers.experiments.registry import report_plan
 
     params, inputs = full_inputs
     plan = {run.name: run for run in report_plan({**params, "models_dir": str(MODELS)}, inputs)}
@@ -38,7 +38,8 @@ def test_a_shipped_run_is_reused_by_the_current_code(full_inputs, name):
 
 
 def test_the_shipped_weights_reproduce_the_recorded_predictions(full_inputs):
-    from helpers.training import load_finished, predict_proba
+    from helpers.modeling.inference import predict_proba
+    from helpers.modeling.store import load_finished
 
     _, inputs = full_inputs
     run = load_finished(MODELS / "cnn")

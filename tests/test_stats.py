@@ -1,4 +1,4 @@
-"""Unit tests for helpers.stats: the exact McNemar test, paired comparisons and their wording."""
+"""Unit tests for helpers.analysis.stats: the exact McNemar test, paired comparisons and their wording."""
 
 from __future__ import annotations
 
@@ -7,15 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from helpers.stats import (
-    Paired,
-    change_words,
-    mcnemar_exact,
-    paired_comparison,
-    per_class_recall,
-    significant_changes,
-)
-from helpers.notebook import pct_or_na, plural
+from helpers.analysis.stats import (mcnemar_exact, Paired, paired_comparison, per_class_recall, significant_changes)
+from helpers.core.words import change_words
+from helpers.core.words import pct_or_na, plural
 
 
 def exact_two_sided(b: int, c: int) -> float:

@@ -1,4 +1,4 @@
-"""Unit tests for helpers/training.py: run folders, reuse, retraining, resuming after an
+"""Unit tests for helpers/store.py: run folders, reuse, retraining, resuming after an
 interruption, seeding, test-time augmentation and the optimizer factory.
 
 Every run trains a tiny CNN (one conv block of 4 filters, 8 dense units) for 2-3 epochs on 192
@@ -19,9 +19,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import training
-from helpers.models import build_cnn, build_dnn, count_params
-from helpers.training import TrainingData, fit_or_load, make_optimizer, one_hot, predict_proba
+import helpers.modeling.engine as modeling_engine
+from helpers.modeling import inference
+from helpers.modeling import recipe
+from helpers.modeling import store
+from helpers.modeling.models import build_cnn, build_dnn, count_params
+from helpers.modeling.engine import fit_or_load, TrainingData
+from helpers.modeling.inference import predict_proba
+from helpers.modeling.recipe import make_optimizer, one_hot
 
 # Whole batches only (192 = 6 x 32): a smaller last batch would make TensorFlow trace the
 # training step twice, which costs more than the training itself.
@@ -114,14 +119,14 @@ def fit_calls(monkeypatch):
 
 def interrupt_after(monkeypatch, epochs_done: int):
     """Raise KeyboardInterrupt right after the checkpoint of epoch `epochs_done` is complete."""
-    original = training.save_checkpoint
+    original = modeling_engine.save_checkpoint
 
     def save_then_interrupt(run_dir, model, done, *args, **kwargs):
         original(run_dir, model, done, *args, **kwargs)
         if done == epochs_done:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(training, "save_checkpoint", save_then_interrupt)
+    monkeypatch.setattr(modeling_engine, "save_checkpoint", save_then_interrupt)
 
 
 # --------------------------------------------------------------------------- a finished run
@@ -134,7 +139,7 @@ def test_fit_writes_the_run_folder(finished):
     assert run.name == "run" and run.run_dir == run_dir
     assert {p.name for p in run_dir.iterdir()} == RUN_FILES | {"test_proba.npy"}
     saved = json.loads((run_dir / "config.json").read_text())
-    assert saved == {"name": "run", "fingerprint": training.fingerprint(CONFIG, CHECKSUM),
+    assert saved == {"name": "run", "fingerprint": store.fingerprint(CONFIG, CHECKSUM),
                      "data_checksum": CHECKSUM, "config": CONFIG}
     assert run.config == CONFIG
 
@@ -164,7 +169,7 @@ def test_metrics_match_the_saved_predictions(finished, data):
     assert metrics["val_accuracy"] == float(np.mean(val_proba.argmax(1) == data["y_val"]))
     assert metrics["epochs_run"] == 2
     assert metrics["params"] == count_params(build())
-    assert metrics["fingerprint"] == training.fingerprint(CONFIG, CHECKSUM)
+    assert metrics["fingerprint"] == store.fingerprint(CONFIG, CHECKSUM)
     assert metrics["data_checksum"] == CHECKSUM
     assert (metrics["train_rows"], metrics["val_rows"]) == (N_TRAIN, N_VAL)
     assert metrics["tta_flip"] is False
@@ -198,7 +203,7 @@ def test_round_to_float16_rounds_only_float_weights():
     model = build()
     model.set_weights([np.full(w.shape, 0.1, w.dtype) if w.dtype.kind == "f" else w
                        for w in model.get_weights()])
-    training.round_to_float16(model)
+    inference.round_to_float16(model)
     for weights in model.get_weights():
         if weights.dtype.kind == "f":
             assert weights.dtype == np.float32
@@ -208,7 +213,7 @@ def test_round_to_float16_rounds_only_float_weights():
 def test_nothing_but_the_run_is_left_after_success(finished):
     run, models_dir = finished
     assert {p.name for p in models_dir.iterdir()} == {"run"}  # no run.training / run.replaced
-    assert not (run.run_dir / training.CHECKPOINTS).exists()
+    assert not (run.run_dir / store.CHECKPOINTS).exists()
 
 
 # --------------------------------------------------------------------------- reuse and retraining
@@ -236,7 +241,7 @@ def test_changed_config_retrains(copied, data, fit_calls):
     assert run.reused is False
     assert fit_calls == [0]
     assert run.config == config
-    assert run.metrics["fingerprint"] == training.fingerprint(config, CHECKSUM)
+    assert run.metrics["fingerprint"] == store.fingerprint(config, CHECKSUM)
     assert pd.read_csv(run.run_dir / "history.csv")["epoch"].tolist() == [0]  # old rows gone
     assert run.metrics["epochs_run"] == 1
     # tta_flip: the saved validation predictions average the image and its mirror image
@@ -267,8 +272,8 @@ def test_a_finished_run_survives_an_interrupted_replacement(finished, copied, da
         interrupt_after(patch, 1)
         with pytest.raises(KeyboardInterrupt):
             fit(copied, data, config=config)
-    assert training.load_finished(copied / "run", old.metrics["fingerprint"]) is not None
-    assert training.run_status(copied / "run", training.fingerprint(config, CHECKSUM)) == ("resume", 1)
+    assert store.load_finished(copied / "run", old.metrics["fingerprint"]) is not None
+    assert store.run_status(copied / "run", store.fingerprint(config, CHECKSUM)) == ("resume", 1)
     run = fit(copied, data, config=config)
     assert run.metrics["epochs_run"] == 3 and run.config == config
     assert {p.name for p in copied.iterdir()} == {"run"}
@@ -278,12 +283,12 @@ def test_a_finished_run_survives_an_interrupted_replacement(finished, copied, da
 def test_a_swap_interrupted_between_its_renames_is_completed_or_undone(finished, copied, data,
                                                                         staged_finished):
     run_dir = copied / "run"
-    staged, retired = training.staging_dir(run_dir), run_dir.with_name("run.replaced")
+    staged, retired = store.staging_dir(run_dir), run_dir.with_name("run.replaced")
     shutil.copytree(run_dir, staged)
     if not staged_finished:
         (staged / "metrics.json").unlink()
     os.replace(run_dir, retired)  # killed after the first rename of the swap
-    found = training.load_finished(run_dir)
+    found = store.load_finished(run_dir)
     assert found is not None and found.metrics == finished[0].metrics
     assert not retired.exists()
     assert staged.exists() is (not staged_finished)
@@ -295,7 +300,7 @@ def test_retrain_true_retrains(retrained):
     assert fit_calls == [0, 1]
     assert pd.read_csv(run.run_dir / "history.csv")["epoch"].tolist() == [0, 1]
     assert run.metrics["epochs_run"] == 2
-    assert not training.staging_dir(run.run_dir).exists()
+    assert not store.staging_dir(run.run_dir).exists()
 
 
 @pytest.fixture(scope="module")
@@ -338,7 +343,7 @@ def test_a_run_shipped_without_weights_is_reused_for_its_predictions(copied, dat
 
 def test_a_damaged_model_file_is_one_line(copied, data):
     (copied / "run" / "model.keras").write_bytes(b"not a zip file")
-    run = training.load_finished(copied / "run")
+    run = store.load_finished(copied / "run")
     with pytest.raises(ValueError, match=r"model.keras: cannot be loaded as a Keras model") as info:
         run.model
     assert "\n" not in str(info.value)
@@ -366,14 +371,14 @@ def test_interruption_after_training_finishes_without_retraining(tmp_path, data,
     """Ctrl-C after the last epoch, while the final model is saved or evaluated: the next call
     evaluates the best weights instead of training again."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(training, "_finish", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt))
+        patch.setattr(modeling_engine, "_finish", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt))
         with pytest.raises(KeyboardInterrupt):
             fit(tmp_path, data)
-    staged = training.staging_dir(tmp_path / "run")
+    staged = store.staging_dir(tmp_path / "run")
     assert not (tmp_path / "run").exists() and not (staged / "metrics.json").exists()
     saved = keras.models.load_model(staged / "model.keras").get_weights()
     assert fit_calls == [0, 1]
-    assert training.run_status(tmp_path / "run", training.fingerprint(CONFIG, CHECKSUM))[0] == "finish"
+    assert store.run_status(tmp_path / "run", store.fingerprint(CONFIG, CHECKSUM))[0] == "finish"
 
     run = fit(tmp_path, data)
 
@@ -386,29 +391,29 @@ def test_interruption_after_training_finishes_without_retraining(tmp_path, data,
 
 
 def test_interrupted_run_leaves_complete_checkpoints_and_no_finished_run(interrupted):
-    staged = training.staging_dir(interrupted / "run")
+    staged = store.staging_dir(interrupted / "run")
     assert not (interrupted / "run").exists()
-    done, meta, folder = training.latest_checkpoint(staged)
+    done, meta, folder = store.latest_checkpoint(staged)
     assert done == 2 and meta["epochs_done"] == 2 and folder.name == "epoch-0002"
     assert {p.name for p in folder.iterdir()} == {"weights.npz", "optimizer.npz", "best.npz",
                                                    "history.csv", "meta.json"}
     assert (staged / "config.json").exists()
     assert not (staged / "metrics.json").exists() and not (staged / "model.keras").exists()
-    rows = training.read_history_rows(staged / "history.csv")
+    rows = store.read_history_rows(staged / "history.csv")
     assert [row["epoch"] for row in rows] == ["0", "1"]
-    assert training.load_finished(interrupted / "run") is None
+    assert store.load_finished(interrupted / "run") is None
 
 
 def test_resume_after_interruption(interrupted, tmp_path, data, fit_calls):
     shutil.copytree(interrupted, tmp_path / "models")
-    staged = training.staging_dir(tmp_path / "models" / "run")
-    before = training.read_history_rows(staged / "history.csv")
+    staged = store.staging_dir(tmp_path / "models" / "run")
+    before = store.read_history_rows(staged / "history.csv")
 
     run = fit(tmp_path / "models", data, config=RESUME_CONFIG)
 
     assert run.reused is False
     assert fit_calls == [2]  # only the remaining epoch was trained
-    after = training.read_history_rows(run.run_dir / "history.csv")
+    after = store.read_history_rows(run.run_dir / "history.csv")
     assert [row["epoch"] for row in after] == ["0", "1", "2"]
     assert after[:2] == before  # the epochs before the interruption are kept as they were
     # the optimizer's step count was restored: the schedule ends where a full run ends
@@ -423,7 +428,7 @@ def test_a_checkpoint_half_written_when_killed_is_ignored(interrupted, tmp_path,
     """Killed while writing epoch 3's checkpoint: a partial folder, and one whose files are
     there but not its meta.json (written last). Both are ignored; training resumes at epoch 3."""
     shutil.copytree(interrupted, tmp_path / "models")
-    folder = training.staging_dir(tmp_path / "models" / "run") / training.CHECKPOINTS
+    folder = store.staging_dir(tmp_path / "models" / "run") / store.CHECKPOINTS
     shutil.copytree(folder / "epoch-0002", folder / ".epoch-0003.partial")
     shutil.copytree(folder / "epoch-0002", folder / "epoch-0003")
     (folder / "epoch-0003" / "meta.json").unlink()
@@ -477,17 +482,17 @@ def test_each_epoch_draws_fresh_seed_determined_randomness():
     x = np.random.default_rng(1).uniform(0, 255, (8, 48, 48, 1)).astype(np.float32)
 
     def draws(epoch):
-        training.reseed_for_epoch(model, 5, epoch)
+        modeling_engine.reseed_for_epoch(model, 5, epoch)
         return keras.ops.convert_to_numpy(model(x, training=True))
 
-    assert len(training.seed_generators(model)) >= 4  # crop, flip and two dropouts
+    assert len(modeling_engine.seed_generators(model)) >= 4  # crop, flip and two dropouts
     first, second = draws(0), draws(1)
     assert not np.allclose(first, second)
     np.testing.assert_array_equal(draws(0), first)
-    order = training.epoch_order(100, 5, 0)
+    order = modeling_engine.epoch_order(100, 5, 0)
     assert sorted(order) == list(range(100))
-    assert not np.array_equal(order, training.epoch_order(100, 5, 1))
-    np.testing.assert_array_equal(order, training.epoch_order(100, 5, 0))
+    assert not np.array_equal(order, modeling_engine.epoch_order(100, 5, 1))
+    np.testing.assert_array_equal(order, modeling_engine.epoch_order(100, 5, 0))
 
 
 def test_mixed_precision_is_trained_and_recorded(tmp_path, data):
@@ -604,32 +609,32 @@ def test_one_hot():
 
 
 def test_fingerprint_depends_on_config_and_data():
-    fp = training.fingerprint(CONFIG, CHECKSUM)
+    fp = store.fingerprint(CONFIG, CHECKSUM)
     assert len(fp) == 16
-    assert training.fingerprint(json.loads(json.dumps(CONFIG)), CHECKSUM) == fp
-    assert training.fingerprint(CONFIG, CHECKSUM[::-1]) != fp
+    assert store.fingerprint(json.loads(json.dumps(CONFIG)), CHECKSUM) == fp
+    assert store.fingerprint(CONFIG, CHECKSUM[::-1]) != fp
     changed = copy.deepcopy(CONFIG)
     changed["training"]["seed"] = 8
-    assert training.fingerprint(changed, CHECKSUM) != fp
+    assert store.fingerprint(changed, CHECKSUM) != fp
 
 
 def test_crop_views_are_the_corner_and_centre_crops():
     x = np.arange(2 * 48 * 48, dtype=np.float32).reshape(2, 48, 48, 1)
-    views = training.crop_views(x, 4)
+    views = inference.crop_views(x, 4)
     centre = [v[:, 2:46, 2:46] for v in views]  # what a model with a 44 px crop sees
     expected = [x[:, 2:46, 2:46], x[:, 0:44, 0:44], x[:, 0:44, 4:48], x[:, 4:48, 0:44],
                 x[:, 4:48, 4:48]]
     for seen, wanted in zip(centre, expected):
         np.testing.assert_array_equal(seen, wanted)
-    assert training.crop_views(x, 0) == [x]
+    assert inference.crop_views(x, 0) == [x]
 
 
 def test_ten_crop_tta_averages_ten_views():
     model = build_cnn(filters=[4], convs_per_block=1, dense_units=[8],
                       normalization={"mean": 128.0, "std": 64.0}, augmentation={"crop": 44})
-    assert training.crop_margin(model) == 4 and training.crop_margin(build()) == 0
+    assert inference.crop_margin(model) == 4 and inference.crop_margin(build()) == 0
     x = np.random.default_rng(2).uniform(0, 255, (5, 48, 48, 1)).astype(np.float32)
-    views = training.crop_views(x, 4)
+    views = inference.crop_views(x, 4)
     views += [v[:, :, ::-1] for v in views]
     expected = np.mean([model.predict(v, verbose=0) for v in views], axis=0)
     np.testing.assert_allclose(predict_proba(model, x, tta_flip=True, tta_crops=True), expected,
@@ -646,7 +651,7 @@ def test_ten_crop_tta_averages_ten_views():
     ({"epochs": 3, "steps": 100, "batch_size": 64}, 1000, 6),   # 16 steps per epoch: 6.25
 ])
 def test_a_budget_in_steps_becomes_whole_epochs(training_settings, rows, epochs):
-    assert training.epochs_for(training_settings, rows) == epochs
+    assert recipe.epochs_for(training_settings, rows) == epochs
 
 
 def test_a_run_budgeted_in_steps_trains_that_many_epochs(tmp_path, data, fit_calls):
@@ -662,9 +667,9 @@ def test_cpu_model_names_the_cpu_and_its_training_features(monkeypatch):
 
     cpuinfo = "processor\t: 0\nmodel name\t: Intel Xeon\nflags\t\t: fpu avx512_bf16 amx_tile sse\n"
     monkeypatch.setattr(Path, "read_text", lambda self, *a, **k: cpuinfo)
-    assert training.cpu_model() == "Intel Xeon (AVX-512-BF16, AMX)"
+    assert store.cpu_model() == "Intel Xeon (AVX-512-BF16, AMX)"
     monkeypatch.setattr(Path, "read_text", lambda self, *a, **k: "model name : Old CPU\nflags : sse\n")
-    assert training.cpu_model() == "Old CPU"
+    assert store.cpu_model() == "Old CPU"
 
 
 def test_the_saved_model_has_no_optimizer_state(finished):
@@ -679,20 +684,44 @@ def test_the_saved_model_has_no_optimizer_state(finished):
 
 
 def test_a_run_shipped_with_float16_weights_predicts_exactly_as_trained(copied, data):
-    run = training.load_finished(copied / "run")
+    run = store.load_finished(copied / "run")
     before = predict_proba(run.model, data["x_val"])
-    path = training.ship_weights(run)
-    assert path.name == training.SHIPPED_WEIGHTS
+    path = store.ship_weights(run)
+    assert path.name == store.SHIPPED_WEIGHTS
     assert path.stat().st_size < 0.6 * (copied / "run" / "model.keras").stat().st_size
     (copied / "run" / "model.keras").unlink()  # what a clone of the repository has
-    shipped = training.load_finished(copied / "run")
+    shipped = store.load_finished(copied / "run")
     np.testing.assert_array_equal(predict_proba(shipped.model, data["x_val"]), before)
     assert float(np.mean(shipped.val_proba.argmax(1) == data["y_val"])) == run.metrics["val_accuracy"]
 
 
 def test_a_run_without_weights_still_has_its_architecture(copied):
     (copied / "run" / "model.keras").unlink()
-    run = training.load_finished(copied / "run")
+    run = store.load_finished(copied / "run")
     assert [layer.name for layer in run.architecture.layers] == [layer.name for layer in build().layers]
     with pytest.raises(FileNotFoundError, match="without its weights"):
         run.model
+
+
+def test_recipe_settings_at_their_defaults_keep_a_runs_fingerprint():
+    from helpers.modeling.recipe import RECIPE_DEFAULTS, make_optimizer
+
+    config = {"model": "cnn", "training": {"epochs": 2, "batch_size": 8, "learning_rate": 0.01}}
+    before = store.fingerprint(config, "data")
+    with_defaults = {**config, "training": {**config["training"], **RECIPE_DEFAULTS}}
+    assert store.fingerprint(with_defaults, "data") == before
+    changed = {**config, "training": {**config["training"], "momentum": 0.95}}
+    assert store.fingerprint(changed, "data") != before
+    optimizer = make_optimizer(changed["training"], steps_per_epoch=3)
+    assert float(optimizer.momentum) == pytest.approx(0.95) and optimizer.nesterov
+    plain = make_optimizer({**changed["training"], "nesterov": False}, steps_per_epoch=3)
+    assert not plain.nesterov
+
+
+def test_the_profiles_write_the_recipe_settings_at_their_defaults():
+    from helpers.core.config import load_profile
+    from helpers.modeling.recipe import RECIPE_DEFAULTS
+
+    for profile in ("full", "smoke"):
+        training = load_profile(profile)["training"]
+        assert {k: training[k] for k in RECIPE_DEFAULTS} == RECIPE_DEFAULTS

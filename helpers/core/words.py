@@ -1,0 +1,49 @@
+"""Numbers as the report writes them: percentages, plurals, durations, changes."""
+
+from __future__ import annotations
+
+
+def pct(value: float, digits: int = 1) -> str:
+    """0.6734 -> '67.3%'."""
+    return f"{100 * value:.{digits}f}%"
+
+
+def pct_or_na(value: float | None) -> str:
+    """A share as '67.3%', or 'n/a' when it is unknown (None)."""
+    return "n/a" if value is None else pct(value)
+
+
+def plural(n, word: str) -> str:
+    """'1 epoch', '3 epochs', '2.5 steps' (regular plurals; floats written with :g)."""
+    number = f"{n:g}" if isinstance(n, float) else f"{n}"
+    return f"{number} {word}{'' if n == 1 else 's'}"
+
+
+def fmt(value, spec: str = ".1f", none: str = "n/a") -> str:
+    """format(value, spec), or `none` when value is None."""
+    return none if value is None else format(value, spec)
+
+
+def duration(seconds: float) -> str:
+    """'45 s', '12 min', '3 h 05 min'."""
+    seconds = int(round(seconds))
+    if seconds < 90:
+        return f"{seconds} s"
+    minutes = round(seconds / 60)
+    return f"{minutes} min" if minutes < 90 else f"{minutes // 60} h {minutes % 60:02d} min"
+
+
+def change_words(before: float, after: float, fixed: int, broken: int, p: float) -> str:
+    """The report's phrase for a change of validation accuracy and its paired test, e.g.
+    'raises validation accuracy from 40.0% to 42.0% (+2.0 points; it fixes 30 and breaks 10 of
+    the validation faces, exact McNemar test p = 0.0022, significant at the 5% level)'."""
+    delta = 100 * (after - before)
+    verb = "raises" if delta > 0 else "lowers" if delta < 0 else "leaves"
+    where = f"from {pct(before)} to {pct(after)}" if delta else f"at {pct(before)}"
+    verdict = "significant" if p < 0.05 else "not significant"
+    return (f"{verb} validation accuracy {where} ({delta:+.1f} points; it fixes {fixed} and breaks {broken} of the "
+            f"validation faces, exact McNemar test p = {p:.2g}, {verdict} at the 5% level)")
+
+
+def scale_words(ratio: float) -> str:
+    return ("coarser" if ratio > 1 else "finer") if abs(ratio - 1) >= 0.05 else "about the same scale"

@@ -1,0 +1,280 @@
+"""Training engine: seeded, resumable, checkpointed training of one run (see helpers.modeling.store for the run folders)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from helpers.core.results import read_json, write_json
+from helpers.core.words import duration
+from helpers.modeling.backend import keras, native_stderr_silenced
+from helpers.modeling.inference import crop_margin, predict_proba, round_to_float16
+from helpers.modeling.recipe import compile_model, epochs_for, one_hot, seed_everything
+from helpers.modeling.store import (
+    CHECKPOINTS,
+    Run,
+    fingerprint,
+    latest_checkpoint,
+    load_arrays,
+    load_finished,
+    read_history,
+    read_history_rows,
+    recover,
+    runtime_info,
+    save_arrays,
+    save_model,
+    save_npy,
+    staging_dir,
+    swap_in,
+    write_history_rows,
+)
+
+
+def save_checkpoint(run_dir: Path, model: keras.Model, epochs_done: int, meta: dict,
+                    rows: list[dict], improved: bool) -> None:
+    folder = Path(run_dir) / CHECKPOINTS
+    folder.mkdir(parents=True, exist_ok=True)
+    final = folder / f"epoch-{epochs_done:04d}"
+    tmp = folder / f".epoch-{epochs_done:04d}.partial"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    save_arrays(tmp / "weights.npz", model.get_weights())
+    save_arrays(tmp / "optimizer.npz",
+                 [keras.ops.convert_to_numpy(v) for v in model.optimizer.variables])
+    previous = latest_checkpoint(run_dir)
+    if improved or previous is None:
+        save_arrays(tmp / "best.npz", model.get_weights())
+    else:
+        os.link(previous[2] / "best.npz", tmp / "best.npz")  # unchanged: no copy needed
+    write_history_rows(tmp / "history.csv", rows)
+    (tmp / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")  # last: the 'complete' mark
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+    for old in sorted(folder.glob("epoch-[0-9]*"))[:-2]:
+        shutil.rmtree(old)
+    write_history_rows(Path(run_dir) / "history.csv", rows)  # a readable copy for the user
+
+
+def restore_checkpoint(model: keras.Model, checkpoint: Path) -> None:
+    model.set_weights(load_arrays(checkpoint / "weights.npz"))
+    optimizer = model.optimizer
+    optimizer.build(model.trainable_variables)
+    values = load_arrays(checkpoint / "optimizer.npz")
+    if len(values) != len(optimizer.variables):
+        raise ValueError(f"{checkpoint}: optimizer state does not match the model; delete "
+                         f"{checkpoint.parent.parent} to train the run from scratch")
+    for variable, value in zip(optimizer.variables, values):
+        variable.assign(value)
+
+
+def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
+    return np.random.default_rng([seed, epoch]).permutation(n)
+
+
+def seed_generators(model: keras.Model) -> list:
+    found = []
+    for layer in model._flatten_layers(include_self=True):
+        found.extend(getattr(layer, "_seed_generators", []))
+    return found
+
+
+def reseed_for_epoch(model: keras.Model, seed: int, epoch: int) -> None:
+    for index, generator in enumerate(seed_generators(model)):
+        state = generator.state
+        dtype = keras.backend.standardize_dtype(state.dtype)
+        value = np.array([(seed * 1009 + index) % 2**31, (epoch + 1) << 24], dtype=dtype)
+        state.assign(value)
+
+
+@dataclass
+class TrainingData:
+    """What a run trains on and is scored with: float32 arrays (N, 48, 48, 1) of raw pixels,
+    int labels 0..6. `train_digest` identifies the training data (its decoded content, part of
+    the run's fingerprint); `test_digest` the test images, whose predictions are redone when
+    they change (x_test None or empty: no test predictions)."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    train_digest: str
+    x_test: np.ndarray | None = None
+    test_digest: str | None = None
+
+
+def fit_or_load(name: str, build: Callable[[], keras.Model], config: dict, data: TrainingData,
+                models_dir, retrain: bool = False, verbose="auto") -> Run:
+    """Train `build()` as configured on `data`, or reuse / resume the run saved under
+    models_dir/name.
+
+    `config` must hold everything that defines the run (model and training settings); its
+    "training" entry needs epochs (or steps), batch_size, learning_rate and optionally optimizer,
+    schedule, warmup_epochs, weight_decay, label_smoothing, early_stopping_patience, seed,
+    tta_flip, precision ("float32" or "mixed_bfloat16").
+
+    A run trains in models_dir/<name>.training/ and replaces models_dir/<name> only once it has
+    finished, so an older finished run stays usable until then.
+    """
+    run_dir = Path(models_dir) / name
+    fp = fingerprint(config, data.train_digest)
+    if not retrain:
+        finished = load_finished(run_dir, fp)
+        if finished is not None:
+            return _refresh_test_proba(finished, data.x_test, data.test_digest)
+    else:
+        recover(run_dir)
+    staged = staging_dir(run_dir)
+    saved = read_json(staged / "config.json")
+    if retrain or saved.get("fingerprint") != fp:
+        if staged.exists():
+            shutil.rmtree(staged)
+        staged.mkdir(parents=True)
+        write_json(staged / "config.json", {"name": name, "fingerprint": fp,
+                                            "data_checksum": data.train_digest, "config": config})
+    model, wall = _train(name, build, config, staged, data, verbose)
+    _finish(name, staged, model, fp, config, data, wall)
+    shutil.rmtree(staged / CHECKPOINTS, ignore_errors=True)
+    swap_in(staged, run_dir)
+    return Run(name, run_dir, read_json(run_dir / "metrics.json"), reused=False, _model=model)
+
+
+def _train(name, build, config, run_dir: Path, data: TrainingData, verbose):
+    """Train epoch by epoch from the newest checkpoint; return (best model, seconds spent)."""
+    x_train, y_train, x_val, y_val = data.x_train, data.y_train, data.x_val, data.y_val
+    training = {**config["training"], "epochs": epochs_for(config["training"], len(x_train))}
+    seed, epochs, batch = training.get("seed", 42), training["epochs"], training["batch_size"]
+    precision = training.get("precision", "float32")
+    previous_policy = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(precision)
+    try:
+        seed_everything(seed)
+        model = build()
+    finally:
+        keras.config.set_dtype_policy(previous_policy)
+    steps = int(np.ceil(len(x_train) / batch))
+    compile_model(model, training, steps)
+    checkpoint = latest_checkpoint(run_dir)
+    rows: list[dict] = []
+    meta = {"epochs_done": 0, "best_epoch": None, "best_val_accuracy": None, "stopped": False}
+    if checkpoint is not None:
+        restore_checkpoint(model, checkpoint[2])
+        meta = checkpoint[1]
+        rows = read_history_rows(checkpoint[2] / "history.csv")
+    patience = training.get("early_stopping_patience")
+    y_train_hot, y_val_hot = one_hot(y_train), one_hot(y_val)
+    started, session_epochs = time.perf_counter(), []
+    for epoch in range(meta["epochs_done"], epochs):
+        if meta["stopped"]:
+            break
+        order = epoch_order(len(x_train), seed, epoch)
+        reseed_for_epoch(model, seed, epoch)
+        epoch_start = time.perf_counter()
+        # TensorFlow's C++ layer logs a harmless tf.data graph warning ("NodeDef mentions
+        # attribute use_unbounded_threadpool"); real failures still raise Python exceptions.
+        with native_stderr_silenced():
+            history = model.fit(x_train[order], y_train_hot[order], validation_data=(x_val, y_val_hot),
+                                initial_epoch=epoch, epochs=epoch + 1, batch_size=batch,
+                                shuffle=False, verbose=0)
+        seconds = time.perf_counter() - epoch_start
+        session_epochs.append(seconds)
+        logs = {k: float(v[-1]) for k, v in history.history.items()}
+        row = {"epoch": epoch, **logs,
+               "learning_rate": float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)),
+               "seconds": seconds}
+        rows = [r for r in rows if int(r["epoch"]) < epoch] + [row]
+        improved = meta["best_val_accuracy"] is None or logs["val_accuracy"] > meta["best_val_accuracy"]
+        if improved:
+            meta["best_epoch"], meta["best_val_accuracy"] = epoch, logs["val_accuracy"]
+        meta["epochs_done"] = epoch + 1
+        meta["stopped"] = bool(patience and epoch - meta["best_epoch"] >= patience)
+        save_checkpoint(run_dir, model, epoch + 1, meta, rows, improved)
+        if verbose:
+            remaining = (epochs - epoch - 1) * float(np.median(session_epochs))
+            print(f"{name}: epoch {epoch + 1}/{epochs}  loss {logs['loss']:.3f}  "
+                  f"accuracy {logs['accuracy']:.1%}  validation {logs['val_accuracy']:.1%} "
+                  f"(best {meta['best_val_accuracy']:.1%})  {seconds:.0f} s"
+                  + (f"  ETA {duration(remaining)}" if remaining and not meta["stopped"] else ""),
+                  flush=True)
+    wall = time.perf_counter() - started
+    checkpoint = latest_checkpoint(run_dir)
+    if checkpoint is None:
+        raise ValueError(f"{run_dir}: training ran no epoch (epochs={epochs})")
+    model.set_weights(load_arrays(checkpoint[2] / "best.npz"))
+    round_to_float16(model)
+    save_model(model, run_dir / "model.keras")
+    return model, wall
+
+
+def _save_test_proba(run_dir: Path, model: keras.Model, x_test, training: dict) -> None:
+    """test_proba.npy: float16 probabilities with the run's own test-time augmentation."""
+    proba = predict_proba(model, x_test, training.get("tta_flip", False),
+                          tta_crops=training.get("tta_crops", False))
+    save_npy(run_dir / "test_proba.npy", proba.astype(np.float16))
+
+
+def _finish(name, run_dir, model, fp, config, data: TrainingData, wall) -> None:
+    """Evaluate the final model, save predictions and write metrics.json (the 'done' marker)."""
+    x_val, y_val, x_test, train_rows = data.x_val, data.y_val, data.x_test, len(data.y_train)
+    training = config["training"]
+    tta, crops = training.get("tta_flip", False), training.get("tta_crops", False)
+    # Probabilities are stored as float16; the accuracy is computed from what is stored so
+    # that a later notebook reading the file gets exactly the same predictions.
+    plain = predict_proba(model, x_val)
+    val_proba = (predict_proba(model, x_val, tta, tta_crops=crops) if tta or crops
+                 else plain).astype(np.float16)
+    save_npy(run_dir / "val_proba.npy", val_proba)
+    has_test = x_test is not None and len(x_test) > 0
+    if has_test:
+        _save_test_proba(run_dir, model, x_test, training)
+    history = read_history(run_dir)
+    from helpers.modeling.models import count_params
+
+    metrics = {
+        "name": name,
+        "fingerprint": fp,
+        "data_checksum": data.train_digest,
+        "test_digest": data.test_digest if has_test else None,
+        "val_accuracy": float(np.mean(val_proba.argmax(1) == y_val)),
+        "val_accuracy_no_tta": float(np.mean(plain.argmax(1) == y_val)),
+        "tta_flip": tta,
+        "tta_crops": bool(crops and crop_margin(model)),
+        "train_rows": int(train_rows),
+        "val_rows": int(len(y_val)),
+        "params": count_params(model),
+        "epochs_run": int(len(history)),
+        "best_epoch": int(history.loc[history["val_accuracy"].idxmax(), "epoch"]),
+        "seconds_per_epoch": float(history["seconds"].median()),
+        "train_seconds_this_session": float(wall),
+        "train_seconds_total": float(history["seconds"].sum()),
+        "train_images": int(train_rows) * int(len(history)),
+        "images_per_second": float(train_rows / history["seconds"].median()),
+        "precision": training.get("precision", "float32"),
+        "final_train_accuracy": float(history["accuracy"].iloc[-1]),
+        "final_val_accuracy": float(history["val_accuracy"].iloc[-1]),
+        "runtime": runtime_info(),
+        "finished": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+    }
+    write_json(run_dir / "metrics.json", metrics)
+
+
+def _refresh_test_proba(run: Run, x_test, test_digest: str | None) -> Run:
+    """A reused run whose test predictions were made for other test images (or none) predicts
+    the current ones; its model and validation numbers are unchanged."""
+    has_test = x_test is not None and len(x_test) > 0
+    if not has_test or test_digest is None or run.metrics.get("test_digest") == test_digest:
+        return run
+    if not (run.run_dir / "model.keras").exists():
+        return run  # shipped without weights: its stored predictions are all there is
+    _save_test_proba(run.run_dir, run.model, x_test, run.config["training"])
+    run.metrics["test_digest"] = test_digest
+    write_json(run.run_dir / "metrics.json", run.metrics)
+    return run

@@ -1,0 +1,182 @@
+"""Merge the executed notebooks into one report notebook, one section per homework question,
+and export it to PDF with nbconvert (code hidden).
+
+Each notebook opens its part with a level-1 heading that is a section's title, such as
+``# CNN`` (helpers.sections.ORDER gives the titles and the numbers the PDF shows). A
+notebook may contribute to several sections and several notebooks to one section (the "further" section
+gathers the extra analyses): cells are grouped by section and the sections are put in the order
+of helpers.sections.ORDER, each heading shown once.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import re
+from pathlib import Path
+
+import nbformat
+
+from helpers.core.config import PROJECT_ROOT
+from helpers.core.results import read_json
+from helpers.pipeline.plan import compute_words
+from helpers.sections import numbered_titles
+
+SECTIONS = numbered_titles()
+"""{number: title} of the report's sections (their order is helpers.sections.ORDER)."""
+
+HEADING = re.compile(r"^#\s+(?:(\d+)\.\s+)?(.+?)\s*$")
+
+
+TITLE = "Facial expression recognition on FER2013"
+
+
+SKIP_TAGS = {"parameters", "injected-parameters", "hide"}
+
+
+TEMPLATE_DIR = PROJECT_ROOT / "report" / "template"
+
+
+MISSING = "*This run produced nothing for this question (see the issue tracker).*"
+
+
+def section_of(cell) -> int | None:
+    """The section a cell opens, if its first line is a level-1 heading of a known section."""
+    if cell.cell_type != "markdown":
+        return None
+    first = cell.source.lstrip().split("\n", 1)[0]
+    match = HEADING.match(first)
+    if not match:
+        return None
+    number, title = match.groups()
+    if number is not None and int(number) in SECTIONS:
+        return int(number)
+    for key, name in SECTIONS.items():
+        if title.lower() == name.lower():
+            return key
+    return None
+
+
+def heading(section: int) -> str:
+    name = SECTIONS[section]
+    return f"# {section}. {name}" if section else f"# {name}"
+
+
+def clean_cell(cell):
+    """A copy of the cell fit for the PDF: no stderr, no outputs where tagged hide_output."""
+    cell = copy.deepcopy(cell)
+    if cell.cell_type == "code":
+        if "hide_output" in cell.metadata.get("tags", []):
+            cell.outputs = []
+        else:
+            cell.outputs = [o for o in cell.outputs
+                            if not (o.output_type == "stream" and o.get("name") == "stderr")]
+    return cell
+
+
+def group_sections(notebook_nodes) -> dict[int, list]:
+    """Cells of all notebooks grouped by section; each section's heading cell comes first."""
+    sections: dict[int, list] = {key: [] for key in SECTIONS}
+    for nb in notebook_nodes:
+        current, pending = None, []
+        for cell in nb.cells:
+            if SKIP_TAGS & set(cell.metadata.get("tags", [])):
+                continue
+            section = section_of(cell)
+            if section is not None:
+                current = section
+                rest = cell.source.lstrip().split("\n", 1)
+                body = rest[1].strip() if len(rest) > 1 else ""
+                if not sections[section]:
+                    sections[section].append(nbformat.v4.new_markdown_cell(heading(section)))
+                if body:
+                    sections[section].append(nbformat.v4.new_markdown_cell(body))
+                sections[section].extend(pending)
+                pending = []
+                continue
+            if current is None:
+                pending.append(clean_cell(cell))  # set-up cells before the first heading
+            else:
+                sections[current].append(clean_cell(cell))
+    return sections
+
+
+def run_info_cell(results: dict):
+    """The title page's table: what produced this report."""
+    run = results.get("run", {})
+    runtime = run.get("runtime", {})
+    checksum = run.get("data_checksum", "?")
+    libraries = ", ".join(f"{k} {runtime[k]}" for k in ("keras", "tensorflow", "jax", "python")
+                          if k in runtime)
+    test_rows = run.get("test_rows", "?")
+    tests = ("no test images (no leaderboard submission)" if test_rows == 0 else
+             f"{test_rows} test images")
+    rows = [
+        ("Profile", f"**{run.get('profile', 'unknown')}**"
+         + (" (a quick smoke test on a subset: numbers are NOT the real results)"
+            if run.get("profile") == "smoke" else "")),
+        ("Data", f"{run.get('data_format', '?')}, {run.get('train_rows', '?')} training rows "
+                 f"used, {tests}"),
+        ("Data checksum (sha256)", " ".join(f"`{checksum[i:i + 32]}`" for i in range(0, len(checksum), 32))),
+        ("Report built on", f"{runtime.get('processor', '?')}, {runtime.get('cpu_count', '?')} CPU "
+                            f"cores, accelerator: {runtime.get('accelerator', 'none')}"),
+        ("Backend and libraries", f"Keras backend {runtime.get('backend', '?')}; {libraries}"),
+        ("Training compute", compute_words(results.get("compute", {}))),
+        ("Notebooks executed", run.get("started", "?")),
+        ("PDF built", dt.datetime.now().strftime("%Y-%m-%d %H:%M")),
+    ]
+    text = "| | |\n|---|---|\n" + "\n".join(f"| {k} | {v} |" for k, v in rows)
+    text += ("\n\nEach model section states where and how that model was trained. Every number "
+             "and every sentence of analysis in this report is computed by the run that built it.")
+    return nbformat.v4.new_markdown_cell(text)
+
+
+def merge_notebooks(paths, results: dict):
+    """One notebook: title table, then the sections in order (an honest note where empty)."""
+    nodes = [nbformat.read(str(p), as_version=4) for p in paths]
+    sections = group_sections(nodes)
+    cells = [run_info_cell(results)]
+    for key in SECTIONS:
+        body = sections[key] or [nbformat.v4.new_markdown_cell(heading(key)),
+                                 nbformat.v4.new_markdown_cell(MISSING)]
+        cells.extend(body)
+    merged = nbformat.v4.new_notebook(cells=cells)
+    merged.metadata.update(nodes[0].metadata if nodes else {})
+    merged.metadata.pop("papermill", None)
+    merged.metadata["title"] = TITLE
+    merged.metadata["authors"] = [{"name": "Homework report, built by `make report`"}]
+    merged.metadata["date"] = dt.date.today().isoformat()
+    return merged
+
+
+def build_pdf(executed_dir, pdf_path, results_path) -> Path:
+    """Merge the executed notebooks of a run and write the PDF (and the merged .ipynb beside
+    the executed notebooks, for inspection)."""
+    from nbconvert import PDFExporter
+    from traitlets.config import Config
+
+    executed_dir, pdf_path = Path(executed_dir), Path(pdf_path)
+    paths = sorted(executed_dir.glob("[0-9][0-9]_*.ipynb"))
+    if not paths:
+        raise FileNotFoundError(f"no executed notebooks in {executed_dir}: run the notebooks first")
+    merged = merge_notebooks(paths, read_json(results_path))
+    nbformat.write(merged, str(executed_dir.parent / "report.ipynb"))
+
+    config = Config()
+    config.TemplateExporter.exclude_input = True
+    config.TemplateExporter.exclude_input_prompt = True
+    config.TemplateExporter.exclude_output_prompt = True
+    config.TemplateExporter.extra_template_paths = [str(TEMPLATE_DIR)]
+    config.PDFExporter.template_file = "fer_report.tex.j2"
+    exporter = PDFExporter(config=config)
+    from nbconvert.exporters.pdf import LatexFailed
+
+    try:
+        body, _ = exporter.from_notebook_node(merged, resources={"metadata": {"name": TITLE}})
+    except LatexFailed as exc:
+        log = executed_dir.parent / "latex.log"
+        log.write_text(exc.output or "")
+        raise OSError(f"LaTeX could not build the PDF; its log is in {log}") from None
+    pdf_path.parent.mkdir(parents=True, exist_ok=True)
+    pdf_path.write_bytes(body)
+    return pdf_path

@@ -1,0 +1,228 @@
+"""The "cnn" section, the CNN: architecture figure, settings and accuracy tables, sentences."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from helpers.core.words import pct
+from helpers.modeling.recipe import recipe_setting
+
+STAGE_NAMES = {"image": "Input", "aug": "Augmentation", "normalize": "Normalization",
+               "flatten": "Flatten", "logits": "Classifier", "probabilities": "Softmax"}
+
+
+def stages(model) -> list[dict]:
+    """Group a model's layers into stages by name prefix (block1_conv1 -> block1), with the
+    stage's layer types, output shape and parameter count."""
+    groups: list[dict] = []
+    for layer in model.layers:
+        key = re.split(r"_", layer.name, maxsplit=1)[0]
+        if not groups or groups[-1]["key"] != key:
+            groups.append({"key": key, "layers": [], "params": 0})
+        group = groups[-1]
+        group["layers"].append(layer)
+        group["params"] += int(layer.count_params())
+        shape = getattr(layer.output, "shape", None)
+        group["shape"] = "x".join(str(d) for d in shape[1:]) if shape is not None else ""
+    for group in groups:
+        group["label"] = _stage_label(group)
+    return groups
+
+
+def _stage_label(group) -> str:
+    key, layers = group["key"], group["layers"]
+    name = STAGE_NAMES.get(key, key.replace("block", "block ").replace("dense", "dense ").capitalize())
+    convs = [l for l in layers if type(l).__name__ == "Conv2D"]
+    dense = [l for l in layers if type(l).__name__ == "Dense"]
+    lines = [name]
+    if convs:
+        c = convs[0]
+        lines.append(f"{len(convs)} x conv {c.kernel_size[0]}x{c.kernel_size[1]}, {c.filters} filters")
+        lines.append("+ batch norm + ReLU")
+    elif dense and key != "logits":
+        lines.append(f"{dense[0].units} units + BN + ReLU")
+    elif key == "aug":
+        lines.append(", ".join(type(l).__name__.removeprefix("Random").lower() for l in layers))
+    if any(type(l).__name__ == "MaxPooling2D" for l in layers):
+        lines.append("max-pool 2x2")
+    drop = [l for l in layers if type(l).__name__ == "Dropout"]
+    if drop:
+        lines.append(f"dropout {drop[0].rate:g}")
+    lines.append(f"-> {group['shape']}")
+    if group["params"]:
+        lines.append(f"{group['params']:,} params")
+    return "\n".join(lines)
+
+
+def architecture_figure(model, per_row: int = 5, title: str | None = None) -> Figure:
+    """The model as a chain of boxes, one per stage, wrapped into rows."""
+    groups = stages(model)
+    rows = int(np.ceil(len(groups) / per_row))
+    fig = Figure(figsize=(2.5 * per_row, 2.2 * rows))
+    ax = fig.subplots()
+    ax.set_xlim(0, per_row)
+    ax.set_ylim(rows, 0)
+    ax.axis("off")
+    for i, group in enumerate(groups):
+        row, col = divmod(i, per_row)
+        ax.text(col + 0.45, row + 0.5, group["label"], ha="center", va="center", fontsize=9.5,
+                bbox=dict(boxstyle="round,pad=0.4", fc="#e8f0fb", ec="#4a78b5"))
+        if i + 1 < len(groups):
+            if col + 1 < per_row:
+                ax.annotate("", xy=(col + 0.98, row + 0.5), xytext=(col + 0.9, row + 0.5),
+                            arrowprops=dict(arrowstyle="->"))
+            else:
+                ax.annotate("", xy=(0.1, row + 1.15), xytext=(col + 0.45, row + 0.88),
+                            arrowprops=dict(arrowstyle="->", connectionstyle="arc3,rad=0.05",
+                                            color="grey"))
+    total = model.count_params()
+    fig.suptitle(title or f"{model.name}: {total:,} parameters")
+    fig.tight_layout()
+    return fig
+
+
+def optimizer_words(training: dict) -> str:
+    """'sgd (Nesterov momentum 0.9)', from the run's own settings."""
+    name = training.get("optimizer", "sgd")
+    if name != "sgd":
+        return name
+    kind = "Nesterov momentum" if recipe_setting(training, "nesterov") else "momentum"
+    return f"sgd ({kind} {recipe_setting(training, 'momentum'):g})"
+
+
+def training_table(run_config: dict, inputs) -> pd.DataFrame:
+    """Every setting that defined a run (its config.json), as a two-column table; `inputs` is
+    the experiments.Inputs it was trained on."""
+    training, augmentation = run_config["training"], run_config.get("augmentation")
+    normalization = run_config.get("normalization")
+    rows = [
+        ("training / validation images", f"{len(inputs.y_train):,} / {len(inputs.y_val):,} "
+         f"(stratified {inputs.data_settings['val_fraction']:.0%} split, seed {inputs.data_settings['seed']})"),
+        ("preprocessing", "histogram equalization" if inputs.data_settings["hist_eq"] else "none (raw pixels)"),
+        ("normalization", f"standardize with training mean {normalization['mean']:.1f}, std {normalization['std']:.1f}"
+         if normalization else "none (inputs 0..255)"),
+        ("augmentation", ", ".join(f"{k} {v}" for k, v in augmentation.items() if v) if augmentation else "none"),
+        ("optimizer", optimizer_words(training)),
+        ("learning rate", f"{training['learning_rate']:g}, {training.get('schedule', 'cosine')} schedule, "
+         f"{training.get('warmup_epochs', 0)} warm-up epochs"),
+        ("weight decay", f"{training.get('weight_decay', 0):g}"),
+        ("label smoothing", f"{training.get('label_smoothing', 0):g}"),
+        ("epochs / batch size", f"{training['epochs']} / {training['batch_size']}"),
+        ("early stopping", f"patience {training['early_stopping_patience']}" if training.get("early_stopping_patience") else "no"),
+        ("checkpoints", "best-on-validation weights kept; a complete checkpoint after every epoch (an interrupted run resumes where it stopped)"),
+        ("test-time augmentation", tta_words(training)),
+        ("precision", training.get("precision", "float32")
+         + (" (float32 weights, bfloat16 arithmetic)" if training.get("precision") == "mixed_bfloat16" else "")),
+        ("seed", str(training.get("seed", 42))),
+    ]
+    return pd.DataFrame(rows, columns=["setting", "value"])
+
+
+def tta_words(training: dict) -> str:
+    """How a run's predictions average over test-time augmentation, in words."""
+    crops, flip = training.get("tta_crops"), training.get("tta_flip")
+    if crops and flip:
+        return "average over the centre and four corner crops and their mirror images (ten-crop)"
+    if crops:
+        return "average over the centre and four corner crops"
+    return "average with the mirrored face" if flip else "none"
+
+
+def trained_where(metrics: dict) -> str:
+    """'12 epochs on the CPU (2 cores) with the tensorflow backend, 41.0 s per epoch, finished
+    2026-11-26 17:02:53 UTC' from a run's metrics."""
+    runtime = metrics["runtime"]
+    device = runtime["accelerator"] if runtime["accelerator"] != "none" else f"the CPU ({runtime['cpu_count']} cores)"
+    return (f"{metrics['epochs_run']} epochs on {device} with the {runtime['backend']} backend, "
+            f"{metrics['seconds_per_epoch']:.1f} s per epoch, finished {metrics['finished']}")
+
+
+def same_hardware(a: dict, b: dict) -> bool:
+    """Whether two runs' metrics were measured on the same processor, accelerator and backend
+    (only then are their seconds per epoch comparable)."""
+    ra, rb = a.get("runtime", {}), b.get("runtime", {})
+    return all(ra.get(k) == rb.get(k) for k in ("processor", "accelerator", "backend"))
+
+
+def run_card(metrics: dict) -> dict:
+    """One column of the report's side-by-side table of two runs."""
+    runtime = metrics["runtime"]
+    return {"parameters": f"{metrics['params']['total']:,}",
+            "validation accuracy": f"{100 * metrics['val_accuracy']:.2f}%",
+            "final train accuracy": f"{100 * metrics['final_train_accuracy']:.2f}%",
+            "train - validation gap":
+                f"{100 * (metrics['final_train_accuracy'] - metrics['final_val_accuracy']):+.1f} pts",
+            "best epoch": metrics["best_epoch"],
+            "seconds per epoch": f"{metrics['seconds_per_epoch']:.1f}",
+            "trained on": (runtime["accelerator"] if runtime.get("accelerator", "none") != "none"
+                           else f"{runtime.get('processor', 'CPU')}, {runtime.get('cpu_count')} cores")
+                          + f" ({runtime['backend']})"}
+
+
+def _flatten_features(model) -> str:
+    """The flatten layer's output size ("2304"), or "" for a model without one."""
+    names = [layer.name for layer in model.layers]
+    return str(model.get_layer("flatten").output.shape[-1]) if "flatten" in names else ""
+
+
+def cnn_summary(run, cnn: dict, leaderboard: dict | None) -> dict:
+    """The "cnn" section's numbers from the main CNN's run (results.json's "cnn" section): parameters,
+    accuracies, time, the architecture settings `cnn` and the leaderboard scores, if known."""
+    m = run.metrics
+    return {"params": m["params"]["total"], "trainable_params": m["params"]["trainable"],
+            "val_accuracy": m["val_accuracy"], "val_accuracy_no_tta": m["val_accuracy_no_tta"],
+            "final_train_accuracy": m["final_train_accuracy"],
+            "tta": tta_words(run.config["training"]) if m.get("tta_flip") or m.get("tta_crops") else None,
+            "seconds_per_epoch": m["seconds_per_epoch"], "epochs": m["epochs_run"],
+            "best_epoch": m["best_epoch"], "leaderboard": leaderboard, "runtime": m["runtime"],
+            "train_seconds_total": m["train_seconds_total"], "trained_where": trained_where(m),
+            "reused": bool(run.reused), "architecture": cnn,
+            "flatten_features": _flatten_features(run.architecture)}
+
+
+def architecture_sentences(s: dict) -> str:
+    """The CNN's size and stages in words."""
+    cnn = s["architecture"]
+    return (f"**{s['params']:,} parameters** in total ({s['trainable_params']:,} trainable; the rest "
+            f"are batch-normalization statistics). {len(cnn['filters'])} convolution stages of "
+            f"{cnn['convs_per_block']} conv layers with {', '.join(map(str, cnn['filters']))} filters "
+            f"halve the 48x48 face down to {s['flatten_features']} features before the dense layer(s) "
+            f"of {', '.join(map(str, cnn['dense_units']))} units.")
+
+
+def training_sentence(s: dict) -> str:
+    """The loss, where the run trained and which checkpoint it kept."""
+    return ("Loss: cross-entropy on one-hot labels. The model was trained for "
+            f"{s['trained_where']}; the checkpoint kept is the one with the best validation accuracy "
+            f"(epoch {s['best_epoch']})." + (" This run reused a saved model." if s["reused"] else ""))
+
+
+def accuracy_table(s: dict) -> pd.DataFrame:
+    """Validation accuracy with and without test-time augmentation, the last epoch's training
+    accuracy and, when the data has test labels, the test accuracy and its halves."""
+    rows = [("validation accuracy" + (f" (test-time augmentation: {s['tta']})" if s["tta"] else ""),
+             pct(s["val_accuracy"], 2)),
+            ("validation accuracy, single pass", pct(s["val_accuracy_no_tta"], 2)),
+            ("training accuracy, last epoch (augmented batches)", pct(s["final_train_accuracy"], 2))]
+    board = s["leaderboard"]
+    if board:
+        rows.append(("test, all faces", pct(board["test"], 2)))
+        rows += [(f"test, {half} half", pct(board[half], 2)) for half in ("public", "private")
+                 if board[half] is not None]
+    return pd.DataFrame(rows, columns=["measure", "accuracy"])
+
+
+def submission_sentence(path, faces: int | None, scored: bool) -> str:
+    """Where the test predictions went (`faces` of them; None: the data has no test images) and
+    whether `scored` against test labels that came with the data or left to the leaderboard."""
+    if faces is None:
+        return "The data has no test images, so this run writes no leaderboard submission."
+    where = ("scored above against the labels that came with the data" if scored else
+             "its labels are withheld, so its public/private accuracy is scored by the course "
+             "leaderboard and is not known to this run")
+    return f"Predictions for all {faces:,} test faces are in `{Path(path).name}`; {where}."

@@ -1,0 +1,117 @@
+"""The "further" section, ensembles: averaging the stored class probabilities of trained runs, every
+subset of the members, their agreement, and what notebook 09 shows of them. Nothing here loads
+a model: members are finished runs and their saved predictions."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from helpers.analysis.ensembles import average_probabilities, ensemble_table, unanimous
+from helpers.analysis.evaluation import accuracy
+
+
+def load_members(models_dir, names: Sequence[str], val_rows: int) -> list:
+    """The finished runs `names` in models_dir, for an ensemble of their stored predictions
+    (helpers.experiments.registry.load_run: one error naming what trains a missing run)."""
+    from helpers.experiments.registry import load_run
+
+    return [load_run(models_dir, name, val_rows=val_rows) for name in names]
+
+
+def ensemble_summary(names: Sequence[str], probas: Sequence, y) -> dict:
+    """The "further" section's ensemble against its members on the validation faces: the members'
+    accuracies, the best one, the average's accuracy and a paired comparison with the best
+    member, and how accurate the average is where all members agree and where they do not."""
+    from helpers.analysis.stats import paired_comparison
+
+    member_acc = [accuracy(p, y) for p in probas]
+    best = int(np.argmax(member_acc))
+    averaged = average_probabilities(probas)
+    hit = averaged.argmax(1) == np.asarray(y)
+    agree = unanimous(probas)
+    return {
+        "names": list(names), "member_acc": member_acc, "best": best,
+        "accuracy": accuracy(averaged, y), "paired": paired_comparison(probas[best], averaged, y),
+        "agree": float(agree.mean()),
+        "acc_agree": float(hit[agree].mean()) if agree.any() else None,
+        "acc_disagree": float(hit[~agree].mean()) if (~agree).any() else None,
+    }
+
+
+def ensemble_sentences(s: dict, top_subset: tuple[str, float], test_faces: int = 0,
+                       submission: str | None = None, leaderboard: dict | None = None,
+                       agreement: float | None = None) -> str:
+    """The report's bullets for ensemble_summary; `top_subset` is the best subset's (members,
+    accuracy), the rest describes the ensemble submission when there are test faces."""
+    from helpers.core.words import change_words, pct, pct_or_na
+
+    best = s["best"]
+    lines = [
+        f"- Compared with its best member ({s['names'][best]}), the average of the "
+        f"{len(s['names'])} CNNs {change_words(s['member_acc'][best], s['accuracy'], *s['paired'])}; "
+        f"the members' mean is {pct(float(np.mean(s['member_acc'])))}.",
+        f"- The best subset on validation is {top_subset[0]} ({pct(top_subset[1])}). The submission "
+        f"averages the members the profile names ({', '.join(s['names'])}); where they were chosen "
+        "by these validation faces (profiles/full.yaml says so), the ensemble's validation "
+        "accuracy is slightly optimistic.",
+    ]
+    if len(s["names"]) > 1:
+        lines.append(f"- All members agree on {pct(s['agree'])} of the validation faces; there the "
+                     f"ensemble is {pct_or_na(s['acc_agree'])} accurate, and "
+                     f"{pct_or_na(s['acc_disagree'])} on the faces where they disagree.")
+    if not test_faces:
+        lines.append("- The data has no test images, so this run writes no ensemble submission.")
+        return "\n".join(lines)
+    scored = (f" (test accuracy {pct(leaderboard['test'])}: public half "
+              f"{pct_or_na(leaderboard['public'])}, private half {pct_or_na(leaderboard['private'])})"
+              if leaderboard else "; the test labels are withheld, so the leaderboard scores it")
+    same = (f"; they agree with the single CNN's `submission.csv` on {pct(agreement)} of the faces."
+            if agreement is not None else ".")
+    lines.append(f"- The ensemble's predictions for all {test_faces:,} test faces are in "
+                 f"`{submission}`{scored}{same}")
+    return "\n".join(lines)
+
+
+def members_table(names: Sequence[str], probas: Sequence, y):
+    """ensemble_table for the report: each model's accuracy as a percentage and its distance to
+    the best member in points."""
+    from helpers.core.words import pct
+
+    table = ensemble_table(names, probas, y)
+    return table.assign(accuracy=table["accuracy"].map(pct),
+                        vs_best=table["vs_best"].map(lambda v: f"{100 * v:+.1f} pts")).rename(
+        columns={"accuracy": "validation accuracy", "vs_best": "vs best member"})[
+        ["model", "validation accuracy", "vs best member"]]
+
+
+def subsets_figure(subsets, best_member_accuracy: float):
+    """subset_accuracies as horizontal bars, best first (grey: a single model), with the best
+    single member's accuracy as a dashed line."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(8, 0.45 * len(subsets) + 1))
+    ax = fig.subplots()
+    colors = ["tab:blue" if size > 1 else "tab:gray" for size in subsets["size"]]
+    ax.barh(subsets["members"], 100 * subsets["accuracy"], color=colors)
+    ax.axvline(100 * best_member_accuracy, color="black", linestyle="--", linewidth=1,
+               label="best single member")
+    ax.invert_yaxis()
+    low = 100 * subsets["accuracy"].min()
+    ax.set(xlim=(max(0, low - 5), 100 * subsets["accuracy"].max() + 2),
+           xlabel="validation accuracy (%)", title="Averages of every subset of the members (grey: one model)")
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def ensemble_record(s: dict, subsets, leaderboard: dict | None, submission: str | None) -> dict:
+    """results.json's "ensemble" section from ensemble_summary, subset_accuracies and the
+    submission's file name and scores (None when there is none or they are withheld)."""
+    return {"val_accuracy": s["accuracy"], "size": len(s["names"]),
+            "best_member_val_accuracy": s["member_acc"][s["best"]],
+            "mean_member_val_accuracy": float(np.mean(s["member_acc"])),
+            "members": [{"run": n, "val_accuracy": a} for n, a in zip(s["names"], s["member_acc"])],
+            "subsets": subsets.to_dict(orient="records"), "members_agree": s["agree"],
+            "mcnemar_p_vs_best": s["paired"].p, "leaderboard": leaderboard, "submission": submission}

@@ -1,0 +1,248 @@
+"""The "semi" section, semi-supervised learning: summary, tables, figures and sentences."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from helpers.analysis.semi import (
+    POOL_KEYS,
+    FractionRuns,
+    acceptance_curve,
+    fraction_result,
+    most_over_represented,
+)
+from helpers.analysis.stats import significant_changes
+from helpers.core.config import CLASS_NAMES, NUM_CLASSES
+from helpers.core.words import change_words, pct, pct_or_na, plural
+
+POOL_LABELS = {"train": "train", "train+test": "train + test"}
+"""How the report names each pool."""
+
+
+def settings_summary(*, fractions: Sequence[float], threshold: float, rounds: int, steps: int,
+                     training: dict, train_images: int, test_images: int, use_test: bool,
+                     seed: int) -> dict:
+    """The experiment's settings: `training` is the section-1 training dict (batch size, label
+    smoothing, flip TTA); `use_test` asks for the train + test pool, which needs test images."""
+    smoothing = training.get("label_smoothing") or 0
+    use_test_pool = bool(use_test and test_images)
+    return {"fractions": list(fractions), "threshold": threshold, "rounds": rounds, "steps": steps,
+            "images_per_run": steps * training["batch_size"],
+            "tta_flip": bool(training.get("tta_flip", False)), "use_test_requested": use_test,
+            "use_test": use_test_pool, "pools": ["train", "train+test"] if use_test_pool else ["train"],
+            "train_images": train_images, "test_images": test_images, "seed": seed,
+            "label_smoothing": smoothing,
+            "confidence_ceiling": 1 - smoothing * (1 - 1 / NUM_CLASSES)}
+
+
+def settings_sentences(s: dict) -> str:
+    """The paragraph on the experiment's settings."""
+    if s["use_test"]:
+        pool = (f"pool = unlabeled training images, and as a variant unlabeled training + "
+                f"{s['test_images']:,} test images. ")
+    elif s["use_test_requested"]:
+        pool = ("pool = unlabeled training images (the data has no test images, so the train + test "
+                "variant is skipped). ")
+    else:
+        pool = "pool = unlabeled training images. "
+    ceiling = (f"With label smoothing {s['label_smoothing']:g} the training target of the true class "
+               f"is {s['confidence_ceiling']:.3f}, so that is about as confident as the model gets; "
+               "the threshold is set against that." if s["label_smoothing"] else "")
+    return (
+        f"**Settings of this run.** Labeled fractions: {', '.join(pct(f, 0) for f in s['fractions'])} "
+        f"of the {s['train_images']:,} training images (stratified by class, seed {s['seed']}). Every "
+        f"model (baseline and self-trained) trains for the same budget of {s['steps']:,} optimizer "
+        f"steps ({s['images_per_run']:,} images, rounded to whole epochs of its training set) with the "
+        f"section-1 settings; confidence threshold **{s['threshold']:g}** on "
+        f"the{' flip-averaged' if s['tta_flip'] else ''} softmax; "
+        f"{plural(s['rounds'], 'self-training round')}; " + pool + ceiling)
+
+
+def experiment_summary(experiment: dict[float, FractionRuns], y_val, settings: dict,
+                       reference=None) -> dict:
+    """results.json's "semi" section: the settings, fraction_result of each labeled fraction
+    (under str(fraction)), the true class counts of its unlabeled images, the class its accepted
+    pseudo-labels over-represent most, and over all self-trained models how many changed
+    significantly (McNemar). `reference` is the main CNN's run (all labels), if there is one."""
+    summary = {"threshold": settings["threshold"], "rounds": settings["rounds"],
+               "steps": settings["steps"], "use_test": settings["use_test"],
+               "tta_flip": settings["tta_flip"], "fractions": settings["fractions"],
+               "pools": settings["pools"], "train_images": settings["train_images"],
+               "test_images": settings["test_images"], "validation_faces": len(y_val),
+               "all_labels_reference": None if reference is None else {
+                   "val_accuracy": reference.metrics["val_accuracy"], "run": reference.name,
+                   "epochs": reference.metrics["epochs_run"]}}
+    gains, over = [], {}
+    for fraction, e in experiment.items():
+        result = fraction_result(e, y_val)
+        result["unlabeled_class_counts"] = np.bincount(e.y_unlabeled, minlength=NUM_CLASSES).tolist()
+        found = most_over_represented(e.pools["train"].last["per_class"], e.y_unlabeled)
+        if found is not None and found[1] > found[2]:  # a class the pseudo-labels over-represent
+            over[str(fraction)] = {"class": CLASS_NAMES[found[0]], "accepted_share": float(found[1]),
+                                   "true_share": float(found[2])}
+        for pool in settings["pools"]:
+            r = result[POOL_KEYS[pool]]
+            gains.append({"fraction": fraction, "pool": pool,
+                          "change": r["val_accuracy"] - result["baseline"]["val_accuracy"],
+                          "mcnemar_p": r["mcnemar_p"]})
+        summary[str(fraction)] = result
+    better, worse, unclear = significant_changes((g["change"], g["mcnemar_p"]) for g in gains)
+    summary["over_represented"] = over
+    summary["overall"] = {"models": len(gains), "better": better, "worse": worse, "unclear": unclear,
+                          "largest": max(gains, key=lambda g: abs(g["change"]), default=None)}
+    return summary
+
+
+def _results(s: dict) -> dict:
+    return {float(f): s[str(f)] for f in dict.fromkeys(s["fractions"])}
+
+
+def results_caption(s: dict) -> str:
+    """The sentence above accuracy_table."""
+    pools = (f"; the *train + test* pool adds the {s['test_images']:,} test images." if s["use_test"]
+             else ".")
+    return (f"**Validation accuracy** ({s['validation_faces']:,} faces) of the baseline and of the "
+            f"model after {plural(s['rounds'], 'self-training round')}. The *train* pool holds the "
+            "unlabeled training images" + pools)
+
+
+def accuracy_table(s: dict) -> pd.DataFrame:
+    """One row per labeled fraction: baseline, each pool's self-trained model and its change;
+    then the main CNN trained with every label, when there is one."""
+    rows = []
+    for fraction, result in _results(s).items():
+        base = result["baseline"]["val_accuracy"]
+        row = {"labeled": f"{pct(fraction, 0)} ({result['labeled_rows']:,})", "baseline": pct(base)}
+        for i, pool in enumerate(s["pools"]):
+            last = result[POOL_KEYS[pool]]["val_accuracy"]
+            row[f"self-trained ({POOL_LABELS[pool]} pool)"] = pct(last)
+            row[f"change (points){' ' * i}"] = f"{100 * (last - base):+.1f}"
+        rows.append(row)
+    if s["all_labels_reference"] is not None:
+        rows.append({"labeled": f"all {s['train_images']:,} (reference)",
+                     "baseline": pct(s["all_labels_reference"]["val_accuracy"])})
+    return pd.DataFrame(rows).fillna("")
+
+
+def rounds_table(s: dict) -> pd.DataFrame:
+    """One row per self-training round of each fraction and pool: pool size, pseudo-labels
+    accepted (and how many of them are test images), their accuracy, training rows, validation
+    accuracy."""
+    return pd.DataFrame([{
+        "labeled": pct(fraction, 0), "pool": POOL_LABELS[pool], "pool size": f"{rep['n_unlabeled']:,}",
+        "round": rep["round"], "accepted": f"{rep['accepted']:,} ({pct(rep['accepted_fraction'])})",
+        "of them test": f"{rep['accepted_extra']:,}" if pool != "train" else "",
+        "pseudo-label accuracy": pct_or_na(rep["pseudo_label_accuracy"]),
+        "training rows": f"{rep['train_rows']:,}", "validation accuracy": pct(rep["val_accuracy"]),
+    } for fraction, result in _results(s).items() for pool in s["pools"]
+        for rep in result[POOL_KEYS[pool]]["rounds"][1:]])
+
+
+def class_table(s: dict) -> pd.DataFrame:
+    """Accepted pseudo-labels per class, by fraction, pool and round, with the true class counts
+    of each fraction's unlabeled training images."""
+    rows = []
+    for fraction, result in _results(s).items():
+        for pool in s["pools"]:
+            rows += [{"labeled": pct(fraction, 0), "pseudo-labels of": f"{POOL_LABELS[pool]} pool",
+                      "round": rep["round"], **dict(zip(CLASS_NAMES, rep["per_class"]))}
+                     for rep in result[POOL_KEYS[pool]]["rounds"][1:]]
+        rows.append({"labeled": pct(fraction, 0), "pseudo-labels of": "true labels, unlabeled train",
+                     "round": "", **dict(zip(CLASS_NAMES, result["unlabeled_class_counts"]))})
+    return pd.DataFrame(rows)
+
+
+def accuracy_figure(s: dict) -> Figure:
+    """Validation accuracy against the labeled fraction: baseline, each pool's self-trained
+    model and the all-labels reference."""
+    results = _results(s)
+    x = [100 * f for f in results]
+    fig = Figure(figsize=(8, 4))
+    ax = fig.subplots()
+    ax.plot(x, [r["baseline"]["val_accuracy"] for r in results.values()], "o-", color="tab:gray",
+            label="baseline (labeled part only)")
+    for color, pool in zip(["tab:blue", "tab:orange"], s["pools"]):
+        ax.plot(x, [r[POOL_KEYS[pool]]["val_accuracy"] for r in results.values()], "s-", color=color,
+                label=f"self-training, {POOL_LABELS[pool]} pool")
+    if s["all_labels_reference"] is not None:
+        ax.axhline(s["all_labels_reference"]["val_accuracy"], ls="--", color="black", lw=1,
+                   label="all training labels")
+    ax.set(title="Semi-supervised: validation accuracy vs labeled fraction",
+           xlabel="labeled share of the training split (%)", ylabel="validation accuracy", xticks=x)
+    ax.legend(fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def acceptance_figure(experiment: dict[float, FractionRuns], threshold: float) -> Figure:
+    """acceptance_curve of each fraction's baseline on its unlabeled training images, with the
+    threshold used."""
+    fig = Figure(figsize=(8, 4.6))
+    ax = fig.subplots()
+    thresholds = np.linspace(0.15, 0.99, 85)
+    for color, (fraction, e) in zip(["tab:purple", "tab:green", "tab:brown", "tab:cyan"] * 4,
+                                    experiment.items()):
+        share, acc = acceptance_curve(e.baseline_proba, e.y_unlabeled, thresholds)
+        ax.plot(thresholds, acc, "-", color=color, label=f"{pct(fraction, 0)} labeled: accuracy of accepted")
+        ax.plot(thresholds, share, "--", color=color, label=f"{pct(fraction, 0)} labeled: share accepted")
+    ax.axvline(threshold, color="tab:red", lw=1, label=f"threshold used ({threshold:g})")
+    ax.set(title="Baseline's pseudo-labels on the unlabeled training images",
+           xlabel="confidence threshold", ylabel="accuracy (solid), share (dashed)", ylim=(0, 1.02))
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.17), ncol=3)
+    fig.tight_layout()
+    return fig
+
+
+def _fraction_sentence(fraction: float, result: dict, s: dict) -> str:
+    base = result["baseline"]["val_accuracy"]
+    text = [f"- **{pct(fraction, 0)} labeled ({result['labeled_rows']:,} images).**"]
+    first = result["rounds"][1] if len(result["rounds"]) > 1 else None
+    if first is not None and first["accepted"]:
+        text.append(f"The threshold accepts {first['accepted']:,} of the {first['n_unlabeled']:,} "
+                    f"unlabeled training images ({pct(first['accepted_fraction'])}); "
+                    f"{pct_or_na(first['pseudo_label_accuracy'])} of these pseudo-labels are right, "
+                    f"against {pct(result['baseline_accuracy_on_unlabeled'])} for all of the "
+                    "baseline's predictions on those images.")
+    elif first is not None:
+        text.append("No unlabeled training image reaches the threshold, so the pseudo-labels add nothing.")
+    for pool in s["pools"]:
+        r = result[POOL_KEYS[pool]]
+        change = change_words(base, r["val_accuracy"], r["fixed"], r["broken"], r["mcnemar_p"])
+        text.append(f"Self-training on the unlabeled training images {change}." if pool == "train" else
+                    f"With the {s['test_images']:,} test images added to the pool "
+                    f"({r['accepted_extra']:,} of them accepted), self-training {change}.")
+    reference = s["all_labels_reference"]
+    if reference is not None:
+        gap = 100 * (reference["val_accuracy"] - base)
+        text.append(f"The baseline is {abs(gap):.1f} points {'below' if gap >= 0 else 'above'} the "
+                    f"main CNN, trained with all {s['train_images']:,} labels for "
+                    f"{reference['epochs']} epochs.")
+    return " ".join(text)
+
+
+def experiment_sentences(s: dict) -> str:
+    """The bullets on experiment_summary: one per labeled fraction, the over-represented class
+    and the overall count of significant changes."""
+    lines = [_fraction_sentence(fraction, result, s) for fraction, result in _results(s).items()]
+    over = s["over_represented"]
+    if over:
+        lines.append(
+            "- The class most over-represented among the accepted pseudo-labels: "
+            + "; ".join(f"at {pct(float(f), 0)} labeled, {o['class']} makes up {pct(o['accepted_share'])} "
+                        f"of them against {pct(o['true_share'])} of the true labels" for f, o in over.items())
+            + "." + (" A skew like this pulls the retrained model towards that class."
+                     if any(o["accepted_share"] >= 1.5 * o["true_share"] for o in over.values()) else ""))
+    overall = s["overall"]
+    if overall["models"]:
+        largest = overall["largest"]
+        lines.append(
+            f"- **Overall**: of {overall['models']} self-trained models, {overall['better']} are "
+            f"significantly better and {overall['worse']} significantly worse than their baseline "
+            f"(exact McNemar test, 5% level); the other {overall['unclear']} are not significantly "
+            f"different. The largest change is {100 * largest['change']:+.1f} points "
+            f"({pct(largest['fraction'], 0)} labeled, {POOL_LABELS[largest['pool']]} pool).")
+    return "\n".join(lines)
