@@ -12,10 +12,12 @@ from helpers.experiments import registry
 from helpers.modeling import engine
 import helpers.pipeline.plan as pipeline_plan
 
+from helpers.core.config import load_profile
 from helpers.experiments.inputs import Inputs, train_cnn
 
 ROWS = 96
 PARAMS = {
+    **load_profile("full"),  # a setting the tests leave alone has its real value
     "models_dir": None,  # set per test
     "seed": 42,
     "cnn": {"filters": [4], "convs_per_block": 1, "dense_units": [8], "conv_dropout": 0.1,
@@ -230,3 +232,20 @@ def test_train_command_passes_retrain_to_the_runs(monkeypatch):
     monkeypatch.setattr(pipeline_plan, "show_plan", show_plan)
     assert pipeline_plan.main(["--profile", "smoke", "--retrain", "--train"]) == 0
     assert seen["retrain"] is True
+
+
+def test_a_new_experiment_in_the_list_is_planned_with_its_own_settings(params, tmp_path, monkeypatch):
+    extra = registry.Experiment("no_dropout", "CNN without dropout", "further", "10_no_dropout",
+                                epochs_key="no_dropout_epochs", cnn_changes={"conv_dropout": 0.0})
+    original = registry.experiments
+    monkeypatch.setattr(registry, "experiments",
+                        lambda params, with_test=True: [*original(params, with_test), extra])
+    params["no_dropout_epochs"] = 3
+    inputs = make_inputs()
+    plan = by_name(registry.report_plan(params, inputs))
+    assert plan["no_dropout"].status == "train" and plan["no_dropout"].images == 3 * ROWS
+    assert registry.profile_budget(params, ROWS, 16)["no_dropout"] == ("cnn", 3 * ROWS)
+    # its CNN differs from the main one in the change only: another fingerprint than the main CNN
+    run = registry.train_experiment(extra, inputs, {**params, "no_dropout_epochs": 1, "verbose": 0})
+    assert run.config["cnn"] == {**params["cnn"], "conv_dropout": 0.0}
+    assert run.config["training"]["epochs"] == 1

@@ -89,6 +89,7 @@ class Experiment:
     pool: str | None = None         # a self-trained student's pseudo-label pool ("train", "train + test")
     round: int = 0                  # a self-trained student's round (0: the labelled baseline)
     ship_weights: bool = False      # `make ship` commits its float16 weights
+    cnn_changes: dict = field(default_factory=dict)  # changes to the profile's CNN, e.g. {"conv_dropout": 0}
 
     @property
     def teacher(self) -> str | None:
@@ -163,7 +164,8 @@ def _cnn_entry(experiment: Experiment, inputs, params, x_train=None, y_train=Non
 
     training, models_dir = training_settings(experiment, params), params["models_dir"]
     augmentation = augmentation_of(experiment, params)
-    config = cnn_run_config(inputs, params["cnn"], training, augmentation, experiment.normalize,
+    cnn = {**params["cnn"], **experiment.cnn_changes}
+    config = cnn_run_config(inputs, cnn, training, augmentation, experiment.normalize,
                             x_train, y_train)
     rows = config["train_rows"]
     status, done = _status(models_dir, experiment.name, config, inputs.train_digest)
@@ -171,7 +173,7 @@ def _cnn_entry(experiment: Experiment, inputs, params, x_train=None, y_train=Non
     left = 0 if status == "reuse" else max(epochs - done, 0) * rows
 
     def train():
-        return train_cnn(experiment.name, inputs, params["cnn"], training, models_dir,
+        return train_cnn(experiment.name, inputs, cnn, training, models_dir,
                          augmentation, experiment.normalize, retrain=params.get("retrain", False),
                          verbose=params.get("verbose", 2), x_train=x_train, y_train=y_train,
                          with_test=with_test)

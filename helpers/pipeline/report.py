@@ -48,9 +48,7 @@ def section_of(cell) -> int | None:
     match = HEADING.match(first)
     if not match:
         return None
-    number, title = match.groups()
-    if number is not None and int(number) in SECTIONS:
-        return int(number)
+    _, title = match.groups()  # a number in the heading is ignored: the title decides
     for key, name in SECTIONS.items():
         if title.lower() == name.lower():
             return key
