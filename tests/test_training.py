@@ -725,3 +725,54 @@ def test_the_profiles_write_the_recipe_settings_at_their_defaults():
     for profile in ("full", "smoke"):
         training = load_profile(profile)["training"]
         assert {k: training[k] for k in RECIPE_DEFAULTS} == RECIPE_DEFAULTS
+
+
+# --------------------------------------------------------------------------- float32 inference
+
+
+def mixed_model():
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        keras.utils.set_random_seed(3)
+        return build()
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def test_inference_runs_on_a_float32_copy_of_a_mixed_precision_model(data):
+    model = mixed_model()
+    assert not inference.is_float32(model)
+    copy32 = inference.float32_copy(model)
+    assert inference.is_float32(copy32) and inference.float32_copy(copy32) is copy32
+    assert [layer.name for layer in copy32.layers] == [layer.name for layer in model.layers]
+    for a, b in zip(copy32.get_weights(), model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    # the same weights on the architecture built in float32 give the same probabilities
+    reference = build()
+    reference.set_weights(model.get_weights())
+    x = data["x_val"][:16]
+    expected = reference.predict(x, verbose=0)
+    np.testing.assert_allclose(predict_proba(model, x), expected, rtol=1e-5, atol=1e-6)
+    bfloat16 = model.predict(x, verbose=0).astype(np.float32)
+    assert not np.allclose(bfloat16, expected, rtol=1e-5, atol=1e-6)  # what it replaces
+    # new weights: a new copy
+    model.set_weights([w * 0.5 for w in model.get_weights()])
+    np.testing.assert_array_equal(inference.float32_copy(model).get_weights()[0],
+                                  model.get_weights()[0])
+
+
+def test_a_reused_run_evaluated_in_bfloat16_is_evaluated_again_in_float32(finished, copied, data):
+    metrics_path = copied / "run" / "metrics.json"
+    metrics = json.loads(metrics_path.read_text())
+    assert metrics["inference"] == "float32"
+    stale = {k: v for k, v in metrics.items() if k != "inference"}
+    stale["val_accuracy"] = -1.0
+    metrics_path.write_text(json.dumps(stale))
+    np.save(copied / "run" / "val_proba.npy", np.zeros((N_VAL, 7), np.float16))
+    run = fit(copied, data)
+    assert run.reused is True
+    assert run.metrics["inference"] == "float32"
+    assert json.loads(metrics_path.read_text())["val_accuracy"] == run.metrics["val_accuracy"] >= 0
+    np.testing.assert_allclose(run.val_proba, predict_proba(run.model, data["x_val"]), atol=2e-3)
+    assert inference.is_float32(run.model)

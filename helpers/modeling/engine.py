@@ -19,6 +19,7 @@ from helpers.modeling.inference import crop_margin, predict_proba, round_to_floa
 from helpers.modeling.recipe import compile_model, epochs_for, one_hot, seed_everything
 from helpers.modeling.store import (
     CHECKPOINTS,
+    SHIPPED_WEIGHTS,
     Run,
     fingerprint,
     latest_checkpoint,
@@ -129,7 +130,7 @@ def fit_or_load(name: str, build: Callable[[], keras.Model], config: dict, data:
     if not retrain:
         finished = load_finished(run_dir, fp)
         if finished is not None:
-            return _refresh_test_proba(finished, data.x_test, data.test_digest)
+            return _refresh_predictions(finished, data)
     else:
         recover(run_dir)
     staged = staging_dir(run_dir)
@@ -221,10 +222,11 @@ def _save_test_proba(run_dir: Path, model: keras.Model, x_test, training: dict) 
     save_npy(run_dir / "test_proba.npy", proba.astype(np.float16))
 
 
-def _finish(name, run_dir, model, fp, config, data: TrainingData, wall) -> None:
-    """Evaluate the final model, save predictions and write metrics.json (the 'done' marker)."""
-    x_val, y_val, x_test, train_rows = data.x_val, data.y_val, data.x_test, len(data.y_train)
-    training = config["training"]
+def evaluate(run_dir: Path, model, training: dict, data: TrainingData) -> dict:
+    """Predict the validation split (and the test images, when given) with the run's test-time
+    augmentation on the model's float32 copy; save val_proba.npy (and test_proba.npy) and return
+    the metrics computed from what was saved."""
+    x_val, y_val, x_test = data.x_val, data.y_val, data.x_test
     tta, crops = training.get("tta_flip", False), training.get("tta_crops", False)
     # Probabilities are stored as float16; the accuracy is computed from what is stored so
     # that a later notebook reading the file gets exactly the same predictions.
@@ -235,6 +237,26 @@ def _finish(name, run_dir, model, fp, config, data: TrainingData, wall) -> None:
     has_test = x_test is not None and len(x_test) > 0
     if has_test:
         _save_test_proba(run_dir, model, x_test, training)
+    return {
+        "test_digest": data.test_digest if has_test else None,
+        "val_accuracy": float(np.mean(val_proba.argmax(1) == y_val)),
+        "val_accuracy_no_tta": float(np.mean(plain.argmax(1) == y_val)),
+        "tta_flip": tta,
+        "tta_crops": bool(crops and crop_margin(model)),
+        "val_rows": int(len(y_val)),
+        "inference": INFERENCE,
+    }
+
+
+INFERENCE = "float32"
+"""How a run's stored probabilities were computed (metrics.json's "inference"); runs evaluated
+before it was recorded predicted in their training precision and are evaluated again."""
+
+
+def _finish(name, run_dir, model, fp, config, data: TrainingData, wall) -> None:
+    """Evaluate the final model, save predictions and write metrics.json (the 'done' marker)."""
+    training, train_rows = config["training"], len(data.y_train)
+    evaluation = evaluate(run_dir, model, training, data)
     history = read_history(run_dir)
     from helpers.modeling.models import count_params
 
@@ -242,13 +264,8 @@ def _finish(name, run_dir, model, fp, config, data: TrainingData, wall) -> None:
         "name": name,
         "fingerprint": fp,
         "data_checksum": data.train_digest,
-        "test_digest": data.test_digest if has_test else None,
-        "val_accuracy": float(np.mean(val_proba.argmax(1) == y_val)),
-        "val_accuracy_no_tta": float(np.mean(plain.argmax(1) == y_val)),
-        "tta_flip": tta,
-        "tta_crops": bool(crops and crop_margin(model)),
+        **evaluation,
         "train_rows": int(train_rows),
-        "val_rows": int(len(y_val)),
         "params": count_params(model),
         "epochs_run": int(len(history)),
         "best_epoch": int(history.loc[history["val_accuracy"].idxmax(), "epoch"]),
@@ -266,13 +283,29 @@ def _finish(name, run_dir, model, fp, config, data: TrainingData, wall) -> None:
     write_json(run_dir / "metrics.json", metrics)
 
 
+def has_weights(run: Run) -> bool:
+    return (run.run_dir / "model.keras").exists() or (run.run_dir / SHIPPED_WEIGHTS).exists()
+
+
+def _refresh_predictions(run: Run, data: TrainingData) -> Run:
+    """A reused run evaluated before inference was float32 (see INFERENCE) predicts again on its
+    float32 copy; then a run whose test predictions were made for other test images (or none)
+    predicts the current ones. Its weights are unchanged; without weights, its stored
+    predictions are all there is."""
+    if run.metrics.get("inference") != INFERENCE and has_weights(run):
+        run.metrics.update(evaluate(run.run_dir, run.model, run.config["training"], data))
+        write_json(run.run_dir / "metrics.json", run.metrics)
+        return run
+    return _refresh_test_proba(run, data.x_test, data.test_digest)
+
+
 def _refresh_test_proba(run: Run, x_test, test_digest: str | None) -> Run:
     """A reused run whose test predictions were made for other test images (or none) predicts
     the current ones; its model and validation numbers are unchanged."""
     has_test = x_test is not None and len(x_test) > 0
     if not has_test or test_digest is None or run.metrics.get("test_digest") == test_digest:
         return run
-    if not (run.run_dir / "model.keras").exists():
+    if not has_weights(run):
         return run  # shipped without weights: its stored predictions are all there is
     _save_test_proba(run.run_dir, run.model, x_test, run.config["training"])
     run.metrics["test_digest"] = test_digest

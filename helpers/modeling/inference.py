@@ -1,11 +1,57 @@
-"""Inference: class probabilities with the run's test-time augmentation (flips, crops)."""
+"""Inference: class probabilities with the run's test-time augmentation (flips, crops), always on
+a float32 copy of the model. Training may run in mixed bfloat16; predictions, gradients and every
+analysis run in float32, so that they do not depend on whether the CPU computes in bfloat16
+(AMX, AVX-512-BF16) or not."""
 
 from __future__ import annotations
+
+import weakref
 
 import numpy as np
 
 from helpers.core.config import NUM_CLASSES
 from helpers.modeling.backend import keras, native_stderr_silenced
+
+
+def _float32_policies(config):
+    """The model config with every layer's dtype policy set to float32."""
+    if isinstance(config, dict):
+        if config.get("class_name") in ("DTypePolicy", "FloatDTypePolicy") and "config" in config:
+            return {**config, "config": {**config["config"], "name": "float32"}}
+        return {k: _float32_policies(v) for k, v in config.items()}
+    if isinstance(config, list):
+        return [_float32_policies(v) for v in config]
+    if config in ("mixed_bfloat16", "bfloat16", "mixed_float16", "float16"):
+        return "float32"  # a policy written as its bare name
+    return config
+
+
+def is_float32(model: keras.Model) -> bool:
+    """Whether every layer computes in float32."""
+    return all(getattr(layer, "compute_dtype", "float32") == "float32"
+               for layer in model._flatten_layers(include_self=False))
+
+
+_COPIES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def float32_copy(model: keras.Model) -> keras.Model:
+    """The same model (layers, names, weights) computing in float32; the model itself when it
+    already does. Mixed-precision weights are float32 already, so the copy predicts what the
+    trained weights give, without bfloat16 rounding of the activations. A copy is made once per
+    model and weights state (it is refreshed when the weights change)."""
+    if is_float32(model):
+        return model
+    import helpers.modeling.models  # noqa: F401 - registers the project's custom layers
+
+    weights = model.get_weights()
+    cached = _COPIES.get(model)
+    if cached is not None and all(np.array_equal(a, b) for a, b in zip(cached.get_weights(), weights)):
+        return cached
+    copy = model.__class__.from_config(_float32_policies(model.get_config()))
+    copy.set_weights(weights)
+    _COPIES[model] = copy
+    return copy
 
 
 def crop_margin(model: keras.Model) -> int:
@@ -32,10 +78,12 @@ def crop_views(x: np.ndarray, margin: int) -> list[np.ndarray]:
 
 def predict_proba(model: keras.Model, x: np.ndarray, tta_flip: bool = False,
                   batch_size: int = 512, tta_crops: bool = False) -> np.ndarray:
-    """Class probabilities; with tta_flip, averaged with those of the mirrored images; with
-    tta_crops (models with a crop layer), averaged over the centre and four corner crops."""
+    """Class probabilities from the model's float32 copy; with tta_flip, averaged with those of
+    the mirrored images; with tta_crops (models with a crop layer), averaged over the centre and
+    four corner crops."""
     if len(x) == 0:
         return np.zeros((0, NUM_CLASSES), np.float32)
+    model = float32_copy(model)
     views = crop_views(x, crop_margin(model)) if tta_crops else [x]
     if tta_flip:
         views = views + [v[:, :, ::-1] for v in views]

@@ -37,6 +37,7 @@ import numpy as np
 from helpers.core.config import PROFILE_DIR, load_profile
 from helpers.core.results import atomic_path, read_json
 from helpers.modeling.backend import keras
+from helpers.modeling.inference import float32_copy
 from helpers.modeling.recipe import epochs_for, without_defaults
 
 DEFAULT_PROFILE = "full"
@@ -163,8 +164,9 @@ class Run:
 
     @property
     def model(self) -> keras.Model:
-        """The trained model: model.keras, or the shipped float16 weights (the same values:
-        final weights are float16-exact) on the saved architecture."""
+        """The trained model in float32 (whatever precision it trained in): model.keras, or the
+        shipped float16 weights (the same values: final weights are float16-exact) on the saved
+        architecture."""
         if self._model is None:
             path = self.run_dir / "model.keras"
             if path.exists():
@@ -178,6 +180,7 @@ class Run:
                 raise FileNotFoundError(
                     f"run {self.name!r} in {self.run_dir} was shipped without its weights "
                     "(model.keras): retrain it with RETRAIN=1 to use the model itself")
+        self._model = float32_copy(self._model)
         return self._model
 
     @property
