@@ -36,7 +36,7 @@ system-deps: ## Install pandoc, XeLaTeX, graphviz, poppler (Debian/Ubuntu) when 
 	$$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $(SYSTEM_PACKAGES) >/dev/null
 
 report: env ## Run all notebooks and build the PDF (report/report.pdf for PROFILE=full)
-	$(PY) -m helpers.pipeline --profile $(PROFILE) --data-dir $(DATA_DIR) $(if $(filter 1,$(RETRAIN)),--retrain)
+	$(PY) -m helpers.pipeline --profile $(PROFILE) --data-dir "$(DATA_DIR)" $(if $(filter 1,$(RETRAIN)),--retrain)
 
 plan: env ## Print the training plan of PROFILE: runs reused, resumed or trained, with a time estimate
 	$(PY) -m helpers.pipeline.plan --profile $(PROFILE) --data-dir $(DATA_DIR)
@@ -48,7 +48,7 @@ ship: env ## Prepare PROFILE's finished runs for git: float16 weights, models/ma
 	$(PY) -m helpers.pipeline.ship --profile $(PROFILE)
 
 pdf: env ## Rebuild only the PDF from the last executed notebooks of PROFILE
-	$(PY) -m helpers.pipeline --profile $(PROFILE) --pdf-only
+	$(PY) -m helpers.pipeline --profile $(PROFILE) --data-dir "$(DATA_DIR)" --pdf-only
 
 test: env ## Run the test suite (unit tests, notebook checks, a smoke run of the whole pipeline)
 	$(PY) -m pytest
@@ -61,7 +61,7 @@ check-data: env ## Validate DATA_DIR and print a summary of the data
 
 predict: $(STAMP) ## Predict faces: INPUT=photo.jpg|folder|test.csv [OUTPUT=predictions.csv] [MODEL=cnn|ensemble|RUN]
 	@test -n "$(INPUT)" || { echo "error: give INPUT=photo.jpg, a folder of images or a test file (make predict INPUT=data/test.csv)" >&2; exit 2; }
-	$(PY) -m helpers.predict $(INPUT) $(if $(OUTPUT),--output $(OUTPUT)) $(if $(MODEL),--model $(MODEL)) $(if $(EXPLAIN),--explain $(EXPLAIN))
+	$(PY) -m helpers.predict "$(INPUT)" $(if $(OUTPUT),--output "$(OUTPUT)") $(if $(MODEL),--model "$(MODEL)") $(if $(EXPLAIN),--explain "$(EXPLAIN)")
 
 clean: ## Remove build/ (executed notebooks, smoke runs, data cache); keeps models/ and report/
 	rm -rf build

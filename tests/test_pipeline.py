@@ -1,6 +1,7 @@
 """End to end: `make report PROFILE=smoke` on a subset of the real data, then check the PDF,
 results.json and the submission; and the pipeline's behaviour on bad data and failing cells."""
 
+import errno
 import json
 import os
 import shutil
@@ -334,3 +335,100 @@ def test_no_notebook_resets_results_json():
     for path in pipeline_run.notebooks():
         code = "\n".join(c.source for c in nbformat.read(str(path), 4).cells if c.cell_type == "code")
         assert "write_json(" not in code, f"{path.name} rewrites results.json wholesale"
+
+
+# --------------------------------------------------------------------------- never publish a broken report
+
+
+def _published_set(sandbox):
+    """A complete run published once with a good PDF; returns {name: bytes} of output_dir."""
+    _two_notebooks(sandbox)
+    pipeline_run.run_notebooks(sandbox.params, None, "sha-1")
+    sandbox.report.mkdir(parents=True, exist_ok=True)
+    (sandbox.report / "report.pdf").write_bytes(b"%PDF-1.5 the good one\n%%EOF\n")
+    pipeline_run.finish(sandbox.params, pdf=False)
+    (sandbox.report / "report.pdf").write_bytes(b"%PDF-1.5 the good one\n%%EOF\n")
+    return {p.name: p.read_bytes() for p in sandbox.report.iterdir()}
+
+
+def _contents(folder):
+    return {p.name: p.read_bytes() for p in folder.iterdir()}
+
+
+def test_a_pdf_cut_short_by_a_full_disk_publishes_nothing(sandbox, monkeypatch, capsys):
+    before = _published_set(sandbox)
+
+    def truncated(executed_dir, pdf_path, results_path):  # what a full disk leaves behind
+        from helpers.pipeline import report
+
+        body = b"%PDF-1.5 half of a PDF"
+        report.check_pdf(body, pdf_path)
+        return pdf_path
+
+    monkeypatch.setattr("helpers.pipeline.report.build_pdf", truncated)
+    with pytest.raises(OSError, match="incomplete"):
+        pipeline_run.finish(sandbox.params, pdf=True)
+    assert _contents(sandbox.report) == before
+
+
+def test_a_full_disk_while_publishing_leaves_output_dir_as_it_was(sandbox, monkeypatch):
+    before = _published_set(sandbox)
+    real_copy = shutil.copyfile
+    calls = []
+
+    def copy_until_full(src, dst):
+        calls.append(dst)
+        if len(calls) == 2:
+            raise OSError(errno.ENOSPC, "No space left on device", str(dst))
+        return real_copy(src, dst)
+
+    monkeypatch.setattr(shutil, "copyfile", copy_until_full)
+    with pytest.raises(OSError) as info:
+        pipeline_run.finish(sandbox.params, pdf=False)
+    assert _contents(sandbox.report) == before  # no temporary file left either
+    line = pipeline_run.error_line(info.value)
+    assert "No space left on device while writing" in line and str(sandbox.report.name) in line
+    assert "\n" not in line
+
+
+def test_ctrl_c_during_the_pdf_build_keeps_the_published_report(sandbox, monkeypatch):
+    before = _published_set(sandbox)
+
+    def interrupted(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("helpers.pipeline.report.build_pdf", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        pipeline_run.finish(sandbox.params, pdf=True)
+    assert _contents(sandbox.report) == before
+
+
+def test_check_pdf_accepts_a_whole_pdf_only(tmp_path):
+    from helpers.pipeline.report import check_pdf
+
+    check_pdf(b"%PDF-1.7\n" + b"x" * 5000 + b"\n%%EOF\n", tmp_path / "r.pdf")
+    for body in (b"", b"%PDF-1.7\n" + b"x" * 5000, b"<html>%%EOF"):
+        with pytest.raises(OSError, match="r.pdf: the PDF is incomplete"):
+            check_pdf(body, tmp_path / "r.pdf")
+
+
+def test_a_second_report_run_refuses_in_one_line_naming_the_first(sandbox, monkeypatch, capsys):
+    before = _published_set(sandbox)
+    lock = sandbox.root / "build" / "t" / "pipeline.lock"
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import time; from pathlib import Path; from helpers.core.locks import exclusive\n"
+        f"with exclusive(Path({str(lock)!r}), 'x'):\n"
+        "    print('held', flush=True); time.sleep(30)")], stdout=subprocess.PIPE, text=True,
+        cwd=PROJECT_ROOT)
+    monkeypatch.setattr(pipeline_run, "run_notebooks",
+                        lambda *a, **k: pytest.fail("the second run must not start a notebook"))
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        assert pipeline_run.main(["--profile", "t"]) == 1
+    finally:
+        holder.kill()
+        holder.wait()
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"is already running (pid {holder.pid}, since" in err[0]
+    assert err[0].startswith("error: a report run of profile 't'")
+    assert _contents(sandbox.report) == before

@@ -249,3 +249,20 @@ def test_a_new_experiment_in_the_list_is_planned_with_its_own_settings(params, t
     run = registry.train_experiment(extra, inputs, {**params, "no_dropout_epochs": 1, "verbose": 0})
     assert run.config["cnn"] == {**params["cnn"], "conv_dropout": 0.0}
     assert run.config["training"]["epochs"] == 1
+
+
+def test_runs_evaluated_or_kept_train_nothing_and_say_why():
+    evaluate = registry.PlannedRun("cnn", "main", "cnn", 0, "evaluate", 58, 58)
+    shipped = registry.PlannedRun("hist_eq", "eq", "cnn", 0, "shipped", 0, 58)
+    assert not evaluate.trains and not shipped.trains
+    assert "evaluated from its weights, not retrained" in pipeline_plan.describe_status(evaluate)
+    assert "RETRAIN=1" in pipeline_plan.describe_status(shipped)
+    lines = pipeline_plan.plan_lines([evaluate, shipped], None)
+    assert lines[-1] == "Every model is already trained: nothing to train."
+
+
+def test_with_retrain_the_plan_trains_every_run(params):
+    inputs = make_inputs()
+    params["retrain"] = True
+    plan = registry.report_plan(params, inputs)
+    assert {r.status for r in plan if r.train is not None} == {"train"}

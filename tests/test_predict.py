@@ -360,11 +360,24 @@ def output(tmp_path) -> Path:
     assert sorted(p.name for p in tmp_path.glob(".previous.csv*")) == []
 
 
-def test_unreadable_image_is_named(capsys, tmp_path, models_dir, data, output):
+def test_an_unreadable_image_in_a_folder_is_named_and_skipped(capsys, tmp_path, models_dir, data):
     save_png(tmp_path / "in" / "good.png", data.x_test[0])
     (tmp_path / "in" / "broken.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    (tmp_path / "in" / "loop.jpg").symlink_to(tmp_path / "in" / "loop.jpg")  # a symlink loop
+    output = tmp_path / "out.csv"
     status, _, err = predict(capsys, tmp_path / "in", "--models-dir", models_dir, "--output", output)
-    assert_one_error_line(status, err, str(tmp_path / "in" / "broken.jpg"), "not a readable image")
+    assert status == 0
+    warnings = err.strip().splitlines()
+    assert len(warnings) == 2 and all(w.startswith("warning: ") and w.endswith("(skipped)") for w in warnings)
+    assert str(tmp_path / "in" / "broken.jpg") in err and "not a readable image" in err
+    assert str(tmp_path / "in" / "loop.jpg") in err
+    assert [row.split(",")[0] for row in output.read_text().splitlines()[1:]] == [str(tmp_path / "in" / "good.png")]
+
+
+def test_an_unreadable_image_given_alone_is_one_error_line(capsys, tmp_path, models_dir, output):
+    (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    status, _, err = predict(capsys, tmp_path / "broken.jpg", "--models-dir", models_dir, "--output", output)
+    assert_one_error_line(status, err, str(tmp_path / "broken.jpg"), "not a readable image")
 
 
 def test_photo_without_a_face(capsys, tmp_path, models_dir, photo, output):
@@ -426,6 +439,24 @@ def test_output_folder_must_exist(capsys, tmp_path, models_dir, data):
     assert not (tmp_path / "missing").exists()
 
 
+def test_an_output_that_would_overwrite_a_photo_is_refused(capsys, tmp_path, models_dir, data):
+    album = tmp_path / "album"
+    album.mkdir()
+    face = save_png(album / "face.png", data.x_test[0])
+    holiday = album / "holiday.jpg"
+    holiday.write_bytes(b"\xff\xd8 a photo")
+    for target, says in ((holiday, "inside the input folder"), (album / "notes", "inside the input folder")):
+        status, _, err = predict(capsys, album, "--models-dir", models_dir, "--output", target)
+        assert_one_error_line(status, err, str(target), says)
+    elsewhere = tmp_path / "photo.jpg"
+    elsewhere.write_bytes(b"\xff\xd8 another photo")
+    status, _, err = predict(capsys, face, "--models-dir", models_dir, "--output", elsewhere)
+    assert_one_error_line(status, err, str(elsewhere), "not a CSV file")
+    assert holiday.read_bytes() == b"\xff\xd8 a photo" and elsewhere.read_bytes() == b"\xff\xd8 another photo"
+    status, _, _ = predict(capsys, album, "--models-dir", models_dir, "--output", album / "predictions.csv")
+    assert status == 0  # a CSV in the folder is fine
+
+
 def test_command_line_reports_a_missing_input_in_one_line(tmp_path):
     missing = tmp_path / "nothere.jpg"
     done = subprocess.run([sys.executable, "-m", "helpers.predict", str(missing)],
@@ -446,7 +477,17 @@ def test_make_predict_target():
     planned = subprocess.run(["make", "-n", "predict", "INPUT=me.jpg", "OUTPUT=out.csv",
                               "MODEL=ensemble"], capture_output=True, text=True,
                              cwd=PROJECT_ROOT, check=True).stdout
-    assert "-m helpers.predict me.jpg --output out.csv --model ensemble" in planned
+    assert '-m helpers.predict "me.jpg" --output "out.csv" --model "ensemble"' in planned
+    spaced = subprocess.run(["make", "-n", "predict", "INPUT=my photos/me.jpg", "OUTPUT=my out.csv"],
+                            capture_output=True, text=True, cwd=PROJECT_ROOT, check=True).stdout
+    assert '-m helpers.predict "my photos/me.jpg" --output "my out.csv"' in spaced
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+def test_make_pdf_passes_the_data_folder():
+    planned = subprocess.run(["make", "-n", "pdf", "DATA_DIR=/elsewhere/fer 2013"],
+                             capture_output=True, text=True, cwd=PROJECT_ROOT, check=True).stdout
+    assert '--data-dir "/elsewhere/fer 2013" --pdf-only' in planned
 
 
 def test_explore_notebook_is_committed_without_outputs():

@@ -72,3 +72,33 @@ def test_the_tracked_tree_stays_under_12_mb():
     size = sum((PROJECT_ROOT / f.decode()).stat().st_size for f in files
                if f and (PROJECT_ROOT / f.decode()).exists())
     assert size < 12 * 1024 * 1024, f"tracked files take {size / 2**20:.1f} MiB"
+
+
+def test_a_damaged_or_edited_shipped_file_is_one_line_naming_it(models_dir, tmp_path):
+    import shutil
+
+    from helpers.modeling.store import DamagedRun
+
+    models, _ = models_dir
+    copy = tmp_path / "models"
+    shutil.copytree(models, copy)
+    ship.ship(copy, ["cnn", "dnn"], with_weights=("cnn",))
+    assert load_finished(copy / "cnn") is not None  # as shipped: fine
+    weights = copy / "cnn" / SHIPPED_WEIGHTS
+    original = weights.read_bytes()
+    weights.write_bytes(original[: len(original) // 2])  # truncated
+    (copy / "cnn" / "model.keras").unlink()  # a clone has only the shipped weights
+    with pytest.raises(DamagedRun) as info:
+        load_finished(copy / "cnn")
+    message = str(info.value)
+    assert "\n" not in message and str(weights) in message and "git checkout -- " in message
+    weights.write_bytes(original)
+    config = copy / "cnn" / "config.json"
+    config.write_text(config.read_text().replace('"epochs": 1', '"epochs": 9'))  # edited
+    with pytest.raises(DamagedRun, match=r"config.json: .*(damaged or edited)"):
+        load_finished(copy / "cnn")
+    # a run trained here since it was shipped (another "finished") is not checked
+    metrics = read_json(copy / "cnn" / "metrics.json")
+    (copy / "cnn" / "metrics.json").write_text(
+        __import__("json").dumps({**metrics, "finished": "later"}))
+    assert load_finished(copy / "cnn") is not None

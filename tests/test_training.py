@@ -776,3 +776,64 @@ def test_a_reused_run_evaluated_in_bfloat16_is_evaluated_again_in_float32(finish
     assert json.loads(metrics_path.read_text())["val_accuracy"] == run.metrics["val_accuracy"] >= 0
     np.testing.assert_allclose(run.val_proba, predict_proba(run.model, data["x_val"]), atol=2e-3)
     assert inference.is_float32(run.model)
+
+
+# --------------------------------------------------------------------------- never retrain by surprise
+
+
+def test_a_run_with_weights_but_no_metrics_is_evaluated_not_retrained(finished, copied, data,
+                                                                        no_training):
+    (copied / "run" / "metrics.json").unlink()
+    assert store.run_status(copied / "run", finished[0].metrics["fingerprint"])[0] == "evaluate"
+    run = fit(copied, data)  # no_training: any fit() call fails the test
+    assert run.reused is True and run.metrics["inference"] == "float32"
+    assert run.metrics["epochs_run"] == finished[0].metrics["epochs_run"]
+    assert run.metrics["val_accuracy"] == pytest.approx(finished[0].metrics["val_accuracy"], abs=0.02)
+
+
+def test_a_shipped_run_for_other_settings_is_kept_without_retrain(finished, copied, data,
+                                                                  no_training):
+    (copied / "manifest.json").write_text(json.dumps({"runs": {"run": {}}}))
+    changed = copy.deepcopy(CONFIG)
+    changed["training"]["learning_rate"] = 0.05
+    fp = store.fingerprint(changed, CHECKSUM)
+    assert store.run_status(copied / "run", fp) == ("shipped", 0)
+    before = (copied / "run" / "metrics.json").read_text()
+    with pytest.raises(ValueError, match=r"run is the repository's trained run for other settings.*RETRAIN=1"):
+        fit(copied, data, config=changed)
+    assert (copied / "run" / "metrics.json").read_text() == before
+    assert not (copied / "run.training").exists()
+
+
+def test_one_process_trains_a_run_at_a_time(copied, data, no_training):
+    import subprocess
+    import sys
+    import time
+
+    from helpers.core.locks import Busy
+
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; from pathlib import Path; from helpers.core.locks import exclusive\n"
+        f"with exclusive(Path({str(modeling_engine.lock_path(copied / 'run'))!r}), 'x'):\n"
+        "    print('held', flush=True); time.sleep(30)")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(Busy, match=rf"training of run 'run' is already running \(pid {holder.pid}, since "):
+            fit(copied, data)
+    finally:
+        holder.kill()
+        holder.wait()
+    time.sleep(0.1)
+    assert fit(copied, data).reused is True  # the lock died with its process
+
+
+def test_checkpoints_are_written_under_a_name_of_their_own(tmp_path):
+    model = build()
+    model.compile(optimizer=make_optimizer(CONFIG["training"], STEPS), loss="categorical_crossentropy")
+    model.optimizer.build(model.trainable_variables)
+    stale = tmp_path / store.CHECKPOINTS / ".epoch-0001.partial"
+    stale.mkdir(parents=True)
+    (stale / "junk").write_text("left by a killed process")
+    modeling_engine.save_checkpoint(tmp_path, model, 1, {"epochs_done": 1}, [], True)
+    folder = tmp_path / store.CHECKPOINTS
+    assert sorted(p.name for p in folder.iterdir()) == ["epoch-0001"]

@@ -33,8 +33,16 @@ import pandas as pd
 
 from helpers.core.config import CACHE_DIR, CLASS_NAMES, IMAGE_SIZE, NUM_CLASSES
 from helpers.core.results import atomic_path
-from helpers.data.formats import (GZIP_MAGIC, IMAGE_SUFFIXES, KAGGLE_COLUMNS, TEST_COLUMNS, TRAIN_COLUMNS,
-                                  DataError, csv_header, first_line)
+from helpers.data.formats import (
+    GZIP_MAGIC,
+    IMAGE_SUFFIXES,
+    KAGGLE_COLUMNS,
+    TEST_COLUMNS,
+    TRAIN_COLUMNS,
+    DataError,
+    csv_header,
+    first_line,
+)
 
 NUM_PIXELS = IMAGE_SIZE * IMAGE_SIZE
 

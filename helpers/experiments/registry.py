@@ -16,6 +16,7 @@ from typing import Callable
 from helpers.core.config import MAIN_RUN, resolve
 from helpers.modeling.store import train_command
 
+
 def training_notebooks() -> set[str]:
     """The notebooks that train models (the others only load them), from the experiment list."""
     from helpers.core.config import load_profile
@@ -28,6 +29,10 @@ def trains_models(only: list[str] | None) -> bool:
     a model."""
     return not only or any(n.startswith(p) or p.startswith(n) for p in only
                            for n in training_notebooks())
+
+
+NOT_TRAINED = ("reuse", "evaluate", "shipped")
+"""Plan statuses that train nothing: reused, evaluated from its weights, a shipped run kept."""
 
 
 @dataclass
@@ -44,13 +49,16 @@ class PlannedRun:
 
     @property
     def trains(self) -> bool:
-        return self.status != "reuse" and self.images > 0
+        return self.status not in NOT_TRAINED and self.images > 0
 
 
-def _status(models_dir, name: str, config: dict, identity: str) -> tuple[str, int]:
+def _status(params: dict, name: str, config: dict, identity: str) -> tuple[str, int]:
+    """The run's status in the plan; with retrain, every run trains from scratch."""
     from helpers.modeling.store import fingerprint, run_status
 
-    return run_status(resolve(models_dir) / name, fingerprint(config, identity))
+    if params.get("retrain"):
+        return "train", 0
+    return run_status(resolve(params["models_dir"]) / name, fingerprint(config, identity))
 
 
 def semi_training(training: dict, steps: int) -> dict:
@@ -151,12 +159,6 @@ def augmentation_of(experiment: Experiment, params: dict) -> dict | None:
     return params["augmentation"] if experiment.augment else None
 
 
-def _status(models_dir, name: str, config: dict, identity: str) -> tuple[str, int]:
-    from helpers.modeling.store import fingerprint, run_status
-
-    return run_status(resolve(models_dir) / name, fingerprint(config, identity))
-
-
 def _cnn_entry(experiment: Experiment, inputs, params, x_train=None, y_train=None,
                with_test=True) -> PlannedRun:
     from helpers.experiments.inputs import cnn_run_config, train_cnn
@@ -168,9 +170,9 @@ def _cnn_entry(experiment: Experiment, inputs, params, x_train=None, y_train=Non
     config = cnn_run_config(inputs, cnn, training, augmentation, experiment.normalize,
                             x_train, y_train)
     rows = config["train_rows"]
-    status, done = _status(models_dir, experiment.name, config, inputs.train_digest)
+    status, done = _status(params, experiment.name, config, inputs.train_digest)
     epochs = epochs_for(training, rows)
-    left = 0 if status == "reuse" else max(epochs - done, 0) * rows
+    left = 0 if status in NOT_TRAINED else max(epochs - done, 0) * rows
 
     def train():
         return train_cnn(experiment.name, inputs, cnn, training, models_dir,
@@ -214,8 +216,8 @@ def _dnn_entry(experiment: Experiment, inputs, params) -> PlannedRun:
     augmentation = augmentation_of(experiment, params)
     config = dnn_run_config(inputs, cnn_params, params["dnn_depth"], params["dnn_dropout"],
                             training, augmentation)
-    status, done = _status(models_dir, experiment.name, config, inputs.train_digest)
-    left = 0 if status == "reuse" else (training["epochs"] - done) * len(inputs.y_train)
+    status, done = _status(params, experiment.name, config, inputs.train_digest)
+    left = 0 if status in NOT_TRAINED else (training["epochs"] - done) * len(inputs.y_train)
 
     def train():
         return train_dnn(experiment.name, inputs, cnn_params, params["dnn_depth"],

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import hashlib
 import shutil
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +14,8 @@ from typing import Callable
 
 import numpy as np
 
+from helpers.core.config import BUILD_DIR
+from helpers.core.locks import exclusive
 from helpers.core.results import read_json, write_json
 from helpers.core.words import duration
 from helpers.modeling.backend import keras, native_stderr_silenced
@@ -19,19 +23,21 @@ from helpers.modeling.inference import crop_margin, predict_proba, round_to_floa
 from helpers.modeling.recipe import compile_model, epochs_for, one_hot, seed_everything
 from helpers.modeling.store import (
     CHECKPOINTS,
-    SHIPPED_WEIGHTS,
     Run,
     fingerprint,
+    has_weights,
     latest_checkpoint,
     load_arrays,
     load_finished,
     read_history,
     read_history_rows,
     recover,
+    run_status,
     runtime_info,
     save_arrays,
     save_model,
     save_npy,
+    shipped_run_error,
     staging_dir,
     swap_in,
     write_history_rows,
@@ -43,10 +49,9 @@ def save_checkpoint(run_dir: Path, model: keras.Model, epochs_done: int, meta: d
     folder = Path(run_dir) / CHECKPOINTS
     folder.mkdir(parents=True, exist_ok=True)
     final = folder / f"epoch-{epochs_done:04d}"
-    tmp = folder / f".epoch-{epochs_done:04d}.partial"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir()
+    for stale in folder.glob(".epoch-*.partial"):  # left by a killed process (we hold the run's lock)
+        shutil.rmtree(stale, ignore_errors=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".epoch-{epochs_done:04d}.", suffix=".partial", dir=folder))
     save_arrays(tmp / "weights.npz", model.get_weights())
     save_arrays(tmp / "optimizer.npz",
                  [keras.ops.convert_to_numpy(v) for v in model.optimizer.variables])
@@ -127,10 +132,27 @@ def fit_or_load(name: str, build: Callable[[], keras.Model], config: dict, data:
     """
     run_dir = Path(models_dir) / name
     fp = fingerprint(config, data.train_digest)
+    with exclusive(lock_path(run_dir), f"the training of run {name!r}"):
+        return _fit_or_load(name, build, config, data, run_dir, fp, retrain, verbose)
+
+
+def lock_path(run_dir: Path) -> Path:
+    """One process trains a run at a time: its lock file, under build/locks/ (models/ holds
+    runs only)."""
+    where = hashlib.sha256(str(Path(run_dir).resolve()).encode()).hexdigest()[:12]
+    return BUILD_DIR / "locks" / f"{Path(run_dir).name}-{where}.lock"
+
+
+def _fit_or_load(name, build, config, data, run_dir: Path, fp: str, retrain: bool, verbose) -> Run:
     if not retrain:
         finished = load_finished(run_dir, fp)
         if finished is not None:
             return _refresh_predictions(finished, data)
+        status, _ = run_status(run_dir, fp)
+        if status == "evaluate":
+            return _evaluate_unscored(name, run_dir, fp, config, data)
+        if status == "shipped":
+            raise shipped_run_error(run_dir)
     else:
         recover(run_dir)
     staged = staging_dir(run_dir)
@@ -245,6 +267,7 @@ def evaluate(run_dir: Path, model, training: dict, data: TrainingData) -> dict:
         "tta_crops": bool(crops and crop_margin(model)),
         "val_rows": int(len(y_val)),
         "inference": INFERENCE,
+        "evaluated": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
     }
 
 
@@ -283,8 +306,11 @@ def _finish(name, run_dir, model, fp, config, data: TrainingData, wall) -> None:
     write_json(run_dir / "metrics.json", metrics)
 
 
-def has_weights(run: Run) -> bool:
-    return (run.run_dir / "model.keras").exists() or (run.run_dir / SHIPPED_WEIGHTS).exists()
+def _evaluate_unscored(name, run_dir: Path, fp: str, config: dict, data: TrainingData) -> Run:
+    """A trained run whose metrics.json is missing: evaluated from its weights and history."""
+    model = Run(name, run_dir, {}, reused=True).model
+    _finish(name, run_dir, model, fp, config, data, wall=0.0)
+    return Run(name, run_dir, read_json(run_dir / "metrics.json"), reused=True, _model=model)
 
 
 def _refresh_predictions(run: Run, data: TrainingData) -> Run:
@@ -292,7 +318,7 @@ def _refresh_predictions(run: Run, data: TrainingData) -> Run:
     float32 copy; then a run whose test predictions were made for other test images (or none)
     predicts the current ones. Its weights are unchanged; without weights, its stored
     predictions are all there is."""
-    if run.metrics.get("inference") != INFERENCE and has_weights(run):
+    if run.metrics.get("inference") != INFERENCE and has_weights(run.run_dir):
         run.metrics.update(evaluate(run.run_dir, run.model, run.config["training"], data))
         write_json(run.run_dir / "metrics.json", run.metrics)
         return run
@@ -305,7 +331,7 @@ def _refresh_test_proba(run: Run, x_test, test_digest: str | None) -> Run:
     has_test = x_test is not None and len(x_test) > 0
     if not has_test or test_digest is None or run.metrics.get("test_digest") == test_digest:
         return run
-    if not has_weights(run):
+    if not has_weights(run.run_dir):
         return run  # shipped without weights: its stored predictions are all there is
     _save_test_proba(run.run_dir, run.model, x_test, run.config["training"])
     run.metrics["test_digest"] = test_digest

@@ -266,12 +266,71 @@ def swap_in(staged: Path, run_dir: Path) -> None:
         shutil.rmtree(retired)
 
 
+def has_weights(run_dir: Path) -> bool:
+    return (Path(run_dir) / "model.keras").exists() or (Path(run_dir) / SHIPPED_WEIGHTS).exists()
+
+
+class DamagedRun(ValueError):
+    """A shipped run's file differs from what the repository shipped (one line, with the fix)."""
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_shipped(run_dir: Path) -> None:
+    """DamagedRun when the run in run_dir is the one models/manifest.json ships (same "finished"
+    time) but one of its shipped files is missing, truncated or edited (size and sha256); a run
+    trained here since, or not shipped, is not checked."""
+    run_dir = Path(run_dir)
+    entry = read_json(run_dir.parent / "manifest.json").get("runs", {}).get(run_dir.name)
+    if not entry or "sha256" not in entry:
+        return
+    metrics = read_json(run_dir / "metrics.json")
+    if any(metrics.get(k) != entry.get(k) for k in ("finished", "evaluated")):
+        return  # trained or evaluated here since it was shipped
+    fix = f"restore the shipped run with `git checkout -- {run_dir}`"
+    for name, expected in entry["sha256"].items():
+        path = run_dir / name
+        if not path.exists():
+            raise DamagedRun(f"{path}: missing from the shipped run: {fix}")
+        size = path.stat().st_size
+        if size != entry["files"].get(name, size):
+            raise DamagedRun(f"{path}: {size:,} bytes, the shipped file has {entry['files'][name]:,} "
+                             f"(damaged or edited): {fix}")
+        if file_sha256(path) != expected:
+            raise DamagedRun(f"{path}: differs from the shipped file (sha256; damaged or edited): {fix}")
+
+
+def is_shipped(run_dir: Path) -> bool:
+    """Whether the run in run_dir is one the repository ships (listed in models/manifest.json)."""
+    run_dir = Path(run_dir)
+    return run_dir.name in read_json(run_dir.parent / "manifest.json").get("runs", {})
+
+
+def is_unscored(run_dir: Path, expected_fingerprint: str) -> bool:
+    """A trained run of these settings (its config.json and weights) whose metrics.json is
+    missing: it is evaluated again, not retrained."""
+    run_dir = Path(run_dir)
+    return (not (run_dir / "metrics.json").exists() and has_weights(run_dir)
+            and read_json(run_dir / "config.json").get("fingerprint") == expected_fingerprint)
+
+
 def run_status(run_dir: Path, expected_fingerprint: str) -> tuple[str, int]:
-    """("reuse" | "finish" | "resume" | "train", epochs already done) for a run's folder."""
+    """("reuse" | "evaluate" | "finish" | "resume" | "train" | "shipped", epochs already done)
+    for a run's folder. "shipped": the repository's run for other settings, which only a
+    retrain replaces."""
     run_dir = Path(run_dir)
     metrics = read_json(run_dir / "metrics.json")
     if metrics.get("fingerprint") == expected_fingerprint:
+        verify_shipped(run_dir)
         return "reuse", int(metrics.get("epochs_run", 0))
+    if is_unscored(run_dir, expected_fingerprint):
+        return "evaluate", len(read_history_rows(run_dir / "history.csv"))
     staged = staging_dir(run_dir)
     if read_json(staged / "config.json").get("fingerprint") == expected_fingerprint:
         done = latest_checkpoint(staged)
@@ -281,11 +340,23 @@ def run_status(run_dir: Path, expected_fingerprint: str) -> tuple[str, int]:
         if done and (epochs >= total or done[1].get("stopped")):
             return "finish", epochs
         return ("resume", epochs) if epochs else ("train", 0)
+    if is_shipped(run_dir) and run_dir.exists():
+        return "shipped", 0
     return "train", 0
 
 
-def load_finished(run_dir: Path, expected_fingerprint: str | None = None) -> Run | None:
-    """The finished run in run_dir, or None if it is missing, unfinished or for another config."""
+def shipped_run_error(run_dir: Path) -> ValueError:
+    """The one line for a shipped run that other settings would retrain."""
+    return ValueError(f"{run_dir} is the repository's trained run for other settings: it is kept "
+                      "(hours of training otherwise); to train these settings and replace it when "
+                      "they have finished, run with RETRAIN=1 (make report RETRAIN=1, make train "
+                      "RETRAIN=1, or retrain=True in the notebook)")
+
+
+def load_finished(run_dir: Path, expected_fingerprint: str | None = None,
+                  verify: bool = True) -> Run | None:
+    """The finished run in run_dir, or None if it is missing, unfinished or for another config;
+    DamagedRun when it is a shipped run whose files were damaged or edited (unless not `verify`)."""
     run_dir = Path(run_dir)
     recover(run_dir)
     metrics = read_json(run_dir / "metrics.json")
@@ -293,6 +364,8 @@ def load_finished(run_dir: Path, expected_fingerprint: str | None = None) -> Run
         return None
     if expected_fingerprint is not None and metrics.get("fingerprint") != expected_fingerprint:
         return None
+    if verify:
+        verify_shipped(run_dir)
     return Run(run_dir.name, run_dir, metrics, reused=True)
 
 

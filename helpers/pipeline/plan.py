@@ -112,6 +112,10 @@ def describe_status(run: PlannedRun) -> str:
         return "reused"
     if run.status == "finish":
         return "trained; evaluation only"
+    if run.status == "evaluate":
+        return "trained, metrics.json missing: evaluated from its weights, not retrained"
+    if run.status == "shipped":
+        return "shipped run for other settings: kept (RETRAIN=1 trains and replaces it)"
     if run.status == "resume":
         return f"resumes at epoch {run.done_epochs + 1}/{run.epochs}"
     epochs = f"{run.epochs} epoch" + ("" if run.epochs == 1 else "s")
@@ -179,6 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     import sys
 
     from helpers.core.config import profile_parameters
+    from helpers.core.locks import Busy
     from helpers.data.fer2013 import DataError
 
     parser = argparse.ArgumentParser(prog="python -m helpers.pipeline.plan", description=main.__doc__,
@@ -212,6 +217,9 @@ def main(argv: list[str] | None = None) -> int:
     except (DataError, ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except Busy as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import nbformat
 
 from helpers.core.config import PROJECT_ROOT
-from helpers.core.results import read_json
+from helpers.core.results import atomic_path, read_json
 from helpers.pipeline.plan import compute_words
 from helpers.sections import numbered_titles
 
@@ -175,6 +175,16 @@ def build_pdf(executed_dir, pdf_path, results_path) -> Path:
         log = executed_dir.parent / "latex.log"
         log.write_text(exc.output or "")
         raise OSError(f"LaTeX could not build the PDF; its log is in {log}") from None
-    pdf_path.parent.mkdir(parents=True, exist_ok=True)
-    pdf_path.write_bytes(body)
+    check_pdf(body, pdf_path)
+    with atomic_path(pdf_path, suffix=".pdf") as tmp:
+        tmp.write_bytes(body)
+    check_pdf(pdf_path.read_bytes(), pdf_path)
     return pdf_path
+
+
+def check_pdf(body: bytes, path: Path) -> None:
+    """A PDF that is whole: the header, and the end-of-file marker in its last kilobyte
+    (a truncated write, for instance on a full disk, has none)."""
+    if not body.startswith(b"%PDF-") or b"%%EOF" not in body[-1024:]:
+        raise OSError(f"{path}: the PDF is incomplete ({len(body):,} bytes, no end-of-file "
+                      "marker); nothing was published")

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import errno
 import functools
 import hashlib
 import json
@@ -46,6 +47,7 @@ import os
 import shutil
 import signal
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -57,6 +59,7 @@ from helpers.core.config import (
     profile_parameters,
     resolve,
 )
+from helpers.core.locks import Busy, exclusive
 
 OUTPUT_NAMES = ("results.json", "submission.csv", "submission_ensemble.csv", "cnn_architecture.png",
                 "report.pdf")
@@ -386,22 +389,37 @@ def check_data(params: dict):
 
 def publish(profile: str, output_dir: Path) -> list[Path]:
     """Replace the previous outputs in output_dir (OUTPUT_NAMES only) by the files in
-    build/<profile>/outputs/; other files in output_dir are left alone."""
-    from helpers.core.results import atomic_path
-
+    build/<profile>/outputs/, all or nothing: every file is first copied beside its target under
+    a temporary name (a full disk or an interrupt there leaves output_dir as it was), then each
+    is renamed over its target; outputs of the previous set that the new one lacks are removed
+    last. Other files in output_dir are left alone."""
     staged = outputs_dir(profile)
     new = sorted(p for p in staged.iterdir() if p.is_file() and not p.name.startswith("."))
     output_dir.mkdir(parents=True, exist_ok=True)
-    for name in {*OUTPUT_NAMES, *(p.name for p in new)}:
+    copies: list[tuple[Path, Path]] = []
+    try:
+        for path in new:
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".publishing", dir=output_dir)
+            os.close(fd)
+            copies.append((Path(tmp), output_dir / path.name))
+            try:
+                shutil.copyfile(path, tmp)
+            except OSError as exc:
+                raise OSError(exc.errno, f"{exc.strerror} while writing {shown(output_dir / path.name)}; "
+                                         f"{shown(output_dir)} was left as it was") from None
+            os.chmod(tmp, 0o644)
+    except BaseException:
+        for tmp, _ in copies:
+            tmp.unlink(missing_ok=True)
+        raise
+    for tmp, target in copies:
+        os.replace(tmp, target)
+    names = {p.name for p in new}
+    for name in OUTPUT_NAMES:
         old = output_dir / name
-        if old.is_file() or old.is_symlink():
+        if name not in names and (old.is_file() or old.is_symlink()):
             old.unlink()
-    published = []
-    for path in new:
-        with atomic_path(output_dir / path.name) as tmp:
-            shutil.copyfile(path, tmp)
-        published.append(output_dir / path.name)
-    return published
+    return [target for _, target in copies]
 
 
 def record_compute(params: dict, results_path: Path) -> None:
@@ -417,23 +435,36 @@ def record_compute(params: dict, results_path: Path) -> None:
 
 
 def finish(params: dict, pdf: bool) -> Path | None:
-    """Build the PDF of a complete record (when `pdf`) and publish the set in output_dir. The
-    set is published even when LaTeX fails, without a PDF, so no older PDF stays beside it."""
+    """Build the PDF of a complete record (when `pdf`) and publish the set in output_dir, only
+    when every step succeeded: a failed or interrupted PDF build publishes nothing, so
+    output_dir keeps the previous set, whole."""
     from helpers.pipeline.report import build_pdf
 
     profile = params["profile"]
     staged = outputs_dir(profile)
     output_dir = resolve(params["output_dir"])
+    record_compute(params, staged / "results.json")
     built = None
-    try:
-        record_compute(params, staged / "results.json")
-        if pdf:
-            built = build_pdf(executed_dir(profile), staged / "report.pdf", staged / "results.json")
-    finally:
-        published = publish(profile, output_dir)
-        print(f"==> outputs in {shown(output_dir)}: {', '.join(p.name for p in published)}",
-              flush=True)
+    stale = staged / "report.pdf"
+    if pdf:
+        built = build_pdf(executed_dir(profile), stale, staged / "results.json")
+    elif stale.exists():
+        stale.unlink()  # an earlier run's PDF does not describe these results
+    published = publish(profile, output_dir)
+    print(f"==> outputs in {shown(output_dir)}: {', '.join(p.name for p in published)}", flush=True)
     return output_dir / built.name if built else None
+
+
+def error_line(exc: BaseException) -> str:
+    """One line for the terminal; a full disk names the file it could not write."""
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        where = f" while writing {shown(Path(exc.filename))}" if exc.filename else ""
+        text = exc.strerror or "No space left on device"
+        if "while writing" in text:
+            where = ""
+        return f"{text}{where}: free some disk space and run the same command again"
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return f"{type(exc).__name__}: {first}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -449,12 +480,20 @@ def main(argv: list[str] | None = None) -> int:
                         help="rebuild the PDF of the last complete run (exit 1 if incomplete)")
     parser.add_argument("--no-pdf", action="store_true", help="run the notebooks, skip the PDF")
     args = parser.parse_args(argv)
+    command = make_command(args.profile, args.data_dir)
+    try:
+        with exclusive(BUILD_DIR / args.profile / "pipeline.lock", f"a report run of profile {args.profile!r}"):
+            return _main(args, command)
+    except Busy as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
 
-    from helpers.data.fer2013 import DataError
+
+def _main(args, command: str) -> int:
+    from helpers.data.formats import DataError
     from helpers.experiments.registry import trains_models
     from helpers.pipeline.plan import show_plan
 
-    command = make_command(args.profile, args.data_dir)
     try:
         params = profile_parameters(args.profile, args.data_dir, args.retrain)
         if not args.pdf_only:
@@ -482,8 +521,7 @@ def main(argv: list[str] | None = None) -> int:
     except (PipelineError, ValueError, OSError) as exc:
         # OSError covers nbconvert's LatexFailed and a missing xelatex/pandoc: one line, the
         # full LaTeX log stays in the exception's text for --pdf-only debugging.
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        print(f"error: {type(exc).__name__}: {first}", file=sys.stderr)
+        print(f"error: {error_line(exc)}", file=sys.stderr)
         return 1
     return 0
 

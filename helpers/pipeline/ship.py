@@ -23,6 +23,7 @@ from helpers.core.config import PROJECT_ROOT, load_profile, resolve
 from helpers.core.results import read_json, write_json
 from helpers.experiments.registry import experiments
 from helpers.modeling.store import (
+    file_sha256,
     ARCHITECTURE,
     SHIPPED_WEIGHTS,
     load_finished,
@@ -67,8 +68,10 @@ def manifest_entry(run_dir: Path, weights: bool, version: str) -> dict:
         "hardware": runtime.get("accelerator") if runtime.get("accelerator", "none") != "none"
         else f"{runtime.get('processor')} ({runtime.get('cpu_count')} cores)",
         "precision": metrics.get("precision", "float32"), "finished": metrics.get("finished"),
+        "evaluated": metrics.get("evaluated"),
         "val_accuracy": metrics.get("val_accuracy"), "weights": weights,
         "files": {path.name: path.stat().st_size for path in shipped_files(run_dir)},
+        "sha256": {path.name: file_sha256(path) for path in shipped_files(run_dir)},
     }
 
 
@@ -80,7 +83,7 @@ def ship(models_dir, names, with_weights=SHIP_WEIGHTS) -> dict:
     manifest = {"written": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "code_version": version,
                 "runs": {}, "missing": []}
     for name in names:
-        run = load_finished(models_dir / name)
+        run = load_finished(models_dir / name, verify=False)  # shipping makes the new reference
         if run is None:
             manifest["missing"].append(name)
             continue

@@ -66,14 +66,24 @@ SOURCE_WIDTH = 40
 
 
 def check_output(output: Path, inputs: list[Path]) -> None:
-    """Refuse an output whose folder is missing, that is a folder, or that is an input."""
+    """Refuse an output whose folder is missing, that is a folder, that is an input or a file
+    inside an input folder, or that is an existing file other than a CSV (a photo, say)."""
     folder = output.parent
     if not folder.is_dir():
         raise ValueError(f"{output}: the folder {folder} does not exist")
     if output.is_dir():
         raise ValueError(f"{output}: is a folder; give a file name, e.g. {output / DEFAULT_OUTPUT}")
-    if output.exists() and any(output.resolve() == path.resolve() for path in inputs):
-        raise ValueError(f"{output}: is also an input; give another --output")
+    target = output.resolve()
+    for path in inputs:
+        source = Path(path).resolve()
+        if target == source:
+            raise ValueError(f"{output}: is also an input; give another --output")
+        if source.is_dir() and target.is_relative_to(source) and not is_csv(target):
+            raise ValueError(f"{output}: is inside the input folder {path} and is not a .csv; "
+                             "give another --output")
+    if output.exists() and not is_csv(output):
+        raise ValueError(f"{output}: exists and is not a CSV file; the predictions would "
+                         "overwrite it: give another --output (a .csv)")
 
 
 def face_rows(faces: list[Face], proba: np.ndarray) -> list[list[str]]:
@@ -198,7 +208,17 @@ def predict_test_file(path: Path, args: argparse.Namespace) -> int:
 
 def predict_images(paths: list[Path], args: argparse.Namespace) -> int:
     """Face table for images and photos; returns the exit status."""
-    results = [faces_in_image(p) for p in collect_images(paths)]
+    files = collect_images(paths)
+    results = []
+    for path in files:
+        try:
+            results.append(faces_in_image(path))
+        except DataError as exc:
+            if len(files) == 1:
+                raise
+            print(f"warning: {exc} (skipped)", file=sys.stderr)  # one bad file: the others go on
+    if not results:
+        raise DataError(f"none of the {len(files)} images could be read ({files[0]}, ...)")
     faces = [face for result in results for face in result.faces]
     missed = [r.path for r in results if not r.faces]
     if not faces:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -69,7 +70,11 @@ def image_files(folder: Path) -> list[Path]:
         if entry.name.startswith("."):
             continue
         path = Path(folder) / entry.name
-        if entry.is_dir():
+        try:
+            is_dir = entry.is_dir()
+        except OSError:  # a symlink loop: listed, then named as unreadable and skipped
+            is_dir = False
+        if is_dir:
             if not entry.is_symlink():  # a linked folder could lead back up: not followed
                 found += image_files(path)
         elif path.suffix.lower() in IMAGE_SUFFIXES:
@@ -85,9 +90,12 @@ def read_image(path: Path) -> np.ndarray:
     from helpers.data.fer2013 import grey_pixels
 
     try:
-        with Image.open(path) as img:
-            img.load()
-            return grey_pixels(ImageOps.exif_transpose(img), path)
+        with warnings.catch_warnings():
+            # a very large photo is still read (up to Pillow's hard limit) without two lines of noise
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                img.load()
+                return grey_pixels(ImageOps.exif_transpose(img), path)
     except PermissionError:
         raise DataError(f"{path}: permission denied (cannot read the image)") from None
     except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError,
