@@ -3,6 +3,7 @@ made-up metrics and histories."""
 
 from types import SimpleNamespace
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -11,7 +12,8 @@ import helpers.sections.cnn as sections_cnn
 import helpers.sections.curves as sections_curves
 import helpers.sections.dnn as sections_dnn
 import helpers.sections.hist_eq as sections_hist_eq
-from helpers.sections.cnn import run_card, same_hardware
+from helpers.analysis.stats import mcnemar_exact
+from helpers.sections.cnn import run_card
 from helpers.sections.dnn import cnn_dnn_sentences, cnn_dnn_summary
 
 CPU = {"backend": "tensorflow", "processor": "AMD EPYC (AVX-512-BF16)", "cpu_count": 2,
@@ -25,25 +27,100 @@ def metrics(val, train, seconds, runtime):
             "finished": "2026-11-26 17:00:00 UTC", "params": {"total": 1_234_567}}
 
 
-def test_epoch_times_are_compared_only_on_the_same_hardware():
-    cnn, dnn = metrics(0.677, 0.732, 80.0, CPU), metrics(0.51, 0.626, 8.0, CPU)
-    summary = cnn_dnn_summary(cnn, dnn)
-    assert same_hardware(cnn, dnn) and summary["speed"] == 0.1
-    text = cnn_dnn_sentences(summary)
-    assert "**16.7 points more accurate** (67.7% against 51.0%)" in text
-    assert "takes 8.0 s against 80.0 s for the CNN (0.10x)" in text
-    assert "by +12.6 points for the DNN and +6.5 for the CNN" in text
+CNN_CONFIG = {"model": "cnn", "cnn": {"filters": [32, 64], "conv_dropout": 0.1, "dense_dropout": 0.5},
+              "augmentation": {"flip": True, "crop": 44}}
+DNN_CONFIG = {"model": "dnn", "width": 512, "depth": 3, "dropout": 0.0,
+              "augmentation": {"flip": True, "crop": 44}}
 
-    on_gpu = cnn_dnn_summary(cnn, metrics(0.51, 0.626, 0.7, GPU))
-    assert on_gpu["speed"] is None
-    text = cnn_dnn_sentences(on_gpu)
-    assert "not comparable" in text and "NVIDIA H200 with the jax backend" in text
-    assert "0.7 s against" not in text
+
+def right_on(correct):
+    """Probabilities that are right (class 0, the truth of every face) where `correct`."""
+    return np.eye(7)[np.where(correct, 0, 1)]
+
+
+def compared_runs(cnn_right, dnn_right, dnn_dropout=0.0, cnn_metrics=None, dnn_metrics=None):
+    """A CNN and a DNN run with val_proba right on the given faces (all of true class 0)."""
+    cnn = SimpleNamespace(metrics=cnn_metrics or metrics(0.677, 0.732, 80.0, CPU), config=CNN_CONFIG,
+                          val_proba=right_on(cnn_right))
+    dnn = SimpleNamespace(metrics=dnn_metrics or metrics(0.51, 0.626, 8.0, GPU),
+                          config=DNN_CONFIG | {"dropout": dnn_dropout}, val_proba=right_on(dnn_right))
+    return cnn, dnn
+
+
+def test_cnn_dnn_comparison_tests_accuracy_and_reads_dropout_from_each_run():
+    faces = np.arange(100)
+    cnn, dnn = compared_runs(faces < 70, faces < 50)            # the CNN alone right on 20 faces
+    s = cnn_dnn_summary(cnn, dnn, np.zeros(100, dtype=int))
+    assert (s["cnn_only_right"], s["dnn_only_right"]) == (20, 0) and s["p"] < 0.05
+    text = cnn_dnn_sentences(s)
+    assert "**16.7 points more accurate** (67.7% against 51.0%;" in text
+    assert "significant at the 5% level" in text
+    assert "by +12.6 points for the DNN and +6.5 for the CNN: by this measure the DNN overfits more" in text
+    assert "The DNN has no dropout (its run's dropout is 0)" in text
+    assert ("the CNN has dropout 0.1 after each convolution block and 0.5 after each dense layer, "
+            "active while its training accuracy is measured") in text
+    assert "same augmentation (random horizontal flips, random 44x44 crops)" in text
+    assert "not comparable" not in text and "Speed" not in text
+
+    with_dropout = cnn_dnn_summary(*compared_runs(faces < 70, faces < 50, dnn_dropout=0.5),
+                                   np.zeros(100, dtype=int))
+    text = cnn_dnn_sentences(with_dropout)
+    assert "The DNN has dropout 0.5 after each hidden layer, active while its training accuracy" in text
+    assert "no dropout" not in text
 
 
 def test_a_worse_cnn_is_called_less_accurate():
-    text = cnn_dnn_sentences(cnn_dnn_summary(metrics(0.40, 0.5, 1, CPU), metrics(0.45, 0.5, 1, CPU)))
-    assert "**5.0 points less accurate** (40.0% against 45.0%)" in text
+    faces = np.arange(100)
+    cnn, dnn = compared_runs(faces < 40, faces < 60, cnn_metrics=metrics(0.40, 0.5, 1, CPU),
+                             dnn_metrics=metrics(0.60, 0.5, 1, CPU))
+    text = cnn_dnn_sentences(cnn_dnn_summary(cnn, dnn, np.zeros(100, dtype=int)))
+    assert "**20.0 points less accurate** (40.0% against 60.0%;" in text
+    assert "Convolutions share" not in text
+
+
+def test_a_small_accuracy_difference_is_a_tie():
+    faces = np.arange(100)
+    cnn, dnn = compared_runs(faces < 52, faces < 50, cnn_metrics=metrics(0.52, 0.6, 1, CPU),
+                             dnn_metrics=metrics(0.50, 0.6, 1, CPU))
+    s = cnn_dnn_summary(cnn, dnn, np.zeros(100, dtype=int))
+    assert s["p"] == 0.5
+    text = cnn_dnn_sentences(s)
+    assert "the CNN and the DNN **tie** (52.0% against 50.0%;" in text and "no significant difference" in text
+    assert "more accurate" not in text
+
+
+def speed(cnn_rate, dnn_rate):
+    measured = {label: {"images_per_second": rate, "batch_size": 64, "precision": "mixed_bfloat16",
+                        "batches": 30, "warmup_batches": 3}
+                for label, rate in (("CNN", cnn_rate), ("DNN", dnn_rate))}
+    return sections_dnn.speed_summary(measured, {"CNN": 94_300_000, "DNN": 1_430_000}, 25_000, CPU)
+
+
+def test_speed_is_compared_as_measured_on_this_machine():
+    s = speed(100.0, 2500.0)
+    assert (s["faster"], s["slower"], s["factor"]) == ("DNN", "CNN", 25.0)
+    assert s["models"]["CNN"]["seconds_per_epoch"] == 250.0
+    text = sections_dnn.speed_sentence(s)
+    assert text.startswith("Speed is measured on the machine that built this report, AMD EPYC "
+                           "(AVX-512-BF16), 2 cores, with the tensorflow backend: 30 training batches "
+                           "of each model after 3 warm-up batches")
+    assert ("**The DNN is 25.0x faster per epoch** (one epoch of the 25,000 training faces takes "
+            "4 min for the CNN against 10.0 s for the DNN)") in text
+    assert "94.3 million multiply-adds against 1.4 million for the DNN (65.9x)" in text
+    table = sections_dnn.speed_table(s)
+    assert table["model"].tolist() == ["CNN", "DNN"]
+    assert table["training images / s"].tolist() == [100.0, 2500.0]
+    assert table["seconds per epoch (25,000 faces)"].tolist() == [250.0, 10.0]
+    assert cnn_dnn_sentences(cnn_dnn_summary(*compared_runs(np.ones(4, bool), np.ones(4, bool)),
+                                             np.zeros(4, dtype=int)), s).count("- Speed is measured") == 1
+
+
+def test_nearly_equal_speeds_are_called_the_same():
+    s = speed(100.0, 103.0)
+    assert s["faster"] is None
+    assert "**The two train at about the same speed**" in sections_dnn.speed_sentence(s)
+    with pytest.raises(ValueError, match="two timed models"):
+        sections_dnn.speed_summary({"CNN": {}}, {"CNN": 1}, 10, CPU)
 
 
 def test_run_card_says_where_it_was_trained():
@@ -97,9 +174,10 @@ def test_curve_summary_and_sentences():
                             "val_accuracy": [0.35, 0.55, 0.5], "val_loss": [1.5, 1.2, 1.3]})
     s = sections_curves.curve_summary(history)
     assert (s["peak_epoch"], s["epochs"], s["min_val_loss"]) == (2, 3, 1.2)
+    # Without the run's config it claims nothing about augmentation or dropout.
     assert sections_curves.curve_sentences(s) == (
         "Validation accuracy peaks at 55.0% in epoch 2 of 3. At the last epoch the model is 70.0% "
-        "accurate on its (augmented) training batches and 50.0% on validation, a gap of +20.0 "
+        "accurate on its training batches and 50.0% on validation, a gap of +20.0 "
         "points; validation loss ends at 1.300 against 1.200 at its lowest.")
     cnn = history.assign(val_loss=[1.0, 0.9, 0.95])
     assert sections_dnn.dnn_curve_sentence(s, sections_curves.curve_summary(cnn)) == (
@@ -107,33 +185,165 @@ def test_curve_summary_and_sentences():
         "against the CNN's 0.950.")
 
 
-def test_ablation_summary_table_and_sentences():
-    runs = {name: fake_run(metrics(val, train, 10.0, CPU))
-            for name, val, train in [("none", 0.586, 0.70), ("normalization", 0.589, 0.75),
-                                     ("normalization_augmentation", 0.581, 0.60)]}
-    s = sections_ablation.ablation_summary(runs)
-    assert s["none"]["gap"] == pytest.approx(0.70 - 0.576)
+def test_curve_sentences_say_how_the_runs_training_accuracy_was_measured():
+    history = pd.DataFrame({"epoch": [1, 2], "accuracy": [0.3, 0.5], "val_accuracy": [0.35, 0.4],
+                            "val_loss": [1.5, 1.2]})
+    plain = sections_curves.curve_sentences(sections_curves.curve_summary(history, DNN_CONFIG | {
+        "augmentation": None}))
+    assert "accurate on its training batches (not augmented; no dropout) and 40.0%" in plain
+    augmented = sections_curves.curve_sentences(sections_curves.curve_summary(history, CNN_CONFIG))
+    assert ("training batches (augmented: random horizontal flips, random 44x44 crops; dropout 0.1 "
+            "after each convolution block and 0.5 after each dense layer active)") in augmented
+
+
+def test_dropout_is_read_from_the_runs_config():
+    assert sections_curves.dropout_words(DNN_CONFIG) == "no dropout"
+    assert sections_curves.dropout_words(DNN_CONFIG | {"dropout": 0.5}) == "dropout 0.5 after each hidden layer"
+    no_conv = {"model": "cnn", "cnn": {"conv_dropout": 0, "dense_dropout": 0.3}}
+    assert sections_curves.dropout_words(no_conv) == "dropout 0.3 after each dense layer"
+    # A CNN config that leaves a rate out was built with build_cnn's default.
+    assert sections_curves.dropout_rates({"model": "cnn", "cnn": {}}) == {
+        "convolution block": 0.1, "dense layer": 0.5}
+    with pytest.raises(ValueError, match="'cnn' or 'dnn'"):
+        sections_curves.dropout_words({"model": "rnn"})
+    assert sections_curves.augmentation_words({"flip": False, "crop": None}) == "none"
+    assert sections_curves.augmentation_words({"flip": True, "rotation_degrees": 10}) == (
+        "random horizontal flips, rotation degrees 10")
+
+
+ABLATION_CNN = {"filters": [32, 64], "conv_dropout": 0.1, "dense_dropout": 0.5}
+NORMALIZATION = {"mean": 129.5, "std": 65.0}
+SWITCHES = {"none": (None, None), "normalization": (NORMALIZATION, None),
+            "normalization_augmentation": (NORMALIZATION, {"flip": True, "crop": 44})}
+
+
+def ablation_runs(right: dict, last_accuracy: dict, epochs: int = 58, training=None):
+    """The three ablation runs, each right on the faces `right[variant]` marks (all faces are
+    of class 0), with a history ending at last_accuracy[variant] = (train, validation)."""
+    runs = {}
+    for variant, correct in right.items():
+        normalization, augmentation = SWITCHES[variant]
+        train, val = last_accuracy[variant]
+        history = pd.DataFrame({"epoch": range(1, epochs + 1), "accuracy": [0.3] * (epochs - 1) + [train],
+                                "val_accuracy": [0.3] * (epochs - 1) + [val]})
+        runs[variant] = SimpleNamespace(
+            val_proba=right_on(correct), history=history,
+            metrics={"best_epoch": epochs - 1, "seconds_per_epoch": 10.0, "tta_flip": True,
+                     "tta_crops": augmentation is not None},
+            config={"model": "cnn", "cnn": ABLATION_CNN, "training": training or {"epochs": epochs},
+                    "normalization": normalization, "augmentation": augmentation})
+    return runs
+
+
+def faces_right():
+    """(a) right on 100 of 200 faces; (b) fixes 6 and breaks 4 of them (a tie); (c) fixes 40
+    more and breaks 5 of (b)'s (significant)."""
+    a = np.arange(200) < 100
+    b = a.copy()
+    b[:4], b[100:106] = False, True
+    c = b.copy()
+    c[106:146], c[4:9] = True, False
+    return {"none": a, "normalization": b, "normalization_augmentation": c}
+
+
+GAPS = {"none": (0.62, 0.58), "normalization": (0.64, 0.59), "normalization_augmentation": (0.66, 0.68)}
+
+
+def test_ablation_reports_a_significant_difference_as_such_and_a_small_one_as_a_tie():
+    y = np.zeros(200, dtype=int)
+    s = sections_ablation.ablation_summary(ablation_runs(faces_right(), GAPS), y)
+    assert s["none"]["val_accuracy"] == 0.5 and s["normalization_augmentation"]["val_accuracy"] == 0.685
+    assert s["none"]["gap"] == pytest.approx(0.04)
+    assert s["none"]["val_low"] < 0.5 < s["none"]["val_high"]
+    norm, aug, both = s["comparisons"]
+    assert (norm["fixed"], norm["broken"], norm["significant"]) == (6, 4, False)
+    assert (aug["fixed"], aug["broken"], aug["significant"]) == (40, 5, True)
+    assert both["significant"] and s["ranking"]["top"] == ["normalization_augmentation"]
+
     table = sections_ablation.ablation_table(s)
     assert table["variant"].tolist() == list(sections_ablation.ABLATION_LABELS.values())
+    assert table["validation accuracy"].tolist() == ["50.0%", "51.0%", "68.5%"]
+    assert table["95% interval"][0] == "43.1% - 56.9%"
+    assert table["last epoch: train"].tolist() == ["62.0%", "64.0%", "66.0%"]
+    assert table["train - validation gap"].tolist() == ["+4.0 pts", "+5.0 pts", "-2.0 pts"]
+    comparisons = sections_ablation.comparison_table(s)
+    assert comparisons["verdict"].tolist() == ["tie", "significant gain", "significant gain"]
+    assert comparisons["exact McNemar p"][0] == pytest.approx(mcnemar_exact(6, 4))
+
     lines = sections_ablation.ablation_sentences(s).split("\n")
-    assert lines[0].startswith("- Normalization alone raises validation accuracy by 0.3 points "
-                               "(58.6% -> 58.9%).")
-    assert lines[1].startswith("- Adding augmentation lowers validation accuracy by 0.8 points "
-                               "(58.9% -> 58.1%); it shrinks the gap between training and "
-                               "validation accuracy from +17.1 to +2.9 points")
-    assert lines[2] == "- Best variant: (b) normalization."
-    assert sections_ablation.ablation_settings({"flip": True, "crop": 44, "shift": 0}, 10) == (
-        "Augmentation: flip True, crop 44; 10 epochs each.")
+    assert lines[0].startswith("- Normalization alone ((a) -> (b)): 50.0% -> 51.0% (+1.0 points; "
+                               "6 faces right only after, 4 only before, exact McNemar p = 0.75): **a tie**.")
+    assert "Batch normalization follows every convolution" in lines[0]
+    assert lines[1].startswith("- Adding augmentation ((b) -> (c)): 51.0% -> 68.5% (+17.5 points; "
+                               "40 faces right only after, 5 only before")
+    assert "**a significant gain**" in lines[1]
+    assert "gap goes from +5.0 to -2.0 points: less overfitting by this measure" in lines[1]
+    assert lines[3].startswith("- **Best variant: (c) normalization + augmentation** (68.5%), "
+                               "significantly ahead of both others ((a) p = ")
+    assert "Best variant: (b)" not in "\n".join(lines)
+
+
+def test_no_variant_is_named_best_when_the_leader_is_not_significantly_ahead():
+    right = faces_right()
+    right["normalization_augmentation"] = right["normalization"].copy()
+    right["normalization_augmentation"][150:155] = True    # 5 more right than (b), 3 fewer
+    right["normalization_augmentation"][100:103] = False
+    s = sections_ablation.ablation_summary(ablation_runs(right, GAPS), np.zeros(200, dtype=int))
+    assert [c["significant"] for c in s["comparisons"]] == [False, False, False]
+    text = sections_ablation.ablation_sentences(s)
+    assert text.count("**a tie**") == 3 and "significant gain" not in text
+    assert "Best variant" not in text
+    # Against (c), (a) fixes 4 and breaks 8 faces, (b) fixes 3 and breaks 5.
+    assert text.split("\n")[3] == (
+        "- **No variant is significantly best**: (c) normalization + augmentation is highest "
+        f"(52.0%), but (a) and (b) are not significantly behind it ((a) p = {mcnemar_exact(4, 8):.2g}, "
+        f"(b) p = {mcnemar_exact(3, 5):.2g}; p >= 0.05): a tie at the top on these 200 validation faces.")
+
+
+def test_ablation_settings_are_read_from_the_runs_configs():
+    y = np.zeros(200, dtype=int)
+    s = sections_ablation.ablation_summary(ablation_runs(faces_right(), GAPS, epochs=12), y)
+    table = sections_ablation.ablation_settings_table(s)
+    assert table["input normalization"].tolist() == [
+        "none (raw pixels 0..255)", "subtract mean 129.5, divide by std 65.0",
+        "subtract mean 129.5, divide by std 65.0"]
+    assert table["training augmentation"].tolist() == [
+        "none", "none", "random horizontal flips, random 44x44 crops"]
+    assert table["epochs"].tolist() == [12, 12, 12]
+    sentence = sections_ablation.ablation_settings_sentence(s)
+    assert "configs are identical" in sentence and "12 epochs each" in sentence
+    assert "crops are averaged only by a model that was trained on crops" in sentence
+    assert "200 validation faces, with a 95% Wilson interval" in sections_ablation.ablation_test_sentence(s)
+
+    runs = ablation_runs(faces_right(), GAPS)
+    runs["none"].config["training"] = {"epochs": 10}
+    differing = sections_ablation.ablation_summary(runs, y)
+    assert differing["differences"] == ["training"]
+    assert "also differ in training" in sections_ablation.ablation_settings_sentence(differing)
+    with pytest.raises(ValueError, match="expected the variants"):
+        sections_ablation.ablation_summary({"none": runs["none"]}, y)
 
 
 def test_dnn_summary_and_sentence():
     dnn = fake_run(metrics(0.51, 0.626, 8.0, CPU) | {"params": {"total": 1_240_000},
-                                                     "train_seconds_total": 400.0}, width=512)
-    s = sections_dnn.dnn_summary(dnn, cnn_metrics(), depth=3)
+                                                     "train_seconds_total": 400.0},
+                   **DNN_CONFIG | {"normalization": NORMALIZATION, "training": {"epochs": 58}})
+    cnn = fake_run(cnn_metrics(), **CNN_CONFIG | {"normalization": NORMALIZATION, "training": {"epochs": 58}})
+    s = sections_dnn.dnn_summary(dnn, cnn)
     assert s["params_vs_cnn"] == pytest.approx((1_240_000 - 1_234_567) / 1_234_567)
-    assert sections_dnn.dnn_sentence(s).startswith(
-        "3 hidden layers of **512 units** give the DNN 1,240,000 parameters, +0.44% from the CNN's "
-        "1,234,567. It was trained for 58 epochs on the CPU (2 cores)")
+    assert s["dropout"] == 0.0 and s["shared_with_cnn"] == {
+        "same": ["training", "augmentation", "normalization"], "different": {}}
+    text = sections_dnn.dnn_sentence(s)
+    assert text.startswith(
+        "3 hidden layers of **512 units** (dense, batch normalization, ReLU; no dropout) give the DNN "
+        "1,240,000 parameters, +0.44% from the CNN's 1,234,567. Its run's config has the CNN's "
+        "training settings, augmentation (random horizontal flips, random 44x44 crops) and "
+        "normalization. It was trained for 58 epochs on the CPU (2 cores)")
+
+    other = fake_run(dnn.metrics, **dnn.config | {"dropout": 0.5, "training": {"epochs": 30}})
+    text = sections_dnn.dnn_sentence(sections_dnn.dnn_summary(other, cnn))
+    assert "ReLU; dropout 0.5 after each hidden layer)" in text
+    assert "It differs from the CNN in epochs (30 against the CNN's 58)." in text
 
 
 def test_hist_eq_summary_table_figure_and_sentences():
@@ -165,10 +375,14 @@ def test_hist_eq_summary_table_figure_and_sentences():
 
 
 def test_ties_are_said_as_ties():
-    same = sections_dnn.cnn_dnn_sentences(cnn_dnn_summary(metrics(0.5, 0.6, 1, CPU), metrics(0.5, 0.6, 1, CPU)))
-    assert "the CNN is **as accurate** (50.0% against 50.0%)" in same
-    runs = {name: fake_run(metrics(0.586, 0.7, 10.0, CPU))
-            for name in ("none", "normalization", "normalization_augmentation")}
-    text = sections_ablation.ablation_sentences(sections_ablation.ablation_summary(runs))
-    assert "Normalization alone leaves validation accuracy where it was (58.6% -> 58.6%)" in text
-    assert "by 0.0 points" not in text
+    same = np.arange(10) < 5
+    cnn, dnn = compared_runs(same, same, cnn_metrics=metrics(0.5, 0.6, 1, CPU),
+                             dnn_metrics=metrics(0.5, 0.6, 1, CPU))
+    text = sections_dnn.cnn_dnn_sentences(cnn_dnn_summary(cnn, dnn, np.zeros(10, dtype=int)))
+    assert "the CNN and the DNN **tie** (50.0% against 50.0%;" in text
+    right = {variant: same for variant in sections_ablation.ABLATION_LABELS}
+    s = sections_ablation.ablation_summary(ablation_runs(right, GAPS), np.zeros(10, dtype=int))
+    text = sections_ablation.ablation_sentences(s)
+    assert "- Normalization alone ((a) -> (b)): 50.0% -> 50.0% (+0.0 points; 0 faces right only " \
+           "after, 0 only before, exact McNemar p = 1): **a tie**." in text
+    assert "significant" not in text.replace("significantly", "")

@@ -122,3 +122,62 @@ def test_pct_or_na_and_plural():
     assert plural(1, "epoch") == "1 epoch"
     assert plural(0, "epoch") == "0 epochs"
     assert plural(3, "self-training round") == "3 self-training rounds"
+
+
+# --------------------------------------------------------------------------- intervals and leaders
+
+
+def test_wilson_interval_textbook_values():
+    from helpers.analysis.stats import wilson_interval
+
+    assert wilson_interval(5, 10) == pytest.approx((0.2366, 0.7634), abs=1e-4)
+    assert wilson_interval(81, 263) == pytest.approx((0.2553, 0.3662), abs=1e-4)
+    assert wilson_interval(0, 10) == (0.0, pytest.approx(0.2775, abs=1e-4))
+    assert wilson_interval(10, 10) == (pytest.approx(0.7225, abs=1e-4), 1.0)
+    low99, high99 = wilson_interval(5, 10, confidence=0.99)
+    assert low99 < 0.2366 and high99 > 0.7634
+
+
+@pytest.mark.parametrize("successes, n, confidence", [(3, 2, 0.95), (-1, 5, 0.95), (1, 0, 0.95),
+                                                      (1.5, 5, 0.95), (1, 5, 1.0)])
+def test_wilson_interval_rejects_bad_arguments(successes, n, confidence):
+    from helpers.analysis.stats import wilson_interval
+
+    with pytest.raises(ValueError):
+        wilson_interval(successes, n, confidence)
+
+
+def test_accuracy_with_interval_from_probabilities():
+    from helpers.analysis.stats import accuracy_with_interval, wilson_interval
+
+    y = np.array([0, 1, 2, 0, 1, 2, 0, 1, 2, 0])
+    predicted = np.array([0, 1, 2, 0, 1, 0, 0, 2, 2, 1])  # 7 right
+    accuracy, low, high = accuracy_with_interval(np.eye(3)[predicted], y)
+    assert accuracy == 0.7 and (low, high) == wilson_interval(7, 10)
+    with pytest.raises(ValueError, match="3 predictions for 2 labels"):
+        accuracy_with_interval(np.array([0, 1, 2]), np.array([0, 1]))
+
+
+def right_on(correct: np.ndarray) -> np.ndarray:
+    """Labels that are right (class 0) where `correct`, wrong (class 1) elsewhere; truth is 0."""
+    return np.where(correct, 0, 1)
+
+
+def test_leaders_names_a_single_best_only_when_it_is_significantly_ahead():
+    from helpers.analysis.stats import leaders
+
+    y = np.zeros(200, dtype=int)
+    a = np.arange(200) < 100                       # 100 right
+    b = a.copy(); b[:4] = False; b[100:106] = True  # fixes 6, breaks 4: a tie with a
+    c = b.copy(); c[106:146] = True; c[4:9] = False  # fixes 40, breaks 5 against b
+    ranking = leaders({"a": right_on(a), "b": right_on(b), "c": right_on(c)}, y)
+    assert ranking["leader"] == "c" and ranking["top"] == ["c"] and ranking["behind"] == ["a", "b"]
+    assert ranking["p"]["b"] == paired_comparison(right_on(c), right_on(b), y).p < 0.05
+
+    tied = leaders({"a": right_on(a), "b": right_on(b)}, y)
+    assert tied["leader"] == "b" and tied["top"] == ["b", "a"] and tied["behind"] == []
+    assert tied["p"]["a"] == pytest.approx(mcnemar_exact(6, 4))
+    same = leaders({"x": right_on(a), "y": right_on(a)}, y)
+    assert same["leader"] == "x" and same["top"] == ["x", "y"]  # equal: the first named leads
+    with pytest.raises(ValueError):
+        leaders({}, y)

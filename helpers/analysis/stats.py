@@ -16,10 +16,16 @@ from __future__ import annotations
 from typing import Iterable, NamedTuple
 
 import numpy as np
-from scipy.stats import binomtest
+from scipy.stats import binomtest, norm
 
 from helpers.analysis.evaluation import as_labels
 from helpers.core.config import NUM_CLASSES
+
+ALPHA = 0.05
+"""The significance level of the report's paired tests: p >= ALPHA is a tie."""
+
+CONFIDENCE = 0.95
+"""The level of the report's confidence intervals."""
 
 
 class Paired(NamedTuple):
@@ -59,7 +65,7 @@ def paired_comparison(before, after, y) -> Paired:
     return Paired(fixed, broken, mcnemar_exact(fixed, broken))
 
 
-def significant_changes(changes: Iterable[tuple[float, float]], alpha: float = 0.05) -> tuple[int, int, int]:
+def significant_changes(changes: Iterable[tuple[float, float]], alpha: float = ALPHA) -> tuple[int, int, int]:
     """Count (change, p-value) pairs: (significantly better, significantly worse, the rest).
 
     A change is significant when p < alpha; better means change > 0, worse change < 0.
@@ -78,3 +84,50 @@ def per_class_recall(proba_or_labels, y, num_classes: int = NUM_CLASSES) -> list
         rows = y == k
         recall.append(float(np.mean(predicted[rows] == k)) if rows.any() else float("nan"))
     return recall
+
+
+def wilson_interval(successes: int, n: int, confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """The Wilson score interval of a proportion: `successes` out of `n` at level `confidence`.
+
+    Unlike the normal approximation it stays inside [0, 1] and is sound near 0 and 1.
+    """
+    if int(successes) != successes or int(n) != n or not 0 <= successes <= n or n < 1:
+        raise ValueError(f"need integers 0 <= successes <= n and n >= 1, got {successes}, {n}")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be between 0 and 1, got {confidence}")
+    z = float(norm.ppf(0.5 + confidence / 2))
+    share = successes / n
+    centre = (share + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * np.sqrt(share * (1 - share) / n + z * z / (4 * n * n))
+    # At 0 and n the bounds are exactly 0 and 1; rounding would leave 1e-17 off.
+    low = 0.0 if successes == 0 else max(0.0, centre - half)
+    high = 1.0 if successes == n else min(1.0, centre + half)
+    return float(low), float(high)
+
+
+def accuracy_with_interval(proba_or_labels, y, confidence: float = CONFIDENCE) -> tuple[float, float, float]:
+    """(accuracy, low, high): the share of rows predicted right and its Wilson interval."""
+    predicted, y = as_labels(proba_or_labels), np.asarray(y).reshape(-1)
+    if len(predicted) != len(y) or not len(y):
+        raise ValueError(f"{len(predicted)} predictions for {len(y)} labels")
+    right = int((predicted == y).sum())
+    return (right / len(y), *wilson_interval(right, len(y), confidence))
+
+
+def leaders(predictions: dict, y, alpha: float = ALPHA) -> dict:
+    """Which of several models on the same rows are best, as far as the paired test can tell.
+
+    `predictions` maps a name to (N, C) probabilities or N labels. The leader is the most
+    accurate (the first named on a tie); `top` lists it and every model whose McNemar test
+    against it gives p >= alpha (not significantly behind it), `behind` the others, and `p`
+    each model's p-value against the leader. A single best model is one whose `top` is itself.
+    """
+    if not predictions:
+        raise ValueError("no predictions to compare")
+    y = np.asarray(y).reshape(-1)
+    right = {name: float(np.mean(as_labels(p) == y)) for name, p in predictions.items()}
+    leader = max(right, key=right.get)
+    p = {name: paired_comparison(predictions[leader], proba, y).p
+         for name, proba in predictions.items() if name != leader}
+    return {"leader": leader, "top": [leader] + [n for n in p if p[n] >= alpha],
+            "behind": [n for n in p if p[n] < alpha], "p": p}

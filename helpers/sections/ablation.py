@@ -1,55 +1,215 @@
-"""The "ablation" section, normalization and augmentation: summary, table and sentences."""
+"""The "ablation" section, normalization and augmentation: summary, tables and sentences.
+
+Each of the three variants is scored on the same validation faces: its accuracy with a Wilson
+95% interval, and an exact McNemar test between every two variants (their stored val_proba).
+A difference whose p-value is at least ALPHA is called a tie, and a variant is called the best
+only when it is significantly ahead of both others. The train-validation gap is the last
+epoch's, from each run's history.
+"""
 
 from __future__ import annotations
 
 import pandas as pd
 
+from helpers.analysis.stats import ALPHA, CONFIDENCE, accuracy_with_interval, leaders, paired_comparison
 from helpers.core.words import pct
+from helpers.sections.cnn import tta_words
+from helpers.sections.curves import augmentation_words
 
 ABLATION_LABELS = {"none": "(a) neither", "normalization": "(b) normalization",
                    "normalization_augmentation": "(c) normalization + augmentation"}
 
+COMPARISONS = [
+    # (title, before, after)
+    ("Normalization alone", "none", "normalization"),
+    ("Adding augmentation", "normalization", "normalization_augmentation"),
+    ("Both together", "none", "normalization_augmentation"),
+]
 
-def ablation_summary(runs: dict) -> dict:
-    """The "ablation" section's runs ({variant: run}, variants as in ABLATION_LABELS) in numbers, its
-    results.json section."""
-    return {name: {"val_accuracy": r.metrics["val_accuracy"], "best_epoch": r.metrics["best_epoch"],
-                   "final_train_accuracy": r.metrics["final_train_accuracy"],
-                   "gap": r.metrics["final_train_accuracy"] - r.metrics["final_val_accuracy"],
-                   "epochs": r.metrics["epochs_run"], "seconds_per_epoch": r.metrics["seconds_per_epoch"]}
-            for name, r in runs.items()}
+SWITCHES = ("normalization", "augmentation")
+"""The config entries the variants differ in; everything else in their configs should match."""
+
+
+def short_label(variant: str) -> str:
+    """'(b)' for 'normalization'."""
+    return ABLATION_LABELS[variant].split(" ", 1)[0]
+
+
+def _variant_summary(run, y_val) -> dict:
+    history, metrics = run.history, run.metrics
+    last = history.iloc[-1]
+    accuracy, low, high = accuracy_with_interval(run.val_proba, y_val)
+    return {"val_accuracy": accuracy, "val_low": low, "val_high": high,
+            "best_epoch": metrics["best_epoch"], "epochs": int(len(history)),
+            "last_train_accuracy": float(last.accuracy), "last_val_accuracy": float(last.val_accuracy),
+            "gap": float(last.accuracy - last.val_accuracy),
+            "normalization": run.config.get("normalization"),
+            "augmentation": run.config.get("augmentation"),
+            "tta": tta_words({"tta_flip": metrics.get("tta_flip"), "tta_crops": metrics.get("tta_crops")}),
+            "seconds_per_epoch": metrics["seconds_per_epoch"]}
+
+
+def _comparison(runs: dict, variants: dict, y_val, before: str, after: str) -> dict:
+    paired = paired_comparison(runs[before].val_proba, runs[after].val_proba, y_val)
+    return {"before": before, "after": after,
+            "change": variants[after]["val_accuracy"] - variants[before]["val_accuracy"],
+            "fixed": paired.fixed, "broken": paired.broken, "p": paired.p,
+            "significant": paired.p < ALPHA}
+
+
+def _differences(runs: dict) -> list[str]:
+    """The config entries other than SWITCHES in which the variants' runs differ."""
+    configs = [{k: v for k, v in run.config.items() if k not in SWITCHES} for run in runs.values()]
+    keys = sorted(set().union(*configs))
+    return [k for k in keys if any(c.get(k) != configs[0].get(k) for c in configs[1:])]
+
+
+def ablation_summary(runs: dict, y_val) -> dict:
+    """The "ablation" section in numbers (its results.json section) from the three runs
+    ({variant: run}, variants as in ABLATION_LABELS) and the validation labels their val_proba
+    score: per variant its accuracy, interval, last-epoch gap and settings; "comparisons", the
+    paired tests; "ranking", helpers.analysis.stats.leaders; "differences", config entries
+    other than the two switches in which the runs differ (none expected)."""
+    if set(runs) != set(ABLATION_LABELS):
+        raise ValueError(f"expected the variants {', '.join(ABLATION_LABELS)}, got {', '.join(runs)}")
+    variants = {name: _variant_summary(runs[name], y_val) for name in ABLATION_LABELS}
+    ranking = leaders({name: runs[name].val_proba for name in ABLATION_LABELS}, y_val)
+    return {**variants,
+            "comparisons": [_comparison(runs, variants, y_val, before, after)
+                            for _, before, after in COMPARISONS],
+            "ranking": ranking, "differences": _differences(runs), "val_rows": int(len(y_val)),
+            "confidence": CONFIDENCE, "alpha": ALPHA}
+
+
+def variants(s: dict) -> dict:
+    """The per-variant entries of an ablation_summary, in ABLATION_LABELS order."""
+    return {name: s[name] for name in ABLATION_LABELS}
+
+
+def _normalization_words(normalization: dict | None) -> str:
+    if not normalization:
+        return "none (raw pixels 0..255)"
+    return f"subtract mean {normalization['mean']:.1f}, divide by std {normalization['std']:.1f}"
+
+
+def ablation_settings_table(s: dict) -> pd.DataFrame:
+    """What each variant's run was trained with, from its config."""
+    return pd.DataFrame([{"variant": ABLATION_LABELS[name],
+                          "input normalization": _normalization_words(v["normalization"]),
+                          "training augmentation": augmentation_words(v["augmentation"]),
+                          "test-time averaging": v["tta"], "epochs": v["epochs"]}
+                         for name, v in variants(s).items()])
+
+
+def ablation_settings_sentence(s: dict) -> str:
+    """What the three runs share, checked on their configs."""
+    epochs = sorted({v["epochs"] for v in variants(s).values()})
+    if s["differences"]:
+        return ("Besides normalization and augmentation, the runs' configs also differ in "
+                f"{', '.join(s['differences'])}, so the comparison below is not of these two switches alone.")
+    trained = f"{epochs[0]} epochs each" if len(epochs) == 1 else f"{', '.join(map(str, epochs))} epochs"
+    text = ("Apart from these two switches the runs' configs are identical (architecture, optimizer "
+            f"and schedule, seed, training data), and they trained for {trained}.")
+    if len({v["tta"] for v in variants(s).values()}) > 1:
+        text += (" Their test-time averaging differs only as a consequence of the augmentation: "
+                 "crops are averaged only by a model that was trained on crops.")
+    return text
+
+
+def ablation_test_sentence(s: dict) -> str:
+    """How the variants are scored and compared, with the summary's own level and threshold."""
+    return (f"Each variant is scored on the same {s['val_rows']:,} validation faces, with a "
+            f"{s['confidence']:.0%} Wilson interval around its accuracy. Every two variants are "
+            "compared face by face with an exact McNemar test (on the faces exactly one of them gets "
+            f"right); a difference with p >= {s['alpha']:g} is called a tie, and a variant is named the "
+            "best only when it is significantly ahead of both others.")
 
 
 def ablation_table(s: dict) -> pd.DataFrame:
-    """One row per variant: validation accuracy, best epoch, final train accuracy and gap."""
-    return pd.DataFrame([{"variant": ABLATION_LABELS[name], "validation accuracy": v["val_accuracy"],
-                          "best epoch": v["best_epoch"], "final train accuracy": v["final_train_accuracy"],
-                          "train - validation gap": v["gap"]} for name, v in s.items()])
+    """One row per variant, in %: validation accuracy with its interval, best epoch, the last
+    epoch's training and validation accuracy and their gap."""
+    level = f"{s['confidence']:.0%}"
+    return pd.DataFrame([{
+        "variant": ABLATION_LABELS[name],
+        "validation accuracy": pct(v["val_accuracy"]),
+        f"{level} interval": f"{pct(v['val_low'])} - {pct(v['val_high'])}",
+        "best epoch": v["best_epoch"],
+        "last epoch: train": pct(v["last_train_accuracy"]),
+        "last epoch: validation": pct(v["last_val_accuracy"]),
+        "train - validation gap": f"{100 * v['gap']:+.1f} pts",
+    } for name, v in variants(s).items()])
 
 
-def ablation_settings(augmentation: dict, epochs: int) -> str:
-    """The augmentation and epochs the ablation runs share."""
-    return f"Augmentation: {', '.join(f'{k} {v}' for k, v in augmentation.items() if v)}; {epochs} epochs each."
+def _verdict(c: dict) -> str:
+    if not c["significant"] or not round(100 * c["change"], 1):
+        return "tie"
+    return "significant gain" if c["change"] > 0 else "significant loss"
 
 
-def _change(s: dict, a: str, b: str) -> str:
-    before, after = s[a]["val_accuracy"], s[b]["val_accuracy"]
-    delta = round(100 * (after - before), 1)
-    if not delta:
-        return f"leaves validation accuracy where it was ({pct(before)} -> {pct(after)})"
-    return (f"{'raises' if delta > 0 else 'lowers'} validation accuracy by {abs(delta):.1f} points "
-            f"({pct(before)} -> {pct(after)})")
+def comparison_table(s: dict) -> pd.DataFrame:
+    """One row per pair of variants: the change, the faces only one gets right, the exact
+    McNemar p-value (a float: show it with floatfmt ".2g") and the verdict (a tie when
+    p >= alpha)."""
+    return pd.DataFrame([{
+        "comparison": f"{title}: {short_label(c['before'])} -> {short_label(c['after'])}",
+        "change": f"{100 * c['change']:+.1f} pts",
+        "right only after": c["fixed"], "right only before": c["broken"],
+        "exact McNemar p": c["p"], "verdict": _verdict(c),
+    } for (title, _, _), c in zip(COMPARISONS, s["comparisons"])])
+
+
+def _comparison_line(s: dict, title: str, c: dict) -> str:
+    before, after = s[c["before"]], s[c["after"]]
+    verdict = _verdict(c)
+    return (f"- {title} ({short_label(c['before'])} -> {short_label(c['after'])}): "
+            f"{pct(before['val_accuracy'])} -> {pct(after['val_accuracy'])} "
+            f"({100 * c['change']:+.1f} points; {c['fixed']} faces right only after, {c['broken']} "
+            f"only before, exact McNemar p = {c['p']:.2g}): **{'a tie' if verdict == 'tie' else 'a ' + verdict}**.")
+
+
+def _gap_words(before: dict, after: dict) -> str:
+    a, b = round(100 * before["gap"], 1), round(100 * after["gap"], 1)
+    if a == b:
+        return f"The last epoch's train-validation gap stays at {a:+.1f} points."
+    less = b < a
+    return (f"The last epoch's train-validation gap goes from {a:+.1f} to {b:+.1f} points: "
+            f"{'less' if less else 'more'} overfitting by this measure (with augmentation, training "
+            "accuracy is measured on augmented faces).")
+
+
+def _best_line(s: dict) -> str:
+    ranking, level = s["ranking"], f"{s['alpha']:.0%}"
+    leader = ranking["leader"]
+    others = [name for name in ABLATION_LABELS if name != leader]
+    p_words = lambda names: ", ".join(f"{short_label(n)} p = {ranking['p'][n]:.2g}" for n in names)  # noqa: E731
+    if ranking["top"] == [leader]:
+        return (f"- **Best variant: {ABLATION_LABELS[leader]}** ({pct(s[leader]['val_accuracy'])}), "
+                f"significantly ahead of both others ({p_words(others)}).")
+    tied = [n for n in ranking["top"] if n != leader]
+    line = (f"- **No variant is significantly best**: {ABLATION_LABELS[leader]} is highest "
+            f"({pct(s[leader]['val_accuracy'])}), but {' and '.join(short_label(n) for n in tied)} "
+            f"{'is' if len(tied) == 1 else 'are'} not significantly behind it ({p_words(tied)}; "
+            f"p >= {s['alpha']:g}): a tie at the top on these {s['val_rows']:,} validation faces.")
+    if ranking["behind"]:
+        behind = ranking["behind"]
+        line += (f" {' and '.join(short_label(n) for n in behind)} "
+                 f"{'is' if len(behind) == 1 else 'are'} significantly behind it at the {level} level "
+                 f"({p_words(behind)}).")
+    return line
 
 
 def ablation_sentences(s: dict) -> str:
-    """What normalization, then augmentation, change, and the best variant."""
-    best = max(s, key=lambda name: s[name]["val_accuracy"])
-    return "\n".join([
-        f"- Normalization alone {_change(s, 'none', 'normalization')}. Batch normalization after the "
-        "first convolution already rescales activations, which is why input normalization matters "
-        "less here than in a plain network.",
-        f"- Adding augmentation {_change(s, 'normalization', 'normalization_augmentation')}; it shrinks "
-        "the gap between training and validation accuracy from "
-        f"{100 * s['normalization']['gap']:+.1f} to {100 * s['normalization_augmentation']['gap']:+.1f} "
-        "points, i.e. it fights overfitting.",
-        f"- Best variant: {ABLATION_LABELS[best]}."])
+    """What normalization, then augmentation, then both change, each called a tie unless its
+    McNemar test is significant; the gap augmentation leaves; the best variant, if any."""
+    lines = []
+    for (title, _, _), c in zip(COMPARISONS, s["comparisons"]):
+        line = _comparison_line(s, title, c)
+        if c["before"] == "none" and c["after"] == "normalization" and _verdict(c) == "tie":
+            line += (" Batch normalization follows every convolution of this CNN and re-standardizes "
+                     "its activations whatever the input's scale, a likely reason why normalizing the "
+                     "input changes little.")
+        if c["after"] == "normalization_augmentation" and c["before"] == "normalization":
+            line += " " + _gap_words(s[c["before"]], s[c["after"]])
+        lines.append(line)
+    lines.append(_best_line(s))
+    return "\n".join(lines)

@@ -142,26 +142,28 @@ def trained_where(metrics: dict) -> str:
             f"{metrics['seconds_per_epoch']:.1f} s per epoch, finished {metrics['finished']}")
 
 
-def same_hardware(a: dict, b: dict) -> bool:
-    """Whether two runs' metrics were measured on the same processor, accelerator and backend
-    (only then are their seconds per epoch comparable)."""
-    ra, rb = a.get("runtime", {}), b.get("runtime", {})
-    return all(ra.get(k) == rb.get(k) for k in ("processor", "accelerator", "backend"))
+def device_words(runtime: dict) -> str:
+    """'AMD EPYC (AVX-512-BF16), 2 cores' or 'NVIDIA H200', from a runtime record
+    (helpers.modeling.store.runtime_info, a run's metrics["runtime"])."""
+    return (runtime["accelerator"] if runtime.get("accelerator", "none") != "none"
+            else f"{runtime.get('processor', 'CPU')}, {runtime.get('cpu_count')} cores")
+
+
+def hardware_words(runtime: dict) -> str:
+    """'AMD EPYC (AVX-512-BF16), 2 cores (tensorflow)' or 'NVIDIA H200 (jax)'."""
+    return f"{device_words(runtime)} ({runtime['backend']})"
 
 
 def run_card(metrics: dict) -> dict:
     """One column of the report's side-by-side table of two runs."""
-    runtime = metrics["runtime"]
     return {"parameters": f"{metrics['params']['total']:,}",
             "validation accuracy": f"{100 * metrics['val_accuracy']:.2f}%",
             "final train accuracy": f"{100 * metrics['final_train_accuracy']:.2f}%",
             "train - validation gap":
                 f"{100 * (metrics['final_train_accuracy'] - metrics['final_val_accuracy']):+.1f} pts",
             "best epoch": metrics["best_epoch"],
-            "seconds per epoch": f"{metrics['seconds_per_epoch']:.1f}",
-            "trained on": (runtime["accelerator"] if runtime.get("accelerator", "none") != "none"
-                           else f"{runtime.get('processor', 'CPU')}, {runtime.get('cpu_count')} cores")
-                          + f" ({runtime['backend']})"}
+            "seconds per epoch, where trained": f"{metrics['seconds_per_epoch']:.1f}",
+            "trained on": hardware_words(metrics["runtime"])}
 
 
 def _flatten_features(model) -> str:

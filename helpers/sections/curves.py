@@ -1,6 +1,10 @@
-"""The "curves" section, training curves: the figure, summary and sentences."""
+"""The "curves" section, training curves: the figure, summary and sentences, and the words
+for how a run's training accuracy was measured (its augmentation and dropout, read from the
+run's config), which the DNN and ablation sections use too."""
 
 from __future__ import annotations
+
+import inspect
 
 import matplotlib
 import numpy as np
@@ -8,6 +12,11 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from helpers.core.words import pct
+from helpers.modeling.models import build_cnn
+
+CNN_DEFAULTS = {name: parameter.default
+                for name, parameter in inspect.signature(build_cnn).parameters.items()}
+"""build_cnn's defaults: what a CNN run's config left out was built with."""
 
 
 def plot_curves(histories: dict, title: str = "Training curves") -> Figure:
@@ -32,19 +41,70 @@ def plot_curves(histories: dict, title: str = "Training curves") -> Figure:
     return fig
 
 
-def curve_summary(history: pd.DataFrame) -> dict:
-    """Where a run's validation accuracy peaked and how its last epoch ended (history.csv)."""
+def augmentation_words(augmentation: dict | None) -> str:
+    """A run's training-time augmentation ({"flip": True, "crop": 44}) in words: 'random
+    horizontal flips, random 44x44 crops'; 'none'."""
+    if not augmentation or not any(augmentation.values()):
+        return "none"
+    words = []
+    for name, value in augmentation.items():
+        if not value:
+            continue
+        if name == "flip":
+            words.append("random horizontal flips")
+        elif name == "crop":
+            words.append(f"random {value}x{value} crops")
+        else:
+            words.append(f"{name.replace('_', ' ')} {value}")
+    return ", ".join(words)
+
+
+def dropout_rates(config: dict) -> dict:
+    """A run's dropout rates by place, read from its config: a CNN's {"convolution block",
+    "dense layer"}, a DNN's {"hidden layer"} (rates of 0 included)."""
+    if config.get("model") == "dnn":
+        return {"hidden layer": float(config.get("dropout") or 0.0)}
+    if config.get("model") == "cnn":
+        cnn = config.get("cnn") or {}
+        rate = lambda key: float(cnn.get(key, CNN_DEFAULTS[key]) or 0.0)  # noqa: E731
+        return {"convolution block": rate("conv_dropout"), "dense layer": rate("dense_dropout")}
+    raise ValueError(f"a run config's model must be 'cnn' or 'dnn', got {config.get('model')!r}")
+
+
+def dropout_words(config: dict) -> str:
+    """'no dropout' or 'dropout 0.1 after each convolution block and 0.5 after each dense
+    layer', from the run's config."""
+    used = {place: rate for place, rate in dropout_rates(config).items() if rate}
+    if not used:
+        return "no dropout"
+    return "dropout " + " and ".join(f"{rate:g} after each {place}" for place, rate in used.items())
+
+
+def training_conditions(config: dict) -> str:
+    """How a run's training accuracy was measured, from its config: 'augmented: random
+    horizontal flips, ...; dropout 0.1 after ... active' or 'not augmented; no dropout'."""
+    augmentation = augmentation_words(config.get("augmentation"))
+    batches = "not augmented" if augmentation == "none" else f"augmented: {augmentation}"
+    dropout = dropout_words(config)
+    return f"{batches}; {dropout}" + ("" if dropout == "no dropout" else " active")
+
+
+def curve_summary(history: pd.DataFrame, config: dict | None = None) -> dict:
+    """Where a run's validation accuracy peaked and how its last epoch ended (history.csv);
+    with the run's `config`, also how its training accuracy was measured."""
     last = history.iloc[-1]
     return {"epochs": len(history), "peak_val_accuracy": float(history.val_accuracy.max()),
             "peak_epoch": int(history.loc[history.val_accuracy.idxmax(), "epoch"]),
             "last_accuracy": float(last.accuracy), "last_val_accuracy": float(last.val_accuracy),
-            "last_val_loss": float(last.val_loss), "min_val_loss": float(history.val_loss.min())}
+            "last_val_loss": float(last.val_loss), "min_val_loss": float(history.val_loss.min()),
+            "training_conditions": training_conditions(config) if config else None}
 
 
 def curve_sentences(s: dict) -> str:
     """The peak, the last epoch's train-validation gap and the validation loss."""
+    conditions = f" ({s['training_conditions']})" if s.get("training_conditions") else ""
     return (f"Validation accuracy peaks at {pct(s['peak_val_accuracy'])} in epoch {s['peak_epoch']} of "
             f"{s['epochs']}. At the last epoch the model is {pct(s['last_accuracy'])} accurate on its "
-            f"(augmented) training batches and {pct(s['last_val_accuracy'])} on validation, a gap of "
+            f"training batches{conditions} and {pct(s['last_val_accuracy'])} on validation, a gap of "
             f"{100 * (s['last_accuracy'] - s['last_val_accuracy']):+.1f} points; validation loss ends "
             f"at {s['last_val_loss']:.3f} against {s['min_val_loss']:.3f} at its lowest.")

@@ -1,70 +1,230 @@
-"""The "dnn" section, the DNN: its summary and sentences, and the comparison with the CNN."""
+"""The "dnn" section, the DNN: its summary and sentences, and the comparison with the CNN
+(accuracy on the same validation faces, training speed measured on the machine that builds
+the report, overfitting), every setting read from the runs' own configs."""
 
 from __future__ import annotations
 
-from helpers.core.words import pct
-from helpers.sections.cnn import same_hardware, trained_where
+import pandas as pd
+
+from helpers.analysis.stats import ALPHA, paired_comparison
+from helpers.analysis.timing import multiply_adds, training_speed
+from helpers.core.words import duration, pct
+from helpers.modeling.store import runtime_info
+from helpers.sections.cnn import device_words, trained_where
+from helpers.sections.curves import augmentation_words, dropout_words
+
+SAME_SPEED = 0.05
+"""Speeds within this share of each other are called the same (timing noise)."""
+
+SHARED_SETTINGS = {"training": "training settings", "augmentation": "augmentation",
+                   "normalization": "normalization"}
+"""The parts of the runs' configs the DNN should share with the CNN, and their names in prose."""
 
 
-def cnn_dnn_summary(cnn: dict, dnn: dict) -> dict:
-    """The "dnn" section's comparison of the CNN and the DNN from their runs' metrics."""
-    gap = lambda m: m["final_train_accuracy"] - m["final_val_accuracy"]  # noqa: E731
+def _gap(metrics: dict) -> float:
+    return metrics["final_train_accuracy"] - metrics["final_val_accuracy"]
+
+
+def cnn_dnn_summary(cnn_run, dnn_run, y_val) -> dict:
+    """The "dnn" section's comparison of the CNN and the DNN from their runs: validation accuracy
+    and the paired test on the same faces, and the last epoch's train-validation gap with the
+    dropout and augmentation each was trained with (from its config)."""
+    cnn, dnn = cnn_run.metrics, dnn_run.metrics
+    paired = paired_comparison(dnn_run.val_proba, cnn_run.val_proba, y_val)
     return {
         "cnn_val": cnn["val_accuracy"], "dnn_val": dnn["val_accuracy"],
         "gap_points": 100 * (cnn["val_accuracy"] - dnn["val_accuracy"]),
-        "cnn_seconds": cnn["seconds_per_epoch"], "dnn_seconds": dnn["seconds_per_epoch"],
-        "speed": (dnn["seconds_per_epoch"] / cnn["seconds_per_epoch"]
-                  if same_hardware(cnn, dnn) else None),
-        "cnn_where": trained_where(cnn), "dnn_where": trained_where(dnn),
-        "overfit": {"CNN": gap(cnn), "DNN": gap(dnn)},
+        "cnn_only_right": paired.fixed, "dnn_only_right": paired.broken, "p": paired.p,
+        "overfit": {"CNN": _gap(cnn), "DNN": _gap(dnn)},
+        "dropout": {"CNN": dropout_words(cnn_run.config), "DNN": dropout_words(dnn_run.config)},
+        "dnn_dropout": float(dnn_run.config.get("dropout") or 0.0),
+        "augmentation": {"CNN": augmentation_words(cnn_run.config.get("augmentation")),
+                         "DNN": augmentation_words(dnn_run.config.get("augmentation"))},
     }
 
 
-def cnn_dnn_sentences(s: dict) -> str:
-    """The report's bullets for cnn_dnn_summary: accuracy, cost per epoch, overfitting."""
+def _accuracy_line(s: dict) -> str:
     gap = round(s["gap_points"], 1)
-    accurate = (f"{abs(gap):.1f} points {'more' if gap > 0 else 'less'} accurate" if gap
-                else "as accurate")
-    lines = [
-        f"- With the same number of parameters the CNN is **{accurate}** ({pct(s['cnn_val'])} "
-        f"against {pct(s['dnn_val'])}). Convolutions share each "
-        "filter's weights over every position of the face and look at local neighbourhoods, so the "
-        "CNN spends its parameters on features that hold anywhere in the image, while each DNN "
-        "weight is tied to one pixel position."]
-    if s["speed"] is not None:
-        lines.append(
-            f"- An epoch of the DNN takes {s['dnn_seconds']:.1f} s against {s['cnn_seconds']:.1f} s for "
-            f"the CNN ({s['speed']:.2f}x): a dense layer costs one multiply per parameter per image, "
-            "while every convolution weight is reused at each of thousands of positions.")
+    test = (f"on the same validation faces the CNN alone is right on {s['cnn_only_right']:,} and the "
+            f"DNN alone on {s['dnn_only_right']:,}, exact McNemar p = {s['p']:.2g}")
+    if s["p"] >= ALPHA or not gap:
+        return (f"- With the same number of parameters the CNN and the DNN **tie** ({pct(s['cnn_val'])} "
+                f"against {pct(s['dnn_val'])}; {test}: no significant difference).")
+    line = (f"- With the same number of parameters the CNN is **{abs(gap):.1f} points "
+            f"{'more' if gap > 0 else 'less'} accurate** ({pct(s['cnn_val'])} against {pct(s['dnn_val'])}; "
+            f"{test}, significant at the {ALPHA:.0%} level).")
+    if gap > 0:
+        line += (" Convolutions share each filter's weights over every position of the face and "
+                 "look at local neighbourhoods, so the CNN spends its parameters on features that "
+                 "hold anywhere in the image, while each DNN weight is tied to one pixel position.")
+    return line
+
+
+def _overfitting_line(s: dict) -> str:
+    cnn, dnn = 100 * s["overfit"]["CNN"], 100 * s["overfit"]["DNN"]
+    more = ("the DNN" if round(dnn, 1) > round(cnn, 1) else "the CNN" if round(cnn, 1) > round(dnn, 1)
+            else None)
+    line = (f"- Overfitting: at the last epoch training accuracy exceeds validation accuracy by "
+            f"{dnn:+.1f} points for the DNN and {cnn:+.1f} for the CNN"
+            + (f": by this measure {more} overfits more. " if more else ", the same gap. "))
+    if s["dnn_dropout"]:
+        line += (f"The DNN has {s['dropout']['DNN']}, active while its training accuracy is "
+                 "measured, so its gap understates how closely it fits its training faces")
     else:
-        lines.append(
-            f"- Their epoch times are not comparable: the CNN was trained for {s['cnn_where']}, the "
-            f"DNN for {s['dnn_where']}. On one machine a dense layer costs one multiply per "
-            "parameter per image, while every convolution weight is reused at each of thousands of "
-            "positions (`make plan` measures both on yours).")
-    lines.append(
-        f"- Overfitting: at the last epoch the training accuracy exceeds validation by "
-        f"{100 * s['overfit']['DNN']:+.1f} points for the DNN and {100 * s['overfit']['CNN']:+.1f} "
-        "for the CNN (training accuracy is measured on augmented images with dropout active).")
+        line += ("The DNN has no dropout (its run's dropout is 0), so its gap is its own "
+                 "overfitting, not an effect of dropout")
+    if s["dropout"]["CNN"] == "no dropout":
+        line += "; the CNN has no dropout either."
+    else:
+        line += (f"; the CNN has {s['dropout']['CNN']}, active while its training accuracy is "
+                 "measured, so its gap understates how closely it fits its training faces.")
+    augmentation = s["augmentation"]
+    if augmentation["CNN"] == augmentation["DNN"]:
+        line += (" Both training accuracies are measured on batches with the same augmentation "
+                 f"({augmentation['CNN']}).")
+    else:
+        line += (f" Their training batches are augmented differently (CNN: {augmentation['CNN']}; "
+                 f"DNN: {augmentation['DNN']}).")
+    return line
+
+
+def cnn_dnn_sentences(s: dict, speed: dict | None = None) -> str:
+    """The report's bullets for cnn_dnn_summary: accuracy, speed per epoch (speed_summary,
+    measured on this machine), overfitting."""
+    lines = [_accuracy_line(s)]
+    if speed is not None:
+        lines.append("- " + speed_sentence(speed))
+    lines.append(_overfitting_line(s))
     return "\n".join(lines)
 
 
-def dnn_summary(run, cnn_metrics: dict, depth: int) -> dict:
-    """The "dnn" section's DNN in numbers (results.json's "dnn" section), sized against the CNN."""
-    m, cnn_params = run.metrics, cnn_metrics["params"]["total"]
-    return {"params": m["params"]["total"], "width": run.config["width"], "depth": depth,
+def measure_speed(runs: dict, train_rows: int, **timing) -> dict:
+    """Time each run's network on this machine ({label: run}, e.g. {"CNN": ..., "DNN": ...};
+    helpers.analysis.timing.training_speed with `timing`) and sum it up (speed_summary)."""
+    measured = {label: training_speed(run.config, **timing) for label, run in runs.items()}
+    arithmetic = {label: multiply_adds(run.architecture) for label, run in runs.items()}
+    return speed_summary(measured, arithmetic, train_rows, runtime_info())
+
+
+def speed_summary(measured: dict, arithmetic: dict, train_rows: int, runtime: dict) -> dict:
+    """The training speed of each model ({label: training_speed's result}) with its
+    multiply-adds per face, as seconds per epoch of `train_rows` faces, measured on the
+    machine `runtime` describes (helpers.modeling.store.runtime_info)."""
+    if len(measured) != 2 or set(measured) != set(arithmetic):
+        raise ValueError(f"need two timed models with their arithmetic, got {sorted(measured)} "
+                         f"and {sorted(arithmetic)}")
+    models = {label: {**m, "seconds_per_epoch": train_rows / m["images_per_second"],
+                      "multiply_adds": int(arithmetic[label])} for label, m in measured.items()}
+    slow, fast = sorted(models, key=lambda label: models[label]["images_per_second"])
+    factor = models[fast]["images_per_second"] / models[slow]["images_per_second"]
+    return {"models": models, "train_rows": int(train_rows), "device": device_words(runtime),
+            "backend": runtime["backend"],
+            "faster": fast if factor - 1 >= SAME_SPEED else None, "slower": slow, "factor": factor}
+
+
+def speed_table(s: dict) -> pd.DataFrame:
+    """One row per model: images per second, seconds per epoch, batch size, precision, and the
+    multiply-adds of one face's forward pass (floats: show them with floatfmt ",.1f")."""
+    return pd.DataFrame([
+        {"model": label, "training images / s": float(m["images_per_second"]),
+         f"seconds per epoch ({s['train_rows']:,} faces)": float(m["seconds_per_epoch"]),
+         "batch size": m["batch_size"], "precision": m["precision"],
+         "multiply-adds per face (millions)": m["multiply_adds"] / 1e6}
+        for label, m in s["models"].items()])
+
+
+def _seconds(seconds: float) -> str:
+    """'8.6 s' below 90 s (epochs of a fast model), else helpers.core.words.duration."""
+    return f"{seconds:.1f} s" if seconds < 90 else duration(seconds)
+
+
+def speed_sentence(s: dict) -> str:
+    """Which model trains faster per epoch and by what factor, measured where and how."""
+    models = s["models"]
+    first = next(iter(models.values()))
+    how = (f"Speed is measured on the machine that built this report, {s['device']}, with the "
+           f"{s['backend']} backend: {first['batches']} training batches of each model after "
+           f"{first['warmup_batches']} warm-up batches, in each run's batch size and precision. ")
+    times = " against ".join(f"{_seconds(m['seconds_per_epoch'])} for the {label}"
+                             for label, m in models.items())
+    epoch = f"one epoch of the {s['train_rows']:,} training faces takes {times}"
+    if s["faster"] is None:
+        verdict = f"**The two train at about the same speed** ({epoch})."
+    else:
+        verdict = (f"**The {s['faster']} is {s['factor']:.1f}x faster per epoch** "
+                   f"({epoch}).")
+    slow = s["slower"]
+    fast = next(label for label in models if label != slow)
+    ratio = models[slow]["multiply_adds"] / max(models[fast]["multiply_adds"], 1)
+    why = (f" Per face, the {slow}'s forward pass costs {models[slow]['multiply_adds'] / 1e6:,.1f} million "
+           f"multiply-adds against {models[fast]['multiply_adds'] / 1e6:,.1f} million for the {fast} "
+           f"({ratio:.1f}x)")
+    if "CNN" in models and "DNN" in models:
+        why += (": with about the same number of weights, a dense weight is used once per face, "
+                "a convolution weight at every position of its feature map.")
+    else:
+        why += "."
+    return how + verdict + why
+
+
+def _setting_words(part: str, config: dict) -> str:
+    value = config.get(part)
+    if part == "augmentation":
+        return augmentation_words(value)
+    if part == "normalization":
+        return f"mean {value['mean']:.1f}, std {value['std']:.1f}" if value else "none"
+    return str(value)
+
+
+def shared_settings(cnn_config: dict, dnn_config: dict) -> dict:
+    """Which of SHARED_SETTINGS the two runs' configs share, and, for those they do not, what
+    differs (training settings key by key)."""
+    same, different = [], {}
+    for part in SHARED_SETTINGS:
+        a, b = cnn_config.get(part), dnn_config.get(part)
+        if a == b:
+            same.append(part)
+        elif part == "training" and isinstance(a, dict) and isinstance(b, dict):
+            for key in sorted(set(a) | set(b)):
+                if a.get(key) != b.get(key):
+                    different[key] = {"CNN": a.get(key), "DNN": b.get(key)}
+        else:
+            different[part] = {"CNN": _setting_words(part, cnn_config),
+                               "DNN": _setting_words(part, dnn_config)}
+    return {"same": same, "different": different}
+
+
+def dnn_summary(run, cnn_run) -> dict:
+    """The "dnn" section's DNN in numbers (results.json's "dnn" section), sized against the CNN
+    and with the settings it shares with the CNN's run, read from both configs."""
+    m, cnn_params, config = run.metrics, cnn_run.metrics["params"]["total"], run.config
+    return {"params": m["params"]["total"], "width": config["width"], "depth": config["depth"],
+            "dropout": float(config.get("dropout") or 0.0), "dropout_words": dropout_words(config),
+            "augmentation": augmentation_words(config.get("augmentation")),
             "val_accuracy": m["val_accuracy"], "seconds_per_epoch": m["seconds_per_epoch"],
             "epochs": m["epochs_run"], "best_epoch": m["best_epoch"], "cnn_params": cnn_params,
             "params_vs_cnn": (m["params"]["total"] - cnn_params) / cnn_params,
             "runtime": m["runtime"], "train_seconds_total": m["train_seconds_total"],
-            "trained_where": trained_where(m)}
+            "trained_where": trained_where(m),
+            "shared_with_cnn": shared_settings(cnn_run.config, config)}
 
 
 def dnn_sentence(s: dict) -> str:
-    """The DNN's layers and size against the CNN's, and where it trained."""
-    return (f"{s['depth']} hidden layers of **{s['width']:,} units** give the DNN {s['params']:,} "
-            f"parameters, {100 * s['params_vs_cnn']:+.2f}% from the CNN's {s['cnn_params']:,}. It was "
-            f"trained for {s['trained_where']}.")
+    """The DNN's layers and size against the CNN's, what it shares with the CNN, and where it
+    trained."""
+    shared = s["shared_with_cnn"]
+    text = (f"{s['depth']} hidden layers of **{s['width']:,} units** (dense, batch normalization, ReLU; "
+            f"{s['dropout_words']}) give the DNN {s['params']:,} parameters, "
+            f"{100 * s['params_vs_cnn']:+.2f}% from the CNN's {s['cnn_params']:,}. ")
+    if shared["same"]:
+        same = [SHARED_SETTINGS[part] + (f" ({s['augmentation']})" if part == "augmentation" else "")
+                for part in shared["same"]]
+        text += ("Its run's config has the CNN's "
+                 + (", ".join(same[:-1]) + " and " if len(same) > 1 else "") + same[-1] + ". ")
+    if shared["different"]:
+        text += "It differs from the CNN in " + "; ".join(
+            f"{key} ({v['DNN']} against the CNN's {v['CNN']})" for key, v in shared["different"].items()) + ". "
+    return text + f"It was trained for {s['trained_where']}."
 
 
 def dnn_curve_sentence(dnn: dict, cnn: dict) -> str:
