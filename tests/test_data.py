@@ -968,7 +968,7 @@ def test_summary_says_when_there_is_no_test_set(tmp_path, capsys, layout, reason
         path = train if layout == "train.csv" else folder
     line = f"test rows: 0 - {reason}: {NO_TEST}"
     assert line in load_fer2013(path).summary().splitlines()
-    assert data_fer2013.main([str(path)]) == 0
+    assert data_fer2013.main([str(path)]) == 2  # the summary, then: too few rows for the report
     assert line in capsys.readouterr().out.splitlines()
 
 
@@ -983,7 +983,7 @@ def test_image_folder_summary_counts_images_per_folder(tmp_path, capsys):
                          f"files: 3 images under {folder / 'train'}",
                          f"files: 2 images under {folder / 'test'}"]
     assert not [line for line in lines if line.startswith("file:")]
-    assert data_fer2013.main([str(folder)]) == 0
+    assert data_fer2013.main([str(folder)]) == 2  # classes missing: the summary, then the error
     assert capsys.readouterr().out.splitlines()[:3] == lines[:3]
 
 
@@ -1014,9 +1014,9 @@ def test_main_in_process(tmp_path, capsys, cache_dir):
 
 
 def test_main_on_small_valid_file(tmp_path, capsys):
-    train, _ = write_course(tmp_path, np.arange(20) % 7, make_images(20))
+    train, _ = write_course(tmp_path, np.arange(70) % 7, make_images(70))
     assert data_fer2013.main([str(train), "--no-cache"]) == 0
-    assert "train rows: 20" in capsys.readouterr().out
+    assert "train rows: 70" in capsys.readouterr().out
 
 
 def run_cli(*args, cache_dir: Path | None = None):
@@ -1427,3 +1427,33 @@ def test_real_course_files(monkeypatch):
     assert d.x_test.shape == (7178, 48, 48)
     np.testing.assert_array_equal(d.test_ids, np.arange(7178))
     assert d.y_test is None
+
+
+# --------------------------------------------------------------------------- too little data for the report
+
+
+def test_a_ten_row_train_csv_fails_check_data_naming_the_folder_and_the_fix(tmp_path):
+    rng = np.random.default_rng(0)
+    labels = np.arange(10) % 7
+    write_course(tmp_path / "data", labels, rng.integers(0, 256, (10, 48, 48), dtype=np.uint8))
+    done = run_cli(tmp_path / "data", cache_dir=tmp_path / "cache")
+    assert done.returncode == 2
+    error = done.stderr.strip().splitlines()
+    assert len(error) == 1 and error[0].startswith(f"error: {tmp_path / 'data'}: 10 training rows")
+    assert "too few for a stratified 10% validation split" in error[0] and "28,709" in error[0]
+    with pytest.raises(DataError, match="too few"):
+        load_splits(tmp_path / "data")
+
+
+def test_a_class_missing_from_the_image_folders_is_refused_up_front(tmp_path):
+    rng = np.random.default_rng(0)
+    for name in CLASS_NAMES:
+        if name == "disgust":
+            continue
+        for i in range(12):
+            write_png(tmp_path / "data" / "train" / name / f"{i}.png",
+                      rng.integers(0, 256, (48, 48), dtype=np.uint8))
+    with pytest.raises(DataError, match=r"no training faces of class disgust: the report needs all seven"):
+        load_splits(tmp_path / "data")
+    done = run_cli(tmp_path / "data", cache_dir=tmp_path / "cache")
+    assert done.returncode == 2 and "no training faces of class disgust" in done.stderr

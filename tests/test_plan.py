@@ -266,3 +266,9 @@ def test_with_retrain_the_plan_trains_every_run(params):
     params["retrain"] = True
     plan = registry.report_plan(params, inputs)
     assert {r.status for r in plan if r.train is not None} == {"train"}
+
+
+def test_an_unknown_run_name_suggests_only_runs_make_train_can_train(fake_plan, capsys):
+    assert pipeline_plan.main(["--profile", "smoke", "--train", "nonexistent"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "trains some of cnn, dnn (" in err and "semi_10_round1" not in err.split("(")[0]

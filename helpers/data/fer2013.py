@@ -530,6 +530,22 @@ def read_image_folders(train_dir: Path, test_dir: Path | None) -> FER2013:
     return FER2013(x_train, y_train, x_test, ids, y_test, IMAGE_FORMAT)
 
 
+def split_problem(y: np.ndarray, val_fraction: float = 0.1) -> str | None:
+    """Why these training labels cannot give the report's stratified split of all seven classes
+    (None when they can)."""
+    counts = np.bincount(np.asarray(y, dtype=np.int64), minlength=NUM_CLASSES)
+    missing = [CLASS_NAMES[k] for k in range(NUM_CLASSES) if counts[k] == 0]
+    if missing:
+        return (f"no training faces of class {', '.join(missing)}: the report needs all seven "
+                f"classes ({', '.join(CLASS_NAMES)})")
+    val_rows = int(np.ceil(val_fraction * len(y)))
+    if counts.min() < 2 or val_rows < NUM_CLASSES or len(y) - val_rows < NUM_CLASSES:
+        return (f"{len(y)} training rows ({counts.min()} in class {CLASS_NAMES[int(counts.argmin())]}) "
+                f"are too few for a stratified {val_fraction:.0%} validation split of seven "
+                f"classes: use the whole train.csv (FER2013 has 28,709 training rows)")
+    return None
+
+
 def split_train_val(y: np.ndarray, val_fraction: float = 0.1, seed: int = 42):
     """Stratified, seeded split of the training rows: (train indices, validation indices), sorted."""
     from sklearn.model_selection import train_test_split
@@ -579,6 +595,9 @@ def load_splits(data_dir, val_fraction: float = 0.1, seed: int = 42,
     data = load_fer2013(data_dir)
     if len(data.y_train) == 0:
         raise DataError(f"{data_dir}: no training rows found (train.csv is needed)")
+    problem = split_problem(data.y_train, val_fraction)
+    if problem:
+        raise DataError(f"{data_dir}: {problem}")
     keep = stratified_subset(data.y_train, max_train_rows, seed)
     x, y = data.x_train[keep], data.y_train[keep]
     train_idx, val_idx = split_train_val(y, val_fraction, seed)
@@ -603,6 +622,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(data.summary(args.val_fraction, args.seed))
+    problem = split_problem(data.y_train, args.val_fraction) if len(data.y_train) else None
+    if problem:
+        print(f"error: {args.path}: {problem}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -202,7 +202,10 @@ def main(argv: list[str] | None = None) -> int:
         known = {r.name: r for r in plan}
         unknown = [n for n in args.train if n not in known]
         if unknown:
-            raise ValueError(f"unknown run(s) {', '.join(unknown)}: expected some of {', '.join(known)}")
+            trainable = [name for name, run in known.items() if run.train is not None]
+            raise ValueError(f"unknown run(s) {', '.join(unknown)}: `make train RUNS=...` trains "
+                             f"some of {', '.join(trainable)} (the self-trained students are "
+                             "trained by notebook 07)")
         chosen = [known[n] for n in args.train] if args.train else [r for r in plan if r.train]
         for run in chosen:
             if run.train is None:
