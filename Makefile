@@ -12,7 +12,7 @@ SYSTEM_PACKAGES := pandoc texlive-xetex texlive-fonts-recommended texlive-plain-
 SYSTEM_COMMANDS := pandoc xelatex dot pdftotext
 
 .DEFAULT_GOAL := help
-.PHONY: help env system-deps report plan train ship pdf test lab check-data predict clean
+.PHONY: help env system-deps report plan train ship pdf test lab strip check-data predict clean
 
 help: ## Show this list of targets
 	@echo "Usage: make TARGET [PROFILE=full|smoke] [DATA_DIR=data] [RETRAIN=1]"
@@ -53,8 +53,11 @@ pdf: env ## Rebuild only the PDF from the last executed notebooks of PROFILE
 test: env ## Run the test suite (unit tests, notebook checks, a smoke run of the whole pipeline)
 	$(PY) -m pytest
 
-lab: env ## Open the notebooks in JupyterLab (they run top to bottom with the full profile's defaults)
-	$(VENV)/bin/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root)
+lab: env ## Open JupyterLab at the project folder, notebooks/ first (LAB_ARGS="--no-browser --port 8888" on a remote machine)
+	$(VENV)/bin/jupyter lab --ServerApp.root_dir="$(CURDIR)" --LabApp.default_url=/lab/tree/notebooks $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
+
+strip: $(STAMP) ## Remove the outputs and execution counts of the notebooks you ran and saved (make test requires it)
+	$(VENV)/bin/jupyter nbconvert --clear-output --inplace notebooks/*.ipynb
 
 check-data: env ## Validate DATA_DIR and print a summary of the data
 	$(PY) -m helpers.data $(DATA_DIR)

@@ -3,12 +3,14 @@ defaults are the full profile's, and a section heading the report builder recogn
 
 import ast
 import re
+import shutil
+import subprocess
 
 import nbformat
 import papermill as pm
 import pytest
 
-from helpers.core.config import from_profile, load_profile, NOTEBOOK_DIR, PROFILE_SETTINGS
+from helpers.core.config import from_profile, load_profile, NOTEBOOK_DIR, PROFILE_SETTINGS, PROJECT_ROOT
 from helpers.pipeline.run import notebooks
 from helpers.pipeline.report import section_of
 
@@ -30,8 +32,10 @@ def test_committed_notebook_has_no_outputs(path):
     nb = nbformat.read(str(path), as_version=4)
     for index, cell in enumerate(nb.cells):
         if cell.cell_type == "code":
-            assert cell.outputs == [], f"{path.name} cell {index} has outputs: strip them"
-            assert cell.execution_count is None, f"{path.name} cell {index} has an execution count"
+            assert cell.outputs == [], (f"{path.name} cell {index} has outputs: run `make strip` "
+                                        "(notebooks are committed without outputs)")
+            assert cell.execution_count is None, (f"{path.name} cell {index} has an execution count: "
+                                                  "run `make strip`")
 
 
 @pytest.mark.parametrize("path", notebooks(), ids=lambda p: p.stem)
@@ -120,3 +124,31 @@ def test_another_profile_inherits_the_full_profiles_settings(tmp_path, monkeypat
     (tmp_path / "quick.yaml").write_text("seed: 1\n")
     monkeypatch.setattr(core_config, "PROFILE_DIR", tmp_path)
     assert core_config.load_profile("quick") == {"seed": 1, "epochs_of_a_new_question": 20}
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+def test_make_strip_clears_a_notebook_saved_after_a_run(tmp_path):
+    saved = tmp_path / "notebooks" / "01_x.ipynb"
+    saved.parent.mkdir()
+    cell = nbformat.v4.new_code_cell("print(1)", execution_count=3,
+                                     outputs=[nbformat.v4.new_output("stream", name="stdout", text="1\n")])
+    nbformat.write(nbformat.v4.new_notebook(cells=[cell]), str(saved))
+    planned = subprocess.run(["make", "-n", "strip"], capture_output=True, text=True, cwd=PROJECT_ROOT,
+                             check=True).stdout
+    command = planned.strip().splitlines()[-1].replace("notebooks/*.ipynb", str(saved))
+    subprocess.run(command, shell=True, check=True, cwd=PROJECT_ROOT, capture_output=True)
+    cleared = nbformat.read(str(saved), as_version=4).cells[0]
+    assert cleared.outputs == [] and cleared.execution_count is None and cleared.source == "print(1)"
+
+
+def test_a_relative_path_resolves_from_the_project_or_beside_the_notebooks(tmp_path, monkeypatch):
+    import helpers.core.config as core_config
+
+    monkeypatch.setattr(core_config, "PROJECT_ROOT", tmp_path)
+    monkeypatch.setattr(core_config, "NOTEBOOK_DIR", tmp_path / "notebooks")
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "notebooks" / "my_photo.jpg").write_bytes(b"x")
+    (tmp_path / "data").mkdir()
+    assert core_config.resolve("my_photo.jpg") == tmp_path / "notebooks" / "my_photo.jpg"
+    assert core_config.resolve("data") == tmp_path / "data"
+    assert core_config.resolve("report") == tmp_path / "report"  # to be written: from the project

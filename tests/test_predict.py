@@ -526,3 +526,12 @@ def test_predictions_and_photo_figures():
     fig = photo_figure(photo, [(10, 20, 30, 30)], proba[:1])
     assert len(fig.axes[0].patches) == 1 and fig.axes[0].texts[0].get_text() == f"{CLASS_NAMES[3]} 57%"
     assert fig.get_size_inches().tolist() == [6.0, 3.0]
+
+
+def test_a_model_without_weights_is_one_line_in_a_notebook(tmp_path):
+    from helpers.predict.predictor import RunUnavailable, load_predictor
+
+    with pytest.raises(RunUnavailable) as info:
+        load_predictor("hist_eq", tmp_path)
+    assert info.value._render_traceback_() == [f"RunUnavailable: {info.value}"]
+    assert "\n" not in str(info.value) and "make train RUNS=hist_eq" in str(info.value)

@@ -506,11 +506,18 @@ def test_mixed_precision_is_trained_and_recorded(tmp_path, data):
 
 def test_progress_line_per_epoch_with_an_eta(tmp_path, data, capsys):
     fit_or_load("run", build, RESUME_CONFIG, training_data(data, with_test=False), tmp_path,
-                verbose=1)
+                verbose=2)
     lines = capsys.readouterr().out.strip().splitlines()
-    assert len(lines) == 3
-    assert lines[0].startswith("run: epoch 1/3") and "ETA" in lines[0]
-    assert lines[2].startswith("run: epoch 3/3") and "ETA" not in lines[2]
+    assert len(lines) == 4 and lines[0].startswith("==> run: trains 3 epochs")
+    assert lines[1].startswith("run: epoch 1/3") and "ETA" in lines[1]
+    assert lines[3].startswith("run: epoch 3/3") and "ETA" not in lines[3]
+
+
+def test_interactive_training_shows_progress_within_each_epoch(tmp_path, data, capsys):
+    fit_or_load("run", build, CONFIG, training_data(data, with_test=False), tmp_path, verbose="auto")
+    out = capsys.readouterr().out
+    assert "6/6" in out  # Keras' bar: batches of the epoch
+    assert "run: epoch 2/2" in out
 
 
 # --------------------------------------------------------------------------- seeding
@@ -837,3 +844,21 @@ def test_checkpoints_are_written_under_a_name_of_their_own(tmp_path):
     modeling_engine.save_checkpoint(tmp_path, model, 1, {"epochs_done": 1}, [], True)
     folder = tmp_path / store.CHECKPOINTS
     assert sorted(p.name for p in folder.iterdir()) == ["epoch-0001"]
+
+
+def test_training_says_what_it_trains_why_how_long_and_how_to_stop_first(tmp_path, data, capsys):
+    fit_or_load("run", build, CONFIG, training_data(data), tmp_path, verbose=2)
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].startswith("==> run: trains 2 epochs of 192 images: no saved run matches these settings; ")
+    assert "Kernel > Interrupt (Ctrl-C) stops it" in lines[0] and "resumes at the last finished epoch" in lines[0]
+    assert lines[1].startswith("run: epoch 1/2")
+    # the run just trained here gives the next estimate on this machine
+    config = copy.deepcopy(CONFIG)
+    config["training"]["epochs"] = 4
+    line = modeling_engine.training_announcement("next", config, 192, None, tmp_path)
+    assert "about" in line and "on this machine (measured" in line
+
+
+def test_without_a_run_trained_here_the_estimate_waits_for_the_first_epoch(tmp_path):
+    line = modeling_engine.training_announcement("x", CONFIG, 192, (1, {}, None), tmp_path)
+    assert line.startswith("==> x: resumes at epoch 2/2") and "shown after the first epoch" in line

@@ -38,9 +38,16 @@ MAIN_RUN = "cnn"
 
 
 def resolve(path: str | os.PathLike) -> Path:
-    """Resolve a path given relative to the project root (notebooks run from notebooks/)."""
+    """A path given relative to the project root (data/, models/, report/), or, when nothing is
+    there but it exists beside the notebooks, relative to notebooks/ (a photo uploaded next to a
+    notebook in JupyterLab). Absolute paths are kept."""
     path = Path(path).expanduser()
-    return path if path.is_absolute() else PROJECT_ROOT / path
+    if path.is_absolute():
+        return path
+    from_root = PROJECT_ROOT / path
+    if not from_root.exists() and (NOTEBOOK_DIR / path).exists():
+        return NOTEBOOK_DIR / path
+    return from_root
 
 
 BASE_PROFILE = "full"

@@ -33,6 +33,7 @@ from helpers.modeling.store import (
     read_history_rows,
     recover,
     run_status,
+    cpu_model,
     runtime_info,
     save_arrays,
     save_model,
@@ -163,11 +164,45 @@ def _fit_or_load(name, build, config, data, run_dir: Path, fp: str, retrain: boo
         staged.mkdir(parents=True)
         write_json(staged / "config.json", {"name": name, "fingerprint": fp,
                                             "data_checksum": data.train_digest, "config": config})
+    if verbose:
+        print(training_announcement(name, config, len(data.y_train), latest_checkpoint(staged),
+                                    run_dir.parent), flush=True)
     model, wall = _train(name, build, config, staged, data, verbose)
     _finish(name, staged, model, fp, config, data, wall)
     shutil.rmtree(staged / CHECKPOINTS, ignore_errors=True)
     swap_in(staged, run_dir)
     return Run(name, run_dir, read_json(run_dir / "metrics.json"), reused=False, _model=model)
+
+
+def measured_rate(models_dir: Path, config: dict) -> float | None:
+    """Training images/s of finished runs of the same kind and precision on this CPU (their
+    metrics.json), or None when none was trained here."""
+    training = config.get("training", {})
+    rates = []
+    for metrics_path in Path(models_dir).glob("*/metrics.json"):
+        metrics = read_json(metrics_path)
+        runtime = metrics.get("runtime", {})
+        if (runtime.get("processor") == cpu_model() and runtime.get("accelerator", "none") == "none"
+                and metrics.get("precision", "float32") == training.get("precision", "float32")
+                and read_json(metrics_path.parent / "config.json").get("config", {}).get("model")
+                == config.get("model") and metrics.get("images_per_second")):
+            rates.append(float(metrics["images_per_second"]))
+    return float(np.median(rates)) if rates else None
+
+
+def training_announcement(name: str, config: dict, rows: int, checkpoint, models_dir: Path) -> str:
+    """The line printed before a run trains: which run, why, how long here, how to stop it."""
+    epochs = epochs_for(config["training"], rows)
+    done = checkpoint[0] if checkpoint else 0
+    left = max(epochs - done, 0)
+    what = (f"resumes at epoch {done + 1}/{epochs}" if done else
+            f"trains {epochs} epoch{'s' * (epochs != 1)} of {rows:,} images")
+    rate = measured_rate(models_dir, config)
+    how_long = (f"about {duration(left * rows / rate)} on this machine (measured {rate:.0f} images/s)"
+                if rate else "the time per epoch is shown after the first epoch")
+    return (f"==> {name}: {what}: no saved run matches these settings; {how_long}. "
+            "Kernel > Interrupt (Ctrl-C) stops it; running it again resumes at the last finished "
+            f"epoch (kept in {name}.training/ beside the runs; delete that folder to start over).")
 
 
 def _train(name, build, config, run_dir: Path, data: TrainingData, verbose):
@@ -206,7 +241,7 @@ def _train(name, build, config, run_dir: Path, data: TrainingData, verbose):
         with native_stderr_silenced():
             history = model.fit(x_train[order], y_train_hot[order], validation_data=(x_val, y_val_hot),
                                 initial_epoch=epoch, epochs=epoch + 1, batch_size=batch,
-                                shuffle=False, verbose=0)
+                                shuffle=False, verbose=1 if verbose in ("auto", 1) else 0)
         seconds = time.perf_counter() - epoch_start
         session_epochs.append(seconds)
         logs = {k: float(v[-1]) for k, v in history.history.items()}

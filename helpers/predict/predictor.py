@@ -21,6 +21,15 @@ def shown(path: Path) -> Path:
 
 
 
+class RunUnavailable(ValueError):
+    """A model that cannot predict here (not trained, unfinished, shipped without weights); the
+    message is one line with the command that trains it."""
+
+    def _render_traceback_(self):
+        # IPython (a notebook) shows this line instead of a traceback.
+        return [f"RunUnavailable: {self}"]
+
+
 DEFAULT_MODEL = MAIN_RUN
 """The report's main CNN (notebook 02)."""
 
@@ -114,12 +123,12 @@ def load_member(name: str, models_dir: Path, tta: str) -> Member:
     if run is None:
         state = ("has not finished training" if staging_dir(run_dir).exists()
                  else "is not trained")
-        raise ValueError(f"run {name!r} {state} (no finished run in {shown(run_dir)}): "
+        raise RunUnavailable(f"run {name!r} {state} (no finished run in {shown(run_dir)}): "
                          f"train it with `{command}`")
     try:
         run.model  # noqa: B018 - loads the weights now, so that a missing file fails early
     except FileNotFoundError:
-        raise ValueError(f"run {name!r} has no weights in this clone ({shown(run_dir)} was shipped "
+        raise RunUnavailable(f"run {name!r} has no weights in this clone ({shown(run_dir)} was shipped "
                          f"with its predictions only): train it with `{command} RETRAIN=1` "
                          "(it replaces the shipped run when it has finished)") from None
     config = run.config
