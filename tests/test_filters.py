@@ -1,5 +1,6 @@
-"""Tests for helpers.analysis.filters on synthetic patterns (stripes of known period and orientation,
-flat images, white noise) and tiny models whose kernels are set by hand."""
+"""Tests for helpers.analysis.filters and helpers.sections.filters on synthetic patterns (stripes of
+known period and orientation, flat images, white noise) and tiny models whose kernels are set by
+hand."""
 
 import os
 
@@ -16,9 +17,9 @@ import helpers.analysis.filters as analysis_filters
 import helpers.sections.filters as sections_filters
 import helpers.sections.weak_model as sections_weak_model
 from helpers.core.config import CLASS_NAMES, IMAGE_SIZE
-from helpers.analysis.ascent import feature_maps
+from helpers.analysis.ascent import UnitGeometry, feature_maps, filter_patterns, unit_geometry
 from helpers.analysis.filters import ORIENTATIONS
-from helpers.modeling.models import build_cnn
+from helpers.modeling.models import RandomCrop, build_cnn
 
 SHAPE = (IMAGE_SIZE, IMAGE_SIZE, 1)
 
@@ -66,39 +67,133 @@ def test_spectral_stats_mixtures_noise_and_flat_images():
 
 
 def test_noise_orientation_baseline():
-    top, threshold = analysis_filters.noise_orientation_baseline((IMAGE_SIZE, IMAGE_SIZE), seed=3)
+    top, threshold = analysis_filters.noise_orientation_baseline((32, 32), seed=3)
     assert top.shape == (500,)
-    noise = np.random.default_rng(3).normal(size=(500, 40, 40))   # the measured (core) size
+    noise = np.random.default_rng(3).normal(size=(500, 32, 32))   # the measured (window) size
     np.testing.assert_array_equal(top, analysis_filters.spectral_stats(noise)[1].max(axis=1))
     assert threshold == np.quantile(top, 0.95)
     assert np.mean(top > threshold) == pytest.approx(0.05, abs=0.002)
     assert 0.25 < top.mean() < 0.35 and top.mean() < threshold < 0.45  # by chance a bit above 1/4
-    again, same = analysis_filters.noise_orientation_baseline((IMAGE_SIZE, IMAGE_SIZE), seed=3)
+    again, same = analysis_filters.noise_orientation_baseline((32, 32), seed=3)
     assert same == threshold
-    small, _ = analysis_filters.noise_orientation_baseline((20, 20), seed=3, samples=10, border=2)
-    noise = np.random.default_rng(3).normal(size=(10, 16, 16))
+    small, _ = analysis_filters.noise_orientation_baseline((16, 12), seed=3, samples=10)
+    noise = np.random.default_rng(3).normal(size=(10, 16, 12))
     np.testing.assert_array_equal(small, analysis_filters.spectral_stats(noise)[1].max(axis=1))
 
 
-# ----------------------------------------------------------------------------- patterns
+# ----------------------------------------------------------------------------- models
+
+SOBEL_X = [[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]]
+
+
+def hand_kernels() -> np.ndarray:
+    """Averaging (DC share 1), Sobel (zero sum, DC share 0) and identity (DC share 1/3)."""
+    kernels = np.zeros((3, 3, 1, 3), np.float32)
+    kernels[..., 0, 0] = 1.0 / 9
+    kernels[..., 0, 1] = SOBEL_X
+    kernels[1, 1, 0, 2] = 1.0
+    return kernels
+
+
+def hand_model(crop: int | None = None, gamma=None, name: str = "hand_cnn") -> keras.Model:
+    """A 3x3 first conv with hand_kernels, optionally behind a centre crop of `crop` pixels and
+    followed by batch normalization with scales `gamma` (no shift, unit variance), then a ReLU
+    named as in helpers.modeling.models and a second conv; no bias, so everything is known."""
+    inputs = keras.Input(SHAPE)
+    x = RandomCrop(crop, name="crop")(inputs) if crop else inputs
+    conv1 = layers.Conv2D(3, 3, padding="same", use_bias=False, name="block1_conv1")
+    x = conv1(x)
+    if gamma is not None:
+        norm = layers.BatchNormalization(name="block1_bn1")
+        x = norm(x)
+    x = layers.Activation("relu", name="block1_relu1")(x)
+    conv2 = layers.Conv2D(2, 3, padding="same", use_bias=False, name="block2_conv1")
+    x = layers.GlobalAveragePooling2D()(conv2(x))
+    model = keras.Model(inputs, layers.Dense(7, name="logits")(x), name=name)
+    conv1.set_weights([hand_kernels()])
+    if gamma is not None:
+        zeros, ones = np.zeros(3, np.float32), np.ones(3, np.float32)
+        norm.set_weights([np.asarray(gamma, np.float32), zeros, zeros, ones])
+    return model
+
 
 @pytest.fixture(scope="module")
 def hand_cnn():
-    """A 3x3 first conv with hand-set kernels (averaging, Sobel, one-hot), a ReLU named as in
-    helpers.modeling.models, and a second conv; no bias, so everything is known exactly."""
-    inputs = keras.Input(SHAPE)
-    conv1 = layers.Conv2D(3, 3, padding="same", use_bias=False, name="block1_conv1")
-    x = layers.Activation("relu", name="block1_relu1")(conv1(inputs))
-    conv2 = layers.Conv2D(2, 3, padding="same", use_bias=False, name="block2_conv1")
-    x = layers.GlobalAveragePooling2D()(conv2(x))
-    model = keras.Model(inputs, layers.Dense(7, name="logits")(x), name="hand_cnn")
-    kernels = np.zeros((3, 3, 1, 3), np.float32)
-    kernels[..., 0, 0] = 1.0 / 9                                  # averaging: DC share 1
-    kernels[..., 0, 1] = [[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]]     # Sobel: zero sum, DC share 0
-    kernels[1, 1, 0, 2] = 1.0                                     # identity: DC share 1/3
-    conv1.set_weights([kernels])
-    return model
+    return hand_model()
 
+
+@pytest.fixture(scope="module")
+def cropped_cnn():
+    """build_cnn as the full profile builds it (centre crop, flip, normalization), tiny."""
+    keras.utils.set_random_seed(0)
+    return build_cnn(filters=[4, 8], dense_units=[8], normalization={"mean": 128.0, "std": 64.0},
+                     augmentation={"crop": 44, "flip": True}, name="cropped_cnn")
+
+
+@pytest.fixture(scope="module")
+def small_cnn():
+    keras.utils.set_random_seed(0)
+    return build_cnn(filters=[4, 8], dense_units=[8], name="small_cnn")
+
+
+def test_unit_geometry_of_a_cropped_cnn(cropped_cnn):
+    geometry = {layer: unit_geometry(cropped_cnn, layer)
+                for layer in ["block1_conv1", "block1_relu1", "block2_conv1", "block2_pool"]}
+    assert geometry["block1_conv1"] == UnitGeometry(3, 1, 2.0, (44, 44))  # behind the crop
+    assert geometry["block1_relu1"] == geometry["block1_conv1"]
+    assert geometry["block2_conv1"] == UnitGeometry(10, 2, 2.5, (22, 22))
+    assert geometry["block2_pool"] == UnitGeometry(16, 4, 3.5, (11, 11))
+    assert geometry["block1_conv1"].window((48, 48)) == (23, 26, 23, 26)
+    assert geometry["block2_conv1"].window((48, 48)) == (20, 30, 20, 30)
+    # every map starts at the crop's margin: 2 pixels, the first of `jump` pixels per unit
+    assert {g.offset for g in geometry.values()} == {2}
+
+
+def test_unit_geometry_without_a_crop(small_cnn):
+    assert unit_geometry(small_cnn, "block1_conv1") == UnitGeometry(3, 1, 0.0, (48, 48))
+    assert unit_geometry(small_cnn, "block2_conv1") == UnitGeometry(10, 2, 0.5, (24, 24))
+    assert unit_geometry(small_cnn, "block2_conv1").offset == 0
+
+
+def test_unit_geometry_is_where_the_gradient_is(cropped_cnn):
+    """The centre unit's receptive field is exactly the pixels its response has a gradient at."""
+    import tensorflow as tf
+    from helpers.analysis.ascent import response_output
+    from helpers.analysis.gradients import sub_model
+
+    x = tf.constant(np.random.default_rng(0).uniform(0, 255, (3, *SHAPE)), tf.float32)
+    for layer in ["block1_conv1", "block2_conv1", "block2_conv2"]:
+        sub = sub_model(cropped_cnn, response_output(cropped_cnn, layer))
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            out = sub(x, training=False)
+            score = tf.reduce_sum(out[:, out.shape[1] // 2, out.shape[2] // 2, :])
+        seen = np.abs(tape.gradient(score, x).numpy()).sum(axis=(0, 3)) > 0
+        rows, cols = np.flatnonzero(seen.any(axis=1)), np.flatnonzero(seen.any(axis=0))
+        top, bottom, left, right = unit_geometry(cropped_cnn, layer).window((48, 48))
+        assert (rows[0], rows[-1] + 1, cols[0], cols[-1] + 1) == (top, bottom, left, right), layer
+
+
+def test_unit_geometry_rejects_what_it_cannot_place(hand_cnn):
+    inputs = keras.Input(SHAPE)
+    x = layers.UpSampling2D(name="up")(layers.Conv2D(1, 3, name="c1")(inputs))
+    model = keras.Model(inputs, layers.Conv2D(1, 3, name="c2")(x))
+    with pytest.raises(ValueError, match="does not know"):
+        unit_geometry(model, "c2")
+    with pytest.raises(ValueError):
+        unit_geometry(hand_cnn, "logits")
+    with pytest.raises(ValueError, match="whole input pixels"):
+        UnitGeometry(3, 2, 0.0, (5, 5)).offset
+
+
+def test_unit_jitter():
+    from helpers.analysis.ascent import unit_jitter
+
+    assert [unit_jitter(2, UnitGeometry(f, 1, 0.0, (4, 4))) for f in (3, 10, 16, 32)] == [0, 0, 1, 2]
+    assert unit_jitter(0, UnitGeometry(32, 1, 0.0, (4, 4))) == 0
+
+
+# ----------------------------------------------------------------------------- kernels
 
 def test_kernel_dc_share(hand_cnn):
     np.testing.assert_allclose(analysis_filters.kernel_dc_share(hand_cnn, "block1_conv1", [0, 1, 2]),
@@ -108,46 +203,82 @@ def test_kernel_dc_share(hand_cnn):
     assert analysis_filters.kernel_dc_share(hand_cnn, "block2_conv1", [0, 1]) is None  # not on pixels
 
 
-def test_face_activations(hand_cnn):
+def test_effective_kernels_carry_the_batch_norm_scale(hand_cnn):
+    kernels = hand_kernels()[:, :, 0, :]
+    np.testing.assert_array_equal(analysis_filters.effective_kernels(hand_cnn, "block1_conv1", [2, 0]),
+                                  kernels[..., [2, 0]])                      # no batch norm
+    model = hand_model(gamma=[2.0, -1.0, 0.5], name="bn_cnn")
+    scale = np.array([2.0, -1.0, 0.5]) / np.sqrt(1 + 1e-3)                  # Keras' epsilon
+    np.testing.assert_allclose(analysis_filters.effective_kernels(model, "block1_conv1", [1, 2]),
+                               kernels[..., [1, 2]] * scale[[1, 2]], rtol=1e-6)
+    assert analysis_filters.effective_kernels(model, "block2_conv1", [0]) is None
+
+
+def test_kernel_agreement():
+    kernels = hand_kernels()[:, :, 0, :]
+    patches = np.stack([127.5 + 100 * k / np.abs(k).max() for k in np.moveaxis(kernels, -1, 0)])
+    cos = analysis_filters.kernel_agreement(kernels, patches)
+    assert cos.shape == (3, 3)
+    np.testing.assert_allclose(np.diag(cos), 1.0)                  # each patch is its kernel
+    assert cos[1, 0] == pytest.approx(0.0, abs=1e-12)              # an edge is no brightness
+    assert cos[2, 0] == pytest.approx(1 / 3)                       # one bright pixel of nine
+    inverse = analysis_filters.kernel_agreement(kernels, 255 - patches)
+    np.testing.assert_allclose(np.diag(inverse), -1.0)             # dark where weights are positive
+    grey = analysis_filters.kernel_agreement(kernels, np.full((1, 3, 3), 127.5))
+    np.testing.assert_array_equal(grey, 0.0)
+    with pytest.raises(ValueError, match="patches"):
+        analysis_filters.kernel_agreement(kernels, np.zeros((2, 4, 4)))
+
+
+def test_unit_responses_are_the_centre_unit_after_batch_norm(hand_cnn):
     faces = np.random.default_rng(0).uniform(0, 255, (5, *SHAPE)).astype(np.float32)
-    activations = analysis_filters.face_activations(hand_cnn, "block1_conv1", [2, 0], faces, batch=2)
-    assert activations.shape == (5, 2)
-    # The identity kernel copies the pixels exactly; what is left is a float32 mean of 2,304
-    # values, within 2,303 x 2^-24 = 1.4e-4 (relative) of the exact one in any summation order.
-    # Other batch sizes may also round the averaging kernel's 9 products differently. A wrong
-    # channel (the averaging one loses ~3% at the zero-padded border) or face is 1e-2 off.
-    np.testing.assert_allclose(activations[:, 0], faces.astype(np.float64).mean(axis=(1, 2, 3)),
-                               rtol=2e-4)  # identity
-    one_batch = analysis_filters.face_activations(hand_cnn, "block1_conv1", [2, 0], faces)
-    np.testing.assert_allclose(activations, one_batch, rtol=3e-4)
+    responses = analysis_filters.unit_responses(hand_cnn, "block1_conv1", [2, 0], faces, batch=2)
+    assert responses.shape == (5, 2)
+    np.testing.assert_allclose(responses[:, 0], faces[:, 24, 24, 0], rtol=1e-6)      # identity
+    np.testing.assert_allclose(responses[:, 1], faces[:, 23:26, 23:26, 0].mean(axis=(1, 2)),
+                               rtol=1e-5)                                          # averaging
+    one_batch = analysis_filters.unit_responses(hand_cnn, "block1_conv1", [2, 0], faces)
+    np.testing.assert_allclose(responses, one_batch, rtol=1e-6)
+    # behind batch normalization with a negative scale, the response changes sign
+    flipped = hand_model(gamma=[1.0, 1.0, -1.0], name="flipped")
+    np.testing.assert_allclose(analysis_filters.unit_responses(flipped, "block1_conv1", [2], faces)[:, 0],
+                               -faces[:, 24, 24, 0] / np.sqrt(1 + 1e-3), rtol=1e-5)
 
 
-def summary_of(patterns, start=None, final=None, faces=None, threshold=0.5, dc=None):
-    n = len(patterns)
-    start = np.zeros(n) if start is None else np.asarray(start, float)
-    final = np.ones(n) if final is None else np.asarray(final, float)
-    faces = np.zeros((3, n)) if faces is None else np.asarray(faces, float)
-    return analysis_filters.pattern_summary(np.stack(patterns), start, final, faces, threshold, dc)
+# ----------------------------------------------------------------------------- patterns
 
-
-def test_pattern_summary_counts_uniform_and_textured_patterns():
-    dark, bright = np.full((48, 48), 20, np.uint8), np.full((48, 48), 230, np.uint8)
-    noisy_border = bright.copy()
-    noisy_border[:4] = 0                              # the border is left out: still uniform
-    horizontal = display_pattern(stripes("horizontal", 6))
-    vertical = display_pattern(stripes("vertical", 8))
-    diagonal = display_pattern(stripes("diagonal /", 5))
-    faces = np.array([[0.0, 0, 0, 0, 0, 0], [1, 1, 1, 1, 1, 3], [2, 2, 2, 2, 2, 5]])
-    s = summary_of([dark, bright, noisy_border, horizontal, vertical, diagonal],
-                   start=[0, 0, 0, 0, 0, 2], final=[3, 3, 3, 3, 1, 1], faces=faces,
-                   dc=[0.2, 0.4, 0.9])
-    assert s["filters"] == 6
-    assert (s["uniform"], s["uniform_dark"], s["uniform_bright"], s["textured"]) == (3, 1, 2, 3)
-    assert s["rose"] == pytest.approx(5 / 6) and s["beats_all_faces"] == pytest.approx(4 / 6)
+def test_pattern_summary_of_a_first_layer():
+    kernels = hand_kernels()[:, :, 0, :]
+    patches = np.stack([127.5 + 100 * k / np.abs(k).max() for k in np.moveaxis(kernels, -1, 0)])
+    patches[2] = 255 - patches[2]                                  # the identity's inverse
+    faces = np.array([[0.0, 0, 0], [1, 1, 1], [2, 2, 5]])
+    s = analysis_filters.pattern_summary(patches, np.array([0.0, 0, 2]), np.array([3.0, 3, 1]), faces,
+                                         kernels, dc=np.array([1.0, 0.0, 1 / 3]),
+                                         oriented_threshold=0.3)
+    assert s["filters"] == 3 and s["rose"] == pytest.approx(2 / 3)
+    assert s["beats_all_faces"] == pytest.approx(2 / 3)
     assert (s["median_start"], s["median_final"]) == (0.0, 3.0)
-    # (final - mean over faces) / std over faces: 2 / 0.816 for four filters, 0 and -0.81 for two
+    # (final - mean over faces) / std over faces: 2 / 0.816 twice, then (1 - 7/3) / 2.05
     assert s["median_face_z"] == pytest.approx(2 / np.std([0, 1, 2]))
-    assert s["median_dc_share"] == pytest.approx(0.4)
+    np.testing.assert_allclose(s["kernel_agreement"], [1.0, 1.0, -1.0])
+    assert s["agreeing"] == 2 and s["median_agreement"] == pytest.approx(1.0)
+    # the six cosines with the other kernels: 0, 1/3 (the identity's pixel in the averaging
+    # kernel), 0, 0, -1/3 (the inverse identity with the averaging kernel), 0
+    assert s["other_kernel_agreement"] == pytest.approx(0.0, abs=1e-12)
+    assert s["median_dc_share"] == pytest.approx(1 / 3) and s["brightness_kernels"] == 1
+    # a 3x3 window is too small for a spectrum, whatever the threshold
+    assert s["median_period_px"] is None and s["oriented"] is None and s["period_px"] is None
+    single = analysis_filters.pattern_summary(patches[:1], np.zeros(1), np.ones(1), np.zeros((2, 1)),
+                                              kernels[..., :1])
+    assert single["other_kernel_agreement"] is None and single["median_dc_share"] is None
+
+
+def test_pattern_summary_spectra_of_deeper_patterns():
+    windows = [127.5 + 100 * stripes(o, p, 32) for o, p in
+               [("horizontal", 6), ("vertical", 8), ("diagonal /", 5)]]
+    s = analysis_filters.pattern_summary(np.stack(windows), np.zeros(3), np.ones(3), np.zeros((2, 3)),
+                                         oriented_threshold=0.5)
+    assert s["kernel_agreement"] is None and s["agreeing"] is None and s["brightness_kernels"] is None
     np.testing.assert_allclose(s["period_px"], [6, 8, 5], rtol=0.02)
     assert s["median_period_px"] == pytest.approx(6, rel=0.02)
     assert s["orientation_counts"] == {"horizontal": 1, "diagonal /": 1, "vertical": 1,
@@ -155,145 +286,228 @@ def test_pattern_summary_counts_uniform_and_textured_patterns():
     assert s["common_orientation"] == "horizontal"                # the first of the ties
     assert s["common_orientation_filters"] == 1
     assert s["mean_selectivity"] > 0.99 and s["oriented"] == 3
+    # power 64% horizontal, 36% vertical: oriented below a threshold of 0.6, not above 0.7
+    mix = 127.5 + 80 * stripes("horizontal", 6, 32) + 60 * stripes("vertical", 6, 32)
+    for threshold, oriented in [(0.6, 1), (0.7, 0)]:
+        assert analysis_filters.pattern_summary(mix[None], np.zeros(1), np.ones(1), np.zeros((2, 1)),
+                                                oriented_threshold=threshold)["oriented"] == oriented
+    no_threshold = analysis_filters.pattern_summary(mix[None], np.zeros(1), np.ones(1), np.zeros((2, 1)))
+    assert no_threshold["oriented"] is None and no_threshold["median_period_px"] is None
 
 
-def test_pattern_summary_thresholds_and_no_texture():
-    vertical = display_pattern(stripes("vertical", 6))
-    # power 64% horizontal, 36% vertical
-    mix = display_pattern(0.8 * stripes("horizontal", 6) + 0.6 * stripes("vertical", 6))
-    s = summary_of([vertical, vertical, mix], threshold=0.7)
-    assert s["orientation_counts"] == {"horizontal": 1, "diagonal /": 0, "vertical": 2,
-                                       "diagonal \\": 0}
-    assert s["common_orientation"] == "vertical" and s["common_orientation_filters"] == 2
-    assert s["oriented"] == 2                          # the mix's 64% is below the 0.7 threshold
-    assert s["mean_selectivity"] == pytest.approx((1 + 1 + 0.64) / 3, abs=0.01)
-    assert summary_of([mix], threshold=0.6)["oriented"] == 1
-    flat = summary_of([np.full((48, 48), 100, np.uint8)] * 2)
-    assert (flat["uniform"], flat["uniform_dark"], flat["textured"]) == (2, 2, 0)
-    assert flat["median_period_px"] is None and flat["period_px"] == []
-    assert flat["mean_selectivity"] is None and flat["median_dc_share"] is None
-    assert flat["common_orientation"] is None and flat["oriented"] == 0
-    assert flat["orientation_counts"] == dict.fromkeys(ORIENTATIONS, 0)
-    # a grating of amplitude a has standard deviation a / sqrt(2): 4.2 (uniform) and 5.7 (textured)
-    faint, weak = ((128 + a * stripes("vertical", 6)).round().astype(np.uint8) for a in (6, 8))
-    assert summary_of([faint, weak])["uniform"] == 1 and summary_of([weak])["textured"] == 1
-    assert analysis_filters.pattern_summary(weak[None], np.zeros(1), np.ones(1), np.zeros((2, 1)), 0.5,
-                                   uniform_std=10.0)["uniform"] == 1
-
-
-@pytest.fixture(scope="module")
-def small_cnn():
-    keras.utils.set_random_seed(0)
-    return build_cnn(filters=[4, 8], dense_units=[8], name="small_cnn")
-
-
-def test_layer_patterns(small_cnn):
+def test_layer_patterns_reproduce_the_kernels_through_batch_norm():
+    """The ascent maximises the centre unit after batch normalization: the Sobel filter, whose
+    scale is negative, gets the inverse of its kernel, and every pattern agrees with its
+    effective kernel. (The old objective, the convolution's mean over the map, gave uniform
+    images that agree with no zero-sum kernel.)"""
+    model = hand_model(gamma=[1.0, -1.0, 1.0], name="signed_cnn")
     faces = np.random.default_rng(0).uniform(0, 255, (6, *SHAPE)).astype(np.float32)
-    p = analysis_filters.layer_patterns(small_cnn, "block1_conv1", 10, steps=3, seed=0, faces=faces,
-                               oriented_threshold=0.4)
-    assert p["layer"] == "block1_conv1" and p["total"] == 4
-    assert p["chosen"].tolist() == [0, 1, 2, 3]                  # capped at the layer's filters
-    assert p["images"].shape == (4, IMAGE_SIZE, IMAGE_SIZE) and p["seconds"] > 0
-    activations = analysis_filters.face_activations(small_cnn, "block1_conv1", p["chosen"], faces)
-    dc = analysis_filters.kernel_dc_share(small_cnn, "block1_conv1", p["chosen"])
-    expected = analysis_filters.pattern_summary(p["images"], p["start"], p["final"], activations, 0.4, dc)
-    np.testing.assert_array_equal(p.pop("period_px"), expected.pop("period_px"))
+    p = analysis_filters.layer_patterns(model, "block1_conv1", 10, steps=30, seed=0, faces=faces)
+    assert p["chosen"].tolist() == [0, 1, 2] and p["total"] == 3    # capped at the layer's filters
+    assert (p["field"], p["jitter"], p["window"]) == (3, 0, (23, 26, 23, 26))
+    assert p["images"].shape == (3, IMAGE_SIZE, IMAGE_SIZE) and p["images"].dtype == np.float32
+    assert p["images"].min() >= 0 and p["images"].max() <= 255 and p["seconds"] > 0
+    assert p["agreeing"] == 3 and p["kernel_agreement"].min() > 0.8, p["kernel_agreement"]
+    patches = p["images"][:, 23:26, 23:26]
+    raw = analysis_filters.kernel_agreement(hand_kernels()[:, :, 0, :], patches)
+    assert raw[1, 1] < -0.8                                       # against the unscaled kernel
+    assert patches[1][:, 0].mean() > 200 > 50 > patches[1][:, 2].mean()   # bright left, dark right
+    assert p["rose"] == 1.0 and p["oriented"] is None and p["noise_selectivity"] is None
+    expected = analysis_filters.pattern_summary(
+        patches, p["start"], p["final"],
+        analysis_filters.unit_responses(model, "block1_conv1", p["chosen"], faces),
+        p["kernels"], analysis_filters.kernel_dc_share(model, "block1_conv1", p["chosen"]))
+    np.testing.assert_array_equal(p.pop("kernel_agreement"), expected.pop("kernel_agreement"))
     assert {k: p[k] for k in expected} == expected
-    two = analysis_filters.layer_patterns(small_cnn, "block2_conv1", 2, steps=3, seed=0, faces=faces,
-                                 oriented_threshold=0.4)
-    assert two["chosen"].tolist() == [0, 1] and two["total"] == 8 and two["median_dc_share"] is None
 
+
+def test_layer_patterns_of_a_deeper_layer(small_cnn):
+    faces = np.random.default_rng(0).uniform(0, 255, (6, *SHAPE)).astype(np.float32)
+    p = analysis_filters.layer_patterns(small_cnn, "block2_conv1", 2, steps=3, seed=0, faces=faces)
+    assert p["chosen"].tolist() == [0, 1] and p["total"] == 8 and p["kernels"] is None
+    assert (p["field"], p["jitter"]) == (10, 0) and p["agreeing"] is None
+    top, bottom, left, right = p["window"]
+    assert (bottom - top, right - left) == (10, 10)
+    _, threshold = analysis_filters.noise_orientation_baseline((10, 10), seed=1)
+    assert p["oriented_threshold"] == threshold and p["oriented"] is not None
+    # the start responses are the unit's on the starting noise (no step taken)
+    noise, first, final = filter_patterns(small_cnn, "block2_conv1", [0, 1], steps=0, progress=False)
+    np.testing.assert_array_equal(first, final)
+    np.testing.assert_allclose(p["start"], first, rtol=1e-5)
+    responses = analysis_filters.unit_responses(small_cnn, "block2_conv1", [0, 1], noise[..., None])
+    np.testing.assert_allclose(responses, np.tile(first, (2, 1)), rtol=1e-4, atol=1e-5)  # same noise
+
+
+# ----------------------------------------------------------------------------- sections
 
 def pattern(**changes):
-    """A layer_patterns dict with made-up values."""
-    p = {"layer": "block1_conv1", "total": 32, "chosen": np.arange(3),
-         "images": np.zeros((3, 48, 48), np.uint8), "start": np.array([0.1, 0.2, 0.3]),
-         "final": np.array([1.0, 2.0, 3.0]), "seconds": 2.4, "filters": 3, "median_start": 0.2,
-         "median_final": 2.0, "rose": 1.0, "beats_all_faces": 2 / 3, "median_face_z": 4.25,
-         "uniform": 1, "uniform_dark": 1, "uniform_bright": 0, "textured": 2,
-         "median_dc_share": 0.5, "median_period_px": 6.04, "period_px": np.array([5.0, 7.08]),
-         "orientation_counts": {"horizontal": 2, "diagonal /": 0, "vertical": 0, "diagonal \\": 0},
-         "common_orientation": "horizontal", "common_orientation_filters": 2,
-         "mean_selectivity": 0.55, "oriented": 1}
+    """A first layer's layer_patterns dict with made-up values."""
+    kernels = hand_kernels()[:, :, 0, :]
+    images = np.full((3, 48, 48), 127.5)
+    images[:, 23:26, 23:26] = np.moveaxis(127.5 + 100 * kernels / np.abs(kernels).max(axis=(0, 1)), -1, 0)
+    p = {"layer": "block1_conv1", "total": 32, "chosen": np.arange(3), "images": images,
+         "window": (23, 26, 23, 26), "field": 3, "jitter": 0, "kernels": kernels,
+         "noise_selectivity": None, "oriented_threshold": None,
+         "start": np.array([0.1, 0.2, 0.3]), "final": np.array([1.0, 2.0, 3.0]), "seconds": 2.4,
+         "filters": 3, "median_start": 0.2, "median_final": 2.0, "rose": 1.0,
+         "beats_all_faces": 2 / 3, "median_face_z": 4.25,
+         "kernel_agreement": np.array([0.95, 0.875, 0.3]), "median_agreement": 0.875,
+         "agreeing": 2, "other_kernel_agreement": 0.04, "median_dc_share": 0.5,
+         "brightness_kernels": 1, "median_period_px": None, "period_px": None,
+         "orientation_counts": None, "common_orientation": None,
+         "common_orientation_filters": None, "mean_selectivity": None, "oriented": None}
     return p | changes
 
 
+def deeper(**changes):
+    """A deeper layer's layer_patterns dict with made-up values."""
+    return pattern(layer="block3_conv2", total=128, images=np.zeros((3, 48, 48)),
+                   window=(8, 40, 8, 40), field=32, jitter=2, kernels=None,
+                   noise_selectivity=0.29, oriented_threshold=0.33, kernel_agreement=None,
+                   median_agreement=None, agreeing=None, other_kernel_agreement=None,
+                   median_dc_share=None, brightness_kernels=None, median_period_px=6.04,
+                   period_px=np.array([5.0, 6.04, 7.08]),
+                   orientation_counts={"horizontal": 2, "diagonal /": 0, "vertical": 1,
+                                       "diagonal \\": 0},
+                   common_orientation="horizontal", common_orientation_filters=2,
+                   mean_selectivity=0.55, oriented=1) | changes
+
+
 def test_pattern_table():
-    deeper = pattern(textured=0, median_dc_share=None, median_period_px=None)
-    table = sections_filters.pattern_table([("block1_conv1", pattern()), ("block2_conv1", deeper)],
-                                  reference_faces=500)
+    table = sections_filters.pattern_table([("block1_conv1", pattern()), ("block3_conv2", deeper())],
+                                           reference_faces=500)
     rows = table.set_index("measure")
-    assert list(table.columns) == ["measure", "block1_conv1", "block2_conv1"]
-    assert rows["block1_conv1"].tolist() == ["3 of 32", "0.2 -> 2", "100%", "67%", "1 (1 / 0)",
-                                             "0.50", "6.0", "horizontal (2)", "55%",
-                                             "1 of 2 textured", "2"]
-    assert rows.index[3] == "above every one of 500 faces"
-    assert rows.loc["kernel DC share (median)", "block2_conv1"] == "(not the first layer)"
-    assert rows.loc["median period of textured patterns (px)", "block2_conv1"] == "n/a"
-    assert rows.loc["most common orientation", "block2_conv1"] == "n/a"
+    assert list(table.columns) == ["measure", "block1_conv1", "block3_conv2"]
+    assert rows["block1_conv1"].tolist() == ["3 of 32", "3x3", 0, "0.2 -> 2", "100%", "67%",
+                                             "2 of 3", "0.88 (other kernels 0.04)", "1 of 3",
+                                             "n/a", "n/a", "n/a", "n/a", "2"]
+    assert rows["block3_conv2"].tolist() == ["3 of 128", "32x32", 2, "0.2 -> 2", "100%", "67%",
+                                             "n/a", "n/a (not the first layer)", "n/a", "6.0",
+                                             "horizontal (2)", "55%", "1 of 3", "2"]
+    assert rows.index[5] == "above every one of 500 faces"
+    assert rows.index[6] == "patterns agreeing with their kernel (cosine >= 0.5)"
 
 
 def test_pattern_sentences():
-    lines = sections_filters.pattern_sentences("block1_conv1", pattern(), 500, 0.29)
+    lines = sections_filters.pattern_sentences("block1_conv1", pattern(), 500)
     assert len(lines) == 3
-    assert lines[0].startswith("- `block1_conv1`: gradient ascent raised the mean activation of "
-                               "100% of the shown filters (median 0.2 -> 2); for 67% the pattern "
-                               "excites the filter more than any of 500 validation faces")
+    assert lines[0].startswith("- `block1_conv1` (each unit sees 3x3 pixels): gradient ascent raised "
+                               "the centre unit's response for 100% of the shown filters (median "
+                               "0.2 -> 2); for 67% the pattern excites the unit more than any of "
+                               "500 validation faces")
     assert "(median: 4.2 standard deviations" in lines[0]
-    assert lines[1].startswith("  1 of 3 patterns are uniform (1 dark, 0 bright)")
-    assert lines[1].endswith("median DC share of 0.50.")
-    assert lines[2] == ("  1 of the 2 textured patterns are oriented; the most common orientation "
-                        "is horizontal (2 patterns), and the strongest orientation holds 55% of a "
-                        "pattern's power on average (white noise: 29%).")
-    deeper = sections_filters.pattern_sentences(
-        "block2_conv1", pattern(uniform=2, median_dc_share=None, textured=0), 500, 0.29)
-    assert len(deeper) == 2 and deeper[1].endswith("not through a spatial pattern.")
-    assert len(sections_filters.pattern_sentences("x", pattern(uniform=0), 10, 0.3)) == 2
+    assert lines[1] == ("  2 of 3 patterns agree with their own kernel (cosine >= 0.5; median 0.88, "
+                        "against 0.04 with the other filters' kernels): most patterns reproduce "
+                        "their own kernel, bright where the weights are positive and dark where they "
+                        "are negative, so each filter detects that arrangement of light and dark.")
+    assert lines[2] == ("  1 of the 3 kernels respond mostly to brightness (DC share >= 0.5); the "
+                        "other 2 mostly to local contrast (edges, lines, spots) whatever the "
+                        "brightness (median DC share 0.50).")
+    every = sections_filters.pattern_sentences("x", pattern(agreeing=3), 500)[1]
+    assert "every pattern reproduces its own kernel" in every
+    few = sections_filters.pattern_sentences("x", pattern(agreeing=1, other_kernel_agreement=None), 500)[1]
+    assert "(cosine >= 0.5; median 0.88): most patterns do not reproduce" in few
+    deep = sections_filters.pattern_sentences("block3_conv2", deeper(), 500)
+    assert len(deep) == 2 and "(each unit sees 32x32 pixels)" in deep[0]
+    assert deep[1] == ("  1 of the 3 patterns are oriented; the most common orientation is "
+                       "horizontal (2 patterns), and the strongest orientation holds 55% of a "
+                       "pattern's power on average (white noise of the same size: 29%); the "
+                       "patterns repeat every 6.0 pixels (median).")
+
+
+def test_layers_and_measures_sentences():
+    patterns = {"block1_conv1": pattern(), "block3_conv2": deeper()}
+    lines = sections_filters.layers_sentences(patterns, 500).split("\n")
+    assert len(lines) == 3 + 2 + 1
+    assert lines[-1] == ("- From `block1_conv1` to `block3_conv2` the centre unit's receptive field "
+                         "grows from 3x3 to 32x32 pixels.")
+    both = {"block2_conv1": deeper(field=10, median_period_px=3.02), "block3_conv2": deeper()}
+    assert sections_filters.layers_sentences(both, 500).split("\n")[-1].endswith(
+        "the patterns repeat every 3.0 and 6.0 pixels (median): the deeper layer's patterns are "
+        "coarser by a factor 2.00.")
+    same = {"a": deeper(), "b": deeper(median_period_px=6.1)}
+    assert sections_filters.layers_sentences(same, 500).endswith("about the same scale.")
+    assert len(sections_filters.layers_sentences({"a": pattern()}, 500).split("\n")) == 3
+    text = sections_filters.measures_sentence(patterns, 500)
+    assert "same unit's response on 500 validation faces" in text
+    assert "a pattern *agrees* from 0.5 on" in text
+    assert text.endswith("white-noise images of the same size (`block3_conv2` 29% on average, "
+                         "below 33% in 95% of cases).")
+    assert sections_filters.measures_sentence({"a": pattern()}, 10).endswith("of the same size.")
+    settings = sections_filters.settings_sentence(analysis_ascent_settings(steps=7))
+    assert settings.startswith("**Objective**: each filter's response at the centre unit of its "
+                               "feature map, after batch normalization")
+    assert "7 ascent steps" in settings and "up to 2 pixels but at most 1/16" in settings
+
+
+def analysis_ascent_settings(**kwargs):
+    from helpers.analysis.ascent import AscentSettings
+
+    return AscentSettings(**kwargs)
 
 
 def test_records():
     p = pattern()
     record = sections_filters.pattern_record(p)
-    assert not {"images", "chosen", "common_orientation_filters"} & set(record)
+    assert not {"images", "chosen", "kernels", "common_orientation_filters"} & set(record)
     assert record["total_filters"] == 32 and record["seconds"] == 2.4
-    np.testing.assert_array_equal(record["start_activation"], p["start"])
-    np.testing.assert_array_equal(record["final_activation"], p["final"])
-    assert len(record) == 21 and record["median_face_z"] == 4.25
+    np.testing.assert_array_equal(record["start_response"], p["start"])
+    np.testing.assert_array_equal(record["final_response"], p["final"])
+    np.testing.assert_array_equal(record["kernel_agreement"], p["kernel_agreement"])
+    assert record["median_face_z"] == 4.25 and record["window"] == (23, 26, 23, 26)
+    assert not {"uniform", "uniform_dark", "textured"} & set(record)   # border shading: gone
     maps = {"maps": np.zeros((2, 2, 3)), "size": "2x2", "zero_after_relu": 0.5, "edge_like": 1}
     assert sections_filters.map_record(maps) == {"size": "2x2", "zero_after_relu": 0.5, "edge_like": 1}
     compared = sections_weak_model.comparison_record(p, maps)
-    assert set(compared) == {"filters", "median_start", "median_final", "rose", "beats_all_faces", "uniform",
-                             "uniform_dark", "uniform_bright", "median_dc_share", "textured",
-                             "median_period_px", "orientation_counts", "mean_selectivity",
-                             "oriented", "feature_maps"}
-    assert compared["feature_maps"] == sections_filters.map_record(maps) and compared["oriented"] == 1
+    assert set(compared) == {"filters", "field", "median_start", "median_final", "rose",
+                             "beats_all_faces", "kernel_agreement", "median_agreement", "agreeing",
+                             "other_kernel_agreement", "median_dc_share", "brightness_kernels",
+                             "feature_maps"}
+    assert compared["feature_maps"] == sections_filters.map_record(maps) and compared["agreeing"] == 2
+
+
+def test_filters_record():
+    from helpers.analysis.ascent import AscentSettings
+
+    maps = {"maps": np.zeros((2, 2, 3)), "size": "2x2", "edge_like": 1}
+    record = sections_filters.filters_record(
+        {"block1_conv1": pattern()}, {"block1_conv1": maps}, {"face": 3, "true": 1, "predicted": 2},
+        settings=AscentSettings(steps=50), filters_per_layer=3, reference_faces=500)
+    assert record["ascent_steps"] == 50 and record["ascent_settings"]["noise"] == 20.0
+    assert record["ascent_settings"]["jitter_share"] == 16 and record["agree_min"] == 0.5
+    assert record["objective"].startswith("centre unit, after batch normalization")
+    assert set(record["layers"]["block1_conv1"]) == set(sections_filters.pattern_record(pattern()))
+    assert record["feature_maps"] == {"face": 3, "true": 1, "predicted": 2, "r_min": analysis_filters.R_MIN,
+                                      "block1_conv1": {"size": "2x2", "edge_like": 1}}
 
 
 def first_layer_summary(weak=None, weak_maps=None):
-    maps = {"edge_like": 2, "brightness_like": 1, "filters": 3, "zero_after_relu": 0.25}
-    weak = pattern(textured=0, median_period_px=None, uniform=3) if weak is None else weak
+    maps = {"edge_like": 2, "brightness_like": 1, "filters": 3, "zero_after_relu": 0.25,
+            "face_pixels": [2, 45]}
+    weak = pattern(agreeing=1, median_agreement=0.4) if weak is None else weak
     return sections_weak_model.first_layer_comparison(
-        pattern(), weak, maps, maps | {"edge_like": 0} if weak_maps is None else weak_maps,
+        pattern(), weak, maps,
+        maps | {"edge_like": 0, "face_pixels": [0, 47]} if weak_maps is None else weak_maps,
         {"val_accuracy": 0.66, "epochs_run": 50}, {"val_accuracy": 0.5, "epochs_run": 1},
-        reference_faces=500, oriented_threshold=0.33, face=17)
+        reference_faces=500, face=17)
 
 
 def test_first_layer_comparison_and_table():
     s = first_layer_summary()
     assert (s["layer"], s["total_filters"], s["epochs"], s["main_epochs"]) == ("block1_conv1", 32, 1, 50)
-    assert s["weak"]["uniform"] == 3 and s["weak"]["feature_maps"]["edge_like"] == 0
+    assert s["weak"]["agreeing"] == 1 and s["weak"]["feature_maps"]["edge_like"] == 0
     assert list(sections_weak_model.first_layer_table(s).itertuples(index=False, name=None)) == [
         ("validation accuracy", "66.0%", "50.0%"),
         ("epochs trained", 50, 1),
-        ("patterns whose activation rose", "100%", "100%"),
+        ("patterns whose response rose", "100%", "100%"),
         ("patterns above every one of 500 faces", "67%", "67%"),
-        ("uniform patterns (dark / bright)", "1 (1 / 0)", "3 (1 / 0)"),
+        ("patterns agreeing with their kernel (cosine >= 0.5)", "2 of 3", "1 of 3"),
+        ("kernel agreement (median)", "0.88 (other kernels 0.04)", "0.40 (other kernels 0.04)"),
+        ("brightness kernels (DC share >= 0.5)", "1 of 3", "1 of 3"),
         ("kernel DC share (median)", "0.50", "0.50"),
-        ("median period of textured patterns (px)", "6.0", "n/a"),
-        ("power in the strongest orientation (mean)", "55%", "n/a"),
-        ("oriented patterns (above 33%)", "1 of 2 textured", "1 of 0 textured"),
         ("edge-like feature maps, face 17", "2 of 3", "0 of 3"),
         ("brightness-like feature maps, face 17", "1 of 3", "1 of 3"),
+        ("face rows and columns compared", "2-45", "0-47"),
         ("zero after ReLU", "25.0%", "25.0%"),
     ]
     fig = sections_weak_model.first_layer_figure(pattern(), pattern(), s, steps=100)
@@ -305,34 +519,145 @@ def test_first_layer_comparison_and_table():
 def test_first_layer_sentences():
     lines = sections_weak_model.first_layer_sentences(first_layer_summary()).split("\n")
     assert lines == [
-        "- Uniform patterns: 3 of the weak model's 3 first-layer filters against 1 for the main "
-        "CNN; median kernel DC share 0.50 against 0.50: the weak model's kernels are about as "
-        "close to plain brightness detectors.",
+        "- Kernel agreement: 1 of the weak model's 3 first-layer patterns agree with their own "
+        "kernel (median cosine 0.40) against 2 of 3 for the main CNN (0.88).",
+        "- Brightness kernels (DC share >= 0.5): 1 of the weak model's 3 against 1 of the main "
+        "CNN's 3; the median kernel DC share is 0.50 against 0.50: the weak model's typical kernel "
+        "has about as large a brightness (averaging) part.",
         "- On face 17, 0 of the weak model's 3 feature maps are edge-like and 1 brightness-like "
-        "(main CNN: 2 and 1); its ReLU zeroes 25.0% of the positions (main CNN 25.0%)."]
-    textured = first_layer_summary(weak=pattern(median_period_px=12.08, mean_selectivity=0.4,
-                                                median_dc_share=0.9))
-    lines = sections_weak_model.first_layer_sentences(textured).split("\n")
-    assert lines[0].endswith("0.90 against 0.50: the weak model's kernels are closer to plain "
-                             "brightness detectors.")
-    assert lines[1] == ("- Textured patterns repeat every 12.1 pixels (median) for the weak model "
-                        "against 6.0 for the main CNN (coarser), and are less "
-                        "orientation-selective: on average 40% of their power lies in one "
-                        "orientation, against 55%.")
+        "(main CNN: 2 and 1; each compared with the pixels its map covers); its ReLU zeroes 25.0% "
+        "of the positions (main CNN 25.0%)."]
+    both = first_layer_summary(weak=pattern(median_dc_share=0.9, brightness_kernels=3))
+    lines = sections_weak_model.first_layer_sentences(both).split("\n")
+    assert lines[0].endswith("against 2 of 3 for the main CNN (0.88): for both, gradient ascent "
+                             "recovers what the kernels weigh, so the comparison is between the "
+                             "kernels themselves.")
+    assert lines[1].endswith("0.90 against 0.50: the weak model's typical kernel has a larger "
+                             "brightness (averaging) part.")
 
 
-def test_layers_sentences_compare_the_scale_of_the_first_and_last_layer():
-    patterns = {"block1_conv1": pattern(), "block3_conv2": pattern(median_period_px=12.08)}
-    lines = sections_filters.layers_sentences(patterns, 500, 0.29).split("\n")
-    assert len(lines) == 2 * 3 + 1
-    assert lines[-1] == ("- Textured `block3_conv2` patterns repeat every 12.1 pixels (median), "
-                         "`block1_conv1` ones every 6.0: the deeper layer's patterns are coarser "
-                         "by a factor 2.00.")
-    same = {"a": pattern(), "b": pattern(median_period_px=6.1)}
-    assert sections_filters.layers_sentences(same, 500, 0.29).endswith("about the same scale.")
-    assert len(sections_filters.layers_sentences({"a": pattern()}, 500, 0.29).split("\n")) == 3
-    assert "the 4 pixels along each edge" in sections_filters.measures_sentence(100, 0.29, 0.33)
-    assert "white noise averages 29% and stays below 33% in 95%" in sections_filters.measures_sentence(100, 0.29, 0.33)
+def test_pattern_figures():
+    fig = sections_filters.kernel_pattern_figure(pattern(), steps=100, ncols=2)
+    assert isinstance(fig, Figure)
+    titles = [ax.get_title() for ax in fig.axes]
+    # rows of 2: kernels 0 and 1, their patterns, kernel 2 and an empty cell, its pattern
+    assert titles == ["0", "1", "cos 0.95", "cos 0.88", "2", "", "cos 0.30", ""]
+    assert [ax.get_ylabel() for ax in fig.axes[::2]] == ["kernel", "pattern", "kernel", "pattern"]
+    kernel_image = fig.axes[1].images[0].get_array()             # Sobel: -2 black, +2 white
+    assert (kernel_image[1, 0], kernel_image[1, 1], kernel_image[1, 2]) == (0.0, 127.5, 255.0)
+    assert fig.axes[1].images[0].get_clim() == (0.0, 255.0)    # the patterns' scale
+    np.testing.assert_array_equal(fig.axes[3].images[0].get_array(), pattern()["images"][1, 23:26, 23:26])
+    assert fig._suptitle.get_text() == (
+        "block1_conv1: kernels (times the batch-norm scale; white +, black -)\nabove their "
+        "patterns' 3x3 patch (100 ascent steps; title: cosine)")
+    assert sections_filters.agreement_words(pattern(other_kernel_agreement=-0.004)).endswith(
+        "(other kernels 0.00)")                                   # not -0.00
+    assert sections_filters.pattern_figure(pattern(), 100).axes[0].get_ylabel() == "kernel"
+    grid = sections_filters.pattern_figure(deeper(), 100)
+    assert grid.axes[0].images[0].get_array().shape == (32, 32)   # the receptive field only
+    assert grid._suptitle.get_text() == ("block3_conv2: filters 0-2 of 128, 100 ascent steps, "
+                                         "32x32 receptive field")
+    assert grid.axes[1].get_title() == "1: 0.2\u21922"
+    fig = sections_weak_model.side_by_side_patterns(pattern(), pattern(chosen=np.array([4, 5, 6])),
+                                                    "main", "weak", steps=100, columns=2)
+    assert [ax.get_title() for ax in fig.axes][:2] == ["0", "1"]
+    assert [ax.get_title() for ax in fig.axes][8:10] == ["4", "5"]
+    assert [sub._suptitle.get_text() for sub in fig.subfigs] == ["main", "weak"]
+    face = sections_filters.face_figure(np.zeros(SHAPE), {"face": 3, "true": 3, "predicted": 0,
+                                                          "probability": 0.25})
+    assert face.axes[0].get_title() == (f"validation face 3\ntrue {CLASS_NAMES[3]}, predicted\n"
+                                        f"{CLASS_NAMES[0]} (25%)")
+    assert face.get_size_inches().tolist() == pytest.approx([1.9, 2.2])
+
+
+# ----------------------------------------------------------------------------- feature maps
+
+def test_align_to_map():
+    a = np.arange(36.0).reshape(6, 6)
+    np.testing.assert_array_equal(analysis_filters.align_to_map(a, 0, 2, (2, 2)), [[3.5, 5.5], [15.5, 17.5]])
+    np.testing.assert_array_equal(analysis_filters.align_to_map(a, 1, 2, (2, 2)), [[10.5, 12.5], [22.5, 24.5]])
+    np.testing.assert_array_equal(analysis_filters.align_to_map(a, 1, 1, (4, 4)), a[1:5, 1:5])
+    with pytest.raises(ValueError, match="does not fit"):
+        analysis_filters.align_to_map(a, 1, 2, (3, 3))
+
+
+def test_abs_correlations():
+    rng = np.random.default_rng(0)
+    ref = rng.uniform(size=(6, 6))
+    other = rng.uniform(size=(6, 6))
+    maps = np.stack([ref, -2 * ref + 1, np.full((6, 6), 3.0), other], axis=-1)
+    r = analysis_filters.abs_correlations(maps, [ref, np.ones((6, 6))])
+    assert r.shape == (4, 2)
+    chance = abs(np.corrcoef(ref.ravel(), other.ravel())[0, 1])
+    np.testing.assert_allclose(r[:, 0], [1.0, 1.0, 0.0, chance])
+    np.testing.assert_array_equal(r[:, 1], 0.0)   # a constant reference correlates with nothing
+
+
+def framed_face() -> np.ndarray:
+    """Smooth noise inside a black frame: zero padding and ndimage's reflected border agree."""
+    image = np.zeros(SHAPE)
+    noise = np.random.default_rng(1).uniform(0, 255, (42, 42))
+    image[3:-3, 3:-3, 0] = ndimage.gaussian_filter(noise, 2)
+    return image
+
+
+def test_map_summary_tells_brightness_from_edges(hand_cnn):
+    image = framed_face()
+    s = analysis_filters.map_summary(hand_cnn, "block1_conv1", [0, 1, 2], image)
+    conv = feature_maps(hand_cnn, "block1_conv1", image)
+    np.testing.assert_array_equal(s["maps"], conv)
+    assert (s["size"], s["filters"], s["face_pixels"]) == ("48x48", 3, [0, 47])
+    # averaging and identity kernels copy the brightness; the Sobel kernel gives the x gradient
+    assert (s["brightness_like"], s["edge_like"], s["neither"]) == (2, 1, 0)
+    # |r| with brightness: 1 (identity), a little less (averaging), about 0 (Sobel);
+    # with the edges: 1 for the Sobel map only
+    assert 0.6 < s["mean_r_brightness"] < 2 / 3 + 1e-6
+    assert s["mean_r_edges"] == pytest.approx(1 / 3, abs=0.02)
+    # the ReLU zeroes what the convolution leaves <= 0: the frame of the copies, about half of
+    # the Sobel map
+    assert s["zero_after_relu"] == float((conv <= 0).mean())
+    assert 0.2 < s["zero_after_relu"] < 0.45
+    assert s["constant_maps"] == 0
+    # an exponential ramp's x gradient is proportional to it: a copy follows both, brightness best
+    ramp = np.exp(np.arange(48) / 10.0)[None, :, None] * np.ones(SHAPE)
+    both = analysis_filters.map_summary(hand_cnn, "block1_conv1", [2], ramp)
+    assert 0.5 < both["mean_r_edges"] < both["mean_r_brightness"] == pytest.approx(1.0)
+    assert (both["brightness_like"], both["edge_like"], both["neither"]) == (1, 0, 0)
+    strict = analysis_filters.map_summary(hand_cnn, "block1_conv1", [1], image, r_min=1.01)
+    assert (strict["edge_like"], strict["brightness_like"], strict["neither"]) == (0, 0, 1)
+    # there is no block2_relu1: the outputs <= 0 are counted
+    deeper_maps = analysis_filters.map_summary(hand_cnn, "block2_conv1", [0, 1], image)
+    out = feature_maps(hand_cnn, "block2_conv1", image)
+    assert deeper_maps["size"] == "48x48"
+    assert deeper_maps["zero_after_relu"] == pytest.approx(float((out <= 0).mean()))
+
+
+def test_map_summary_compares_a_cropped_model_with_the_same_crop():
+    """Behind a 44-pixel centre crop the maps cover face pixels 2..45: compared with them, the
+    Sobel map is the face's x gradient exactly (2 pixels off, it was not edge-like at all)."""
+    model = hand_model(crop=44, name="cropped_hand_cnn")
+    image = framed_face()
+    s = analysis_filters.map_summary(model, "block1_conv1", [0, 1, 2], image)
+    assert (s["size"], s["face_pixels"]) == ("44x44", [2, 45])
+    assert (s["brightness_like"], s["edge_like"], s["neither"]) == (2, 1, 0)
+    sobel = ndimage.sobel(image[..., 0], axis=1)[2:46, 2:46]
+    r = abs(np.corrcoef(s["maps"][..., 1].ravel(), sobel.ravel())[0, 1])
+    assert r == pytest.approx(1.0, abs=1e-6)
+    shifted = abs(np.corrcoef(s["maps"][..., 1].ravel(), ndimage.sobel(image[..., 0], axis=1)[:44, :44].ravel())[0, 1])
+    assert shifted < 0.5                                # the top-left 44x44 of the old comparison
+    assert s["mean_r_edges"] == pytest.approx(1 / 3, abs=0.02)
+
+
+def test_feature_map_table():
+    s = {"size": "24x24", "face_pixels": [2, 45], "filters": 8, "zero_after_relu": 0.375,
+         "edge_like": 3, "brightness_like": 4, "neither": 1, "mean_r_brightness": 0.512,
+         "mean_r_edges": 0.3}
+    table = sections_filters.feature_map_table({"block2_conv1": s}, r_min=0.5)
+    assert table.to_dict("list") == {
+        "measure": ["map size", "face rows and columns compared", "filters", "zero after ReLU",
+                    "edge-like maps (r >= 0.5)", "brightness-like maps (r >= 0.5)", "neither",
+                    "mean r with brightness", "mean r with edges"],
+        "block2_conv1": ["24x24", "2-45", 8, "37.5%", 3, 4, 1, "0.51", "0.30"]}
 
 
 def test_map_sentences():
@@ -352,108 +677,7 @@ def test_map_sentences():
     assert len(sections_filters.map_sentences({"a": a}).split("\n")) == 1
 
 
-def test_filters_record():
-    from helpers.analysis.ascent import AscentSettings
-
-    maps = {"maps": np.zeros((2, 2, 3)), "size": "2x2", "edge_like": 1}
-    record = sections_filters.filters_record(
-        {"block1_conv1": pattern()}, {"block1_conv1": maps}, {"face": 3, "true": 1, "predicted": 2},
-        settings=AscentSettings(steps=50), filters_per_layer=3, reference_faces=500,
-        noise_selectivity=0.29, oriented_threshold=0.33)
-    assert record["ascent_steps"] == 50 and record["ascent_settings"]["noise"] == 20.0
-    assert set(record["layers"]["block1_conv1"]) == set(sections_filters.pattern_record(pattern()))
-    assert record["feature_maps"] == {"face": 3, "true": 1, "predicted": 2, "r_min": analysis_filters.R_MIN,
-                                      "block1_conv1": {"size": "2x2", "edge_like": 1}}
-
-
-def test_pattern_figures(hand_cnn):
-    fig = sections_filters.kernel_figure(hand_cnn, "block1_conv1", [0, 1, 2])
-    assert isinstance(fig, Figure)
-    assert [ax.get_title() for ax in fig.axes] == ["0: DC 1.00", "1: DC 0.00", "2: DC 0.33"]
-    assert fig.axes[1].images[0].get_clim() == (-2.0, 2.0)    # one symmetric scale for all
-    left, right = pattern(), pattern(chosen=np.array([4, 5, 6]))
-    fig = sections_weak_model.side_by_side_patterns(left, right, "main", "weak", columns=2)
-    assert [ax.get_title() for ax in fig.axes] == ["0", "1", "2", "4", "5", "6"]
-    assert [sub._suptitle.get_text() for sub in fig.subfigs] == ["main", "weak"]
-    assert fig.get_size_inches().tolist() == pytest.approx([2 * 1.05 * 2 + 0.6, 1.15 * 2 + 0.7])
-    face = sections_filters.face_figure(np.zeros(SHAPE), {"face": 3, "true": 3, "predicted": 0,
-                                                 "probability": 0.25})
-    assert face.axes[0].get_title() == (f"validation face 3\ntrue {CLASS_NAMES[3]}, predicted\n"
-                                        f"{CLASS_NAMES[0]} (25%)")
-    assert face.get_size_inches().tolist() == pytest.approx([1.9, 2.2])
-
-
-# ----------------------------------------------------------------------------- feature maps
-
-def test_downsample():
-    a = np.arange(16.0).reshape(4, 4)
-    np.testing.assert_array_equal(analysis_filters.downsample(a, (2, 2)), [[2.5, 4.5], [10.5, 12.5]])
-    np.testing.assert_array_equal(analysis_filters.downsample(a, (4, 4)), a)
-    b = np.arange(25.0).reshape(5, 5)                     # the last row and column fill no block
-    np.testing.assert_array_equal(analysis_filters.downsample(b, (2, 2)),
-                                  analysis_filters.downsample(b[:4, :4], (2, 2)))
-    assert analysis_filters.downsample(np.ones((48, 48)), (24, 24)).shape == (24, 24)
-
-
-def test_abs_correlations():
-    rng = np.random.default_rng(0)
-    ref = rng.uniform(size=(6, 6))
-    other = rng.uniform(size=(6, 6))
-    maps = np.stack([ref, -2 * ref + 1, np.full((6, 6), 3.0), other], axis=-1)
-    r = analysis_filters.abs_correlations(maps, [ref, np.ones((6, 6))])
-    assert r.shape == (4, 2)
-    chance = abs(np.corrcoef(ref.ravel(), other.ravel())[0, 1])
-    np.testing.assert_allclose(r[:, 0], [1.0, 1.0, 0.0, chance])
-    np.testing.assert_array_equal(r[:, 1], 0.0)   # a constant reference correlates with nothing
-
-
-def test_map_summary_tells_brightness_from_edges(hand_cnn):
-    # smooth noise inside a black frame: zero padding and ndimage's reflected border then agree
-    image = np.zeros(SHAPE)
-    noise = np.random.default_rng(1).uniform(0, 255, (42, 42))
-    image[3:-3, 3:-3, 0] = ndimage.gaussian_filter(noise, 2)
-    s = analysis_filters.map_summary(hand_cnn, "block1_conv1", [0, 1, 2], image)
-    conv = feature_maps(hand_cnn, "block1_conv1", image)
-    np.testing.assert_array_equal(s["maps"], conv)
-    assert (s["size"], s["filters"]) == ("48x48", 3)
-    # averaging and identity kernels copy the brightness; the Sobel kernel gives the x gradient
-    assert (s["brightness_like"], s["edge_like"], s["neither"]) == (2, 1, 0)
-    # |r| with brightness: 1 (identity), a little less (averaging), about 0 (Sobel);
-    # with the edges: 1 for the Sobel map only
-    assert 0.6 < s["mean_r_brightness"] < 2 / 3 + 1e-6
-    assert s["mean_r_edges"] == pytest.approx(1 / 3, abs=0.02)
-    # the ReLU zeroes what the convolution leaves <= 0: the frame of the copies, about half of
-    # the Sobel map
-    assert s["zero_after_relu"] == float((conv <= 0).mean())
-    assert s["zero_after_relu"] == pytest.approx(float((np.maximum(conv, 0) == 0).mean()))
-    assert 0.2 < s["zero_after_relu"] < 0.45
-    assert s["constant_maps"] == 0
-    # an exponential ramp's x gradient is proportional to it: a copy follows both, brightness best
-    ramp = np.exp(np.arange(48) / 10.0)[None, :, None] * np.ones(SHAPE)
-    both = analysis_filters.map_summary(hand_cnn, "block1_conv1", [2], ramp)
-    assert 0.5 < both["mean_r_edges"] < both["mean_r_brightness"] == pytest.approx(1.0)
-    assert (both["brightness_like"], both["edge_like"], both["neither"]) == (1, 0, 0)
-    strict = analysis_filters.map_summary(hand_cnn, "block1_conv1", [1], image, r_min=1.01)
-    assert (strict["edge_like"], strict["brightness_like"], strict["neither"]) == (0, 0, 1)
-    # there is no block2_relu1: the outputs <= 0 are counted
-    deeper = analysis_filters.map_summary(hand_cnn, "block2_conv1", [0, 1], image)
-    out = feature_maps(hand_cnn, "block2_conv1", image)
-    assert deeper["size"] == "48x48"
-    assert deeper["zero_after_relu"] == pytest.approx(float((out <= 0).mean()))
-
-
-def test_feature_map_table():
-    s = {"size": "24x24", "filters": 8, "zero_after_relu": 0.375, "edge_like": 3,
-         "brightness_like": 4, "neither": 1, "mean_r_brightness": 0.512, "mean_r_edges": 0.3}
-    table = sections_filters.feature_map_table({"block2_conv1": s}, r_min=0.5)
-    assert table.to_dict("list") == {
-        "measure": ["map size", "filters", "zero after ReLU", "edge-like maps (r >= 0.5)",
-                    "brightness-like maps (r >= 0.5)", "neither", "mean r with brightness",
-                    "mean r with edges"],
-        "block2_conv1": ["24x24", 8, "37.5%", 3, 4, 1, "0.51", "0.30"]}
-
-
-def test_pick_face_and_grids(hand_cnn):
+def test_pick_face(hand_cnn):
     images = np.random.default_rng(0).uniform(0, 255, (5,) + SHAPE).astype(np.float32)
     face = analysis_filters.pick_face(hand_cnn, images, np.arange(5), seed=3)
     assert face["face"] == int(np.random.default_rng(3).integers(5))
@@ -461,9 +685,6 @@ def test_pick_face_and_grids(hand_cnn):
     assert face["predicted"] == int(logits.argmax()) and face["true"] == face["face"]
     expected = 1 / np.exp(logits.astype(np.float64) - logits.max()).sum()
     assert face["probability"] == pytest.approx(expected, rel=1e-4)
-    fig = sections_filters.pattern_grid(pattern(), steps=100)
-    assert fig._suptitle.get_text() == "block1_conv1: filters 0-2 of 32, 100 ascent steps"
-    assert fig.axes[1].get_title() == "1: 0.2\u21922"
     maps = {"maps": np.zeros((24, 24, 3)), "size": "24x24"}
     fig = sections_filters.feature_map_grid("block1_conv1", maps, [0, 1, 2], face=7)
     assert fig._suptitle.get_text() == "block1_conv1: feature maps (24x24) of filters 0-2 for face 7"

@@ -1,6 +1,7 @@
 """Tests for the gradient methods (helpers.analysis.gradients, saliency, ascent, adversarial, sampling,
 plotting.plot_grid) on tiny models whose gradients are known by construction."""
 
+import inspect
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -141,6 +142,42 @@ def test_smoothgrad(cnn, images, linear):
         analysis_saliency.smoothgrad(cnn, images, samples=0)
 
 
+@pytest.fixture(scope="module")
+def v_shape():
+    """logit_c = sum_p w[p, c] |pixel_p - 128|: each pixel's gradient is +-w, its sign flipping
+    where the pixel crosses 128."""
+    inputs = keras.Input(SHAPE)
+    centred = layers.Rescaling(1.0, offset=-128.0)(inputs)
+    up = layers.ReLU()(centred)
+    down = layers.ReLU()(layers.Rescaling(-1.0)(centred))
+    model = with_head(inputs, layers.Flatten()(layers.Add()([up, down])), "v_shape")
+    kernel = np.random.default_rng(3).uniform(0.5, 1.0, (PIXELS, 7))
+    set_dense(model, kernel)
+    return model, kernel.reshape(IMAGE_SIZE, IMAGE_SIZE, 7)
+
+
+def test_smoothgrad_averages_gradient_magnitudes(v_shape):
+    """On a grey-128 face the noise flips every pixel's gradient sign at random: a signed mean
+    of the copies' gradients (the old SmoothGrad) nearly cancels into speckle, the mean
+    magnitude is |w| exactly, as smooth as the weights."""
+    model, kernel = v_shape
+    grey = np.full((1, *SHAPE), 128.0, np.float32)
+    sg = analysis_saliency.smoothgrad(model, grey, 2, samples=50, seed=0)
+    np.testing.assert_allclose(sg[0], kernel[..., 2] / kernel[..., 2].max(), atol=1e-5)
+
+
+def test_smoothgrad_settings_follow_the_paper():
+    """Smilkov et al. 2017: noise of 10-20% of the input range, about 50 copies."""
+    from helpers.core.config import load_profile
+
+    assert 0.1 <= analysis_saliency.SMOOTHGRAD_NOISE <= 0.2
+    assert analysis_saliency.SMOOTHGRAD_SAMPLES >= 50
+    defaults = inspect.signature(analysis_saliency.smoothgrad).parameters
+    assert defaults["samples"].default == analysis_saliency.SMOOTHGRAD_SAMPLES
+    assert defaults["noise"].default == analysis_saliency.SMOOTHGRAD_NOISE
+    assert load_profile("full")["smoothgrad_samples"] >= 50
+
+
 def tf_keras_vis():
     """The tf-keras-vis modules used for cross-checks (skip the test if it is not installed)."""
     pytest.importorskip("tf_keras_vis")
@@ -239,6 +276,42 @@ def test_mask_by_saliency_zeroes_exactly_the_low_pixels():
             analysis_saliency.mask_by_saliency(**args)
 
 
+def test_top_share_mask_and_apply_mask():
+    maps = np.zeros((3, 4, 4))
+    maps[0] = np.arange(16).reshape(4, 4)
+    maps[1, 0, :2] = [1.0, 2.0]                 # only two pixels have any weight
+    maps[2] = 1.0                               # all equal: taken in row-major order
+    mask = analysis_saliency.top_share_mask(maps, 0.25)   # 4 of 16 pixels
+    assert mask.shape == maps.shape and mask.dtype == bool
+    assert mask[0].sum() == 4 and mask[0, 3].all()        # the last row holds 12..15
+    assert mask[1].sum() == 2 and mask[1, 0, :2].all()    # pixels of weight 0 are never kept
+    assert mask[2].sum() == 4 and mask[2, 0].all()
+    single = analysis_saliency.top_share_mask(maps[0], 0.01)   # at least one pixel
+    assert single.shape == (4, 4) and single.sum() == 1 and single[3, 3]
+    for keep in (0.0, 1.5):
+        with pytest.raises(ValueError, match="keep"):
+            analysis_saliency.top_share_mask(maps, keep)
+    with pytest.raises(ValueError):
+        analysis_saliency.top_share_mask(maps[None], 0.5)
+    images = np.arange(3 * 16, dtype=np.uint8).reshape(3, 4, 4, 1) + 1
+    masked = analysis_saliency.apply_mask(images, mask)
+    assert masked.dtype == np.uint8 and masked.shape == images.shape
+    np.testing.assert_array_equal(masked[..., 0], np.where(mask, images[..., 0], 0))
+    np.testing.assert_array_equal(analysis_saliency.apply_mask(images[..., 0], mask),
+                                  masked[..., 0])
+    with pytest.raises(ValueError, match="does not match"):
+        analysis_saliency.apply_mask(images, mask[:, :3])
+
+
+def test_connected_regions():
+    masks = np.zeros((3, 8, 8), dtype=bool)
+    masks[0, :2, :2] = masks[0, 5:, 5:] = True  # two blobs
+    masks[1, 0, 0] = masks[1, 1, 1] = True      # touching at a corner: one region
+    assert analysis_saliency.connected_regions(masks).tolist() == [2, 1, 0]
+    with pytest.raises(ValueError):
+        analysis_saliency.connected_regions(masks[0])
+
+
 def test_region_share():
     mouth = np.zeros((IMAGE_SIZE, IMAGE_SIZE))
     r0, r1, c0, c1 = analysis_saliency.FACE_REGIONS["mouth"]
@@ -263,6 +336,19 @@ def test_region_share():
         analysis_saliency.region_share(-mouth)
 
 
+def test_region_shares_and_density_per_map():
+    eyes = np.zeros((IMAGE_SIZE, IMAGE_SIZE))
+    eyes[12, 20] = 2.0
+    maps = np.stack([eyes, np.ones_like(eyes), np.zeros_like(eyes)])
+    shares = analysis_saliency.region_shares(maps)
+    np.testing.assert_allclose(shares["eyes"][:2], [1.0, 14 * 40 / PIXELS])
+    assert np.isnan(shares["eyes"][2]) and np.isnan(shares["rest"][2])  # no mass: no shares
+    density = analysis_saliency.region_density(maps)
+    np.testing.assert_allclose(density["eyes"][0], PIXELS / (14 * 40))
+    for region in ("eyes", "mouth", "rest"):                  # an even map gives every region 1x
+        assert density[region][1] == pytest.approx(1.0)
+
+
 # ----------------------------------------------------------------------------- filters
 
 def test_conv_layer_names(cnn):
@@ -275,22 +361,60 @@ def test_conv_layer_names(cnn):
 def test_filter_patterns_raise_every_filter(cnn):
     patterns, start, final = analysis_ascent.filter_patterns(cnn, "block2_conv1", steps=25,
                                                       batch_size=5, progress=False)
-    assert patterns.shape == (8, IMAGE_SIZE, IMAGE_SIZE) and patterns.dtype == np.uint8
+    assert patterns.shape == (8, IMAGE_SIZE, IMAGE_SIZE) and patterns.dtype == np.float32
+    assert patterns.min() >= 0 and patterns.max() <= 255          # raw pixels, not stretched
     assert start.shape == final.shape == (8,)
     assert np.all(final > start), (start, final)
-    # the blur trades some activation for smoother patterns: without it the ascent gets further
+    # the blur trades some response for smoother patterns: without it the ascent gets further
     _, raw_start, raw_final = analysis_ascent.filter_patterns(cnn, "block2_conv1", steps=25, blur_every=0,
                                                        jitter=0, progress=False)
     # same start image, but in a batch of 8 rather than 5 + 3, which may change the kernels'
-    # summation order: float32 start activations (|a| < 1.2) are within 3e-7 of float64 ones
+    # summation order: float32 start responses (|a| < 1.2) are within 3e-7 of float64 ones
     np.testing.assert_allclose(raw_start, start, rtol=1e-5, atol=1e-5)
     assert np.all(raw_final > start) and (raw_final - start).mean() > (final - start).mean()
-    assert all(p.std() > 5 for p in patterns)  # display-ready: stretched, not flat
-    # a subset, in the given order: same start image, so the same start activations
+    assert all(analysis_ascent.to_display(p[None])[0].std() > 5 for p in patterns)  # not flat
+    # a subset, in the given order: same start image, so the same start responses
     _, sub_start, sub_final = analysis_ascent.filter_patterns(cnn, "block2_conv1", [6, 1], steps=3,
                                                        progress=False)
     np.testing.assert_allclose(sub_start, start[[6, 1]], rtol=1e-5, atol=1e-5)
     assert np.all(sub_final > sub_start)
+
+
+@pytest.fixture(scope="module")
+def sobel_bn():
+    """One 3x3 Sobel filter, batch normalization with a negative scale, a ReLU: the names of
+    helpers.modeling.models."""
+    inputs = keras.Input(SHAPE)
+    conv = layers.Conv2D(1, 3, padding="same", use_bias=False, name="block1_conv1")
+    norm = layers.BatchNormalization(name="block1_bn1")
+    x = layers.Activation("relu", name="block1_relu1")(norm(conv(inputs)))
+    model = with_head(inputs, layers.GlobalAveragePooling2D()(x), "sobel_bn")
+    conv.set_weights([np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], np.float32)[:, :, None, None]])
+    norm.set_weights([np.array([-1.0], np.float32), np.zeros(1, np.float32),
+                      np.zeros(1, np.float32), np.ones(1, np.float32)])
+    return model
+
+
+def test_filter_patterns_maximise_the_centre_unit_after_batch_norm(sobel_bn):
+    """Only the centre unit's 3x3 receptive field moves, towards the kernel times the batch-norm
+    scale: dark on the left, bright on the right becomes bright on the left here. (The old
+    objective, the convolution's mean over the map, moved the whole image and ignored the
+    scale's sign.)"""
+    patterns, start, final = analysis_ascent.filter_patterns(sobel_bn, "block1_conv1", steps=10,
+                                                             blur_every=0, progress=False)
+    # the jitter of 2 pixels is capped to 0 for a 3x3 unit: its pattern is not smeared
+    rng = np.random.default_rng(0)
+    noise = np.clip(127.5 + rng.normal(0, 20.0, SHAPE), 0, 255)[..., 0]
+    changed = np.argwhere(np.abs(patterns[0] - noise) > 1e-3)
+    assert changed.min(axis=0).tolist() == [23, 23] and changed.max(axis=0).tolist() == [25, 25]
+    assert patterns[0, 23:26, 23].min() == 255 and patterns[0, 23:26, 25].max() == 0
+    scale = -1 / np.sqrt(1 + 1e-3)
+    expected = scale * (np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]]) * patterns[0, 23:26, 23:26]).sum()
+    assert final[0] == pytest.approx(expected, rel=1e-5) and final[0] > start[0]
+    # the same with jitter 0 asked for: identical
+    same, _, _ = analysis_ascent.filter_patterns(sobel_bn, "block1_conv1", steps=10, blur_every=0,
+                                                 jitter=0, progress=False)
+    np.testing.assert_array_equal(same, patterns)
 
 
 def test_filter_patterns_bad_arguments(cnn):
@@ -435,16 +559,35 @@ def test_plot_grid():
 
 
 def test_saliency_figure(cnn, images):
-    fig = sections_saliency.saliency_figure(cnn, images[:3], labels=[0, 3, 6], samples=2)
+    maps = sections_saliency.explanation_maps(cnn, images[:3], samples=2)
+    predicted = analysis_gradients.predict_logits(cnn, images[:3]).argmax(axis=1)
+    assert set(maps) == {"predicted", "probability", "saliency", "smoothgrad", "gradcam"}
+    np.testing.assert_array_equal(maps["predicted"], predicted)
+    assert np.all((maps["probability"] > 1 / 7) & (maps["probability"] <= 1))
+    np.testing.assert_array_equal(maps["smoothgrad"],
+                                  analysis_saliency.smoothgrad(cnn, images[:3], predicted, samples=2))
+    fig = sections_saliency.saliency_figure(images[:3], maps, labels=[0, 3, 6], keep=0.25)
     assert isinstance(fig, Figure) and len(fig.axes) == 15
     titles = [ax.get_title() for ax in fig.axes[:5]]
-    assert titles == ["original", "saliency", "masked (>= 0.5)", "Grad-CAM", "SmoothGrad"]
-    predicted = analysis_gradients.predict_logits(cnn, images[:3]).argmax(axis=1)
+    assert titles == ["original", "saliency", "SmoothGrad", "Grad-CAM", "masked: top 25%\nof Grad-CAM"]
     label = fig.axes[5].get_ylabel()
     assert label.startswith("true happy\npred " + CLASS_NAMES[predicted[1]])
+    # the masked panel shows the face's 25% highest Grad-CAM pixels and nothing else
+    kept = analysis_saliency.top_share_mask(maps["gradcam"][1], 0.25)
+    np.testing.assert_array_equal(np.asarray(fig.axes[9].images[0].get_array()),
+                                  np.where(kept, images[1, ..., 0], 0))
+    assert not fig.axes[9].texts
+    with pytest.raises(ValueError, match="one label per image"):
+        sections_saliency.saliency_figure(images[:3], maps, labels=[0, 3])
+    blank = sections_saliency.saliency_figure(images[:1], {k: v[:1] for k, v in maps.items()}
+                                              | {"gradcam": np.zeros((1, IMAGE_SIZE, IMAGE_SIZE))})
+    assert blank.axes[4].texts[0].get_text() == "Grad-CAM\nis 0 everywhere"
     keras.utils.set_random_seed(0)
-    dnn_fig = sections_saliency.saliency_figure(build_dnn(hidden_units=[8]), images[:2], samples=2)
-    assert len(dnn_fig.axes) == 8  # no Grad-CAM column without conv layers
+    dnn_maps = sections_saliency.explanation_maps(build_dnn(hidden_units=[8]), images[:2], samples=2)
+    assert "gradcam" not in dnn_maps
+    dnn_fig = sections_saliency.saliency_figure(images[:2], dnn_maps)
+    assert len(dnn_fig.axes) == 8  # no Grad-CAM column without conv layers: masked by SmoothGrad
+    assert dnn_fig.axes[3].get_title() == "masked: top 25%\nof SmoothGrad"
 
 
 # ----------------------------------------------------------------------------- notebook support
@@ -498,6 +641,98 @@ def test_explain_and_predicted_maps_match_the_single_methods(cnn, images):
     np.testing.assert_array_equal(batched[0], predicted)
     np.testing.assert_allclose(batched[1], sal, atol=1e-5)
     np.testing.assert_allclose(batched[2], cam, atol=1e-5)
+    assert list(batched.methods()) == ["saliency", "gradcam"]
+    with pytest.raises(ValueError, match="no SmoothGrad"):
+        batched.on_subset()
+
+
+def test_predicted_maps_for_given_classes_with_a_smoothgrad_subset(cnn, images):
+    classes = np.array([1, 2, 3, 4])
+    maps = analysis_saliency.predicted_maps(cnn, images, batch=3, progress=False, classes=classes,
+                                            smoothgrad_subset=[3, 0], samples=2, seed=1)
+    np.testing.assert_array_equal(maps.predicted, classes)
+    np.testing.assert_allclose(maps.saliency, analysis_saliency.saliency_maps(cnn, images, classes),
+                               atol=1e-5)
+    np.testing.assert_allclose(maps.smoothgrad, analysis_saliency.smoothgrad(
+        cnn, images[[3, 0]], classes[[3, 0]], samples=2, seed=1), atol=1e-5)
+    assert list(maps.methods()) == ["saliency", "smoothgrad", "gradcam"]
+    assert maps.methods()["smoothgrad"].shape == (2, IMAGE_SIZE, IMAGE_SIZE)
+    subset = maps.on_subset()
+    np.testing.assert_array_equal(subset["gradcam"], maps.gradcam[[3, 0]])
+    with pytest.raises(ValueError, match="smoothgrad_subset"):
+        analysis_saliency.predicted_maps(cnn, images, progress=False, smoothgrad_subset=[4])
+
+
+def test_randomized_copy_has_fresh_weights_and_the_same_settings():
+    keras.utils.set_random_seed(0)
+    model = build_cnn(filters=[2], dense_units=[4], normalization={"mean": 100.0, "std": 50.0},
+                      augmentation={"crop": 44}, name="trained")
+    bn = model.get_layer("block1_bn1")
+    bn.moving_mean.assign(np.full(2, 5.0, np.float32))      # as training would leave it
+    before = [np.array(w) for w in model.weights]
+    copy = analysis_saliency.randomized_copy(model, seed=1)
+    assert [layer.name for layer in copy.layers] == [layer.name for layer in model.layers]
+    assert [w.shape for w in copy.weights] == [w.shape for w in model.weights]
+    kernel = "block1_conv1"
+    assert not np.allclose(copy.get_layer(kernel).kernel, model.get_layer(kernel).kernel)
+    np.testing.assert_array_equal(np.array(copy.get_layer("block1_bn1").moving_mean), 0.0)
+    assert copy.get_layer("normalize").get_config()["mean"] == 100.0      # fixed settings stay
+    for old, new in zip(before, model.weights):                           # the original is untouched
+        np.testing.assert_array_equal(old, np.array(new))
+    again = analysis_saliency.randomized_copy(model, seed=1)
+    for a, b in zip(copy.weights, again.weights):
+        np.testing.assert_array_equal(np.array(a), np.array(b))
+    other = analysis_saliency.randomized_copy(model, seed=2)
+    assert not np.allclose(other.get_layer(kernel).kernel, copy.get_layer(kernel).kernel)
+    assert np.isfinite(analysis_gradients.predict_logits(copy, np.full((2, *SHAPE), 90.0))).all()
+
+
+def test_lag1_autocorrelation():
+    rng = np.random.default_rng(0)
+    speckle = rng.normal(size=(20, IMAGE_SIZE, IMAGE_SIZE))
+    assert abs(analysis_saliency.lag1_autocorrelation(speckle).mean()) < 0.02
+    rows, cols = np.indices((IMAGE_SIZE, IMAGE_SIZE))
+    assert analysis_saliency.lag1_autocorrelation((rows + cols)[None])[0] == pytest.approx(1.0)
+    checker = ((rows + cols) % 2)[None]
+    assert analysis_saliency.lag1_autocorrelation(checker)[0] == pytest.approx(-1.0)
+    assert analysis_saliency.lag1_autocorrelation(np.ones((1, 8, 8)))[0] == 0.0
+    from scipy import ndimage
+    blurred = np.stack([ndimage.gaussian_filter(m, 2.0) for m in speckle[:3]])
+    assert analysis_saliency.lag1_autocorrelation(blurred).min() > 0.8
+    with pytest.raises(ValueError):
+        analysis_saliency.lag1_autocorrelation(speckle[0])
+
+
+def test_rank_correlation():
+    rng = np.random.default_rng(0)
+    a = rng.uniform(0.1, 1, size=(3, 6, 6))
+    np.testing.assert_allclose(analysis_saliency.rank_correlation(a, a ** 3), 1.0)   # monotone
+    np.testing.assert_allclose(analysis_saliency.rank_correlation(a, 1 - a), -1.0)
+    # pixels that neither map weighs are left out: agreement on the rest is all that counts
+    x, y = np.zeros((1, 6, 6)), np.zeros((1, 6, 6))
+    x[0, 0, :3], y[0, 0, :3] = [1, 2, 3], [3, 2, 1]
+    assert analysis_saliency.rank_correlation(x, y)[0] == pytest.approx(-1.0)
+    # ties share their mean rank: zeros where only the other map weighs a pixel
+    y[0, 0, :3], y[0, 1, 0], x[0, 1, 0] = [1, 2, 3], 4, 0
+    assert analysis_saliency.rank_correlation(x, y)[0] == pytest.approx(np.corrcoef(
+        [2, 3, 4, 1], [1, 2, 3, 4])[0, 1])
+    assert analysis_saliency.rank_correlation(np.zeros((1, 4, 4)), np.zeros((1, 4, 4)))[0] == 0.0
+    with pytest.raises(ValueError):
+        analysis_saliency.rank_correlation(a, a[:2])
+
+
+def test_bootstrap_mean():
+    d = analysis_saliency.bootstrap_mean([2.0, 2.0, np.nan, 2.0], seed=0)
+    assert d == {"mean": 2.0, "low": 2.0, "high": 2.0, "n": 3}
+    values = np.random.default_rng(1).normal(1.0, 1.0, 400)
+    d = analysis_saliency.bootstrap_mean(values, seed=0)
+    assert d["low"] < d["mean"] < d["high"] and d["mean"] == pytest.approx(values.mean())
+    assert d["high"] - d["low"] == pytest.approx(2 * 1.96 / np.sqrt(400), rel=0.25)  # about +-2 SE
+    assert analysis_saliency.bootstrap_mean(values, seed=0) == d                     # seeded
+    with pytest.raises(ValueError):
+        analysis_saliency.bootstrap_mean([np.nan])
+    with pytest.raises(ValueError):
+        analysis_saliency.bootstrap_mean(values, level=1.0)
 
 
 def test_top_share():
@@ -540,21 +775,6 @@ def test_region_area_boxes_and_format():
     assert sections_saliency.format_shares(share, skip="mouth") == "eyes 25.0%, rest 25.0%"
 
 
-def test_region_share_table():
-    area = {"eyes": 0.25, "mouth": 0.25, "rest": 0.5}
-    shares = {"saliency": {"eyes": 0.5, "mouth": 0.25, "rest": 0.25},
-              "Grad-CAM": {"eyes": 0.1, "mouth": 0.2, "rest": 0.7}}
-    table = sections_saliency.region_share_table(shares, area,
-                                        density=("saliency / area", shares["saliency"]))
-    assert list(table.columns) == ["measure", "eyes", "mouth", "rest"]
-    assert table["measure"].tolist() == ["box", "share of area", "saliency", "Grad-CAM",
-                                         "saliency / area"]
-    assert table.set_index("measure").loc["saliency"].tolist() == ["50.0%", "25.0%", "25.0%"]
-    assert table.set_index("measure").loc["saliency / area"].tolist() == ["2.00x", "1.00x", "0.50x"]
-    assert table.set_index("measure").loc["box", "rest"] == "every other pixel"
-    assert len(sections_saliency.region_share_table(shares, area)) == 4  # no density row
-
-
 def test_region_share_by_class_and_table():
     maps = np.zeros((4, IMAGE_SIZE, IMAGE_SIZE))
     maps[0, 12, 20] = 1.0                       # class 3, all in the eyes
@@ -576,12 +796,13 @@ def test_region_share_by_class_and_table():
 def test_saliency_figures_split_by_class(cnn, images):
     x = np.concatenate([images, images[:2]])
     labels = np.array([0, 0, 3, 3, 6, 6])
-    figures = sections_saliency.saliency_figures(cnn, x, labels, "Tiny", per_class=4, samples=1)
+    maps = sections_saliency.explanation_maps(cnn, x, samples=1)
+    figures = sections_saliency.saliency_figures(x, maps, labels, "Tiny", per_class=4)
     assert len(figures) == 2                                    # 8 // 4 = 2 classes per figure
     assert [len(f.axes) for f in figures] == [4 * 5, 2 * 5]     # 5 columns per face
     assert figures[0]._suptitle.get_text() == "Tiny: explanations of the predicted class (1/2)"
     assert figures[1].axes[0].get_ylabel().startswith("true " + CLASS_NAMES[6])
-    single = sections_saliency.saliency_figures(cnn, x, labels, "Tiny", per_class=1, samples=1)
+    single = sections_saliency.saliency_figures(x, maps, labels, "Tiny", per_class=1)
     assert len(single) == 1
     assert single[0]._suptitle.get_text() == "Tiny: explanations of the predicted class"
 
@@ -674,8 +895,8 @@ def test_class_maximization_figure_and_table():
     result.logits[0] = 0.0
     assert sections_class_maximization.class_maximization_sentences(sections_class_maximization.class_maximization_summary(result, 20)).endswith(
         "optimised for; 1 logit(s) did not rise.")
-    assert sections_filters.settings_sentence(analysis_ascent.AscentSettings(steps=7)).startswith(
-        "**Settings**: 7 ascent steps from mid-grey plus Gaussian noise (standard deviation 20 grey")
+    assert ("**Settings**: 7 ascent steps from mid-grey plus Gaussian noise (standard deviation 20 grey"
+            in sections_filters.settings_sentence(analysis_ascent.AscentSettings(steps=7)))
 
 
 # Notebook 05's summaries and sentences, on maps whose regions are set by hand.
@@ -687,91 +908,208 @@ def region_maps(eyes, mouth, rest, n=4):
     return maps
 
 
+def shown_maps(n=3, gradcam=True):
+    """explanation_maps-like maps whose Grad-CAM has a 40-pixel blob in the eyes box and a
+    40-pixel blob in the mouth box."""
+    cam = np.zeros((n, IMAGE_SIZE, IMAGE_SIZE))
+    cam[:, 12:16, 10:20], cam[:, 33:37, 20:30] = 1.0, 0.5
+    maps = {"predicted": np.array([0, 3, 1])[:n], "probability": np.full(n, 0.5),
+            "saliency": np.ones((n, IMAGE_SIZE, IMAGE_SIZE)),
+            "smoothgrad": np.ones((n, IMAGE_SIZE, IMAGE_SIZE))}
+    return maps | {"gradcam": cam} if gradcam else maps
+
+
 def test_shown_summary_and_sentences():
-    s = sections_saliency.shown_summary([4, 8, 9], np.array([0, 3, 3]), np.array([0, 3, 1]),
-                               np.array([0.1, 0.2, 0.3]), per_class=1, seed=7, missing=["disgust"],
-                               threshold=0.25, smoothgrad_samples=5, smoothgrad_noise=0.15,
-                               gradcam_layer="block3_conv2")
-    assert s["correct"] == 2 and s["faces"] == 3
-    assert s["kept_fraction_mean"] == pytest.approx(0.2)
-    assert s["kept_fraction_range"] == pytest.approx([0.1, 0.3])
+    s = sections_saliency.shown_summary([4, 8, 9], np.array([0, 3, 3]), shown_maps(), per_class=1,
+                                        seed=7, missing=["disgust"], keep=80 / PIXELS,
+                                        smoothgrad_samples=50, smoothgrad_noise=0.15,
+                                        gradcam_layer="block3_conv2")
+    assert s["correct"] == 2 and s["faces"] == 3 and s["mask_method"] == "gradcam"
+    assert s["kept_fraction_mean"] == pytest.approx(80 / PIXELS)
+    assert s["mask_regions_mean"] == 2.0 and s["mask_regions_range"] == [2, 2]
+    assert s["mask_region_share"] == pytest.approx({"eyes": 0.5, "mouth": 0.5, "rest": 0.0})
     text = sections_saliency.shown_sentences(s)
     assert text.startswith("**Faces**: 3 validation faces, 1 per true class (drawn at random with "
-                           "seed 7); the validation split has no disgust face.")
-    assert "at least 0.25 of the face's maximum, on average 20.0% of the pixels (from 10.0% to 30.0%)" in text
-    assert "layer: `block3_conv2`. The CNN predicts 2 of these 3 faces correctly" in text
+                           "seed 7); the validation split has no disgust face; the CNN predicts 2 "
+                           "of them correctly")
+    assert ("magnitude averaged over 50 copies with Gaussian noise of standard deviation 0.15 x 255 "
+            "(38 grey levels). **Grad-CAM** layer: `block3_conv2`.") in text
+    assert ("each face keeps the 3% of its pixels where Grad-CAM is highest, 2.0 separate regions "
+            "per face on average (on every face), with 50% in the eyes box (2.1x its area share) "
+            "and 50% in the mouth box (3.4x its area share).") in text
     assert "has no" not in sections_saliency.shown_sentences({**s, "missing": []})
+    dnn = sections_saliency.shown_summary([4, 8, 9], np.array([0, 3, 3]), shown_maps(gradcam=False),
+                                          per_class=1, seed=7, missing=[], keep=0.5,
+                                          smoothgrad_samples=50, smoothgrad_noise=0.15,
+                                          gradcam_layer="-")
+    assert dnn["mask_method"] == "smoothgrad" and dnn["kept_fraction_mean"] == pytest.approx(0.5)
 
 
-def test_region_summary_and_sentences():
-    shown = {"saliency": region_maps(0.2, 0.6, 0.2), "smoothgrad": region_maps(0.1, 0.1, 0.8),
-             "gradcam": region_maps(0.5, 0.3, 0.2)}
-    # 12 faces: classes 0 and 3 have 5 each (eyes-heavy and mouth-heavy), class 6 has 2
-    sample_sal = np.concatenate([region_maps(0.6, 0.1, 0.3, 5), region_maps(0.1, 0.6, 0.3, 5),
-                                 region_maps(0.2, 0.2, 0.6, 2)])
-    labels = np.array([0] * 5 + [3] * 5 + [6] * 2)
-    sample = analysis_saliency.Maps(labels, sample_sal, region_maps(0.1, 0.1, 0.8, 12))
-    s = sections_saliency.region_summary(shown, sample, labels, min_class_faces=5)
-    share = s["region_share"]["saliency_sample"]
-    assert share == pytest.approx({"eyes": 3.9 / 12, "mouth": 3.9 / 12, "rest": 4.2 / 12})
-    assert s["dominant_region"] == "rest" and s["gradcam_dominant_region"] == "rest"
+def density_maps(eyes, mouth):
+    """Maps with mass in one pixel of each region such that the eyes and the mouth get these
+    densities (per-face arrays or numbers; mass per pixel against an even map)."""
     area = analysis_saliency.region_area()
-    assert s["share_over_area_sample"]["mouth"] == pytest.approx(share["mouth"] / area["mouth"])
-    assert s["densest_region"] == "mouth" and s["sparsest_region"] == "rest"
-    assert s["compared_classes"] == [CLASS_NAMES[0], CLASS_NAMES[3]]
-    assert (s["mouth_top"], s["eyes_top"]) == (CLASS_NAMES[3], CLASS_NAMES[0])
-    assert (s["shown_faces"], s["sample_size"]) == (4, 12)
+    eyes, mouth = np.broadcast_arrays(np.asarray(eyes, float), np.asarray(mouth, float))
+    return region_maps(eyes * area["eyes"], mouth * area["mouth"],
+                       1 - eyes * area["eyes"] - mouth * area["mouth"], n=len(eyes))
 
-    text = sections_saliency.region_sentences(s)
-    assert "over 12 validation faces (seeded sample), the **rest** region holds 35.0%" in text
-    assert "(eyes 32.5%, mouth 32.5%). Grad-CAM agrees (rest 80.0%)." in text
-    assert "even though each of its pixels matters less" in text        # rest < 1x its area
-    assert "of saliency is in the mouth region (60.0%) and of SmoothGrad in the rest region (80.0%)" in text
-    cam_elsewhere = {**s, "gradcam_dominant_region": "eyes"}
-    assert "puts most of its mass on the **eyes** region instead" in sections_saliency.region_sentences(cam_elsewhere)
+
+def test_region_summary_answers_first_and_calls_ties():
+    n = 20
+    labels = np.array([0] * 10 + [3] * 10)
+    lead = density_maps(np.full(n, 1.8), np.full(n, 1.2))                    # the eyes lead
+    tie = density_maps(np.tile([1.6, 1.3], n // 2), np.tile([1.3, 1.6], n // 2))
+    random = density_maps(np.full(n, 1.5), np.full(n, 1.0))
+    trained = {"saliency": lead, "gradcam": tie}
+    randomized = {"saliency": random, "gradcam": np.zeros_like(random)}     # all-zero maps
+    s = sections_saliency.region_summary(trained, randomized, labels, ["saliency", "gradcam"], seed=0,
+                                         min_class_faces=5)
+    sal, cam = s["methods"]["saliency"], s["methods"]["gradcam"]
+    assert sal["order"] == ["eyes", "mouth", "rest"] and not sal["lead"]["tie"]
+    assert sal["density"]["eyes"]["mean"] == pytest.approx(1.8)
+    assert sal["learned"]["mouth"]["mean"] == pytest.approx(0.2)
+    assert cam["lead"]["tie"] and cam["random_density"]["eyes"] is None and cam["learned"]["eyes"] is None
+    assert s["focus_regions"] == ["eyes", "mouth"] and s["answer_trusted"]
+
+    text = sections_saliency.focus_sentences(s)
+    lines = text.split("\n")
+    assert lines[0].startswith("**Answer: the eyes and the mouth.** Each gets more of the map's "
+                               "mass per pixel than a map spread evenly over the image would "
+                               "(interval above 1x), by saliency and Grad-CAM, the methods that "
+                               "pass the model-randomization test below; the rest of the image "
+                               "(61.1% of the area) gets less than its share (0.63x by saliency).")
+    assert lines[1] == ("- **Saliency** (20 faces), mass per pixel against an even map: eyes 1.80x "
+                        "(95% CI 1.80 to 1.80), mouth 1.20x (1.20 to 1.20), rest 0.63x (0.63 to "
+                        "0.63); the eyes lead the mouth by 0.60x (95% CI 0.60 to 0.60).")
+    assert " tie (difference 0.00x, 95% CI -0.15 to 0.15)." in lines[2]
+    assert lines[3].endswith("Saliency: the eyes from 1.50x to 1.80x (+0.30x, 95% CI +0.30 to "
+                             "+0.30); the mouth from 1.00x to 1.20x (+0.20x, 95% CI +0.20 to +0.20).")
+    assert "Grad-CAM:" not in lines[3]                                     # no random reference
+
+    # both methods tie: said in the answer; no method passes the test: said too
+    both = sections_saliency.region_summary({"saliency": tie}, {"saliency": random}, labels, [], seed=0)
+    text = sections_saliency.focus_sentences(both)
+    assert text.startswith("**Answer: the eyes and the mouth, about equally.**")
+    assert "by saliency (no method passes the model-randomization test below: read with care)" in text
+    # a change whose interval holds 0 is no clear change
+    assert "(no clear change: " in sections_saliency.focus_sentences(
+        sections_saliency.region_summary({"saliency": tie}, {"saliency": tie}, labels, ["saliency"], seed=0))
+    flat = sections_saliency.region_summary({"saliency": density_maps(np.full(n, 1.0), np.full(n, 1.0))},
+                                            {}, labels, ["saliency"], seed=0)
+    assert sections_saliency.focus_sentences(flat).startswith("**Answer: no region stands out** by saliency")
 
     table = sections_saliency.region_table(s)
-    assert table["measure"].tolist()[2:] == [
-        "saliency, faces shown", "SmoothGrad, faces shown", "Grad-CAM, faces shown",
-        "saliency, sample of 12", "Grad-CAM, sample of 12", "saliency (sample) / area"]
+    assert table["measure"].tolist() == ["box", "share of the image", "saliency, trained (20 faces)",
+                                         "saliency, random weights", "Grad-CAM, trained (20 faces)",
+                                         "Grad-CAM, random weights"]
+    assert table.iloc[2].tolist()[1:] == ["1.80x (1.80 to 1.80)", "1.20x (1.20 to 1.20)",
+                                          "0.63x (0.63 to 0.63)"]
+    assert table.iloc[5].tolist()[1:] == ["n/a", "n/a", "n/a"]
 
+
+
+def test_class_sentences_say_whether_classes_differ():
+    labels = np.array([0] * 10 + [3] * 10)
+    jitter = np.random.default_rng(0).uniform(-0.05, 0.05, 20)
+    # class 0: eyes 1.8x, mouth 1.2x; class 3 the other way round (the eyes apart, with jitter)
+    maps = density_maps(np.r_[np.full(10, 1.8), np.full(10, 1.2)] + jitter,
+                        np.r_[np.full(10, 1.2), np.full(10, 1.8)])
+    s = sections_saliency.region_summary({"saliency": maps}, {}, labels, ["saliency"], seed=0,
+                                         min_class_faces=5)
+    assert s["compared_classes"] == [CLASS_NAMES[0], CLASS_NAMES[3]]
+    assert (s["eyes_top"], s["mouth_top"]) == (CLASS_NAMES[0], CLASS_NAMES[3])
+    assert s["class_spread"]["eyes"]["separated"]
     text = sections_saliency.class_region_sentences(s)
-    assert text.startswith("Among the 2 classes with at least 5 faces in the sample, the mouth gets "
-                           f"the largest share for **{CLASS_NAMES[3]}** faces (60.0% of the saliency")
-    few = sections_saliency.region_summary(shown, sample, labels, min_class_faces=6)
-    assert few["mouth_top"] is None
-    assert sections_saliency.class_region_sentences(few).startswith("Too few classes have 6 or more faces")
+    assert text.startswith(f"Among the 2 classes with at least 5 faces in the sample, the eyes' share "
+                           f"is highest for **{CLASS_NAMES[0]}** faces (")
+    assert "the mouth's share is highest for" in text and "a clear difference (the intervals are apart)" in text
+    same = sections_saliency.region_summary({"saliency": density_maps(1.5 + jitter, 1.5 - jitter)}, {},
+                                            labels, ["saliency"], seed=0, min_class_faces=5)
+    assert "the intervals overlap: no class clearly differs (a tie)" in sections_saliency.class_region_sentences(same)
+    few = sections_saliency.region_summary({"saliency": maps}, {}, labels, ["saliency"], seed=0,
+                                           min_class_faces=11)
+    assert few["mouth_top"] is None and few["class_spread"] is None
+    assert sections_saliency.class_region_sentences(few).startswith("Too few classes have 11 or more faces")
+
+
+def test_sanity_summary_sentences_table_and_figure():
+    """Speckle that a random network's speckle does not match passes; a smooth blob shared by
+    every face and by random weights fails."""
+    rng = np.random.default_rng(0)
+    n = 12
+    rows, cols = np.indices((IMAGE_SIZE, IMAGE_SIZE))
+    blob = np.exp(-((rows - 24) ** 2 + (cols - 24) ** 2) / 200.0)
+    wobble = lambda: blob[None] * rng.uniform(0.9, 1.0, (n, IMAGE_SIZE, IMAGE_SIZE)) ** 0.1
+    trained = {"saliency": rng.uniform(size=(n, IMAGE_SIZE, IMAGE_SIZE)), "smoothgrad": wobble()}
+    randomized = {"saliency": rng.uniform(size=(n, IMAGE_SIZE, IMAGE_SIZE)), "smoothgrad": wobble()}
+    s = sections_saliency.sanity_summary(trained, randomized, seed=0)
+    sal, sg = s["methods"]["saliency"], s["methods"]["smoothgrad"]
+    assert sal["passes"] and not sg["passes"] and s["passed"] == ["saliency"]
+    assert abs(sal["rank_correlation"]["mean"]) < 0.05 and sg["rank_correlation"]["mean"] > 0.9
+    assert abs(sal["smoothness"]["mean"]) < 0.05 and sg["smoothness"]["mean"] > 0.9
+    assert sg["different_faces"] > 0.9 and s["smoothest"] == "smoothgrad"
+    text = sections_saliency.sanity_sentences(s).split("\n")
+    assert text[0].startswith("- **Smoothness** (lag-1 autocorrelation")
+    assert text[0].endswith("SmoothGrad is smoother than plain saliency.")
+    assert text[1].startswith("- **Model randomization** (Adebayo et al. 2018; 12 faces): the rank "
+                              "correlation between the trained CNN's map of a face and the map of "
+                              "the same network with random weights, for the same class, is saliency ")
+    assert text[2].startswith("- Saliency changes with the weights (mean below 0.5) and passes; "
+                              "SmoothGrad barely changes and fails: its maps of two different faces "
+                              "correlate 1.00 too")
+    assert len(text) == 3                           # no Grad-CAM: nothing said about the masks
+    table = sections_saliency.sanity_table(s)
+    assert table["test"].tolist() == ["passes", "fails"] and table["faces"].tolist() == [n, n]
+    with_cam = sections_saliency.sanity_summary(trained | {"gradcam": trained["smoothgrad"]},
+                                                randomized | {"gradcam": randomized["saliency"]}, seed=0)
+    assert sections_saliency.sanity_sentences(with_cam).endswith(
+        "- The masked faces keep the top of Grad-CAM, which passes the test.")
+    images = rng.uniform(0, 255, (n, IMAGE_SIZE, IMAGE_SIZE))
+    fig = sections_saliency.sanity_figure(images, trained, randomized, rows=2)
+    assert len(fig.axes) == 2 * 5
+    assert [ax.get_title() for ax in fig.axes[:5]] == [
+        "face", "saliency\ntrained", "saliency\nrandom weights", "SmoothGrad\ntrained",
+        "SmoothGrad\nrandom weights"]
 
 
 def test_model_comparison_and_sentences():
-    main = analysis_saliency.Maps(np.array([0, 1, 2, 3]), region_maps(0.2, 0.2, 0.6), region_maps(0.3, 0.3, 0.4))
-    weak_sal = region_maps(0.1, 0.7, 0.2)
-    weak_sal[:, 40, 40] = 0.0
-    weak = analysis_saliency.Maps(np.array([0, 1, 5, 5]), weak_sal, region_maps(0.3, 0.3, 0.4))
+    """The weak model's saliency is the main CNN's, face by face: more alike than two different
+    faces; its Grad-CAM is unrelated: a tie with the different-faces baseline."""
+    rng = np.random.default_rng(0)
+    n = 10
+    sal = rng.uniform(size=(n, IMAGE_SIZE, IMAGE_SIZE))
+    main = analysis_saliency.Maps(np.arange(n) % 7, sal, rng.uniform(size=sal.shape),
+                                  sal[:4] ** 2, np.arange(4))
+    weak = analysis_saliency.Maps(np.r_[np.arange(5), np.full(5, 6)], sal ** 2,
+                                  rng.uniform(size=sal.shape), sal[:4], np.arange(4))
     main_metrics = {"val_accuracy": 0.66, "epochs_run": 50}
     weak_metrics = {"val_accuracy": 0.5, "epochs_run": 1}
-    s = sections_weak_model.model_comparison(main, weak, 0.5, main_metrics, weak_metrics,
-                                  shown_true=[1, 2, 3], weak_shown_predicted=[1, 2, 0])
-    assert s["prediction_agreement"] == 0.5 and s["shown_correct"] == 2
-    assert s["dominant_region"] == "mouth" and s["main_dominant_region"] == "rest"
-    assert s["largest_change_region"] == "mouth"
-    assert s["saliency_share_change"]["mouth"] == pytest.approx(0.5)
-    # three non-zero pixels: the top 10% (230 pixels) hold all the mass
-    assert s["top10_mass"]["saliency"] == pytest.approx({"main": 1.0, "weak": 1.0})
-    assert s["kept_fraction_sample"] == pytest.approx({"main": 1 / PIXELS, "weak": 1 / PIXELS})
-    assert s["correlation_with_main"]["gradcam_mean"] == pytest.approx(1.0)
+    s = sections_weak_model.model_comparison(main, weak, main_metrics, weak_metrics,
+                                             shown_true=[1, 2, 3], weak_shown_predicted=[1, 2, 0], seed=0)
+    assert s["prediction_agreement"] == 0.6 and s["shown_correct"] == 2
+    agree = s["agreement"]
+    assert list(agree) == ["saliency", "smoothgrad", "gradcam"]
+    assert agree["saliency"]["same_face"]["mean"] == pytest.approx(1.0)    # a monotone transform
+    assert agree["saliency"]["excess"]["low"] > 0.9 and agree["smoothgrad"]["faces"] == 4
+    assert agree["gradcam"]["excess"]["low"] < 0 < agree["gradcam"]["excess"]["high"]
+    assert set(s["top10_mass"]) == {"saliency", "smoothgrad", "gradcam"}
 
     assert sections_weak_model.weak_model_sentence(s) == (
         "Validation accuracy: weak model **50.0%** (1 epoch) against **66.0%** for the main CNN "
         "(50 epochs), 16.0 points lower. It predicts 2 of the 3 faces below correctly.")
     assert "the same." in sections_weak_model.weak_model_sentence({**s, "val_accuracy": 0.66})
     table = sections_weak_model.comparison_table(s).set_index("measure")
-    assert table.loc["saliency share: mouth"].tolist() == ["20.0%", "70.0%"]
-    assert table.loc["pixels with saliency >= 0.5", "weak model"] == f"{100 / PIXELS:.1f}%"
+    assert "SmoothGrad share: eyes" in table.index and "Grad-CAM mass in the top 10% pixels" in table.index
+    agreement = sections_weak_model.agreement_table(s)
+    assert agreement.columns.tolist() == ["method", "faces", "same face", "different faces", "difference"]
+    assert agreement["faces"].tolist() == [10, 4, 10]
+    assert agreement.iloc[0]["same face"] == "1.00 (1.00 to 1.00)"
     text = sections_weak_model.comparison_sentences(s)
-    assert "the weak model's largest share is in the mouth region (70.0%; main CNN: rest, 60.0%)" in text
-    assert "The largest change is in the mouth region, +50.0 points." in text
-    assert "They predict the same class for 50.0% of the faces." in text
+    assert text.startswith("- **Same face, two models**: rank correlation between the main CNN's "
+                           "and the weak model's maps, saliency 1.00 for the same face against ")
+    assert "no more alike than two different faces' maps (a tie)" in text          # Grad-CAM
+    assert ": more alike than two different faces' maps" in text                  # saliency
+    assert "They" not in text and "the two models predict the same class for 60.0% of the faces." in text
 
 
 def test_adversarial_summary_and_sentences():

@@ -1,19 +1,17 @@
-"""The "filters" section, what the filters and classes respond to: gradient ascent on the input (normalised
-gradient steps with blur and jitter), for one filter of a layer or one class score, and the
-feature maps of a layer on a face. The measures of the patterns found are in helpers.analysis.filters.
-"""
+"""The "filters" section, what the filters and classes respond to: gradient ascent on the input
+(normalised gradient steps with blur and jitter), for the centre unit of a filter's feature map or
+one class score; where a layer's units sit on the image (UnitGeometry); and the feature maps of a
+layer on a face. The measures of the patterns found are in helpers.analysis.filters."""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
+from helpers.core.progress import progress_bar
 from helpers.modeling.backend import keras  # first: silences TensorFlow's start-up lines
 import tensorflow as tf
-from tqdm import (
-    tqdm,  # text bars with an ETA, in a terminal and in JupyterLab alike (no ipywidgets)
-)
 
 from helpers.analysis.gradients import (
     as_batch,
@@ -25,6 +23,105 @@ from helpers.analysis.gradients import (
     sub_model,
 )
 from helpers.modeling.models import logits_model
+
+
+JITTER_SHARE = 16  # a filter pattern's jitter is at most 1/JITTER_SHARE of the unit's receptive field
+
+
+@dataclass(frozen=True)
+class UnitGeometry:
+    """Where the units of a layer's feature map sit on the input image (one axis; the models'
+    kernels, strides and crops are square): unit i of the map is centred on input pixel
+    `start + i * jump` and sees the `field` x `field` pixels around it (its receptive field,
+    which may reach past the image into the zero padding)."""
+
+    field: int                  # receptive field, pixels
+    jump: int                   # input pixels between neighbouring units
+    start: float                # centre of unit 0, input pixels (a half for even fields)
+    map_shape: tuple[int, int]  # (h, w) of the feature map
+
+    @property
+    def centre(self) -> tuple[int, int]:
+        """The map position whose unit the filter patterns maximise."""
+        return self.map_shape[0] // 2, self.map_shape[1] // 2
+
+    def window(self, image_shape) -> tuple[int, int, int, int]:
+        """(top, bottom, left, right), bottom and right exclusive: the pixels of an image of
+        `image_shape` (H, W) that the centre unit sees."""
+        bounds = []
+        for position, size in zip(self.centre, image_shape[:2]):
+            first = int(round(self.start + position * self.jump - (self.field - 1) / 2))
+            bounds += [max(first, 0), min(first + self.field, size)]
+        return tuple(bounds)
+
+    @property
+    def offset(self) -> int:
+        """The first input pixel of the block of `jump` pixels that map row (or column) 0
+        stands for: the map covers input pixels offset .. offset + h * jump (for a layer
+        behind a centre crop, the crop's margin on each side). ValueError if not a whole pixel."""
+        first = self.start - (self.jump - 1) / 2
+        if first != int(first) or first < 0:
+            raise ValueError(f"the feature map is not aligned with whole input pixels: {self}")
+        return int(first)
+
+
+def _spatial(value) -> int:
+    """A square kernel, pool or stride size as one int (ValueError if not square)."""
+    values = (value, value) if isinstance(value, int) else tuple(value)
+    if len(set(values)) != 1:
+        raise ValueError(f"only square kernels, pools and strides are supported, got {value}")
+    return int(values[0])
+
+
+def unit_geometry(model: keras.Model, layer_name: str) -> UnitGeometry:
+    """The UnitGeometry of `layer_name`'s feature map, by receptive-field arithmetic over the
+    layers before it (in order; the project's models are chains): convolutions and poolings
+    grow the field and the jump, a centre crop (the "crop" layer) shifts the start by its
+    margin, layers that keep the spatial size (batch norm, activations, dropout, normalization,
+    flips) change nothing. ValueError for a layer that changes the size some other way."""
+    target = layer_named(model, layer_name)
+    field, jump, start = 1, 1, 0.0
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.InputLayer):
+            continue
+        size_in, size_out = layer.input.shape[1:3], layer.output.shape[1:3]
+        kernel = getattr(layer, "kernel_size", None) or getattr(layer, "pool_size", None)
+        if kernel is not None and len(layer.input.shape) == 4:
+            k, s = _spatial(kernel), _spatial(layer.strides)
+            if _spatial(getattr(layer, "dilation_rate", 1)) != 1:
+                raise ValueError(f"layer {layer.name!r} is dilated: not supported")
+            pad = max((size_out[0] - 1) * s + k - size_in[0], 0) // 2  # "same" pads this before
+            start += ((k - 1) / 2 - pad) * jump
+            field += (k - 1) * jump
+            jump *= s
+        elif getattr(layer, "size", None) is not None and layer.name == "crop":
+            start += (size_in[0] - size_out[0]) // 2 * jump
+        elif tuple(size_in) != tuple(size_out):
+            raise ValueError(f"layer {layer.name!r} changes the map size {tuple(size_in)} -> "
+                             f"{tuple(size_out)} in a way unit_geometry does not know")
+        if layer is target:
+            return UnitGeometry(field, jump, start, tuple(int(v) for v in size_out))
+    raise ValueError(f"layer {layer_name!r} has no spatial feature map")
+
+
+def unit_jitter(jitter: int, geometry: UnitGeometry) -> int:
+    """The jitter a filter pattern gets: `jitter`, but at most 1/JITTER_SHARE of the unit's
+    receptive field. A shift moves the image under the unit, so for a 3x3 first-layer unit even
+    one pixel smears the pattern over its neighbours (none there); deeper units barely notice."""
+    return min(jitter, geometry.field // JITTER_SHARE)
+
+
+def response_output(model: keras.Model, layer_name: str):
+    """What a filter pattern maximises for a convolution layer: its response after batch
+    normalization, i.e. the input of the ReLU that follows it (named with "_relu" for "_conv",
+    as in helpers.modeling.models); the layer's own output when it has no such ReLU. The ReLU
+    passes this response's positive part, so the same image maximises the activation after the
+    ReLU, and the gradient does not vanish where the ReLU is zero on the starting noise."""
+    layer = layer_named(model, layer_name)
+    relu = layer_name.replace("_conv", "_relu")
+    if relu != layer_name and relu in [item.name for item in model.layers]:
+        return model.get_layer(relu).input
+    return layer.output
 
 
 def _blur(x: tf.Tensor, sigma: float) -> tf.Tensor:
@@ -39,11 +136,14 @@ def _blur(x: tf.Tensor, sigma: float) -> tf.Tensor:
 
 
 def _unit_score(outputs: tf.Tensor, units: tf.Tensor) -> tf.Tensor:
-    """Per image i: the mean of channel units[i] of `outputs` over the other (spatial) axes."""
+    """Per image i: unit units[i] of `outputs`, at the centre of a feature map (position
+    (h // 2, w // 2), as UnitGeometry.centre) or of a Dense layer."""
     chosen = tf.gather(outputs, units, axis=len(outputs.shape) - 1, batch_dims=1)
     if len(chosen.shape) == 1:  # a Dense layer: one value per unit
         return chosen
-    return tf.reduce_mean(chosen, axis=list(range(1, len(chosen.shape))))
+    if len(chosen.shape) != 3:
+        raise ValueError(f"expected a Dense or 2-D feature map output, got shape {outputs.shape}")
+    return chosen[:, chosen.shape[1] // 2, chosen.shape[2] // 2]
 
 
 def _score_and_gradient(submodel: keras.Model):
@@ -52,7 +152,7 @@ def _score_and_gradient(submodel: keras.Model):
     def step(x, units):
         with tf.GradientTape() as tape:
             tape.watch(x)
-            score = _unit_score(submodel(x, training=False), units)
+            score = _unit_score(tf.cast(submodel(x, training=False), tf.float32), units)
         return score, tape.gradient(score, x)
     return step
 
@@ -116,33 +216,38 @@ def filter_patterns(model: keras.Model, layer_name: str, filter_indices=None,
                     jitter: int = AscentSettings.jitter, batch_size: int = 64,
                     progress: bool = True):
     """What excites each filter of `layer_name`: gradient ascent on the input, from the same
-    noisy grey image, to maximise the filter's mean activation over its feature map (on the
-    sub-model input -> layer, in inference mode). Gradients are RMS-normalised; jitter, blur
-    and clipping to 0..255 regularise the image (see AscentSettings); the blur costs some
-    activation but turns high-frequency noise into visible structure (blur_every=0 turns it
-    off). Filters are optimised `batch_size` at a time, one image each, with a tqdm bar over
-    filters when `progress`.
+    noisy grey image, to maximise the filter's response at the centre unit of its feature map
+    (UnitGeometry.centre) after batch normalization (response_output), with the model in
+    inference mode. One unit, not the map's mean: for a first layer the mean of a linear
+    convolution over the map depends only on the image's mean and the zero padding, and the
+    unit's receptive field shows where the pattern must be. Gradients are RMS-normalised;
+    jitter (capped by unit_jitter), blur and clipping to 0..255 regularise the image (see
+    AscentSettings); blur_every=0 turns the blur off. Filters are optimised `batch_size` at a
+    time, one image each, with a tqdm bar over filters when `progress`.
     On a 2-core CPU the full-size CNN takes about 0.9 s (first block) to 2.7 s (last block)
     per filter at 100 steps, so pick a subset of a wide layer with `filter_indices`.
 
-    Returns (patterns: uint8 (F, H, W) display-ready via to_display, start_activation (F,),
-    final_activation (F,)), for the filters in `filter_indices` (default: all) in that order."""
-    output = layer_named(model, layer_name).output
+    Returns (patterns: float32 (F, H, W) raw input pixels in 0..255 (to_display stretches
+    them), start_response (F,), final_response (F,)), for the filters in `filter_indices`
+    (default: all) in that order; the responses are before the ReLU."""
+    output = response_output(model, layer_name)
     units = checked_indices(filter_indices, output.shape[-1], "filter_indices")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     settings = AscentSettings(steps, step_size, blur_every, blur_sigma, jitter)
     settings.check()
+    if len(output.shape) == 4:
+        settings = replace(settings, jitter=unit_jitter(jitter, unit_geometry(model, layer_name)))
     step = _score_and_gradient(sub_model(model, output, name=f"{model.name}_{layer_name}"))
     shape = tuple(model.inputs[0].shape[1:])
 
     results = []
-    with tqdm(total=len(units), desc=layer_name, unit="filter", disable=not progress) as bar:
+    with progress_bar(total=len(units), desc=layer_name, unit="filter", disable=not progress) as bar:
         for s in batch_ranges(len(units), batch_size):
             results.append(_ascend(step, units[s], shape, settings, seed))
             bar.update(len(units[s]))
     images, start, final = (np.concatenate(parts) for parts in zip(*results))
-    return to_display(images), start, final
+    return drop_channel(images).astype(np.float32), start, final
 
 
 def feature_maps(model: keras.Model, layer_name: str, image) -> np.ndarray:
@@ -180,7 +285,7 @@ def class_maximization(model: keras.Model, steps: int = 200,
     classes = checked_indices(classes, num_classes, "classes")
     settings = AscentSettings(steps, step_size, blur_every, blur_sigma, jitter)
     settings.check()
-    with tqdm(total=steps, desc="class maximization", unit="step", disable=not progress) as bar:
+    with progress_bar(total=steps, desc="class maximization", unit="step", disable=not progress) as bar:
         images, start, final = _ascend(_score_and_gradient(lmodel), classes,
                                        tuple(model.inputs[0].shape[1:]), settings, seed,
                                        progress=lambda i: bar.update(1))

@@ -1,19 +1,21 @@
-"""Saliency maps (gradients, SmoothGrad, Grad-CAM), masks and face-region shares: numbers only."""
+"""Saliency maps (gradients, SmoothGrad, Grad-CAM), masks, face-region shares, and the measures
+that check the maps (smoothness, the model-randomization test, bootstrap intervals): numbers only."""
 
 from __future__ import annotations
 
 from typing import NamedTuple
 
 import numpy as np
+from scipy import ndimage
+from scipy.stats import rankdata
+from helpers.core.progress import progress_bar
 from helpers.modeling.backend import keras  # first: silences TensorFlow's start-up lines
 import tensorflow as tf
-from tqdm import (
-    tqdm,  # text bars with an ETA, in a terminal and in JupyterLab alike (no ipywidgets)
-)
 
 from helpers.analysis.gradients import (
     as_batch,
     batch_ranges,
+    checked_indices,
     conv_layer_names,
     input_gradients,
     layer_named,
@@ -25,7 +27,12 @@ from helpers.analysis.gradients import (
 from helpers.core.config import CLASS_NAMES
 from helpers.modeling.models import logits_model
 
-SMOOTHGRAD_NOISE = 0.15  # default SmoothGrad noise, as a share of the 0..255 pixel range
+# SmoothGrad as its paper recommends (Smilkov et al. 2017): noise of 10-20% of the input range,
+# about 50 noisy copies (more changes little).
+SMOOTHGRAD_NOISE = 0.15  # standard deviation of the noise, as a share of the 0..255 pixel range
+SMOOTHGRAD_SAMPLES = 50
+BOOTSTRAP_RESAMPLES = 1000
+CONFIDENCE = 0.95
 
 
 # Fixed boxes on the aligned 48x48 FER2013 faces, as (row_start, row_stop, col_start, col_stop),
@@ -51,12 +58,16 @@ def saliency_maps(model: keras.Model, images, class_indices=None) -> np.ndarray:
     return normalise_max(np.abs(grads).max(axis=-1))
 
 
-def smoothgrad(model: keras.Model, images, class_indices=None, samples: int = 20,
+def smoothgrad(model: keras.Model, images, class_indices=None, samples: int = SMOOTHGRAD_SAMPLES,
                noise: float = SMOOTHGRAD_NOISE, seed: int = 0) -> np.ndarray:
-    """SmoothGrad (Smilkov et al. 2017): the input gradient of logit_c averaged over `samples`
-    copies of each image with Gaussian noise of standard deviation `noise` x 255 added, then
-    |.|, max over channels, normalised to 0..1 per image. `class_indices` defaults to the class
-    predicted on the clean image. Returns float32 (N, H, W)."""
+    """SmoothGrad (Smilkov et al. 2017): the magnitude of the input gradient of logit_c averaged
+    over `samples` copies of each image with Gaussian noise of standard deviation `noise` x 255
+    added: mean |d logit_c / d pixel|, max over channels, normalised to 0..1 per image.
+    `class_indices` defaults to the class predicted on the clean image. Returns float32 (N, H, W).
+
+    Magnitudes are averaged, as the authors' library does by default (it averages squares): a
+    signed average cancels the gradient's sign flips only slowly, so 50 copies leave it
+    speckled, while the mean magnitude is the expected sensitivity of each pixel near the face."""
     if samples < 1:
         raise ValueError(f"samples must be >= 1, got {samples}")
     if noise < 0:
@@ -68,9 +79,9 @@ def smoothgrad(model: keras.Model, images, class_indices=None, samples: int = 20
     total = np.zeros_like(x)
     for _ in range(samples):
         noisy = x + rng.normal(0.0, noise * 255.0, size=x.shape).astype(np.float32)
-        total += np.concatenate([input_gradients(lmodel, noisy[s], idx[s])
-                                 for s in batch_ranges(len(x))])
-    return normalise_max(np.abs(total / samples).max(axis=-1))
+        total += np.abs(np.concatenate([input_gradients(lmodel, noisy[s], idx[s])
+                                        for s in batch_ranges(len(x))]))
+    return normalise_max((total / samples).max(axis=-1))
 
 
 def grad_cam(model: keras.Model, images, class_indices=None, layer_name: str | None = None
@@ -108,19 +119,51 @@ def mask_by_saliency(images, saliency, threshold: float = 0.5):
     `images` is (N, H, W) or (N, H, W, C) (or one image without N) and `saliency` matches it
     without the channel axis. Returns (masked images, same shape and dtype as `images`; kept
     fraction of pixels per image, shape (N,) or a float for one image)."""
-    images = np.asarray(images)
     sal = np.asarray(saliency, dtype=np.float32)
     if not 0.0 <= threshold <= 1.0:
         raise ValueError(f"threshold must lie in 0..1, got {threshold}")
-    if sal.ndim < 2 or images.shape[:sal.ndim] != sal.shape or images.ndim - sal.ndim > 1:
-        raise ValueError(f"saliency {sal.shape} does not match images {images.shape}")
     if sal.min() < -1e-6 or sal.max() > 1 + 1e-6:
         raise ValueError("saliency must be a 0..1 map (normalise it first)")
     keep = sal >= threshold
-    mask = keep[..., None] if images.ndim > sal.ndim else keep
-    masked = np.where(mask, images, np.zeros((), dtype=images.dtype)).astype(images.dtype)
     kept = keep.mean(axis=(-2, -1))
-    return masked, (float(kept) if np.ndim(kept) == 0 else kept)
+    return apply_mask(images, keep), (float(kept) if np.ndim(kept) == 0 else kept)
+
+
+def top_share_mask(maps, keep: float) -> np.ndarray:
+    """Boolean masks of each map's round(keep x pixels) highest pixels (at least one; equal
+    values taken in row-major order), less any of them whose value is 0 (no influence at all).
+    `maps` is one map (H, W) or a stack (N, H, W); the masks have its shape."""
+    maps = np.asarray(maps, dtype=np.float64)
+    if maps.ndim not in (2, 3):
+        raise ValueError(f"expected maps of shape (H, W) or (N, H, W), got {maps.shape}")
+    if not 0.0 < keep <= 1.0:
+        raise ValueError(f"keep must lie in (0, 1], got {keep}")
+    flat = maps.reshape(-1, maps.shape[-2] * maps.shape[-1])
+    k = max(1, int(round(keep * flat.shape[1])))
+    chosen = np.argsort(-flat, axis=1, kind="stable")[:, :k]
+    mask = np.zeros(flat.shape, dtype=bool)
+    np.put_along_axis(mask, chosen, True, axis=1)
+    return (mask & (flat > 0)).reshape(maps.shape)
+
+
+def apply_mask(images, mask):
+    """`images` with every pixel outside the boolean `mask` set to 0 (black). `images` is
+    (N, H, W) or (N, H, W, C) (or one image without N); `mask` matches it without the channel
+    axis. Returns the same shape and dtype as `images`."""
+    images, mask = np.asarray(images), np.asarray(mask, dtype=bool)
+    if mask.ndim < 2 or images.shape[:mask.ndim] != mask.shape or images.ndim - mask.ndim > 1:
+        raise ValueError(f"mask {mask.shape} does not match images {images.shape}")
+    mask = mask[..., None] if images.ndim > mask.ndim else mask
+    return np.where(mask, images, np.zeros((), dtype=images.dtype)).astype(images.dtype)
+
+
+def connected_regions(masks) -> np.ndarray:
+    """Number of separate regions (8-connected groups of kept pixels) of each mask (N, H, W)."""
+    masks = np.asarray(masks, dtype=bool)
+    if masks.ndim != 3:
+        raise ValueError(f"expected masks of shape (N, H, W), got {masks.shape}")
+    eight = np.ones((3, 3), dtype=bool)
+    return np.array([ndimage.label(m, structure=eight)[1] for m in masks])
 
 
 def region_masks(shape=(48, 48)) -> dict:
@@ -133,11 +176,9 @@ def region_masks(shape=(48, 48)) -> dict:
     return masks
 
 
-def region_share(saliency) -> dict:
-    """Mean share of saliency mass in each face region: {"eyes", "mouth", "rest"} -> float.
-
-    `saliency` is one non-negative map (H, W) or a stack (N, H, W). Each map's shares (mass in
-    the region / total mass) sum to 1; maps with no mass at all are left out of the mean."""
+def region_shares(saliency) -> dict:
+    """Each map's share of its mass in each face region: {"eyes", "mouth", "rest"} -> (N,)
+    array (one map (H, W) counts as N = 1). A map with no mass at all gets NaN."""
     sal = np.asarray(saliency, dtype=np.float64)
     sal = sal[None] if sal.ndim == 2 else sal
     if sal.ndim != 3:
@@ -145,16 +186,32 @@ def region_share(saliency) -> dict:
     if sal.min() < 0:
         raise ValueError("saliency must be non-negative")
     total = sal.sum(axis=(1, 2))
-    sal = sal[total > 0]
-    if len(sal) == 0:
-        raise ValueError("every saliency map is all zero: no mass to share")
-    total = total[total > 0]
-    return {name: float(np.mean(sal[:, mask].sum(axis=1) / total))
+    safe = np.where(total > 0, total, 1.0)
+    return {name: np.where(total > 0, sal[:, mask].sum(axis=1) / safe, np.nan)
             for name, mask in region_masks(sal.shape[1:]).items()}
 
 
-def explain(model: keras.Model, images, samples: int = 20, noise: float = SMOOTHGRAD_NOISE,
-            seed: int = 0):
+def region_share(saliency) -> dict:
+    """Mean share of saliency mass in each face region: {"eyes", "mouth", "rest"} -> float.
+
+    `saliency` is one non-negative map (H, W) or a stack (N, H, W). Each map's shares (mass in
+    the region / total mass) sum to 1; maps with no mass at all are left out of the mean."""
+    shares = region_shares(saliency)
+    if np.isnan(shares["rest"]).all():
+        raise ValueError("every saliency map is all zero: no mass to share")
+    return {name: float(np.nanmean(values)) for name, values in shares.items()}
+
+
+def region_density(saliency) -> dict:
+    """region_shares divided by each region's share of the image area: 1 is what a uniform map
+    gives, 2 twice as much mass per pixel. {"eyes", "mouth", "rest"} -> (N,) array."""
+    shares = region_shares(saliency)
+    area = region_area(np.asarray(saliency).shape[-2:])
+    return {name: values / area[name] for name, values in shares.items()}
+
+
+def explain(model: keras.Model, images, samples: int = SMOOTHGRAD_SAMPLES,
+            noise: float = SMOOTHGRAD_NOISE, seed: int = 0):
     """The predicted class of each image and its three maps for that class:
     (predicted (N,), saliency, Grad-CAM, SmoothGrad (N, H, W) each)."""
     predicted = predict_logits(model, images).argmax(axis=1)
@@ -163,23 +220,48 @@ def explain(model: keras.Model, images, samples: int = 20, noise: float = SMOOTH
 
 
 class Maps(NamedTuple):
-    """A model's predicted classes (N,) and its saliency and Grad-CAM maps (N, H, W) for them."""
+    """A sample's target classes (N,) and its saliency and Grad-CAM maps (N, H, W) for them;
+    optionally SmoothGrad maps for the faces at positions `subset` of the sample."""
 
     predicted: np.ndarray
     saliency: np.ndarray
     gradcam: np.ndarray
+    smoothgrad: np.ndarray | None = None
+    subset: np.ndarray | None = None
+
+    def methods(self) -> dict:
+        """The maps by method: {"saliency", "smoothgrad" (the subset's, when computed), "gradcam"}."""
+        found = {"saliency": self.saliency, "smoothgrad": self.smoothgrad, "gradcam": self.gradcam}
+        return {name: maps for name, maps in found.items() if maps is not None}
+
+    def on_subset(self) -> dict:
+        """The three methods' maps of the SmoothGrad faces: {"saliency", "smoothgrad", "gradcam"}."""
+        if self.smoothgrad is None:
+            raise ValueError("these maps have no SmoothGrad subset")
+        return {"saliency": self.saliency[self.subset], "smoothgrad": self.smoothgrad,
+                "gradcam": self.gradcam[self.subset]}
 
 
 def predicted_maps(model: keras.Model, images, batch: int = 100, desc: str | None = None,
-                   progress: bool = True) -> Maps:
-    """Predicted class, saliency and Grad-CAM for many images, `batch` at a time with a tqdm
-    bar over batches."""
+                   progress: bool = True, classes=None, smoothgrad_subset=None,
+                   samples: int = SMOOTHGRAD_SAMPLES, noise: float = SMOOTHGRAD_NOISE,
+                   seed: int = 0) -> Maps:
+    """Saliency and Grad-CAM of many images for `classes` (default: each image's predicted
+    class), `batch` at a time with a tqdm bar over batches; with `smoothgrad_subset` (positions
+    in `images`) also SmoothGrad for those images (the costly part: `samples` gradients each)."""
     parts = []
-    for start in tqdm(range(0, len(images), batch), desc=desc, unit="batch", disable=not progress):
+    for start in progress_bar(range(0, len(images), batch), desc=desc, unit="batch", disable=not progress):
         x = images[start:start + batch]
-        predicted = predict_logits(model, x).argmax(axis=1)
-        parts.append((predicted, saliency_maps(model, x, predicted), grad_cam(model, x, predicted)))
-    return Maps(*(np.concatenate(p) for p in zip(*parts)))
+        target = (predict_logits(model, x).argmax(axis=1) if classes is None
+                  else np.asarray(classes)[start:start + batch])
+        parts.append((target, saliency_maps(model, x, target), grad_cam(model, x, target)))
+    maps = Maps(*(np.concatenate(p) for p in zip(*parts)))
+    if smoothgrad_subset is None:
+        return maps
+    subset = checked_indices(smoothgrad_subset, len(images), "smoothgrad_subset")
+    sg = smoothgrad(model, np.asarray(images)[subset], maps.predicted[subset], samples=samples,
+                    noise=noise, seed=seed)
+    return maps._replace(smoothgrad=sg, subset=subset)
 
 
 def top_share(maps, fraction: float = 0.1) -> np.ndarray:
@@ -225,3 +307,57 @@ def region_share_by_class(saliency, labels) -> dict:
         if members.any() and saliency[members].sum() > 0:
             per_class[name] = {"faces": int(members.sum()), **region_share(saliency[members])}
     return per_class
+
+
+def lag1_autocorrelation(maps) -> np.ndarray:
+    """How smooth each map (N, H, W) is: the correlation between every pixel and its right-hand
+    neighbour, averaged with that between every pixel and the one below it. About 0 for
+    pixel-level speckle (white noise), near 1 for a map that varies slowly; a constant map gives 0."""
+    maps = np.asarray(maps, dtype=np.float64)
+    if maps.ndim != 3:
+        raise ValueError(f"expected maps of shape (N, H, W), got {maps.shape}")
+    across = map_correlation(maps[:, :, 1:], maps[:, :, :-1])
+    down = map_correlation(maps[:, 1:, :], maps[:, :-1, :])
+    return (across + down) / 2
+
+
+def rank_correlation(a, b) -> np.ndarray:
+    """Spearman rank correlation of each pair of maps (a[i], b[i]), shape (N,), over the pixels
+    where at least one of the two is non-zero (pixels neither map gives any weight, such as
+    those a cropping model never sees, say nothing about agreement). Equal values share their
+    mean rank; a pair with fewer than 3 such pixels or a constant map there counts as 0."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape or a.ndim != 3:
+        raise ValueError(f"expected two stacks of maps of the same shape (N, H, W), got {a.shape} and {b.shape}")
+    out = np.zeros(len(a))
+    for i, (u, v) in enumerate(zip(a.reshape(len(a), -1), b.reshape(len(b), -1))):
+        seen = (u != 0) | (v != 0)
+        if seen.sum() >= 3:
+            out[i] = map_correlation(rankdata(u[seen])[None], rankdata(v[seen])[None])[0]
+    return out
+
+
+def randomized_copy(model: keras.Model, seed: int = 0) -> keras.Model:
+    """The model-randomization test's network (Adebayo et al. 2018): the same architecture with
+    every weight drawn afresh by its initializer (batch-norm statistics reset to mean 0,
+    variance 1), seeded with `seed`. Fixed settings in layer configs (the input normalization's
+    mean and variance, the centre crop) stay. Sets Keras's global random seed."""
+    keras.utils.set_random_seed(seed)
+    return keras.models.clone_model(model)
+
+
+def bootstrap_mean(values, seed: int = 0, resamples: int = BOOTSTRAP_RESAMPLES,
+                   level: float = CONFIDENCE) -> dict:
+    """The mean of `values` (NaNs left out) and its percentile bootstrap interval over
+    `resamples` resamples drawn with `seed`: {"mean", "low", "high", "n"}."""
+    values = np.asarray(values, dtype=np.float64).ravel()
+    values = values[~np.isnan(values)]
+    if len(values) == 0:
+        raise ValueError("no values to average")
+    if not 0 < level < 1 or resamples < 1:
+        raise ValueError(f"need 0 < level < 1 and resamples >= 1, got {level} and {resamples}")
+    rng = np.random.default_rng(seed)
+    means = values[rng.integers(0, len(values), (resamples, len(values)))].mean(axis=1)
+    tail = 100 * (1 - level) / 2
+    low, high = np.percentile(means, [tail, 100 - tail])
+    return {"mean": float(values.mean()), "low": float(low), "high": float(high), "n": len(values)}

@@ -1,15 +1,17 @@
 """What convolution filters respond to: measures of the patterns that gradient ascent finds for
-them (helpers.analysis.ascent.filter_patterns) and of their feature maps on one face.
+them (helpers.analysis.ascent.filter_patterns: the response after batch normalization at the
+centre unit of each filter's map) and of their feature maps on one face.
 
-Patterns are measured on their centre (BORDER pixels along each edge are left out: the
-convolutions' zero padding distorts them). A pattern whose centre varies less than UNIFORM_STD
-display grey levels is *uniform* (the filter is best excited by an evenly dark or bright image);
-the others are *textured*, and spectral_stats gives their typical spatial frequency and how their
-spectral power splits between four stripe orientations. White noise of the same size tells how
-large the strongest orientation's share is by chance (noise_orientation_baseline).
+Patterns are measured on the centre unit's receptive field, the only pixels that can change its
+response. A first-layer pattern is compared with its own 3x3 kernel (kernel agreement: the
+cosine between the kernel and the pattern's patch, pixels measured from mid-grey); patterns whose
+receptive field is at least MIN_SPECTRAL_SIDE pixels wide get spectral measures instead: their
+typical spatial frequency and how their spectral power splits between four stripe orientations,
+against white noise of the same size (noise_orientation_baseline).
 
 Feature maps are compared with the face's brightness and its horizontal and vertical Sobel
-gradients (map_summary): a map is brightness-like or edge-like when its |Pearson r| with one of
+gradients, cut to the pixels the map covers (the model's centre crop) and averaged down to the
+map's size (map_summary): a map is brightness-like or edge-like when its |Pearson r| with one of
 them reaches R_MIN.
 
 Pattern and map summaries are plain dicts (the notebooks print them and write them to
@@ -22,158 +24,248 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from helpers.analysis.ascent import AscentSettings
-from helpers.analysis.filters import BORDER, R_MIN, UNIFORM_STD, kernel_dc_share
+from helpers.analysis.ascent import JITTER_SHARE, AscentSettings, to_display
+from helpers.analysis.filters import (
+    AGREE_MIN,
+    BRIGHTNESS_DC,
+    MIN_SPECTRAL_SIDE,
+    R_MIN,
+)
 from helpers.core.config import CLASS_NAMES
 from helpers.core.plotting import plot_grid
-from helpers.core.words import fmt, pct
-from helpers.modeling.backend import keras
-from helpers.core.words import scale_words
+from helpers.core.words import fmt, pct, plural, scale_words
 
 
 def settings_sentence(settings: AscentSettings) -> str:
-    """The ascent schedule in words, for the paragraph above the filter patterns."""
+    """The objective and the ascent schedule in words, for the paragraph above the patterns."""
     return (
+        "**Objective**: each filter's response at the centre unit of its feature map, after batch "
+        "normalization (the input of the filter's ReLU, which passes its positive part, so the same "
+        "image maximises the activation after the ReLU). "
         f"**Settings**: {settings.steps} ascent steps from mid-grey plus Gaussian noise (standard "
         f"deviation {settings.noise:g} grey levels); each step moves the image by "
         f"{settings.step_size:g} grey levels (root mean square) along the normalised gradient, "
-        f"computed on a copy shifted by up to {settings.jitter} pixels; pixels stay in 0..255 and "
-        f"every {settings.blur_every} steps a Gaussian blur of {settings.blur_sigma:g} pixel keeps the "
-        "pattern smooth. Patterns are contrast-stretched for display. Title of each pattern: filter "
-        "number, then its mean activation on the starting noise -> after the ascent.")
+        f"computed on a copy shifted by up to {plural(settings.jitter, 'pixel')} but at most "
+        f"1/{JITTER_SHARE} of the unit's receptive field (none for a 3x3 first-layer unit, whose "
+        f"pattern a shift would smear); pixels stay in 0..255 and every {settings.blur_every} steps "
+        f"a Gaussian blur of {settings.blur_sigma:g} pixel damps high frequencies. Only the unit's "
+        "receptive field is shown (no other pixel changes its response): first-layer patterns in "
+        "grey levels 0..255 under their kernels, deeper ones contrast-stretched. Title of a "
+        "pattern: filter number, then its response on the starting noise -> after the ascent.")
+
+
+def agreement_words(p: dict) -> str:
+    """'0.87 (other kernels 0.07)', or n/a for a layer not on the pixels."""
+    if p["median_agreement"] is None:
+        return "n/a (not the first layer)"
+    return f"{cosine(p['median_agreement'])} (other kernels {cosine(p['other_kernel_agreement'])})"
+
+
+def cosine(value: float | None) -> str:
+    """A cosine to two decimals, with no '-0.00' for a value that rounds to zero."""
+    return fmt(None if value is None else round(value, 2) + 0.0, ".2f")
+
+
+def of_filters(count, p: dict, none: str = "n/a") -> str:
+    """'3 of 32' (of the layer's shown filters), or `none` when the count does not apply."""
+    return none if count is None else f"{count} of {p['filters']}"
+
+
+def selectivity_words(p: dict) -> str:
+    return "n/a" if p["mean_selectivity"] is None else pct(p["mean_selectivity"], 0)
 
 
 def pattern_table(items, reference_faces: int) -> pd.DataFrame:
     """One column per (label, layer_patterns dict) of `items`, one row per measure."""
     return pd.DataFrame([{
         "layer": label, "filters shown": f"{p['filters']} of {p['total']}",
-        "median activation start -> final": f"{p['median_start']:.3g} -> {p['median_final']:.3g}",
-        "activation rose": pct(p["rose"], 0),
+        "receptive field of the centre unit (px)": f"{p['field']}x{p['field']}",
+        "jitter (px)": p["jitter"],
+        "median response start -> final": f"{p['median_start']:.3g} -> {p['median_final']:.3g}",
+        "response rose": pct(p["rose"], 0),
         f"above every one of {reference_faces} faces": pct(p["beats_all_faces"], 0),
-        "uniform patterns (dark / bright)": uniform_counts(p),
-        "kernel DC share (median)": fmt(p["median_dc_share"], ".2f", "(not the first layer)"),
-        "median period of textured patterns (px)": fmt(p["median_period_px"]),
+        f"patterns agreeing with their kernel (cosine >= {AGREE_MIN:g})": of_filters(p["agreeing"], p),
+        "kernel agreement (median)": agreement_words(p),
+        f"brightness kernels (DC share >= {BRIGHTNESS_DC:g})": of_filters(p["brightness_kernels"], p),
+        "median period (px)": fmt(p["median_period_px"]),
         "most common orientation": (f"{p['common_orientation']} ({p['common_orientation_filters']})"
-                                    if p["textured"] else "n/a"),
+                                    if p["common_orientation"] else "n/a"),
         "power in the strongest orientation (mean)": selectivity_words(p),
-        "oriented patterns": f"{p['oriented']} of {p['textured']} textured",
+        "oriented patterns": of_filters(p["oriented"], p),
         "seconds": f"{p['seconds']:.0f}",
     } for label, p in items]).set_index("layer").T.rename_axis("measure").reset_index()
 
 
-def uniform_counts(p: dict) -> str:
-    return f"{p['uniform']} ({p['uniform_dark']} / {p['uniform_bright']})"
+def kernel_words(p: dict) -> str:
+    """What the kernel agreement of a first layer's patterns says, from its counts."""
+    if p["agreeing"] == p["filters"]:
+        return "every pattern reproduces its own kernel"
+    if 2 * p["agreeing"] > p["filters"]:
+        return "most patterns reproduce their own kernel"
+    return "most patterns do not reproduce their own kernel"
 
 
-def selectivity_words(p: dict) -> str:
-    return pct(p["mean_selectivity"], 0) if p["textured"] else "n/a"
-
-
-def pattern_sentences(layer: str, p: dict, reference_faces: int,
-                      noise_selectivity: float) -> list[str]:
+def pattern_sentences(layer: str, p: dict, reference_faces: int) -> list[str]:
     """The report's bullet on one layer's patterns (layer_patterns dict `p`), as Markdown
-    lines: activation gain, uniform patterns, textured ones' orientation against white noise's
-    mean strongest-orientation share `noise_selectivity`."""
-    out = [f"- `{layer}`: gradient ascent raised the mean activation of {pct(p['rose'], 0)} of "
-           f"the shown filters (median {p['median_start']:.3g} -> {p['median_final']:.3g}); for "
-           f"{pct(p['beats_all_faces'], 0)} the pattern excites the filter more than any of "
-           f"{reference_faces} validation faces does (median: {p['median_face_z']:.1f} standard "
-           "deviations above the filter's mean activation on those faces)."]
-    if p["uniform"]:
-        dc = p["median_dc_share"]
-        out.append(f"  {p['uniform']} of {p['filters']} patterns are uniform "
-                   f"({p['uniform_dark']} dark, {p['uniform_bright']} bright): under this "
-                   "blurred, clipped ascent, these filters' mean activation grows most by "
-                   "darkening or brightening the whole image (through the sum of their weights), "
-                   "not through a spatial pattern"
-                   + (f"; the layer's kernels have a median DC share of {dc:.2f}."
-                      if dc is not None else "."))
-    if p["textured"]:
-        out.append(f"  {p['oriented']} of the {p['textured']} textured patterns are oriented; the "
-                   f"most common orientation is {p['common_orientation']} "
-                   f"({p['common_orientation_filters']} patterns), and the strongest orientation "
-                   f"holds {pct(p['mean_selectivity'], 0)} of a pattern's power on average "
-                   f"(white noise: {pct(noise_selectivity, 0)}).")
+    lines: the response's gain, then the kernel agreement (first layer) or the orientation
+    against white noise of the same size (deeper layers)."""
+    out = [f"- `{layer}` (each unit sees {p['field']}x{p['field']} pixels): gradient ascent raised "
+           f"the centre unit's response for {pct(p['rose'], 0)} of the shown filters (median "
+           f"{p['median_start']:.3g} -> {p['median_final']:.3g}); for {pct(p['beats_all_faces'], 0)} "
+           f"the pattern excites the unit more than any of {reference_faces} validation faces does "
+           f"(median: {p['median_face_z']:.1f} standard deviations above the unit's mean response "
+           "on those faces)."]
+    if p["agreeing"] is not None:
+        other = p["other_kernel_agreement"]
+        out.append(f"  {p['agreeing']} of {p['filters']} patterns agree with their own kernel "
+                   f"(cosine >= {AGREE_MIN:g}; median {cosine(p['median_agreement'])}"
+                   + (f", against {cosine(other)} with the other filters' kernels" if other is not None
+                      else "")
+                   + f"): {kernel_words(p)}, bright where the weights are positive and dark where "
+                   "they are negative, so each filter detects that arrangement of light and dark.")
+    if p["brightness_kernels"] is not None:
+        rest = p["filters"] - p["brightness_kernels"]
+        out.append(f"  {p['brightness_kernels']} of the {p['filters']} kernels respond mostly to "
+                   f"brightness (DC share >= {BRIGHTNESS_DC:g}); the other {rest} mostly to local "
+                   f"contrast (edges, lines, spots) whatever the brightness (median DC share "
+                   f"{p['median_dc_share']:.2f}).")
+    if p["oriented"] is not None:
+        out.append(f"  {p['oriented']} of the {p['filters']} patterns are oriented; the most common "
+                   f"orientation is {p['common_orientation']} ({p['common_orientation_filters']} "
+                   f"patterns), and the strongest orientation holds {pct(p['mean_selectivity'], 0)} "
+                   "of a pattern's power on average (white noise of the same size: "
+                   f"{pct(p['noise_selectivity'], 0)}); the patterns repeat every "
+                   f"{p['median_period_px']:.1f} pixels (median).")
     return out
 
 
+RECORD_KEYS = ["filters", "field", "jitter", "window", "median_start", "median_final", "rose",
+               "beats_all_faces", "median_face_z", "kernel_agreement", "median_agreement",
+               "agreeing", "other_kernel_agreement", "median_dc_share", "brightness_kernels",
+               "median_period_px", "period_px", "orientation_counts", "common_orientation",
+               "mean_selectivity", "oriented", "noise_selectivity", "oriented_threshold", "seconds"]
+
+
 def pattern_record(p: dict) -> dict:
-    """A layer_patterns dict for results.json: activations, summary measures and seconds,
-    without the images."""
-    keys = ["filters", "median_start", "median_final", "rose", "beats_all_faces", "median_face_z",
-            "uniform", "uniform_dark", "uniform_bright", "textured", "median_dc_share",
-            "median_period_px", "period_px", "orientation_counts", "common_orientation",
-            "mean_selectivity", "oriented", "seconds"]
-    return {"total_filters": p["total"], "start_activation": p["start"],
-            "final_activation": p["final"], **{k: p[k] for k in keys}}
+    """A layer_patterns dict for results.json: responses, summary measures and seconds,
+    without the images and kernels."""
+    return {"total_filters": p["total"], "start_response": p["start"],
+            "final_response": p["final"], **{k: p[k] for k in RECORD_KEYS}}
+
+
+def pattern_windows(p: dict) -> np.ndarray:
+    """A layer_patterns dict's raw patterns cut to the centre unit's receptive field."""
+    top, bottom, left, right = p["window"]
+    return np.asarray(p["images"])[:, top:bottom, left:right]
+
+
+def response_titles(p: dict) -> list[str]:
+    return [f"{i}: {s:.2g}\u2192{f:.2g}" for i, s, f in zip(p["chosen"], p["start"], p["final"])]
 
 
 def pattern_grid(p: dict, steps: int) -> Figure:
-    """One layer_patterns dict's patterns, 8 a row, each titled with its filter number and its
-    mean activation on the starting noise -> after `steps` ascent steps."""
-    titles = [f"{i}: {s:.2g}\u2192{f:.2g}" for i, s, f in zip(p["chosen"], p["start"], p["final"])]
-    return plot_grid(p["images"], titles=titles, ncols=8, cell_size=1.25,
+    """One layer_patterns dict's patterns (the centre unit's receptive field, contrast-stretched),
+    8 a row, each titled with its filter number and its response on the starting noise -> after
+    `steps` ascent steps."""
+    return plot_grid(to_display(pattern_windows(p)), titles=response_titles(p), ncols=8,
+                     cell_size=1.25,
                      suptitle=f"{p['layer']}: filters 0-{p['chosen'][-1]} of {p['total']}, "
-                              f"{steps} ascent steps")
+                              f"{steps} ascent steps, {p['field']}x{p['field']} receptive field")
 
 
-def measures_sentence(steps: int, noise_selectivity: float, oriented_threshold: float) -> str:
-    """What pattern_table measures and the white-noise baseline that calls a pattern oriented."""
-    return (
-        f"**What the patterns measure** ({steps} ascent steps; the {BORDER} pixels along each edge, "
-        "distorted by the convolutions' zero padding, are left out). A pattern whose centre varies by "
-        f"less than {UNIFORM_STD:g} grey levels on the display scale is *uniform*: the filter is best "
-        "excited by an evenly dark or bright image. For the first layer, the kernel DC share is "
-        "|sum of the 3x3 weights| / (3 x their norm): 1 for a pure averaging (brightness) kernel, 0 "
-        "for a zero-sum edge or contrast kernel. The other patterns are *textured*; for them, the "
-        "period is the inverse of the power-weighted mean spatial frequency, and the orientation "
-        "measure is the share of spectral power in the strongest of four orientations; white noise "
-        f"averages {pct(noise_selectivity, 0)} and stays below {pct(oriented_threshold, 0)} in 95% "
-        "of cases, so a pattern above that is counted as *oriented*.")
+def kernel_cells(kernels) -> list[np.ndarray]:
+    """Kernels (k, k, F) as grey images on the patterns' 0..255 scale, each on its own scale:
+    mid-grey 0, white its largest positive weight's magnitude, black its negative."""
+    k = np.moveaxis(np.asarray(kernels, dtype=np.float64), -1, 0)
+    limit = np.maximum(np.abs(k).max(axis=(1, 2), keepdims=True), 1e-12)
+    return list(127.5 + 127.5 * k / limit)
 
 
-def layers_sentences(patterns: dict, reference_faces: int, noise_selectivity: float) -> str:
+def kernel_pattern_figure(p: dict, steps: int, ncols: int = 8, fig=None, fontsize: float = 8):
+    """A first layer's kernels (effective_kernels, as kernel_cells) above their patterns' patch
+    under the centre unit (grey levels 0..255), `ncols` filters a row pair; kernels titled with
+    the filter number, patterns with their kernel agreement. Drawn into `fig` (a Figure or
+    SubFigure) when given, else a new Figure."""
+    kernels, patches = kernel_cells(p["kernels"]), list(pattern_windows(p))
+    cells, titles, labels = [], [], []
+    for first in range(0, len(patches), ncols):
+        pad = [None] * (ncols - len(patches[first:first + ncols]))
+        cells += kernels[first:first + ncols] + pad + patches[first:first + ncols] + pad
+        titles += ([str(i) for i in p["chosen"][first:first + ncols]] + [""] * len(pad)
+                   + [f"cos {c:.2f}" for c in p["kernel_agreement"][first:first + ncols]]
+                   + [""] * len(pad))
+        labels += ["kernel", "pattern"]
+    title = (f"{p['layer']}: kernels (times the batch-norm scale; white +, black -)\nabove their "
+             f"patterns' {p['field']}x{p['field']} patch ({steps} ascent steps; title: cosine)")
+    return plot_grid(cells, titles=titles, ncols=ncols, cmap="gray", vmin=0, vmax=255,
+                     cell_size=1.0, row_labels=labels, fig=fig, fontsize=fontsize,
+                     suptitle=None if fig is not None else title)
+
+
+def pattern_figure(p: dict, steps: int) -> Figure:
+    """kernel_pattern_figure for a first layer (it has kernels), else pattern_grid."""
+    return pattern_grid(p, steps) if p["kernels"] is None else kernel_pattern_figure(p, steps)
+
+
+def measures_sentence(patterns: dict, reference_faces: int) -> str:
+    """What pattern_table measures, with the white-noise baseline of every layer that has
+    spectral measures (`patterns`: {layer: layer_patterns dict})."""
+    noise = [f"`{layer}` {pct(p['noise_selectivity'], 0)} on average, below "
+             f"{pct(p['oriented_threshold'], 0)} in 95% of cases"
+             for layer, p in patterns.items() if p["oriented"] is not None]
+    text = (
+        "**What the patterns measure**. The response after the ascent is compared with the same "
+        f"unit's response on {reference_faces} validation faces. For the first layer, *kernel "
+        "agreement* is the cosine similarity between a filter's 3x3 kernel (times its "
+        "batch-normalization scale, which sets its sign) and the pattern's 3x3 patch under the "
+        "centre unit, with pixels measured from mid-grey: 1 when the patch is bright exactly where "
+        "the weights are positive and dark where they are negative, about 0 for an unrelated patch; "
+        f"a pattern *agrees* from {AGREE_MIN:g} on, and the cosines with the other filters' kernels "
+        "show what chance gives. The kernel DC share is |sum of the weights| / (3 x their norm): 1 "
+        "for a pure averaging (brightness) kernel, 0 for a zero-sum (contrast) kernel. "
+        f"For receptive fields at least {MIN_SPECTRAL_SIDE} pixels wide, the period is the inverse "
+        "of the pattern's power-weighted mean spatial frequency, and the orientation measure is the "
+        "share of spectral power in the strongest of four orientations; a pattern is *oriented* "
+        "when that share beats 95% of white-noise images of the same size")
+    return text + (f" ({'; '.join(noise)})." if noise else ".")
+
+
+def layers_sentences(patterns: dict, reference_faces: int) -> str:
     """pattern_sentences for every layer of `patterns` ({layer: layer_patterns dict}, in depth
-    order), then how the textured patterns' scale changes from the first layer to the last."""
+    order), then how the receptive field and, where both layers have one, the patterns' scale
+    change from the first layer to the last."""
     lines = [line for layer, p in patterns.items()
-             for line in pattern_sentences(layer, p, reference_faces, noise_selectivity)]
+             for line in pattern_sentences(layer, p, reference_faces)]
     (first_layer, first), (last_layer, last) = list(patterns.items())[0], list(patterns.items())[-1]
-    if len(patterns) > 1 and first["median_period_px"] and last["median_period_px"]:
-        ratio = last["median_period_px"] / first["median_period_px"]
-        lines.append(
-            f"- Textured `{last_layer}` patterns repeat every {last['median_period_px']:.1f} pixels "
-            f"(median), `{first_layer}` ones every {first['median_period_px']:.1f}: "
-            + (f"the deeper layer's patterns are {scale_words(ratio)} by a factor "
-               f"{max(ratio, 1 / ratio):.2f}." if abs(ratio - 1) >= 0.05 else "about the same scale."))
+    if len(patterns) > 1:
+        line = (f"- From `{first_layer}` to `{last_layer}` the centre unit's receptive field grows "
+                f"from {first['field']}x{first['field']} to {last['field']}x{last['field']} pixels")
+        if first["median_period_px"] and last["median_period_px"]:
+            ratio = last["median_period_px"] / first["median_period_px"]
+            line += (f"; the patterns repeat every {first['median_period_px']:.1f} and "
+                     f"{last['median_period_px']:.1f} pixels (median): "
+                     + (f"the deeper layer's patterns are {scale_words(ratio)} by a factor "
+                        f"{max(ratio, 1 / ratio):.2f}" if abs(ratio - 1) >= 0.05
+                        else "about the same scale"))
+        lines.append(line + ".")
     return "\n".join(lines)
 
 
 def filters_record(patterns: dict, maps: dict, face: dict, *, settings, filters_per_layer: int,
-                   reference_faces: int, noise_selectivity: float, oriented_threshold: float) -> dict:
-    """The "filters" section's results.json section: the ascent settings (an AscentSettings), every layer's
-    pattern_record and, for the `face` of pick_face, every layer's map_record."""
-    return {"ascent_steps": settings.steps, "filters_per_layer": filters_per_layer,
-            "reference_faces": reference_faces, "noise_selectivity_mean": noise_selectivity,
-            "oriented_threshold": oriented_threshold, "border_px": BORDER, "uniform_std": UNIFORM_STD,
+                   reference_faces: int) -> dict:
+    """The "filters" section's results.json section: the objective and ascent settings (an
+    AscentSettings), every layer's pattern_record and, for the `face` of pick_face, every
+    layer's map_record."""
+    return {"objective": "centre unit, after batch normalization (ReLU input)",
+            "ascent_steps": settings.steps, "filters_per_layer": filters_per_layer,
+            "reference_faces": reference_faces, "agree_min": AGREE_MIN,
+            "brightness_dc": BRIGHTNESS_DC, "min_spectral_side": MIN_SPECTRAL_SIDE,
             "ascent_settings": {"step_size": settings.step_size, "blur_every": settings.blur_every,
                                 "blur_sigma": settings.blur_sigma, "jitter": settings.jitter,
-                                "noise": settings.noise},
+                                "jitter_share": JITTER_SHARE, "noise": settings.noise},
             "layers": {layer: pattern_record(p) for layer, p in patterns.items()},
             "feature_maps": {**face, "r_min": R_MIN,
                              **{layer: map_record(s) for layer, s in maps.items()}}}
-
-
-def kernel_figure(model: keras.Model, layer: str, chosen) -> Figure:
-    """The chosen filters' kernels of `layer` (first input channel) on a shared red-blue
-    scale, titled with their kernel_dc_share."""
-    kernels = model.get_layer(layer).get_weights()[0][:, :, 0, chosen]
-    dc = kernel_dc_share(model, layer, chosen)
-    limit = float(np.abs(kernels).max())
-    return plot_grid(np.moveaxis(kernels, -1, 0),
-                     titles=[f"{i}: DC {d:.2f}" for i, d in zip(chosen, dc)],
-                     ncols=8, cell_size=1.05, cmap="RdBu_r", vmin=-limit, vmax=limit,
-                     suptitle=f"{layer}: the 3x3 kernels (red: positive, blue: negative weights; "
-                              "title: DC share)")
 
 
 def map_record(summary: dict) -> dict:
@@ -184,7 +276,8 @@ def map_record(summary: dict) -> dict:
 def feature_map_table(maps: dict, r_min: float = R_MIN) -> pd.DataFrame:
     """One column per layer of `maps` ({layer: map_summary}), one row per measure."""
     return pd.DataFrame([{
-        "layer": layer, "map size": s["size"], "filters": s["filters"],
+        "layer": layer, "map size": s["size"],
+        "face rows and columns compared": "{}-{}".format(*s["face_pixels"]), "filters": s["filters"],
         "zero after ReLU": pct(s["zero_after_relu"]),
         f"edge-like maps (r >= {r_min:g})": s["edge_like"],
         f"brightness-like maps (r >= {r_min:g})": s["brightness_like"],

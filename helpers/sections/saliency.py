@@ -1,14 +1,17 @@
-"""The "saliency" section, where the network looks: saliency maps, SmoothGrad and Grad-CAM, and the
-summaries notebook 05 shows (face regions, map agreement between two models, figures).
+"""The "saliency" section, where the network looks: saliency maps, SmoothGrad and Grad-CAM, the
+answer to "which face regions" with bootstrap intervals, the checks on the maps (smoothness, the
+model-randomization test) and the figures notebook 05 shows.
 
 Maps are non-negative and normalised per image by dividing by their maximum, so 0 still means
-"no influence" and 1 is the image's most influential pixel.
+"no influence" and 1 is the image's most influential pixel. Region statistics are per unit of
+area ("density"): a region's share of a map's mass divided by its share of the image, so that a
+map spread evenly over the image gives every region 1x.
 
 tf-keras-vis 0.8.7 does work on Keras 3.15 functional models: ``Saliency`` with
 ``ReplaceToLinear`` gives exactly our vanilla saliency (after max-normalisation), ``Gradcam`` the
 same class activation map (it upsamples with scipy's zoom rather than a bilinear resize). We still
 write each method directly on the tape, in a few lines: tf-keras-vis clones the model for every
-visualizer and warns about the input structure under Keras 3. tests/test_saliency.py
+visualizer and warns about the input structure under Keras 3. tests/test_gradient_methods.py
 cross-checks saliency_maps and grad_cam against it.
 
 Figures are ``matplotlib.figure.Figure`` objects made without pyplot: make the figure the cell's
@@ -26,64 +29,67 @@ from matplotlib.patches import Rectangle
 
 from helpers.analysis.gradients import as_batch, conv_layer_names, predict_logits
 from helpers.analysis.saliency import (
+    BOOTSTRAP_RESAMPLES,
+    CONFIDENCE,
     FACE_REGIONS,
-    Maps,
+    SMOOTHGRAD_NOISE,
+    SMOOTHGRAD_SAMPLES,
+    apply_mask,
+    bootstrap_mean,
+    connected_regions,
     grad_cam,
-    mask_by_saliency,
+    lag1_autocorrelation,
+    rank_correlation,
     region_area,
     region_boxes,
+    region_density,
     region_share,
+    region_shares,
     region_share_by_class,
     saliency_maps,
     smoothgrad,
+    top_share_mask,
 )
 from helpers.core.config import CLASS_NAMES
 from helpers.core.words import pct
 
-
-def saliency_figure(model: keras.Model, images, labels=None, threshold: float = 0.5,
-                    samples: int = 20, seed: int = 0, cell_size: float = 1.8) -> Figure:
-    """The standard explanation figure, one row per image: original | saliency | masked
-    (pixels with saliency >= `threshold` kept) | Grad-CAM over the face | SmoothGrad. Maps are
-    for the predicted class; rows are titled with the true (if `labels` given) and predicted
-    class. Models without a Conv2D layer (the DNN) get no Grad-CAM column."""
-    x = as_batch(images, model)
-    labels = None if labels is None else np.asarray(labels)
-    if labels is not None and labels.shape != (len(x),):
-        raise ValueError(f"need one label per image, got {labels.shape} for {len(x)} images")
-    probs = tf.nn.softmax(predict_logits(model, x)).numpy()
-    predicted = probs.argmax(axis=1)
-    sal = saliency_maps(model, x, predicted)
-    columns = {"original": None, "saliency": sal,
-               f"masked (>= {threshold:g})": mask_by_saliency(x[..., 0], sal, threshold)[0]}
-    if conv_layer_names(model):
-        columns["Grad-CAM"] = grad_cam(model, x, predicted)
-    columns["SmoothGrad"] = smoothgrad(model, x, predicted, samples=samples, seed=seed)
-    fig = Figure(figsize=(cell_size * len(columns), cell_size * len(x) + 0.3))
-    axes = fig.subplots(len(x), len(columns), squeeze=False)
-    for row, ax_row in enumerate(axes):
-        for ax, (name, maps) in zip(ax_row, columns.items()):
-            _draw_explanation(ax, x[row, ..., 0], name, None if maps is None else maps[row])
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if row == 0:
-                ax.set_title(name, fontsize=9)
-        name = f"pred {CLASS_NAMES[predicted[row]]} ({probs[row, predicted[row]]:.0%})"
-        if labels is not None:
-            name = f"true {CLASS_NAMES[labels[row]]}\n{name}"
-        ax_row[0].set_ylabel(name, fontsize=8)
-    fig.tight_layout()
-    return fig
+METHODS = {"saliency": "saliency", "smoothgrad": "SmoothGrad", "gradcam": "Grad-CAM"}
+MASK_METHOD = "gradcam"  # the map whose most salient pixels the masked faces keep (SmoothGrad without it)
+# Model randomization: a method whose maps keep at least this mean rank correlation with the
+# maps of the same network with random weights "barely changes" and fails the check.
+SANITY_MAX_CORRELATION = 0.5
+SANITY_ROWS = 3  # faces in the randomization figure
+MIN_CLASS_FACES = 10  # classes with fewer sampled faces are left out of the per-class comparison
+REGION_WORDS = {"eyes": "the eyes", "mouth": "the mouth", "rest": "the rest of the image"}
+REGION_COLOURS = {"eyes": "lime", "mouth": "magenta", "rest": "white"}
 
 
-def _draw_explanation(ax, image: np.ndarray, column: str, values) -> None:
-    if column == "original" or column.startswith("masked"):
-        ax.imshow(image if values is None else values, cmap="gray", vmin=0, vmax=255)
-    elif column == "Grad-CAM":
-        ax.imshow(image, cmap="gray", vmin=0, vmax=255)
-        ax.imshow(values, cmap="jet", alpha=0.45, vmin=0, vmax=1)
-    else:
-        ax.imshow(values, cmap="hot", vmin=0, vmax=1)
+# ----------------------------------------------------------------------------- words
+
+def join_words(items) -> str:
+    """['a'] -> 'a'; ['a', 'b'] -> 'a and b'; ['a', 'b', 'c'] -> 'a, b and c'."""
+    items = list(items)
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def number(value: float, digits: int = 2, sign: bool = False) -> str:
+    """0.5 -> '0.50'; with sign, '+0.50'; -0.0 is written 0.00."""
+    value = 0.0 if round(value, digits) == 0 else value
+    return f"{value:{'+' if sign else ''}.{digits}f}"
+
+
+def interval_words(d: dict, unit: str = "", sign: bool = False, label: bool = True,
+                   brackets: bool = True) -> str:
+    """A bootstrap_mean dict as '1.54x (95% CI 1.51 to 1.57)'; label=False: '1.54x (1.51 to
+    1.57)'; brackets=False: '1.54x, 95% CI 1.51 to 1.57'."""
+    level = f"{100 * CONFIDENCE:.0f}% CI " if label or not brackets else ""
+    bounds = f"{level}{number(d['low'], sign=sign)} to {number(d['high'], sign=sign)}"
+    return f"{number(d['mean'], sign=sign)}{unit}" + (f" ({bounds})" if brackets else f", {bounds}")
+
+
+def capital(text: str) -> str:
+    """The text with its first letter in upper case ('saliency' -> 'Saliency'; 'SmoothGrad' stays)."""
+    return text[:1].upper() + text[1:]
 
 
 def correlation_strength(r: float) -> str:
@@ -96,18 +102,439 @@ def format_shares(share: dict, skip: str | None = None) -> str:
     return ", ".join(f"{r} {pct(v)}" for r, v in share.items() if r != skip)
 
 
-def region_share_table(shares: dict, area: dict, density: tuple[str, dict] | None = None
-                       ) -> pd.DataFrame:
-    """The region table for the report: one row per measure, one column per region. `shares`
-    maps a measure's name to its region_share dict; `density` = (row name, shares) adds a row
-    with those shares divided by the regions' area shares ("1.50x")."""
-    frame = pd.DataFrame({"region": list(area), "box": [region_boxes()[r] for r in area],
-                          "share of area": [pct(area[r]) for r in area]})
-    for column, share in shares.items():
-        frame[column] = [pct(share[r]) for r in area]
-    if density is not None:
-        frame[density[0]] = [f"{density[1][r] / area[r]:.2f}x" for r in area]
-    return frame.set_index("region").T.rename_axis("measure").reset_index()
+def top_region(values: dict) -> str:
+    return max(values, key=values.get)
+
+
+# ----------------------------------------------------------------------------- the faces shown
+
+def explanation_maps(model: keras.Model, images, samples: int = SMOOTHGRAD_SAMPLES,
+                     noise: float = SMOOTHGRAD_NOISE, seed: int = 0) -> dict:
+    """What the explanation figure draws, for each image's predicted class: {"predicted" (N,),
+    "probability" (N,, of that class), "saliency", "smoothgrad" and, for a model with a Conv2D
+    layer (not the DNN), "gradcam" (N, H, W)}."""
+    x = as_batch(images, model)
+    probs = tf.nn.softmax(predict_logits(model, x)).numpy()
+    predicted = probs.argmax(axis=1)
+    maps = {"predicted": predicted, "probability": probs[np.arange(len(x)), predicted],
+            "saliency": saliency_maps(model, x, predicted),
+            "smoothgrad": smoothgrad(model, x, predicted, samples=samples, noise=noise, seed=seed)}
+    if conv_layer_names(model):
+        maps["gradcam"] = grad_cam(model, x, predicted)
+    return maps
+
+
+def mask_source(maps: dict) -> str:
+    """The method whose map the masked faces keep the top of: MASK_METHOD when the maps have
+    it, otherwise SmoothGrad."""
+    return MASK_METHOD if MASK_METHOD in maps else "smoothgrad"
+
+
+def masked_faces(images, maps: dict, keep: float):
+    """(masked faces (N, H, W), masks): each face keeps the `keep` share of its pixels where
+    the map of mask_source is highest; the other pixels are black."""
+    mask = top_share_mask(maps[mask_source(maps)], keep)
+    return apply_mask(as_batch(images)[..., 0], mask), mask
+
+
+def saliency_figure(images, maps: dict, labels=None, keep: float = 0.25,
+                    cell_size: float = 1.8) -> Figure:
+    """The explanation figure, one row per face: original | saliency | SmoothGrad | Grad-CAM over
+    the face | the masked face (masked_faces). `maps` is explanation_maps of the faces; rows are
+    titled with the true class (if `labels` given), the predicted class and its probability. Maps
+    without Grad-CAM (the DNN) get no Grad-CAM column."""
+    x = as_batch(images)[..., 0]
+    labels = None if labels is None else np.asarray(labels)
+    if labels is not None and labels.shape != (len(x),):
+        raise ValueError(f"need one label per image, got {labels.shape} for {len(x)} images")
+    if any(len(v) != len(x) for v in maps.values()):
+        raise ValueError(f"need maps for each of the {len(x)} images")
+    columns = {"original": None, "saliency": maps["saliency"], "SmoothGrad": maps["smoothgrad"]}
+    if "gradcam" in maps:
+        columns["Grad-CAM"] = maps["gradcam"]
+    masked, mask = masked_faces(x, maps, keep)
+    columns[f"masked: top {pct(keep, 0)}\nof {METHODS[mask_source(maps)]}"] = masked
+    fig = Figure(figsize=(cell_size * len(columns), cell_size * len(x) + 0.3))
+    axes = fig.subplots(len(x), len(columns), squeeze=False)
+    for row, ax_row in enumerate(axes):
+        for ax, (name, values) in zip(ax_row, columns.items()):
+            draw_map(ax, x[row], name, None if values is None else values[row])
+            if row == 0:
+                ax.set_title(name, fontsize=9)
+        if not mask[row].any():  # a map that is 0 everywhere keeps nothing: say so
+            ax_row[-1].text(0.5, 0.5, f"{METHODS[mask_source(maps)]}\nis 0 everywhere",
+                            color="white", fontsize=7, ha="center", va="center",
+                            transform=ax_row[-1].transAxes)
+        predicted = maps["predicted"][row]
+        name = f"pred {CLASS_NAMES[predicted]} ({maps['probability'][row]:.0%})"
+        if labels is not None:
+            name = f"true {CLASS_NAMES[labels[row]]}\n{name}"
+        ax_row[0].set_ylabel(name, fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def draw_map(ax, image: np.ndarray, column: str, values) -> None:
+    """One cell of the explanation figures: the face (grey), a masked face (grey), Grad-CAM over
+    the face, or a map (0..1, "hot"); no ticks."""
+    if column == "original" or column.startswith("masked"):
+        ax.imshow(image if values is None else values, cmap="gray", vmin=0, vmax=255)
+    elif column.startswith("Grad-CAM"):
+        ax.imshow(image, cmap="gray", vmin=0, vmax=255)
+        ax.imshow(values, cmap="jet", alpha=0.45, vmin=0, vmax=1)
+    else:
+        ax.imshow(values, cmap="hot", vmin=0, vmax=1)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def saliency_figures(images, maps: dict, labels, title: str, per_class: int,
+                     keep: float = 0.25) -> list[Figure]:
+    """saliency_figure for faces chosen `per_class` per class, split by class into figures of
+    about 8 rows so that each stays readable on a page; `title` opens each suptitle."""
+    labels = np.asarray(labels)
+    classes = [c for c in range(len(CLASS_NAMES)) if (labels == c).any()]
+    per_figure = max(1, 8 // per_class)
+    groups = [classes[i:i + per_figure] for i in range(0, len(classes), per_figure)]
+    figures = []
+    for part, group in enumerate(groups, 1):
+        rows = np.isin(labels, group)
+        fig = saliency_figure(images[rows], {k: v[rows] for k, v in maps.items()}, labels[rows],
+                              keep=keep, cell_size=1.6)
+        fig.suptitle(f"{title}: explanations of the predicted class"
+                     + (f" ({part}/{len(groups)})" if len(groups) > 1 else ""), fontsize=11)
+        fig.tight_layout(rect=(0, 0, 1, 1 - 0.35 / fig.get_figheight()))
+        figures.append(fig)
+    return figures
+
+
+def shown_summary(indices, true, maps: dict, *, per_class: int, seed: int, missing, keep: float,
+                  smoothgrad_samples: int, smoothgrad_noise: float, gradcam_layer: str) -> dict:
+    """The faces of the explanation figures (`maps`: their explanation_maps), the settings of
+    their maps and what the masked faces keep: how many separate regions, and where."""
+    mask = masked_faces(np.zeros(maps["saliency"].shape), maps, keep)[1]
+    regions = connected_regions(mask)
+    kept = region_share(mask.astype(float))
+    area = region_area(mask.shape[1:])
+    predicted = np.asarray(maps["predicted"])
+    return {"faces": len(indices), "per_class": per_class, "seed": seed, "missing": list(missing),
+            "keep": keep, "mask_method": mask_source(maps), "smoothgrad_samples": smoothgrad_samples,
+            "smoothgrad_noise": smoothgrad_noise, "gradcam_layer": gradcam_layer,
+            "shown_indices": indices, "shown_true": true, "shown_predicted": predicted,
+            "correct": int((predicted == np.asarray(true)).sum()),
+            "kept_fraction_mean": float(mask.mean()), "mask_regions": regions,
+            "mask_regions_mean": float(regions.mean()),
+            "mask_regions_range": [int(regions.min()), int(regions.max())],
+            "mask_region_share": kept, "mask_region_density": {r: kept[r] / area[r] for r in kept}}
+
+
+def shown_sentences(s: dict) -> str:
+    """The paragraph that introduces the explanation figures (faces, map settings, masks)."""
+    missing = f"; the validation split has no {', '.join(s['missing'])} face" if s["missing"] else ""
+    low, high = s["mask_regions_range"]
+    spread = f"from {low} to {high}" if low != high else "on every face"
+    share = s["mask_region_share"]
+    inside = join_words(f"{pct(share[r], 0)} in the {r} box ({s['mask_region_density'][r]:.1f}x its "
+                        "area share)" for r in FACE_REGIONS)
+    return (
+        f"**Faces**: {s['faces']} validation faces, {s['per_class']} per true class (drawn at random "
+        f"with seed {s['seed']}){missing}; the CNN predicts {s['correct']} of them correctly (row "
+        "labels: true class, then predicted class and its probability). **SmoothGrad**: gradient "
+        f"magnitude averaged over {s['smoothgrad_samples']} copies with Gaussian noise of standard "
+        f"deviation {s['smoothgrad_noise']:g} x 255 ({s['smoothgrad_noise'] * 255:.0f} grey levels). "
+        f"**Grad-CAM** layer: `{s['gradcam_layer']}`. **Masked**: each face keeps the "
+        f"{pct(s['keep'], 0)} of its pixels where {METHODS[s['mask_method']]} is highest, "
+        f"{s['mask_regions_mean']:.1f} separate regions per face on average ({spread}), with "
+        f"{inside}.")
+
+
+# ----------------------------------------------------------------------------- checks on the maps
+
+def interval_or_none(values, seed: int) -> dict | None:
+    """bootstrap_mean of `values`, or None when every value is NaN (no map had any mass)."""
+    values = np.asarray(values, dtype=np.float64)
+    return bootstrap_mean(values, seed) if (~np.isnan(values)).any() else None
+
+
+def sanity_summary(trained: dict, randomized: dict, seed: int,
+                   max_correlation: float = SANITY_MAX_CORRELATION) -> dict:
+    """Smoothness and the model-randomization test per method. `trained` and `randomized` map a
+    method to its maps (N, H, W) of the same faces, for the same (the trained model's predicted)
+    classes, by the trained CNN and by randomized_copy of it. Per method: the lag-1
+    autocorrelation of the trained maps (smoothness), the rank correlation between the trained
+    and the randomized maps of each face, and as a reference that between the trained maps of
+    two different faces (each face against the next one); intervals are bootstraps over faces."""
+    methods = {}
+    for name, maps in trained.items():
+        random_maps = np.asarray(randomized[name])
+        r = rank_correlation(maps, random_maps)
+        others = rank_correlation(maps, np.roll(maps, 1, axis=0)) if len(maps) > 1 else None
+        methods[name] = {
+            "faces": len(maps), "smoothness": bootstrap_mean(lag1_autocorrelation(maps), seed),
+            "random_smoothness": float(lag1_autocorrelation(random_maps).mean()),
+            "rank_correlation": bootstrap_mean(r, seed),
+            "different_faces": None if others is None else float(others.mean()),
+            "random_zero_maps": int((random_maps.reshape(len(random_maps), -1).max(axis=1) == 0).sum()),
+            "passes": bool(r.mean() < max_correlation)}
+    smoothness = {m: v["smoothness"]["mean"] for m, v in methods.items()}
+    return {"max_correlation": max_correlation, "seed": seed, "confidence": CONFIDENCE,
+            "resamples": BOOTSTRAP_RESAMPLES, "methods": methods,
+            "passed": [m for m, v in methods.items() if v["passes"]],
+            "failed": [m for m, v in methods.items() if not v["passes"]],
+            "smoothest": max(smoothness, key=smoothness.get), "mask_method": MASK_METHOD}
+
+
+def smoother(a: dict, b: dict) -> str:
+    """'smoother than', 'less smooth than' or 'as smooth as' (intervals that overlap) for two
+    smoothness intervals."""
+    return ("smoother than" if a["low"] > b["high"] else "less smooth than" if a["high"] < b["low"]
+            else "as smooth as")
+
+
+def sanity_sentences(s: dict) -> str:
+    """The bullets on sanity_summary: smoothness per method, the randomization test and its
+    verdicts, and what that means for the masked faces."""
+    m = s["methods"]
+    smooth = ("- **Smoothness** (lag-1 autocorrelation: the correlation of each pixel with its "
+              "neighbour, about 0 for pixel-level speckle and near 1 for a map that varies slowly): "
+              + ", ".join(f"{METHODS[k]} {interval_words(v['smoothness'])}" for k, v in m.items()) + ".")
+    if "smoothgrad" in m and "saliency" in m:
+        smooth += (f" SmoothGrad is {smoother(m['smoothgrad']['smoothness'], m['saliency']['smoothness'])}"
+                   " plain saliency.")
+    counts = {v["faces"] for v in m.values()}
+    faces = (f"{counts.pop()} faces" if len(counts) == 1 else
+             join_words(f"{v['faces']} faces for {METHODS[k]}" for k, v in m.items()))
+    others = [f"{METHODS[k]} {number(v['different_faces'])}" for k, v in m.items()
+              if v["different_faces"] is not None]
+    randomization = (
+        f"- **Model randomization** (Adebayo et al. 2018; {faces}): the rank correlation between the "
+        "trained CNN's map of a face and the map of the same network with random weights, for the "
+        "same class, is "
+        + ", ".join(f"{METHODS[k]} {interval_words(v['rank_correlation'])}" for k, v in m.items())
+        + (f"; between the trained CNN's maps of two different faces it is {', '.join(others)}"
+           if others else "") + ".")
+    verdicts = []
+    if s["passed"]:
+        many = len(s["passed"]) > 1
+        verdicts.append(f"{join_words(METHODS[k] for k in s['passed'])} "
+                        f"{'change' if many else 'changes'} with the weights (mean below "
+                        f"{s['max_correlation']:g}) and {'pass' if many else 'passes'}")
+    for k in s["failed"]:
+        v, why = m[k], ""
+        if v["different_faces"] is not None and v["different_faces"] >= s["max_correlation"]:
+            why = (f": its maps of two different faces correlate {number(v['different_faces'])} "
+                   "too, so what it shows is mostly common to every face and to untrained weights, "
+                   "set by the architecture rather than learned")
+        verdicts.append(f"{METHODS[k]} barely changes and fails{why}")
+    verdict = "; ".join(verdicts)
+    lines = [smooth, randomization, f"- {capital(verdict)}."]
+    mask = s["mask_method"]
+    if mask in m:
+        traits = ["passes the test" if m[mask]["passes"] else "fails the test"]
+        if s["smoothest"] == mask:
+            traits.append("is the smoothest map")
+        lines.append(f"- The masked faces keep the top of {METHODS[mask]}, which {join_words(traits)}.")
+    return "\n".join(lines)
+
+
+def sanity_table(s: dict) -> pd.DataFrame:
+    """sanity_summary as a table: one row per method."""
+    rows = [{"method": METHODS[k], "faces": v["faces"],
+             "smoothness (lag-1 autocorrelation)": interval_words(v["smoothness"], label=False),
+             "rank correlation, trained vs random weights": interval_words(v["rank_correlation"], label=False),
+             "rank correlation, two different faces": ("n/a" if v["different_faces"] is None
+                                                       else number(v["different_faces"])),
+             "test": "passes" if v["passes"] else "fails"} for k, v in s["methods"].items()]
+    return pd.DataFrame(rows)
+
+
+def sanity_figure(images, trained: dict, randomized: dict, rows: int = SANITY_ROWS,
+                  cell_size: float = 1.45) -> Figure:
+    """The first `rows` faces: the face, then per method its map by the trained CNN and by the
+    same network with random weights (sanity_summary's maps)."""
+    x = as_batch(images)[..., 0][:rows]
+    fig = Figure(figsize=(cell_size * (1 + 2 * len(trained)), cell_size * len(x) + 0.6))
+    axes = fig.subplots(len(x), 1 + 2 * len(trained), squeeze=False)
+    for row, ax_row in enumerate(axes):
+        draw_map(ax_row[0], x[row], "original", None)
+        for i, name in enumerate(trained):
+            for ax, maps, which in ((ax_row[1 + 2 * i], trained, "trained"),
+                                    (ax_row[2 + 2 * i], randomized, "random weights")):
+                draw_map(ax, x[row], METHODS[name], maps[name][row])
+                if row == 0:
+                    ax.set_title(f"{METHODS[name]}\n{which}", fontsize=8)
+    axes[0, 0].set_title("face", fontsize=8)
+    fig.suptitle("Model randomization: maps of the trained CNN and of the same network with "
+                 "random weights", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+# ----------------------------------------------------------------------------- face regions
+
+def method_focus(maps, random_maps, seed: int) -> dict:
+    """The region densities of one method's maps (N, H, W) with bootstrap intervals over faces,
+    their order, the lead of the densest region over the next one (a tie when the interval of
+    the difference holds 0), and, from `random_maps` (the randomized network's maps of the same
+    faces, or None), what training changed per region."""
+    density = region_density(maps)
+    means = {r: float(np.nanmean(v)) for r, v in density.items()}
+    order = sorted(means, key=means.get, reverse=True)
+    lead = bootstrap_mean(density[order[0]] - density[order[1]], seed)
+    out = {"faces": len(maps), "density": {r: bootstrap_mean(v, seed) for r, v in density.items()},
+           "order": order,
+           "lead": {"first": order[0], "second": order[1], **lead, "tie": lead["low"] <= 0}}
+    if random_maps is not None:
+        random_density = region_density(random_maps)
+        out["random_density"] = {r: interval_or_none(v, seed) for r, v in random_density.items()}
+        out["learned"] = {r: interval_or_none(density[r] - random_density[r], seed) for r in density}
+    return out
+
+
+def class_spread(saliency, labels, compared, seed: int) -> dict:
+    """For the eyes and the mouth: the classes (of `compared`) whose saliency maps give the region
+    the highest and the lowest mean share, with bootstrap intervals over each class's faces, and
+    whether those intervals are apart ("separated": a clear difference, not a tie)."""
+    shares, labels = region_shares(saliency), np.asarray(labels)
+    spread = {}
+    for region in ("eyes", "mouth"):
+        per = {name: bootstrap_mean(shares[region][labels == CLASS_NAMES.index(name)], seed)
+               for name in compared}
+        top = max(per, key=lambda n: per[n]["mean"])
+        bottom = min(per, key=lambda n: per[n]["mean"])
+        spread[region] = {"top": top, "top_share": per[top], "bottom": bottom,
+                          "bottom_share": per[bottom],
+                          "separated": per[top]["low"] > per[bottom]["high"]}
+    return spread
+
+
+def region_summary(trained: dict, randomized: dict, labels, trusted, seed: int,
+                   min_class_faces: int = MIN_CLASS_FACES) -> dict:
+    """Which face regions the maps weigh. `trained` maps a method to the main CNN's maps
+    (N, H, W), `randomized` to the randomized network's maps of the same faces; `labels` are the
+    true classes of the saliency maps' faces (for the per-class shares); `trusted` the methods
+    that passed the randomization test: the answer rests on them (on every method when none
+    did). The focus regions are those whose density interval lies above 1 for every answer
+    method, ordered by the first one's density."""
+    area = region_area(next(iter(trained.values())).shape[1:])
+    methods = {m: method_focus(maps, randomized.get(m), seed) for m, maps in trained.items()}
+    answer = [m for m in trained if m in trusted] or list(trained)
+    focus = [r for r in methods[answer[0]]["order"]
+             if all(methods[m]["density"][r]["low"] > 1 for m in answer)]
+    per_class = region_share_by_class(trained["saliency"], labels)
+    compared = [name for name, v in per_class.items() if v["faces"] >= min_class_faces]
+    spread = class_spread(trained["saliency"], labels, compared, seed) if len(compared) > 1 else None
+    return {
+        "region_boxes": FACE_REGIONS, "region_area": area, "confidence": CONFIDENCE,
+        "resamples": BOOTSTRAP_RESAMPLES, "seed": seed, "methods": methods,
+        "answer_methods": answer, "answer_trusted": bool(set(answer) & set(trusted)),
+        "focus_regions": focus,
+        "per_class_sample": per_class, "min_class_faces": min_class_faces,
+        "compared_classes": compared, "class_spread": spread,
+        "mouth_top": spread["mouth"]["top"] if spread else None,
+        "eyes_top": spread["eyes"]["top"] if spread else None,
+    }
+
+
+def lead_words(f: dict) -> str:
+    """'the eyes lead the mouth by 0.13x (95% CI ...)' or 'the eyes and the mouth tie
+    (difference 0.02x, 95% CI ...)'."""
+    lead = f["lead"]
+    first, second = REGION_WORDS[lead["first"]], REGION_WORDS[lead["second"]]
+    if lead["tie"]:
+        return f"{first} and {second} tie (difference {interval_words(lead, 'x', brackets=False)})"
+    return f"{first} lead {second} by {interval_words(lead, 'x')}"
+
+
+def learned_words(f: dict, regions) -> str | None:
+    """What training changed per region, against the randomized network (None without it):
+    'the mouth from 1.15x to 1.45x (+0.31x, 95% CI +0.23 to +0.39)', 'no clear change' when the
+    interval of the change holds 0."""
+    if "learned" not in f or any(f["learned"][r] is None for r in regions):
+        return None
+    parts = []
+    for r in regions:
+        d = f["learned"][r]
+        change = interval_words(d, "x", sign=True, brackets=False)
+        if d["low"] <= 0 <= d["high"]:
+            change = f"no clear change: {change}"
+        parts.append(f"{REGION_WORDS[r]} from {number(f['random_density'][r]['mean'])}x to "
+                     f"{number(f['density'][r]['mean'])}x ({change})")
+    return "; ".join(parts)
+
+
+def share_words(s: dict, region: str) -> str:
+    """How a region outside the focus fares by the answer methods: 'less than', 'about' or
+    'more than (by some methods)' its share, with the first answer method's density."""
+    intervals = [s["methods"][m]["density"][region] for m in s["answer_methods"]]
+    first = f"{number(intervals[0]['mean'])}x by {METHODS[s['answer_methods'][0]]}"
+    if all(d["high"] < 1 for d in intervals):
+        return f"less than its share ({first})"
+    if any(d["low"] > 1 for d in intervals):
+        return f"more than its share by some methods ({first})"
+    return f"about its share ({first})"
+
+
+def focus_sentences(s: dict) -> str:
+    """The section's answer, first: the focus regions, then per answer method the density of
+    each region with its interval and whether the top two tie, then what training added."""
+    answer, area = s["answer_methods"], s["region_area"]
+    focus = s["focus_regions"]
+    methods = join_words(METHODS[m] for m in answer)
+    if s["answer_trusted"]:
+        how = (f"by {methods}, the method{'s that pass' if len(answer) > 1 else ' that passes'} "
+               "the model-randomization test below")
+    else:
+        how = f"by {methods} (no method passes the model-randomization test below: read with care)"
+    if focus:
+        leads = [s["methods"][m]["lead"] for m in answer]
+        equal = len(focus) == 2 and all(d["tie"] and {d["first"], d["second"]} == set(focus[:2])
+                                       for d in leads)
+        named = sorted(focus, key=list(REGION_WORDS).index) if equal else focus  # a tie has no order
+        head = (f"**Answer: {join_words(REGION_WORDS[r] for r in named)}"
+                f"{', about equally' if equal else ''}.** "
+                f"{'Each gets' if len(focus) > 1 else 'It gets'} more of the map's mass per pixel "
+                f"than a map spread evenly over the image would (interval above 1x), {how}")
+        others = [f"{REGION_WORDS[r]} ({pct(area[r])} of the area) gets {share_words(s, r)}"
+                  for r in area if r not in focus]
+        if others:
+            head += "; " + "; ".join(others)
+        head += "."
+    else:
+        head = f"**Answer: no region stands out** {how}: no region's interval lies above 1x."
+    lines = [head]
+    for m in answer:
+        f = s["methods"][m]
+        densities = ", ".join(f"{r} {interval_words(f['density'][r], 'x', label=i == 0)}"
+                              for i, r in enumerate(f["order"]))
+        lines.append(f"- **{capital(METHODS[m])}** "
+                     f"({f['faces']} faces), mass per pixel against an even map: {densities}; "
+                     f"{lead_words(f)}.")
+    learned = [(m, learned_words(s["methods"][m], focus or ["eyes", "mouth"])) for m in answer]
+    learned = [(m, words) for m, words in learned if words]
+    if learned:
+        lines.append("- **What training added**: the same network with random weights already "
+                     "weighs some regions more than others (where it can see at all), so the "
+                     "change from it is what the CNN learned. " + " ".join(
+                         f"{capital(METHODS[m])}: {words}." for m, words in learned))
+    return "\n".join(lines)
+
+
+def region_table(s: dict) -> pd.DataFrame:
+    """One row per measure, one column per region: the box, its share of the image, and per
+    method the density (mass per pixel against an even map) with its interval, of the trained
+    CNN and of the randomized network."""
+    area = s["region_area"]
+    rows = [["box", *(region_boxes()[r] for r in area)],
+            ["share of the image", *(pct(area[r]) for r in area)]]
+    for m, f in s["methods"].items():
+        rows.append([f"{METHODS[m]}, trained ({f['faces']} faces)",
+                     *(interval_words(f["density"][r], "x", label=False) for r in area)])
+        if "random_density" in f:
+            rows.append([f"{METHODS[m]}, random weights",
+                         *(("n/a" if f["random_density"][r] is None
+                            else f"{number(f['random_density'][r]['mean'])}x") for r in area)])
+    return pd.DataFrame(rows, columns=["measure", *area])
 
 
 def per_class_table(per_class: dict, area: dict) -> pd.DataFrame:
@@ -119,27 +546,27 @@ def per_class_table(per_class: dict, area: dict) -> pd.DataFrame:
                          for name, v in per_class.items()])
 
 
-def saliency_figures(model: keras.Model, images, labels, title: str, per_class: int,
-                     threshold: float = 0.5, samples: int = 20, seed: int = 0) -> list[Figure]:
-    """saliency_figure for faces chosen `per_class` per class, split by class into figures
-    of about 8 rows so that each stays readable on a page; `title` opens each suptitle."""
-    labels = np.asarray(labels)
-    classes = [c for c in range(len(CLASS_NAMES)) if (labels == c).any()]
-    per_figure = max(1, 8 // per_class)
-    groups = [classes[i:i + per_figure] for i in range(0, len(classes), per_figure)]
-    figures = []
-    for part, group in enumerate(groups, 1):
-        rows = np.isin(labels, group)
-        fig = saliency_figure(model, images[rows], labels[rows], threshold=threshold,
-                              samples=samples, seed=seed, cell_size=1.6)
-        fig.suptitle(f"{title}: explanations of the predicted class"
-                     + (f" ({part}/{len(groups)})" if len(groups) > 1 else ""), fontsize=11)
-        fig.tight_layout(rect=(0, 0, 1, 1 - 0.35 / fig.get_figheight()))
-        figures.append(fig)
-    return figures
+def class_region_sentences(s: dict) -> str:
+    """How much the eyes' and the mouth's share of the saliency varies between the classes with
+    enough faces: the highest and the lowest class with intervals, and whether they differ."""
+    if s["class_spread"] is None:
+        return (f"Too few classes have {s['min_class_faces']} or more faces in this sample to "
+                "compare them.")
+    parts = []
+    for region, d in s["class_spread"].items():
+        verdict = ("a clear difference (the intervals are apart)" if d["separated"] else
+                   "the intervals overlap: no class clearly differs (a tie)")
+        parts.append(f"the {region}' share is highest for **{d['top']}** faces "
+                     f"({share_interval(d['top_share'])}) and lowest for **{d['bottom']}** faces "
+                     f"({share_interval(d['bottom_share'])}), {verdict}"
+                     .replace("the mouth' ", "the mouth's "))
+    return (f"Among the {len(s['compared_classes'])} classes with at least {s['min_class_faces']} "
+            f"faces in the sample, {parts[0]}; {parts[1]}.")
 
 
-REGION_COLOURS = {"eyes": "lime", "mouth": "magenta", "rest": "white"}
+def share_interval(d: dict) -> str:
+    """A bootstrap_mean dict of shares as '22.8%, 95% CI 21.9% to 23.7%'."""
+    return f"{pct(d['mean'])}, {100 * CONFIDENCE:.0f}% CI {pct(d['low'])} to {pct(d['high'])}"
 
 
 def region_figure(mean_face, mean_saliency, mean_cam, faces: int, area: dict) -> Figure:
@@ -165,116 +592,3 @@ def region_figure(mean_face, mean_saliency, mean_cam, faces: int, area: dict) ->
     fig.suptitle("Face regions (fixed boxes) and where the main CNN looks on average")
     fig.tight_layout()
     return fig
-
-
-MIN_CLASS_FACES = 10  # classes with fewer sampled faces are left out of the per-class comparison
-
-
-def top_region(values: dict) -> str:
-    return max(values, key=values.get)
-
-
-def shown_summary(indices, true, predicted, kept, *, per_class: int, seed: int, missing,
-                  threshold: float, smoothgrad_samples: int, smoothgrad_noise: float,
-                  gradcam_layer: str) -> dict:
-    """The faces of the saliency figures and the settings of their maps. `kept` is each face's
-    share of pixels the mask keeps (mask_by_saliency); `missing` the classes with no face."""
-    kept = np.asarray(kept, dtype=float)
-    return {"faces": len(indices), "per_class": per_class, "seed": seed, "missing": list(missing),
-            "threshold": threshold, "smoothgrad_samples": smoothgrad_samples,
-            "smoothgrad_noise": smoothgrad_noise, "gradcam_layer": gradcam_layer,
-            "shown_indices": indices, "shown_true": true, "shown_predicted": predicted,
-            "correct": int((np.asarray(predicted) == np.asarray(true)).sum()),
-            "kept_fraction": kept, "kept_fraction_mean": float(kept.mean()),
-            "kept_fraction_range": [float(kept.min()), float(kept.max())]}
-
-
-def shown_sentences(s: dict) -> str:
-    """The paragraph that introduces the saliency figures (faces, threshold, methods)."""
-    low, high = s["kept_fraction_range"]
-    missing = f"; the validation split has no {', '.join(s['missing'])} face" if s["missing"] else ""
-    return (
-        f"**Faces**: {s['faces']} validation faces, {s['per_class']} per true class (drawn at random "
-        f"with seed {s['seed']}){missing}. **Threshold**: the masked image keeps the pixels whose "
-        f"saliency is at least {s['threshold']:g} of the face's maximum, on average "
-        f"{pct(s['kept_fraction_mean'])} of the pixels (from {pct(low)} to {pct(high)}). "
-        f"**SmoothGrad**: {s['smoothgrad_samples']} copies with Gaussian noise of standard deviation "
-        f"{s['smoothgrad_noise']:g} x 255. **Grad-CAM** layer: `{s['gradcam_layer']}`. The CNN "
-        f"predicts {s['correct']} of these {s['faces']} faces correctly (row labels: true class, "
-        "then predicted class and its probability).")
-
-
-def region_summary(shown: dict, sample: Maps, sample_labels,
-                   min_class_faces: int = MIN_CLASS_FACES) -> dict:
-    """Where the maps' mass lies. `shown` holds the maps of the faces in the figures
-    ({"saliency", "smoothgrad", "gradcam"}); `sample` a larger sample's maps, with its true
-    classes `sample_labels` for the per-class shares."""
-    area = region_area(sample.saliency.shape[1:3])
-    share = {f"{method}_shown": region_share(maps) for method, maps in shown.items()}
-    share |= {"saliency_sample": region_share(sample.saliency),
-              "gradcam_sample": region_share(sample.gradcam)}
-    density = {r: share["saliency_sample"][r] / area[r] for r in area}
-    per_class = region_share_by_class(sample.saliency, sample_labels)
-    compared = [name for name, v in per_class.items() if v["faces"] >= min_class_faces]
-    return {
-        "shown_faces": len(next(iter(shown.values()))), "sample_size": len(sample.saliency),
-        "region_boxes": FACE_REGIONS, "region_area": area, "region_share": share,
-        "share_over_area_sample": density, "dominant_region": top_region(share["saliency_sample"]),
-        "densest_region": top_region(density), "sparsest_region": min(density, key=density.get),
-        "gradcam_dominant_region": top_region(share["gradcam_sample"]),
-        "per_class_sample": per_class, "min_class_faces": min_class_faces,
-        "compared_classes": compared,
-        "mouth_top": max(compared, key=lambda n: per_class[n]["mouth"]) if len(compared) > 1 else None,
-        "eyes_top": max(compared, key=lambda n: per_class[n]["eyes"]) if len(compared) > 1 else None,
-    }
-
-
-_SHARE_NAMES = {"saliency_shown": "saliency, faces shown", "smoothgrad_shown": "SmoothGrad, faces shown",
-                "gradcam_shown": "Grad-CAM, faces shown", "saliency_sample": "saliency, sample of {n}",
-                "gradcam_sample": "Grad-CAM, sample of {n}"}
-
-
-def region_table(s: dict) -> pd.DataFrame:
-    """region_share_table of a region_summary: every map's shares and the sample's saliency
-    per unit of area."""
-    shares = {_SHARE_NAMES[key].format(n=s["sample_size"]): v for key, v in s["region_share"].items()}
-    return region_share_table(shares, s["region_area"],
-                              density=("saliency (sample) / area", s["region_share"]["saliency_sample"]))
-
-
-def region_sentences(s: dict) -> str:
-    """The bullets on a region_summary: the largest share, the share per unit of area, and the
-    faces shown."""
-    sal, cam = s["region_share"]["saliency_sample"], s["region_share"]["gradcam_sample"]
-    top, cam_top = s["dominant_region"], s["gradcam_dominant_region"]
-    dense, sparse, density = s["densest_region"], s["sparsest_region"], s["share_over_area_sample"]
-    shown_sal, shown_sg = s["region_share"]["saliency_shown"], s["region_share"]["smoothgrad_shown"]
-    shown_top, sg_top = top_region(shown_sal), top_region(shown_sg)
-    cam_words = (f"Grad-CAM agrees ({cam_top} {pct(cam[cam_top])})." if cam_top == top else
-                 "Grad-CAM, which sees the face at the coarse resolution of the last convolution "
-                 f"layer, puts most of its mass on the **{cam_top}** region instead ({pct(cam[cam_top])}).")
-    why = (" (the rest of the image is large, so its raw share is high even though each of its "
-           "pixels matters less)." if top == "rest" and density["rest"] < 1 else ".")
-    return "\n".join([
-        f"- **Largest share**: over {s['sample_size']} validation faces (seeded sample), the "
-        f"**{top}** region holds {pct(sal[top])} of the saliency mass ({format_shares(sal, skip=top)}). "
-        + cam_words,
-        f"- **Per unit of area**: the **{dense}** region is the most salient, with "
-        f"{density[dense]:.2f}x the mass a uniform map would give it; the {sparse} region gets "
-        f"{density[sparse]:.2f}x" + why,
-        f"- On the {s['shown_faces']} faces shown above, the largest share of saliency is in the "
-        f"{shown_top} region ({pct(shown_sal[shown_top])}) and of SmoothGrad in the {sg_top} region "
-        f"({pct(shown_sg[sg_top])})."])
-
-
-def class_region_sentences(s: dict) -> str:
-    """Which class's maps weigh the mouth and the eyes most, over the classes with enough faces."""
-    if s["mouth_top"] is None:
-        return (f"Too few classes have {s['min_class_faces']} or more faces in this sample to "
-                "compare them.")
-    per_class, area = s["per_class_sample"], s["region_area"]
-    mouth, eyes = per_class[s["mouth_top"]]["mouth"], per_class[s["eyes_top"]]["eyes"]
-    return (f"Among the {len(s['compared_classes'])} classes with at least {s['min_class_faces']} "
-            f"faces in the sample, the mouth gets the largest share for **{s['mouth_top']}** faces "
-            f"({pct(mouth)} of the saliency, {mouth / area['mouth']:.2f}x its area share) and the "
-            f"eyes for **{s['eyes_top']}** faces ({pct(eyes)}, {eyes / area['eyes']:.2f}x).")

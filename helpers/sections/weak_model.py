@@ -6,40 +6,46 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from helpers.analysis.saliency import Maps, map_correlation, region_share, top_share
-from helpers.core.plotting import plot_grid
-from helpers.core.words import fmt, pct, plural, scale_words
-from helpers.sections.filters import selectivity_words, uniform_counts, map_record
-from helpers.sections.saliency import top_region, correlation_strength
+from helpers.analysis.saliency import Maps, bootstrap_mean, rank_correlation, region_share, top_share
+from helpers.analysis.filters import AGREE_MIN, BRIGHTNESS_DC
+from helpers.core.words import fmt, pct, plural
+from helpers.sections.filters import (
+    agreement_words,
+    cosine,
+    kernel_pattern_figure,
+    map_record,
+    of_filters,
+)
+from helpers.sections.saliency import METHODS, interval_words, number, top_region
 
 
 def comparison_record(p: dict, maps: dict) -> dict:
     """The measures of a layer_patterns dict and its map_summary compared between the main
-    and the weak model in results.json (no images, no per-filter values)."""
-    keys = ["filters", "median_start", "median_final", "rose", "beats_all_faces", "uniform",
-            "uniform_dark", "uniform_bright", "median_dc_share", "textured", "median_period_px",
-            "orientation_counts", "mean_selectivity", "oriented"]
+    and the weak model in results.json (no images, no per-filter values but the kernel
+    agreement)."""
+    keys = ["filters", "field", "median_start", "median_final", "rose", "beats_all_faces",
+            "kernel_agreement", "median_agreement", "agreeing", "other_kernel_agreement",
+            "median_dc_share", "brightness_kernels"]
     return {**{k: p[k] for k in keys}, "feature_maps": map_record(maps)}
 
 
 def side_by_side_patterns(left: dict, right: dict, left_title: str, right_title: str,
-                          columns: int = 4) -> Figure:
-    """Two layer_patterns dicts' patterns as two grids of up to `columns` columns side by side
-    (each pattern titled with its filter number)."""
-    ncols = min(columns, len(left["images"]))
-    nrows = int(np.ceil(len(left["images"]) / ncols))
-    fig = Figure(figsize=(2 * 1.05 * ncols + 0.6, 1.15 * nrows + 0.7), layout="constrained")
+                          steps: int, columns: int = 8) -> Figure:
+    """Two first-layer layer_patterns dicts as two kernel_pattern_figure grids of up to
+    `columns` filters a row, side by side."""
+    ncols = min(columns, len(left["chosen"]))
+    nrows = 2 * int(np.ceil(len(left["chosen"]) / ncols))
+    fig = Figure(figsize=(2 * 0.62 * ncols + 1.4, 0.8 * nrows + 0.9), layout="constrained")
     subfigs = fig.subfigures(1, 2, wspace=0.06)
     for subfig, p, title in zip(subfigs, (left, right), (left_title, right_title)):
-        plot_grid(p["images"], titles=[str(i) for i in p["chosen"]], ncols=columns, fig=subfig,
-                  fontsize=7)
+        kernel_pattern_figure(p, steps, ncols=columns, fig=subfig, fontsize=6)
         subfig.suptitle(title, fontsize=10)
     return fig
 
 
 def first_layer_comparison(main: dict, weak: dict, main_maps: dict, weak_maps: dict,
                            main_metrics: dict, weak_metrics: dict, *, reference_faces: int,
-                           oriented_threshold: float, face: int) -> dict:
+                           face: int) -> dict:
     """The weak model's first layer against the main CNN's (also its results.json section):
     their layer_patterns dicts and map_summary dicts on `face` reduced to comparison_record,
     with the runs' validation accuracy and epochs from their metrics."""
@@ -47,8 +53,9 @@ def first_layer_comparison(main: dict, weak: dict, main_maps: dict, weak_maps: d
             "val_accuracy": weak_metrics["val_accuracy"],
             "main_val_accuracy": main_metrics["val_accuracy"],
             "epochs": weak_metrics["epochs_run"], "main_epochs": main_metrics["epochs_run"],
-            "reference_faces": reference_faces, "oriented_threshold": oriented_threshold,
-            "face": face, "main": comparison_record(main, main_maps),
+            "reference_faces": reference_faces, "agree_min": AGREE_MIN,
+            "brightness_dc": BRIGHTNESS_DC, "face": face,
+            "main": comparison_record(main, main_maps),
             "weak": comparison_record(weak, weak_maps)}
 
 
@@ -59,97 +66,103 @@ def first_layer_table(s: dict) -> pd.DataFrame:
     rows = [
         ("validation accuracy", pct(s["main_val_accuracy"]), pct(s["val_accuracy"])),
         ("epochs trained", s["main_epochs"], s["epochs"]),
-        ("patterns whose activation rose", *(pct(p["rose"], 0) for p in pair)),
+        ("patterns whose response rose", *(pct(p["rose"], 0) for p in pair)),
         (f"patterns above every one of {s['reference_faces']} faces",
          *(pct(p["beats_all_faces"], 0) for p in pair)),
-        ("uniform patterns (dark / bright)", *(uniform_counts(p) for p in pair)),
+        (f"patterns agreeing with their kernel (cosine >= {s['agree_min']:g})",
+         *(of_filters(p["agreeing"], p) for p in pair)),
+        ("kernel agreement (median)", *(agreement_words(p) for p in pair)),
+        (f"brightness kernels (DC share >= {s['brightness_dc']:g})",
+         *(of_filters(p["brightness_kernels"], p) for p in pair)),
         ("kernel DC share (median)", *(fmt(p["median_dc_share"], ".2f") for p in pair)),
-        ("median period of textured patterns (px)", *(fmt(p["median_period_px"]) for p in pair)),
-        ("power in the strongest orientation (mean)", *(selectivity_words(p) for p in pair)),
-        (f"oriented patterns (above {pct(s['oriented_threshold'], 0)})",
-         *(f"{p['oriented']} of {p['textured']} textured" for p in pair)),
         (f"edge-like feature maps, face {s['face']}",
          *(f"{m['edge_like']} of {m['filters']}" for m in maps)),
         (f"brightness-like feature maps, face {s['face']}",
          *(f"{m['brightness_like']} of {m['filters']}" for m in maps)),
+        ("face rows and columns compared", *("{}-{}".format(*m["face_pixels"]) for m in maps)),
         ("zero after ReLU", *(pct(m["zero_after_relu"]) for m in maps)),
     ]
     return pd.DataFrame(rows, columns=["measure", "main CNN", "weak model"])
 
 
 def first_layer_figure(main: dict, weak: dict, s: dict, steps: int) -> Figure:
-    """side_by_side_patterns of the two models' first-layer patterns, titled with their
-    validation accuracy (s is their first_layer_comparison)."""
+    """side_by_side_patterns of the two models' first-layer kernels and patterns, titled with
+    their validation accuracy (s is their first_layer_comparison)."""
     what = f"{s['layer']}, filters 0-{main['chosen'][-1]} of {s['total_filters']}, {steps} steps"
     return side_by_side_patterns(main, weak,
                                  f"main CNN ({pct(s['main_val_accuracy'])} validation accuracy)\n{what}",
-                                 f"weak model ({pct(s['val_accuracy'])} validation accuracy)\n{what}")
+                                 f"weak model ({pct(s['val_accuracy'])} validation accuracy)\n{what}",
+                                 steps)
 
 
 def first_layer_sentences(s: dict) -> str:
-    """The bullets on first_layer_comparison: uniform patterns and DC share, the textured
-    patterns' scale and orientation, and the feature maps on the face."""
+    """The bullets on first_layer_comparison: kernel agreement, brightness kernels and DC
+    share, and the feature maps on the face."""
     main, weak = s["main"], s["weak"]
     main_maps, weak_maps = main["feature_maps"], weak["feature_maps"]
     weak_dc, main_dc = weak["median_dc_share"], main["median_dc_share"]
-    closer = ("closer to plain brightness detectors." if weak_dc > main_dc + 0.02 else
-              "further from plain brightness detectors." if weak_dc < main_dc - 0.02 else
-              "about as close to plain brightness detectors.")
-    lines = [f"- Uniform patterns: {weak['uniform']} of the weak model's {weak['filters']} first-layer "
-             f"filters against {main['uniform']} for the main CNN; median kernel DC share "
-             f"{fmt(weak_dc, '.2f')} against {fmt(main_dc, '.2f')}: the weak model's kernels are "
-             + closer]
-    if weak["textured"] and main["textured"]:
-        ratio = weak["median_period_px"] / main["median_period_px"]
-        gap = weak["mean_selectivity"] - main["mean_selectivity"]
-        selective = (f"{'more' if gap > 0 else 'less'} orientation-selective" if abs(gap) >= 0.01
-                     else "about as orientation-selective")
-        lines.append(
-            f"- Textured patterns repeat every {weak['median_period_px']:.1f} pixels (median) for the "
-            f"weak model against {main['median_period_px']:.1f} for the main CNN "
-            f"({scale_words(ratio)}), and are {selective}: on average "
-            f"{pct(weak['mean_selectivity'], 0)} of their power lies in one orientation, against "
-            f"{pct(main['mean_selectivity'], 0)}.")
-    lines.append(
+    part = ("a larger brightness (averaging) part." if weak_dc > main_dc + 0.02 else
+            "a smaller brightness (averaging) part." if weak_dc < main_dc - 0.02 else
+            "about as large a brightness (averaging) part.")
+    return "\n".join([
+        f"- Kernel agreement: {weak['agreeing']} of the weak model's {weak['filters']} first-layer "
+        f"patterns agree with their own kernel (median cosine {cosine(weak['median_agreement'])}) "
+        f"against {main['agreeing']} of {main['filters']} for the main CNN "
+        f"({cosine(main['median_agreement'])})"
+        + (": for both, gradient ascent recovers what the kernels weigh, so the comparison is "
+           "between the kernels themselves."
+           if min(weak["agreeing"], main["agreeing"]) * 2 > min(weak["filters"], main["filters"])
+           else "."),
+        f"- Brightness kernels (DC share >= {s['brightness_dc']:g}): {weak['brightness_kernels']} of "
+        f"the weak model's {weak['filters']} against {main['brightness_kernels']} of the main CNN's "
+        f"{main['filters']}; the median kernel DC share is {fmt(weak_dc, '.2f')} against "
+        f"{fmt(main_dc, '.2f')}: the weak model's typical kernel has " + part,
         f"- On face {s['face']}, {weak_maps['edge_like']} of the weak model's {weak_maps['filters']} "
         f"feature maps are edge-like and {weak_maps['brightness_like']} brightness-like (main CNN: "
-        f"{main_maps['edge_like']} and {main_maps['brightness_like']}); its ReLU zeroes "
+        f"{main_maps['edge_like']} and {main_maps['brightness_like']}; each compared with the "
+        "pixels its map covers); its ReLU zeroes "
         f"{pct(weak_maps['zero_after_relu'])} of the positions (main CNN "
-        f"{pct(main_maps['zero_after_relu'])}).")
-    return "\n".join(lines)
+        f"{pct(main_maps['zero_after_relu'])})."])
 
 
-def model_comparison(main: Maps, weak: Maps, threshold: float, main_metrics: dict,
-                     weak_metrics: dict, shown_true, weak_shown_predicted) -> dict:
-    """The weak model's maps against the main CNN's on the same sample of faces: region shares,
-    concentration, maps kept by the threshold, correlation and agreement of predictions. The
-    metrics are the two runs' metrics.json; the last two arguments are the true classes of the
-    faces in the figures and the weak model's predictions of them."""
+def model_comparison(main: Maps, weak: Maps, main_metrics: dict, weak_metrics: dict, shown_true,
+                     weak_shown_predicted, seed: int) -> dict:
+    """The weak model's maps against the main CNN's on the same sample of faces (each model's
+    maps for its own predicted class; SmoothGrad on the sample's subset): region shares,
+    concentration, agreement of the two models' maps per method and of their predictions. The
+    metrics are the two runs' metrics.json; shown_true and weak_shown_predicted are the true
+    classes of the faces in the figures and the weak model's predictions of them.
+
+    Agreement per method is the rank correlation of the two models' maps of the same face,
+    against a baseline of the main CNN's map of a face and the weak model's map of another one
+    (the next face in the sample): the excess over it, with a bootstrap interval over faces, is
+    what the two models share about a particular face."""
+    main_maps, weak_maps = main.methods(), weak.methods()
+
     def both(measure):
         return {"main": float(measure(main)), "weak": float(measure(weak))}
 
     main_sal, weak_sal = region_share(main.saliency), region_share(weak.saliency)
     change = {r: weak_sal[r] - main_sal[r] for r in weak_sal}
-    r_sal = map_correlation(main.saliency, weak.saliency)
-    r_cam = map_correlation(main.gradcam, weak.gradcam)
-    r_other = map_correlation(main.saliency, np.roll(main.saliency, 1, axis=0))  # another face
+    agreement = {}
+    for name, a in main_maps.items():
+        b = weak_maps[name]
+        same = rank_correlation(a, b)
+        other = rank_correlation(a, np.roll(b, 1, axis=0))
+        agreement[name] = {"faces": len(a), "same_face": bootstrap_mean(same, seed),
+                           "different_faces": bootstrap_mean(other, seed),
+                           "excess": bootstrap_mean(same - other, seed)}
     return {
         "model": "ablation_none", "val_accuracy": weak_metrics["val_accuracy"],
         "main_val_accuracy": main_metrics["val_accuracy"], "epochs": weak_metrics["epochs_run"],
         "main_epochs": main_metrics["epochs_run"], "sample_size": len(main.saliency),
-        "region_share": {"saliency_sample": weak_sal, "gradcam_sample": region_share(weak.gradcam)},
-        "main_region_share": {"saliency_sample": main_sal, "gradcam_sample": region_share(main.gradcam)},
-        "top10_mass": {"saliency": both(lambda m: top_share(m.saliency).mean()),
-                       "gradcam": both(lambda m: top_share(m.gradcam).mean())},
-        "threshold": threshold,
-        "kept_fraction_sample": both(lambda m: (m.saliency >= threshold).mean()),
+        "region_share": {f"{m}_sample": region_share(v) for m, v in weak_maps.items()},
+        "main_region_share": {f"{m}_sample": region_share(v) for m, v in main_maps.items()},
+        "top10_mass": {m: both(lambda maps: top_share(maps.methods()[m]).mean()) for m in main_maps},
         "dominant_region": top_region(weak_sal), "main_dominant_region": top_region(main_sal),
         "saliency_share_change": change,
         "largest_change_region": max(change, key=lambda r: abs(change[r])),
-        "correlation_with_main": {"saliency_mean": float(r_sal.mean()),
-                                  "saliency_median": float(np.median(r_sal)),
-                                  "gradcam_mean": float(r_cam.mean()),
-                                  "baseline_other_faces": float(r_other.mean())},
+        "agreement": agreement,
         "prediction_agreement": float((main.predicted == weak.predicted).mean()),
         "shown_predicted": weak_shown_predicted,
         "shown_correct": int((np.asarray(weak_shown_predicted) == np.asarray(shown_true)).sum()),
@@ -170,15 +183,21 @@ def comparison_table(s: dict) -> pd.DataFrame:
     """model_comparison as a table: one row per measure, a column per model."""
     main, weak = s["main_region_share"], s["region_share"]
     rows = [("validation accuracy", pct(s["main_val_accuracy"]), pct(s["val_accuracy"]))]
-    rows += [(f"saliency share: {r}", pct(main["saliency_sample"][r]), pct(weak["saliency_sample"][r]))
-             for r in weak["saliency_sample"]]
-    rows += [(f"Grad-CAM share: {r}", pct(main["gradcam_sample"][r]), pct(weak["gradcam_sample"][r]))
-             for r in weak["gradcam_sample"]]
-    for name, values in [("saliency mass in the top 10% pixels", s["top10_mass"]["saliency"]),
-                         ("Grad-CAM mass in the top 10% pixels", s["top10_mass"]["gradcam"]),
-                         (f"pixels with saliency >= {s['threshold']:g}", s["kept_fraction_sample"])]:
-        rows.append((name, pct(values["main"]), pct(values["weak"])))
+    for key, shares in weak.items():
+        name = METHODS[key.removesuffix("_sample")]
+        rows += [(f"{name} share: {r}", pct(main[key][r]), pct(shares[r])) for r in shares]
+    rows += [(f"{METHODS[m]} mass in the top 10% pixels", pct(v["main"]), pct(v["weak"]))
+             for m, v in s["top10_mass"].items()]
     return pd.DataFrame(rows, columns=["measure", "main CNN", "weak model"])
+
+
+def agreement_table(s: dict) -> pd.DataFrame:
+    """model_comparison's agreement of the two models' maps: one row per method."""
+    return pd.DataFrame([{"method": METHODS[m], "faces": a["faces"],
+                          "same face": interval_words(a["same_face"], label=False),
+                          "different faces": interval_words(a["different_faces"], label=False),
+                          "difference": interval_words(a["excess"], sign=True, label=False)}
+                         for m, a in s["agreement"].items()])
 
 
 def more_less(a: float, b: float) -> str:
@@ -187,22 +206,32 @@ def more_less(a: float, b: float) -> str:
     return "more" if a > b else "less" if a < b else "as"
 
 
+def map_agreement_words(name: str, a: dict) -> str:
+    """One method's agreement: same face against different faces, and the excess's verdict."""
+    excess = a["excess"]
+    verdict = ("more alike than two different faces' maps" if excess["low"] > 0 else
+               "less alike than two different faces' maps" if excess["high"] < 0 else
+               "no more alike than two different faces' maps (a tie)")
+    return (f"{METHODS[name]} {number(a['same_face']['mean'])} for the same face against "
+            f"{number(a['different_faces']['mean'])} for different faces, a difference of "
+            f"{interval_words(excess, sign=True)}: {verdict}")
+
+
 def comparison_sentences(s: dict) -> str:
-    """The bullets on model_comparison: concentration, regions, agreement."""
+    """The bullets on model_comparison: agreement of the maps against the baseline,
+    concentration, regions and agreement of the predictions."""
     top10 = s["top10_mass"]["saliency"]
     weak, main = s["region_share"]["saliency_sample"], s["main_region_share"]["saliency_sample"]
     top, main_top, moved = s["dominant_region"], s["main_dominant_region"], s["largest_change_region"]
-    r = s["correlation_with_main"]
     return "\n".join([
+        "- **Same face, two models**: rank correlation between the main CNN's and the weak model's "
+        "maps, " + "; ".join(map_agreement_words(m, a) for m, a in s["agreement"].items()) + ".",
         f"- **Concentration**: the 10% most salient pixels hold {pct(top10['weak'])} of the weak "
         f"model's saliency mass against {pct(top10['main'])} for the main CNN, so the weak model's "
         f"maps are {more_less(top10['weak'], top10['main'])} concentrated (a uniform map would "
         "give 10%).",
-        f"- **Regions**: the weak model's largest share is in the {top} region ({pct(weak[top])}; "
-        f"main CNN: {main_top}, {pct(main[main_top])}). The largest change is in the {moved} region, "
-        f"{100 * s['saliency_share_change'][moved]:+.1f} points.",
-        f"- **Agreement**: the two models' saliency maps of the same face correlate with "
-        f"r = {r['saliency_mean']:.2f} on average ({correlation_strength(r['saliency_mean'])} "
-        f"correlation; Grad-CAM: r = {r['gradcam_mean']:.2f}), against "
-        f"r = {r['baseline_other_faces']:.2f} between the main CNN's maps of two different faces. "
-        f"They predict the same class for {pct(s['prediction_agreement'])} of the faces."])
+        f"- **Regions**: the weak model's largest share of saliency is in the {top} region "
+        f"({pct(weak[top])}; main CNN: {main_top}, {pct(main[main_top])}). The largest change is in "
+        f"the {moved} region, {100 * s['saliency_share_change'][moved]:+.1f} points.",
+        f"- **Predictions**: the two models predict the same class for "
+        f"{pct(s['prediction_agreement'])} of the faces."])
