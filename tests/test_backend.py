@@ -44,9 +44,9 @@ build = lambda: build_cnn(filters=[4], convs_per_block=1, dense_units=[8],
 config = {{"training": {{"epochs": 2, "batch_size": 64, "learning_rate": 0.01, "tta_flip": True,
                          "tta_crops": True}}}}
 data = TrainingData(x[:1000], y[:1000], x[1000:1100], y[1000:1100], "data", x[1100:])
-fit_or_load("run", build, config, data, {str(tmp_path)!r}, verbose=1)
+fit_or_load("run", build, config, data, {str(tmp_path)!r}, verbose=2)
 """
     done = run_python(code)
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
-    assert [line.split(":")[0] for line in done.stdout.splitlines()] == ["run", "run"]
+    assert [line.split(":")[0] for line in done.stdout.splitlines()] == ["==> run", "run", "run"]

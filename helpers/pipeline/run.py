@@ -184,6 +184,9 @@ def run_notebooks(params: dict, only: list[str] | None = None, data_checksum: st
     """
     import logging
 
+    from helpers.core.progress import PIPELINE_RUN
+
+    os.environ[PIPELINE_RUN] = "1"  # the kernels' progress bars: stderr, out of the PDF
     # Stream the notebooks' own output (one line per training epoch) to the terminal.
     logging.basicConfig(level=logging.WARNING, format="    %(message)s")
     logger = logging.getLogger("papermill")

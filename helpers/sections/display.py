@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import os
+from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # keep TensorFlow's C++ chatter out of the report
 
 
 def setup() -> None:
@@ -43,3 +42,18 @@ def md(text: str):
     from IPython.display import Markdown
 
     return Markdown(text)
+
+
+LAB_OUTPUT = "build/lab"
+"""Where a notebook run by hand (JupyterLab) writes its results: only `make report` writes report/."""
+
+
+def say_where_results_go(output) -> None:
+    """In an interactive run (the lab default output_dir), say where results.json and the
+    figures go; a pipeline run passes its own folder and prints nothing (the PDF stays clean)."""
+    from helpers.core.config import PROJECT_ROOT
+
+    output = Path(output)
+    if output.resolve() == (PROJECT_ROOT / LAB_OUTPUT).resolve():
+        print(f"Results of this run go to {LAB_OUTPUT}/ (results.json, figures); report/ changes "
+              "only with a complete `make report`.")
