@@ -123,3 +123,103 @@ def test_confusion_edge_cases_read_right():
     assert "the worst *angry* (recall 50.0%, 2 validation faces)" in confusion_sentences(one)
     single = confusion_summary(np.array([0, 1]), np.eye(7)[[0, 0]])
     assert "(recall 0.0%, 1 validation face)." in confusion_sentences(single)
+
+
+# --------------------------------------------------------------------------- what past reports noted
+
+def _faces(rows):
+    """Labels and probabilities from (true class, predicted class, top probability, count) rows."""
+    y, proba = [], []
+    for true, predicted, top, count in rows:
+        for _ in range(count):
+            p = np.full(7, (1 - top) / 6)
+            p[CLASS_NAMES.index(predicted)] = top
+            y.append(CLASS_NAMES.index(true))
+            proba.append(p)
+    return np.array(y), np.array(proba)
+
+
+NOTED = [  # disgust: 3 of 10 found, 3 of 4 predictions right; sad and neutral taken for each other
+    ("disgust", "disgust", 0.6, 3), ("disgust", "angry", 0.6, 5), ("disgust", "fear", 0.6, 2),
+    ("angry", "angry", 0.6, 9), ("angry", "disgust", 0.6, 1), ("fear", "fear", 0.6, 10),
+    ("sad", "sad", 0.5, 6), ("sad", "neutral", 0.5, 3), ("sad", "fear", 0.5, 1),
+    ("neutral", "neutral", 0.55, 7), ("neutral", "sad", 0.55, 2), ("neutral", "happy", 0.55, 1),
+    ("happy", "happy", 0.9, 10), ("surprise", "surprise", 0.8, 10),
+]
+
+
+def test_confusion_summary_keeps_each_class_confidence():
+    from helpers.sections.confusion import confusion_summary
+
+    s = confusion_summary(*_faces(NOTED))
+    assert s["confidence"]["happy"] == pytest.approx(0.9)
+    assert s["confidence"]["sad"] == pytest.approx(0.5)
+    assert s["confidence"]["neutral"] == pytest.approx(0.55)
+    labels_only = confusion_summary(np.array([0, 1]), np.array([0, 0]))
+    assert labels_only["confidence"] is None  # labels carry no probability
+    absent = confusion_summary(*_faces([("happy", "happy", 0.9, 2)]))["confidence"]
+    assert absent["sad"] is None and absent["happy"] == pytest.approx(0.9)
+
+
+def test_class_counts_precision_recall_and_intervals():
+    from helpers.analysis.stats import wilson_interval
+    from helpers.sections.confusion import class_counts, confusion_rate, confusion_summary, most_confused_with
+
+    s = confusion_summary(*_faces(NOTED))
+    c = class_counts(s, "disgust")
+    assert (c["right"], c["predicted"], c["support"]) == (3, 4, 10)
+    assert c["precision"] == 0.75 and c["recall"] == 0.3
+    assert c["precision_interval"] == wilson_interval(3, 4)
+    assert c["recall_interval"] == wilson_interval(3, 10)
+    assert most_confused_with(s, "disgust") == "angry"
+    assert most_confused_with(s, "happy") is None
+    assert confusion_rate(s, "sad", "neutral") == (0.3, 3)
+    assert confusion_rate(s, "neutral", "sad") == (0.2, 2)
+    empty = class_counts(confusion_summary(*_faces([("happy", "happy", 0.9, 2)])), "disgust")
+    assert empty["precision"] is None and empty["recall"] is None and empty["recall_interval"] is None
+
+
+def test_noted_confusions_say_what_past_reports_said_with_the_numbers():
+    from helpers.sections.confusion import confusion_summary, noted_confusions_sentences
+
+    text = noted_confusions_sentences(confusion_summary(*_faces(NOTED)))
+    disgust, sad = text.split("\n")
+    assert disgust.startswith("- **Disgust: a predicted disgust is usually right, yet most disgust faces "
+                              "are missed.** Precision 75.0% (3 of the 4 faces it calls disgust; 95% interval")
+    assert "recall 30.0% (3 of the 10 disgust faces; 95% interval" in disgust
+    assert disgust.endswith("the missed ones go most often to angry (5 faces, 50.0% of disgust faces).")
+    assert "rarest" not in disgust  # 10 disgust faces, the same as every other class
+    assert sad == ("- **Sad and neutral**: 30.0% of sad faces are called neutral (3 faces) and 20.0% of "
+                   "neutral faces sad (2 faces); each is the other's most frequent confusion. Both are faces "
+                   "with little expression (no wide smile, no open mouth), and the CNN is less sure of both "
+                   "than of the expressive happy and surprise faces (mean top probability 50.0% on sad and "
+                   "55.0% on neutral faces, against 90.0% on happy and 80.0% on surprise).")
+
+
+def test_noted_confusions_follow_the_numbers_when_they_say_otherwise():
+    from helpers.sections.confusion import (confusion_summary, low_expression_sentence,
+                                            precision_recall_sentence)
+
+    rows = [("disgust", "disgust", 0.6, 4), ("disgust", "angry", 0.6, 1), ("angry", "disgust", 0.6, 6),
+            ("angry", "angry", 0.6, 4), ("sad", "sad", 0.95, 8), ("sad", "angry", 0.95, 2),
+            ("neutral", "neutral", 0.95, 9), ("neutral", "sad", 0.95, 1), ("happy", "happy", 0.9, 9),
+            ("happy", "angry", 0.9, 1), ("surprise", "surprise", 0.8, 10), ("fear", "fear", 0.6, 10)]
+    s = confusion_summary(*_faces(rows))
+    disgust = precision_recall_sentence(s)
+    assert disgust.startswith("- **Disgust: a predicted disgust is more often wrong than right, yet most "
+                              "disgust faces are found.** Precision 40.0% (4 of the 10 faces")
+    assert disgust.endswith("Disgust is the rarest class, so these shares rest on few faces.")
+    sad = low_expression_sentence(s)
+    assert "; neutral is sad's most frequent confusion" not in sad
+    assert "; sad is neutral's most frequent confusion, while sad's is angry" in sad
+    assert sad.endswith("By the CNN's confidence they are not harder than the expressive happy and surprise "
+                        "faces (mean top probability 95.0% on sad and 95.0% on neutral faces, against 90.0% "
+                        "on happy and 80.0% on surprise).")
+    never = confusion_summary(*_faces([("disgust", "angry", 0.6, 3), ("angry", "angry", 0.6, 3)]))
+    assert precision_recall_sentence(never) == ("- **Disgust**: the CNN never predicts disgust, so it misses "
+                                                "all 3 disgust faces.")
+    assert "no disgust faces" in precision_recall_sentence(confusion_summary(*_faces([("angry", "angry", 0.6, 3)])))
+    labels = confusion_summary(np.array([4, 4, 6]), np.array([6, 4, 4]))  # labels: no confidence
+    assert low_expression_sentence(labels) == (
+        "- **Sad and neutral**: 50.0% of sad faces are called neutral (1 face) and 100.0% of neutral faces "
+        "sad (1 face); each is the other's most frequent confusion.")

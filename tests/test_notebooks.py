@@ -17,7 +17,7 @@ from helpers.pipeline.report import section_of
 EXPECTED = ["01_data", "02_cnn", "03_dnn", "04_confusion_matrix", "05_saliency", "06_filters",
             "07_semi_supervised", "08_histogram_equalization", "09_ensemble"]
 # Keys whose notebook default deliberately differs from the full profile.
-INTERACTIVE_DEFAULTS = {"verbose": "auto", "profile": "full"}
+INTERACTIVE_DEFAULTS = {"verbose": "auto", "profile": "full", "output_dir": "build/lab"}
 
 
 def test_the_numbered_notebooks_exist_in_order():
@@ -152,3 +152,24 @@ def test_a_relative_path_resolves_from_the_project_or_beside_the_notebooks(tmp_p
     assert core_config.resolve("my_photo.jpg") == tmp_path / "notebooks" / "my_photo.jpg"
     assert core_config.resolve("data") == tmp_path / "data"
     assert core_config.resolve("report") == tmp_path / "report"  # to be written: from the project
+
+
+@pytest.mark.pipeline
+def test_a_notebook_run_in_the_lab_writes_build_lab_and_leaves_report_alone(fer2013_dir, tmp_path):
+    """Run All as JupyterLab does: no papermill parameters (the user edits data_dir in the
+    parameters cell), outputs saved in the notebook."""
+    from nbclient import NotebookClient
+
+    report = PROJECT_ROOT / "report"
+    before = {p.name: p.read_bytes() for p in report.iterdir() if p.is_file()}
+    nb = nbformat.read(str(NOTEBOOK_DIR / "04_confusion_matrix.ipynb"), as_version=4)
+    params = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    params.source = params.source.replace("data_dir: str = 'data'", f"data_dir: str = {str(fer2013_dir)!r}")
+    lab = PROJECT_ROOT / "build" / "lab"
+    shutil.rmtree(lab, ignore_errors=True)
+    NotebookClient(nb, timeout=600, kernel_name="python3",
+                   resources={"metadata": {"path": str(NOTEBOOK_DIR)}}).execute()
+    text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    assert "Results of this run go to build/lab/" in text
+    assert (lab / "results.json").exists()
+    assert {p.name: p.read_bytes() for p in report.iterdir() if p.is_file()} == before

@@ -5,6 +5,7 @@ when xelatex, pandoc or pdftotext is missing).
 """
 
 import json
+import re
 import shutil
 import subprocess
 
@@ -15,6 +16,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_outp
 from helpers.pipeline.report import SECTIONS
 from helpers.sections import number
 from helpers.pipeline.report import (build_pdf, group_sections, heading, merge_notebooks, MISSING, run_info_cell, section_of, TITLE)
+from helpers.sections.answers import NOT_PRODUCED, QUESTIONS, anchor
 
 CHECKSUM = "0123456789abcdef" * 4
 CNN, CURVES, SEMI, FURTHER = (number(s) for s in ("cnn", "curves", "semi", "further"))
@@ -257,6 +259,50 @@ def test_run_info_without_results():
     assert "`?`" in text  # no checksum
 
 
+def test_merge_opens_with_the_answer_sheet_and_the_field_after_the_run_info(paths):
+    text = merge_notebooks(paths, RESULTS).cells[0].source
+    info, sheet, field = (text.index("| Profile |"), text.index("\\newpage\n\n# Answers at a glance"),
+                          text.index("## Where this stands in the field"))
+    assert info < sheet < field
+    assert text.count(NOT_PRODUCED) == len(QUESTIONS)  # RESULTS has the run only
+    assert "| Data | *Not produced in this run.* | Data, p.\\ \\pageref{data} |" in text
+    assert "| **This run" not in text and "HOMEWORK.md" in text
+    assert text.startswith(run_info_cell(RESULTS).source.split("| PDF built |")[0])
+
+
+def test_every_page_reference_of_the_sheet_is_a_label_of_the_merged_report(paths):
+    """pandoc (nbconvert's Markdown to LaTeX, no LaTeX run) labels each section heading with the
+    identifier helpers.sections.answers.anchor gives its title, and no other heading of the
+    notebooks takes the same identifier."""
+    from nbconvert import LatexExporter
+
+    if not shutil.which("pandoc"):
+        pytest.skip("needs pandoc")
+    merged = merge_notebooks(paths, RESULTS)
+    latex, _ = LatexExporter().from_notebook_node(merged)
+    labels = re.findall(r"\\label\{([^}]*)\}", latex)
+    references = set(re.findall(r"\\pageref\{([^}]*)\}", latex))
+    assert references == {anchor(name) for name in SECTIONS.values()}
+    assert all(labels.count(ref) == 1 for ref in references), labels
+
+
+def test_no_notebook_heading_takes_a_sections_page_label():
+    """A second heading with a section's identifier would be a second LaTeX label of that name
+    (pandoc converts each cell alone): the sheet's page number could point to it."""
+    from helpers.core.config import PROJECT_ROOT
+
+    own = {anchor(name) for name in SECTIONS.values()}
+    clashes = []
+    for path in sorted((PROJECT_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        for cell in nbformat.read(str(path), as_version=4).cells:
+            if cell.cell_type != "markdown" or section_of(cell) is not None:
+                continue  # a section's own heading: merged into one
+            for line in cell.source.split("\n"):
+                if line.startswith("#") and anchor(line.lstrip("#").strip()) in own:
+                    clashes.append(f"{path.name}: {line}")
+    assert not clashes, clashes
+
+
 def test_merge_shows_every_section_once_in_order(paths):
     merged = merge_notebooks(paths, RESULTS)
     headings = [cell.source for cell in merged.cells if section_of(cell) is not None]
@@ -328,6 +374,15 @@ def test_build_pdf_end_to_end(tmp_path):
     assert "data stdout" in words and "Analysis A." in words and "Analysis B." in words
     for hidden in ("hidden output", "hidden cell", "data stderr warning", "show_data()"):
         assert hidden not in words  # code is not shown, nor hidden outputs
+
+    # the answer sheet opens page 2, and its page references resolve to the sections' pages
+    page = lambda n: subprocess.run(["pdftotext", "-f", str(n), "-l", str(n), str(pdf), "-"],  # noqa: E731
+                                    capture_output=True, text=True, check=True).stdout
+    assert "Answers at a glance" in page(2) and "Profile" not in page(2)
+    assert "??" not in words
+    data_page = int(re.search(r"produced in this run\. Data, p\. (\d+)", words).group(1))
+    assert "Intro to the data." in page(data_page)
+    assert "Where this stands in the field" in words
 
 
 def test_run_info_without_test_images_says_so():

@@ -21,6 +21,7 @@ from helpers.core.config import PROJECT_ROOT
 from helpers.core.results import atomic_path, read_json
 from helpers.pipeline.plan import compute_words
 from helpers.sections import numbered_titles
+from helpers.sections.answers import answers_markdown, field_markdown
 
 SECTIONS = numbered_titles()
 """{number: title} of the report's sections (their order is helpers.sections.ORDER)."""
@@ -123,17 +124,30 @@ def run_info_cell(results: dict):
         ("Notebooks executed", run.get("started", "?")),
         ("PDF built", dt.datetime.now().strftime("%Y-%m-%d %H:%M")),
     ]
-    text = "| | |\n|---|---|\n" + "\n".join(f"| {k} | {v} |" for k, v in rows)
+    # A narrow first column and small type keep the title page to one page, so that the answer
+    # sheet after it opens page 2 (the dashes set pandoc's column widths).
+    text = ("\\begingroup\\small\n\n| | |\n|-----|--------------|\n"
+            + "\n".join(f"| {k} | {v} |" for k, v in rows) + "\n\n\\endgroup")
     text += ("\n\nEach model section states where and how that model was trained. Every number "
              "and every sentence of analysis in this report is computed by the run that built it.")
     return nbformat.v4.new_markdown_cell(text)
 
 
+def front_cell(results: dict):
+    """The report's opening: the title page's table (run_info_cell), then, from a new page, the
+    answer sheet (one row per homework question, the page of its section) and where this run
+    stands among the homework's reference points (helpers.sections.answers)."""
+    cell = run_info_cell(results)
+    cell.source += "\n\n" + answers_markdown(results) + "\n\n" + field_markdown(results)
+    return cell
+
+
 def merge_notebooks(paths, results: dict):
-    """One notebook: title table, then the sections in order (an honest note where empty)."""
+    """One notebook: title table and answer sheet, then the sections in order (an honest note
+    where empty)."""
     nodes = [nbformat.read(str(p), as_version=4) for p in paths]
     sections = group_sections(nodes)
-    cells = [run_info_cell(results)]
+    cells = [front_cell(results)]
     for key in SECTIONS:
         body = sections[key] or [nbformat.v4.new_markdown_cell(heading(key)),
                                  nbformat.v4.new_markdown_cell(MISSING)]

@@ -13,6 +13,7 @@ from helpers.analysis.evaluation import (
     per_class_scores,
     top_confusions,
 )
+from helpers.analysis.stats import wilson_interval
 from helpers.core.config import CLASS_NAMES
 from helpers.core.words import pct, plural
 
@@ -25,7 +26,19 @@ def confusion_summary(y_true, proba, top: int = 5) -> dict:
     scores = per_class_scores(y_true, y_pred)
     return {"val_accuracy": float(np.mean(np.asarray(y_true) == y_pred)), "faces": len(y_pred),
             "counts": counts, "normalized": normalized, "top_pairs": top_confusions(counts, k=top),
-            "per_class": scores.set_index("class").to_dict(orient="index")}
+            "per_class": scores.set_index("class").to_dict(orient="index"),
+            "confidence": class_confidence(y_true, proba)}
+
+
+def class_confidence(y_true, proba) -> dict | None:
+    """The CNN's mean top probability on the faces of each true class ({class: share}, None for a
+    class without faces); None when `proba` holds labels rather than probabilities."""
+    proba = np.asarray(proba)
+    if proba.ndim != 2:
+        return None
+    y_true, top = np.asarray(y_true), proba.max(axis=1)
+    return {name: float(top[y_true == k].mean()) if (y_true == k).any() else None
+            for k, name in enumerate(CLASS_NAMES)}
 
 
 def scores_table(s: dict) -> pd.DataFrame:
@@ -56,6 +69,112 @@ def confusion_sentences(s: dict, shown: int = 3) -> str:
                    f"the worst *{worst}* (recall {pct(per_class[worst]['recall'])}, "
                    f"{plural(int(per_class[worst]['support']), 'validation face')}).")
     return confusions + "\n\n" + ranking
+
+
+def class_counts(s: dict, name: str) -> dict:
+    """From confusion_summary's counts: a class's faces (`support`), the faces predicted as it
+    (`predicted`), those right (`right`), its precision and recall (None when undefined) and
+    their Wilson intervals ((low, high), None when undefined)."""
+    counts, k = np.asarray(s["counts"]), CLASS_NAMES.index(name)
+    right, predicted, support = int(counts[k, k]), int(counts[:, k].sum()), int(counts[k].sum())
+    return {"right": right, "predicted": predicted, "support": support,
+            "precision": right / predicted if predicted else None,
+            "recall": right / support if support else None,
+            "precision_interval": wilson_interval(right, predicted) if predicted else None,
+            "recall_interval": wilson_interval(right, support) if support else None}
+
+
+def confusion_rate(s: dict, true: str, predicted: str) -> tuple[float, int]:
+    """(share of the `true` class's faces predicted as `predicted`, their count)."""
+    counts = np.asarray(s["counts"])
+    t, p = CLASS_NAMES.index(true), CLASS_NAMES.index(predicted)
+    total = int(counts[t].sum())
+    return (float(counts[t, p] / total) if total else 0.0), int(counts[t, p])
+
+
+def most_confused_with(s: dict, name: str) -> str | None:
+    """The class a class's faces are most often mistaken for (the first in CLASS_NAMES order
+    on a tie), None when none of its faces is mistaken."""
+    row, k = np.asarray(s["counts"])[CLASS_NAMES.index(name)].copy(), CLASS_NAMES.index(name)
+    row[k] = 0
+    return CLASS_NAMES[int(row.argmax())] if row.max() > 0 else None
+
+
+def _share_words(share: float, high: str, half: str, low: str) -> str:
+    return high if round(share, 3) > 0.5 else half if round(share, 3) == 0.5 else low
+
+
+def _interval(bounds) -> str:
+    return f"95% interval {pct(bounds[0])}-{pct(bounds[1])}"
+
+
+def precision_recall_sentence(s: dict, name: str = "disgust") -> str:
+    """Whether a prediction of class `name` can be trusted (precision) and how many of its faces
+    are found (recall), with their counts and Wilson intervals, where the missed faces go,
+    and whether it is the rarest class."""
+    c, title = class_counts(s, name), name.capitalize()
+    if not c["support"]:
+        return f"- **{title}**: there are no {name} faces among these validation faces."
+    if not c["predicted"]:
+        return (f"- **{title}**: the CNN never predicts {name}, so it misses all "
+                f"{plural(c['support'], name + ' face')}.")
+    precision, recall = c["precision"], c["recall"]
+    trust = _share_words(precision, f"a predicted {name} is usually right",
+                         f"a predicted {name} is right half the time",
+                         f"a predicted {name} is more often wrong than right")
+    found = _share_words(recall, f"most {name} faces are found", f"half the {name} faces are found",
+                         f"most {name} faces are missed")
+    contrast = (round(precision, 3) > 0.5) != (round(recall, 3) > 0.5)
+    line = (f"- **{title}: {trust}, {'yet' if contrast else 'and'} {found}.** Precision "
+            f"{pct(precision)} ({c['right']} of the {plural(c['predicted'], 'face')} it calls {name}; "
+            f"{_interval(c['precision_interval'])}), recall {pct(recall)} ({c['right']} of the "
+            f"{plural(c['support'], name + ' face')}; {_interval(c['recall_interval'])})")
+    other = most_confused_with(s, name)
+    if other is not None:
+        share, count = confusion_rate(s, name, other)
+        line += f"; the missed ones go most often to {other} ({plural(count, 'face')}, {pct(share)} of {name} faces)"
+    supports = {k: v["support"] for k, v in s["per_class"].items() if v["support"] > 0}
+    if c["support"] == min(supports.values()) and list(supports.values()).count(c["support"]) == 1:
+        line += f". {title} is the rarest class, so these shares rest on few faces"
+    return line + "."
+
+
+def low_expression_sentence(s: dict, pair=("sad", "neutral"), expressive=("happy", "surprise")) -> str:
+    """How often the two classes of `pair` are taken for each other, in both directions, whether
+    each is the other's most frequent confusion, and the CNN's mean top probability on both
+    against the `expressive` classes (confusion_summary's "confidence"): the two are called
+    less certain only when both are below every expressive class."""
+    a, b = pair
+    ab, ba = confusion_rate(s, a, b), confusion_rate(s, b, a)
+    line = (f"- **{a.capitalize()} and {b}**: {pct(ab[0])} of {a} faces are called {b} "
+            f"({plural(ab[1], 'face')}) and {pct(ba[0])} of {b} faces {a} ({plural(ba[1], 'face')})")
+    top_a, top_b = most_confused_with(s, a), most_confused_with(s, b)
+    if top_a == b and top_b == a:
+        line += "; each is the other's most frequent confusion"
+    elif top_a == b or top_b == a:
+        first, second, other = (a, b, top_b) if top_a == b else (b, a, top_a)
+        line += (f"; {second} is {first}'s most frequent confusion, while {second}'s is "
+                 f"{other or 'none'}")
+    else:
+        line += f"; {a}'s most frequent confusion is {top_a or 'none'}, {b}'s {top_b or 'none'}"
+    confidence = s.get("confidence") or {}
+    classes = [*pair, *expressive]
+    if any(confidence.get(k) is None for k in classes):
+        return line + "."
+    numbers = (f"mean top probability {pct(confidence[a])} on {a} and {pct(confidence[b])} on {b} "
+               f"faces, against " + " and ".join(f"{pct(confidence[e])} on {e}" for e in expressive))
+    if max(confidence[a], confidence[b]) < min(confidence[e] for e in expressive):
+        return (line + f". Both are faces with little expression (no wide smile, no open mouth), and "
+                f"the CNN is less sure of both than of the expressive {' and '.join(expressive)} "
+                f"faces ({numbers}).")
+    return (line + f". By the CNN's confidence they are not harder than the expressive "
+            f"{' and '.join(expressive)} faces ({numbers}).")
+
+
+def noted_confusions_sentences(s: dict) -> str:
+    """What past reports noted, checked on this run: disgust's precision against its recall,
+    and sad and neutral taken for each other."""
+    return precision_recall_sentence(s, "disgust") + "\n" + low_expression_sentence(s)
 
 
 def confusion_figure(s: dict, model: str = "CNN") -> Figure:

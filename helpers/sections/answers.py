@@ -1,0 +1,500 @@
+"""The answer sheet on the PDF's second page: one row per homework question (the data, 1-9),
+its answer in one sentence with its key number and the section that holds the evidence; then
+where this run stands among the reference points of the homework (past reports, published
+results, human accuracy).
+
+Everything is read from the run's results.json (the notebooks' summaries), defensively: a
+section the run did not produce gives "Not produced in this run.", a section whose numbers this
+sheet cannot read (a key renamed, a smoke run's empty result) points to the section instead of
+breaking the PDF::
+
+    answer_rows(results)          # [{"question", "answer", "where"}, ...]
+    answers_markdown(results)     # the sheet, a Markdown table (page references for LaTeX)
+    field_markdown(results)       # the reference points beside this run's accuracies
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Callable
+
+from helpers.analysis.stats import ALPHA, CONFIDENCE, wilson_interval
+from helpers.core.config import CLASS_NAMES
+from helpers.core.words import pct, plural
+from helpers.sections import number, title
+from helpers.sections.confusion import class_counts
+
+NOT_PRODUCED = "*Not produced in this run.*"
+"""The answer of a question whose section is missing from results.json."""
+
+UNREADABLE = "*This run's results lack the numbers for a one-line answer: see the section.*"
+"""The answer of a question whose section is there but lacks a number this sheet reads."""
+
+
+class Lacking(LookupError):
+    """A number the answer needs is not in the results."""
+
+
+def need(d, *path):
+    """d[path[0]][path[1]]..., raising Lacking when any step is missing or None."""
+    for key in path:
+        try:
+            d = d[key]
+        except (KeyError, IndexError, TypeError):
+            raise Lacking(".".join(map(str, path))) from None
+        if d is None:
+            raise Lacking(".".join(map(str, path)))
+    return d
+
+
+def verdict(change: float, p: float) -> str:
+    """'a tie' unless the paired test is significant (p < ALPHA) and the change is visible at a
+    tenth of a point; else 'a significant gain' or 'a significant loss'."""
+    if p >= ALPHA or not round(100 * change, 1):
+        return "a tie"
+    return "a significant gain" if change > 0 else "a significant loss"
+
+
+def test_words(change: float, p: float) -> str:
+    """'+1.2 points, McNemar p = 0.03: a significant gain'."""
+    return f"{100 * change:+.1f} points, McNemar p = {p:.2g}: {verdict(change, p)}"
+
+
+def join(items) -> str:
+    items = list(items)
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+# ----------------------------------------------------------------------------- the answers
+
+def data_answer(r: dict) -> str:
+    d = r["data"]
+    train, val = need(d, "train_rows"), need(d, "val_rows")
+    counts = need(d, "class_counts")
+    names = CLASS_NAMES[:len(counts)]
+    rare = min(range(len(names)), key=counts.__getitem__)
+    common = max(range(len(names)), key=counts.__getitem__)
+    total = train + val
+    test = d.get("test_rows")
+    tests = ("" if test is None else " and no test faces" if not test else
+             f" and {test:,} {'' if d.get('test_labeled') else 'unlabelled '}test faces")
+    return (f"**{total:,} labelled faces** ({train:,} training, {val:,} validation){tests}; rarest class "
+            f"{names[rare]} ({counts[rare]:,}, {pct(counts[rare] / total)}), most common {names[common]} "
+            f"({counts[common]:,}).")
+
+
+def leaderboard_words(board: dict | None) -> str | None:
+    """'public 67.2%, private 67.3%' or 'test 67.2%' from leaderboard_scores, None without one."""
+    if not board:
+        return None
+    halves = [f"{half} {pct(board[half], 2)}" for half in ("public", "private") if board.get(half) is not None]
+    return ", ".join(halves) if halves else f"test {pct(need(board, 'test'), 2)}"
+
+
+def cnn_answer(r: dict) -> str:
+    c = r["cnn"]
+    text = f"**{pct(need(c, 'val_accuracy'))} validation accuracy**"
+    if c.get("val_accuracy_no_tta") is not None and c.get("tta"):
+        text += f" ({pct(c['val_accuracy_no_tta'])} without test-time averaging)"
+    text += f" with {need(c, 'params'):,} parameters after {plural(need(c, 'epochs'), 'epoch')}"
+    board = leaderboard_words(c.get("leaderboard"))
+    test_rows = (r.get("run") or {}).get("test_rows", (r.get("data") or {}).get("test_rows"))
+    if board:
+        text += f"; leaderboard {board}"
+    elif test_rows:
+        text += "; public/private scores: the course leaderboard (test labels withheld)"
+    return text + "."
+
+
+def dnn_answer(r: dict) -> str:
+    d = r["dnn"]
+    comparison = d.get("comparison")
+    dnn_val = need(d, "val_accuracy")
+    text = f"**{pct(dnn_val)}** with {need(d, 'params'):,} parameters"
+    if comparison:
+        cnn_val = need(comparison, "cnn_val")
+        text += (f" against the CNN's {pct(cnn_val)} "
+                 f"({test_words(need(comparison, 'dnn_val') - cnn_val, need(comparison, 'p'))})")
+    else:
+        text += f" against the CNN's {pct(need(r, 'cnn', 'val_accuracy'))}"
+    speed = d.get("speed")
+    if speed:
+        if speed.get("faster"):
+            text += f"; the {speed['faster']} trains {need(speed, 'factor'):.1f}x faster per epoch"
+        else:
+            text += "; both train at about the same speed per epoch"
+    return text + "."
+
+
+def curves_answer(r: dict) -> str:
+    c = r["cnn"]
+    parts = [f"epoch {need(c, 'best_epoch')} of {need(c, 'epochs')} (CNN)"]
+    d = r.get("dnn") or {}
+    if d.get("best_epoch") is not None and d.get("epochs") is not None:
+        parts.append(f"{d['best_epoch']} of {d['epochs']} (DNN)")
+    text = "Validation accuracy peaks at " + " and ".join(parts)
+    overfit = (d.get("comparison") or {}).get("overfit")
+    if overfit and overfit.get("CNN") is not None and overfit.get("DNN") is not None:
+        text += (f"; last-epoch train - validation gap **{100 * overfit['CNN']:+.1f} points (CNN)** and "
+                 f"{100 * overfit['DNN']:+.1f} (DNN)")
+    return text + "."
+
+
+ABLATION = {"none": "(a) neither", "normalization": "(b) normalization",
+            "normalization_augmentation": "(c) both"}
+ABLATION_STEPS = {("none", "normalization"): "normalization alone",
+                  ("normalization", "normalization_augmentation"): "adding augmentation",
+                  ("none", "normalization_augmentation"): "both together"}
+
+
+def ablation_answer(r: dict) -> str:
+    a = r["ablation"]
+    text = "; ".join(f"{label} **{pct(need(a, key, 'val_accuracy'))}**" for key, label in ABLATION.items())
+    comparisons = a.get("comparisons")
+    if not comparisons:
+        return text + " (the paired tests are not in this run's results)."
+    by_step = {(need(c, "before"), need(c, "after")): c for c in comparisons}
+    steps = [f"{words} is {verdict(need(c, 'change'), need(c, 'p'))} ({100 * c['change']:+.1f} points, "
+             f"p = {c['p']:.2g})" for key, words in list(ABLATION_STEPS.items())[:2]
+             if (c := by_step.get(key)) is not None]
+    if not steps:
+        raise Lacking("ablation.comparisons")
+    text += ": " + " and ".join(steps)
+    ranking = a.get("ranking") or {}
+    if ranking.get("top") and ranking.get("leader"):
+        text += ("; best: " + ABLATION.get(ranking["leader"], ranking["leader"])
+                 if ranking["top"] == [ranking["leader"]] else "; no variant is significantly best")
+    return text + "."
+
+
+def confusion_answer(r: dict) -> str:
+    c = r["confusion"]
+    pairs = need(c, "top_pairs")
+    if not pairs:
+        return "The CNN confuses no pair of classes on the validation faces."
+    shown = [f"**{p['true']} taken for {p['predicted']}** ({pct(p['share'])} of {p['true']} faces)"
+             if i == 0 else f"{p['true']} for {p['predicted']} ({pct(p['share'])})"
+             for i, p in enumerate(pairs[:2])]
+    text = "Most often confused: " + " and ".join(shown)
+    disgust = class_counts(c, "disgust") if c.get("counts") is not None else {}
+    if disgust.get("precision") is not None and disgust.get("recall") is not None:
+        text += (f"; a predicted disgust is right {pct(disgust['precision'])} of the time, but only "
+                 f"{pct(disgust['recall'])} of disgust faces are found")
+    return text + "."
+
+
+REGIONS = {"eyes": "the eyes", "mouth": "the mouth", "rest": "the rest of the face"}
+METHOD_NAMES = {"saliency": "saliency", "smoothgrad": "SmoothGrad", "gradcam": "Grad-CAM"}
+
+
+def saliency_answer(r: dict) -> str:
+    s = r["saliency"]
+    focus = need(s, "focus_regions")
+    method = need(s, "answer_methods", 0)
+    density = need(s, "methods", method, "density")
+    if focus:
+        values = ", ".join(f"{region} {need(density, region, 'mean'):.2f}x" for region in focus)
+        text = (f"The maps weigh **{join(REGIONS.get(x, x) for x in focus)}** above their area: more mass "
+                f"per pixel than an even spread ({values} by {METHOD_NAMES.get(method, method)})")
+    else:
+        text = f"No face region stands out: none gets clearly more than an even spread by {METHOD_NAMES.get(method, method)}"
+    if s.get("answer_trusted") is False:
+        text += "; no method passes the randomization check, so read with care"
+    return text + "."
+
+
+def filters_answer(r: dict) -> str:
+    f = r["filters"]
+    layers = need(f, "layers")
+    (first_name, first), (last_name, last) = next(iter(layers.items())), list(layers.items())[-1]
+    parts = []
+    if first.get("agreeing") is not None:
+        part = (f"in `{first_name}` {first['agreeing']} of {need(first, 'filters')} gradient-ascent patterns "
+                "reproduce their own kernel")
+        if first.get("brightness_kernels") is not None:
+            part += f" ({first['brightness_kernels']} brightness kernels, the others edges, lines and spots)"
+        parts.append(part)
+    maps = (f.get("feature_maps") or {}).get(first_name)
+    if maps and maps.get("edge_like") is not None:
+        parts.append(f"on one face {maps['edge_like']} of the {need(maps, 'filters')} `{first_name}` feature "
+                     f"maps follow its edges and {need(maps, 'brightness_like')} its brightness")
+    if last_name != first_name and last.get("oriented") is not None and last.get("common_orientation"):
+        parts.append(f"in `{last_name}` {last['oriented']} of {need(last, 'filters')} patterns are oriented "
+                     f"stripes, most often {last['common_orientation']}")
+    if not parts:
+        raise Lacking("filters.layers")
+    text = "; ".join(parts if len(parts) < 3 else [parts[0], parts[2]])
+    return text[0].upper() + text[1:] + "."
+
+
+def semi_answer(r: dict) -> str:
+    s = r["semi"]
+    overall = need(s, "overall")
+    models = need(overall, "models")
+    if not models:
+        return "No self-trained model in this run."
+    fractions = join(pct(float(x), 0) for x in need(s, "fractions"))
+    better, worse = need(overall, "better"), need(overall, "worse")
+    largest = need(overall, "largest")
+    change = (f"largest change {100 * need(largest, 'change'):+.1f} points ({pct(float(need(largest, 'fraction')), 0)} "
+              f"labeled, {need(largest, 'pool')} pool)")
+    if not better and not worse:
+        return (f"**No gain**: none of the {models} self-trained models ({fractions} of the labels kept) "
+                f"differs significantly from its supervised baseline, a tie each time; {change}.")
+    return (f"Of {models} self-trained models ({fractions} of the labels kept), **{better} significantly "
+            f"better and {worse} significantly worse** than the supervised baseline, the others ties; {change}.")
+
+
+def weak_answer(r: dict) -> str:
+    w = r.get("weak_saliency") or r["weak_filters"]
+    text = (f"The weak model ({pct(need(w, 'val_accuracy'))} after {plural(need(w, 'epochs'), 'epoch')}, against "
+            f"{pct(need(w, 'main_val_accuracy'))})")
+    ws = r.get("weak_saliency") or {}
+    clauses = []
+    if ws.get("prediction_agreement") is not None:
+        clauses.append(f"predicts the main CNN's class on {pct(ws['prediction_agreement'])} of faces")
+    top10 = (ws.get("top10_mass") or {}).get("saliency")
+    if top10 and top10.get("weak") is not None and top10.get("main") is not None:
+        w10, m10 = round(100 * top10["weak"], 1), round(100 * top10["main"], 1)
+        how = "more" if w10 > m10 else "less" if w10 < m10 else "as"
+        clauses.append(f"its saliency maps are {how} concentrated (top 10% of pixels: {pct(top10['weak'])} "
+                       f"of the mass against {pct(top10['main'])})")
+    wf = r.get("weak_filters") or {}
+    maps = {k: (wf.get(k) or {}).get("feature_maps") or {} for k in ("weak", "main")}
+    if maps["weak"].get("edge_like") is not None and maps["main"].get("edge_like") is not None:
+        clauses.append(f"has {maps['weak']['edge_like']} first-layer feature maps that follow the face's "
+                       f"edges against {maps['main']['edge_like']} for the main CNN")
+    return text + (" " + join(clauses[:2]) if clauses else " is compared in the section") + "."
+
+
+def adversarial_answer(r: dict) -> str:
+    a = r["adversarial"]
+    attempted, flipped = need(a, "attempted"), need(a, "flipped")
+    if not attempted:
+        return "No face was attacked in this run."
+    budget = f"{plural(need(a, 'max_steps'), 'step')} of {plural(need(a, 'step_size'), 'grey level')}"
+    if not flipped:
+        return f"No attack changes the prediction within {budget} ({attempted} faces tried)."
+    return (f"**{flipped} of {attempted}** correctly classified faces change class after a median of "
+            f"{plural(need(a, 'median_steps_flipped'), 'step')} of {plural(a['step_size'], 'grey level')} "
+            f"(largest pixel change {plural(need(a, 'largest_max_abs_change'), 'grey level')}, against "
+            f"{need(a, 'mean_abs_difference_between_faces'):.0f} between two faces).")
+
+
+def class_maximization_answer(r: dict) -> str:
+    c = r["class_maximization"]
+    return (f"**{need(c, 'hits')} of {len(need(c, 'classes'))}** images optimised from noise are "
+            f"classified as their class after {plural(need(c, 'steps'), 'step')} (class probability "
+            f"{pct(need(c, 'lowest', 'probability'))} to {pct(need(c, 'highest', 'probability'))}).")
+
+
+def hist_eq_answer(r: dict) -> str:
+    h = r["hist_eq"]
+    eq, raw = need(h, "val_accuracy_hist_eq"), need(h, "val_accuracy_raw")
+    return (f"Histogram equalization: **{pct(eq)}** against {pct(raw)} on raw pixels "
+            f"({test_words(eq - raw, need(h, 'mcnemar_p'))}).")
+
+
+def ensemble_answer(r: dict) -> str:
+    e = r["ensemble"]
+    val, best = need(e, "val_accuracy"), need(e, "best_member_val_accuracy")
+    text = (f"Averaging {need(e, 'size')} CNNs: **{pct(val)}** against {pct(best)} for its best member "
+            f"({test_words(val - best, need(e, 'mcnemar_p_vs_best'))})")
+    board = leaderboard_words(e.get("leaderboard"))
+    return text + (f"; leaderboard {board}." if board else ".")
+
+
+QUESTIONS: list[tuple[str, str | None, tuple[str, ...], Callable[[dict], str]]] = [
+    # (section slug, the question in a few words after the section's title, results.json
+    # sections it reads, answer)
+    ("data", None, ("data",), data_answer),
+    ("cnn", "architecture, training, accuracy", ("cnn",), cnn_answer),
+    ("dnn", "same parameters as the CNN", ("dnn",), dnn_answer),
+    ("curves", None, ("cnn",), curves_answer),
+    ("ablation", None, ("ablation",), ablation_answer),
+    ("confusion", "most confused classes", ("confusion",), confusion_answer),
+    ("saliency", "where the model looks", ("saliency",), saliency_answer),
+    ("filters", "what the filters detect", ("filters",), filters_answer),
+    ("semi", "self-training (bonus)", ("semi",), semi_answer),
+    ("further", "weak model against the good one", ("weak_saliency", "weak_filters"), weak_answer),
+    ("further", "adversarial images", ("adversarial",), adversarial_answer),
+    ("further", "input that maximizes each class", ("class_maximization",), class_maximization_answer),
+    ("further", "histogram equalization", ("hist_eq",), hist_eq_answer),
+    ("further", "ensemble of CNNs", ("ensemble",), ensemble_answer),
+]
+"""The sheet's rows in order (the homework's questions are the numbered sections); a row's
+section is missing when none of the results.json sections it reads is there."""
+
+
+def question(slug: str, topic: str | None) -> str:
+    """'5. Confusion matrix: most confused classes': the section's number and title
+    (helpers.sections.ORDER), then the question in a few words."""
+    n = number(slug)
+    return (f"{n}. " if n else "") + title(slug) + (f": {topic}" if topic else "")
+
+
+def anchor(section_title: str) -> str:
+    """The LaTeX label pandoc gives the heading of a section titled `section_title` (its
+    automatic identifier of "9. Further analysis" is "further-analysis": lower case, spaces as
+    hyphens, other punctuation dropped, everything before the first letter removed)."""
+    text = re.sub(r"[^\w\s.-]", "", section_title.lower())
+    text = re.sub(r"\s+", "-", text.strip())
+    text = re.sub(r"^[^a-z]+", "", text)
+    return text or "section"
+
+
+def where(slug: str, latex: bool = True) -> str:
+    """'section 5' (or 'Data', unnumbered), with its page from LaTeX's \\pageref when `latex`."""
+    n = number(slug)
+    if not latex:
+        return f"section {n}" if n else title(slug)
+    return (f"section\\ {n}" if n else title(slug)) + f", p.\\ \\pageref{{{anchor(title(slug))}}}"
+
+
+def answer(results: dict, reads: tuple[str, ...], function) -> str:
+    """One row's answer: NOT_PRODUCED when none of the sections it `reads` is in `results`,
+    UNREADABLE when its numbers cannot be read, else the function's sentence."""
+    if not any(results.get(section) for section in reads):
+        return NOT_PRODUCED
+    try:
+        return function(results)
+    except (LookupError, TypeError, ValueError, AttributeError, ZeroDivisionError):
+        return UNREADABLE  # a renamed key, a smoke run's empty list: the section still has the answer
+
+
+def answer_rows(results: dict, latex: bool = True) -> list[dict]:
+    """One dict per question of QUESTIONS: question, answer, where (the section)."""
+    return [{"question": question(slug, topic), "answer": answer(results, reads, function),
+             "where": where(slug, latex)} for slug, topic, reads, function in QUESTIONS]
+
+
+def cell(text: str) -> str:
+    """Text fit for a Markdown table cell (no pipe, no line break)."""
+    return " ".join(str(text).replace("|", "/").split())
+
+
+def answers_markdown(results: dict, latex: bool = True) -> str:
+    """The answer sheet: a heading, a line on how to read it and the table of answer_rows. With
+    `latex`, it starts a new page and gives each section's page."""
+    rows = answer_rows(results, latex)
+    profile = (results.get("run") or {}).get("profile")
+    smoke = (" **This is a smoke run on a subset: its numbers are not the real results.**"
+             if profile == "smoke" else "")
+    lines = ["\\newpage", "", "# Answers at a glance", "",
+             "Each homework question, its answer with the key number, and the section with the evidence. "
+             "Accuracies are on the validation faces unless a leaderboard score is named; a difference is "
+             f"a tie when its paired test gives p >= {ALPHA:g}." + smoke, "",
+             "\\begingroup\\footnotesize\\renewcommand{\\arraystretch}{1.1}", "",
+             "| question | answer | evidence |",
+             "|-------------------|-------------------------------------------------------------------|----------|"]
+    lines += [f"| {cell(r['question'])} | {cell(r['answer'])} | {cell(r['where'])} |" for r in rows]
+    lines += ["", "\\endgroup"]
+    if not latex:
+        lines = [line for line in lines if not line.startswith("\\")]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+
+
+# ----------------------------------------------------------------------------- the field
+
+REFERENCES = [
+    # (short name, who, accuracy, (low, high) or None, as the homework writes it, measured on)
+    ("human accuracy", "Human accuracy (estimate)", 0.65, (0.60, 0.70), "65 +/- 5%", "FER2013 faces"),
+    ("report A", "Past report A: CNN, 1.75M parameters, flip + hist. eq.", 0.6670, None, "66.70%",
+     "public test half"),
+    ("report B", "Past report B: 4 conv + 4 dense layers, ~4M parameters", 0.60, None, "~60%", "not stated"),
+    ("report C", "Past report C: CNN, 1.40M parameters", 0.638, None, "63.8%", "not stated"),
+    ("report D", "Past report D: CNN, 6.0M parameters (PyTorch)", None, None, "not reported", ""),
+    ("report E", "Past report E: VGG-like, 3.26M parameters", 0.6721, None, "67.21% / 67.34%",
+     "public / private test halves"),
+    ("the 2013 challenge winner", "Kaggle 2013 challenge winner", 0.7116, None, "71.16%", "private test half"),
+    ("a 10-layer VGG", "10-layer VGG", 0.727, None, "72.7%", "test"),
+    ("an ensemble of 8 CNNs", "Ensemble of 8 CNNs", 0.752, None, "75.2%", "test"),
+    ("a tuned VGG", "Tuned VGG variant, ten-crop test-time averaging", 0.7328, None, "73.28%",
+     "public test half"),
+]
+"""Reference points on the FER2013 test split, as the course homework (HOMEWORK.md) lists them:
+past students' reports A-E (their CNN), published results without extra data, human accuracy."""
+
+SOURCE = ("Reference points as listed in the course homework (HOMEWORK.md: \"What past students "
+          "reported\" and the published references on the same test split, no extra data)")
+
+
+def run_rows(results: dict) -> list[dict]:
+    """This run's accuracies for the field table: the main CNN's and the ensemble's validation
+    accuracy, and their leaderboard scores when the data came with test labels."""
+    rows = []
+    val_rows = (results.get("data") or {}).get("val_rows")
+    on_val = f"validation split ({val_rows:,} faces)" if val_rows else "validation split"
+    models = [("main CNN", results.get("cnn") or {})]
+    ensemble = results.get("ensemble") or {}
+    if ensemble:
+        models.append((f"ensemble of {ensemble.get('size', '?')} CNNs", ensemble))
+    for name, s in models:
+        if isinstance(s.get("val_accuracy"), (int, float)):
+            rows.append({"who": f"**This run: {name}**", "accuracy": s["val_accuracy"],
+                         "written": f"**{pct(s['val_accuracy'])}**", "on": on_val})
+        board = s.get("leaderboard") or {}
+        halves = [h for h in ("public", "private") if board.get(h) is not None]
+        if halves:
+            rows.append({"who": f"**This run: {name}**", "accuracy": board[halves[0]],
+                         "written": "**" + " / ".join(pct(board[h], 2) for h in halves) + "**",
+                         "on": " / ".join(halves) + (" test halves" if len(halves) > 1 else " test half")})
+        elif board.get("test") is not None:
+            rows.append({"who": f"**This run: {name}**", "accuracy": board["test"],
+                         "written": f"**{pct(board['test'], 2)}**", "on": "test (all faces)"})
+    return rows
+
+
+def field_rows(results: dict) -> list[dict]:
+    """REFERENCES and run_rows, most accurate first (a reference without a number last)."""
+    rows = [{"who": who, "accuracy": acc, "written": written, "on": on}
+            for _, who, acc, _, written, on in REFERENCES] + run_rows(results)
+    return sorted(rows, key=lambda row: -1 if row["accuracy"] is None else row["accuracy"], reverse=True)
+
+
+def field_sentence(results: dict) -> str:
+    """Where the main CNN's validation accuracy falls among the references: above, level with
+    (inside its Wilson interval, or overlapping the human range) or below each."""
+    cnn = results.get("cnn") or {}
+    accuracy = cnn.get("val_accuracy")
+    if not isinstance(accuracy, (int, float)):
+        return "This run has no validation accuracy of the main CNN to place among them."
+    faces = (results.get("data") or {}).get("val_rows") or (results.get("confusion") or {}).get("faces")
+    if faces:
+        low, high = wilson_interval(round(accuracy * faces), faces)
+        own = f"{pct(accuracy)}, {CONFIDENCE:.0%} interval {pct(low)}-{pct(high)} over {faces:,} faces"
+    else:
+        low = high = accuracy
+        own = pct(accuracy)
+    above, level, below = [], [], []
+    for short, _, acc, bounds, written, _ in sorted(REFERENCES, key=lambda ref: ref[2] or 0):
+        if acc is None:
+            continue
+        lo, hi = bounds or (acc, acc)
+        (above if hi < low else below if lo > high else level).append(f"{short} ({written})")
+    parts = [f"above {join(above)}" if above else None,
+             f"level with {join(level)}, a tie at this precision" if level else None,
+             f"below {join(below)}" if below else None]
+    text = f"On validation faces this run's main CNN ({own}) is " + "; ".join(p for p in parts if p) + "."
+    if (cnn.get("leaderboard") or {}).get("public") is not None:
+        text += (" Its leaderboard scores in the table are on the same test halves as the references; "
+                 "the validation accuracy is on a different split.")
+    else:
+        text += (" The references are test accuracies and this run's are validation accuracies, a "
+                 "different split of the same kind of faces: the comparison is indicative.")
+    return text
+
+
+KEEP_WITH_TABLE = "\\par\\ifdim\\dimexpr\\pagegoal-\\pagetotal<0.3\\textheight\\newpage\\fi"
+"""LaTeX: a new page unless 30% of this one is left (a heading is not left alone at the foot)."""
+
+
+def field_markdown(results: dict, latex: bool = True) -> str:
+    """The reference points and this run's accuracies as a table, the source as its caption and
+    field_sentence below; with `latex`, on a new page unless there is room for the table."""
+    lines = ["```{=latex}", KEEP_WITH_TABLE, "```", ""] if latex else []
+    lines += ["## Where this stands in the field", "",
+             "| | accuracy | measured on |", "|--------------------------------|----------------|-------------------------|"]
+    lines += [f"| {cell(r['who'])} | {cell(r['written'])} | {cell(r['on'])} |" for r in field_rows(results)]
+    lines += ["", f"*{SOURCE}; this run's rows are in bold.*", "", field_sentence(results)]
+    return "\n".join(lines)

@@ -1,0 +1,309 @@
+"""Unit tests for helpers/sections/answers.py: the answer sheet and the reference points, on
+synthetic results dicts (the keys the notebooks write to results.json)."""
+
+import copy
+import json
+
+import numpy as np
+import pytest
+
+from helpers.core.config import CLASS_NAMES
+from helpers.sections import number
+from helpers.sections.answers import (
+    NOT_PRODUCED,
+    QUESTIONS,
+    REFERENCES,
+    UNREADABLE,
+    anchor,
+    answer_rows,
+    answers_markdown,
+    field_markdown,
+    field_rows,
+    field_sentence,
+    where,
+)
+from helpers.sections.confusion import confusion_summary
+
+
+def confusion_section():
+    """A confusion summary as results.json holds it (lists, not arrays)."""
+    rows = [("disgust", "disgust", 3), ("disgust", "angry", 5), ("disgust", "fear", 2), ("angry", "angry", 9),
+            ("angry", "disgust", 1), ("fear", "fear", 10), ("sad", "sad", 6), ("sad", "neutral", 3),
+            ("sad", "fear", 1), ("neutral", "neutral", 7), ("neutral", "sad", 2), ("neutral", "happy", 1),
+            ("happy", "happy", 10), ("surprise", "surprise", 10)]
+    y = [CLASS_NAMES.index(t) for t, _, n in rows for _ in range(n)]
+    predicted = [CLASS_NAMES.index(p) for _, p, n in rows for _ in range(n)]
+    s = confusion_summary(np.array(y), np.eye(7)[predicted] * 0.6 + 0.4 / 7)
+    return json.loads(json.dumps(s, default=lambda a: a.tolist()))
+
+
+def results():
+    return {
+        "run": {"profile": "full", "test_rows": 100},
+        "data": {"train_rows": 900, "val_rows": 100, "test_rows": 100, "test_labeled": False,
+                 "class_counts": [150, 20, 150, 300, 150, 100, 130]},
+        "cnn": {"params": 1_439_527, "val_accuracy": 0.70, "val_accuracy_no_tta": 0.68, "tta": "ten-crop",
+                "epochs": 30, "best_epoch": 28, "leaderboard": None},
+        "dnn": {"params": 1_438_157, "val_accuracy": 0.45, "epochs": 30, "best_epoch": 12,
+                "comparison": {"cnn_val": 0.70, "dnn_val": 0.45, "p": 1.2e-9,
+                               "overfit": {"CNN": 0.05, "DNN": 0.30}},
+                "speed": {"faster": "DNN", "factor": 3.04, "slower": "CNN"}},
+        "ablation": {"none": {"val_accuracy": 0.60}, "normalization": {"val_accuracy": 0.61},
+                     "normalization_augmentation": {"val_accuracy": 0.66},
+                     "comparisons": [
+                         {"before": "none", "after": "normalization", "change": 0.01, "p": 0.4},
+                         {"before": "normalization", "after": "normalization_augmentation", "change": 0.05,
+                          "p": 0.001},
+                         {"before": "none", "after": "normalization_augmentation", "change": 0.06, "p": 1e-4}],
+                     "ranking": {"leader": "normalization_augmentation", "top": ["normalization_augmentation"],
+                                 "behind": ["none", "normalization"]}},
+        "confusion": confusion_section(),
+        "saliency": {"focus_regions": ["mouth", "eyes"], "answer_methods": ["gradcam", "saliency"],
+                     "answer_trusted": True,
+                     "methods": {"gradcam": {"density": {"eyes": {"mean": 1.31}, "mouth": {"mean": 1.62},
+                                                         "rest": {"mean": 0.7}}}}},
+        "filters": {"layers": {"block1_conv1": {"filters": 32, "agreeing": 30, "brightness_kernels": 6},
+                               "block3_conv2": {"filters": 32, "oriented": 20, "common_orientation": "horizontal"}},
+                    "feature_maps": {"block1_conv1": {"filters": 32, "edge_like": 10, "brightness_like": 12}}},
+        "semi": {"fractions": [0.1, 0.3],
+                 "overall": {"models": 4, "better": 1, "worse": 0, "unclear": 3,
+                             "largest": {"change": 0.021, "fraction": 0.3, "pool": "train"}}},
+        "weak_saliency": {"val_accuracy": 0.55, "main_val_accuracy": 0.70, "epochs": 10,
+                          "prediction_agreement": 0.7, "top10_mass": {"saliency": {"main": 0.4, "weak": 0.35}}},
+        "adversarial": {"attempted": 4, "flipped": 3, "max_steps": 100, "step_size": 1.0,
+                        "median_steps_flipped": 3.0, "largest_max_abs_change": 5.0,
+                        "mean_abs_difference_between_faces": 73.6},
+        "class_maximization": {"hits": 6, "classes": CLASS_NAMES, "steps": 200,
+                               "lowest": {"class": "happy", "probability": 0.41},
+                               "highest": {"class": "fear", "probability": 0.99}},
+        "hist_eq": {"val_accuracy_hist_eq": 0.69, "val_accuracy_raw": 0.70, "mcnemar_p": 0.3},
+        "ensemble": {"val_accuracy": 0.72, "best_member_val_accuracy": 0.70, "size": 3,
+                     "mcnemar_p_vs_best": 0.01, "leaderboard": None},
+    }
+
+
+def answers(r, latex=False):
+    return [row["answer"] for row in answer_rows(r, latex)]
+
+
+# --------------------------------------------------------------------------- the answer sheet
+
+
+def test_one_row_per_homework_question_with_its_section():
+    rows = answer_rows(results(), latex=False)
+    assert [row["question"].split(".")[0] for row in rows] == (
+        ["Data", "1", "2", "3", "4", "5", "6", "7", "8"] + ["9"] * 5)
+    assert rows[0]["question"] == "Data" and rows[0]["where"] == "Data"
+    assert rows[5]["question"] == f"{number('confusion')}. Confusion matrix: most confused classes"
+    assert rows[5]["where"] == f"section {number('confusion')}"
+    assert rows[3]["question"] == f"{number('curves')}. Training curves"
+    assert rows[-1]["question"] == f"{number('further')}. Further analysis: ensemble of CNNs"
+    assert rows[-1]["where"] == f"section {number('further')}"
+
+
+def test_every_answer_of_a_complete_run_is_one_sentence_with_its_number():
+    expected = [
+        "**1,000 labelled faces** (900 training, 100 validation) and 100 unlabelled test faces; rarest class "
+        "disgust (20, 2.0%), most common happy (300).",
+        "**70.0% validation accuracy** (68.0% without test-time averaging) with 1,439,527 parameters after 30 "
+        "epochs; public/private scores: the course leaderboard (test labels withheld).",
+        "**45.0%** with 1,438,157 parameters against the CNN's 70.0% (-25.0 points, McNemar p = 1.2e-09: a "
+        "significant loss); the DNN trains 3.0x faster per epoch.",
+        "Validation accuracy peaks at epoch 28 of 30 (CNN) and 12 of 30 (DNN); last-epoch train - validation "
+        "gap **+5.0 points (CNN)** and +30.0 (DNN).",
+        "(a) neither **60.0%**; (b) normalization **61.0%**; (c) both **66.0%**: normalization alone is a tie "
+        "(+1.0 points, p = 0.4) and adding augmentation is a significant gain (+5.0 points, p = 0.001); best: "
+        "(c) both.",
+        "Most often confused: **disgust taken for angry** (50.0% of disgust faces) and sad for neutral (30.0%); "
+        "a predicted disgust is right 75.0% of the time, but only 30.0% of disgust faces are found.",
+        "The maps weigh **the mouth and the eyes** above their area: more mass per pixel than an even spread "
+        "(mouth 1.62x, eyes 1.31x by Grad-CAM).",
+        "In `block1_conv1` 30 of 32 gradient-ascent patterns reproduce their own kernel (6 brightness kernels, "
+        "the others edges, lines and spots); in `block3_conv2` 20 of 32 patterns are oriented stripes, most "
+        "often horizontal.",
+        "Of 4 self-trained models (10% and 30% of the labels kept), **1 significantly better and 0 "
+        "significantly worse** than the supervised baseline, the others ties; largest change +2.1 points (30% "
+        "labeled, train pool).",
+        "The weak model (55.0% after 10 epochs, against 70.0%) predicts the main CNN's class on 70.0% of faces "
+        "and its saliency maps are less concentrated (top 10% of pixels: 35.0% of the mass against 40.0%).",
+        "**3 of 4** correctly classified faces change class after a median of 3 steps of 1 grey level (largest "
+        "pixel change 5 grey levels, against 74 between two faces).",
+        "**6 of 7** images optimised from noise are classified as their class after 200 steps (class "
+        "probability 41.0% to 99.0%).",
+        "Histogram equalization: **69.0%** against 70.0% on raw pixels (-1.0 points, McNemar p = 0.3: a tie).",
+        "Averaging 3 CNNs: **72.0%** against 70.0% for its best member (+2.0 points, McNemar p = 0.01: a "
+        "significant gain).",
+    ]
+    assert answers(results()) == expected
+
+
+def test_a_missing_section_is_not_produced_and_never_breaks_the_sheet():
+    assert answers({}) == [NOT_PRODUCED] * len(QUESTIONS)
+    r = results()
+    for section in ("ablation", "saliency", "weak_saliency", "ensemble"):
+        del r[section]
+    got = answers(r)
+    assert got[4] == got[6] == got[-1] == NOT_PRODUCED
+    assert got[9] == NOT_PRODUCED  # neither weak_saliency nor weak_filters
+    assert got[:4] == answers(results())[:4]
+
+
+def test_a_section_whose_numbers_changed_points_to_the_section():
+    r = results()
+    r["cnn"] = {"params": 5}                              # a renamed key
+    r["confusion"] = {"top_pairs": "not a list of pairs"}  # an unexpected type
+    r["saliency"] = {"answer_methods": [], "focus_regions": []}
+    r["filters"] = {"layers": {"block1_conv1": {"filters": 32}}}  # nothing this sheet reads
+    got = answers(r)
+    assert got[1] == got[3] == got[5] == got[6] == got[7] == UNREADABLE
+    text = answers_markdown(r)
+    assert text.count(UNREADABLE) == 5
+
+
+def test_ties_are_called_ties():
+    r = results()
+    for c in r["ablation"]["comparisons"]:
+        c["p"] = 0.2
+    r["ablation"]["ranking"]["top"] = ["normalization_augmentation", "normalization", "none"]
+    r["dnn"]["comparison"]["p"] = 0.06
+    r["dnn"]["speed"] = {"faster": None, "factor": 1.02, "slower": "CNN"}
+    r["ensemble"]["mcnemar_p_vs_best"] = 0.5
+    r["semi"]["overall"].update(better=0, worse=0, unclear=4)
+    got = answers(r)
+    assert "adding augmentation is a tie (+5.0 points, p = 0.2); no variant is significantly best." in got[4]
+    assert got[2].endswith("(-25.0 points, McNemar p = 0.06: a tie); both train at about the same speed per epoch.")
+    assert got[-1].endswith("(+2.0 points, McNemar p = 0.5: a tie).")
+    assert got[8].startswith("**No gain**: none of the 4 self-trained models (10% and 30% of the labels kept) "
+                             "differs significantly from its supervised baseline, a tie each time")
+
+
+def test_answers_from_older_or_partial_summaries():
+    r = results()
+    del r["dnn"]["comparison"], r["dnn"]["speed"]
+    del r["ablation"]["comparisons"], r["ablation"]["ranking"]
+    r["filters"] = {"layers": {"block1_conv1": {"filters": 32}},
+                    "feature_maps": {"block1_conv1": {"filters": 32, "edge_like": 0, "brightness_like": 14}}}
+    r["saliency"]["focus_regions"] = []
+    r["saliency"]["answer_trusted"] = False
+    r["weak_filters"] = {"val_accuracy": 0.55, "main_val_accuracy": 0.70, "epochs": 10,
+                         "weak": {"feature_maps": {"edge_like": 11}}, "main": {"feature_maps": {"edge_like": 0}}}
+    del r["weak_saliency"]
+    got = answers(r)
+    assert got[2] == "**45.0%** with 1,438,157 parameters against the CNN's 70.0%."
+    assert got[3] == "Validation accuracy peaks at epoch 28 of 30 (CNN) and 12 of 30 (DNN)."
+    assert got[4] == ("(a) neither **60.0%**; (b) normalization **61.0%**; (c) both **66.0%** (the paired tests "
+                      "are not in this run's results).")
+    assert got[6] == ("No face region stands out: none gets clearly more than an even spread by Grad-CAM; no "
+                      "method passes the randomization check, so read with care.")
+    assert got[7] == "On one face 0 of the 32 `block1_conv1` feature maps follow its edges and 14 its brightness."
+    assert got[9] == ("The weak model (55.0% after 10 epochs, against 70.0%) has 11 first-layer feature maps "
+                      "that follow the face's edges against 0 for the main CNN.")
+
+
+def test_leaderboard_scores_when_the_data_has_test_labels():
+    r = results()
+    r["cnn"]["leaderboard"] = {"test": 0.7, "public": 0.695, "private": 0.705}
+    r["ensemble"]["leaderboard"] = {"test": 0.71, "public": None, "private": None}
+    got = answers(r)
+    assert got[1].endswith("after 30 epochs; leaderboard public 69.50%, private 70.50%.")
+    assert got[-1].endswith("significant gain); leaderboard test 71.00%.")
+    r["run"]["test_rows"] = r["data"]["test_rows"] = 0
+    r["cnn"]["leaderboard"] = None
+    assert answers(r)[1].endswith("after 30 epochs.")  # no test faces: no leaderboard to speak of
+    assert "validation) and no test faces;" in answers(r)[0]
+
+
+def test_markdown_table_with_page_references_for_latex():
+    text = answers_markdown(results())
+    lines = text.split("\n")
+    assert lines[0] == "\\newpage" and "# Answers at a glance" in lines
+    table = [line for line in lines if line.startswith("| ")]
+    assert table[0] == "| question | answer | evidence |" and len(table) == 1 + len(QUESTIONS)
+    assert all(line.count(" | ") == 2 for line in table)  # no stray pipe in a cell
+    assert table[6].endswith(f"| section\\ {number('confusion')}, p.\\ \\pageref{{confusion-matrix}} |")
+    assert table[1].endswith("| Data, p.\\ \\pageref{data} |")
+    assert "\\begingroup\\footnotesize\\renewcommand{\\arraystretch}{1.1}" in lines and lines[-1] == "\\endgroup"
+    plain = answers_markdown(results(), latex=False)
+    assert "\\" not in plain and plain.startswith("# Answers at a glance")
+    assert "| section 5 |" in plain
+    assert "smoke run" not in plain
+
+
+def test_a_smoke_run_says_so_on_the_sheet():
+    r = results()
+    r["run"]["profile"] = "smoke"
+    assert "**This is a smoke run on a subset: its numbers are not the real results.**" in answers_markdown(r)
+
+
+@pytest.mark.parametrize("title,label", [
+    ("Data", "data"), ("CNN", "cnn"), ("Training curves", "training-curves"),
+    ("Normalization and augmentation", "normalization-and-augmentation"),
+    ("Semi-supervised learning", "semi-supervised-learning"), ("9. Further analysis", "further-analysis"),
+    ("A (b), c!", "a-b-c"), ("42", "section"),
+])
+def test_anchor_is_pandocs_identifier(title, label):
+    assert anchor(title) == label
+
+
+def test_where_for_every_section():
+    assert where("data") == "Data, p.\\ \\pageref{data}"  # "\\ ": a space no line breaks
+    assert where("semi", latex=False) == f"section {number('semi')}"
+    assert where("further") == f"section\\ {number('further')}, p.\\ \\pageref{{further-analysis}}"
+
+
+# --------------------------------------------------------------------------- the field
+
+
+def test_field_table_sorted_with_this_runs_rows_in_bold_and_its_source():
+    text = field_markdown(results(), latex=False)
+    assert text.startswith("## Where this stands in the field")
+    assert field_markdown(results()).startswith("```{=latex}\n\\par\\ifdim\\dimexpr\\pagegoal-\\pagetotal<0.3"
+                                                "\\textheight\\newpage\\fi\n```\n\n## Where this stands")
+    rows = [line for line in text.split("\n") if line.startswith("| ") and "accuracy |" not in line]
+    assert len(rows) == len(REFERENCES) + 2
+    assert rows[0].startswith("| Ensemble of 8 CNNs | 75.2% | test |")
+    assert rows[-1].startswith("| Past report D")  # no number: last
+    ours = [row for row in rows if "This run" in row]
+    assert ours == ["| **This run: ensemble of 3 CNNs** | **72.0%** | validation split (100 faces) |",
+                    "| **This run: main CNN** | **70.0%** | validation split (100 faces) |"]
+    order = [row["accuracy"] for row in field_rows(results()) if row["accuracy"] is not None]
+    assert order == sorted(order, reverse=True)
+    assert "HOMEWORK.md" in text and "this run's rows are in bold" in text
+    assert "| Human accuracy (estimate) | 65 +/- 5% |" in text
+    assert "| Kaggle 2013 challenge winner | 71.16% | private test half |" in text
+
+
+def test_field_sentence_calls_overlaps_ties_and_says_the_split_differs():
+    r = results()
+    r["data"]["val_rows"] = 10_000  # a narrow interval: 69.1%-70.9%
+    text = field_sentence(r)
+    assert text.startswith("On validation faces this run's main CNN (70.0%, 95% interval 69.1%-70.9% over "
+                           "10,000 faces) is above report B (~60%), report C (63.8%), report A (66.70%) and "
+                           "report E (67.21% / 67.34%); level with human accuracy (65 +/- 5%), a tie at this "
+                           "precision; below the 2013 challenge winner (71.16%), a 10-layer VGG (72.7%), a "
+                           "tuned VGG (73.28%) and an ensemble of 8 CNNs (75.2%).")
+    assert "this run's are validation accuracies, a different split" in text
+    wide = field_sentence(results())  # 100 faces: 60.4%-78.1%
+    assert ("is above report B (~60%); level with report C (63.8%), human accuracy (65 +/- 5%), report A "
+            "(66.70%), report E (67.21% / 67.34%), the 2013 challenge winner (71.16%), a 10-layer VGG (72.7%), "
+            "a tuned VGG (73.28%) and an ensemble of 8 CNNs (75.2%), a tie at this precision.") in wide
+    assert "below" not in wide
+
+
+def test_field_with_leaderboard_scores_and_without_a_cnn():
+    r = results()
+    r["cnn"]["leaderboard"] = {"test": 0.70, "public": 0.695, "private": 0.705}
+    text = field_markdown(r)
+    assert "| **This run: main CNN** | **69.50% / 70.50%** | public / private test halves |" in text
+    assert "on the same test halves as the references" in text
+    assert "a different split of the same kind" not in text
+    empty = field_markdown({}, latex=False)
+    assert "This run" not in empty.split("\n\n")[1]
+    assert empty.endswith("This run has no validation accuracy of the main CNN to place among them.")
+
+
+def test_the_sheet_reads_results_without_changing_them():
+    r = results()
+    before = copy.deepcopy(r)
+    answers_markdown(r), field_markdown(r)
+    assert r == before
