@@ -65,13 +65,14 @@ def test_a_clone_predicts_with_the_shipped_weights(models_dir):
         (models / "cnn.model.keras.bak").rename(models / "cnn" / "model.keras")
 
 
-def test_the_tracked_tree_stays_under_12_mb():
-    """The GPU machine receives the tracked tree with the data: it must stay small."""
+def test_the_tracked_tree_stays_under_16_mb():
+    """A lent GPU machine receives the tracked tree with the ~50 MB training data in one 64 MiB
+    call: the tree stays under 16 MB (issue: the accuracy targets)."""
     files = subprocess.run(["git", "ls-files", "-z"], cwd=PROJECT_ROOT, capture_output=True,
                            check=True).stdout.split(b"\0")
     size = sum((PROJECT_ROOT / f.decode()).stat().st_size for f in files
                if f and (PROJECT_ROOT / f.decode()).exists())
-    assert size < 12 * 1024 * 1024, f"tracked files take {size / 2**20:.1f} MiB"
+    assert size < 16_000_000, f"tracked files take {size / 1e6:.1f} MB"
 
 
 def test_a_damaged_or_edited_shipped_file_is_one_line_naming_it(models_dir, tmp_path):

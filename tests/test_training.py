@@ -862,3 +862,15 @@ def test_training_says_what_it_trains_why_how_long_and_how_to_stop_first(tmp_pat
 def test_without_a_run_trained_here_the_estimate_waits_for_the_first_epoch(tmp_path):
     line = modeling_engine.training_announcement("x", CONFIG, 192, (1, {}, None), tmp_path)
     assert line.startswith("==> x: resumes at epoch 2/2") and "shown after the first epoch" in line
+
+
+def test_retrain_resumes_an_interrupted_training_of_the_same_settings(tmp_path, data, fit_calls):
+    """RETRAIN=1 replaces the finished run, but never throws away epochs of the same training."""
+    with pytest.MonkeyPatch.context() as patch:
+        interrupt_after(patch, 2)
+        with pytest.raises(KeyboardInterrupt):
+            fit(tmp_path, data, config=RESUME_CONFIG)
+    assert fit_calls == [0, 1]
+    run = fit(tmp_path, data, config=RESUME_CONFIG, retrain=True)
+    assert fit_calls == [0, 1, 2]  # only the last epoch
+    assert run.metrics["epochs_run"] == 3

@@ -158,7 +158,9 @@ def _fit_or_load(name, build, config, data, run_dir: Path, fp: str, retrain: boo
         recover(run_dir)
     staged = staging_dir(run_dir)
     saved = read_json(staged / "config.json")
-    if retrain or saved.get("fingerprint") != fp:
+    # A retrain still resumes an interrupted training of the same settings: its remaining epochs
+    # make the same run a fresh start would (the draws are per epoch), hours sooner.
+    if saved.get("fingerprint") != fp:
         if staged.exists():
             shutil.rmtree(staged)
         staged.mkdir(parents=True)
