@@ -874,3 +874,47 @@ def test_retrain_resumes_an_interrupted_training_of_the_same_settings(tmp_path, 
     run = fit(tmp_path, data, config=RESUME_CONFIG, retrain=True)
     assert fit_calls == [0, 1, 2]  # only the last epoch
     assert run.metrics["epochs_run"] == 3
+
+
+# --------------------------------------------------------------------------- weight averaging, mixup
+
+
+def test_mixup_mixes_rows_and_labels_alike_and_repeats_per_epoch():
+    x = np.random.default_rng(0).uniform(0, 255, (6, 2, 2, 1)).astype(np.float32)
+    y = one_hot(np.arange(6) % 7)
+    mx, my = recipe.mixup(x, y, 0.4, seed=3, epoch=5)
+    assert mx.shape == x.shape and my.shape == y.shape
+    np.testing.assert_allclose(my.sum(axis=1), 1.0, rtol=1e-6)
+    # each mixed row is one combination of two rows, the same for the pixels and the labels
+    for i in range(6):
+        if np.allclose(mx[i], x[i]) and np.allclose(my[i], y[i]):
+            continue  # mixed with itself (or a weight of 1)
+        partners = [j for j in range(6) if j != i]
+        fits = []
+        for j in partners:
+            w = (mx[i, 0, 0, 0] - x[j, 0, 0, 0]) / (x[i, 0, 0, 0] - x[j, 0, 0, 0])
+            if np.allclose(mx[i], w * x[i] + (1 - w) * x[j], atol=1e-4):
+                fits.append(np.allclose(my[i], w * y[i] + (1 - w) * y[j], atol=1e-5))
+        assert fits and all(fits)
+    again_x, again_y = recipe.mixup(x, y, 0.4, seed=3, epoch=5)
+    np.testing.assert_array_equal(mx, again_x)
+    assert not np.array_equal(recipe.mixup(x, y, 0.4, seed=3, epoch=6)[0], mx)
+    assert recipe.mixup(x, y, 0.0, 3, 5)[0] is x
+
+
+def test_a_run_with_weight_averaging_and_mixup_keeps_the_average_and_resumes_exactly(tmp_path, data):
+    config = copy.deepcopy(RESUME_CONFIG)
+    config["training"].update(ema=0.5, mixup=0.4)
+    straight = fit_or_load("run", build, config, training_data(data), tmp_path / "a", verbose=0)
+    history = straight.history
+    assert {"val_accuracy_raw", "val_loss_raw"} <= set(history.columns)
+    with pytest.MonkeyPatch.context() as patch:
+        interrupt_after(patch, 2)
+        with pytest.raises(KeyboardInterrupt):
+            fit_or_load("run", build, config, training_data(data), tmp_path / "b", verbose=0)
+    resumed = fit_or_load("run", build, config, training_data(data), tmp_path / "b", verbose=0)
+    for a, b in zip(straight.model.get_weights(), resumed.model.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    # the kept weights are the average, validated as such: the stored accuracy is theirs
+    best = int(history["val_accuracy"].idxmax())
+    assert straight.metrics["val_accuracy_no_tta"] == pytest.approx(history["val_accuracy"][best], abs=1e-6)

@@ -20,7 +20,14 @@ from helpers.core.results import read_json, write_json
 from helpers.core.words import duration
 from helpers.modeling.backend import keras, native_stderr_silenced
 from helpers.modeling.inference import crop_margin, predict_proba, round_to_float16
-from helpers.modeling.recipe import compile_model, epochs_for, one_hot, seed_everything
+from helpers.modeling.recipe import (
+    compile_model,
+    epochs_for,
+    mixup,
+    one_hot,
+    recipe_setting,
+    seed_everything,
+)
 from helpers.modeling.store import (
     CHECKPOINTS,
     Run,
@@ -45,8 +52,19 @@ from helpers.modeling.store import (
 )
 
 
+def _averaged_weights(model: keras.Model) -> list[np.ndarray]:
+    """The model's weights with the trainable ones replaced by the optimizer's moving average
+    (the non-trainable ones, e.g. batch-norm statistics, as they are)."""
+    optimizer = model.optimizer
+    averages = {id(v): a for v, a in zip(optimizer._trainable_variables,
+                                         optimizer._model_variables_moving_average)}
+    return [keras.ops.convert_to_numpy(averages.get(id(v), v)) for v in model.weights]
+
+
 def save_checkpoint(run_dir: Path, model: keras.Model, epochs_done: int, meta: dict,
-                    rows: list[dict], improved: bool) -> None:
+                    rows: list[dict], improved: bool, best: list[np.ndarray] | None = None) -> None:
+    """One complete checkpoint after an epoch; `best` replaces the model's weights as the
+    epoch's candidate best weights (the moving average, when the recipe keeps one)."""
     folder = Path(run_dir) / CHECKPOINTS
     folder.mkdir(parents=True, exist_ok=True)
     final = folder / f"epoch-{epochs_done:04d}"
@@ -58,7 +76,7 @@ def save_checkpoint(run_dir: Path, model: keras.Model, epochs_done: int, meta: d
                  [keras.ops.convert_to_numpy(v) for v in model.optimizer.variables])
     previous = latest_checkpoint(run_dir)
     if improved or previous is None:
-        save_arrays(tmp / "best.npz", model.get_weights())
+        save_arrays(tmp / "best.npz", model.get_weights() if best is None else best)
     else:
         os.link(previous[2] / "best.npz", tmp / "best.npz")  # unchanged: no copy needed
     write_history_rows(tmp / "history.csv", rows)
@@ -240,13 +258,26 @@ def _train(name, build, config, run_dir: Path, data: TrainingData, verbose):
         epoch_start = time.perf_counter()
         # TensorFlow's C++ layer logs a harmless tf.data graph warning ("NodeDef mentions
         # attribute use_unbounded_threadpool"); real failures still raise Python exceptions.
+        x_epoch, y_epoch = mixup(x_train[order], y_train_hot[order],
+                                 recipe_setting(training, "mixup"), seed, epoch)
         with native_stderr_silenced():
-            history = model.fit(x_train[order], y_train_hot[order], validation_data=(x_val, y_val_hot),
+            history = model.fit(x_epoch, y_epoch, validation_data=(x_val, y_val_hot),
                                 initial_epoch=epoch, epochs=epoch + 1, batch_size=batch,
                                 shuffle=False, verbose=1 if verbose in ("auto", 1) else 0)
+        del x_epoch, y_epoch
+        logs = {k: float(v[-1]) for k, v in history.history.items()}
+        averaged = None
+        if recipe_setting(training, "ema"):
+            # Validate the weights' moving average: it is what the run keeps and ships.
+            raw, averaged = model.get_weights(), _averaged_weights(model)
+            model.set_weights(averaged)
+            logs["val_accuracy_raw"], logs["val_loss_raw"] = logs["val_accuracy"], logs["val_loss"]
+            with native_stderr_silenced():
+                values = model.evaluate(x_val, y_val_hot, batch_size=512, verbose=0, return_dict=True)
+            logs["val_accuracy"], logs["val_loss"] = float(values["accuracy"]), float(values["loss"])
+            model.set_weights(raw)
         seconds = time.perf_counter() - epoch_start
         session_epochs.append(seconds)
-        logs = {k: float(v[-1]) for k, v in history.history.items()}
         row = {"epoch": epoch, **logs,
                "learning_rate": float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)),
                "seconds": seconds}
@@ -256,7 +287,7 @@ def _train(name, build, config, run_dir: Path, data: TrainingData, verbose):
             meta["best_epoch"], meta["best_val_accuracy"] = epoch, logs["val_accuracy"]
         meta["epochs_done"] = epoch + 1
         meta["stopped"] = bool(patience and epoch - meta["best_epoch"] >= patience)
-        save_checkpoint(run_dir, model, epoch + 1, meta, rows, improved)
+        save_checkpoint(run_dir, model, epoch + 1, meta, rows, improved, best=averaged)
         if verbose:
             remaining = (epochs - epoch - 1) * float(np.median(session_epochs))
             print(f"{name}: epoch {epoch + 1}/{epochs}  loss {logs['loss']:.3f}  "

@@ -38,7 +38,11 @@ def epochs_for(training: dict, rows: int | None) -> int:
     return max(1, round(steps / math.ceil(rows / training["batch_size"])))
 
 
-RECIPE_DEFAULTS = {"momentum": 0.9, "nesterov": True, "final_lr_fraction": 0.01}
+RECIPE_DEFAULTS = {"momentum": 0.9, "nesterov": True, "final_lr_fraction": 0.01,
+                   "ema": 0.0, "mixup": 0.0}
+# ema: the decay of an exponential moving average of the weights per optimizer step (0: off);
+#   the average is what is validated, kept as the best weights and shipped.
+# mixup: the alpha of mixup's Beta(alpha, alpha) (Zhang et al. 2018; 0: off).
 """Recipe settings a profile's `training` may set, with the values runs had before they could be
 set. A setting at its default is left out of a run's fingerprint, so adding one here (and to the
 profiles) keeps every trained run valid."""
@@ -71,14 +75,16 @@ def make_optimizer(training: dict, steps_per_epoch: int):
         )
     weight_decay = training.get("weight_decay", 0.0) or None
     name = training.get("optimizer", "sgd")
+    ema = recipe_setting(training, "ema")
+    averaging = {"use_ema": True, "ema_momentum": ema} if ema else {}
     if name == "sgd":
         return keras.optimizers.SGD(lr, momentum=recipe_setting(training, "momentum"),
                                     nesterov=recipe_setting(training, "nesterov"),
-                                    weight_decay=weight_decay)
+                                    weight_decay=weight_decay, **averaging)
     if name == "adamw":
-        return keras.optimizers.AdamW(lr, weight_decay=weight_decay or 0.004)
+        return keras.optimizers.AdamW(lr, weight_decay=weight_decay or 0.004, **averaging)
     if name == "adam":
-        return keras.optimizers.Adam(lr)
+        return keras.optimizers.Adam(lr, **averaging)
     raise ValueError(f"unknown optimizer {name!r}: expected sgd, adamw or adam")
 
 
@@ -88,3 +94,16 @@ def compile_model(model: keras.Model, training: dict, steps: int) -> None:
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=training.get("label_smoothing", 0.0)),
         metrics=["accuracy"],
     )
+
+
+def mixup(x: np.ndarray, y: np.ndarray, alpha: float, seed: int, epoch: int):
+    """One epoch's training arrays mixed in pairs (mixup): x' = l x_i + (1 - l) x_j with a
+    Beta(alpha, alpha) weight per row and the same mix of the one-hot labels; the partners and
+    weights are functions of (seed, epoch), so a resumed run mixes as an uninterrupted one."""
+    if not alpha:
+        return x, y
+    rng = np.random.default_rng([seed, epoch, 17])
+    partner = rng.permutation(len(x))
+    weight = rng.beta(alpha, alpha, size=len(x)).astype(np.float32)
+    wx = weight.reshape((-1,) + (1,) * (x.ndim - 1))
+    return wx * x + (1 - wx) * x[partner], weight[:, None] * y + (1 - weight[:, None]) * y[partner]
