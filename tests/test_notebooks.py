@@ -133,9 +133,10 @@ def test_make_strip_clears_a_notebook_saved_after_a_run(tmp_path):
     cell = nbformat.v4.new_code_cell("print(1)", execution_count=3,
                                      outputs=[nbformat.v4.new_output("stream", name="stdout", text="1\n")])
     nbformat.write(nbformat.v4.new_notebook(cells=[cell]), str(saved))
-    planned = subprocess.run(["make", "-n", "strip"], capture_output=True, text=True, cwd=PROJECT_ROOT,
-                             check=True).stdout
-    command = planned.strip().splitlines()[-1].replace("notebooks/*.ipynb", str(saved))
+    planned = subprocess.run(["make", "-n", "--no-print-directory", "strip"], capture_output=True,
+                             text=True, cwd=PROJECT_ROOT, check=True).stdout
+    command = next(line for line in planned.splitlines() if "nbconvert --clear-output" in line)
+    command = command.replace("notebooks/*.ipynb", str(saved))
     subprocess.run(command, shell=True, check=True, cwd=PROJECT_ROOT, capture_output=True)
     cleared = nbformat.read(str(saved), as_version=4).cells[0]
     assert cleared.outputs == [] and cleared.execution_count is None and cleared.source == "print(1)"
