@@ -11,7 +11,7 @@ from helpers.core.config import CLASS_NAMES
 from helpers.sections import number
 from helpers.sections.answers import (
     NOT_PRODUCED,
-    QUESTIONS,
+    questions,
     REFERENCES,
     UNREADABLE,
     anchor,
@@ -92,7 +92,9 @@ def answers(r, latex=False):
 def test_one_row_per_homework_question_with_its_section():
     rows = answer_rows(results(), latex=False)
     assert [row["question"].split(".")[0] for row in rows] == (
-        ["Data", "1", "2", "3", "4", "5", "6", "7", "8"] + ["9"] * 5)
+        ["Data"] + [str(number(s)) for s in ("cnn", "dnn", "curves", "ablation", "confusion",
+                                             "saliency", "filters", "semi")]
+        + [str(number("further"))] * 5)
     assert rows[0]["question"] == "Data" and rows[0]["where"] == "Data"
     assert rows[5]["question"] == f"{number('confusion')}. Confusion matrix: most confused classes"
     assert rows[5]["where"] == f"section {number('confusion')}"
@@ -138,7 +140,7 @@ def test_every_answer_of_a_complete_run_is_one_sentence_with_its_number():
 
 
 def test_a_missing_section_is_not_produced_and_never_breaks_the_sheet():
-    assert answers({}) == [NOT_PRODUCED] * len(QUESTIONS)
+    assert answers({}) == [NOT_PRODUCED] * len(questions())
     r = results()
     for section in ("ablation", "saliency", "weak_saliency", "ensemble"):
         del r[section]
@@ -218,7 +220,7 @@ def test_markdown_table_with_page_references_for_latex():
     lines = text.split("\n")
     assert lines[0] == "\\newpage" and "# Answers at a glance" in lines
     table = [line for line in lines if line.startswith("| ")]
-    assert table[0] == "| question | answer | evidence |" and len(table) == 1 + len(QUESTIONS)
+    assert table[0] == "| question | answer | evidence |" and len(table) == 1 + len(questions())
     assert all(line.count(" | ") == 2 for line in table)  # no stray pipe in a cell
     assert table[6].endswith(f"| section\\ {number('confusion')}, p.\\ \\pageref{{confusion-matrix}} |")
     assert table[1].endswith("| Data, p.\\ \\pageref{data} |")
@@ -307,3 +309,20 @@ def test_the_sheet_reads_results_without_changing_them():
     before = copy.deepcopy(r)
     answers_markdown(r), field_markdown(r)
     assert r == before
+
+
+def test_a_section_without_a_row_of_its_own_answers_from_its_summary(monkeypatch):
+    import helpers.sections as sections
+    from helpers.sections import answers as module
+
+    order = sections.ORDER[:-1] + [("no_dropout", "Dropout"), sections.ORDER[-1]]
+    monkeypatch.setattr(sections, "ORDER", order)
+    monkeypatch.setattr(sections, "SLUGS", [slug for slug, _ in order])
+    monkeypatch.setattr(module, "SLUGS", [slug for slug, _ in order])
+    rows = answer_rows({"no_dropout": {"answer": "Without dropout the CNN reaches **60.0%**."}},
+                       latex=False)
+    mine = next(r for r in rows if r["question"].endswith("Dropout"))
+    assert mine["answer"] == "Without dropout the CNN reaches **60.0%**."
+    assert mine["where"] == f"section {len(order) - 2}"
+    assert rows.index(mine) == len(rows) - 6  # after semi, before the five further-analysis rows
+    assert next(r for r in answer_rows({}, latex=False) if r["question"].endswith("Dropout"))["answer"] == NOT_PRODUCED

@@ -16,7 +16,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_outp
 from helpers.pipeline.report import SECTIONS
 from helpers.sections import number
 from helpers.pipeline.report import (build_pdf, group_sections, heading, merge_notebooks, MISSING, run_info_cell, section_of, TITLE)
-from helpers.sections.answers import NOT_PRODUCED, QUESTIONS, anchor
+from helpers.sections.answers import NOT_PRODUCED, anchor, questions
 
 CHECKSUM = "0123456789abcdef" * 4
 CNN, CURVES, SEMI, FURTHER = (number(s) for s in ("cnn", "curves", "semi", "further"))
@@ -264,7 +264,7 @@ def test_merge_opens_with_the_answer_sheet_and_the_field_after_the_run_info(path
     info, sheet, field = (text.index("| Profile |"), text.index("\\newpage\n\n# Answers at a glance"),
                           text.index("## Where this stands in the field"))
     assert info < sheet < field
-    assert text.count(NOT_PRODUCED) == len(QUESTIONS)  # RESULTS has the run only
+    assert text.count(NOT_PRODUCED) == len(questions())  # RESULTS has the run only
     assert "| Data | *Not produced in this run.* | Data, p.\\ \\pageref{data} |" in text
     assert "| **This run" not in text and "HOMEWORK.md" in text
     assert text.startswith(run_info_cell(RESULTS).source.split("| PDF built |")[0])

@@ -21,7 +21,7 @@ from typing import Callable
 from helpers.analysis.stats import ALPHA, CONFIDENCE, wilson_interval
 from helpers.core.config import CLASS_NAMES
 from helpers.core.words import pct, plural
-from helpers.sections import number, title
+from helpers.sections import SLUGS, number, title
 from helpers.sections.confusion import class_counts
 
 NOT_PRODUCED = "*Not produced in this run.*"
@@ -362,10 +362,30 @@ def answer(results: dict, reads: tuple[str, ...], function) -> str:
         return UNREADABLE  # a renamed key, a smoke run's empty list: the section still has the answer
 
 
+def own_answer(slug: str):
+    """The answer of a section without a row in QUESTIONS: the one sentence its summary stores
+    under "answer" (results.json[slug]["answer"]), so a new section needs no change here."""
+    def read(results: dict) -> str:
+        return str(need(results, slug, "answer"))
+    return read
+
+
+def questions() -> list[tuple]:
+    """QUESTIONS, with a row for every section of helpers.sections.ORDER that has none there,
+    placed in the order of the report."""
+    known = {slug for slug, *_ in QUESTIONS}
+    rows = list(QUESTIONS)
+    for slug in SLUGS:
+        if slug not in known:
+            at = next((i for i, row in enumerate(rows) if number(row[0]) > number(slug)), len(rows))
+            rows.insert(at, (slug, None, (slug,), own_answer(slug)))
+    return rows
+
+
 def answer_rows(results: dict, latex: bool = True) -> list[dict]:
-    """One dict per question of QUESTIONS: question, answer, where (the section)."""
+    """One dict per question: question, answer, where (the section)."""
     return [{"question": question(slug, topic), "answer": answer(results, reads, function),
-             "where": where(slug, latex)} for slug, topic, reads, function in QUESTIONS]
+             "where": where(slug, latex)} for slug, topic, reads, function in questions()]
 
 
 def cell(text: str) -> str:
