@@ -384,8 +384,9 @@ def questions() -> list[tuple]:
 
 def answer_rows(results: dict, latex: bool = True) -> list[dict]:
     """One dict per question: question, answer, where (the section)."""
-    return [{"question": question(slug, topic), "answer": answer(results, reads, function),
-             "where": where(slug, latex)} for slug, topic, reads, function in questions()]
+    return [{"section": slug, "question": question(slug, topic),
+             "answer": answer(results, reads, function), "where": where(slug, latex)}
+            for slug, topic, reads, function in questions()]
 
 
 def cell(text: str) -> str:
