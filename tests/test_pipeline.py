@@ -414,7 +414,7 @@ def test_check_pdf_accepts_a_whole_pdf_only(tmp_path):
 
 def test_a_second_report_run_refuses_in_one_line_naming_the_first(sandbox, monkeypatch, capsys):
     before = _published_set(sandbox)
-    lock = sandbox.root / "build" / "t" / "pipeline.lock"
+    lock = pipeline_run.report_lock("t")
     holder = subprocess.Popen([sys.executable, "-c", (
         "import time; from pathlib import Path; from helpers.core.locks import exclusive\n"
         f"with exclusive(Path({str(lock)!r}), 'x'):\n"

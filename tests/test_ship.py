@@ -103,3 +103,26 @@ def test_a_damaged_or_edited_shipped_file_is_one_line_naming_it(models_dir, tmp_
     (copy / "cnn" / "metrics.json").write_text(
         __import__("json").dumps({**metrics, "finished": "later"}))
     assert load_finished(copy / "cnn") is not None
+
+
+def test_a_shipped_run_that_predicts_new_test_images_is_not_called_damaged(models_dir, tmp_path):
+    import shutil
+
+    from helpers.modeling.engine import _refresh_test_proba
+
+    models, _ = models_dir
+    copy = tmp_path / "models"
+    shutil.copytree(models, copy)
+    ship.ship(copy, ["cnn"], with_weights=("cnn",))
+    run = load_finished(copy / "cnn")
+    x_new = np.random.default_rng(5).integers(0, 256, (8, 48, 48, 1)).astype(np.float32)
+    _refresh_test_proba(run, x_new, "another-test-digest")
+    assert load_finished(copy / "cnn") is not None  # rewritten here on purpose: not damage
+
+
+def test_a_truncated_json_file_names_itself(tmp_path):
+    from helpers.core.results import read_json
+
+    (tmp_path / "metrics.json").write_text('{"val_accuracy": 0.6')
+    with pytest.raises(ValueError, match=r"metrics.json: not valid JSON .*damaged or edited"):
+        read_json(tmp_path / "metrics.json")

@@ -918,3 +918,25 @@ def test_a_run_with_weight_averaging_and_mixup_keeps_the_average_and_resumes_exa
     # the kept weights are the average, validated as such: the stored accuracy is theirs
     best = int(history["val_accuracy"].idxmax())
     assert straight.metrics["val_accuracy_no_tta"] == pytest.approx(history["val_accuracy"][best], abs=1e-6)
+
+
+def test_weight_averaging_trains_on_the_raw_weights_and_keeps_the_average(tmp_path, data):
+    """Keras copies the average into the model at the end of every fit(); the engine (one fit
+    per epoch) must not train on from the average."""
+    config = copy.deepcopy(RESUME_CONFIG)
+    config["training"].update(ema=0.5)
+    with pytest.MonkeyPatch.context() as patch:
+        interrupt_after(patch, 1)
+        with pytest.raises(KeyboardInterrupt):
+            fit_or_load("run", build, config, training_data(data), tmp_path, verbose=0)
+    checkpoint = modeling_engine.latest_checkpoint(tmp_path / "run.training")[2]
+    raw = store.load_arrays(checkpoint / "weights.npz")
+    average = store.load_arrays(checkpoint / "best.npz")
+    assert any(not np.allclose(a, b) for a, b in zip(raw, average))
+
+
+def test_plan_statuses_that_train_nothing_include_a_stopped_run():
+    from helpers.experiments.registry import NOT_TRAINED, PlannedRun
+
+    assert "finish" in NOT_TRAINED
+    assert not PlannedRun("run", "r", "cnn", 3000, "finish", 30, 60).trains

@@ -20,6 +20,8 @@ BUILD_DIR = PROJECT_ROOT / "build"
 
 
 CACHE_DIR = BUILD_DIR / "cache"
+LOCK_DIR = PROJECT_ROOT / ".locks"
+"""One-process locks (helpers.core.locks): outside build/, which `make clean` deletes."""
 
 
 MODELS_DIR = PROJECT_ROOT / "models"

@@ -51,8 +51,15 @@ def write_json(path, data) -> None:
 
 
 def read_json(path) -> dict:
+    """The JSON file at `path` ({} when it does not exist); ValueError naming the file when it
+    is not valid JSON (a truncated or edited file)."""
     path = Path(path)
-    return json.loads(path.read_text()) if path.exists() else {}
+    if not path.exists():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc}): damaged or edited") from None
 
 
 def update_results(path, section: str, values) -> None:

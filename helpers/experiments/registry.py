@@ -31,8 +31,9 @@ def trains_models(only: list[str] | None) -> bool:
                            for n in training_notebooks())
 
 
-NOT_TRAINED = ("reuse", "evaluate", "shipped")
-"""Plan statuses that train nothing: reused, evaluated from its weights, a shipped run kept."""
+NOT_TRAINED = ("reuse", "evaluate", "finish", "shipped")
+"""Plan statuses that train nothing: reused, evaluated from its weights (also a run whose
+training has finished or stopped early), a shipped run kept."""
 
 
 @dataclass
@@ -56,9 +57,10 @@ def _status(params: dict, name: str, config: dict, identity: str) -> tuple[str, 
     """The run's status in the plan; with retrain, every run trains from scratch."""
     from helpers.modeling.store import fingerprint, run_status
 
-    if params.get("retrain"):
-        return "train", 0
-    return run_status(resolve(params["models_dir"]) / name, fingerprint(config, identity))
+    status = run_status(resolve(params["models_dir"]) / name, fingerprint(config, identity))
+    if params.get("retrain") and status[0] in ("reuse", "evaluate", "shipped"):
+        return "train", 0  # a retrain still resumes a staged training of the same settings
+    return status
 
 
 def semi_training(training: dict, steps: int) -> dict:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
-import hashlib
 import shutil
 import tempfile
 import time
@@ -14,7 +14,7 @@ from typing import Callable
 
 import numpy as np
 
-from helpers.core.config import BUILD_DIR
+from helpers.core.config import LOCK_DIR
 from helpers.core.locks import exclusive
 from helpers.core.results import read_json, write_json
 from helpers.core.words import duration
@@ -31,6 +31,7 @@ from helpers.modeling.recipe import (
 from helpers.modeling.store import (
     CHECKPOINTS,
     Run,
+    cpu_model,
     fingerprint,
     has_weights,
     latest_checkpoint,
@@ -40,7 +41,6 @@ from helpers.modeling.store import (
     read_history_rows,
     recover,
     run_status,
-    cpu_model,
     runtime_info,
     save_arrays,
     save_model,
@@ -156,10 +156,10 @@ def fit_or_load(name: str, build: Callable[[], keras.Model], config: dict, data:
 
 
 def lock_path(run_dir: Path) -> Path:
-    """One process trains a run at a time: its lock file, under build/locks/ (models/ holds
-    runs only)."""
+    """One process trains a run at a time: its lock file, under .locks/ (models/ holds runs
+    only; build/ may be deleted by make clean while a run trains)."""
     where = hashlib.sha256(str(Path(run_dir).resolve()).encode()).hexdigest()[:12]
-    return BUILD_DIR / "locks" / f"{Path(run_dir).name}-{where}.lock"
+    return LOCK_DIR / f"{Path(run_dir).name}-{where}.lock"
 
 
 def _fit_or_load(name, build, config, data, run_dir: Path, fp: str, retrain: bool, verbose) -> Run:
@@ -189,8 +189,8 @@ def _fit_or_load(name, build, config, data, run_dir: Path, fp: str, retrain: boo
                                     run_dir.parent), flush=True)
     model, wall = _train(name, build, config, staged, data, verbose)
     _finish(name, staged, model, fp, config, data, wall)
-    shutil.rmtree(staged / CHECKPOINTS, ignore_errors=True)
-    swap_in(staged, run_dir)
+    swap_in(staged, run_dir)  # first: until then the checkpoints can still finish the run
+    shutil.rmtree(run_dir / CHECKPOINTS, ignore_errors=True)
     return Run(name, run_dir, read_json(run_dir / "metrics.json"), reused=False, _model=model)
 
 
@@ -240,6 +240,11 @@ def _train(name, build, config, run_dir: Path, data: TrainingData, verbose):
         keras.config.set_dtype_policy(previous_policy)
     steps = int(np.ceil(len(x_train) / batch))
     compile_model(model, training, steps)
+    if recipe_setting(training, "ema"):
+        # Keras copies the moving average into the model at the end of every fit(); the engine
+        # calls fit() once per epoch and must go on training the raw weights: the average is
+        # read explicitly (_averaged_weights) and kept as the best weights.
+        model.optimizer.finalize_variable_values = lambda variables: None
     checkpoint = latest_checkpoint(run_dir)
     rows: list[dict] = []
     meta = {"epochs_done": 0, "best_epoch": None, "best_val_accuracy": None, "stopped": False}
@@ -403,5 +408,6 @@ def _refresh_test_proba(run: Run, x_test, test_digest: str | None) -> Run:
         return run  # shipped without weights: its stored predictions are all there is
     _save_test_proba(run.run_dir, run.model, x_test, run.config["training"])
     run.metrics["test_digest"] = test_digest
+    run.metrics["evaluated"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")  # no longer the shipped files
     write_json(run.run_dir / "metrics.json", run.metrics)
     return run

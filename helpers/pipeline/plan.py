@@ -223,6 +223,11 @@ def main(argv: list[str] | None = None) -> int:
     except Busy as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except Exception as exc:  # noqa: BLE001 - a full disk, a damaged file: one line, not a wall
+        from helpers.core.messages import error_line
+
+        print(f"error: {error_line(exc)}", file=sys.stderr)
+        return 1
     return 0
 
 

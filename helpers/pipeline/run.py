@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import errno
 import functools
 import hashlib
 import json
@@ -54,12 +53,14 @@ from pathlib import Path
 
 from helpers.core.config import (
     BUILD_DIR,
+    LOCK_DIR,
     NOTEBOOK_DIR,
     PROJECT_ROOT,
     profile_parameters,
     resolve,
 )
 from helpers.core.locks import Busy, exclusive
+from helpers.core.messages import error_line
 
 OUTPUT_NAMES = ("results.json", "submission.csv", "submission_ensemble.csv", "cnn_architecture.png",
                 "report.pdf")
@@ -415,13 +416,18 @@ def publish(profile: str, output_dir: Path) -> list[Path]:
         for tmp, _ in copies:
             tmp.unlink(missing_ok=True)
         raise
-    for tmp, target in copies:
-        os.replace(tmp, target)
-    names = {p.name for p in new}
-    for name in OUTPUT_NAMES:
-        old = output_dir / name
-        if name not in names and (old.is_file() or old.is_symlink()):
-            old.unlink()
+    previous = _ignore_sigint()  # the renames take milliseconds: never half of them
+    try:
+        for tmp, target in copies:
+            os.replace(tmp, target)
+        names = {p.name for p in new}
+        for name in OUTPUT_NAMES:
+            old = output_dir / name
+            if name not in names and (old.is_file() or old.is_symlink()):
+                old.unlink()
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
     return [target for _, target in copies]
 
 
@@ -458,16 +464,9 @@ def finish(params: dict, pdf: bool) -> Path | None:
     return output_dir / built.name if built else None
 
 
-def error_line(exc: BaseException) -> str:
-    """One line for the terminal; a full disk names the file it could not write."""
-    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
-        where = f" while writing {shown(Path(exc.filename))}" if exc.filename else ""
-        text = exc.strerror or "No space left on device"
-        if "while writing" in text:
-            where = ""
-        return f"{text}{where}: free some disk space and run the same command again"
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return f"{type(exc).__name__}: {first}"
+def report_lock(profile: str) -> Path:
+    """One report run per profile at a time (outside build/, which make clean deletes)."""
+    return LOCK_DIR / f"report-{profile}.lock"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -485,7 +484,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     command = make_command(args.profile, args.data_dir)
     try:
-        with exclusive(BUILD_DIR / args.profile / "pipeline.lock", f"a report run of profile {args.profile!r}"):
+        with exclusive(report_lock(args.profile), f"a report run of profile {args.profile!r}"):
             return _main(args, command)
     except Busy as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -524,6 +523,9 @@ def _main(args, command: str) -> int:
     except (PipelineError, ValueError, OSError) as exc:
         # OSError covers nbconvert's LatexFailed and a missing xelatex/pandoc: one line, the
         # full LaTeX log stays in the exception's text for --pdf-only debugging.
+        print(f"error: {error_line(exc)}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # noqa: BLE001 - e.g. a kernel killed for memory: one line, not a wall
         print(f"error: {error_line(exc)}", file=sys.stderr)
         return 1
     return 0
