@@ -96,3 +96,24 @@ def test_the_planner_the_budget_and_ship_read_the_one_list_of_experiments():
         n for n in names if "_test_" not in n]
     assert registry.run_name("semi_10_test_round1").teacher == "semi_10_round0"
     assert registry.training_settings(registry.ABLATION["none"], params)["epochs"] == params["ablation_epochs"]
+
+
+def test_notebook_07_trains_its_runs_under_the_experiment_lists_names():
+    from helpers.analysis.semi import default_run_name
+    from helpers.core.config import load_profile
+
+    params = load_profile("full")
+    listed = [e.name for e in registry.semi_experiments(params)]
+    named = []
+    for fraction in params["semi_fractions"]:
+        named.append(registry.semi_run_name(fraction, "train", 0))
+        for pool in ("train", "train+test"):
+            for r in range(1, params["semi_rounds"] + 1):
+                named.append(registry.semi_run_name(fraction, pool, r))
+                assert registry.semi_run_name(fraction, pool, r) == default_run_name(fraction, pool, r)
+    assert sorted(named) == sorted(listed)
+    import json
+    from helpers.core.config import NOTEBOOK_DIR
+    source = "".join("".join(c["source"]) for c in json.loads(
+        (NOTEBOOK_DIR / "07_semi_supervised.ipynb").read_text())["cells"])
+    assert "run_name=semi_run_name" in source

@@ -307,9 +307,19 @@ class FractionRuns:
         return [p for p in POOL_KEYS if p in self.pools]
 
 
+def default_run_name(fraction: float, pool: str, round_index: int) -> str:
+    """``semi_{tag}_round0`` (baseline), ``semi_{tag}_round{r}`` ("train" pool) and
+    ``semi_{tag}_test_round{r}`` ("train+test" pool), tag = round(100 * fraction)."""
+    tag = round(100 * fraction)
+    suffix = "_test" if pool == "train+test" else ""
+    return f"semi_{tag}_round0" if round_index == 0 else f"semi_{tag}{suffix}_round{round_index}"
+
+
 def self_training_experiment(train: Callable[..., Any], predict: Callable[[Any, np.ndarray], np.ndarray],
                              x_train, y_train, fractions: Sequence[float], seed: int, threshold: float,
-                             rounds: int, extra_pool=None) -> dict[float, FractionRuns]:
+                             rounds: int, extra_pool=None,
+                             run_name: Callable[[float, str, int], str] = default_run_name
+                             ) -> dict[float, FractionRuns]:
     """The report's semi-supervised experiment: for each labeled fraction, a baseline trained on
     the labeled part (:func:`labeled_split`) and :func:`self_training` on each pool.
 
@@ -322,8 +332,8 @@ def self_training_experiment(train: Callable[..., Any], predict: Callable[[Any, 
     test images), "train+test" holds them followed by extra_pool, and it runs first so that a
     PoolPredictor serves the smaller pool from its predictions. Both pools share the baseline.
     An empty extra_pool (a data folder without test images) adds no pool.
-    Run names: ``semi_{tag}_round0`` (baseline), ``semi_{tag}_round{r}`` ("train" pool) and
-    ``semi_{tag}_test_round{r}`` ("train+test" pool), tag = round(100 * fraction). Each round's
+    Run names: ``run_name(fraction, pool, round)`` (the report passes the experiment list's,
+    helpers.experiments.registry.semi_run_name; default_run_name otherwise). Each round's
     report gets run, val_accuracy, epochs and seconds_per_epoch from its run.
     """
     x_train, y_train = np.asarray(x_train), np.asarray(y_train)
@@ -339,13 +349,12 @@ def self_training_experiment(train: Callable[..., Any], predict: Callable[[Any, 
         x_unl, y_unl = x_train[unlabeled], y_train[unlabeled]
         pool_runs = {}
         for pool, extra in pools.items():
-            suffix = "_test" if extra is not None else ""
             runs: dict[int, Any] = {}
 
-            def train_round(x, y, r, tag=tag, suffix=suffix):
+            def train_round(x, y, r, tag=tag, pool=pool, fraction=fraction):
                 if r == 0 and tag in baselines:
                     return baselines[tag]
-                name = f"semi_{tag}_round0" if r == 0 else f"semi_{tag}{suffix}_round{r}"
+                name = run_name(fraction, pool, r)
                 run = train(name, x_train=x, y_train=y)
                 if r == 0:
                     baselines[tag] = run

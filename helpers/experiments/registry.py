@@ -124,18 +124,30 @@ WEAK_CNN = replace(ABLATION["none"], what="weak CNN (the ablation run without no
 """The weak model of the further analysis: the ablation's variant (a)."""
 
 
+SEMI_POOLS = {"train": "train", "train + test": "train+test"}
+"""The experiment list's pool names -> helpers.analysis.semi's."""
+
+
+def semi_run_name(fraction: float, pool: str, round_index: int) -> str:
+    """The folder of a self-training run (pool "train" or "train+test"; round 0: the baseline),
+    as the experiment list names it; notebook 07 trains its runs under these names."""
+    tag = round(100 * fraction)
+    if round_index == 0:
+        return f"semi_{tag}_round0"
+    return f"semi_{tag}{'_test' if pool == 'train+test' else ''}_round{round_index}"
+
+
 def semi_experiments(params: dict, with_test: bool = True) -> list[Experiment]:
     """The self-training runs: per labelled fraction a baseline, then its students."""
     pools = ["train"] + (["train + test"] if params.get("semi_use_test") and with_test else [])
     found = []
     for fraction in params["semi_fractions"]:
         tag = round(100 * fraction)
-        found.append(Experiment(f"semi_{tag}_round0", f"self-training baseline ({tag}% labels)",
+        found.append(Experiment(semi_run_name(fraction, "train", 0), f"self-training baseline ({tag}% labels)",
                                 "semi", "07_semi_supervised", fraction=fraction))
         for pool in pools:
-            suffix = "_test" if pool != "train" else ""
             for r in range(1, params["semi_rounds"] + 1):
-                found.append(Experiment(f"semi_{tag}{suffix}_round{r}",
+                found.append(Experiment(semi_run_name(fraction, SEMI_POOLS[pool], r),
                                         f"self-trained run ({tag}% labels, pool {pool})", "semi",
                                         "07_semi_supervised", fraction=fraction, pool=pool, round=r))
     return found
