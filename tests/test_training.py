@@ -940,3 +940,26 @@ def test_plan_statuses_that_train_nothing_include_a_stopped_run():
 
     assert "finish" in NOT_TRAINED
     assert not PlannedRun("run", "r", "cnn", 3000, "finish", 30, 60).trains
+
+
+def test_a_reader_leaves_a_swap_in_progress_to_the_process_training_the_run(tmp_path):
+    import subprocess
+    import sys
+
+    run_dir = tmp_path / "run"
+    for folder in (store.retired_dir(run_dir), store.staging_dir(run_dir)):
+        folder.mkdir()
+        (folder / "metrics.json").write_text('{"fingerprint": "f"}')
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import time; from pathlib import Path; from helpers.core.locks import exclusive\n"
+        f"with exclusive(Path({str(store.lock_path(run_dir))!r}), 'x'):\n"
+        "    print('held', flush=True); time.sleep(30)")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        assert store.load_finished(run_dir) is None  # mid-swap: the trainer completes it
+        assert store.retired_dir(run_dir).exists() and store.staging_dir(run_dir).exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    assert store.load_finished(run_dir) is not None  # nobody training: the reader completes it
+    assert not store.retired_dir(run_dir).exists() and not store.staging_dir(run_dir).exists()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -14,7 +13,6 @@ from typing import Callable
 
 import numpy as np
 
-from helpers.core.config import LOCK_DIR
 from helpers.core.locks import exclusive
 from helpers.core.results import read_json, write_json
 from helpers.core.words import duration
@@ -37,6 +35,7 @@ from helpers.modeling.store import (
     latest_checkpoint,
     load_arrays,
     load_finished,
+    lock_path,
     read_history,
     read_history_rows,
     recover,
@@ -155,16 +154,9 @@ def fit_or_load(name: str, build: Callable[[], keras.Model], config: dict, data:
         return _fit_or_load(name, build, config, data, run_dir, fp, retrain, verbose)
 
 
-def lock_path(run_dir: Path) -> Path:
-    """One process trains a run at a time: its lock file, under .locks/ (models/ holds runs
-    only; build/ may be deleted by make clean while a run trains)."""
-    where = hashlib.sha256(str(Path(run_dir).resolve()).encode()).hexdigest()[:12]
-    return LOCK_DIR / f"{Path(run_dir).name}-{where}.lock"
-
-
 def _fit_or_load(name, build, config, data, run_dir: Path, fp: str, retrain: bool, verbose) -> Run:
     if not retrain:
-        finished = load_finished(run_dir, fp)
+        finished = load_finished(run_dir, fp, holding_lock=True)
         if finished is not None:
             return _refresh_predictions(finished, data)
         status, _ = run_status(run_dir, fp)

@@ -34,7 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
-from helpers.core.config import PROFILE_DIR, load_profile
+from helpers.core.config import LOCK_DIR, PROFILE_DIR, load_profile
+from helpers.core.locks import Busy, exclusive
 from helpers.core.results import atomic_path, read_json
 from helpers.modeling.backend import keras
 from helpers.modeling.inference import float32_copy
@@ -353,12 +354,35 @@ def shipped_run_error(run_dir: Path) -> ValueError:
                       "RETRAIN=1, or retrain=True in the notebook)")
 
 
+def lock_path(run_dir: Path) -> Path:
+    """One process trains a run at a time: its lock file, under .locks/ (models/ holds runs
+    only; build/ may be deleted by make clean while a run trains)."""
+    where = hashlib.sha256(str(Path(run_dir).resolve()).encode()).hexdigest()[:12]
+    return LOCK_DIR / f"{Path(run_dir).name}-{where}.lock"
+
+
+def recover_if_idle(run_dir: Path) -> None:
+    """recover() when no process is training the run: one that is may be between the two
+    renames of its swap, which it completes itself."""
+    if not retired_dir(Path(run_dir)).exists():
+        return  # nothing to recover (the common case: no lock taken)
+    try:
+        with exclusive(lock_path(run_dir), f"the training of run {Path(run_dir).name!r}"):
+            recover(run_dir)
+    except Busy:
+        pass
+
+
 def load_finished(run_dir: Path, expected_fingerprint: str | None = None,
-                  verify: bool = True) -> Run | None:
+                  verify: bool = True, holding_lock: bool = False) -> Run | None:
     """The finished run in run_dir, or None if it is missing, unfinished or for another config;
-    DamagedRun when it is a shipped run whose files were damaged or edited (unless not `verify`)."""
+    DamagedRun when it is a shipped run whose files were damaged or edited (unless not `verify`).
+    `holding_lock`: the caller holds the run's lock (the training engine)."""
     run_dir = Path(run_dir)
-    recover(run_dir)
+    if holding_lock:
+        recover(run_dir)
+    else:
+        recover_if_idle(run_dir)
     metrics = read_json(run_dir / "metrics.json")
     if not metrics:
         return None
