@@ -19,6 +19,7 @@ import pytest
 
 import helpers.pipeline.plan as pipeline_plan
 import helpers.pipeline.run as pipeline_run
+from conftest import lock_held_elsewhere
 from helpers.core.config import BUILD_DIR, PROJECT_ROOT
 from helpers.pipeline.report import SECTIONS
 from helpers.pipeline.report import MISSING
@@ -415,20 +416,11 @@ def test_check_pdf_accepts_a_whole_pdf_only(tmp_path):
 def test_a_second_report_run_refuses_in_one_line_naming_the_first(sandbox, monkeypatch, capsys):
     before = _published_set(sandbox)
     lock = pipeline_run.report_lock("t")
-    holder = subprocess.Popen([sys.executable, "-c", (
-        "import time; from pathlib import Path; from helpers.core.locks import exclusive\n"
-        f"with exclusive(Path({str(lock)!r}), 'x'):\n"
-        "    print('held', flush=True); time.sleep(30)")], stdout=subprocess.PIPE, text=True,
-        cwd=PROJECT_ROOT)
     monkeypatch.setattr(pipeline_run, "run_notebooks",
                         lambda *a, **k: pytest.fail("the second run must not start a notebook"))
-    try:
-        assert holder.stdout.readline().strip() == "held"
+    with lock_held_elsewhere(lock) as pid:
         assert pipeline_run.main(["--profile", "t"]) == 1
-    finally:
-        holder.kill()
-        holder.wait()
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and f"is already running (pid {holder.pid}, since" in err[0]
+    assert len(err) == 1 and f"is already running (pid {pid}, since" in err[0]
     assert err[0].startswith("error: a report run of profile 't'")
     assert _contents(sandbox.report) == before

@@ -20,6 +20,7 @@ import pandas as pd
 import pytest
 
 import helpers.modeling.engine as modeling_engine
+from conftest import lock_held_elsewhere
 from helpers.modeling import inference
 from helpers.modeling import recipe
 from helpers.modeling import store
@@ -813,23 +814,13 @@ def test_a_shipped_run_for_other_settings_is_kept_without_retrain(finished, copi
 
 
 def test_one_process_trains_a_run_at_a_time(copied, data, no_training):
-    import subprocess
-    import sys
     import time
 
     from helpers.core.locks import Busy
 
-    holder = subprocess.Popen([sys.executable, "-c", (
-        "import sys, time; from pathlib import Path; from helpers.core.locks import exclusive\n"
-        f"with exclusive(Path({str(modeling_engine.lock_path(copied / 'run'))!r}), 'x'):\n"
-        "    print('held', flush=True); time.sleep(30)")], stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "held"
-        with pytest.raises(Busy, match=rf"training of run 'run' is already running \(pid {holder.pid}, since "):
+    with lock_held_elsewhere(modeling_engine.lock_path(copied / "run")) as pid:
+        with pytest.raises(Busy, match=rf"training of run 'run' is already running \(pid {pid}, since "):
             fit(copied, data)
-    finally:
-        holder.kill()
-        holder.wait()
     time.sleep(0.1)
     assert fit(copied, data).reused is True  # the lock died with its process
 
@@ -943,23 +934,12 @@ def test_plan_statuses_that_train_nothing_include_a_stopped_run():
 
 
 def test_a_reader_leaves_a_swap_in_progress_to_the_process_training_the_run(tmp_path):
-    import subprocess
-    import sys
-
     run_dir = tmp_path / "run"
     for folder in (store.retired_dir(run_dir), store.staging_dir(run_dir)):
         folder.mkdir()
         (folder / "metrics.json").write_text('{"fingerprint": "f"}')
-    holder = subprocess.Popen([sys.executable, "-c", (
-        "import time; from pathlib import Path; from helpers.core.locks import exclusive\n"
-        f"with exclusive(Path({str(store.lock_path(run_dir))!r}), 'x'):\n"
-        "    print('held', flush=True); time.sleep(30)")], stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "held"
+    with lock_held_elsewhere(store.lock_path(run_dir)):
         assert store.load_finished(run_dir) is None  # mid-swap: the trainer completes it
         assert store.retired_dir(run_dir).exists() and store.staging_dir(run_dir).exists()
-    finally:
-        holder.kill()
-        holder.wait()
     assert store.load_finished(run_dir) is not None  # nobody training: the reader completes it
     assert not store.retired_dir(run_dir).exists() and not store.staging_dir(run_dir).exists()

@@ -55,12 +55,11 @@ from helpers.core.config import (
     BUILD_DIR,
     LOCK_DIR,
     NOTEBOOK_DIR,
-    PROJECT_ROOT,
     profile_parameters,
     resolve,
 )
 from helpers.core.locks import Busy, exclusive
-from helpers.core.messages import error_line
+from helpers.core.messages import error_line, shown
 
 OUTPUT_NAMES = ("results.json", "submission.csv", "submission_ensemble.csv", "cnn_architecture.png",
                 "report.pdf")
@@ -79,12 +78,6 @@ INTERRUPTED = ("finished notebooks and the epochs trained so far are kept; "
 def notebooks() -> list[Path]:
     """The report's notebooks, in the order they run (their number prefix)."""
     return sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
-
-
-def shown(path: Path) -> Path:
-    """A path as the user should read it: relative to the project when inside it."""
-    path = Path(path)
-    return path.relative_to(PROJECT_ROOT) if path.is_relative_to(PROJECT_ROOT) else path
 
 
 def executed_dir(profile: str) -> Path:
