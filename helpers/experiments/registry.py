@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
+from helpers.analysis.semi import default_run_name
 from helpers.core.config import MAIN_RUN, resolve
 from helpers.modeling.store import train_command
 
@@ -128,13 +129,9 @@ SEMI_POOLS = {"train": "train", "train + test": "train+test"}
 """The experiment list's pool names -> helpers.analysis.semi's."""
 
 
-def semi_run_name(fraction: float, pool: str, round_index: int) -> str:
-    """The folder of a self-training run (pool "train" or "train+test"; round 0: the baseline),
-    as the experiment list names it; notebook 07 trains its runs under these names."""
-    tag = round(100 * fraction)
-    if round_index == 0:
-        return f"semi_{tag}_round0"
-    return f"semi_{tag}{'_test' if pool == 'train+test' else ''}_round{round_index}"
+semi_run_name = default_run_name
+"""The folder of a self-training run (pool "train" or "train+test"; round 0: the baseline);
+notebook 07 trains its runs under these names, the list below lists them."""
 
 
 def semi_experiments(params: dict, with_test: bool = True) -> list[Experiment]:
