@@ -27,7 +27,7 @@ PARAMS = {
     "ablation_epochs": 1,
     "dnn_depth": 2,
     "dnn_dropout": 0.1,
-    "semi_steps": 3,
+    "semi_epochs": 2,
     "semi_fractions": [0.5],
     "semi_rounds": 1,
     "semi_use_test": True,
@@ -61,7 +61,7 @@ def test_a_fresh_plan_trains_every_run(params):
     assert [name for name in plan if name in report_runs] == report_runs  # and any added later
     assert plan["cnn"].status == "train" and plan["cnn"].images == 2 * ROWS
     assert plan["ablation_none"].images == ROWS and plan["dnn"].kind == "dnn"
-    # 3 steps of 32 images: 2 epochs of the 48 labelled rows
+    # semi_epochs 2: 2 epochs of the 48 labelled rows (2 x 2 steps of 32 images)
     assert plan["semi_50_round0"].images == 2 * ROWS // 2 and plan["semi_50_round0"].epochs == 2
     # a student's rows depend on its teacher; estimated with half the pool accepted
     assert plan["semi_50_round1"].status == "after semi_50_round0"
@@ -155,15 +155,17 @@ def test_the_full_profile_fits_the_compute_budget():
     assert max(images for _, images in budget.values()) <= 3_000_000
     assert budget["cnn"][1] == max(images for _, images in budget.values())  # the largest share
     assert {name for name in budget} >= {"cnn", "hist_eq", "dnn", "ablation_none",
-                                         "semi_10_round0", "semi_30_test_round1"}
+                                         "semi_10_round0", "semi_30_round1"}
 
 
 def test_profile_budget_counts_each_run():
-    params = {**copy.deepcopy(PARAMS), "semi_steps": 10}
+    params = {**copy.deepcopy(PARAMS), "semi_epochs": 5}
     budget = registry.profile_budget(params, 100, 20)
     assert budget["cnn"] == ("cnn", 200) and budget["dnn"] == ("dnn", 200)
     assert budget["ablation_none"] == ("cnn", 100)
+    # 5 epochs of the 50 labelled rows: 5 x 2 steps of 32 images, for the students too
     assert budget["semi_50_round0"] == budget["semi_50_test_round1"] == ("cnn", 320)
+    assert registry.profile_budget({**params, "semi_fractions": [0.25]}, 100, 20)["semi_25_round0"] == ("cnn", 5 * 32)
     report_runs = {name: budget[name] for name in (
         "cnn", "ablation_none", "ablation_normalization", "ablation_normalization_augmentation",
         "dnn", "hist_eq", "semi_50_round0", "semi_50_round1", "semi_50_test_round1")}
@@ -202,7 +204,6 @@ def test_train_command_refuses_in_one_line(fake_plan, capsys, names, message):
 def test_training_compute_sums_the_runs_metrics(params, tmp_path):
     from helpers.core.results import write_json
 
-    params["semi_steps"] = 3
     models = tmp_path / "models"
     cpu = {"backend": "tensorflow", "accelerator": "none", "processor": "x86_64", "cpu_count": 2}
     write_json(models / "cnn" / "metrics.json", {

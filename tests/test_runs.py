@@ -79,7 +79,7 @@ def test_the_planner_the_budget_and_ship_read_the_one_list_of_experiments():
     from helpers.core.config import load_profile
     from helpers.pipeline.ship import SHIP_WEIGHTS
 
-    params = load_profile("full")
+    params = {**load_profile("full"), "semi_use_test": True}
     names = [e.name for e in registry.experiments(params)]
     assert len(set(names)) == len(names)
     assert list(registry.profile_budget(params, 100, 10)) == names
@@ -96,13 +96,18 @@ def test_the_planner_the_budget_and_ship_read_the_one_list_of_experiments():
         n for n in names if "_test_" not in n]
     assert registry.run_name("semi_10_test_round1").teacher == "semi_10_round0"
     assert registry.training_settings(registry.ABLATION["none"], params)["epochs"] == params["ablation_epochs"]
+    baseline = registry.run_name("semi_10_round0")
+    with pytest.raises(ValueError, match="needs its labelled rows"):
+        registry.training_settings(baseline, params)
+    semi = registry.training_settings(baseline, params, labeled_rows=2584)
+    assert "epochs" not in semi and semi["steps"] == params["semi_epochs"] * 41
 
 
 def test_notebook_07_trains_its_runs_under_the_experiment_lists_names():
     from helpers.analysis.semi import default_run_name
     from helpers.core.config import load_profile
 
-    params = load_profile("full")
+    params = {**load_profile("full"), "semi_use_test": True}
     listed = [e.name for e in registry.semi_experiments(params)]
     named = []
     for fraction in params["semi_fractions"]:

@@ -18,7 +18,7 @@ import helpers.sections.semi as sections_semi
 from helpers.analysis.ensembles import average_probabilities, ensemble_table, unanimous
 from helpers.core.config import CLASS_NAMES
 from helpers.analysis.evaluation import accuracy
-from helpers.analysis.semi import (acceptance_curve, fraction_result, FractionRuns, labeled_split, most_over_represented, POOL_KEYS, PoolPredictor, PoolRuns, pseudo_label_report, select_pseudo_labels, self_training, self_training_experiment, UNKNOWN_LABEL)
+from helpers.analysis.semi import (acceptance_curve, class_thresholds, fraction_result, FractionRuns, labeled_split, most_over_represented, per_class_correct, POOL_KEYS, PoolPredictor, PoolRuns, pseudo_label_report, select_pseudo_labels, self_training, self_training_experiment, semi_steps, share_counts, UNKNOWN_LABEL)
 from helpers.analysis.submissions import submission_agreement, write_submission
 
 # --------------------------------------------------------------------------- labeled_split
@@ -148,6 +148,56 @@ def test_select_class_balance_even_median_and_combined_cap():
     # With max_per_class too, the smaller cap wins.
     idx, _ = select_pseudo_labels(BALANCE, 0.9, max_per_class=1, class_balance=True)
     assert idx.tolist() == [1, 6, 7]
+
+
+def test_share_counts_split_a_total_by_largest_remainder():
+    assert share_counts(8, [1, 1, 1, 1]).tolist() == [2, 2, 2, 2]
+    assert share_counts(10, [1, 1, 1]).tolist() == [4, 3, 3]      # the remainder to the lower class
+    assert share_counts(7, [3, 0, 1]).tolist() == [5, 0, 2]       # 5.25 and 1.75: 1.75 rounds up
+    assert share_counts(0, [2, 5]).tolist() == [0, 0]
+    for total, shares in [(100, [436, 47, 451, 805, 546, 358, 557]), (13, [0.1, 0.7, 0.2])]:
+        assert share_counts(total, shares).sum() == total
+    with pytest.raises(ValueError, match="not all zero"):
+        share_counts(5, [0, 0])
+    with pytest.raises(ValueError, match="non-negative"):
+        share_counts(5, [1, -1])
+
+
+def test_select_by_class_shares_gives_each_class_its_share_and_its_own_threshold():
+    # The threshold accepts 8 rows (all but the last); equal shares: 2 per class. Class 0 takes its
+    # two most confident, class 2 has only one, and class 3 takes its row below the threshold.
+    idx, labels = select_pseudo_labels(BALANCE, 0.9, class_shares=[1, 1, 1, 1])
+    assert idx.tolist() == [1, 4, 5, 6, 7, 8] and labels.tolist() == [0, 0, 1, 1, 2, 3]
+    assert class_thresholds(BALANCE, idx, labels, 4) == [0.97, 0.92, 0.98, 0.5]
+    # Shares like the labels' (6:1:1:0): class 0 takes all 5 of its rows, class 3 none.
+    idx, labels = select_pseudo_labels(BALANCE, 0.9, class_shares=[6, 1, 1, 0])
+    assert idx.tolist() == [0, 1, 2, 3, 4, 6, 7]
+    assert class_thresholds(BALANCE, idx, labels, 4) == [0.91, 0.96, 0.98, None]
+    # Nothing reaches the threshold: nothing is taken, whatever the shares.
+    assert select_pseudo_labels(BALANCE, 0.999, class_shares=[1, 1, 1, 1])[0].tolist() == []
+    # Confidence ties go to the lower row.
+    tied = _rows([(0, 0.95), (0, 0.95), (1, 0.95)])
+    assert select_pseudo_labels(tied, 0.9, class_shares=[1, 0, 0, 0])[0].tolist() == [0, 1]
+    assert select_pseudo_labels(tied, 0.96, class_shares=[1, 0, 0, 0])[0].tolist() == []
+    with pytest.raises(ValueError, match="3 class shares for 4 classes"):
+        select_pseudo_labels(BALANCE, 0.9, class_shares=[1, 1, 1])
+
+
+def test_per_class_correct_counts_right_pseudo_labels_with_known_truth():
+    truth = np.array([0, 1, 1, UNKNOWN_LABEL, 2])
+    assert per_class_correct([0, 1, 2, 3, 4], [0, 0, 1, 1, 1], truth, 3) == [1, 1, 0]
+    assert per_class_correct([], [], truth, 3) == [0, 0, 0]
+
+
+def test_semi_steps_are_epochs_of_the_labeled_part():
+    assert semi_steps(40, 2584, 64) == 40 * 41
+    assert semi_steps(40, 7751, 64) == 40 * 122
+    assert semi_steps(0.5, 10, 4) == 2          # 3 steps an epoch, rounded
+    assert semi_steps(0.01, 10, 4) == 1         # at least one
+    with pytest.raises(ValueError):
+        semi_steps(0, 10, 4)
+    with pytest.raises(ValueError):
+        semi_steps(4, 0, 4)
 
 
 def test_select_validation():
@@ -447,14 +497,15 @@ def _confident(labels, num_classes=7, confidence=0.9):
 
 
 class FakeTrainer:
-    """train(name, x_train=, y_train=) as functools.partial(train_cnn, ...) is called; its
+    """train(name, x_train=, y_train=, labeled_rows=) as notebook 07's train is called; its
     "models" read the class off the first feature, so every pseudo-label is right."""
 
     def __init__(self):
-        self.names, self.predicted = [], []
+        self.names, self.predicted, self.labeled_rows = [], [], []
 
-    def train(self, name, x_train, y_train):
+    def train(self, name, x_train, y_train, labeled_rows):
         self.names.append(name)
+        self.labeled_rows.append(labeled_rows)
         metrics = {"val_accuracy": len(y_train) / 100, "epochs_run": 2, "seconds_per_epoch": 0.5}
         return FakeRun(name, metrics, trained_on=(x_train.copy(), y_train.copy()))
 
@@ -526,6 +577,25 @@ def test_self_training_experiment_runs_names_and_reports():
     assert e.pools["train"].last["train_rows"] == 20 and e.pools["train+test"].last["train_rows"] == 23
 
 
+def test_self_training_experiment_shares_pseudo_labels_as_the_labels_are():
+    # 6 rows of class 0, 2 each of 1 and 2, 2 of class 3; half labeled. The fake model reads the
+    # class off the image, so every unlabeled row reaches the threshold.
+    y_train = np.array([0] * 12 + [1] * 4 + [2] * 4)
+    x_train = y_train[:, None].astype(np.float32)
+    fake = FakeTrainer()
+    experiment = self_training_experiment(fake.train, fake.predict, x_train, y_train, [0.5], seed=0,
+                                          threshold=0.5, rounds=1, selection="class_shares")
+    e = experiment[0.5]
+    assert fake.labeled_rows == [10, 10]  # every run of the fraction gets the labeled part's budget
+    last = e.pools["train"].last
+    assert last["per_class"][:3] == [6, 2, 2] and last["accepted"] == 10
+    assert last["class_thresholds"][:3] == [0.9, 0.9, 0.9] and last["class_thresholds"][3] is None
+    assert last["per_class_correct"][:3] == [6, 2, 2]
+    with pytest.raises(ValueError, match="selection must be one of threshold, class_shares"):
+        self_training_experiment(fake.train, fake.predict, x_train, y_train, [0.5], seed=0,
+                                 threshold=0.5, rounds=1, selection="top")
+
+
 def test_self_training_experiment_without_extra_pool_and_zero_rounds():
     y_train = np.repeat([0, 1], 4)
     x_train = y_train[:, None].astype(np.float32)
@@ -565,7 +635,10 @@ def test_fraction_result_exact():
     assert result["self_training"] == {
         "val_accuracy": 0.8, "run": "better", "pool": "train", "pseudo_label_accuracy": 0.75, "accepted": 4,
         "accepted_unlabeled": 4, "accepted_extra": 0, "fixed": 3, "broken": 1,
-        "mcnemar_p": pytest.approx(0.625, rel=1e-12), "rounds": reports}
+        "mcnemar_p": pytest.approx(0.625, rel=1e-12), "rounds": reports,
+        # Agresti-Min: (3.5 - 1.5) / 7 -/+ 1.96 * sqrt(5 - 2 ** 2 / 7) / 7
+        "change_low": pytest.approx(2 / 7 - 1.959964 * np.sqrt(5 - 4 / 7) / 7, abs=1e-6),
+        "change_high": pytest.approx(2 / 7 + 1.959964 * np.sqrt(5 - 4 / 7) / 7, abs=1e-6)}
     with_test = result["self_training_with_test"]
     assert (with_test["run"], with_test["pool"]) == ("same", "train+test")
     assert (with_test["accepted"], with_test["accepted_extra"]) == (6, 2)
@@ -781,8 +854,8 @@ class ValTrainer(FakeTrainer):
     """FakeTrainer whose baselines predict class 0 for every validation face (25% right) and
     whose self-trained students get every face right."""
 
-    def train(self, name, x_train, y_train):
-        run = super().train(name, x_train, y_train)
+    def train(self, name, x_train, y_train, labeled_rows):
+        run = super().train(name, x_train, y_train, labeled_rows)
         student = not name.endswith("round0")
         run.val_proba = _confident(Y_VAL if student else np.zeros(len(Y_VAL), np.int64))
         run.metrics["val_accuracy"] = 1.0 if student else 0.25
@@ -791,7 +864,7 @@ class ValTrainer(FakeTrainer):
 
 def _semi_settings(**changes):
     return sections_semi.settings_summary(**{
-        "fractions": [0.5], "threshold": 0.5, "rounds": 1, "steps": 10,
+        "fractions": [0.5], "threshold": 0.5, "rounds": 1, "epochs": 4,
         "training": {"batch_size": 4, "label_smoothing": 0.1, "tta_flip": True},
         "train_images": 20, "test_images": 3, "use_test": True, "seed": 3} | changes)
 
@@ -809,21 +882,28 @@ def _semi_summary():
 
 def test_settings_summary_and_sentences():
     s = _semi_settings()
-    assert (s["images_per_run"], s["pools"], s["use_test"]) == (40, ["train", "train+test"], True)
+    assert (s["epochs"], s["batch_size"], s["pools"], s["use_test"]) == (4, 4, ["train", "train+test"], True)
+    assert s["selection"] == "threshold"
     assert s["confidence_ceiling"] == pytest.approx(1 - 0.1 * 6 / 7)
     text = sections_semi.settings_sentences(s)
     assert text.startswith("**Settings of this run.** Labeled fractions: 50% of the 20 training "
                            "images (stratified by class, seed 3). Every model")
-    assert "same budget of 10 optimizer steps (40 images," in text
-    assert "threshold **0.5** on the flip-averaged softmax; 1 self-training round; " in text
+    assert "for the optimizer steps of 4 epochs of that fraction's labeled images" in text
+    assert ("every unlabeled image whose flip-averaged softmax confidence reaches **0.5** is "
+            "pseudo-labeled; 1 self-training round. ") in text
     assert "as a variant unlabeled training + 3 test images. With label smoothing 0.1" in text
     assert "the true class is 0.914" in text
     no_test = _semi_settings(test_images=0)
     assert no_test["pools"] == ["train"] and not no_test["use_test"]
     assert "the train + test variant is skipped" in sections_semi.settings_sentences(no_test)
     plain = sections_semi.settings_sentences(_semi_settings(use_test=False, training={"batch_size": 4}))
-    assert "on the softmax; 1 self-training round; pool = unlabeled training images. " in plain
-    assert plain.endswith("pool = unlabeled training images. ")
+    assert "whose softmax confidence reaches **0.5** is pseudo-labeled; 1 self-training round. " in plain
+    assert plain.endswith("is off in this profile: `semi_use_test`). ")
+    shares = sections_semi.settings_sentences(_semi_settings(selection="class_shares"))
+    assert "the threshold **0.5** on the flip-averaged softmax sets how many pseudo-labels" in shares
+    assert "shared among the classes in the proportions of the labeled images" in shares
+    with pytest.raises(ValueError, match="semi_selection must be one of threshold, class_shares"):
+        _semi_settings(selection="top")
 
 
 def test_experiment_summary():
@@ -834,7 +914,12 @@ def test_experiment_summary():
     assert sum(result["unlabeled_class_counts"]) == 10
     assert s["overall"] == {"models": 2, "better": 2, "worse": 0, "unclear": 0,
                             "largest": {"fraction": 0.5, "pool": "train", "change": 0.75,
+                                        "change_low": result["self_training"]["change_low"],
+                                        "change_high": result["self_training"]["change_high"],
                                         "mcnemar_p": pytest.approx(2 * 0.5 ** 6)}}
+    assert result["self_training"]["change_low"] < 0.75 < result["self_training"]["change_high"]
+    # 4 epochs of the 10 labelled rows in batches of 4: 4 x 3 steps
+    assert result["steps"] == 12 and s["epochs"] == 4 and s["selection"] == "threshold"
     assert s["all_labels_reference"] == {"val_accuracy": 0.9, "run": "cnn", "epochs": 5}
     # every pseudo-label of the train pool is right: no class is over-represented
     assert s["over_represented"] == {}
@@ -844,18 +929,31 @@ def test_experiment_summary():
 def test_experiment_tables_and_figures():
     experiment, s = _semi_summary()
     table = sections_semi.accuracy_table(s)
-    assert list(table.columns) == ["labeled", "baseline", "self-trained (train pool)", "change (points)",
-                                   "self-trained (train + test pool)", "change (points) "]
-    assert table.iloc[0].tolist() == ["50% (10)", "25.0%", "100.0%", "+75.0", "100.0%", "+75.0"]
+    assert list(table.columns) == ["labeled", "baseline", "self-trained (train pool)",
+                                   "change, points (95% interval)", "self-trained (train + test pool)",
+                                   "change, points (95% interval) "]
+    row = table.iloc[0].tolist()
+    assert row[:3] == ["50% (10)", "25.0%", "100.0%"] and row[3] == row[5]
+    r = s["0.5"]["self_training"]
+    assert row[3] == f"+75.0 ({100 * r['change_low']:+.1f} to {100 * r['change_high']:+.1f})"
     assert table.iloc[1].tolist()[:3] == ["all 20 (reference)", "90.0%", ""]
     rounds = sections_semi.rounds_table(s)
     assert rounds["pool size"].tolist() == ["10", "13"] and rounds["of them test"].tolist() == ["", "3"]
     assert rounds["accepted"].tolist() == ["10 (100.0%)", "13 (100.0%)"]
     classes = sections_semi.class_table(s)
-    assert classes["pseudo-labels of"].tolist() == ["train pool", "train + test pool",
-                                                    "true labels, unlabeled train"]
-    assert classes.iloc[2][list(CLASS_NAMES)].sum() == 10
-    assert classes.iloc[1][list(CLASS_NAMES)].sum() == 13
+    assert classes["pseudo-labels of"].tolist() == [
+        "train pool", "of them right", "lowest confidence taken", "train + test pool",
+        "lowest confidence taken", "true labels, unlabeled train"]
+    assert classes.iloc[5][list(CLASS_NAMES)].sum() == 10
+    assert classes.iloc[3][list(CLASS_NAMES)].sum() == 13
+    accepted = classes.iloc[0][list(CLASS_NAMES)]
+    # every pseudo-label is right (the fake models read the class off the image) at confidence 0.9
+    assert classes.iloc[1][list(CLASS_NAMES)].tolist() == ["100%" if n else "" for n in accepted]
+    assert classes.iloc[2][list(CLASS_NAMES)].tolist() == ["0.90" if n else "" for n in accepted]
+    assert sections_semi.rounds_caption(s).startswith("**Pseudo-labels accepted per round** (confidence >= 0.5).")
+    assert sections_semi.rounds_caption(s | {"selection": "class_shares"}).startswith(
+        "**Pseudo-labels accepted per round** (as many as reach confidence 0.5, shared among the classes")
+    assert "its threshold" in sections_semi.class_caption(s)
     fig = sections_semi.accuracy_figure(s)
     assert len(fig.axes) == 1 and len(fig.axes[0].lines) == 4  # baseline, 2 pools, reference
     fig = sections_semi.acceptance_figure(experiment, 0.5)
@@ -870,18 +968,26 @@ def test_experiment_sentences():
     _, s = _semi_summary()
     lines = sections_semi.experiment_sentences(s).split("\n")
     assert lines[0].startswith(
-        "- **50% labeled (10 images).** The threshold accepts 10 of the 10 unlabeled training images "
+        "- **50% labeled (10 images).** Each of its models trains for 12 optimizer steps. The selection "
+        "accepts 10 of the 10 unlabeled training images "
         "(100.0%); 100.0% of these pseudo-labels are right, against 100.0% for all of the baseline's "
         "predictions on those images. Self-training on the unlabeled training images raises "
         "validation accuracy from 25.0% to 100.0% (+75.0 points; it fixes 6 and breaks 0")
     assert "With the 3 test images added to the pool (3 of them accepted), self-training raises" in lines[0]
     assert lines[0].endswith("The baseline is 65.0 points below the main CNN, trained with all 20 "
                              "labels for 5 epochs.")
+    r = s["0.5"]["self_training"]
+    assert (f"significant at the 5% level). The change's 95% interval is {100 * r['change_low']:+.1f} to "
+            f"{100 * r['change_high']:+.1f} points.") in lines[0]
     # every pseudo-label of the train pool is right: no class is over-represented, no bullet
     assert lines[1] == ("- **Overall**: of 2 self-trained models, 2 are significantly better and 0 "
                         "significantly worse than their baseline (exact McNemar test, 5% level); the "
                         "other 0 are not significantly different. The largest change is +75.0 points "
                         "(50% labeled, train pool).")
+    assert lines[2].startswith("- **Scope**: this holds for this set-up: 1 self-training round from the "
+                               "section-1 CNN, pseudo-labels of confidence threshold 0.5 (all above the "
+                               "threshold), every model trained for the steps of 4 epochs of its labeled "
+                               "images, one seed, scored on 8 validation faces.")
     skewed = s | {"over_represented": {"0.5": {"class": "fear", "accepted_share": 0.3, "true_share": 0.1}}}
     text = sections_semi.experiment_sentences(skewed)
     assert ("- The class most over-represented among the accepted pseudo-labels: at 50% labeled, "

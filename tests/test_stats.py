@@ -147,6 +147,35 @@ def test_wilson_interval_rejects_bad_arguments(successes, n, confidence):
         wilson_interval(successes, n, confidence)
 
 
+def test_paired_difference_interval_agresti_min():
+    from helpers.analysis.stats import paired_difference_interval
+
+    # Agresti's presidential-approval table (1,600 people, 86 and 150 discordant): Wald gives
+    # -0.04 +- 1.96 * 0.0095; the adjusted interval, half a person added to each cell, is close.
+    change, low, high = paired_difference_interval(86, 150, 1600)
+    assert change == -0.04
+    centre, se = -64 / 1602, np.sqrt(237 - 64 ** 2 / 1602) / 1602
+    assert (low, high) == pytest.approx((centre - 1.959964 * se, centre + 1.959964 * se), abs=1e-7)
+    assert (low, high) == pytest.approx((-0.059, -0.021), abs=1e-3)
+    # No face changes: the interval is symmetric around 0 and still has a width.
+    change, low, high = paired_difference_interval(0, 0, 100)
+    assert change == 0 and low == -high and high > 0.01
+    # Mirrored counts mirror the interval; more faces narrow it.
+    assert paired_difference_interval(30, 10, 500)[1:] == pytest.approx(
+        tuple(-v for v in paired_difference_interval(10, 30, 500)[:0:-1]))
+    assert np.diff(paired_difference_interval(60, 20, 2000)[1:]) < np.diff(paired_difference_interval(30, 10, 500)[1:])
+    # Bounded by -1 and 1.
+    assert paired_difference_interval(10, 0, 10)[2] <= 1.0
+
+
+@pytest.mark.parametrize("fixed, broken, n", [(-1, 0, 5), (3, 3, 5), (1, 1, 0), (1.5, 0, 5)])
+def test_paired_difference_interval_rejects_bad_counts(fixed, broken, n):
+    from helpers.analysis.stats import paired_difference_interval
+
+    with pytest.raises(ValueError):
+        paired_difference_interval(fixed, broken, n)
+
+
 def test_accuracy_with_interval_from_probabilities():
     from helpers.analysis.stats import accuracy_with_interval, wilson_interval
 

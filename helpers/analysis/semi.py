@@ -17,7 +17,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from helpers.analysis.evaluation import accuracy
-from helpers.analysis.stats import paired_comparison
+from helpers.analysis.stats import paired_comparison, paired_difference_interval
 from helpers.core.config import NUM_CLASSES
 from helpers.core.results import atomic_path
 
@@ -69,9 +69,47 @@ def _as_proba(proba) -> np.ndarray:
     return proba
 
 
+SELECTIONS = ("threshold", "class_shares")
+"""How pseudo-labels are chosen: every row whose confidence reaches the threshold, or as many
+rows but shared among the classes as the labeled images are (:func:`select_pseudo_labels`)."""
+
+
+def semi_steps(epochs: float, labeled_rows: int, batch_size: int) -> int:
+    """Optimizer steps of every run of a labeled fraction (baseline and self-trained alike):
+    `epochs` epochs of the labeled part. The budget grows with the labels, so a larger labeled
+    part is trained as far as a smaller one; a self-trained run, on more images, gets as many
+    updates as its baseline, not more."""
+    if epochs <= 0 or labeled_rows < 1 or batch_size < 1:
+        raise ValueError(f"need epochs > 0, labeled_rows >= 1 and batch_size >= 1, got "
+                         f"{epochs}, {labeled_rows}, {batch_size}")
+    return max(1, round(epochs * -(-int(labeled_rows) // int(batch_size))))
+
+
+def share_counts(total: int, shares) -> np.ndarray:
+    """`total` split in proportion to `shares` (non-negative, not all zero), rounded by largest
+    remainder so that the counts add up to `total` (remainder ties go to the lower class)."""
+    shares = np.asarray(shares, dtype=np.float64)
+    if shares.ndim != 1 or (shares < 0).any() or shares.sum() <= 0:
+        raise ValueError(f"shares must be non-negative and not all zero, got {shares.tolist()}")
+    exact = total * shares / shares.sum()
+    counts = np.floor(exact).astype(np.int64)
+    order = np.argsort(-(exact - counts), kind="stable")
+    counts[order[: int(total) - int(counts.sum())]] += 1
+    return counts
+
+
 def select_pseudo_labels(proba, threshold: float, max_per_class: int | None = None,
-                         class_balance: bool = False) -> tuple[np.ndarray, np.ndarray]:
+                         class_balance: bool = False, class_shares=None) -> tuple[np.ndarray, np.ndarray]:
     """Confident rows and their pseudo-labels: (indices sorted ascending, labels), int64.
+
+    With ``class_shares`` (one non-negative weight per class, e.g. the class counts of the
+    labeled images), the threshold sets only how many rows are taken: A, the number of rows
+    whose confidence reaches it. These A are then shared among the classes in proportion to
+    class_shares (:func:`share_counts`), and each class c takes its n_c most confident rows
+    among those predicted as c (all of them when it has fewer), whatever their confidence. A
+    frequent, easy class (FER2013's "happy") then cannot crowd out the rare ones, and each
+    class gets its own confidence threshold, as class-balanced self-training does (Noisy
+    Student; FlexMatch's per-class thresholds). max_per_class and class_balance do not apply.
 
     A row is accepted when its largest probability is >= threshold (the comparison is done in
     the dtype of `proba`, so a float32/float16 value equal to the threshold is accepted); its
@@ -94,6 +132,16 @@ def select_pseudo_labels(proba, threshold: float, max_per_class: int | None = No
     confidence = proba.max(axis=1)
     labels = proba.argmax(axis=1).astype(np.int64)
     accepted = np.flatnonzero(confidence >= np.asarray(threshold, dtype=proba.dtype))
+    if class_shares is not None:
+        class_shares = np.asarray(class_shares, dtype=np.float64).reshape(-1)
+        if len(class_shares) != proba.shape[1]:
+            raise ValueError(f"{len(class_shares)} class shares for {proba.shape[1]} classes")
+        wanted = share_counts(len(accepted), class_shares)
+        rows = np.arange(len(proba))
+        ranked = rows[np.lexsort((rows, -confidence.astype(np.float64)))]
+        kept = np.concatenate([ranked[labels[ranked] == c][: wanted[c]] for c in range(proba.shape[1])])
+        kept = np.sort(kept).astype(np.int64)
+        return kept, labels[kept]
     if max_per_class is None and not class_balance:
         return accepted.astype(np.int64), labels[accepted]
 
@@ -160,18 +208,37 @@ def pseudo_label_report(indices, labels, true_labels, n_unlabeled: int,
     }
 
 
+def class_thresholds(proba, indices, labels, num_classes: int = NUM_CLASSES) -> list[float | None]:
+    """Per class, the lowest confidence among the rows accepted with that pseudo-label: the
+    class's effective threshold (None for a class with no accepted row)."""
+    proba = _as_proba(proba)
+    confidence = proba.max(axis=1)[np.asarray(indices, dtype=np.int64)]
+    labels = np.asarray(labels, dtype=np.int64)
+    return [float(confidence[labels == c].min()) if (labels == c).any() else None
+            for c in range(num_classes)]
+
+
+def per_class_correct(indices, labels, true_labels, num_classes: int = NUM_CLASSES) -> list[int]:
+    """Per pseudo-label class, how many accepted rows with a known true label are right."""
+    labels = np.asarray(labels, dtype=np.int64)
+    truth = np.asarray(true_labels, dtype=np.int64)[np.asarray(indices, dtype=np.int64)]
+    right = (truth == labels) & (truth != UNKNOWN_LABEL)
+    return np.bincount(labels[right], minlength=num_classes)[:num_classes].astype(int).tolist()
+
+
 def self_training(train_fn: Callable[[np.ndarray, np.ndarray, int], Any],
                   predict_fn: Callable[[Any, np.ndarray], np.ndarray],
                   x_labeled, y_labeled, x_unlabeled, threshold: float, rounds: int = 1,
                   y_unlabeled_true=None, extra_unlabeled=None, max_per_class: int | None = None,
                   class_balance: bool = False, num_classes: int = NUM_CLASSES,
-                  evaluate_fn: Callable[[Any, int], dict] | None = None) -> tuple[Any, list[dict]]:
+                  evaluate_fn: Callable[[Any, int], dict] | None = None,
+                  class_shares=None) -> tuple[Any, list[dict]]:
     """Self-training: train on the labels, pseudo-label the pool, retrain, `rounds` times.
 
     Round 0 calls ``train_fn(x_labeled, y_labeled, 0)``. Each round r = 1..rounds predicts the
     pool (x_unlabeled followed by extra_unlabeled, e.g. the test images) with the previous
     round's model, selects pseudo-labels with :func:`select_pseudo_labels` (threshold,
-    max_per_class, class_balance), and calls ``train_fn(labeled + pseudo-labeled rows, r)``.
+    max_per_class, class_balance, class_shares), and calls ``train_fn(labeled + pseudo-labeled rows, r)``.
     Pseudo-labels are recomputed from scratch every round (not accumulated), so a later, better
     model can revise or drop earlier ones. Labeled rows come first in every training set,
     pseudo-labeled rows follow in pool order.
@@ -180,7 +247,8 @@ def self_training(train_fn: Callable[[np.ndarray, np.ndarray, int], Any],
     labeled_rows, pseudo_rows, train_rows, threshold, accepted_unlabeled, accepted_extra and the
     keys of :func:`pseudo_label_report` over the whole pool (accuracy scored only on
     x_unlabeled rows, and only when y_unlabeled_true is given; extra rows are never scored);
-    round 0 has zero accepted rows. ``evaluate_fn(handle, round)`` may add keys (e.g. the
+    round 0 has zero accepted rows. Rounds 1.. also have class_thresholds (per class, the lowest
+    confidence accepted) and, when the truth is known, per_class_correct. ``evaluate_fn(handle, round)`` may add keys (e.g. the
     validation accuracy) to each round's report.
     """
     x_labeled, y_labeled = np.asarray(x_labeled), np.asarray(y_labeled, dtype=np.int64)
@@ -218,8 +286,11 @@ def self_training(train_fn: Callable[[np.ndarray, np.ndarray, int], Any],
         proba = _as_proba(predict_fn(handle, pool))
         if len(proba) != len(pool):
             raise ValueError(f"predict_fn returned {len(proba)} rows for {len(pool)} inputs")
-        indices, labels = select_pseudo_labels(proba, threshold, max_per_class, class_balance)
+        indices, labels = select_pseudo_labels(proba, threshold, max_per_class, class_balance, class_shares)
         report = pseudo_label_report(indices, labels, pool_truth, len(pool), num_classes)
+        report["class_thresholds"] = class_thresholds(proba, indices, labels, num_classes)
+        if pool_truth is not None:
+            report["per_class_correct"] = per_class_correct(indices, labels, pool_truth, num_classes)
         x_train = np.concatenate([x_labeled, pool[indices].astype(x_labeled.dtype, copy=False)])
         y_train = np.concatenate([y_labeled, labels])
         handle = train_fn(x_train, y_train, round_index)
@@ -318,24 +389,30 @@ def default_run_name(fraction: float, pool: str, round_index: int) -> str:
 def self_training_experiment(train: Callable[..., Any], predict: Callable[[Any, np.ndarray], np.ndarray],
                              x_train, y_train, fractions: Sequence[float], seed: int, threshold: float,
                              rounds: int, extra_pool=None,
-                             run_name: Callable[[float, str, int], str] = default_run_name
-                             ) -> dict[float, FractionRuns]:
+                             run_name: Callable[[float, str, int], str] = default_run_name,
+                             selection: str = "threshold") -> dict[float, FractionRuns]:
     """The report's semi-supervised experiment: for each labeled fraction, a baseline trained on
     the labeled part (:func:`labeled_split`) and :func:`self_training` on each pool.
 
-    ``train(name, x_train=..., y_train=...)`` trains (or reuses) a model and returns a run with
-    ``.name`` and ``.metrics`` (val_accuracy, epochs_run, seconds_per_epoch), e.g.
-    ``functools.partial(train_cnn, inputs=..., cnn=..., ...)``. ``predict(run, x)`` returns
+    ``train(name, x_train=..., y_train=..., labeled_rows=...)`` trains (or reuses) a model and
+    returns a run with ``.name`` and ``.metrics`` (val_accuracy, epochs_run, seconds_per_epoch);
+    labeled_rows, the size of the fraction's labeled part, sets the budget of all its runs
+    (:func:`semi_steps`). ``predict(run, x)`` returns
     class probabilities; pass a :class:`PoolPredictor` so that each run predicts once.
 
     Pools: "train" holds the fraction's unlabeled training rows; with `extra_pool` (e.g. the
     test images), "train+test" holds them followed by extra_pool, and it runs first so that a
     PoolPredictor serves the smaller pool from its predictions. Both pools share the baseline.
     An empty extra_pool (a data folder without test images) adds no pool.
+    Pseudo-labels (:data:`SELECTIONS`): "threshold" takes every row whose confidence reaches
+    `threshold`; "class_shares" takes as many, shared among the classes as the fraction's labeled
+    images are (:func:`select_pseudo_labels`).
     Run names: ``run_name(fraction, pool, round)`` (the report passes the experiment list's,
     helpers.experiments.registry.semi_run_name; default_run_name otherwise). Each round's
     report gets run, val_accuracy, epochs and seconds_per_epoch from its run.
     """
+    if selection not in SELECTIONS:
+        raise ValueError(f"selection must be one of {', '.join(SELECTIONS)}, got {selection!r}")
     x_train, y_train = np.asarray(x_train), np.asarray(y_train)
     pools = {"train": None}
     if extra_pool is not None and len(extra_pool):
@@ -355,7 +432,7 @@ def self_training_experiment(train: Callable[..., Any], predict: Callable[[Any, 
                 if r == 0 and tag in baselines:
                     return baselines[tag]
                 name = run_name(fraction, pool, r)
-                run = train(name, x_train=x, y_train=y)
+                run = train(name, x_train=x, y_train=y, labeled_rows=len(labeled))
                 if r == 0:
                     baselines[tag] = run
                 return run
@@ -365,8 +442,11 @@ def self_training_experiment(train: Callable[..., Any], predict: Callable[[Any, 
                 return {"run": run.name, "val_accuracy": run.metrics["val_accuracy"],
                         "epochs": run.metrics["epochs_run"], "seconds_per_epoch": run.metrics["seconds_per_epoch"]}
 
+            shares = (np.bincount(y_lab.astype(np.int64), minlength=NUM_CLASSES)
+                      if selection == "class_shares" else None)
             _, reports = self_training(train_round, predict, x_lab, y_lab, x_unl, threshold, rounds,
-                                       y_unlabeled_true=y_unl, extra_unlabeled=extra, evaluate_fn=evaluate)
+                                       y_unlabeled_true=y_unl, extra_unlabeled=extra, evaluate_fn=evaluate,
+                                       class_shares=shares)
             pool_runs[pool] = PoolRuns(reports, runs)
         baseline = baselines[tag]
         experiment[fraction] = FractionRuns(fraction, tag, len(labeled), len(unlabeled), y_unl, baseline,
@@ -380,7 +460,8 @@ def fraction_result(entry: FractionRuns, y_val) -> dict:
     Keys: labeled_rows, unlabeled_rows, baseline (val_accuracy, run, epochs),
     baseline_accuracy_on_unlabeled, and per pool (:data:`POOL_KEYS`) the last round's
     val_accuracy, run, pool, pseudo_label_accuracy, accepted counts, the paired comparison with
-    the baseline on the validation split (fixed, broken, mcnemar_p; runs need ``.val_proba``)
+    the baseline on the validation split (fixed, broken, mcnemar_p, and the change's 95%
+    interval change_low..change_high, :func:`paired_difference_interval`; runs need ``.val_proba``)
     and all rounds' reports. "self_training" is the "train" pool's (the "train+test" one's when
     there is no "train" pool); its pseudo_label_accuracy and rounds are repeated at the top.
     """
@@ -392,11 +473,13 @@ def fraction_result(entry: FractionRuns, y_val) -> dict:
     for pool in entry.pool_order:
         runs, last = entry.pools[pool], entry.pools[pool].last
         fixed, broken, p = paired_comparison(base_run.val_proba, runs.runs[last["round"]].val_proba, y_val)
+        _, low, high = paired_difference_interval(fixed, broken, len(y_val))
         result[POOL_KEYS[pool]] = {
             "val_accuracy": last["val_accuracy"], "run": last["run"], "pool": pool,
             "pseudo_label_accuracy": last["pseudo_label_accuracy"], "accepted": last["accepted"],
             "accepted_unlabeled": last["accepted_unlabeled"], "accepted_extra": last["accepted_extra"],
-            "fixed": fixed, "broken": broken, "mcnemar_p": p, "rounds": runs.reports}
+            "fixed": fixed, "broken": broken, "mcnemar_p": p, "change_low": low, "change_high": high,
+            "rounds": runs.reports}
     main = result.get("self_training") or result.get("self_training_with_test")
     result.update(self_training=main, pseudo_label_accuracy=main["pseudo_label_accuracy"], rounds=main["rounds"])
     return result

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
-from helpers.analysis.semi import default_run_name
+from helpers.analysis.semi import default_run_name, semi_steps
 from helpers.core.config import MAIN_RUN, resolve
 from helpers.modeling.store import train_command
 
@@ -64,9 +64,12 @@ def _status(params: dict, name: str, config: dict, identity: str) -> tuple[str, 
     return status
 
 
-def semi_training(training: dict, steps: int) -> dict:
-    """The self-training runs' settings: the main CNN's, with a budget of `steps` optimizer
-    steps instead of epochs (a larger pseudo-labelled set does not multiply the cost)."""
+def semi_training(training: dict, epochs: float, labeled_rows: int) -> dict:
+    """The settings of a labelled fraction's self-training runs: the main CNN's, with a budget
+    in optimizer steps instead of epochs, `epochs` epochs of the fraction's `labeled_rows`
+    labelled images (helpers.analysis.semi.semi_steps): a larger pseudo-labelled set does not
+    multiply the cost."""
+    steps = semi_steps(epochs, labeled_rows, training["batch_size"])
     return {**{k: v for k, v in training.items() if k != "epochs"}, "steps": steps}
 
 
@@ -156,11 +159,14 @@ def experiments(params: dict, with_test: bool = True) -> list[Experiment]:
     return [MAIN_CNN, *ABLATION.values(), DNN, HIST_EQ_CNN, *semi_experiments(params, with_test)]
 
 
-def training_settings(experiment: Experiment, params: dict) -> dict:
-    """The training settings of an experiment under a profile's parameters."""
+def training_settings(experiment: Experiment, params: dict, labeled_rows: int | None = None) -> dict:
+    """The training settings of an experiment under a profile's parameters (a self-training run
+    needs `labeled_rows`, the size of its fraction's labelled part)."""
     training = params["training"]
     if experiment.fraction is not None:
-        return semi_training(training, params["semi_steps"])
+        if labeled_rows is None:
+            raise ValueError(f"{experiment.name}: a self-training run's budget needs its labelled rows")
+        return semi_training(training, params["semi_epochs"], labeled_rows)
     if experiment.epochs_key:
         return ablation_training(training, params[experiment.epochs_key])
     return training
@@ -175,7 +181,9 @@ def _cnn_entry(experiment: Experiment, inputs, params, x_train=None, y_train=Non
     from helpers.experiments.inputs import cnn_run_config, train_cnn
     from helpers.modeling.recipe import epochs_for
 
-    training, models_dir = training_settings(experiment, params), params["models_dir"]
+    labeled_rows = len(y_train) if experiment.fraction is not None else None
+    training = training_settings(experiment, params, labeled_rows)
+    models_dir = params["models_dir"]
     augmentation = augmentation_of(experiment, params)
     cnn = {**params["cnn"], **experiment.cnn_changes}
     config = cnn_run_config(inputs, cnn, training, augmentation, experiment.normalize,
@@ -244,7 +252,7 @@ def _student_entry(experiment: Experiment, inputs, params) -> PlannedRun:
     from helpers.modeling.recipe import epochs_for
 
     labeled, unlabeled = labeled_split(inputs.y_train, experiment.fraction, params["seed"])
-    training = training_settings(experiment, params)
+    training = training_settings(experiment, params, len(labeled))
     # Its rows (labels + accepted pseudo-labels) are known once its teacher exists; the cost
     # is about the step budget whatever they are.
     extra = len(inputs.x_test) if experiment.pool != "train" else 0
@@ -287,7 +295,8 @@ def profile_budget(params: dict, train_rows: int, test_rows: int) -> dict[str, t
     half an epoch more or less)."""
     budget = {}
     for experiment in experiments(params, with_test=bool(test_rows)):
-        training = training_settings(experiment, params)
+        labeled_rows = round(experiment.fraction * train_rows) if experiment.fraction is not None else None
+        training = training_settings(experiment, params, labeled_rows)
         images = (training["steps"] * training["batch_size"] if training.get("steps")
                   else training["epochs"] * train_rows)
         budget[experiment.name] = (experiment.kind, images)
@@ -306,7 +315,8 @@ def run_name(name: str | Experiment) -> Experiment:
         return name
     from helpers.core.config import load_profile
 
-    known = {e.name: e for e in experiments(load_profile("full"))}
+    # The train + test pool's runs are known even where the profile leaves that variant off.
+    known = {e.name: e for e in experiments({**load_profile("full"), "semi_use_test": True})}
     if name in known:
         return known[name]
     if name.startswith("semi_"):

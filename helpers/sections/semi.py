@@ -10,10 +10,12 @@ from matplotlib.figure import Figure
 
 from helpers.analysis.semi import (
     POOL_KEYS,
+    SELECTIONS,
     FractionRuns,
     acceptance_curve,
     fraction_result,
     most_over_represented,
+    semi_steps,
 )
 from helpers.analysis.stats import significant_changes
 from helpers.core.config import CLASS_NAMES, NUM_CLASSES
@@ -23,15 +25,18 @@ POOL_LABELS = {"train": "train", "train+test": "train + test"}
 """How the report names each pool."""
 
 
-def settings_summary(*, fractions: Sequence[float], threshold: float, rounds: int, steps: int,
+def settings_summary(*, fractions: Sequence[float], threshold: float, rounds: int, epochs: float,
                      training: dict, train_images: int, test_images: int, use_test: bool,
-                     seed: int) -> dict:
+                     seed: int, selection: str = "threshold") -> dict:
     """The experiment's settings: `training` is the section-1 training dict (batch size, label
-    smoothing, flip TTA); `use_test` asks for the train + test pool, which needs test images."""
+    smoothing, flip TTA); `epochs` sets each fraction's budget (helpers.analysis.semi.semi_steps);
+    `use_test` asks for the train + test pool, which needs test images."""
+    if selection not in SELECTIONS:
+        raise ValueError(f"semi_selection must be one of {', '.join(SELECTIONS)}, got {selection!r}")
     smoothing = training.get("label_smoothing") or 0
     use_test_pool = bool(use_test and test_images)
-    return {"fractions": list(fractions), "threshold": threshold, "rounds": rounds, "steps": steps,
-            "images_per_run": steps * training["batch_size"],
+    return {"fractions": list(fractions), "threshold": threshold, "selection": selection,
+            "rounds": rounds, "epochs": epochs, "batch_size": training["batch_size"],
             "tta_flip": bool(training.get("tta_flip", False)), "use_test_requested": use_test,
             "use_test": use_test_pool, "pools": ["train", "train+test"] if use_test_pool else ["train"],
             "train_images": train_images, "test_images": test_images, "seed": seed,
@@ -42,24 +47,35 @@ def settings_summary(*, fractions: Sequence[float], threshold: float, rounds: in
 def settings_sentences(s: dict) -> str:
     """The paragraph on the experiment's settings."""
     if s["use_test"]:
-        pool = (f"pool = unlabeled training images, and as a variant unlabeled training + "
+        pool = (f"Pool: the unlabeled training images, and as a variant unlabeled training + "
                 f"{s['test_images']:,} test images. ")
     elif s["use_test_requested"]:
-        pool = ("pool = unlabeled training images (the data has no test images, so the train + test "
+        pool = ("Pool: the unlabeled training images (the data has no test images, so the train + test "
                 "variant is skipped). ")
     else:
-        pool = "pool = unlabeled training images. "
+        pool = ("Pool: the unlabeled training images (the course's variant with the test images in the "
+                "pool is off in this profile: `semi_use_test`). ")
     ceiling = (f"With label smoothing {s['label_smoothing']:g} the training target of the true class "
                f"is {s['confidence_ceiling']:.3f}, so that is about as confident as the model gets; "
                "the threshold is set against that." if s["label_smoothing"] else "")
+    if s["selection"] == "class_shares":
+        selection = (f"the threshold **{s['threshold']:g}** on the{' flip-averaged' if s['tta_flip'] else ''} "
+                     "softmax sets how many pseudo-labels (as many as there are unlabeled images at least "
+                     "that confident); these are then shared among the classes in the proportions of the "
+                     "labeled images, each class taking its most confident predictions, so each class gets "
+                     "its own confidence threshold (class-balanced self-training, as in Noisy Student and "
+                     "FlexMatch) and the easy, frequent happy class cannot crowd out fear or disgust; ")
+    else:
+        selection = (f"every unlabeled image whose{' flip-averaged' if s['tta_flip'] else ''} softmax "
+                     f"confidence reaches **{s['threshold']:g}** is pseudo-labeled; ")
     return (
         f"**Settings of this run.** Labeled fractions: {', '.join(pct(f, 0) for f in s['fractions'])} "
         f"of the {s['train_images']:,} training images (stratified by class, seed {s['seed']}). Every "
-        f"model (baseline and self-trained) trains for the same budget of {s['steps']:,} optimizer "
-        f"steps ({s['images_per_run']:,} images, rounded to whole epochs of its training set) with the "
-        f"section-1 settings; confidence threshold **{s['threshold']:g}** on "
-        f"the{' flip-averaged' if s['tta_flip'] else ''} softmax; "
-        f"{plural(s['rounds'], 'self-training round')}; " + pool + ceiling)
+        f"model of a fraction, baseline and self-trained alike, trains with the section-1 settings for "
+        f"the optimizer steps of {s['epochs']:g} epochs of that fraction's labeled images (so a "
+        f"larger labeled part is trained as far as a smaller one, and a self-trained model gets as "
+        f"many updates as its baseline, on more images); "
+        + selection + f"{plural(s['rounds'], 'self-training round')}. " + pool + ceiling)
 
 
 def experiment_summary(experiment: dict[float, FractionRuns], y_val, settings: dict,
@@ -68,8 +84,8 @@ def experiment_summary(experiment: dict[float, FractionRuns], y_val, settings: d
     (under str(fraction)), the true class counts of its unlabeled images, the class its accepted
     pseudo-labels over-represent most, and over all self-trained models how many changed
     significantly (McNemar). `reference` is the main CNN's run (all labels), if there is one."""
-    summary = {"threshold": settings["threshold"], "rounds": settings["rounds"],
-               "steps": settings["steps"], "use_test": settings["use_test"],
+    summary = {"threshold": settings["threshold"], "selection": settings["selection"],
+               "rounds": settings["rounds"], "epochs": settings["epochs"], "use_test": settings["use_test"],
                "tta_flip": settings["tta_flip"], "fractions": settings["fractions"],
                "pools": settings["pools"], "train_images": settings["train_images"],
                "test_images": settings["test_images"], "validation_faces": len(y_val),
@@ -79,6 +95,7 @@ def experiment_summary(experiment: dict[float, FractionRuns], y_val, settings: d
     gains, over = [], {}
     for fraction, e in experiment.items():
         result = fraction_result(e, y_val)
+        result["steps"] = semi_steps(settings["epochs"], e.labeled, settings["batch_size"])
         result["unlabeled_class_counts"] = np.bincount(e.y_unlabeled, minlength=NUM_CLASSES).tolist()
         found = most_over_represented(e.pools["train"].last["per_class"], e.y_unlabeled)
         if found is not None and found[1] > found[2]:  # a class the pseudo-labels over-represent
@@ -88,6 +105,7 @@ def experiment_summary(experiment: dict[float, FractionRuns], y_val, settings: d
             r = result[POOL_KEYS[pool]]
             gains.append({"fraction": fraction, "pool": pool,
                           "change": r["val_accuracy"] - result["baseline"]["val_accuracy"],
+                          "change_low": r["change_low"], "change_high": r["change_high"],
                           "mcnemar_p": r["mcnemar_p"]})
         summary[str(fraction)] = result
     better, worse, unclear = significant_changes((g["change"], g["mcnemar_p"]) for g in gains)
@@ -120,12 +138,30 @@ def accuracy_table(s: dict) -> pd.DataFrame:
         for i, pool in enumerate(s["pools"]):
             last = result[POOL_KEYS[pool]]["val_accuracy"]
             row[f"self-trained ({POOL_LABELS[pool]} pool)"] = pct(last)
-            row[f"change (points){' ' * i}"] = f"{100 * (last - base):+.1f}"
+            r = result[POOL_KEYS[pool]]
+            row[f"change, points (95% interval){' ' * i}"] = (
+                f"{100 * (last - base):+.1f} ({100 * r['change_low']:+.1f} to {100 * r['change_high']:+.1f})")
         rows.append(row)
     if s["all_labels_reference"] is not None:
         rows.append({"labeled": f"all {s['train_images']:,} (reference)",
                      "baseline": pct(s["all_labels_reference"]["val_accuracy"])})
     return pd.DataFrame(rows).fillna("")
+
+
+def rounds_caption(s: dict) -> str:
+    """The sentence above rounds_table."""
+    how = (f"as many as reach confidence {s['threshold']:g}, shared among the classes as the labels are"
+           if s["selection"] == "class_shares" else f"confidence >= {s['threshold']:g}")
+    return (f"**Pseudo-labels accepted per round** ({how}). Their accuracy is measured on the accepted "
+            "training images, whose true labels were kept aside" +
+            ("; test images have none." if s["use_test"] else "."))
+
+
+def class_caption(s: dict) -> str:
+    """The sentence above class_table."""
+    return ("**Accepted pseudo-labels per class**, with the true class counts of the unlabeled training "
+            "images for comparison; under each round, how many of a class's pseudo-labels are right and "
+            "the lowest confidence it accepted (its threshold).")
 
 
 def rounds_table(s: dict) -> pd.DataFrame:
@@ -148,9 +184,17 @@ def class_table(s: dict) -> pd.DataFrame:
     rows = []
     for fraction, result in _results(s).items():
         for pool in s["pools"]:
-            rows += [{"labeled": pct(fraction, 0), "pseudo-labels of": f"{POOL_LABELS[pool]} pool",
-                      "round": rep["round"], **dict(zip(CLASS_NAMES, rep["per_class"]))}
-                     for rep in result[POOL_KEYS[pool]]["rounds"][1:]]
+            for rep in result[POOL_KEYS[pool]]["rounds"][1:]:
+                rows.append({"labeled": pct(fraction, 0), "pseudo-labels of": f"{POOL_LABELS[pool]} pool",
+                             "round": rep["round"], **dict(zip(CLASS_NAMES, rep["per_class"]))})
+                if rep.get("per_class_correct") is not None and pool == "train":
+                    rows.append({"labeled": "", "pseudo-labels of": "of them right", "round": "",
+                                 **{name: pct(right / n, 0) if n else "" for name, right, n in
+                                    zip(CLASS_NAMES, rep["per_class_correct"], rep["per_class"])}})
+                if rep.get("class_thresholds") is not None:
+                    rows.append({"labeled": "", "pseudo-labels of": "lowest confidence taken", "round": "",
+                                 **{name: "" if t is None else f"{t:.2f}" for name, t in
+                                    zip(CLASS_NAMES, rep["class_thresholds"])}})
         rows.append({"labeled": pct(fraction, 0), "pseudo-labels of": "true labels, unlabeled train",
                      "round": "", **dict(zip(CLASS_NAMES, result["unlabeled_class_counts"]))})
     return pd.DataFrame(rows)
@@ -201,8 +245,9 @@ def _fraction_sentence(fraction: float, result: dict, s: dict) -> str:
     base = result["baseline"]["val_accuracy"]
     text = [f"- **{pct(fraction, 0)} labeled ({result['labeled_rows']:,} images).**"]
     first = result["rounds"][1] if len(result["rounds"]) > 1 else None
+    text.append(f"Each of its models trains for {result['steps']:,} optimizer steps.")
     if first is not None and first["accepted"]:
-        text.append(f"The threshold accepts {first['accepted']:,} of the {first['n_unlabeled']:,} "
+        text.append(f"The selection accepts {first['accepted']:,} of the {first['n_unlabeled']:,} "
                     f"unlabeled training images ({pct(first['accepted_fraction'])}); "
                     f"{pct_or_na(first['pseudo_label_accuracy'])} of these pseudo-labels are right, "
                     f"against {pct(result['baseline_accuracy_on_unlabeled'])} for all of the "
@@ -212,9 +257,11 @@ def _fraction_sentence(fraction: float, result: dict, s: dict) -> str:
     for pool in s["pools"]:
         r = result[POOL_KEYS[pool]]
         change = change_words(base, r["val_accuracy"], r["fixed"], r["broken"], r["mcnemar_p"])
-        text.append(f"Self-training on the unlabeled training images {change}." if pool == "train" else
-                    f"With the {s['test_images']:,} test images added to the pool "
-                    f"({r['accepted_extra']:,} of them accepted), self-training {change}.")
+        interval = (f" The change's 95% interval is {100 * r['change_low']:+.1f} to "
+                    f"{100 * r['change_high']:+.1f} points.")
+        text.append((f"Self-training on the unlabeled training images {change}." if pool == "train" else
+                     f"With the {s['test_images']:,} test images added to the pool "
+                     f"({r['accepted_extra']:,} of them accepted), self-training {change}.") + interval)
     reference = s["all_labels_reference"]
     if reference is not None:
         gap = 100 * (reference["val_accuracy"] - base)
@@ -245,4 +292,13 @@ def experiment_sentences(s: dict) -> str:
             f"(exact McNemar test, 5% level); the other {overall['unclear']} are not significantly "
             f"different. The largest change is {100 * largest['change']:+.1f} points "
             f"({pct(largest['fraction'], 0)} labeled, {POOL_LABELS[largest['pool']]} pool).")
+        selection = ("shared among the classes as the labels are" if s["selection"] == "class_shares"
+                     else "all above the threshold")
+        lines.append(
+            f"- **Scope**: this holds for this set-up: {plural(s['rounds'], 'self-training round')} from "
+            f"the section-1 CNN, pseudo-labels of confidence threshold {s['threshold']:g} "
+            f"({selection}), every model trained for the steps of {s['epochs']:g} epochs of its "
+            f"labeled images, one seed, scored on {s['validation_faces']:,} validation faces. Other "
+            "thresholds, more rounds, longer training of the self-trained models or stronger methods "
+            "(consistency training such as FixMatch) may do differently.")
     return "\n".join(lines)
