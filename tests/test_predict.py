@@ -526,6 +526,20 @@ def test_predictions_and_photo_figures():
     fig = photo_figure(photo, [(10, 20, 30, 30)], proba[:1])
     assert len(fig.axes[0].patches) == 1 and fig.axes[0].texts[0].get_text() == f"{CLASS_NAMES[3]} 57%"
     assert fig.get_size_inches().tolist() == [6.0, 3.0]
+    eight = predictions_figure(np.zeros((8, 48, 48), np.uint8), [0] * 8, np.eye(7)[[0] * 8])
+    assert eight.get_size_inches()[0] <= 8  # two rows of four, not one of eight
+
+
+def test_explanation_titles_name_a_photo_face_by_its_place_and_an_image_by_its_name():
+    from helpers.predict.faces import Face
+    from helpers.predict.figures import explanation_figure
+
+    proba, cam = np.eye(7)[3], np.zeros((48, 48))
+    face = np.zeros((48, 48), np.uint8)
+    fig = explanation_figure(Face("validation face 246", 0, face), proba, cam, "cnn")
+    assert fig._suptitle.get_text() == f"validation face 246: {CLASS_NAMES[3]}"
+    fig = explanation_figure(Face("/photos/party.jpg", 2, face, (10, 20, 30, 30)), proba, cam, "cnn")
+    assert fig._suptitle.get_text() == f"party.jpg, face 2 at 10,20: {CLASS_NAMES[3]}"
 
 
 def test_a_model_without_weights_is_one_line_in_a_notebook(tmp_path):

@@ -157,7 +157,8 @@ def test_cnn_summary_and_sentences():
         "down to 4608 features before the dense layer(s) of 256 units.")
     text = sections_cnn.training_sentence(s)
     assert "trained for 58 epochs on the CPU (2 cores) with the tensorflow backend, 80.0 s" in text
-    assert text.endswith("(epoch 50). This run reused a saved model.")
+    assert text.endswith("(epoch 50). It was trained before this report was built and reloaded from its "
+                         "saved weights.")
     table = sections_cnn.accuracy_table(s)
     assert table["accuracy"].tolist() == ["67.70%", "66.80%", "73.20%"]
     assert table["measure"][0].startswith("validation accuracy (test-time augmentation: average over")

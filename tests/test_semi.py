@@ -984,8 +984,8 @@ def test_experiment_sentences():
                         "significantly worse than their baseline (exact McNemar test, 5% level); the "
                         "other 0 are not significantly different. The largest change is +75.0 points "
                         "(50% labeled, train pool).")
-    assert lines[2].startswith("- **Scope**: this holds for this set-up: 1 self-training round from the "
-                               "section-1 CNN, pseudo-labels of confidence threshold 0.5 (all above the "
+    assert lines[2].startswith("- **Scope**: this holds for this set-up: 1 self-training round with the "
+                               "main CNN's architecture and settings, pseudo-labels of confidence threshold 0.5 (all above the "
                                "threshold), every model trained for the steps of 4 epochs of its labeled "
                                "images, one seed, scored on 8 validation faces.")
     skewed = s | {"over_represented": {"0.5": {"class": "fear", "accepted_share": 0.3, "true_share": 0.1}}}
@@ -1000,4 +1000,4 @@ def test_experiment_sentences():
     assert twice.count("- **50% labeled") == 1
     nothing = s | {"over_represented": {}, "all_labels_reference": None}
     text = sections_semi.experiment_sentences(nothing)
-    assert "over-represented" not in text and "main CNN" not in text
+    assert "over-represented" not in text and "below the main CNN" not in text

@@ -115,6 +115,31 @@ def test_change_words_lower_not_significant_and_unchanged():
     assert change_words(0.1, 0.2, 1, 0, 0.05).endswith("p = 0.05, not significant at the 5% level)")
 
 
+def test_a_change_in_points_is_the_difference_of_the_printed_percentages():
+    """The report once printed 67.7% -> 66.7% as "-0.9 points" (or -1.1): the change was
+    computed from the unrounded shares. A reader subtracts the printed numbers."""
+    import re
+
+    from helpers.core.words import points
+
+    assert points(0.6774, 0.6668) == -1.0  # unrounded: -1.06
+    assert points(0.40, 0.42) == 2.0 and points(0.5, 0.5) == 0.0
+    assert points(0.12341, 0.2, digits=2) == 7.66
+    rng = np.random.default_rng(0)
+    for before, after in rng.uniform(0.3, 0.8, size=(500, 2)):
+        text = change_words(before, after, 1, 1, 0.5)
+        shown_before, shown_after, delta = (float(v) for v in re.search(
+            r"from ([\d.]+)% to ([\d.]+)% \(([+-][\d.]+) points", text).groups()) if "from" in text else (0, 0, 0)
+        assert delta == pytest.approx(shown_after - shown_before, abs=1e-9), text
+
+
+def test_words_follow_the_significance_level(monkeypatch):
+    import helpers.core.words as words
+
+    monkeypatch.setattr(words, "ALPHA", 0.01)
+    assert words.change_words(0.1, 0.2, 10, 1, 0.02).endswith("not significant at the 1% level)")
+
+
 def test_pct_or_na_and_plural():
     assert pct_or_na(None) == "n/a"
     assert pct_or_na(0.6734) == "67.3%"

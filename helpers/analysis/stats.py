@@ -19,13 +19,8 @@ import numpy as np
 from scipy.stats import binomtest, norm
 
 from helpers.analysis.evaluation import as_labels
-from helpers.core.config import NUM_CLASSES
+from helpers.core.config import ALPHA, CONFIDENCE, NUM_CLASSES  # noqa: F401 (ALPHA, CONFIDENCE: used here and re-exported)
 
-ALPHA = 0.05
-"""The significance level of the report's paired tests: p >= ALPHA is a tie."""
-
-CONFIDENCE = 0.95
-"""The level of the report's confidence intervals."""
 
 
 class Paired(NamedTuple):

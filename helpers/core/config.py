@@ -32,6 +32,12 @@ CLASS_NAMES = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"
 
 NUM_CLASSES = len(CLASS_NAMES)
 
+ALPHA = 0.05
+"""The significance level of the report's paired tests: p >= ALPHA is a tie."""
+
+CONFIDENCE = 0.95
+"""The level of the report's confidence intervals."""
+
 
 IMAGE_SIZE = 48
 

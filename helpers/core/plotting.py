@@ -1,11 +1,61 @@
-"""The one image-grid helper every figure uses (pyplot-free matplotlib Figures)."""
+"""The one image-grid helper every figure uses (pyplot-free matplotlib Figures), and the
+size a figure's text prints at in the PDF (print_size)."""
 
 from __future__ import annotations
 
 import math
 
+import matplotlib as mpl
 import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+
+# nbconvert's LaTeX article template (letter paper, 1in margins: text width 6.5in) includes each
+# output image with \adjustimage{max size={0.9\linewidth}{0.9\paperheight}}: an image larger
+# than this is scaled down to fit, a smaller one keeps its size.
+PRINT_WIDTH = 0.9 * 6.5
+"""The widest a figure prints in the PDF (inches)."""
+PRINT_HEIGHT = 0.9 * 11
+"""The tallest a figure prints in the PDF (inches)."""
+MIN_PRINT_FONT = 8.0
+"""The smallest text size (points) every figure of the report keeps in print."""
+
+
+def print_size(fig) -> dict:
+    """How `fig` prints in the PDF: the notebooks show a figure as a PNG of its tight bounding
+    box plus `savefig.pad_inches` on each side (IPython's inline backend), which the LaTeX
+    template shrinks to at most PRINT_WIDTH x PRINT_HEIGHT inches.
+
+    Draws the figure (Agg) and records every text actually drawn (titles, suptitle, axis and
+    tick labels, legend texts, annotations, colour-bar labels and ticks; invisible and empty
+    texts draw nothing and are left out). Returns width and height (inches, of the image),
+    scale (what the PDF multiplies it by, at most 1), printed_width and printed_height
+    (inches), min_font (points in print of the smallest text; inf without text), smallest
+    (that text) and fonts ([(points in print, text)], smallest first)."""
+    canvas = fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fig)
+    renderer = canvas.get_renderer()
+    drawn = []
+    draw_text = renderer.draw_text
+
+    def recording(gc, x, y, s, prop, angle, ismath=False, mtext=None):
+        if s.strip():
+            drawn.append((prop.get_size_in_points(), s))
+        return draw_text(gc, x, y, s, prop, angle, ismath=ismath, mtext=mtext)
+
+    renderer.draw_text = recording
+    try:
+        fig.draw(renderer)
+    finally:
+        del renderer.draw_text  # back to the class's method
+    box = fig.get_tightbbox(renderer)  # inches
+    pad = mpl.rcParams["savefig.pad_inches"]
+    width, height = box.width + 2 * pad, box.height + 2 * pad
+    scale = min(1.0, PRINT_WIDTH / width, PRINT_HEIGHT / height)
+    fonts = sorted((size * scale, text) for size, text in drawn)
+    return {"width": width, "height": height, "scale": scale, "printed_width": width * scale,
+            "printed_height": height * scale,
+            "min_font": fonts[0][0] if fonts else math.inf,
+            "smallest": fonts[0][1] if fonts else None, "fonts": fonts}
 
 
 def plot_grid(images, titles=None, ncols: int = 8, cmap: str = "gray", vmin=None, vmax=None,

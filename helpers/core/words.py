@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+from helpers.core.config import ALPHA
+
 
 def pct(value: float, digits: int = 1) -> str:
     """0.6734 -> '67.3%'."""
     return f"{100 * value:.{digits}f}%"
+
+
+def points(before: float, after: float, digits: int = 1) -> float:
+    """The change between two shares in percentage points, as a reader computes it from the
+    percentages the report prints (:func:`pct` with `digits`): 0.6774 -> 0.6665 is 67.7% ->
+    66.7%, -1.0 points (not the -1.09 of the unrounded shares, printed -1.1)."""
+    return round(float(f"{100 * after:.{digits}f}") - float(f"{100 * before:.{digits}f}"), digits)
 
 
 def pct_or_na(value: float | None) -> str:
@@ -37,12 +46,12 @@ def change_words(before: float, after: float, fixed: int, broken: int, p: float)
     """The report's phrase for a change of validation accuracy and its paired test, e.g.
     'raises validation accuracy from 40.0% to 42.0% (+2.0 points; it fixes 30 and breaks 10 of
     the validation faces, exact McNemar test p = 0.0022, significant at the 5% level)'."""
-    delta = 100 * (after - before)
+    delta = points(before, after)
     verb = "raises" if delta > 0 else "lowers" if delta < 0 else "leaves"
     where = f"from {pct(before)} to {pct(after)}" if delta else f"at {pct(before)}"
-    verdict = "significant" if p < 0.05 else "not significant"
+    verdict = "significant" if p < ALPHA else "not significant"
     return (f"{verb} validation accuracy {where} ({delta:+.1f} points; it fixes {fixed} and breaks {broken} of the "
-            f"validation faces, exact McNemar test p = {p:.2g}, {verdict} at the 5% level)")
+            f"validation faces, exact McNemar test p = {p:.2g}, {verdict} at the {ALPHA:.0%} level)")
 
 
 def scale_words(ratio: float) -> str:

@@ -66,8 +66,8 @@ def compute_words(compute: dict) -> str:
     (tensorflow); 6 min on NVIDIA H200 (jax); precision mixed_bfloat16'."""
     if not compute or not compute.get("runs"):
         return "no trained run found"
-    text = (f"{compute['images']:,.0f} training images (CNN-image units; profile budget "
-            f"{compute['budget_images']:,.0f}), trained in "
+    text = (f"{compute['images']:,.0f} training images (a DNN image counted as 1/{round(1 / DNN_COST)} of a "
+            f"CNN image, its measured cost; budget {compute['budget_images']:,.0f}), trained in "
             + "; ".join(f"{duration(seconds)} on {hardware}"
                         for hardware, seconds in compute["seconds_by_hardware"].items())
             + f"; precision {', '.join(compute['precision'])}")

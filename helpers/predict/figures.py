@@ -31,22 +31,24 @@ def explanation_figure(face: Face, proba: np.ndarray, cam: np.ndarray, cam_run: 
         axes[2].text(min(proba[k] + 0.02, 0.8), y, f"{proba[k]:.1%}", va="center", fontsize=9)
     axes[2].set_xlim(0, 1)
     axes[2].set_title("top 3 classes", fontsize=9)
-    where = f"face {face.index}" + (f" at {face.box[0]},{face.box[1]}" if face.box else "")
-    fig.suptitle(f"{Path(face.source).name}, {where}: {CLASS_NAMES[top[0]]}", fontsize=10)
+    # A photo's face is named by its place in the photo; a 48x48 image is the face itself.
+    where = f", face {face.index} at {face.box[0]},{face.box[1]}" if face.box else ""
+    fig.suptitle(f"{Path(face.source).name}{where}: {CLASS_NAMES[top[0]]}", fontsize=10)
     fig.tight_layout()
     return fig
 
 
 def predictions_figure(faces: np.ndarray, labels, proba: np.ndarray):
-    """Faces (N, 48, 48) in a row, titled with their true and predicted class and its
-    probability (red where the prediction is wrong). A matplotlib Figure (no pyplot)."""
+    """Faces (N, 48, 48) in rows of at most four, titled with their true and predicted class and
+    its probability (red where the prediction is wrong). A matplotlib Figure (no pyplot)."""
     from helpers.core.plotting import plot_grid
 
     titles = [f"true {CLASS_NAMES[true]}\npred {CLASS_NAMES[p.argmax()]} {p.max():.0%}"
               for true, p in zip(labels, proba)]
     colours = ["black" if p.argmax() == true else "tab:red" for true, p in zip(labels, proba)]
-    return plot_grid(faces, titles=titles, title_colors=colours, ncols=len(faces), vmin=0, vmax=255,
-                     cell_size=1.7)
+    # Four to a row keep the titles legible at the notebook's width (eight in a row: 8 px text).
+    return plot_grid(faces, titles=titles, title_colors=colours, ncols=min(len(faces), 4), vmin=0,
+                     vmax=255, cell_size=1.9)
 
 
 def photo_figure(grey: np.ndarray, boxes, proba: np.ndarray):

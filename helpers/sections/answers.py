@@ -236,7 +236,7 @@ def semi_answer(r: dict) -> str:
     fractions = join(pct(float(x), 0) for x in need(s, "fractions"))
     better, worse = need(overall, "better"), need(overall, "worse")
     largest = need(overall, "largest")
-    change = (f"largest change {100 * need(largest, 'change'):+.1f} points (95% interval "
+    change = (f"largest change {100 * need(largest, 'change'):+.1f} points ({CONFIDENCE:.0%} interval "
               f"{100 * need(largest, 'change_low'):+.1f} to {100 * need(largest, 'change_high'):+.1f}; "
               f"{pct(float(need(largest, 'fraction')), 0)} labeled, {need(largest, 'pool')} pool)")
     if not better and not worse:

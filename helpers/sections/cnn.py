@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +36,8 @@ def stages(model) -> list[dict]:
 
 
 def _stage_label(group) -> str:
+    """A stage's box text, in short lines (at most about 15 characters: five boxes fit the
+    printed page's width at 8 points)."""
     key, layers = group["key"], group["layers"]
     name = STAGE_NAMES.get(key, key.replace("block", "block ").replace("dense", "dense ").capitalize())
     convs = [l for l in layers if type(l).__name__ == "Conv2D"]
@@ -42,12 +45,13 @@ def _stage_label(group) -> str:
     lines = [name]
     if convs:
         c = convs[0]
-        lines.append(f"{len(convs)} x conv {c.kernel_size[0]}x{c.kernel_size[1]}, {c.filters} filters")
-        lines.append("+ batch norm + ReLU")
+        lines += [f"{len(convs)} x conv {c.kernel_size[0]}x{c.kernel_size[1]}", f"{c.filters} filters",
+                  "+ BN + ReLU"]
     elif dense and key != "logits":
-        lines.append(f"{dense[0].units} units + BN + ReLU")
+        lines += [f"{dense[0].units} units", "+ BN + ReLU"]
     elif key == "aug":
-        lines.append(", ".join(type(l).__name__.removeprefix("Random").lower() for l in layers))
+        lines += textwrap.wrap(", ".join(type(l).__name__.removeprefix("Random").lower()
+                                         for l in layers), 15)
     if any(type(l).__name__ == "MaxPooling2D" for l in layers):
         lines.append("max-pool 2x2")
     drop = [l for l in layers if type(l).__name__ == "Dropout"]
@@ -60,29 +64,36 @@ def _stage_label(group) -> str:
 
 
 def architecture_figure(model, per_row: int = 5, title: str | None = None) -> Figure:
-    """The model as a chain of boxes, one per stage, wrapped into rows."""
+    """The model as a chain of boxes, one per stage, wrapped into rows of `per_row`, an arrow
+    from each box to the next. Drawn at its print size (at most 5.6 inches wide, the PDF's
+    figure width) with 8-point box text."""
     groups = stages(model)
     rows = int(np.ceil(len(groups) / per_row))
-    fig = Figure(figsize=(2.5 * per_row, 2.2 * rows))
+    lines = max(group["label"].count("\n") + 1 for group in groups)
+    row_height = 0.135 * lines + 0.4  # the tallest box and the gap the wrapping arrow crosses
+    fig = Figure(figsize=(min(5.6, 1.12 * per_row), row_height * rows + 0.35))
     ax = fig.subplots()
     ax.set_xlim(0, per_row)
     ax.set_ylim(rows, 0)
     ax.axis("off")
+    boxes = []
     for i, group in enumerate(groups):
         row, col = divmod(i, per_row)
-        ax.text(col + 0.45, row + 0.5, group["label"], ha="center", va="center", fontsize=9.5,
-                bbox=dict(boxstyle="round,pad=0.4", fc="#e8f0fb", ec="#4a78b5"))
-        if i + 1 < len(groups):
-            if col + 1 < per_row:
-                ax.annotate("", xy=(col + 0.98, row + 0.5), xytext=(col + 0.9, row + 0.5),
-                            arrowprops=dict(arrowstyle="->"))
-            else:
-                ax.annotate("", xy=(0.1, row + 1.15), xytext=(col + 0.45, row + 0.88),
-                            arrowprops=dict(arrowstyle="->", connectionstyle="arc3,rad=0.05",
-                                            color="grey"))
+        boxes.append(ax.text(col + 0.5, row + 0.45, group["label"], ha="center", va="center",
+                             fontsize=8, linespacing=1.15,
+                             bbox=dict(boxstyle="round,pad=0.3", fc="#e8f0fb", ec="#4a78b5")))
+    # Arrows from box to box, in the boxes' own coordinates (0..1 across the text), shortened
+    # by the boxes' padding: along a row edge to edge, and from a row's last box down to the
+    # next row's first.
+    for i, (before, after) in enumerate(zip(boxes, boxes[1:])):
+        along = (i + 1) % per_row
+        ax.annotate("", xy=(0, 0.5) if along else (0.5, 1), xycoords=after,
+                    xytext=(1, 0.5) if along else (0.5, 0), textcoords=before,
+                    arrowprops=dict(arrowstyle="->", shrinkA=4, shrinkB=4,
+                                    color="black" if along else "grey"))
     total = model.count_params()
-    fig.suptitle(title or f"{model.name}: {total:,} parameters")
-    fig.tight_layout()
+    fig.suptitle(title or f"{model.name}: {total:,} parameters", fontsize=10)
+    fig.tight_layout(pad=0.2)
     return fig
 
 
@@ -201,7 +212,8 @@ def training_sentence(s: dict) -> str:
     """The loss, where the run trained and which checkpoint it kept."""
     return ("Loss: cross-entropy on one-hot labels. The model was trained for "
             f"{s['trained_where']}; the checkpoint kept is the one with the best validation accuracy "
-            f"(epoch {s['best_epoch']})." + (" This run reused a saved model." if s["reused"] else ""))
+            f"(epoch {s['best_epoch']})." + (" It was trained before this report was built and reloaded from its saved weights."
+                                          if s["reused"] else ""))
 
 
 def accuracy_table(s: dict) -> pd.DataFrame:

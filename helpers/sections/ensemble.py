@@ -53,9 +53,9 @@ def ensemble_sentences(s: dict, top_subset: tuple[str, float], test_faces: int =
         f"{len(s['names'])} CNNs {change_words(s['member_acc'][best], s['accuracy'], *s['paired'])}; "
         f"the members' mean is {pct(float(np.mean(s['member_acc'])))}.",
         f"- The best subset on validation is {top_subset[0]} ({pct(top_subset[1])}). The submission "
-        f"averages the members the profile names ({', '.join(s['names'])}); where they were chosen "
-        "by these validation faces (profiles/full.yaml says so), the ensemble's validation "
-        "accuracy is slightly optimistic.",
+        f"averages the members named in the run's settings ({', '.join(s['names'])}). Where they "
+        "were picked by comparing subsets on these same validation faces (as in the full run), the "
+        "ensemble's validation accuracy is slightly optimistic.",
     ]
     if len(s["names"]) > 1:
         lines.append(f"- All members agree on {pct(s['agree'])} of the validation faces; there the "

@@ -18,8 +18,8 @@ from helpers.analysis.semi import (
     semi_steps,
 )
 from helpers.analysis.stats import significant_changes
-from helpers.core.config import CLASS_NAMES, NUM_CLASSES
-from helpers.core.words import change_words, pct, pct_or_na, plural
+from helpers.core.config import ALPHA, CLASS_NAMES, CONFIDENCE, NUM_CLASSES
+from helpers.core.words import change_words, pct, pct_or_na, plural, points
 
 POOL_LABELS = {"train": "train", "train+test": "train + test"}
 """How the report names each pool."""
@@ -71,7 +71,7 @@ def settings_sentences(s: dict) -> str:
     return (
         f"**Settings of this run.** Labeled fractions: {', '.join(pct(f, 0) for f in s['fractions'])} "
         f"of the {s['train_images']:,} training images (stratified by class, seed {s['seed']}). Every "
-        f"model of a fraction, baseline and self-trained alike, trains with the section-1 settings for "
+        f"model of a fraction, baseline and self-trained alike, trains with the main CNN's settings for "
         f"the optimizer steps of {s['epochs']:g} epochs of that fraction's labeled images (so a "
         f"larger labeled part is trained as far as a smaller one, and a self-trained model gets as "
         f"many updates as its baseline, on more images); "
@@ -139,8 +139,8 @@ def accuracy_table(s: dict) -> pd.DataFrame:
             last = result[POOL_KEYS[pool]]["val_accuracy"]
             row[f"self-trained ({POOL_LABELS[pool]} pool)"] = pct(last)
             r = result[POOL_KEYS[pool]]
-            row[f"change, points (95% interval){' ' * i}"] = (
-                f"{100 * (last - base):+.1f} ({100 * r['change_low']:+.1f} to {100 * r['change_high']:+.1f})")
+            row[f"change, points ({CONFIDENCE:.0%} interval){' ' * i}"] = (
+                f"{points(base, last):+.1f} ({100 * r['change_low']:+.1f} to {100 * r['change_high']:+.1f})")
         rows.append(row)
     if s["all_labels_reference"] is not None:
         rows.append({"labeled": f"all {s['train_images']:,} (reference)",
@@ -257,14 +257,14 @@ def _fraction_sentence(fraction: float, result: dict, s: dict) -> str:
     for pool in s["pools"]:
         r = result[POOL_KEYS[pool]]
         change = change_words(base, r["val_accuracy"], r["fixed"], r["broken"], r["mcnemar_p"])
-        interval = (f" The change's 95% interval is {100 * r['change_low']:+.1f} to "
+        interval = (f" The change's {CONFIDENCE:.0%} interval is {100 * r['change_low']:+.1f} to "
                     f"{100 * r['change_high']:+.1f} points.")
         text.append((f"Self-training on the unlabeled training images {change}." if pool == "train" else
                      f"With the {s['test_images']:,} test images added to the pool "
                      f"({r['accepted_extra']:,} of them accepted), self-training {change}.") + interval)
     reference = s["all_labels_reference"]
     if reference is not None:
-        gap = 100 * (reference["val_accuracy"] - base)
+        gap = points(base, reference["val_accuracy"])
         text.append(f"The baseline is {abs(gap):.1f} points {'below' if gap >= 0 else 'above'} the "
                     f"main CNN, trained with all {s['train_images']:,} labels for "
                     f"{reference['epochs']} epochs.")
@@ -289,14 +289,14 @@ def experiment_sentences(s: dict) -> str:
         lines.append(
             f"- **Overall**: of {overall['models']} self-trained models, {overall['better']} are "
             f"significantly better and {overall['worse']} significantly worse than their baseline "
-            f"(exact McNemar test, 5% level); the other {overall['unclear']} are not significantly "
+            f"(exact McNemar test, {ALPHA:.0%} level); the other {overall['unclear']} are not significantly "
             f"different. The largest change is {100 * largest['change']:+.1f} points "
             f"({pct(largest['fraction'], 0)} labeled, {POOL_LABELS[largest['pool']]} pool).")
         selection = ("shared among the classes as the labels are" if s["selection"] == "class_shares"
                      else "all above the threshold")
         lines.append(
-            f"- **Scope**: this holds for this set-up: {plural(s['rounds'], 'self-training round')} from "
-            f"the section-1 CNN, pseudo-labels of confidence threshold {s['threshold']:g} "
+            f"- **Scope**: this holds for this set-up: {plural(s['rounds'], 'self-training round')} with "
+            f"the main CNN's architecture and settings, pseudo-labels of confidence threshold {s['threshold']:g} "
             f"({selection}), every model trained for the steps of {s['epochs']:g} epochs of its "
             f"labeled images, one seed, scored on {s['validation_faces']:,} validation faces. Other "
             "thresholds, more rounds, longer training of the self-trained models or stronger methods "
