@@ -106,7 +106,8 @@ def test_confusion_summary_tables_sentences_and_figures():
     images = np.random.default_rng(0).integers(0, 256, (10, 8, 8))
     fig = misclassified_figure(images, y, proba, s["top_pairs"][:2], per_pair=3)
     assert len(fig.axes) == 6
-    assert fig.axes[0].get_title() == f"{CLASS_NAMES[0]} -> {CLASS_NAMES[1]}\n66%"
+    assert fig.axes[0].get_ylabel() == f"{CLASS_NAMES[0]}\nas {CLASS_NAMES[1]}"  # the pair, once a row
+    assert fig.axes[0].get_title() == "66%"
     assert fig.axes[1].get_title() == ""            # only one such face: the rest stay empty
 
 

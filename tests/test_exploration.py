@@ -82,6 +82,8 @@ def test_equalization_sentence():
     assert sections_data.equalization_sentence(40.0, 70.25).startswith(
         "Equalization raises the median per-face contrast from 40.0 to 70.2 grey levels")
     assert sections_data.equalization_sentence(70.0, 40.0).startswith("Equalization lowers")
+    # the section numbers come from the report's order, not typed in
+    assert sections_data.equalization_sentence(40.0, 70.0).endswith("measured in sections 4 and 9.")
 
 
 def test_balanced_empty_class_and_unchanged_contrast_read_right():

@@ -556,8 +556,9 @@ def test_pattern_figures():
     grid = sections_filters.pattern_figure(deeper(), 100)
     assert grid.axes[0].images[0].get_array().shape == (32, 32)   # the receptive field only
     assert grid._suptitle.get_text() == ("block3_conv2: filters 0-2 of 128, 100 ascent steps, "
-                                         "32x32 receptive field")
-    assert grid.axes[1].get_title() == "1: 0.2\u21922"
+                                         "32x32 receptive field\n(titles: filter, response on "
+                                         "the starting noise \u2192 after)")
+    assert grid.axes[1].get_title() == "1\n0.2\u21922"
     fig = sections_weak_model.side_by_side_patterns(pattern(), pattern(chosen=np.array([4, 5, 6])),
                                                     "main", "weak", steps=100, columns=2)
     assert [ax.get_title() for ax in fig.axes][:2] == ["0", "1"]
@@ -687,5 +688,5 @@ def test_pick_face(hand_cnn):
     assert face["probability"] == pytest.approx(expected, rel=1e-4)
     maps = {"maps": np.zeros((24, 24, 3)), "size": "24x24"}
     fig = sections_filters.feature_map_grid("block1_conv1", maps, [0, 1, 2], face=7)
-    assert fig._suptitle.get_text() == "block1_conv1: feature maps (24x24) of filters 0-2 for face 7"
+    assert fig._suptitle.get_text() == "block1_conv1: feature maps (24x24) of filters 0-2\nfor face 7"
     assert [ax.get_title() for ax in fig.axes[:3]] == ["0", "1", "2"]

@@ -545,7 +545,9 @@ def test_plot_grid():
     imgs = np.random.default_rng(0).uniform(size=(10, 6, 6, 1))
     fig = plotting.plot_grid(imgs, titles=[f"f{i}" for i in range(10)], ncols=4, cell_size=1.0)
     assert isinstance(fig, Figure) and len(fig.axes) == 10
-    assert fig.get_size_inches().tolist() == [4.0, 3.0]
+    width, height = fig.get_size_inches().tolist()
+    assert width == 4.0 and 3.0 < height < 3.6      # 4 cells a row, 3 rows and their titles
+    assert plotting.plot_grid(imgs, ncols=4, cell_size=1.0).get_size_inches().tolist() == [4.0, 3.0]
     assert fig.axes[9].get_title() == "f9" and fig.axes[0].get_xticks().size == 0
     assert len(plotting.plot_grid(imgs[:3, ..., 0]).axes) == 3
     with pytest.raises(ValueError):
@@ -569,7 +571,7 @@ def test_saliency_figure(cnn, images):
     fig = sections_saliency.saliency_figure(images[:3], maps, labels=[0, 3, 6], keep=0.25)
     assert isinstance(fig, Figure) and len(fig.axes) == 15
     titles = [ax.get_title() for ax in fig.axes[:5]]
-    assert titles == ["original", "saliency", "SmoothGrad", "Grad-CAM", "masked: top 25%\nof Grad-CAM"]
+    assert titles == ["original", "saliency", "SmoothGrad", "Grad-CAM", "masked to\ntop 25% of\nGrad-CAM"]
     label = fig.axes[5].get_ylabel()
     assert label.startswith("true happy\npred " + CLASS_NAMES[predicted[1]])
     # the masked panel shows the face's 25% highest Grad-CAM pixels and nothing else
@@ -581,13 +583,13 @@ def test_saliency_figure(cnn, images):
         sections_saliency.saliency_figure(images[:3], maps, labels=[0, 3])
     blank = sections_saliency.saliency_figure(images[:1], {k: v[:1] for k, v in maps.items()}
                                               | {"gradcam": np.zeros((1, IMAGE_SIZE, IMAGE_SIZE))})
-    assert blank.axes[4].texts[0].get_text() == "Grad-CAM\nis 0 everywhere"
+    assert blank.axes[4].texts[0].get_text() == "Grad-CAM\nis 0\neverywhere"
     keras.utils.set_random_seed(0)
     dnn_maps = sections_saliency.explanation_maps(build_dnn(hidden_units=[8]), images[:2], samples=2)
     assert "gradcam" not in dnn_maps
     dnn_fig = sections_saliency.saliency_figure(images[:2], dnn_maps)
     assert len(dnn_fig.axes) == 8  # no Grad-CAM column without conv layers: masked by SmoothGrad
-    assert dnn_fig.axes[3].get_title() == "masked: top 25%\nof SmoothGrad"
+    assert dnn_fig.axes[3].get_title() == "masked to\ntop 25% of\nSmoothGrad"
 
 
 # ----------------------------------------------------------------------------- notebook support
@@ -813,9 +815,10 @@ def test_region_figure():
     fig = sections_saliency.region_figure(face, face / 255, face / 255, 7, area)
     assert isinstance(fig, Figure) and len(fig.axes) == 5      # 3 panels and 2 colour bars
     assert [ax.get_title() for ax in fig.axes[:3]] == [
-        "mean validation face", "mean saliency, 7 faces", "mean Grad-CAM, 7 faces"]
+        "mean validation face", "mean saliency,\n7 faces", "mean Grad-CAM,\n7 faces"]
     assert all(len(ax.patches) == 2 for ax in fig.axes[:3])     # the eyes and the mouth boxes
-    assert fig.axes[0].texts[0].get_text() == f"eyes ({100 * area['eyes']:.0f}% of area)"
+    assert fig.axes[0].texts[0].get_text() == f"eyes ({100 * area['eyes']:.0f}%)"  # share of the area
+    assert not fig.axes[1].texts                                # labelled once, on the face
 
 
 def attack(steps=3, flipped=True, original=3, new=5, change=3.0):
@@ -864,11 +867,17 @@ def test_adversarial_figure():
     originals = np.full((2, IMAGE_SIZE, IMAGE_SIZE, 1), 100.0)
     fig = sections_adversarial.adversarial_figure(originals, [3, 0], [attack(), attack(steps=1, change=1.0)],
                                       1.0)
-    assert isinstance(fig, Figure) and len(fig.axes) == 2 * 3 + 2  # 3 panels a row, 1 colour bar
-    assert fig.axes[1].get_title() == "perturbation after 3 steps\n(amplified 85x)"
-    assert fig.axes[0].get_title() == (f"original: true {CLASS_NAMES[3]}\n"
-                                       f"predicted {CLASS_NAMES[3]} (90%)")
-    assert "steps of 1 grey level;" in fig._suptitle.get_text()
+    assert isinstance(fig, Figure) and len(fig.axes) == 2 * 3 + 2  # 3 panels an attack, 1 colour bar
+    # the change's colour range is stated in grey levels, and the colour bar shows the same range
+    assert fig.axes[1].get_title() == "3 steps\n\u00b13 grey levels"
+    assert fig.axes[1].images[0].get_clim() == (-3.0, 3.0)
+    assert fig.axes[6].get_ylim() == (-3.0, 3.0)
+    assert [t.get_text() for t in fig.axes[6].get_yticklabels()] == ["-3", "0", "3"]
+    assert fig.axes[4].get_title() == "1 step\n\u00b11 grey level"
+    assert fig.axes[0].get_title() == f"true {CLASS_NAMES[3]}\n{CLASS_NAMES[3]} 90%"
+    assert fig.axes[2].get_title() == f"adversarial\n{CLASS_NAMES[5]} 60%"
+    assert "steps of 1 grey level)" in fig._suptitle.get_text()
+    assert "amplified" not in fig._suptitle.get_text()
 
 
 def test_class_maximization_figure_and_table():
@@ -878,7 +887,7 @@ def test_class_maximization_figure_and_table():
         probabilities=np.array([0.4, 0.95]), predicted=np.array([6, 3]))
     fig = sections_class_maximization.class_maximization_figure(result, 20)
     assert len(fig.axes) == 2
-    assert fig.axes[0].get_title() == f"{CLASS_NAMES[0]}\np = 40%\n(predicted {CLASS_NAMES[6]})"
+    assert fig.axes[0].get_title() == f"{CLASS_NAMES[0]}\np = 40%\n\u2192 {CLASS_NAMES[6]}"  # predicted
     assert fig.axes[1].get_title() == f"{CLASS_NAMES[3]}\np = 95%"
     table = sections_class_maximization.class_maximization_table(result)
     assert table.to_dict("list") == {"class": [CLASS_NAMES[0], CLASS_NAMES[3]],
@@ -1068,8 +1077,9 @@ def test_sanity_summary_sentences_table_and_figure():
     fig = sections_saliency.sanity_figure(images, trained, randomized, rows=2)
     assert len(fig.axes) == 2 * 5
     assert [ax.get_title() for ax in fig.axes[:5]] == [
-        "face", "saliency\ntrained", "saliency\nrandom weights", "SmoothGrad\ntrained",
-        "SmoothGrad\nrandom weights"]
+        "face", "saliency\ntrained", "saliency\nrandom", "SmoothGrad\ntrained",
+        "SmoothGrad\nrandom"]
+    assert "random weights" in fig._suptitle.get_text()
 
 
 def test_model_comparison_and_sentences():

@@ -475,7 +475,7 @@ def test_stages_group_cnn_layers_by_prefix(cnn):
     assert by_key["block1"]["params"] == 3 * 3 * 1 * 4 + 4 * 4 + 3 * 3 * 4 * 4 + 4 * 4
     assert by_key["block2"]["shape"] == "12x12x8"
     assert by_key["logits"]["params"] == 8 * 7 + 7
-    assert "2 x conv 3x3, 8 filters" in by_key["block2"]["label"]
+    assert "2 x conv 3x3\n8 filters" in by_key["block2"]["label"]
     assert "max-pool 2x2" in by_key["block1"]["label"]
     assert "8 units" in by_key["dense1"]["label"]
     assert by_key["logits"]["label"].startswith("Classifier")
@@ -503,6 +503,8 @@ def test_architecture_figure(cnn):
         assert f"{cnn.count_params():,} parameters" in fig._suptitle.get_text()
         boxes = [t.get_text() for t in fig.axes[0].texts if t.get_text()]  # arrows have no text
         assert boxes == [g["label"] for g in sections_cnn.stages(cnn)]
+        arrows = [t for t in fig.axes[0].texts if not t.get_text()]
+        assert len(arrows) == len(boxes) - 1                  # one from each box to the next
     finally:
         plt.close(fig)
 

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from helpers.core.config import CLASS_NAMES, IMAGE_SIZE, NUM_CLASSES
+from helpers.core.config import IMAGE_SIZE, NUM_CLASSES
 from helpers.core.plotting import MIN_PRINT_FONT, PRINT_HEIGHT, PRINT_WIDTH, print_size
 
 RNG = np.random.default_rng(0)
@@ -77,7 +77,7 @@ def test_print_size_reads_titles_ticks_legends_and_colour_bars():
     fig.suptitle("suptitle", fontsize=11)
     texts = {text: size for size, text in print_size(fig)["fonts"]}
     assert texts["title"] == 9 and texts["suptitle"] == 11 and texts["line"] == 7
-    assert texts["colour"] == mpl.rcParams["axes.labelsize"] or texts["colour"] > 0
+    assert "colour" in texts  # the colour bar's label
     assert print_size(fig)["min_font"] == 6  # the colour bar's ticks
 
 
@@ -307,6 +307,8 @@ def test_architecture_figures_keep_an_arrow_between_consecutive_boxes(notebook_s
         assert len(boxes) > 3 and len(arrows) == len(boxes) - 1
 
 
-def test_eight_adversarial_faces_fit_one_page(notebook_style):
-    (title, size), = sizes("adversarial")
-    assert size["printed_height"] <= PRINT_HEIGHT
+def test_eight_adversarial_faces_fit_well_within_one_page(notebook_style):
+    fig, = adversarial_figures()
+    assert len([ax for ax in fig.axes if ax.images]) == 3 * ADVERSARIAL_IMAGES  # 3 panels an attack
+    size = print_size(fig)
+    assert size["scale"] == 1 and size["printed_height"] <= PRINT_HEIGHT / 1.5

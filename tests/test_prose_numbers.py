@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import ast
 import re
-from pathlib import Path
 
 from helpers.core.config import PROJECT_ROOT
 
@@ -40,8 +39,8 @@ ALLOWED = {
     "tab10": "a matplotlib colour map",
     "#e8f0fb": "a colour",
     "#4a78b5": "a colour",
-    "round,pad=0.4": "a matplotlib box style",
-    "arc3,rad=0.05": "a matplotlib arrow style",
+    "round,pad=0.3": "a matplotlib box style",
+    "RETRAIN=1).": "a command-line option (make train RETRAIN=1)",
     "3x3": "the kernel size of every convolution (helpers.modeling.models.build_cnn has no other)",
     "2x2": "the pooling size of every block (build_cnn has no other)",
     "0-": "the first filter index of a figure title ('filters 0-7')",

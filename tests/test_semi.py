@@ -824,6 +824,23 @@ def test_ensemble_summary_and_sentences():
     scored = sections_ensemble.ensemble_sentences(s, ("cnn", 0.75), 10, "e.csv",
                                           {"test": 0.7, "public": 0.69, "private": None}, None)
     assert scored.endswith("(test accuracy 70.0%: public half 69.0%, private half n/a).")
+    stale = sections_ensemble.ensemble_sentences(s, ("cnn", 0.75), 10, None, None, None, ["hist_eq"])
+    assert stale.endswith("- No ensemble submission: the stored test predictions of hist_eq are of other "
+                          "test images than these 10, and those runs were shipped without the weights "
+                          "that would predict them (retrain them with RETRAIN=1).")
+
+
+def test_an_ensemble_uses_only_test_predictions_made_for_these_test_images():
+    """A member shipped without weights keeps the test predictions of its own test file: for
+    another test file of the same length they would be another face's, line by line."""
+    proba = np.eye(7)[[0, 1]]
+    same = FakeRun("cnn", {"test_digest": "abc"}, test_proba=proba)
+    other = FakeRun("hist_eq", {"test_digest": "old"}, test_proba=proba)
+    test, stale = sections_ensemble.member_test_predictions([same, same], "abc")
+    assert stale == [] and len(test) == 2 and np.array_equal(test[0], proba)
+    assert sections_ensemble.member_test_predictions([same, other], "abc") == (None, ["hist_eq"])
+    missing = FakeRun("dnn", {"test_digest": "abc"}, test_proba=None)
+    assert sections_ensemble.member_test_predictions([missing], "abc") == (None, ["dnn"])
 
 
 def test_ensemble_tables_figure_and_record():

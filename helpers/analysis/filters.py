@@ -66,7 +66,11 @@ def spectral_stats(images):
     return frequency, shares
 
 
-def noise_orientation_baseline(shape, seed: int, samples: int = 500, quantile: float = 0.95):
+ORIENTED_QUANTILE = 0.95
+"""A pattern is oriented when its orientation share beats this quantile of white noise's."""
+
+
+def noise_orientation_baseline(shape, seed: int, samples: int = 500, quantile: float = ORIENTED_QUANTILE):
     """What orientation-free patterns score: the strongest orientation's share of power
     (spectral_stats) for `samples` white-noise images of the measured `shape` (h, w), drawn
     with `seed`; and its `quantile`, above which a pattern is called oriented. Returns

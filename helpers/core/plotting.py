@@ -58,6 +58,18 @@ def print_size(fig) -> dict:
             "smallest": fonts[0][1] if fonts else None, "fonts": fonts}
 
 
+def set_fonts(*axes, title: float = 10, labels: float = 9, ticks: float = 8) -> None:
+    """Font sizes (points) of each axes' title, axis labels and tick labels, for a figure
+    drawn at its print size (PRINT_WIDTH wide at most), whatever the notebooks' style."""
+    for ax in axes:
+        ax.title.set_fontsize(title)
+        ax.xaxis.label.set_fontsize(labels)
+        ax.yaxis.label.set_fontsize(labels)
+        ax.tick_params(labelsize=ticks)
+        ax.xaxis.get_offset_text().set_fontsize(ticks)
+        ax.yaxis.get_offset_text().set_fontsize(ticks)
+
+
 def plot_grid(images, titles=None, ncols: int = 8, cmap: str = "gray", vmin=None, vmax=None,
               cell_size: float = 1.3, suptitle: str | None = None, row_labels=None,
               title_colors=None, fig=None, fontsize: float = 8):
@@ -65,8 +77,10 @@ def plot_grid(images, titles=None, ncols: int = 8, cmap: str = "gray", vmin=None
     ticks. `images` is (N, H, W) or (N, H, W, 1), or a list of (H, W) images in which None
     leaves a cell empty; for feature maps (H, W, F) pass ``np.moveaxis(maps, -1, 0)``.
     `vmin`/`vmax` fix the colour range (default: per image); `row_labels` name each row on its
-    left; `title_colors` colour each title. A new Figure, sized by the number of rows, or drawn
-    into `fig` (a Figure or SubFigure) and returned."""
+    left; `title_colors` colour each title. Titles and row labels are `fontsize` points, the
+    suptitle 10. A new Figure, sized by the number of rows, or drawn into `fig` (a Figure or
+    SubFigure) and returned. For the PDF (print_size) keep `cell_size * ncols` plus the row
+    labels within PRINT_WIDTH: a wider figure prints smaller."""
     if isinstance(images, list):
         cells = [None if image is None else np.squeeze(np.asarray(image)) for image in images]
     else:
@@ -89,13 +103,35 @@ def plot_grid(images, titles=None, ncols: int = 8, cmap: str = "gray", vmin=None
         raise ValueError(f"{len(row_labels)} row labels for {nrows} rows")
     new = fig is None
     if new:
-        fig = Figure(figsize=(cell_size * ncols, cell_size * nrows + (0.4 if suptitle else 0)))
+        # Laid out by hand, at sizes known in inches: the row labels' width (about 0.6 em a
+        # character), then `cell_size` a column (the image and a small gap); a row is its
+        # titles (lines of `fontsize` points) above a cell; the suptitle on top.
+        gap = 0.06
+        labels = 0 if row_labels is None else 0.1 + 0.6 * fontsize / 72 * max(
+            len(line) for label in row_labels for line in str(label).split("\n"))
+        lines = 0 if titles is None else max(str(t).count("\n") + 1 for t in titles)
+        title_height = (lines * 1.2 * fontsize + 2) / 72 if lines else 0
+        top = (suptitle.count("\n") + 1) * 10 * 1.3 / 72 + 0.1 if suptitle else 0
+        width = cell_size * ncols + labels
+        height = (cell_size + title_height) * nrows + top
+        fig = Figure(figsize=(width, height))
+        side = cell_size - gap
+
+        def place(i):
+            row, col = divmod(i, ncols)
+            left = labels + col * cell_size + gap / 2
+            bottom = height - top - (row + 1) * (cell_size + title_height) + gap / 2
+            return fig.add_axes((left / width, bottom / height, side / width, side / height))
+    else:
+        def place(i):
+            return fig.add_subplot(nrows, ncols, i + 1)
     for i, image in enumerate(cells):
-        ax = fig.add_subplot(nrows, ncols, i + 1)
+        ax = place(i)
         ax.set_xticks([])
         ax.set_yticks([])
         if row_labels is not None and i % ncols == 0:
-            ax.set_ylabel(str(row_labels[i // ncols]), rotation=0, ha="right", va="center")
+            ax.set_ylabel(str(row_labels[i // ncols]), rotation=0, ha="right", va="center",
+                          fontsize=fontsize)
         if image is None:  # an empty cell: no frame, no background, the row label stays
             ax.set_frame_on(False)
             ax.patch.set_visible(False)
@@ -103,9 +139,8 @@ def plot_grid(images, titles=None, ncols: int = 8, cmap: str = "gray", vmin=None
         ax.imshow(image, cmap=cmap, vmin=vmin, vmax=vmax)
         if titles is not None:
             colour = {} if title_colors is None else {"color": title_colors[i]}
-            ax.set_title(str(titles[i]), fontsize=fontsize, **colour)
+            ax.set_title(str(titles[i]), fontsize=fontsize, pad=2, **colour)
     if suptitle:
-        fig.suptitle(suptitle)
-    if new:
-        fig.tight_layout()
+        fig.suptitle(suptitle, fontsize=10, y=1 - 0.05 / fig.get_figheight() if new else 0.98,
+                     va="top")
     return fig

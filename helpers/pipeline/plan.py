@@ -156,12 +156,15 @@ def plan_lines(plan: list[PlannedRun], rates: dict[str, float] | None) -> list[s
 def show_plan(params: dict, measure: bool = True, out=print) -> list[PlannedRun]:
     """Print the training plan of a report run with `params` (a profile's parameters), with a
     time estimate measured on this machine when anything will train."""
-    from helpers.experiments.inputs import load_inputs
+    from helpers.experiments.inputs import data_line, load_inputs
 
     args = (params["data_dir"], params["val_fraction"], params["seed"], params.get("max_train_rows"))
     inputs = load_inputs(*args)
     eq_inputs = load_inputs(*args, hist_eq=True)
     plan = report_plan(params, inputs, eq_inputs)
+    line = data_line(inputs, str(params["data_dir"]))
+    if line:  # another copy of the shipped runs' faces, lined up with them
+        out(f"==> {line}")
     rates = None
     if measure and any(r.trains for r in plan):
         rates = {"cnn": measure_images_per_second(params, inputs, "cnn")}

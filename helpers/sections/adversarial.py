@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import textwrap
+
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
@@ -35,31 +37,45 @@ def adversarial_table(indices, labels, attacks) -> pd.DataFrame:
 
 
 def adversarial_figure(originals, labels, attacks, step_size: float) -> Figure:
-    """One row per attack: original face | perturbation (colour range filled) | adversarial
-    face, titled with the predictions. `originals` (N, H, W, 1) in 0..255, `labels` true classes."""
-    fig = Figure(figsize=(8.4, 2.7 * len(attacks)))
-    axes = fig.subplots(len(attacks), 3, squeeze=False)
-    for row, original, label, a in zip(axes, originals, labels, attacks):
-        row[0].imshow(original[..., 0], cmap="gray", vmin=0, vmax=255)
-        row[0].set_title(f"original: true {CLASS_NAMES[label]}\npredicted "
-                         f"{CLASS_NAMES[a.original_class]} ({pct(a.original_probability, 0)})",
-                         fontsize=9)
+    """Two attacks a row, each as three panels: the original face, titled with its true and
+    predicted class | the change the attack made, in grey levels, its colour range running
+    from minus to plus its largest change (the colour bar's ticks; no amplification factor to
+    take on trust) | the adversarial face and its prediction. `originals` (N, H, W, 1) in
+    0..255, `labels` true classes. Drawn at its print size: eight attacks take about 5.4 inches."""
+    per_row = min(2, max(len(attacks), 1))
+    rows = int(np.ceil(len(attacks) / per_row))
+    fig = Figure(figsize=(5.6, 1.2 * rows + 0.6), layout="constrained")
+    # three panels an attack, a narrow empty column between two attacks
+    ratios = ([1, 1, 1, 0.2] * per_row)[:-1]
+    grid = fig.add_gridspec(rows, len(ratios), width_ratios=ratios)
+    changes = []
+    for i, (original, label, a) in enumerate(zip(originals, labels, attacks)):
+        row, col = divmod(i, per_row)
+        axes = [fig.add_subplot(grid[row, 4 * col + k]) for k in range(3)]
+        axes[0].imshow(original[..., 0], cmap="gray", vmin=0, vmax=255)
+        axes[0].set_title(f"true {CLASS_NAMES[label]}\n{CLASS_NAMES[a.original_class]} "
+                          f"{pct(a.original_probability, 0)}", fontsize=8)
         limit = max(a.max_abs_change, 1e-6)
-        shown_change = row[1].imshow(a.perturbation, cmap="seismic", vmin=-limit, vmax=limit)
-        fig.colorbar(shown_change, ax=row[1], fraction=0.046, pad=0.04,
-                     label="pixel change (grey levels)")
-        row[1].set_title(f"perturbation after {plural(a.steps, 'step')}\n"
-                         f"(amplified {255 / limit:.0f}x)", fontsize=9)
-        row[2].imshow(a.image, cmap="gray", vmin=0, vmax=255)
-        row[2].set_title(f"adversarial: predicted\n{CLASS_NAMES[a.new_class]} "
-                         f"({pct(a.new_probability, 0)})", fontsize=9)
-        for ax in row:
+        changes.append((axes[1].imshow(a.perturbation, cmap="seismic", vmin=-limit, vmax=limit),
+                        axes[1], limit))
+        axes[1].set_title(f"{plural(a.steps, 'step')}\n"
+                          + (f"\u00b1{plural(a.max_abs_change, 'grey level')}" if a.max_abs_change
+                             else "no change"), fontsize=8)
+        axes[2].imshow(a.image, cmap="gray", vmin=0, vmax=255)
+        axes[2].set_title(f"adversarial\n{CLASS_NAMES[a.new_class]} {pct(a.new_probability, 0)}",
+                          fontsize=8)
+        for ax in axes:
             ax.set_xticks([])
             ax.set_yticks([])
-    fig.suptitle("Adversarial examples of the main CNN (steps of "
-                 f"{plural(step_size, 'grey level')}; each perturbation is shown amplified\n"
-                 "to fill its colour range)", fontsize=10)
-    fig.tight_layout()
+    for shown, ax, limit in changes:  # after the panels: fig.axes lists the panels first
+        bar = fig.colorbar(shown, ax=ax, fraction=0.1, pad=0.04, aspect=12, ticks=[-limit, 0, limit])
+        bar.ax.set_yticklabels([f"{-limit:g}", "0", f"{limit:g}"])
+        bar.ax.tick_params(labelsize=8, length=2, pad=1)
+    fig.suptitle(textwrap.fill(
+        f"Adversarial examples of the main CNN (steps of {plural(step_size, 'grey level')}). "
+        "Each attack: the face with its true and predicted class; the change, in grey levels, "
+        "its colour range \u00b1 its largest change; the adversarial face and its prediction", 78),
+        fontsize=9)
     return fig
 
 

@@ -15,12 +15,12 @@ def class_maximization_figure(result: ClassMaximization, steps: int) -> Figure:
     """The images of class_maximization side by side (contrast-stretched), titled with the
     class, its probability and, where it differs, the class the model predicts."""
     titles = [f"{CLASS_NAMES[c]}\np = {pct(p, 0)}"
-              + ("" if k == c else f"\n(predicted {CLASS_NAMES[k]})")
+              + ("" if k == c else f"\n\u2192 {CLASS_NAMES[k]}")
               for c, p, k in zip(result.classes, result.probabilities, result.predicted)]
     return plot_grid(to_display(result.images), titles=titles, ncols=len(result.classes),
-                     cell_size=1.6,
-                     suptitle=f"Main CNN: inputs that maximise each class logit ({steps} steps; "
-                              "p = probability of that class)")
+                     cell_size=min(0.78, 5.5 / len(result.classes)),
+                     suptitle=f"Main CNN: inputs that maximise each class logit ({steps} steps;\n"
+                              "p = probability of that class; \u2192 the class predicted instead)")
 
 
 def class_maximization_table(result: ClassMaximization) -> pd.DataFrame:

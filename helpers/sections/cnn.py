@@ -68,19 +68,20 @@ def architecture_figure(model, per_row: int = 5, title: str | None = None) -> Fi
     from each box to the next. Drawn at its print size (at most 5.6 inches wide, the PDF's
     figure width) with 8-point box text."""
     groups = stages(model)
-    rows = int(np.ceil(len(groups) / per_row))
-    lines = max(group["label"].count("\n") + 1 for group in groups)
-    row_height = 0.135 * lines + 0.4  # the tallest box and the gap the wrapping arrow crosses
-    fig = Figure(figsize=(min(5.6, 1.12 * per_row), row_height * rows + 0.35))
+    rows = [groups[i:i + per_row] for i in range(0, len(groups), per_row)]
+    # each row as tall as its tallest box (8-point lines) and the gap the wrapping arrow crosses
+    heights = [0.135 * max(g["label"].count("\n") + 1 for g in row) + 0.35 for row in rows]
+    tops = np.concatenate([[0], np.cumsum(heights)])
+    fig = Figure(figsize=(min(5.6, 1.12 * per_row), tops[-1] + 0.35))
     ax = fig.subplots()
     ax.set_xlim(0, per_row)
-    ax.set_ylim(rows, 0)
+    ax.set_ylim(tops[-1], 0)
     ax.axis("off")
     boxes = []
     for i, group in enumerate(groups):
         row, col = divmod(i, per_row)
-        boxes.append(ax.text(col + 0.5, row + 0.45, group["label"], ha="center", va="center",
-                             fontsize=8, linespacing=1.15,
+        boxes.append(ax.text(col + 0.5, tops[row] + heights[row] / 2 - 0.1, group["label"],
+                             ha="center", va="center", fontsize=8, linespacing=1.15,
                              bbox=dict(boxstyle="round,pad=0.3", fc="#e8f0fb", ec="#4a78b5")))
     # Arrows from box to box, in the boxes' own coordinates (0..1 across the text), shortened
     # by the boxes' padding: along a row edge to edge, and from a row's last box down to the

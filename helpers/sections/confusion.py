@@ -14,7 +14,8 @@ from helpers.analysis.evaluation import (
     top_confusions,
 )
 from helpers.analysis.stats import wilson_interval
-from helpers.core.config import CLASS_NAMES
+from helpers.core.config import CLASS_NAMES, CONFIDENCE
+from helpers.core.plotting import plot_grid, set_fonts
 from helpers.core.words import pct, plural
 
 
@@ -105,7 +106,7 @@ def _share_words(share: float, high: str, half: str, low: str) -> str:
 
 
 def _interval(bounds) -> str:
-    return f"95% interval {pct(bounds[0])}-{pct(bounds[1])}"
+    return f"{CONFIDENCE:.0%} interval {pct(bounds[0])}-{pct(bounds[1])}"
 
 
 def precision_recall_sentence(s: dict, name: str = "disgust") -> str:
@@ -178,43 +179,47 @@ def noted_confusions_sentences(s: dict) -> str:
 
 
 def confusion_figure(s: dict, model: str = "CNN") -> Figure:
-    """Both confusion matrices as heat maps: normalized by true class (%) and counts."""
+    """Both confusion matrices as heat maps, each cell written out: normalized by true class (%)
+    and counts."""
     import seaborn as sns  # only for this figure: `accuracy` is imported everywhere
 
-    fig = Figure(figsize=(13, 5.2))
-    left, right = fig.subplots(1, 2)
+    fig = Figure(figsize=(5.6, 3.3), layout="constrained")
+    left, right = fig.subplots(1, 2, sharey=True)
+    # Every cell carries its number, so neither map needs a colour bar.
     sns.heatmap(100 * s["normalized"], annot=True, fmt=".0f", cmap="Blues", vmin=0, vmax=100,
-                square=True, xticklabels=CLASS_NAMES, yticklabels=CLASS_NAMES,
-                cbar_kws={"label": "% of the true class"}, ax=left)
+                square=True, xticklabels=CLASS_NAMES, yticklabels=CLASS_NAMES, cbar=False,
+                annot_kws={"fontsize": 8}, ax=left)
     left.set(title="Normalized by true class (%)", xlabel="predicted class", ylabel="true class")
     sns.heatmap(s["counts"], annot=True, fmt="d", cmap="Greys", square=True, xticklabels=CLASS_NAMES,
-                yticklabels=CLASS_NAMES, cbar_kws={"label": "faces"}, ax=right)
-    right.set(title="Counts", xlabel="predicted class", ylabel="true class")
-    fig.suptitle(f"{model} on the {s['faces']:,} validation faces (accuracy {pct(s['val_accuracy'])})")
-    fig.tight_layout()
+                yticklabels=CLASS_NAMES, cbar=False, annot_kws={"fontsize": 8}, ax=right)
+    right.set(title="Counts (faces)", xlabel="predicted class", ylabel="")
+    set_fonts(left, right, ticks=8)
+    for ax in (left, right):
+        ax.tick_params(axis="x", labelrotation=90)
+    fig.suptitle(f"{model} on the {s['faces']:,} validation faces (accuracy {pct(s['val_accuracy'])})",
+                 fontsize=11)
     return fig
 
 
 def misclassified_figure(images, y_true, proba, pairs: list[dict], per_pair: int) -> Figure:
     """For each confused pair of top_confusions, a row of the faces (N, H, W) of its true class
-    predicted as its other class, the most confident first, titled with that probability."""
-    from helpers.core.plotting import plot_grid
-
+    predicted as its other class, the most confident first, titled with that probability; the
+    row is labelled with the pair."""
     if not pairs or per_pair < 1:  # nothing confused, or nothing asked for: a figure that says so
-        fig = Figure(figsize=(6, 0.8))
-        fig.text(0.5, 0.5, "No misclassified validation faces to show", ha="center", va="center")
+        fig = Figure(figsize=(5, 0.6))
+        fig.text(0.5, 0.5, "No misclassified validation faces to show", ha="center", va="center",
+                 fontsize=10)
         return fig
 
     y_pred = as_labels(proba)
-    cells, titles = [], []
+    cells, titles, labels = [], [], []
     for pair in pairs:
         t, p = CLASS_NAMES.index(pair["true"]), CLASS_NAMES.index(pair["predicted"])
         picks = list(misclassified(y_true, y_pred, proba, t, p, per_pair))
         cells += [images[i] for i in picks] + [None] * (per_pair - len(picks))
-        titles += [f"{pair['true']} -> {pair['predicted']}\n{pct(proba[i, p], 0)}" for i in picks]
-        titles += [""] * (per_pair - len(picks))
-    fig = Figure(figsize=(per_pair * 1.7, len(pairs) * 2.2 + 0.4))
-    plot_grid(cells, titles=titles, ncols=per_pair, vmin=0, vmax=255, fig=fig,
-              suptitle="Confidently misclassified validation faces")
-    fig.tight_layout()
-    return fig
+        titles += [pct(proba[i, p], 0) for i in picks] + [""] * (per_pair - len(picks))
+        labels.append(f"{pair['true']}\nas {pair['predicted']}")
+    return plot_grid(cells, titles=titles, ncols=per_pair, vmin=0, vmax=255, row_labels=labels,
+                     cell_size=min(0.75, 4.6 / per_pair), fontsize=9,
+                     suptitle="Confidently misclassified validation faces\n"
+                              "(true class as predicted class; title: probability given to it)")

@@ -10,8 +10,10 @@ import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
-from helpers.core.words import pct
+from helpers.core.plotting import set_fonts
+from helpers.core.words import pct, points
 from helpers.modeling.models import build_cnn
 
 CNN_DEFAULTS = {name: parameter.default
@@ -25,7 +27,7 @@ def plot_curves(histories: dict, title: str = "Training curves") -> Figure:
     `histories` maps a run name to a DataFrame with columns epoch, loss, accuracy, val_loss,
     val_accuracy (helpers.modeling.store.read_history).
     """
-    fig = Figure(figsize=(11, 3.8))
+    fig = Figure(figsize=(5.6, 2.6), layout="constrained")
     axes = fig.subplots(1, 2)
     colors = matplotlib.colormaps["tab10"](np.arange(max(len(histories), 1)))
     for color, (name, history) in zip(colors, histories.items()):
@@ -35,9 +37,14 @@ def plot_curves(histories: dict, title: str = "Training curves") -> Figure:
                     label=f"{name} validation")
     axes[0].set(title="Loss", xlabel="epoch", ylabel="cross-entropy loss")
     axes[1].set(title="Accuracy", xlabel="epoch", ylabel="accuracy")
-    axes[1].legend(fontsize=8, loc="lower right")
-    fig.suptitle(title)
-    fig.tight_layout()
+    set_fonts(*axes)
+    # One legend under both panels: a colour per run, a line style for train and validation.
+    runs = [Line2D([], [], color=color, label=name) for color, name in zip(colors, histories)]
+    styles = [Line2D([], [], color="grey", ls="--", label="train"),
+              Line2D([], [], color="grey", ls="-", label="validation")]
+    fig.legend(handles=runs + styles, loc="outside lower center", fontsize=8,
+               ncol=3 if len(runs) > 2 else len(runs) + 2, frameon=False)
+    fig.suptitle(title, fontsize=11)
     return fig
 
 
@@ -106,5 +113,5 @@ def curve_sentences(s: dict) -> str:
     return (f"Validation accuracy peaks at {pct(s['peak_val_accuracy'])} in epoch {s['peak_epoch']} of "
             f"{s['epochs']}. At the last epoch the model is {pct(s['last_accuracy'])} accurate on its "
             f"training batches{conditions} and {pct(s['last_val_accuracy'])} on validation, a gap of "
-            f"{100 * (s['last_accuracy'] - s['last_val_accuracy']):+.1f} points; validation loss ends "
+            f"{points(s['last_val_accuracy'], s['last_accuracy']):+.1f} points; validation loss ends "
             f"at {s['last_val_loss']:.3f} against {s['min_val_loss']:.3f} at its lowest.")

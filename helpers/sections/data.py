@@ -11,9 +11,10 @@ from matplotlib.figure import Figure
 
 from helpers.analysis.pixels import LOW_CONTRAST
 from helpers.core.config import CLASS_NAMES, NUM_CLASSES
-from helpers.core.plotting import plot_grid
+from helpers.core.plotting import plot_grid, set_fonts
 from helpers.core.words import pct, plural
 from helpers.data.preprocess import equalize_histogram, pixel_stats
+from helpers.sections import number
 
 
 def class_summary(y_all, train_idx, val_idx, *, source_format: str, test_rows: int,
@@ -61,11 +62,14 @@ def class_sentences(s: dict) -> str:
 def class_figure(s: dict) -> Figure:
     """Faces per class as bars labelled with their share."""
     counts = np.asarray(s["class_counts"])
-    fig = Figure(figsize=(8, 3.2))
+    fig = Figure(figsize=(5.6, 2.6))
     ax = fig.subplots()
     bars = ax.bar(CLASS_NAMES, counts, color=colormaps["tab10"](np.arange(NUM_CLASSES)))
-    ax.bar_label(bars, labels=[pct(c / counts.sum()) for c in counts], fontsize=9)
+    ax.bar_label(bars, labels=[pct(c / counts.sum()) for c in counts], fontsize=8)
     ax.set(title="Faces per expression (training file)", xlabel="expression", ylabel="faces")
+    ax.margins(y=0.15)  # room for the bar labels
+    set_fonts(ax, ticks=9)
+    fig.tight_layout()
     return fig
 
 
@@ -74,8 +78,9 @@ def sample_faces_figure(x, y, per_class: int, seed: int) -> Figure:
     rng = np.random.default_rng(seed)
     picks = [rng.choice(np.flatnonzero(y == label), per_class, replace=False)
              for label in range(NUM_CLASSES)]
-    fig = plot_grid(x[np.concatenate(picks)], ncols=per_class, vmin=0, vmax=255, cell_size=1.1,
-                    suptitle="Random training faces per class", row_labels=CLASS_NAMES)
+    fig = plot_grid(x[np.concatenate(picks)], ncols=per_class, vmin=0, vmax=255,
+                    cell_size=min(0.6, 4.8 / per_class), suptitle="Random training faces per class",
+                    row_labels=CLASS_NAMES, fontsize=9)
     return fig
 
 
@@ -102,12 +107,13 @@ def pixel_sentences(s: dict) -> str:
 
 def pixel_figure(x_all, contrast) -> Figure:
     """Histograms of every pixel value and of each face's `contrast` (face_contrast)."""
-    fig = Figure(figsize=(10, 3.2))
+    fig = Figure(figsize=(5.6, 2.4))
     left, right = fig.subplots(1, 2)
     left.hist(x_all.astype(np.float32).ravel(), bins=64, color="tab:blue")
     left.set(title="Pixel values (all training faces)", xlabel="grey level", ylabel="pixels")
     right.hist(contrast, bins=50, color="tab:orange")
     right.set(title="Contrast of each face", xlabel="standard deviation of its pixels", ylabel="faces")
+    set_fonts(left, right, title=9)
     fig.tight_layout()
     return fig
 
@@ -116,8 +122,8 @@ def mean_faces_figure(x_all, y_all) -> Figure:
     """The mean face of each class."""
     means = np.stack([x_all[y_all == label].astype(np.float32).mean(axis=0)
                       for label in range(NUM_CLASSES)])
-    fig = plot_grid(means, titles=CLASS_NAMES, ncols=NUM_CLASSES, cell_size=1.7,
-                    suptitle="Mean face of each class")
+    fig = plot_grid(means, titles=CLASS_NAMES, ncols=NUM_CLASSES, cell_size=0.78,
+                    suptitle="Mean face of each class", fontsize=9)
     return fig
 
 
@@ -129,14 +135,14 @@ def preprocessing_figure(faces, mean: float, std: float) -> Figure:
     normalized = (faces - mean) / std
     shown = np.concatenate([faces, equalize_histogram(faces.astype(np.uint8)),
                             np.clip((normalized + 2.5) / 5 * 255, 0, 255)])
-    return plot_grid(shown, ncols=len(faces), vmin=0, vmax=255, cell_size=1.6,
-                     row_labels=["original", "equalized", "normalized"],
-                     suptitle="Faces from low to high contrast, before and after preprocessing")
+    return plot_grid(shown, ncols=len(faces), vmin=0, vmax=255, cell_size=min(0.75, 4.5 / len(faces)),
+                     row_labels=["original", "equalized", "normalized"], fontsize=9,
+                     suptitle="Faces from low to high contrast,\nbefore and after preprocessing")
 
 
 def preprocessing_histograms(sample, equalized, mean: float, std: float) -> Figure:
     """Pixel histograms of `sample` as it is, histogram-equalized (`equalized`) and normalized."""
-    fig = Figure(figsize=(12, 3))
+    fig = Figure(figsize=(5.6, 2.1))
     axes = fig.subplots(1, 3)
     axes[0].hist(sample.ravel(), bins=64)
     axes[0].set(title="original", xlabel="grey level")
@@ -144,6 +150,7 @@ def preprocessing_histograms(sample, equalized, mean: float, std: float) -> Figu
     axes[1].set(title="equalized", xlabel="grey level")
     axes[2].hist(((sample.astype(np.float32) - mean) / std).ravel(), bins=64, color="tab:purple")
     axes[2].set(title="normalized", xlabel="standardized value")
+    set_fonts(*axes)
     fig.tight_layout()
     return fig
 
@@ -157,4 +164,4 @@ def equalization_sentence(before: float, after: float) -> str:
     return (f"Equalization {change} grey "
             "levels and flattens the pixel histogram; normalization only shifts and rescales it "
             "(mean 0, standard deviation 1) without changing the image. Whether either helps the "
-            "classifier is measured in sections 4 and 9.")
+            f"classifier is measured in sections {number('ablation')} and {number('further')}.")

@@ -8,7 +8,7 @@ import pandas as pd
 
 from helpers.analysis.stats import ALPHA, paired_comparison
 from helpers.analysis.timing import multiply_adds, training_speed
-from helpers.core.words import duration, pct
+from helpers.core.words import duration, pct, points
 from helpers.modeling.store import runtime_info
 from helpers.sections.cnn import device_words, trained_where
 from helpers.sections.curves import augmentation_words, dropout_words
@@ -33,7 +33,7 @@ def cnn_dnn_summary(cnn_run, dnn_run, y_val) -> dict:
     paired = paired_comparison(dnn_run.val_proba, cnn_run.val_proba, y_val)
     return {
         "cnn_val": cnn["val_accuracy"], "dnn_val": dnn["val_accuracy"],
-        "gap_points": 100 * (cnn["val_accuracy"] - dnn["val_accuracy"]),
+        "gap_points": points(dnn["val_accuracy"], cnn["val_accuracy"]),
         "cnn_only_right": paired.fixed, "dnn_only_right": paired.broken, "p": paired.p,
         "overfit": {"CNN": _gap(cnn), "DNN": _gap(dnn)},
         "dropout": {"CNN": dropout_words(cnn_run.config), "DNN": dropout_words(dnn_run.config)},

@@ -20,6 +20,16 @@ def load_members(models_dir, names: Sequence[str], val_rows: int) -> list:
     return [load_run(models_dir, name, val_rows=val_rows) for name in names]
 
 
+def member_test_predictions(members: Sequence, test_digest: str) -> tuple[list | None, list[str]]:
+    """The members' stored test predictions when every member made them for these test images
+    (its metrics' test_digest is `test_digest`), else None; and the members whose stored
+    predictions are of other test images (a run shipped without weights cannot predict new
+    ones, so the ensemble then writes no submission rather than a misaligned one)."""
+    stale = [run.name for run in members
+             if run.metrics.get("test_digest") != test_digest or run.test_proba is None]
+    return (None if stale else [run.test_proba for run in members]), stale
+
+
 def ensemble_summary(names: Sequence[str], probas: Sequence, y) -> dict:
     """The "further" section's ensemble against its members on the validation faces: the members'
     accuracies, the best one, the average's accuracy and a paired comparison with the best
@@ -42,9 +52,10 @@ def ensemble_summary(names: Sequence[str], probas: Sequence, y) -> dict:
 
 def ensemble_sentences(s: dict, top_subset: tuple[str, float], test_faces: int = 0,
                        submission: str | None = None, leaderboard: dict | None = None,
-                       agreement: float | None = None) -> str:
+                       agreement: float | None = None, stale: Sequence[str] = ()) -> str:
     """The report's bullets for ensemble_summary; `top_subset` is the best subset's (members,
-    accuracy), the rest describes the ensemble submission when there are test faces."""
+    accuracy), the rest describes the ensemble submission when there are test faces (`stale`:
+    the members whose test predictions are of other test images, so there is none)."""
     from helpers.core.words import change_words, pct, pct_or_na
 
     best = s["best"]
@@ -63,6 +74,11 @@ def ensemble_sentences(s: dict, top_subset: tuple[str, float], test_faces: int =
                      f"{pct_or_na(s['acc_disagree'])} on the faces where they disagree.")
     if not test_faces:
         lines.append("- The data has no test images, so this run writes no ensemble submission.")
+        return "\n".join(lines)
+    if stale or submission is None:
+        lines.append(f"- No ensemble submission: the stored test predictions of {', '.join(stale)} are "
+                     f"of other test images than these {test_faces:,}, and those runs were shipped "
+                     "without the weights that would predict them (retrain them with RETRAIN=1).")
         return "\n".join(lines)
     scored = (f" (test accuracy {pct(leaderboard['test'])}: public half "
               f"{pct_or_na(leaderboard['public'])}, private half {pct_or_na(leaderboard['private'])})"
@@ -91,7 +107,9 @@ def subsets_figure(subsets, best_member_accuracy: float):
     single member's accuracy as a dashed line."""
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(8, 0.45 * len(subsets) + 1))
+    from helpers.core.plotting import set_fonts
+
+    fig = Figure(figsize=(5.6, 0.3 * len(subsets) + 1))
     ax = fig.subplots()
     colors = ["tab:blue" if size > 1 else "tab:gray" for size in subsets["size"]]
     ax.barh(subsets["members"], 100 * subsets["accuracy"], color=colors)
@@ -101,6 +119,7 @@ def subsets_figure(subsets, best_member_accuracy: float):
     low = 100 * subsets["accuracy"].min()
     ax.set(xlim=(max(0, low - 5), 100 * subsets["accuracy"].max() + 2),
            xlabel="validation accuracy (%)", title="Averages of every subset of the members (grey: one model)")
+    set_fonts(ax, ticks=9)
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     return fig

@@ -29,6 +29,7 @@ from helpers.analysis.filters import (
     AGREE_MIN,
     BRIGHTNESS_DC,
     MIN_SPECTRAL_SIDE,
+    ORIENTED_QUANTILE,
     R_MIN,
 )
 from helpers.core.config import CLASS_NAMES
@@ -160,7 +161,8 @@ def pattern_windows(p: dict) -> np.ndarray:
 
 
 def response_titles(p: dict) -> list[str]:
-    return [f"{i}: {s:.2g}\u2192{f:.2g}" for i, s, f in zip(p["chosen"], p["start"], p["final"])]
+    """Each filter's number above its response on the starting noise -> after the ascent."""
+    return [f"{i}\n{s:.2g}\u2192{f:.2g}" for i, s, f in zip(p["chosen"], p["start"], p["final"])]
 
 
 def pattern_grid(p: dict, steps: int) -> Figure:
@@ -168,9 +170,10 @@ def pattern_grid(p: dict, steps: int) -> Figure:
     8 a row, each titled with its filter number and its response on the starting noise -> after
     `steps` ascent steps."""
     return plot_grid(to_display(pattern_windows(p)), titles=response_titles(p), ncols=8,
-                     cell_size=1.25,
+                     cell_size=0.68,
                      suptitle=f"{p['layer']}: filters 0-{p['chosen'][-1]} of {p['total']}, "
-                              f"{steps} ascent steps, {p['field']}x{p['field']} receptive field")
+                              f"{steps} ascent steps, {p['field']}x{p['field']} receptive field\n"
+                              "(titles: filter, response on the starting noise \u2192 after)")
 
 
 def kernel_cells(kernels) -> list[np.ndarray]:
@@ -184,21 +187,23 @@ def kernel_cells(kernels) -> list[np.ndarray]:
 def kernel_pattern_figure(p: dict, steps: int, ncols: int = 8, fig=None, fontsize: float = 8):
     """A first layer's kernels (effective_kernels, as kernel_cells) above their patterns' patch
     under the centre unit (grey levels 0..255), `ncols` filters a row pair; kernels titled with
-    the filter number, patterns with their kernel agreement. Drawn into `fig` (a Figure or
-    SubFigure) when given, else a new Figure."""
+    the filter number, patterns with their kernel agreement ("cos 0.95"; the number alone
+    above 8 columns, where cells are too narrow for more). Drawn into `fig` (a Figure or
+    SubFigure) when given, else a new Figure, 5.6 inches wide for 8 columns."""
     kernels, patches = kernel_cells(p["kernels"]), list(pattern_windows(p))
     cells, titles, labels = [], [], []
     for first in range(0, len(patches), ncols):
         pad = [None] * (ncols - len(patches[first:first + ncols]))
         cells += kernels[first:first + ncols] + pad + patches[first:first + ncols] + pad
         titles += ([str(i) for i in p["chosen"][first:first + ncols]] + [""] * len(pad)
-                   + [f"cos {c:.2f}" for c in p["kernel_agreement"][first:first + ncols]]
+                   + [f"{'cos ' if ncols <= 8 else ''}{c:.2f}"
+                      for c in p["kernel_agreement"][first:first + ncols]]
                    + [""] * len(pad))
         labels += ["kernel", "pattern"]
     title = (f"{p['layer']}: kernels (times the batch-norm scale; white +, black -)\nabove their "
              f"patterns' {p['field']}x{p['field']} patch ({steps} ascent steps; title: cosine)")
     return plot_grid(cells, titles=titles, ncols=ncols, cmap="gray", vmin=0, vmax=255,
-                     cell_size=1.0, row_labels=labels, fig=fig, fontsize=fontsize,
+                     cell_size=0.56, row_labels=labels, fig=fig, fontsize=fontsize,
                      suptitle=None if fig is not None else title)
 
 
@@ -211,7 +216,7 @@ def measures_sentence(patterns: dict, reference_faces: int) -> str:
     """What pattern_table measures, with the white-noise baseline of every layer that has
     spectral measures (`patterns`: {layer: layer_patterns dict})."""
     noise = [f"`{layer}` {pct(p['noise_selectivity'], 0)} on average, below "
-             f"{pct(p['oriented_threshold'], 0)} in 95% of cases"
+             f"{pct(p['oriented_threshold'], 0)} in {ORIENTED_QUANTILE:.0%} of cases"
              for layer, p in patterns.items() if p["oriented"] is not None]
     text = (
         "**What the patterns measure**. The response after the ascent is compared with the same "
@@ -226,7 +231,7 @@ def measures_sentence(patterns: dict, reference_faces: int) -> str:
         f"For receptive fields at least {MIN_SPECTRAL_SIDE} pixels wide, the period is the inverse "
         "of the pattern's power-weighted mean spatial frequency, and the orientation measure is the "
         "share of spectral power in the strongest of four orientations; a pattern is *oriented* "
-        "when that share beats 95% of white-noise images of the same size")
+        f"when that share beats {ORIENTED_QUANTILE:.0%} of white-noise images of the same size")
     return text + (f" ({'; '.join(noise)})." if noise else ".")
 
 
@@ -289,8 +294,9 @@ def feature_map_table(maps: dict, r_min: float = R_MIN) -> pd.DataFrame:
 def feature_map_grid(layer: str, s: dict, chosen, face: int) -> Figure:
     """A map_summary's feature maps, 8 a row, titled with their filter numbers."""
     return plot_grid(np.moveaxis(s["maps"], -1, 0), titles=[str(i) for i in chosen], ncols=8,
-                     cell_size=1.1, cmap="viridis",
-                     suptitle=f"{layer}: feature maps ({s['size']}) of filters 0-{chosen[-1]} for face {face}")
+                     cell_size=0.68, cmap="viridis",
+                     suptitle=f"{layer}: feature maps ({s['size']}) of filters 0-{chosen[-1]}\n"
+                              f"for face {face}")
 
 
 def map_sentences(maps: dict) -> str:

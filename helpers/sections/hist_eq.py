@@ -9,6 +9,7 @@ from matplotlib.figure import Figure
 from helpers.analysis.evaluation import accuracy
 from helpers.analysis.stats import paired_comparison, per_class_recall
 from helpers.core.config import CLASS_NAMES
+from helpers.core.plotting import set_fonts
 from helpers.core.words import change_words, pct, plural
 
 
@@ -43,14 +44,17 @@ def hist_eq_table(s: dict) -> pd.DataFrame:
 
 def recall_figure(s: dict) -> Figure:
     """Each class's validation recall for raw and equalized input, as grouped bars."""
-    fig = Figure(figsize=(8, 3.6))
+    fig = Figure(figsize=(5.6, 2.6), layout="constrained")
     ax = fig.subplots()
     frame = pd.DataFrame({"raw pixels": s["per_class_raw"],
                           "histogram equalization": s["per_class_hist_eq"]}, index=CLASS_NAMES)
     frame.plot.bar(ax=ax, rot=0, color=["tab:gray", "tab:green"])
     ax.set(title="Per-class validation accuracy (recall), raw vs equalized input", xlabel="true class",
-           ylabel="share of the class recognized", ylim=(0, 1))
-    fig.tight_layout()
+           ylabel="share of the class\nrecognized", ylim=(0, 1))
+    set_fonts(ax)
+    ax.get_legend().remove()  # under the axes instead, clear of the bars
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", fontsize=8, ncol=2,
+               frameon=False)
     return fig
 
 

@@ -51,6 +51,7 @@ from helpers.analysis.saliency import (
     top_share_mask,
 )
 from helpers.core.config import CLASS_NAMES
+from helpers.core.plotting import set_fonts
 from helpers.core.words import pct
 
 METHODS = {"saliency": "saliency", "smoothgrad": "SmoothGrad", "gradcam": "Grad-CAM"}
@@ -138,11 +139,12 @@ def masked_faces(images, maps: dict, keep: float):
 
 
 def saliency_figure(images, maps: dict, labels=None, keep: float = 0.25,
-                    cell_size: float = 1.8) -> Figure:
+                    cell_size: float = 0.85) -> Figure:
     """The explanation figure, one row per face: original | saliency | SmoothGrad | Grad-CAM over
     the face | the masked face (masked_faces). `maps` is explanation_maps of the faces; rows are
     titled with the true class (if `labels` given), the predicted class and its probability. Maps
-    without Grad-CAM (the DNN) get no Grad-CAM column."""
+    without Grad-CAM (the DNN) get no Grad-CAM column. Text is 8 points; with the default
+    `cell_size` five columns and the row labels take 5.6 inches, the printed page's width."""
     x = as_batch(images)[..., 0]
     labels = None if labels is None else np.asarray(labels)
     if labels is not None and labels.shape != (len(x),):
@@ -153,24 +155,26 @@ def saliency_figure(images, maps: dict, labels=None, keep: float = 0.25,
     if "gradcam" in maps:
         columns["Grad-CAM"] = maps["gradcam"]
     masked, mask = masked_faces(x, maps, keep)
-    columns[f"masked: top {pct(keep, 0)}\nof {METHODS[mask_source(maps)]}"] = masked
-    fig = Figure(figsize=(cell_size * len(columns), cell_size * len(x) + 0.3))
+    columns[f"masked to\ntop {pct(keep, 0)} of\n{METHODS[mask_source(maps)]}"] = masked
+    # the row labels (two lines of up to about 19 characters) take 1.3 inches
+    fig = Figure(figsize=(cell_size * len(columns) + 1.3, cell_size * len(x) + 0.55),
+                 layout="constrained")
+    fig.get_layout_engine().set(w_pad=0.02, h_pad=0.02, wspace=0.02, hspace=0.02)
     axes = fig.subplots(len(x), len(columns), squeeze=False)
     for row, ax_row in enumerate(axes):
         for ax, (name, values) in zip(ax_row, columns.items()):
             draw_map(ax, x[row], name, None if values is None else values[row])
             if row == 0:
-                ax.set_title(name, fontsize=9)
+                ax.set_title(name, fontsize=8)
         if not mask[row].any():  # a map that is 0 everywhere keeps nothing: say so
-            ax_row[-1].text(0.5, 0.5, f"{METHODS[mask_source(maps)]}\nis 0 everywhere",
-                            color="white", fontsize=7, ha="center", va="center",
+            ax_row[-1].text(0.5, 0.5, f"{METHODS[mask_source(maps)]}\nis 0\neverywhere",
+                            color="white", fontsize=8, ha="center", va="center",
                             transform=ax_row[-1].transAxes)
         predicted = maps["predicted"][row]
         name = f"pred {CLASS_NAMES[predicted]} ({maps['probability'][row]:.0%})"
         if labels is not None:
             name = f"true {CLASS_NAMES[labels[row]]}\n{name}"
-        ax_row[0].set_ylabel(name, fontsize=8)
-    fig.tight_layout()
+        ax_row[0].set_ylabel(name, fontsize=8, rotation=0, ha="right", va="center")
     return fig
 
 
@@ -200,10 +204,9 @@ def saliency_figures(images, maps: dict, labels, title: str, per_class: int,
     for part, group in enumerate(groups, 1):
         rows = np.isin(labels, group)
         fig = saliency_figure(images[rows], {k: v[rows] for k, v in maps.items()}, labels[rows],
-                              keep=keep, cell_size=1.6)
+                              keep=keep)
         fig.suptitle(f"{title}: explanations of the predicted class"
-                     + (f" ({part}/{len(groups)})" if len(groups) > 1 else ""), fontsize=11)
-        fig.tight_layout(rect=(0, 0, 1, 1 - 0.35 / fig.get_figheight()))
+                     + (f" ({part}/{len(groups)})" if len(groups) > 1 else ""), fontsize=10)
         figures.append(fig)
     return figures
 
@@ -349,24 +352,26 @@ def sanity_table(s: dict) -> pd.DataFrame:
 
 
 def sanity_figure(images, trained: dict, randomized: dict, rows: int = SANITY_ROWS,
-                  cell_size: float = 1.45) -> Figure:
+                  cell_size: float = 0.78) -> Figure:
     """The first `rows` faces: the face, then per method its map by the trained CNN and by the
-    same network with random weights (sanity_summary's maps)."""
+    same network with random weights (sanity_summary's maps). 8-point titles; with the default
+    `cell_size` the face and three methods take 5.5 inches, the printed page's width."""
     x = as_batch(images)[..., 0][:rows]
-    fig = Figure(figsize=(cell_size * (1 + 2 * len(trained)), cell_size * len(x) + 0.6))
+    fig = Figure(figsize=(cell_size * (1 + 2 * len(trained)), cell_size * len(x) + 0.75),
+                 layout="constrained")
+    fig.get_layout_engine().set(w_pad=0.02, h_pad=0.02, wspace=0.02, hspace=0.02)
     axes = fig.subplots(len(x), 1 + 2 * len(trained), squeeze=False)
     for row, ax_row in enumerate(axes):
         draw_map(ax_row[0], x[row], "original", None)
         for i, name in enumerate(trained):
             for ax, maps, which in ((ax_row[1 + 2 * i], trained, "trained"),
-                                    (ax_row[2 + 2 * i], randomized, "random weights")):
+                                    (ax_row[2 + 2 * i], randomized, "random")):
                 draw_map(ax, x[row], METHODS[name], maps[name][row])
                 if row == 0:
                     ax.set_title(f"{METHODS[name]}\n{which}", fontsize=8)
     axes[0, 0].set_title("face", fontsize=8)
-    fig.suptitle("Model randomization: maps of the trained CNN and of the same network with "
-                 "random weights", fontsize=10)
-    fig.tight_layout()
+    fig.suptitle("Model randomization: each method's maps by the trained CNN and by\nthe same "
+                 "network with random weights", fontsize=10)
     return fig
 
 
@@ -571,24 +576,34 @@ def share_interval(d: dict) -> str:
 
 def region_figure(mean_face, mean_saliency, mean_cam, faces: int, area: dict) -> Figure:
     """Three panels with the FACE_REGIONS boxes drawn on them: the mean face, the mean
-    saliency and the mean Grad-CAM of `faces` faces; box labels give each region's `area`."""
-    fig = Figure(figsize=(11, 3.9))
+    saliency and the mean Grad-CAM of `faces` faces; the boxes on the mean face are labelled
+    with their region's share of the image (`area`). Drawn at print size, 8-point text."""
+    fig = Figure(figsize=(5.6, 2.55), layout="constrained")
     axes = fig.subplots(1, 3)
     panels = [("mean validation face", mean_face, "gray", None),
-              (f"mean saliency, {faces} faces", mean_saliency, "hot", "mean normalised saliency"),
-              (f"mean Grad-CAM, {faces} faces", mean_cam, "jet", "mean normalised Grad-CAM")]
-    for ax, (title, image, cmap, label) in zip(axes, panels):
+              (f"mean saliency,\n{faces} faces", mean_saliency, "hot", "mean normalised\nsaliency"),
+              (f"mean Grad-CAM,\n{faces} faces", mean_cam, "jet", "mean normalised\nGrad-CAM")]
+    for i, (ax, (title, image, cmap, label)) in enumerate(zip(axes, panels)):
         shown_image = ax.imshow(image, cmap=cmap)
         if label:
-            fig.colorbar(shown_image, ax=ax, fraction=0.046, pad=0.04, label=label)
+            bar = fig.colorbar(shown_image, ax=ax, fraction=0.07, pad=0.03)
+            bar.set_label(label, fontsize=8)
+            bar.ax.tick_params(labelsize=8)
         for name, (r0, r1, c0, c1) in FACE_REGIONS.items():
             colour = REGION_COLOURS[name]
-            ax.add_patch(Rectangle((c0 - 0.5, r0 - 0.5), c1 - c0, r1 - r0, fill=False, lw=1.8,
+            ax.add_patch(Rectangle((c0 - 0.5, r0 - 0.5), c1 - c0, r1 - r0, fill=False, lw=1.5,
                                    ec=colour))
-            ax.text(c0, r0 - 1, f"{name} ({pct(area[name], 0)} of area)", color=colour, fontsize=7,
-                    va="bottom", bbox=dict(facecolor="black", alpha=0.5, pad=1, lw=0))
-        ax.set(title=title, xlabel="column (pixel)", ylabel="row (pixel)")
+            if i == 0:  # one set of labels, inside the boxes: the same boxes on every panel
+                ax.text((c0 + c1) / 2 - 0.5, r0 + 0.5, f"{name} ({pct(area[name], 0)})",
+                        color=colour, fontsize=8, ha="center", va="top",
+                        bbox=dict(facecolor="black", alpha=0.5, pad=1, lw=0))
+        if i == 0:  # pixel coordinates once: the panels share them
+            ax.set(xlabel="column (pixel)", ylabel="row (pixel)")
+        else:
+            ax.set(xticks=[], yticks=[])
+        ax.set_title(title)
+        set_fonts(ax, title=9, labels=8, ticks=8)
         ax.grid(False)
-    fig.suptitle("Face regions (fixed boxes) and where the main CNN looks on average")
-    fig.tight_layout()
+    fig.suptitle("Face regions (fixed boxes; on the face: their share of the image's area)\n"
+                 "and where the main CNN looks on average", fontsize=10)
     return fig

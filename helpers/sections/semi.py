@@ -7,6 +7,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
 from helpers.analysis.semi import (
     POOL_KEYS,
@@ -19,6 +20,7 @@ from helpers.analysis.semi import (
 )
 from helpers.analysis.stats import significant_changes
 from helpers.core.config import ALPHA, CLASS_NAMES, CONFIDENCE, NUM_CLASSES
+from helpers.core.plotting import set_fonts
 from helpers.core.words import change_words, pct, pct_or_na, plural, points
 
 POOL_LABELS = {"train": "train", "train+test": "train + test"}
@@ -205,7 +207,7 @@ def accuracy_figure(s: dict) -> Figure:
     model and the all-labels reference."""
     results = _results(s)
     x = [100 * f for f in results]
-    fig = Figure(figsize=(8, 4))
+    fig = Figure(figsize=(5.6, 3))
     ax = fig.subplots()
     ax.plot(x, [r["baseline"]["val_accuracy"] for r in results.values()], "o-", color="tab:gray",
             label="baseline (labeled part only)")
@@ -217,7 +219,8 @@ def accuracy_figure(s: dict) -> Figure:
                    label="all training labels")
     ax.set(title="Semi-supervised: validation accuracy vs labeled fraction",
            xlabel="labeled share of the training split (%)", ylabel="validation accuracy", xticks=x)
-    ax.legend(fontsize=9)
+    set_fonts(ax)
+    ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
 
@@ -225,19 +228,25 @@ def accuracy_figure(s: dict) -> Figure:
 def acceptance_figure(experiment: dict[float, FractionRuns], threshold: float) -> Figure:
     """acceptance_curve of each fraction's baseline on its unlabeled training images, with the
     threshold used."""
-    fig = Figure(figsize=(8, 4.6))
+    fig = Figure(figsize=(5.6, 3.3), layout="constrained")
     ax = fig.subplots()
     thresholds = np.linspace(0.15, 0.99, 85)
+    fractions = []
     for color, (fraction, e) in zip(["tab:purple", "tab:green", "tab:brown", "tab:cyan"] * 4,
                                     experiment.items()):
         share, acc = acceptance_curve(e.baseline_proba, e.y_unlabeled, thresholds)
         ax.plot(thresholds, acc, "-", color=color, label=f"{pct(fraction, 0)} labeled: accuracy of accepted")
         ax.plot(thresholds, share, "--", color=color, label=f"{pct(fraction, 0)} labeled: share accepted")
-    ax.axvline(threshold, color="tab:red", lw=1, label=f"threshold used ({threshold:g})")
+        fractions.append(Line2D([], [], color=color, label=f"{pct(fraction, 0)} labeled"))
+    used = ax.axvline(threshold, color="tab:red", lw=1, label=f"threshold used ({threshold:g})")
     ax.set(title="Baseline's pseudo-labels on the unlabeled training images",
-           xlabel="confidence threshold", ylabel="accuracy (solid), share (dashed)", ylim=(0, 1.02))
-    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.17), ncol=3)
-    fig.tight_layout()
+           xlabel="confidence threshold", ylabel="accuracy (solid),\nshare (dashed)", ylim=(0, 1.02))
+    set_fonts(ax)
+    # A colour per labeled fraction, a line style per measure: fewer legend entries than lines.
+    styles = [Line2D([], [], color="grey", ls="-", label="accuracy of the accepted"),
+              Line2D([], [], color="grey", ls="--", label="share accepted")]
+    fig.legend(handles=fractions + styles + [used], loc="outside lower center", fontsize=8,
+               ncol=3, frameon=False)
     return fig
 
 

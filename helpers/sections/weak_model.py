@@ -8,7 +8,7 @@ from matplotlib.figure import Figure
 
 from helpers.analysis.saliency import Maps, bootstrap_mean, rank_correlation, region_share, top_share
 from helpers.analysis.filters import AGREE_MIN, BRIGHTNESS_DC
-from helpers.core.words import fmt, pct, plural
+from helpers.core.words import fmt, pct, plural, points
 from helpers.sections.filters import (
     agreement_words,
     cosine,
@@ -32,14 +32,19 @@ def comparison_record(p: dict, maps: dict) -> dict:
 def side_by_side_patterns(left: dict, right: dict, left_title: str, right_title: str,
                           steps: int, columns: int = 8) -> Figure:
     """Two first-layer layer_patterns dicts as two kernel_pattern_figure grids of up to
-    `columns` filters a row, side by side."""
+    `columns` filters a row, the left one above the right one, each as wide as the printed
+    page (5.6 inches) with 8-point titles."""
     ncols = min(columns, len(left["chosen"]))
     nrows = 2 * int(np.ceil(len(left["chosen"]) / ncols))
-    fig = Figure(figsize=(2 * 0.62 * ncols + 1.4, 0.8 * nrows + 0.9), layout="constrained")
-    subfigs = fig.subfigures(1, 2, wspace=0.06)
+    cell = min(0.62, 5.0 / ncols)
+    grid = nrows * (cell + 0.17) + 0.4  # each grid: its cells, their titles and its own title
+    fig = Figure(figsize=(5.6, 2 * grid + 0.5), layout="constrained")
+    subfigs = fig.subfigures(2, 1, hspace=0.02)
     for subfig, p, title in zip(subfigs, (left, right), (left_title, right_title)):
-        kernel_pattern_figure(p, steps, ncols=columns, fig=subfig, fontsize=6)
-        subfig.suptitle(title, fontsize=10)
+        kernel_pattern_figure(p, steps, ncols=columns, fig=subfig, fontsize=8)
+        subfig.suptitle(title, fontsize=9)
+    fig.suptitle("Kernels (white +, black -) above their patterns' patch\n(titles: filter; cosine "
+                 "of pattern and kernel)", fontsize=9)
     return fig
 
 
@@ -92,7 +97,7 @@ def first_layer_figure(main: dict, weak: dict, s: dict, steps: int) -> Figure:
     return side_by_side_patterns(main, weak,
                                  f"main CNN ({pct(s['main_val_accuracy'])} validation accuracy)\n{what}",
                                  f"weak model ({pct(s['val_accuracy'])} validation accuracy)\n{what}",
-                                 steps)
+                                 steps, columns=16)
 
 
 def first_layer_sentences(s: dict) -> str:
@@ -171,7 +176,7 @@ def model_comparison(main: Maps, weak: Maps, main_metrics: dict, weak_metrics: d
 
 def weak_model_sentence(s: dict) -> str:
     """The two models' validation accuracies and the weak model's score on the faces shown."""
-    gap = 100 * (s["main_val_accuracy"] - s["val_accuracy"])
+    gap = points(s["val_accuracy"], s["main_val_accuracy"])
     compared = f"{abs(gap):.1f} points {'lower' if gap > 0 else 'higher'}." if gap else "the same."
     return (f"Validation accuracy: weak model **{pct(s['val_accuracy'])}** "
             f"({plural(s['epochs'], 'epoch')}) against **{pct(s['main_val_accuracy'])}** for the main "
