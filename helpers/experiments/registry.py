@@ -74,7 +74,8 @@ def semi_training(training: dict, epochs: float, labeled_rows: int) -> dict:
 
 
 def ablation_training(training: dict, epochs: int) -> dict:
-    """The normalization/augmentation ablation's settings: the main CNN's, with its own epochs."""
+    """The settings of the normalization/augmentation/preprocessing variants (the ablation and
+    the histogram-equalized CNN): the main CNN's, with their own epochs."""
     return dict(training, epochs=epochs)
 
 
@@ -118,7 +119,8 @@ class Experiment:
 MAIN_CNN = Experiment(MAIN_RUN, "main CNN", "cnn", "02_cnn", ship_weights=True)
 DNN = Experiment("dnn", "DNN", "dnn", "03_dnn", kind="dnn")
 HIST_EQ_CNN = Experiment("hist_eq", "histogram-equalized CNN", "hist_eq",
-                         "08_histogram_equalization", hist_eq=True)
+                         "08_histogram_equalization", hist_eq=True, epochs_key="ablation_epochs")
+"""Compared with the ablation's variant (c), the same CNN on raw pixels at the same budget."""
 ABLATION = {variant: Experiment(f"ablation_{variant}", f"ablation: {variant.replace('_', ' + ')}",
                                 "ablation", "02_cnn", normalize=normalize, augment=augment,
                                 epochs_key="ablation_epochs", ship_weights=variant == "none")

@@ -14,7 +14,7 @@ from helpers.core.words import change_words, pct, plural
 
 
 def hist_eq_summary(raw, eq, y_val, seed: int) -> dict:
-    """The "further" section's histogram equalization: the main CNN (`raw`) against the same CNN trained on
+    """The "further" section's histogram equalization: a CNN on raw pixels (`raw`) against the same CNN trained on
     equalized faces (`eq`), each scored with its own test-time augmentation on the validation
     labels `y_val`, with the paired test and each class's recall (results.json's "hist_eq")."""
     raw_acc, eq_acc = accuracy(raw.val_proba, y_val), accuracy(eq.val_proba, y_val)
