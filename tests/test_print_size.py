@@ -49,11 +49,22 @@ def framed(width: float, height: float, fontsize: float = 10, visible: bool = Tr
     return fig
 
 
+def test_print_width_follows_the_report_template():
+    """0.9 x the text width of report/template/fer_report.tex.j2 (letter paper, 8.5in wide)."""
+    import re
+
+    from helpers.core.config import PROJECT_ROOT
+
+    template = (PROJECT_ROOT / "report" / "template" / "fer_report.tex.j2").read_text()
+    left, right = (float(m) for m in re.search(r"lmargin=([\d.]+)in,rmargin=([\d.]+)in", template).groups())
+    assert PRINT_WIDTH == pytest.approx(0.9 * (8.5 - left - right))
+
+
 def test_print_size_scales_wide_figures_down():
     with mpl.rc_context({"savefig.pad_inches": 0}):
-        wide = print_size(framed(11.7, 3))
-        assert wide["width"] == pytest.approx(11.7, abs=0.02)
-        assert wide["scale"] == pytest.approx(PRINT_WIDTH / 11.7, rel=1e-2)
+        wide = print_size(framed(2 * PRINT_WIDTH, 3))
+        assert wide["width"] == pytest.approx(2 * PRINT_WIDTH, abs=0.02)
+        assert wide["scale"] == pytest.approx(0.5, rel=1e-2)
         assert wide["min_font"] == pytest.approx(5.0, abs=0.05)  # 10pt at half size
         assert wide["smallest"] == "label" and len(wide["fonts"]) == 1  # hidden and empty ignored
         narrow = print_size(framed(5, 3))
