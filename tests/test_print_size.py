@@ -323,3 +323,21 @@ def test_eight_adversarial_faces_fit_well_within_one_page(notebook_style):
     assert len([ax for ax in fig.axes if ax.images]) == 3 * ADVERSARIAL_IMAGES  # 3 panels an attack
     size = print_size(fig)
     assert size["scale"] == 1 and size["printed_height"] <= PRINT_HEIGHT / 1.5
+
+
+def test_a_bullet_list_after_a_sentence_is_a_list_in_the_pdf():
+    """pandoc runs a list into the paragraph above it ("... below. - Saliency (50 faces) ...")
+    unless a blank line separates them; the notebooks' Markdown gets one."""
+    import subprocess
+
+    from helpers.sections.display import list_breaks
+
+    text = "**Answer: the eyes.** Details:\n- saliency 1.5x\n- Grad-CAM 1.4x"
+    assert list_breaks(text) == "**Answer: the eyes.** Details:\n\n- saliency 1.5x\n- Grad-CAM 1.4x"
+    assert list_breaks("- a\n- b") == "- a\n- b" and list_breaks("x\n\n- a") == "x\n\n- a"
+    try:
+        html = subprocess.run(["pandoc", "-f", "markdown", "-t", "html"], input=list_breaks(text),
+                              capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        pytest.skip("pandoc is not installed")
+    assert html.count("<li>") == 2

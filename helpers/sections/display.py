@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 
@@ -38,10 +39,16 @@ def table(frame, floatfmt: str = ".3f", index: bool = False):
 
 
 def md(text: str):
-    """Show computed prose as Markdown."""
+    """Show computed prose as Markdown (list_breaks: a list is a list in the PDF too)."""
     from IPython.display import Markdown
 
-    return Markdown(text)
+    return Markdown(list_breaks(text))
+
+
+def list_breaks(text: str) -> str:
+    """A blank line before a bullet list that follows a paragraph line. JupyterLab starts the list
+    either way, but pandoc (the PDF) runs it into the paragraph as "... . - item" without one."""
+    return re.sub(r"(?m)^((?![-*] ).*\S.*)\n(?=[-*] )", r"\1\n\n", text)
 
 
 LAB_OUTPUT = "build/lab"
