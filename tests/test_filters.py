@@ -688,5 +688,13 @@ def test_pick_face(hand_cnn):
     assert face["probability"] == pytest.approx(expected, rel=1e-4)
     maps = {"maps": np.zeros((24, 24, 3)), "size": "24x24"}
     fig = sections_filters.feature_map_grid("block1_conv1", maps, [0, 1, 2], face=7)
-    assert fig._suptitle.get_text() == "block1_conv1: feature maps (24x24) of filters 0-2\nfor face 7"
+    assert fig._suptitle.get_text() == "block1_conv1: feature maps (24x24) of filters 0-2\nfor validation face 7"
     assert [ax.get_title() for ax in fig.axes[:3]] == ["0", "1", "2"]
+    # with the face itself first (grey, 0..255) and its classes in the title
+    fig = sections_filters.feature_map_grid("block1_conv1", maps, [0, 1, 2], face=7,
+                                            image=np.full((48, 48, 1), 100.0),
+                                            record={"true": 3, "predicted": 0, "probability": 0.5})
+    assert [ax.get_title() for ax in fig.axes] == ["face", "0", "1", "2"]
+    assert fig.axes[0].images[0].get_cmap().name == "gray" and fig.axes[0].images[0].get_clim() == (0, 255)
+    assert fig._suptitle.get_text().endswith(f"for validation face 7 (true {CLASS_NAMES[3]}, predicted "
+                                             f"{CLASS_NAMES[0]} 50%)")

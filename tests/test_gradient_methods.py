@@ -987,9 +987,8 @@ def test_region_summary_answers_first_and_calls_ties():
                                "(interval above 1x), by saliency and Grad-CAM, the methods that "
                                "pass the model-randomization test below; the rest of the image "
                                "(61.1% of the area) gets less than its share (0.63x by saliency).")
-    assert lines[1] == ("- **Saliency** (20 faces), mass per pixel against an even map: eyes 1.80x "
-                        "(95% CI 1.80 to 1.80), mouth 1.20x (1.20 to 1.20), rest 0.63x (0.63 to "
-                        "0.63); the eyes lead the mouth by 0.60x (95% CI 0.60 to 0.60).")
+    assert lines[1] == ("- **Saliency** (20 faces): the eyes lead the mouth by 0.60x (95% CI 0.60 "
+                        "to 0.60).")  # the densities themselves: region_table
     assert " tie (difference 0.00x, 95% CI -0.15 to 0.15)." in lines[2]
     assert lines[3].endswith("Saliency: the eyes from 1.50x to 1.80x (+0.30x, 95% CI +0.30 to "
                              "+0.30); the mouth from 1.00x to 1.20x (+0.20x, 95% CI +0.20 to +0.20).")
@@ -1108,8 +1107,11 @@ def test_model_comparison_and_sentences():
         "Validation accuracy: weak model **50.0%** (1 epoch) against **66.0%** for the main CNN "
         "(50 epochs), 16.0 points lower. It predicts 2 of the 3 faces below correctly.")
     assert "the same." in sections_weak_model.weak_model_sentence({**s, "val_accuracy": 0.66})
-    table = sections_weak_model.comparison_table(s).set_index("measure")
-    assert "SmoothGrad share: eyes" in table.index and "Grad-CAM mass in the top 10% pixels" in table.index
+    table = sections_weak_model.comparison_table(s).set_index("method")
+    assert table.index.tolist() == ["saliency", "SmoothGrad", "Grad-CAM"]
+    assert table.columns.tolist() == ["main CNN: eyes / mouth / rest", "weak model: eyes / mouth / rest",
+                                      "mass in top 10% pixels, main / weak", "same face minus different faces"]
+    assert table.loc["saliency", "same face minus different faces"].startswith("+")
     agreement = sections_weak_model.agreement_table(s)
     assert agreement.columns.tolist() == ["method", "faces", "same face", "different faces", "difference"]
     assert agreement["faces"].tolist() == [10, 4, 10]

@@ -536,3 +536,16 @@ def test_dnn_width_for_a_cropping_dnn_counts_the_crop_pixels():
     model = build_dnn([width] * 3, normalization=NORM, augmentation=augmentation)
     assert model.count_params() == dnn_param_count(width, 3, 44 * 44)
     assert abs(model.count_params() - 1_767_207) <= 0.02 * 1_767_207
+
+
+def test_the_layer_parameter_table_has_a_row_per_stage_and_the_total(cnn):
+    """Question 1 asks for a layer/parameter table: one row per stage of the diagram."""
+    from helpers.sections.cnn import stage_table, stages
+
+    table = stage_table(cnn)
+    assert table["stage"].tolist()[:-1] == [s["label"].split("\n")[0] for s in stages(cnn)]
+    assert table["parameters"].iloc[-1] == f"{cnn.count_params():,}"
+    parameters = table["parameters"].iloc[:-1].str.replace(",", "").astype(int)
+    assert parameters.sum() == cnn.count_params()
+    block = table[table["stage"] == "Block 1"].iloc[0]
+    assert block["layers"].startswith("2 x conv 3x3, ") and "BN + ReLU" in block["layers"]

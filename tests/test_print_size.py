@@ -256,7 +256,8 @@ def filter_figures():
     return [pattern_figure(first, 100), pattern_figure(deep, 100),
             face_figure(faces(1)[0][..., None], {"face": 1234, "true": 4, "predicted": 6,
                                                   "probability": 0.57}),
-            feature_map_grid("block1_conv1", maps, first["chosen"], 1234),
+            feature_map_grid("block1_conv1", maps, first["chosen"], 1234, image=faces(1)[0][..., None],
+                             record={"face": 1234, "true": 4, "predicted": 6, "probability": 0.57}),
             feature_map_grid("block3_conv2", deep_maps, deep["chosen"], 1234),
             first_layer_figure(first, first, comparison, 100),
             class_maximization_figure(classes, 200)]
@@ -279,7 +280,10 @@ def saliency_figures():
     maps = explanation_maps(len(y))
     mean = RNG.uniform(size=(48, 48))
     trained = {k: v for k, v in explanation_maps(3).items() if k in ("saliency", "smoothgrad", "gradcam")}
+    from helpers.sections.weak_model import side_by_side_figure
+
     return [*split_figures(x, maps, y, "Main CNN", 2, 0.25),
+            side_by_side_figure(x, maps, explanation_maps(len(y)), y),
             region_figure(mean * 255, mean, mean, 1000, region_area()),
             sanity_figure(x[:3], trained, trained)]
 

@@ -59,6 +59,7 @@ ALLOWED = {
     "\\par\\ifdim\\dimexpr\\pagegoal-\\pagetotal<0.3\\textheight\\newpage\\fi": "LaTeX layout",
     "\\begingroup\\footnotesize\\renewcommand{\\arraystretch}{1.1}": "LaTeX layout",
     "\\n{3,}": "a regular expression",
+    "\\1\\n\\n": "a regular expression's replacement (display.list_breaks)",
 }
 """Tokens with a digit that may appear in a string literal of helpers/sections, and why."""
 

@@ -63,6 +63,22 @@ def _stage_label(group) -> str:
     return "\n".join(lines)
 
 
+def stage_table(model) -> pd.DataFrame:
+    """The layer/parameter table, one row per stage of the architecture figure: its layers, its
+    output shape and its parameters (trainable and batch-normalization statistics alike), with
+    the total in the last row."""
+    rows = []
+    for group in stages(model):
+        name, *rest = group["label"].split("\n")
+        layers = ", ".join(line.removeprefix("+ ") for line in rest
+                           if not line.startswith("-> ") and not line.endswith(" params"))
+        rows.append({"stage": name, "layers": layers,
+                     "output": group["shape"], "parameters": f"{group['params']:,}"})
+    rows.append({"stage": "total", "layers": "", "output": "",
+                 "parameters": f"{sum(g['params'] for g in stages(model)):,}"})
+    return pd.DataFrame(rows)
+
+
 def architecture_figure(model, per_row: int = 5, title: str | None = None) -> Figure:
     """The model as a chain of boxes, one per stage, wrapped into rows of `per_row`, an arrow
     from each box to the next. Drawn at its print size (at most 5.6 inches wide, the PDF's

@@ -62,7 +62,7 @@ def class_sentences(s: dict) -> str:
 def class_figure(s: dict) -> Figure:
     """Faces per class as bars labelled with their share."""
     counts = np.asarray(s["class_counts"])
-    fig = Figure(figsize=(5.6, 2.6))
+    fig = Figure(figsize=(5.6, 2.1))
     ax = fig.subplots()
     bars = ax.bar(CLASS_NAMES, counts, color=colormaps["tab10"](np.arange(NUM_CLASSES)))
     ax.bar_label(bars, labels=[pct(c / counts.sum()) for c in counts], fontsize=8)
@@ -79,7 +79,7 @@ def sample_faces_figure(x, y, per_class: int, seed: int) -> Figure:
     picks = [rng.choice(np.flatnonzero(y == label), per_class, replace=False)
              for label in range(NUM_CLASSES)]
     fig = plot_grid(x[np.concatenate(picks)], ncols=per_class, vmin=0, vmax=255,
-                    cell_size=min(0.6, 4.8 / per_class), suptitle="Random training faces per class",
+                    cell_size=min(0.5, 4.8 / per_class), suptitle="Random training faces per class",
                     row_labels=CLASS_NAMES, fontsize=9)
     return fig
 
@@ -135,14 +135,14 @@ def preprocessing_figure(faces, mean: float, std: float) -> Figure:
     normalized = (faces - mean) / std
     shown = np.concatenate([faces, equalize_histogram(faces.astype(np.uint8)),
                             np.clip((normalized + 2.5) / 5 * 255, 0, 255)])
-    return plot_grid(shown, ncols=len(faces), vmin=0, vmax=255, cell_size=min(0.75, 4.5 / len(faces)),
+    return plot_grid(shown, ncols=len(faces), vmin=0, vmax=255, cell_size=min(0.6, 4.5 / len(faces)),
                      row_labels=["original", "equalized", "normalized"], fontsize=9,
                      suptitle="Faces from low to high contrast,\nbefore and after preprocessing")
 
 
 def preprocessing_histograms(sample, equalized, mean: float, std: float) -> Figure:
     """Pixel histograms of `sample` as it is, histogram-equalized (`equalized`) and normalized."""
-    fig = Figure(figsize=(5.6, 2.1))
+    fig = Figure(figsize=(5.6, 1.8))
     axes = fig.subplots(1, 3)
     axes[0].hist(sample.ravel(), bins=64)
     axes[0].set(title="original", xlabel="grey level")

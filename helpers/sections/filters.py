@@ -41,18 +41,15 @@ def settings_sentence(settings: AscentSettings) -> str:
     """The objective and the ascent schedule in words, for the paragraph above the patterns."""
     return (
         "**Objective**: each filter's response at the centre unit of its feature map, after batch "
-        "normalization (the input of the filter's ReLU, which passes its positive part, so the same "
-        "image maximises the activation after the ReLU). "
+        "normalization (its ReLU's input). "
         f"**Settings**: {settings.steps} ascent steps from mid-grey plus Gaussian noise (standard "
         f"deviation {settings.noise:g} grey levels); each step moves the image by "
         f"{settings.step_size:g} grey levels (root mean square) along the normalised gradient, "
         f"computed on a copy shifted by up to {plural(settings.jitter, 'pixel')} but at most "
-        f"1/{JITTER_SHARE} of the unit's receptive field (none for a 3x3 first-layer unit, whose "
-        f"pattern a shift would smear); pixels stay in 0..255 and every {settings.blur_every} steps "
-        f"a Gaussian blur of {settings.blur_sigma:g} pixel damps high frequencies. Only the unit's "
-        "receptive field is shown (no other pixel changes its response): first-layer patterns in "
-        "grey levels 0..255 under their kernels, deeper ones contrast-stretched. Title of a "
-        "pattern: filter number, then its response on the starting noise -> after the ascent.")
+        f"1/{JITTER_SHARE} of the unit's receptive field; pixels stay in 0..255 and every "
+        f"{settings.blur_every} steps a Gaussian blur of {settings.blur_sigma:g} pixel damps high "
+        "frequencies. Only the unit's receptive field is shown: first-layer patterns in grey levels "
+        "0..255 under their kernels, deeper ones contrast-stretched.")
 
 
 def agreement_words(p: dict) -> str:
@@ -291,12 +288,28 @@ def feature_map_table(maps: dict, r_min: float = R_MIN) -> pd.DataFrame:
     } for layer, s in maps.items()]).set_index("layer").T.rename_axis("measure").reset_index()
 
 
-def feature_map_grid(layer: str, s: dict, chosen, face: int) -> Figure:
-    """A map_summary's feature maps, 8 a row, titled with their filter numbers."""
-    return plot_grid(np.moveaxis(s["maps"], -1, 0), titles=[str(i) for i in chosen], ncols=8,
-                     cell_size=0.68, cmap="viridis",
-                     suptitle=f"{layer}: feature maps ({s['size']}) of filters 0-{chosen[-1]}\n"
-                              f"for face {face}")
+def feature_map_grid(layer: str, s: dict, chosen, face: int, image=None, record: dict | None = None,
+                     ncols: int = 12) -> Figure:
+    """A map_summary's feature maps, `ncols` a row, titled with their filter numbers; with the
+    face's `image` (H, W, 1) in 0..255, the face itself comes first (grey) and `record`
+    (pick_face's) names its true and predicted class in the title."""
+    cells = list(np.moveaxis(s["maps"], -1, 0))
+    titles = [str(i) for i in chosen]
+    if image is not None:
+        cells, titles = [np.asarray(image, dtype=np.float32)[..., 0]] + cells, ["face"] + titles
+    what = ""
+    if record is not None:
+        what = (f" (true {CLASS_NAMES[record['true']]}, predicted {CLASS_NAMES[record['predicted']]}"
+                f" {pct(record['probability'], 0)})")
+    fig = plot_grid(cells, titles=titles, ncols=ncols, cell_size=min(0.68, 5.5 / min(ncols, len(cells))),
+                    cmap="viridis",
+                    suptitle=f"{layer}: feature maps ({s['size']}) of filters 0-{chosen[-1]}\n"
+                             f"for validation face {face}{what}")
+    if image is not None:  # the face in grey, on its own 0..255 scale
+        face_image = fig.axes[0].images[0]
+        face_image.set_cmap("gray")
+        face_image.set_clim(0, 255)
+    return fig
 
 
 def map_sentences(maps: dict) -> str:

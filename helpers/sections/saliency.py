@@ -508,19 +508,14 @@ def focus_sentences(s: dict) -> str:
     else:
         head = f"**Answer: no region stands out** {how}: no region's interval lies above 1x."
     lines = [head]
-    for m in answer:
+    for m in answer:  # each region's density with its interval: region_table
         f = s["methods"][m]
-        densities = ", ".join(f"{r} {interval_words(f['density'][r], 'x', label=i == 0)}"
-                              for i, r in enumerate(f["order"]))
-        lines.append(f"- **{capital(METHODS[m])}** "
-                     f"({f['faces']} faces), mass per pixel against an even map: {densities}; "
-                     f"{lead_words(f)}.")
+        lines.append(f"- **{capital(METHODS[m])}** ({f['faces']} faces): {lead_words(f)}.")
     learned = [(m, learned_words(s["methods"][m], focus or ["eyes", "mouth"])) for m in answer]
     learned = [(m, words) for m, words in learned if words]
     if learned:
-        lines.append("- **What training added**: the same network with random weights already "
-                     "weighs some regions more than others (where it can see at all), so the "
-                     "change from it is what the CNN learned. " + " ".join(
+        lines.append("- **What training added** (the change from the same network with random "
+                     "weights): " + " ".join(
                          f"{capital(METHODS[m])}: {words}." for m, words in learned))
     return "\n".join(lines)
 

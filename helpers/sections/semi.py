@@ -63,10 +63,9 @@ def settings_sentences(s: dict) -> str:
     if s["selection"] == "class_shares":
         selection = (f"the threshold **{s['threshold']:g}** on the{' flip-averaged' if s['tta_flip'] else ''} "
                      "softmax sets how many pseudo-labels (as many as there are unlabeled images at least "
-                     "that confident); these are then shared among the classes in the proportions of the "
-                     "labeled images, each class taking its most confident predictions, so each class gets "
-                     "its own confidence threshold (class-balanced self-training, as in Noisy Student and "
-                     "FlexMatch) and the easy, frequent happy class cannot crowd out fear or disgust; ")
+                     "that confident), shared among the classes in the proportions of the labeled images, "
+                     "each class taking its most confident predictions (class-balanced self-training, as in "
+                     "Noisy Student and FlexMatch: the frequent happy class cannot crowd out fear or disgust); ")
     else:
         selection = (f"every unlabeled image whose{' flip-averaged' if s['tta_flip'] else ''} softmax "
                      f"confidence reaches **{s['threshold']:g}** is pseudo-labeled; ")
@@ -74,9 +73,8 @@ def settings_sentences(s: dict) -> str:
         f"**Settings of this run.** Labeled fractions: {', '.join(pct(f, 0) for f in s['fractions'])} "
         f"of the {s['train_images']:,} training images (stratified by class, seed {s['seed']}). Every "
         f"model of a fraction, baseline and self-trained alike, trains with the main CNN's settings for "
-        f"the optimizer steps of {s['epochs']:g} epochs of that fraction's labeled images (so a "
-        f"larger labeled part is trained as far as a smaller one, and a self-trained model gets as "
-        f"many updates as its baseline, on more images); "
+        f"the optimizer steps of {s['epochs']:g} epochs of that fraction's labeled images (a "
+        f"self-trained model gets as many updates as its baseline); "
         + selection + f"{plural(s['rounds'], 'self-training round')}. " + pool + ceiling)
 
 
@@ -266,17 +264,10 @@ def _fraction_sentence(fraction: float, result: dict, s: dict) -> str:
     for pool in s["pools"]:
         r = result[POOL_KEYS[pool]]
         change = change_words(base, r["val_accuracy"], r["fixed"], r["broken"], r["mcnemar_p"])
-        interval = (f" The change's {CONFIDENCE:.0%} interval is {100 * r['change_low']:+.1f} to "
-                    f"{100 * r['change_high']:+.1f} points.")
-        text.append((f"Self-training on the unlabeled training images {change}." if pool == "train" else
-                     f"With the {s['test_images']:,} test images added to the pool "
-                     f"({r['accepted_extra']:,} of them accepted), self-training {change}.") + interval)
-    reference = s["all_labels_reference"]
-    if reference is not None:
-        gap = points(base, reference["val_accuracy"])
-        text.append(f"The baseline is {abs(gap):.1f} points {'below' if gap >= 0 else 'above'} the "
-                    f"main CNN, trained with all {s['train_images']:,} labels for "
-                    f"{reference['epochs']} epochs.")
+        # the change's interval and the main CNN's accuracy (the reference row): accuracy_table
+        text.append(f"Self-training on the unlabeled training images {change}." if pool == "train" else
+                    f"With the {s['test_images']:,} test images added to the pool "
+                    f"({r['accepted_extra']:,} of them accepted), self-training {change}.")
     return " ".join(text)
 
 

@@ -8,15 +8,20 @@ from matplotlib.figure import Figure
 
 from helpers.analysis.saliency import Maps, bootstrap_mean, rank_correlation, region_share, top_share
 from helpers.analysis.filters import AGREE_MIN, BRIGHTNESS_DC
+from helpers.core.config import CLASS_NAMES
+from helpers.core.plotting import plot_grid
 from helpers.core.words import fmt, pct, plural, points
 from helpers.sections.filters import (
     agreement_words,
     cosine,
+    kernel_cells,
     kernel_pattern_figure,
     map_record,
     of_filters,
 )
-from helpers.sections.saliency import METHODS, interval_words, number, top_region
+from helpers.sections.saliency import METHODS, draw_map, interval_words, number, top_region
+
+SIDE_BY_SIDE_FACES = 5  # faces in the main-against-weak figure (the first of those shown per class)
 
 
 def comparison_record(p: dict, maps: dict) -> dict:
@@ -90,14 +95,26 @@ def first_layer_table(s: dict) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["measure", "main CNN", "weak model"])
 
 
-def first_layer_figure(main: dict, weak: dict, s: dict, steps: int) -> Figure:
-    """side_by_side_patterns of the two models' first-layer kernels and patterns, titled with
-    their validation accuracy (s is their first_layer_comparison)."""
+def first_layer_figure(main: dict, weak: dict, s: dict, steps: int, columns: int = 16) -> Figure:
+    """The two models' first-layer kernels (kernel_cells: white +, black -), the main CNN's above
+    the weak model's, `columns` a row, titled with the filter numbers and each model's validation
+    accuracy (s is their first_layer_comparison). Their patterns reproduce them (the kernel
+    agreement, in first_layer_sentences), so the kernels stand for both."""
     what = f"{s['layer']}, filters 0-{main['chosen'][-1]} of {s['total_filters']}, {steps} steps"
-    return side_by_side_patterns(main, weak,
-                                 f"main CNN ({pct(s['main_val_accuracy'])} validation accuracy)\n{what}",
-                                 f"weak model ({pct(s['val_accuracy'])} validation accuracy)\n{what}",
-                                 steps, columns=16)
+    ncols = min(columns, len(main["chosen"]))
+    cell = min(0.5, 5.4 / ncols)
+    rows = int(np.ceil(len(main["chosen"]) / ncols))
+    grid = rows * (cell + 0.17) + 0.45
+    fig = Figure(figsize=(cell * ncols + 0.2, 2 * grid + 0.45), layout="constrained")
+    subfigs = fig.subfigures(2, 1, hspace=0.02)
+    for subfig, p, title in zip(subfigs, (main, weak),
+                                (f"main CNN ({pct(s['main_val_accuracy'])} validation accuracy)\n{what}",
+                                 f"weak model ({pct(s['val_accuracy'])} validation accuracy)\n{what}")):
+        plot_grid(kernel_cells(p["kernels"]), titles=[str(i) for i in p["chosen"]], ncols=ncols,
+                  cmap="gray", vmin=0, vmax=255, cell_size=cell, fig=subfig, fontsize=8)
+        subfig.suptitle(title, fontsize=9)
+    fig.suptitle("First-layer kernels (white +, black -; titles: filter)", fontsize=9)
+    return fig
 
 
 def first_layer_sentences(s: dict) -> str:
@@ -185,15 +202,53 @@ def weak_model_sentence(s: dict) -> str:
 
 
 def comparison_table(s: dict) -> pd.DataFrame:
-    """model_comparison as a table: one row per measure, a column per model."""
+    """model_comparison as one compact table: a row per method, each model's region shares
+    (eyes / mouth / rest) and its maps' mass in their top 10% pixels, and how much more alike
+    the two models' maps of the same face are than of different faces."""
     main, weak = s["main_region_share"], s["region_share"]
-    rows = [("validation accuracy", pct(s["main_val_accuracy"]), pct(s["val_accuracy"]))]
+    rows = []
     for key, shares in weak.items():
-        name = METHODS[key.removesuffix("_sample")]
-        rows += [(f"{name} share: {r}", pct(main[key][r]), pct(shares[r])) for r in shares]
-    rows += [(f"{METHODS[m]} mass in the top 10% pixels", pct(v["main"]), pct(v["weak"]))
-             for m, v in s["top10_mass"].items()]
-    return pd.DataFrame(rows, columns=["measure", "main CNN", "weak model"])
+        method = key.removesuffix("_sample")
+        regions = " / ".join(shares)
+        rows.append({"method": METHODS[method],
+                     f"main CNN: {regions}": " / ".join(pct(main[key][r], 0) for r in shares),
+                     f"weak model: {regions}": " / ".join(pct(shares[r], 0) for r in shares),
+                     "mass in top 10% pixels, main / weak": (f"{pct(s['top10_mass'][method]['main'], 0)}"
+                                                             f" / {pct(s['top10_mass'][method]['weak'], 0)}"),
+                     "same face minus different faces": interval_words(
+                         s["agreement"][method]["excess"], sign=True, label=False)})
+    return pd.DataFrame(rows)
+
+
+def side_by_side_figure(images, main_maps: dict, weak_maps: dict, labels,
+                        faces: int = SIDE_BY_SIDE_FACES, cell_size: float = 0.66) -> Figure:
+    """The main CNN's and the weak model's saliency and Grad-CAM of the same faces side by side
+    (explanation_maps of each, each for its own predicted class), one row per face for the
+    first `faces` faces; rows titled with the true class and both models' predictions."""
+    x = np.asarray(images, dtype=np.float32)[:faces, ..., 0]
+    labels = np.asarray(labels)[:faces]
+    columns = [("face", None, None)]
+    for who, maps in (("main CNN", main_maps), ("weak model", weak_maps)):
+        columns += [(f"{who}\nsaliency", "saliency", maps)]
+        if "gradcam" in maps:
+            columns += [(f"{who}\nGrad-CAM", "gradcam", maps)]
+    fig = Figure(figsize=(cell_size * len(columns) + 1.35, cell_size * len(x) + 0.75),
+                 layout="constrained")
+    fig.get_layout_engine().set(w_pad=0.02, h_pad=0.02, wspace=0.02, hspace=0.02)
+    axes = fig.subplots(len(x), len(columns), squeeze=False)
+    for row, ax_row in enumerate(axes):
+        for ax, (name, key, maps) in zip(ax_row, columns):
+            kind = "original" if key is None else "Grad-CAM" if key == "gradcam" else "map"
+            draw_map(ax, x[row], kind, None if key is None else maps[key][row])
+            if row == 0:
+                ax.set_title(name, fontsize=8)
+        ax_row[0].set_ylabel(
+            f"true {CLASS_NAMES[labels[row]]}\nmain: {CLASS_NAMES[main_maps['predicted'][row]]} "
+            f"({main_maps['probability'][row]:.0%})\nweak: {CLASS_NAMES[weak_maps['predicted'][row]]} "
+            f"({weak_maps['probability'][row]:.0%})", fontsize=8, rotation=0, ha="right", va="center")
+    fig.suptitle("Main CNN and weak model on the same faces (each for its own predicted class)",
+                 fontsize=9)
+    return fig
 
 
 def agreement_table(s: dict) -> pd.DataFrame:
