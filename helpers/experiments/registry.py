@@ -123,7 +123,10 @@ HIST_EQ_CNN = Experiment("hist_eq", "histogram-equalized CNN", "hist_eq",
 """Compared with the ablation's variant (c), the same CNN on raw pixels at the same budget."""
 ABLATION = {variant: Experiment(f"ablation_{variant}", f"ablation: {variant.replace('_', ' + ')}",
                                 "ablation", "02_cnn", normalize=normalize, augment=augment,
-                                epochs_key="ablation_epochs", ship_weights=variant == "none")
+                                epochs_key="ablation_epochs",
+                                # (a) is the further analysis' weak model; (c), the main recipe at
+                                # 58 epochs, an ensemble member that make predict can run
+                                ship_weights=variant in ("none", "normalization_augmentation"))
             for variant, (normalize, augment) in ABLATION_VARIANTS.items()}
 WEAK_CNN = replace(ABLATION["none"], what="weak CNN (the ablation run without normalization and "
                                            "augmentation)")
