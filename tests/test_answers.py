@@ -337,3 +337,29 @@ def test_a_section_without_a_row_of_its_own_answers_from_its_summary(monkeypatch
     assert mine["where"] == f"section {[slug for slug, _ in order].index('extra_question')}"
     assert rows.index(mine) == len(rows) - 6  # after semi, before the five further-analysis rows
     assert next(r for r in answer_rows({}, latex=False) if r["question"].endswith("Dropout"))["answer"] == NOT_PRODUCED
+
+
+def test_rows_that_share_a_section_point_to_their_own_subsection():
+    """Question 9's five rows pointed to the first page of section 9; each has its page."""
+    import json as _json
+
+    from helpers.core.config import NOTEBOOK_DIR
+    from helpers.sections.answers import SUBSECTIONS
+
+    rows = {row["question"].split(": ", 1)[-1]: row["where"] for row in answer_rows({})}
+    assert rows["adversarial images"].endswith("\\pageref{adversarial-examples}")
+    assert rows["ensemble of CNNs"].endswith("\\pageref{ensemble-of-cnns}")
+    headings = set()
+    for path in NOTEBOOK_DIR.glob("*.ipynb"):
+        for c in _json.loads(path.read_text())["cells"]:
+            if c["cell_type"] == "markdown":
+                headings |= {line.lstrip("#").strip() for line in "".join(c["source"]).splitlines()
+                             if line.startswith("#")}
+    assert set(SUBSECTIONS.values()) <= headings  # every heading named exists in a notebook
+
+
+def test_no_oriented_pattern_names_no_orientation():
+    r = results()
+    r["filters"]["layers"]["block3_conv2"].update(oriented=0, common_orientation=None)
+    got = answers(r)[7]
+    assert "none of the 32 patterns is an oriented stripe" in got and "most often" not in got

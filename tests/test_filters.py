@@ -288,6 +288,11 @@ def test_pattern_summary_spectra_of_deeper_patterns():
     assert s["mean_selectivity"] > 0.99 and s["oriented"] == 3
     # power 64% horizontal, 36% vertical: oriented below a threshold of 0.6, not above 0.7
     mix = 127.5 + 80 * stripes("horizontal", 6, 32) + 60 * stripes("vertical", 6, 32)
+    # orientations are counted among oriented patterns only: none oriented, no common orientation
+    flat = analysis_filters.pattern_summary(mix[None], np.zeros(1), np.ones(1), np.zeros((2, 1)),
+                                            oriented_threshold=0.7)
+    assert flat["oriented"] == 0 and flat["common_orientation"] is None
+    assert sum(flat["orientation_counts"].values()) == 0
     for threshold, oriented in [(0.6, 1), (0.7, 0)]:
         assert analysis_filters.pattern_summary(mix[None], np.zeros(1), np.ones(1), np.zeros((2, 1)),
                                                 oriented_threshold=threshold)["oriented"] == oriented
@@ -409,14 +414,17 @@ def test_pattern_sentences():
     assert "(cosine >= 0.5; median 0.88): most patterns do not reproduce" in few
     deep = sections_filters.pattern_sentences("block3_conv2", deeper(), 500)
     assert len(deep) == 2 and "(each unit sees 32x32 pixels)" in deep[0]
-    assert deep[1] == ("  1 of the 3 patterns are oriented; the most common orientation is "
-                       "horizontal (2 patterns), and the strongest orientation holds 55% of a "
+    assert deep[1] == ("  1 of the 3 patterns are oriented, most often horizontal (2 of them); "
+                       "the strongest orientation holds 55% of a "
                        "pattern's power on average (white noise of the same size: 29%); the "
                        "patterns repeat every 6.0 pixels (median).")
 
 
 def test_layers_and_measures_sentences():
     patterns = {"block1_conv1": pattern(), "block3_conv2": deeper()}
+    none = sections_filters.pattern_sentences("block3_conv2", deeper(oriented=0, common_orientation=None,
+                                                                     common_orientation_filters=None), 500)
+    assert none[1].startswith("  none of the 3 patterns is oriented; the strongest orientation")
     lines = sections_filters.layers_sentences(patterns, 500).split("\n")
     assert len(lines) == 3 + 2 + 1
     assert lines[-1] == ("- From `block1_conv1` to `block3_conv2` the centre unit's receptive field "

@@ -127,7 +127,12 @@ def test_run_card_says_where_it_was_trained():
     assert run_card(metrics(0.677, 0.732, 80.0, CPU))["trained on"] == \
         "AMD EPYC (AVX-512-BF16), 2 cores (tensorflow)"
     card = run_card(metrics(0.51, 0.626, 0.7, GPU))
-    assert card["trained on"] == "NVIDIA H200 (jax)" and card["validation accuracy"] == "51.00%"
+    assert card["trained on"] == "NVIDIA H200 (jax)"
+    assert card["validation accuracy (kept checkpoint, test-time augmentation)"] == "51.0%"
+    # the gap is the difference of the two rows printed above it
+    train, val = (float(card[f"last epoch: {k}"].rstrip("%")) for k in
+                  ("train accuracy", "validation accuracy (single view)"))
+    assert float(card["last epoch: train - validation gap"].removesuffix(" pts")) == pytest.approx(train - val)
 
 
 def fake_run(metrics_, **config):
@@ -363,7 +368,8 @@ def test_hist_eq_summary_table_figure_and_sentences():
     assert (s["fixed"], s["broken"]) == (2, 1)
     assert s["per_class_raw"][:3] == [0.5, 1.0, 0.5] and s["per_class_hist_eq"][:3] == [1.0, 0.5, 1.0]
     table = sections_hist_eq.hist_eq_table(s)
-    assert table["run"].tolist() == ["cnn", "hist_eq"]
+    assert table["preprocessing"].tolist() == ["raw pixels", "histogram equalization"]
+    assert "run" not in table  # folder names say nothing to a reader
     assert table["validation (with TTA)"].tolist() == ["66.7%", "83.3%"]
     assert len(sections_hist_eq.recall_figure(s).axes[0].patches) == 2 * 7
     lines = sections_hist_eq.hist_eq_sentences(s).split("\n")

@@ -184,16 +184,19 @@ def pattern_summary(windows, start, final, faces, kernels=None, dc=None,
                         "brightness_kernels": int((np.asarray(dc) >= BRIGHTNESS_DC).sum())})
     if oriented_threshold is not None and min(windows.shape[1:]) >= MIN_SPECTRAL_SIDE:
         frequency, shares = spectral_stats(windows)
-        counts = np.bincount(shares.argmax(axis=1), minlength=4)
-        common = int(counts.argmax())
+        oriented = shares.max(axis=1) > oriented_threshold
+        # Orientations are counted among the oriented patterns: an orientation-free pattern's
+        # strongest direction is noise.
+        counts = np.bincount(shares[oriented].argmax(axis=1), minlength=4)
+        common = int(counts.argmax()) if oriented.any() else None
         period = 1 / np.maximum(frequency, 1e-12)
         summary.update({
             "median_period_px": float(np.median(period)), "period_px": period,
             "orientation_counts": dict(zip(ORIENTATIONS, counts.tolist())),
-            "common_orientation": ORIENTATIONS[common],
-            "common_orientation_filters": int(counts[common]),
+            "common_orientation": None if common is None else ORIENTATIONS[common],
+            "common_orientation_filters": None if common is None else int(counts[common]),
             "mean_selectivity": float(shares.max(axis=1).mean()),
-            "oriented": int((shares.max(axis=1) > oriented_threshold).sum()),
+            "oriented": int(oriented.sum()),
         })
     return summary
 

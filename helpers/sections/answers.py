@@ -218,9 +218,10 @@ def filters_answer(r: dict) -> str:
     if maps and maps.get("edge_like") is not None:
         parts.append(f"on one face {maps['edge_like']} of the {need(maps, 'filters')} `{first_name}` feature "
                      f"maps follow its edges and {need(maps, 'brightness_like')} its brightness")
-    if last_name != first_name and last.get("oriented") is not None and last.get("common_orientation"):
+    if last_name != first_name and last.get("oriented") is not None:
         parts.append(f"in `{last_name}` {last['oriented']} of {need(last, 'filters')} patterns are oriented "
-                     f"stripes, most often {last['common_orientation']}")
+                     f"stripes, most often {last['common_orientation']}" if last.get("common_orientation") else
+                     f"in `{last_name}` none of the {need(last, 'filters')} patterns is an oriented stripe")
     if not parts:
         raise Lacking("filters.layers")
     text = "; ".join(parts if len(parts) < 3 else [parts[0], parts[2]])
@@ -326,6 +327,16 @@ QUESTIONS: list[tuple[str, str | None, tuple[str, ...], Callable[[dict], str]]] 
 """The sheet's rows in order (the homework's questions are the numbered sections); a row's
 section is missing when none of the results.json sections it reads is there."""
 
+SUBSECTIONS = {
+    "weak model against the good one": "Saliency of a weak model",
+    "adversarial images": "Adversarial examples",
+    "input that maximizes each class": "The input that maximally activates each class",
+    "histogram equalization": "Histogram equalization",
+    "ensemble of CNNs": "Ensemble of CNNs",
+}
+"""The heading (in the notebooks) of the subsection that answers a row sharing its section with
+others, so that the row's page is its own, not the section's first."""
+
 
 def question(slug: str, topic: str | None) -> str:
     """'5. Confusion matrix: most confused classes': the section's number and title
@@ -344,12 +355,13 @@ def anchor(section_title: str) -> str:
     return text or "section"
 
 
-def where(slug: str, latex: bool = True) -> str:
-    """'section 5' (or 'Data', unnumbered), with its page from LaTeX's \\pageref when `latex`."""
+def where(slug: str, latex: bool = True, heading: str | None = None) -> str:
+    """'section 5' (or 'Data', unnumbered), with its page from LaTeX's \\pageref when `latex`:
+    the page of the subsection titled `heading` when given, else of the section."""
     n = number(slug)
     if not latex:
         return f"section {n}" if n else title(slug)
-    return (f"section\\ {n}" if n else title(slug)) + f", p.\\ \\pageref{{{anchor(title(slug))}}}"
+    return (f"section\\ {n}" if n else title(slug)) + f", p.\\ \\pageref{{{anchor(heading or title(slug))}}}"
 
 
 def answer(results: dict, reads: tuple[str, ...], function) -> str:
@@ -386,7 +398,8 @@ def questions() -> list[tuple]:
 def answer_rows(results: dict, latex: bool = True) -> list[dict]:
     """One dict per question: question, answer, where (the section)."""
     return [{"section": slug, "question": question(slug, topic),
-             "answer": answer(results, reads, function), "where": where(slug, latex)}
+             "answer": answer(results, reads, function),
+             "where": where(slug, latex, SUBSECTIONS.get(topic))}
             for slug, topic, reads, function in questions()]
 
 

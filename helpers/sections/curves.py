@@ -10,6 +10,7 @@ import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from matplotlib.lines import Line2D
 
 from helpers.core.plotting import set_fonts
@@ -37,6 +38,8 @@ def plot_curves(histories: dict, title: str = "Training curves") -> Figure:
                     label=f"{name} validation")
     axes[0].set(title="Loss", xlabel="epoch", ylabel="cross-entropy loss")
     axes[1].set(title="Accuracy", xlabel="epoch", ylabel="accuracy")
+    for ax in axes:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole
     set_fonts(*axes)
     # One legend under both panels: a colour per run, a line style for train and validation.
     runs = [Line2D([], [], color=color, label=name) for color, name in zip(colors, histories)]

@@ -128,9 +128,10 @@ def pattern_sentences(layer: str, p: dict, reference_faces: int) -> list[str]:
                    f"contrast (edges, lines, spots) whatever the brightness (median DC share "
                    f"{p['median_dc_share']:.2f}).")
     if p["oriented"] is not None:
-        out.append(f"  {p['oriented']} of the {p['filters']} patterns are oriented; the most common "
-                   f"orientation is {p['common_orientation']} ({p['common_orientation_filters']} "
-                   f"patterns), and the strongest orientation holds {pct(p['mean_selectivity'], 0)} "
+        which = (f"{p['oriented']} of the {p['filters']} patterns are oriented, most often "
+                 f"{p['common_orientation']} ({p['common_orientation_filters']} of them)"
+                 if p["common_orientation"] else f"none of the {p['filters']} patterns is oriented")
+        out.append(f"  {which}; the strongest orientation holds {pct(p['mean_selectivity'], 0)} "
                    "of a pattern's power on average (white noise of the same size: "
                    f"{pct(p['noise_selectivity'], 0)}); the patterns repeat every "
                    f"{p['median_period_px']:.1f} pixels (median).")

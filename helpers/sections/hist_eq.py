@@ -32,9 +32,9 @@ def hist_eq_summary(raw, eq, y_val, seed: int) -> dict:
 
 
 def hist_eq_table(s: dict) -> pd.DataFrame:
-    """The two runs side by side: validation accuracy with and without TTA, best epoch, final
-    train accuracy."""
-    return pd.DataFrame([{"preprocessing": name, "run": s[f"run_{key}"],
+    """The two runs side by side (named by their preprocessing, not their folders): validation
+    accuracy with and without TTA, best epoch, final train accuracy."""
+    return pd.DataFrame([{"preprocessing": name,
                           "validation (with TTA)": pct(s[f"val_accuracy_{key}"]),
                           "single pass": pct(s[f"val_accuracy_{key}_no_tta"]),
                           "best epoch": s["best_epoch"][key],

@@ -148,18 +148,20 @@ def first_layer_sentences(s: dict) -> str:
 
 
 def model_comparison(main: Maps, weak: Maps, main_metrics: dict, weak_metrics: dict, shown_true,
-                     weak_shown_predicted, seed: int) -> dict:
+                     weak_shown_predicted, seed: int, faces: int = SIDE_BY_SIDE_FACES) -> dict:
     """The weak model's maps against the main CNN's on the same sample of faces (each model's
     maps for its own predicted class; SmoothGrad on the sample's subset): region shares,
     concentration, agreement of the two models' maps per method and of their predictions. The
     metrics are the two runs' metrics.json; shown_true and weak_shown_predicted are the true
-    classes of the faces in the figures and the weak model's predictions of them.
+    classes of the faces shown and the weak model's predictions of them, of which the first
+    `faces` are in side_by_side_figure and counted.
 
     Agreement per method is the rank correlation of the two models' maps of the same face,
     against a baseline of the main CNN's map of a face and the weak model's map of another one
     (the next face in the sample): the excess over it, with a bootstrap interval over faces, is
     what the two models share about a particular face."""
     main_maps, weak_maps = main.methods(), weak.methods()
+    shown_true, weak_shown_predicted = np.asarray(shown_true)[:faces], list(weak_shown_predicted)[:faces]
 
     def both(measure):
         return {"main": float(measure(main)), "weak": float(measure(weak))}
