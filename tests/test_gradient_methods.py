@@ -1005,6 +1005,16 @@ def test_region_summary_answers_first_and_calls_ties():
     flat = sections_saliency.region_summary({"saliency": density_maps(np.full(n, 1.0), np.full(n, 1.0))},
                                             {}, labels, ["saliency"], seed=0)
     assert sections_saliency.focus_sentences(flat).startswith("**Answer: no region stands out** by saliency")
+    assert "none gets more than an even spread would give." in sections_saliency.focus_sentences(flat)
+    # two methods that disagree: said so, with what each puts above an even spread (the answer
+    # once claimed "no region's interval lies above 1x" beside a table of intervals above 1x)
+    eyes = density_maps(np.full(n, 3.0), np.full(n, 1.0))
+    mouth = density_maps(np.full(n, 1.0), np.full(n, 3.0))
+    split = sections_saliency.region_summary({"saliency": eyes, "gradcam": mouth}, {}, labels,
+                                             ["saliency", "gradcam"], seed=0)
+    text = sections_saliency.focus_sentences(split)
+    assert text.startswith("**Answer: no region stands out by every method**")
+    assert "saliency puts the eyes above it" in text and "Grad-CAM puts the mouth above it" in text
 
     table = sections_saliency.region_table(s)
     assert table["measure"].tolist() == ["box", "share of the image", "saliency, trained (20 faces)",
@@ -1144,6 +1154,12 @@ def test_adversarial_summary_and_sentences():
     assert text.startswith("2 of 3 attacks change the CNN's prediction within 10 steps of 1 grey "
                            "level (median 6 steps, from 3 to 9).")
     assert "is 9 grey levels (3.5% of the pixel range)" in text and "at most 4.5, against" in text
+    # each new class with how many faces went to it (most first)
+    assert text.endswith(f"classified as {CLASS_NAMES[0]} (1), {CLASS_NAMES[5]} (1).")
+    three = sections_adversarial.adversarial_summary([1, 2, 3], [3] * 3, [attack(new=0), attack(new=0), attack(new=5)],
+                                                     requested=3, step_size=1.0, max_steps=10, between_faces=40.0)
+    assert sections_adversarial.adversarial_sentences(three).endswith(
+        f"classified as {CLASS_NAMES[0]} (2), {CLASS_NAMES[5]} (1).")
 
     def sentences(attacks, requested):
         return sections_adversarial.adversarial_sentences(sections_adversarial.adversarial_summary(

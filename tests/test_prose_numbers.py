@@ -20,7 +20,6 @@ SECTIONS = PROJECT_ROOT / "helpers" / "sections"
 
 ALLOWED = {
     # facts of the dataset and of the homework, not settings of a run
-    "48x48": "FER2013's image size",
     "FER2013": "the dataset's name",
     "0..255": "the range of an 8-bit grey level",
     "0..255)": "the range of an 8-bit grey level",
@@ -45,7 +44,6 @@ ALLOWED = {
     "2x2": "the pooling size of every block (build_cnn has no other)",
     "0-": "the first filter index of a figure title ('filters 0-7')",
     "1x),": "a ratio's neutral value (a map spread evenly)",
-    "1x.": "a ratio's neutral value (a map spread evenly)",
     "10%": "the top-10% concentration statistic, named by its results.json key top10_mass",
     "10%).": "the top-10% concentration statistic, named by its results.json key top10_mass",
     "1/": "'at most 1/N of the field': the N is computed",

@@ -158,8 +158,8 @@ def test_cnn_summary_and_sentences():
     assert s["tta"].endswith("(ten-crop)")
     assert sections_cnn.architecture_sentences(s) == (
         "**1,234,567 parameters** in total (1,230,000 trainable; the rest are batch-normalization "
-        "statistics). 2 convolution stages of 2 conv layers with 32, 64 filters halve the 48x48 face "
-        "down to 4608 features before the dense layer(s) of 256 units.")
+        "statistics). 2 convolution stages of 2 conv layers with 32, 64 filters halve the image, stage by "
+        "stage, down to 4608 features before the dense layer(s) of 256 units.")
     text = sections_cnn.training_sentence(s)
     assert "trained for 58 epochs on the CPU (2 cores) with the tensorflow backend, 80.0 s" in text
     assert text.endswith("(epoch 50). It was trained before this report was built and reloaded from its "

@@ -12,7 +12,7 @@ from __future__ import annotations
 import pandas as pd
 
 from helpers.analysis.stats import ALPHA, CONFIDENCE, accuracy_with_interval, leaders, paired_comparison
-from helpers.core.words import pct
+from helpers.core.words import pct, plural
 from helpers.sections.cnn import tta_words
 from helpers.sections.curves import augmentation_words
 
@@ -107,7 +107,7 @@ def ablation_settings_sentence(s: dict) -> str:
     if s["differences"]:
         return ("Besides normalization and augmentation, the runs' configs also differ in "
                 f"{', '.join(s['differences'])}, so the comparison below is not of these two switches alone.")
-    trained = f"{epochs[0]} epochs each" if len(epochs) == 1 else f"{', '.join(map(str, epochs))} epochs"
+    trained = f"{plural(epochs[0], 'epoch')} each" if len(epochs) == 1 else f"{', '.join(map(str, epochs))} epochs"
     text = ("Apart from these two switches the runs' configs are identical (architecture, optimizer "
             f"and schedule, seed, training data), and they trained for {trained}.")
     if len({v["tta"] for v in variants(s).values()}) > 1:

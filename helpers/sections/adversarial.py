@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import textwrap
 
 import numpy as np
@@ -94,6 +96,8 @@ def adversarial_summary(indices, labels, attacks, *, requested: int, step_size: 
         "largest_max_abs_change": max((a.max_abs_change for a in flipped), default=None),
         "largest_mean_abs_change": max((a.mean_abs_change for a in flipped), default=None),
         "new_classes": sorted({CLASS_NAMES[a.new_class] for a in flipped}),
+        "new_class_counts": {CLASS_NAMES[c]: n for c, n in
+                             sorted(Counter(a.new_class for a in flipped).items(), key=lambda kv: (-kv[1], kv[0]))},
         "examples": [attack_record(i, y, a) for i, y, a in zip(indices, labels, attacks)],
     }
 
@@ -115,4 +119,5 @@ def adversarial_sentences(s: dict) -> str:
         f"pixel range) and the mean absolute change per pixel at most "
         f"{s['largest_mean_abs_change']:.1f}, against a mean absolute difference of "
         f"{s['mean_abs_difference_between_faces']:.1f} grey levels between two random validation "
-        f"faces. The adversarial faces are classified as {', '.join(s['new_classes'])}.")
+        f"faces. The adversarial faces are classified as "
+        f"{', '.join(f'{name} ({n})' for name, n in s['new_class_counts'].items())}.")

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from helpers.core.words import pct, points
+from helpers.core.words import pct, plural, points
 from helpers.modeling.recipe import recipe_setting
 
 STAGE_NAMES = {"image": "Input", "aug": "Augmentation", "normalize": "Normalization",
@@ -223,8 +223,8 @@ def architecture_sentences(s: dict) -> str:
     cnn = s["architecture"]
     return (f"**{s['params']:,} parameters** in total ({s['trainable_params']:,} trainable; the rest "
             f"are batch-normalization statistics). {len(cnn['filters'])} convolution stages of "
-            f"{cnn['convs_per_block']} conv layers with {', '.join(map(str, cnn['filters']))} filters "
-            f"halve the 48x48 face down to {s['flatten_features']} features before the dense layer(s) "
+            f"{plural(cnn['convs_per_block'], 'conv layer')} with {', '.join(map(str, cnn['filters']))} filters "
+            f"halve the image, stage by stage, down to {s['flatten_features']} features before the dense layer(s) "
             f"of {', '.join(map(str, cnn['dense_units']))} units.")
 
 

@@ -506,7 +506,13 @@ def focus_sentences(s: dict) -> str:
             head += "; " + "; ".join(others)
         head += "."
     else:
-        head = f"**Answer: no region stands out** {how}: no region's interval lies above 1x."
+        above = {m: [r for r in s["methods"][m]["order"] if s["methods"][m]["density"][r]["low"] > 1]
+                 for m in answer}
+        detail = "; ".join(f"{METHODS[m]} puts {join_words(REGION_WORDS[r] for r in above[m])} above it"
+                           if above[m] else f"{METHODS[m]} none" for m in answer)
+        head = (f"**Answer: no region stands out by every method** {how}: the methods disagree on "
+                f"which regions get more than an even spread ({detail})." if any(above.values()) else
+                f"**Answer: no region stands out** {how}: none gets more than an even spread would give.")
     lines = [head]
     for m in answer:  # each region's density with its interval: region_table
         f = s["methods"][m]
