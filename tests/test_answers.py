@@ -363,3 +363,12 @@ def test_no_oriented_pattern_names_no_orientation():
     r["filters"]["layers"]["block3_conv2"].update(oriented=0, common_orientation=None)
     got = answers(r)[7]
     assert "none of the 32 patterns is an oriented stripe" in got and "most often" not in got
+
+
+def test_a_missing_subsection_falls_back_to_its_section_page():
+    """A report without the adversarial subsection (some notebooks not run) must not print
+    "p. ??": the row points to section 9's page."""
+    assert where("further", heading="Adversarial examples", anchors={"further-analysis"}).endswith(
+        "\\pageref{further-analysis}")
+    assert where("further", heading="Adversarial examples",
+                 anchors={"further-analysis", "adversarial-examples"}).endswith("\\pageref{adversarial-examples}")

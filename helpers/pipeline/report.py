@@ -21,7 +21,7 @@ from helpers.core.config import PROJECT_ROOT
 from helpers.core.results import atomic_path, read_json
 from helpers.pipeline.plan import compute_words
 from helpers.sections import numbered_titles
-from helpers.sections.answers import answers_markdown, field_markdown
+from helpers.sections.answers import anchor, answers_markdown, field_markdown
 
 SECTIONS = numbered_titles()
 """{number: title} of the report's sections (their order is helpers.sections.ORDER)."""
@@ -133,13 +133,20 @@ def run_info_cell(results: dict):
     return nbformat.v4.new_markdown_cell(text)
 
 
-def front_cell(results: dict):
+def front_cell(results: dict, anchors=None):
     """The report's opening: the title page's table (run_info_cell), then, from a new page, the
-    answer sheet (one row per homework question, the page of its section) and where this run
-    stands among the homework's reference points (helpers.sections.answers)."""
+    answer sheet (one row per homework question, the page of its section, or of its subsection
+    among `anchors`, the labels of the report's headings) and where this run stands among the
+    homework's reference points (helpers.sections.answers)."""
     cell = run_info_cell(results)
-    cell.source += "\n\n" + answers_markdown(results) + "\n\n" + field_markdown(results)
+    cell.source += "\n\n" + answers_markdown(results, anchors=anchors) + "\n\n" + field_markdown(results)
     return cell
+
+
+def heading_anchors(cells) -> set[str]:
+    """The labels pandoc gives the Markdown headings of these cells (helpers.sections.answers.anchor)."""
+    return {anchor(line.lstrip("#").strip()) for cell in cells if cell.cell_type == "markdown"
+            for line in cell.source.split("\n") if line.startswith("#")}
 
 
 def merge_notebooks(paths, results: dict):
@@ -147,11 +154,12 @@ def merge_notebooks(paths, results: dict):
     where empty)."""
     nodes = [nbformat.read(str(p), as_version=4) for p in paths]
     sections = group_sections(nodes)
-    cells = [front_cell(results)]
+    cells = []
     for key in SECTIONS:
         body = sections[key] or [nbformat.v4.new_markdown_cell(heading(key)),
                                  nbformat.v4.new_markdown_cell(MISSING)]
         cells.extend(body)
+    cells = [front_cell(results, heading_anchors(cells)), *cells]
     merged = nbformat.v4.new_notebook(cells=cells)
     merged.metadata.update(nodes[0].metadata if nodes else {})
     merged.metadata.pop("papermill", None)

@@ -355,9 +355,12 @@ def anchor(section_title: str) -> str:
     return text or "section"
 
 
-def where(slug: str, latex: bool = True, heading: str | None = None) -> str:
+def where(slug: str, latex: bool = True, heading: str | None = None, anchors=None) -> str:
     """'section 5' (or 'Data', unnumbered), with its page from LaTeX's \\pageref when `latex`:
-    the page of the subsection titled `heading` when given, else of the section."""
+    the page of the subsection titled `heading` when given (and, with `anchors`, the labels of
+    the report's headings, when the report has it), else of the section."""
+    if heading and anchors is not None and anchor(heading) not in anchors:
+        heading = None  # a run without that subsection: no dangling reference ("p. ??")
     n = number(slug)
     if not latex:
         return f"section {n}" if n else title(slug)
@@ -395,11 +398,12 @@ def questions() -> list[tuple]:
     return rows
 
 
-def answer_rows(results: dict, latex: bool = True) -> list[dict]:
-    """One dict per question: question, answer, where (the section)."""
+def answer_rows(results: dict, latex: bool = True, anchors=None) -> list[dict]:
+    """One dict per question: question, answer, where (the section, or its subsection among
+    `anchors`, the labels of the report's headings; None: every subsection is there)."""
     return [{"section": slug, "question": question(slug, topic),
              "answer": answer(results, reads, function),
-             "where": where(slug, latex, SUBSECTIONS.get(topic))}
+             "where": where(slug, latex, SUBSECTIONS.get(topic), anchors)}
             for slug, topic, reads, function in questions()]
 
 
@@ -408,10 +412,11 @@ def cell(text: str) -> str:
     return " ".join(str(text).replace("|", "/").split())
 
 
-def answers_markdown(results: dict, latex: bool = True) -> str:
+def answers_markdown(results: dict, latex: bool = True, anchors=None) -> str:
     """The answer sheet: a heading, a line on how to read it and the table of answer_rows. With
-    `latex`, it starts a new page and gives each section's page."""
-    rows = answer_rows(results, latex)
+    `latex`, it starts a new page and gives each section's page (or subsection's, among
+    `anchors`, the labels of the report's headings)."""
+    rows = answer_rows(results, latex, anchors)
     profile = (results.get("run") or {}).get("profile")
     smoke = (" **This is a smoke run on a subset: its numbers are not the real results.**"
              if profile == "smoke" else "")
