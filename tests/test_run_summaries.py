@@ -56,17 +56,18 @@ def test_cnn_dnn_comparison_tests_accuracy_and_reads_dropout_from_each_run():
     assert "**16.7 points more accurate** (67.7% against 51.0%;" in text
     assert "significant at the 5% level" in text
     assert "by +12.6 points for the DNN and +6.5 for the CNN: by this measure the DNN overfits more" in text
-    assert "The DNN has no dropout (its run's dropout is 0)" in text
-    assert ("the CNN has dropout 0.1 after each convolution block and 0.5 after each dense layer, "
-            "active while its training accuracy is measured") in text
+    assert ("Dropout is active while training accuracy is measured (CNN: dropout 0.1 after each "
+            "convolution block and 0.5 after each dense layer), so the CNN gap understates") in text
+    assert "the DNN has no dropout (its run's dropout is 0), so its gap is its own overfitting." in text
     assert "same augmentation (random horizontal flips, random 44x44 crops)" in text
     assert "not comparable" not in text and "Speed" not in text
 
     with_dropout = cnn_dnn_summary(*compared_runs(faces < 70, faces < 50, dnn_dropout=0.5),
                                    np.zeros(100, dtype=int))
     text = cnn_dnn_sentences(with_dropout)
-    assert "The DNN has dropout 0.5 after each hidden layer, active while its training accuracy" in text
-    assert "no dropout" not in text
+    assert ("(DNN: dropout 0.5 after each hidden layer; CNN: dropout 0.1 after each convolution block "
+            "and 0.5 after each dense layer), so both gaps understate") in text
+    assert "no dropout" not in text and text.count("understate") == 1  # said once, not per model
 
 
 def test_a_worse_cnn_is_called_less_accurate():
@@ -101,9 +102,9 @@ def test_speed_is_compared_as_measured_on_this_machine():
     assert (s["faster"], s["slower"], s["factor"]) == ("DNN", "CNN", 25.0)
     assert s["models"]["CNN"]["seconds_per_epoch"] == 250.0
     text = sections_dnn.speed_sentence(s)
-    assert text.startswith("Speed is measured on the machine that built this report, AMD EPYC "
-                           "(AVX-512-BF16), 2 cores, with the tensorflow backend: 30 training batches "
-                           "of each model after 3 warm-up batches")
+    assert text.startswith("**Speed** (30 timed training batches of each model after 3 warm-up ones, "
+                           "in each run's batch size and precision, on AMD EPYC (AVX-512-BF16), 2 cores, "
+                           "tensorflow): ")
     assert ("**The DNN is 25.0x faster per epoch** (one epoch of the 25,000 training faces takes "
             "4 min for the CNN against 10.0 s for the DNN)") in text
     assert "94.3 million multiply-adds against 1.4 million for the DNN (65.9x)" in text
@@ -112,7 +113,7 @@ def test_speed_is_compared_as_measured_on_this_machine():
     assert table["training images / s"].tolist() == [100.0, 2500.0]
     assert table["seconds per epoch (25,000 faces)"].tolist() == [250.0, 10.0]
     assert cnn_dnn_sentences(cnn_dnn_summary(*compared_runs(np.ones(4, bool), np.ones(4, bool)),
-                                             np.zeros(4, dtype=int)), s).count("- Speed is measured") == 1
+                                             np.zeros(4, dtype=int)), s).count("- **Speed**") == 1
 
 
 def test_nearly_equal_speeds_are_called_the_same():

@@ -67,17 +67,19 @@ def _overfitting_line(s: dict) -> str:
     line = (f"- Overfitting: at the last epoch training accuracy exceeds validation accuracy by "
             f"{dnn:+.1f} points for the DNN and {cnn:+.1f} for the CNN"
             + (f": by this measure {more} overfits more. " if more else ", the same gap. "))
-    if s["dnn_dropout"]:
-        line += (f"The DNN has {s['dropout']['DNN']}, active while its training accuracy is "
-                 "measured, so its gap understates how closely it fits its training faces")
-    else:
-        line += ("The DNN has no dropout (its run's dropout is 0), so its gap is its own "
-                 "overfitting, not an effect of dropout")
-    if s["dropout"]["CNN"] == "no dropout":
-        line += "; the CNN has no dropout either."
-    else:
-        line += (f"; the CNN has {s['dropout']['CNN']}, active while its training accuracy is "
-                 "measured, so its gap understates how closely it fits its training faces.")
+    dropped = [m for m in ("DNN", "CNN") if s["dropout"][m] != "no dropout" and (m == "CNN" or s["dnn_dropout"])]
+    if dropped:
+        has = "; ".join(f"{m}: {s['dropout'][m]}" for m in dropped)
+        line += (f"Dropout is active while training accuracy is measured ({has}), so "
+                 f"{'both gaps understate' if len(dropped) == 2 else f'the {dropped[0]} gap understates'} "
+                 "how closely the model fits its training faces")
+    undropped = [m for m in ("DNN", "CNN") if m not in dropped]
+    if undropped:
+        line += (("; the " if dropped else "The ") + " and the ".join(undropped)
+                 + (" has" if len(undropped) == 1 else " have") + " no dropout"
+                 + (" (its run's dropout is 0), so its gap is its own overfitting"
+                    if undropped == ["DNN"] else ""))
+    line += "."
     augmentation = s["augmentation"]
     if augmentation["CNN"] == augmentation["DNN"]:
         line += (" Both training accuracies are measured on batches with the same augmentation "
@@ -142,9 +144,9 @@ def speed_sentence(s: dict) -> str:
     """Which model trains faster per epoch and by what factor, measured where and how."""
     models = s["models"]
     first = next(iter(models.values()))
-    how = (f"Speed is measured on the machine that built this report, {s['device']}, with the "
-           f"{s['backend']} backend: {first['batches']} training batches of each model after "
-           f"{first['warmup_batches']} warm-up batches, in each run's batch size and precision. ")
+    how = (f"**Speed** ({first['batches']} timed training batches of each model after "
+           f"{first['warmup_batches']} warm-up ones, in each run's batch size and precision, on "
+           f"{s['device']}, {s['backend']}): ")
     times = " against ".join(f"{_seconds(m['seconds_per_epoch'])} for the {label}"
                              for label, m in models.items())
     epoch = f"one epoch of the {s['train_rows']:,} training faces takes {times}"
