@@ -85,7 +85,7 @@ def test_submission_sentence():
 def test_confusion_summary_tables_sentences_and_figures():
     from matplotlib.figure import Figure
 
-    from helpers.sections.confusion import (confusion_figure, confusion_sentences, confusion_summary, misclassified_figure, pairs_table, scores_table)
+    from helpers.sections.confusion import (confusion_figure, confusion_sentences, confusion_summary, misclassified_figure)
 
     y = np.array([0, 0, 1, 2, 3, 3, 4, 5, 6, 6])
     proba = np.eye(7)[[0, 1, 1, 2, 3, 0, 4, 5, 6, 0]] * 0.6 + 0.4 / 7
@@ -93,9 +93,6 @@ def test_confusion_summary_tables_sentences_and_figures():
     assert s["val_accuracy"] == 0.7 and s["faces"] == 10
     assert [(t["true"], t["predicted"]) for t in s["top_pairs"]] == [
         (CLASS_NAMES[0], CLASS_NAMES[1]), (CLASS_NAMES[3], CLASS_NAMES[0]), (CLASS_NAMES[6], CLASS_NAMES[0])]
-    table = scores_table(s)
-    assert table.columns[0] == "class" and table["support"].tolist() == [2, 1, 1, 2, 1, 1, 2]
-    assert pairs_table(s)["share"].tolist() == ["50.0%"] * 3
     text = confusion_sentences(s, shown=2)
     assert text.count("- **") == 2
     assert f"- **{CLASS_NAMES[0]}** is predicted as **{CLASS_NAMES[1]}** for 50.0% of {CLASS_NAMES[0]} faces (1 face)." in text

@@ -66,16 +66,12 @@ def test_figures():
     assert len(fig.axes) == 14
     assert [fig.axes[i].get_ylabel() for i in (0, 2, 12)] == [CLASS_NAMES[0], CLASS_NAMES[1], CLASS_NAMES[6]]
     assert fig.axes[1].get_ylabel() == ""
-    fig = sections_data.mean_faces_figure(x, y)
-    assert [ax.get_title() for ax in fig.axes] == CLASS_NAMES
-    np.testing.assert_allclose(fig.axes[2].images[0].get_array(), x[y == 2].mean(axis=0))
     fig = sections_data.preprocessing_figure(x[:3], 100.0, 50.0)
     assert len(fig.axes) == 9 and fig.axes[6].get_ylabel() == "normalized"
     z = (x[0] - 100.0) / 50.0
     np.testing.assert_allclose(fig.axes[6].images[0].get_array(), np.clip((z + 2.5) / 5 * 255, 0, 255),
                                rtol=1e-5)
     assert len(sections_data.preprocessing_histograms(x, x, 100.0, 50.0).axes) == 3
-    assert len(sections_data.pixel_figure(x, pixels.face_contrast(x)).axes) == 2
 
 
 def test_equalization_sentence():

@@ -378,21 +378,6 @@ def deeper(**changes):
                    mean_selectivity=0.55, oriented=1) | changes
 
 
-def test_pattern_table():
-    table = sections_filters.pattern_table([("block1_conv1", pattern()), ("block3_conv2", deeper())],
-                                           reference_faces=500)
-    rows = table.set_index("measure")
-    assert list(table.columns) == ["measure", "block1_conv1", "block3_conv2"]
-    assert rows["block1_conv1"].tolist() == ["3 of 32", "3x3", 0, "0.2 -> 2", "100%", "67%",
-                                             "2 of 3", "0.88 (other kernels 0.04)", "1 of 3",
-                                             "n/a", "n/a", "n/a", "n/a", "2"]
-    assert rows["block3_conv2"].tolist() == ["3 of 128", "32x32", 2, "0.2 -> 2", "100%", "67%",
-                                             "n/a", "n/a (not the first layer)", "n/a", "6.0",
-                                             "horizontal (2)", "55%", "1 of 3", "2"]
-    assert rows.index[5] == "above every one of 500 faces"
-    assert rows.index[6] == "patterns agreeing with their kernel (cosine >= 0.5)"
-
-
 def test_pattern_sentences():
     lines = sections_filters.pattern_sentences("block1_conv1", pattern(), 500)
     assert len(lines) == 3
@@ -436,12 +421,6 @@ def test_layers_and_measures_sentences():
     same = {"a": deeper(), "b": deeper(median_period_px=6.1)}
     assert sections_filters.layers_sentences(same, 500).endswith("about the same scale.")
     assert len(sections_filters.layers_sentences({"a": pattern()}, 500).split("\n")) == 3
-    text = sections_filters.measures_sentence(patterns, 500)
-    assert "same unit's response on 500 validation faces" in text
-    assert "a pattern *agrees* from 0.5 on" in text
-    assert text.endswith("white-noise images of the same size (`block3_conv2` 29% on average, "
-                         "below 33% in 95% of cases).")
-    assert sections_filters.measures_sentence({"a": pattern()}, 10).endswith("of the same size.")
     settings = sections_filters.settings_sentence(analysis_ascent_settings(steps=7))
     assert settings.startswith("**Objective**: each filter's response at the centre unit of its "
                                "feature map, after batch normalization")
@@ -500,24 +479,11 @@ def first_layer_summary(weak=None, weak_maps=None):
         reference_faces=500, face=17)
 
 
-def test_first_layer_comparison_and_table():
+def test_first_layer_comparison_and_figure():
     s = first_layer_summary()
     assert (s["layer"], s["total_filters"], s["epochs"], s["main_epochs"]) == ("block1_conv1", 32, 1, 50)
     assert s["weak"]["agreeing"] == 1 and s["weak"]["feature_maps"]["edge_like"] == 0
-    assert list(sections_weak_model.first_layer_table(s).itertuples(index=False, name=None)) == [
-        ("validation accuracy", "66.0%", "50.0%"),
-        ("epochs trained", 50, 1),
-        ("patterns whose response rose", "100%", "100%"),
-        ("patterns above every one of 500 faces", "67%", "67%"),
-        ("patterns agreeing with their kernel (cosine >= 0.5)", "2 of 3", "1 of 3"),
-        ("kernel agreement (median)", "0.88 (other kernels 0.04)", "0.40 (other kernels 0.04)"),
-        ("brightness kernels (DC share >= 0.5)", "1 of 3", "1 of 3"),
-        ("kernel DC share (median)", "0.50", "0.50"),
-        ("edge-like feature maps, face 17", "2 of 3", "0 of 3"),
-        ("brightness-like feature maps, face 17", "1 of 3", "1 of 3"),
-        ("face rows and columns compared", "2-45", "0-47"),
-        ("zero after ReLU", "25.0%", "25.0%"),
-    ]
+    assert s["main"]["agreeing"] == 2 and s["main"]["feature_maps"]["edge_like"] == 2
     fig = sections_weak_model.first_layer_figure(pattern(), pattern(), s, steps=100)
     assert [sub._suptitle.get_text() for sub in fig.subfigs] == [
         "main CNN (66.0% validation accuracy)\nblock1_conv1, filters 0-2 of 32, 100 steps",
@@ -567,16 +533,6 @@ def test_pattern_figures():
                                          "32x32 receptive field\n(titles: filter, response on "
                                          "the starting noise \u2192 after)")
     assert grid.axes[1].get_title() == "1\n0.2\u21922"
-    fig = sections_weak_model.side_by_side_patterns(pattern(), pattern(chosen=np.array([4, 5, 6])),
-                                                    "main", "weak", steps=100, columns=2)
-    assert [ax.get_title() for ax in fig.axes][:2] == ["0", "1"]
-    assert [ax.get_title() for ax in fig.axes][8:10] == ["4", "5"]
-    assert [sub._suptitle.get_text() for sub in fig.subfigs] == ["main", "weak"]
-    face = sections_filters.face_figure(np.zeros(SHAPE), {"face": 3, "true": 3, "predicted": 0,
-                                                          "probability": 0.25})
-    assert face.axes[0].get_title() == (f"validation face 3\ntrue {CLASS_NAMES[3]}, predicted\n"
-                                        f"{CLASS_NAMES[0]} (25%)")
-    assert face.get_size_inches().tolist() == pytest.approx([1.9, 2.2])
 
 
 # ----------------------------------------------------------------------------- feature maps
@@ -655,18 +611,6 @@ def test_map_summary_compares_a_cropped_model_with_the_same_crop():
     shifted = abs(np.corrcoef(s["maps"][..., 1].ravel(), ndimage.sobel(image[..., 0], axis=1)[:44, :44].ravel())[0, 1])
     assert shifted < 0.5                                # the top-left 44x44 of the old comparison
     assert s["mean_r_edges"] == pytest.approx(1 / 3, abs=0.02)
-
-
-def test_feature_map_table():
-    s = {"size": "24x24", "face_pixels": [2, 45], "filters": 8, "zero_after_relu": 0.375,
-         "edge_like": 3, "brightness_like": 4, "neither": 1, "mean_r_brightness": 0.512,
-         "mean_r_edges": 0.3}
-    table = sections_filters.feature_map_table({"block2_conv1": s}, r_min=0.5)
-    assert table.to_dict("list") == {
-        "measure": ["map size", "face rows and columns compared", "filters", "zero after ReLU",
-                    "edge-like maps (r >= 0.5)", "brightness-like maps (r >= 0.5)", "neither",
-                    "mean r with brightness", "mean r with edges"],
-        "block2_conv1": ["24x24", "2-45", 8, "37.5%", 3, 4, 1, "0.51", "0.30"]}
 
 
 def test_map_sentences():

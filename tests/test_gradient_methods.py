@@ -257,25 +257,6 @@ def test_grad_cam_matches_tf_keras_vis(cnn, images):
 
 # ----------------------------------------------------------------------------- masks, regions
 
-def test_mask_by_saliency_zeroes_exactly_the_low_pixels():
-    images = np.arange(2 * 4 * 4, dtype=np.float32).reshape(2, 4, 4, 1) + 1
-    sal = np.zeros((2, 4, 4), np.float32)
-    sal[0, 0, :] = [0.2, 0.5, 0.7, 1.0]   # 0.5 is kept: only values below threshold go
-    sal[1] = 1.0
-    masked, kept = analysis_saliency.mask_by_saliency(images, sal, threshold=0.5)
-    expected = images.copy()
-    expected[sal < 0.5] = 0
-    np.testing.assert_array_equal(masked, expected)
-    assert masked.shape == images.shape and masked.dtype == images.dtype
-    np.testing.assert_allclose(kept, [3 / 16, 1.0])
-    one, kept_one = analysis_saliency.mask_by_saliency(images[0, ..., 0], sal[0], threshold=0.8)
-    assert kept_one == 1 / 16 and one.sum() == images[0, 0, 3, 0]
-    for bad in [dict(threshold=1.5), dict(saliency=sal * 2), dict(saliency=sal[:, :3])]:
-        args = dict(images=images, saliency=sal, threshold=0.5) | bad
-        with pytest.raises(ValueError):
-            analysis_saliency.mask_by_saliency(**args)
-
-
 def test_top_share_mask_and_apply_mask():
     maps = np.zeros((3, 4, 4))
     maps[0] = np.arange(16).reshape(4, 4)
@@ -760,11 +741,9 @@ def test_map_correlation():
     x = np.array([[[1.0, 2.0], [3.0, 4.0]]])
     y = np.array([[[1.0, 3.0], [2.0, 4.0]]])
     assert analysis_saliency.map_correlation(x, y)[0] == pytest.approx(0.8)  # corrcoef(1234, 1324)
-    assert [sections_saliency.correlation_strength(r) for r in (0.29, -0.3, 0.59, 0.6, -0.95)] == [
-        "weak", "moderate", "moderate", "strong", "strong"]
 
 
-def test_region_area_boxes_and_format():
+def test_region_area_and_boxes():
     area = analysis_saliency.region_area()
     assert area == pytest.approx({"eyes": 14 * 40 / PIXELS, "mouth": 14 * 24 / PIXELS,
                                   "rest": 1 - (14 * 40 + 14 * 24) / PIXELS})
@@ -772,12 +751,9 @@ def test_region_area_boxes_and_format():
     assert analysis_saliency.region_boxes() == {"eyes": "rows 10-23, columns 4-43",
                                        "mouth": "rows 30-43, columns 12-35",
                                        "rest": "every other pixel"}
-    share = {"eyes": 0.25, "mouth": 0.5, "rest": 0.25}
-    assert sections_saliency.format_shares(share) == "eyes 25.0%, mouth 50.0%, rest 25.0%"
-    assert sections_saliency.format_shares(share, skip="mouth") == "eyes 25.0%, rest 25.0%"
 
 
-def test_region_share_by_class_and_table():
+def test_region_share_by_class():
     maps = np.zeros((4, IMAGE_SIZE, IMAGE_SIZE))
     maps[0, 12, 20] = 1.0                       # class 3, all in the eyes
     maps[1, 35, 20] = 1.0                       # class 3, all in the mouth
@@ -789,10 +765,6 @@ def test_region_share_by_class_and_table():
                                                        "rest": 0.0})
     assert per_class[CLASS_NAMES[0]] == pytest.approx({"faces": 1, "eyes": 0.0, "mouth": 0.0,
                                                        "rest": 1.0})
-    table = sections_saliency.per_class_table(per_class, {"eyes": 0.25, "mouth": 0.125, "rest": 0.625})
-    assert list(table.columns) == ["true class", "faces", "eyes", "mouth", "rest", "eyes / area",
-                                   "mouth / area"]
-    assert table.iloc[1].tolist() == [CLASS_NAMES[3], 2, "50.0%", "50.0%", "0.0%", "2.00x", "4.00x"]
 
 
 def test_saliency_figures_split_by_class(cnn, images):
@@ -850,17 +822,13 @@ def test_mean_pair_difference():
     assert value == pytest.approx(2.0, abs=0.1)  # E|i - j| over distinct i, j in 0..4 is 2
 
 
-def test_attack_record_and_table():
+def test_attack_record():
     a = attack()
     record = sections_adversarial.attack_record(7, np.int64(3), a)
     assert record == {"index": 7, "true": 3, "original_class": 3, "original_probability": 0.9,
                       "new_class": 5, "new_probability": 0.6, "steps": 3, "flipped": True,
                       "max_abs_change": 3.0, "mean_abs_change": 1.5}
     assert type(record["true"]) is int
-    table = sections_adversarial.adversarial_table([7, 9], [3, 0], [a, attack(flipped=False, new=3)])
-    assert table.iloc[0].tolist() == [7, CLASS_NAMES[3], f"{CLASS_NAMES[3]} (90%)", 3,
-                                      f"{CLASS_NAMES[5]} (60%)", 3.0, 1.5, "yes"]
-    assert table.iloc[1]["flipped"] == "no" and table.iloc[1]["true"] == CLASS_NAMES[0]
 
 
 def test_adversarial_figure():
@@ -880,7 +848,7 @@ def test_adversarial_figure():
     assert "amplified" not in fig._suptitle.get_text()
 
 
-def test_class_maximization_figure_and_table():
+def test_class_maximization_figure_and_summary():
     result = analysis_ascent.ClassMaximization(
         images=np.random.default_rng(0).uniform(0, 255, (2, IMAGE_SIZE, IMAGE_SIZE)),
         classes=np.array([0, 3]), start_logits=np.array([0.1, -1.0]), logits=np.array([2.0, 3.5]),
@@ -889,11 +857,6 @@ def test_class_maximization_figure_and_table():
     assert len(fig.axes) == 2
     assert fig.axes[0].get_title() == f"{CLASS_NAMES[0]}\np = 40%\n\u2192 {CLASS_NAMES[6]}"  # predicted
     assert fig.axes[1].get_title() == f"{CLASS_NAMES[3]}\np = 95%"
-    table = sections_class_maximization.class_maximization_table(result)
-    assert table.to_dict("list") == {"class": [CLASS_NAMES[0], CLASS_NAMES[3]],
-                                     "logit start -> final": ["0.10 -> 2.00", "-1.00 -> 3.50"],
-                                     "probability of the class": ["40.0%", "95.0%"],
-                                     "predicted class": [CLASS_NAMES[6], CLASS_NAMES[3]]}
     s = sections_class_maximization.class_maximization_summary(result, 20)
     assert (s["hits"], s["not_risen"], s["logit_rise_range"]) == (1, 0, pytest.approx([1.9, 4.5]))
     assert s["lowest"] == {"class": CLASS_NAMES[0], "probability": 0.4}
@@ -1076,8 +1039,6 @@ def test_sanity_summary_sentences_table_and_figure():
                               "SmoothGrad barely changes and fails: its maps of two different faces "
                               "correlate 1.00 too")
     assert len(text) == 3                           # no Grad-CAM: nothing said about the masks
-    table = sections_saliency.sanity_table(s)
-    assert table["test"].tolist() == ["passes", "fails"] and table["faces"].tolist() == [n, n]
     with_cam = sections_saliency.sanity_summary(trained | {"gradcam": trained["smoothgrad"]},
                                                 randomized | {"gradcam": randomized["saliency"]}, seed=0)
     assert sections_saliency.sanity_sentences(with_cam).endswith(
@@ -1129,10 +1090,6 @@ def test_model_comparison_and_sentences():
     assert table.columns.tolist() == ["main CNN: eyes / mouth / rest", "weak model: eyes / mouth / rest",
                                       "mass in top 10% pixels, main / weak", "same face minus different faces"]
     assert table.loc["saliency", "same face minus different faces"].startswith("+")
-    agreement = sections_weak_model.agreement_table(s)
-    assert agreement.columns.tolist() == ["method", "faces", "same face", "different faces", "difference"]
-    assert agreement["faces"].tolist() == [10, 4, 10]
-    assert agreement.iloc[0]["same face"] == "1.00 (1.00 to 1.00)"
     text = sections_weak_model.comparison_sentences(s)
     assert text.startswith("- **Same face, two models**: rank correlation between the main CNN's "
                            "and the weak model's maps, saliency 1.00 for the same face against ")

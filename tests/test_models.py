@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 
 import helpers.sections.cnn as sections_cnn
 import helpers.sections.curves as sections_curves
-from helpers.modeling.models import (build_cnn, build_dnn, count_params, dnn_param_count, dnn_width_for, layer_table, logits_model, RandomCrop)
+from helpers.modeling.models import (build_cnn, build_dnn, count_params, dnn_param_count, dnn_width_for, logits_model, RandomCrop)
 from helpers.data.preprocess import equalize_histogram, pixel_stats, to_model_input
 
 PIXELS = 48 * 48
@@ -345,20 +345,6 @@ def test_logits_model_gives_the_pre_softmax_scores(kind, cnn, dnn):
     proba = np.asarray(model(x, training=False))
     np.testing.assert_allclose(softmax(logits), proba, rtol=1e-4, atol=1e-6)
     assert not np.allclose(logits, proba, atol=1e-3)  # really the scores, not probabilities
-
-
-def test_layer_table(cnn):
-    table = layer_table(cnn)
-    assert isinstance(table, pd.DataFrame)
-    assert list(table.columns) == ["layer", "type", "output shape", "parameters"]
-    assert list(table["layer"]) == [layer.name for layer in cnn.layers]
-    assert table["parameters"].sum() == count_params(cnn)["total"]
-    rows = table.set_index("layer")
-    assert rows.loc["block1_conv1"].tolist() == ["Conv2D", "48x48x4", 3 * 3 * 1 * 4]
-    assert rows.loc["block2_pool"].tolist() == ["MaxPooling2D", "12x12x8", 0]
-    assert rows.loc["flatten"].tolist() == ["Flatten", str(12 * 12 * 8), 0]
-    assert rows.loc["logits"].tolist() == ["Dense", "7", 8 * 7 + 7]
-    assert rows.loc["dense1_bn"].tolist() == ["BatchNormalization", "8", 4 * 8]
 
 
 # --------------------------------------------------------------------------- preprocessing

@@ -5,7 +5,6 @@ smallest text at MIN_PRINT_FONT points or more in the PDF."""
 
 from __future__ import annotations
 
-from types import SimpleNamespace
 
 import matplotlib as mpl
 import numpy as np
@@ -143,7 +142,6 @@ def data_figures():
                            val_fraction=0.1, seed=42)
     contrast = face_contrast(x)
     return [data.class_figure(s), data.sample_faces_figure(x, y, SAMPLES_PER_CLASS, 42),
-            data.pixel_figure(x, contrast), data.mean_faces_figure(x, y),
             data.preprocessing_figure(x[contrast_examples(contrast)], 129.4, 65.0),
             data.preprocessing_histograms(x[:200], equalize_histogram(x[:200]), 129.4, 65.0)]
 
@@ -183,28 +181,6 @@ def hist_eq_figures():
     return [recall_figure({"per_class_raw": recall, "per_class_hist_eq": recall[::-1]})]
 
 
-def ensemble_figures():
-    from helpers.sections.ensemble import subsets_figure
-
-    subsets = pd.DataFrame({"members": ["cnn + hist_eq", "cnn", "hist_eq"], "size": [2, 1, 1],
-                            "accuracy": [0.745, 0.731, 0.722]})
-    return [subsets_figure(subsets, 0.731)]
-
-
-def semi_figures():
-    from helpers.sections.semi import acceptance_figure, accuracy_figure
-
-    def result(base):
-        return {"baseline": {"val_accuracy": base}, "self_training": {"val_accuracy": base + 0.02}}
-
-    s = {"fractions": [0.1, 0.3], "pools": ["train"], "0.1": result(0.5), "0.3": result(0.6),
-         "all_labels_reference": {"val_accuracy": 0.73}}
-    rng = np.random.default_rng(2)
-    experiment = {f: SimpleNamespace(baseline_proba=rng.dirichlet(np.ones(7) * 0.3, 500),
-                                     y_unlabeled=rng.integers(0, 7, 500)) for f in (0.1, 0.3)}
-    return [accuracy_figure(s), acceptance_figure(experiment, 0.8)]
-
-
 def attacks(n: int):
     from helpers.analysis.adversarial import AdversarialResult
 
@@ -242,7 +218,7 @@ def pattern(first: bool):
 def filter_figures():
     from helpers.analysis.ascent import ClassMaximization
     from helpers.sections.class_maximization import class_maximization_figure
-    from helpers.sections.filters import face_figure, feature_map_grid, pattern_figure
+    from helpers.sections.filters import feature_map_grid, pattern_figure
     from helpers.sections.weak_model import first_layer_figure
 
     first, deep = pattern(True), pattern(False)
@@ -254,8 +230,6 @@ def filter_figures():
                                 start_logits=np.zeros(7), logits=np.ones(7),
                                 probabilities=np.full(7, 0.99), predicted=np.array([0, 1, 2, 3, 4, 5, 3]))
     return [pattern_figure(first, 100), pattern_figure(deep, 100),
-            face_figure(faces(1)[0][..., None], {"face": 1234, "true": 4, "predicted": 6,
-                                                  "probability": 0.57}),
             feature_map_grid("block1_conv1", maps, first["chosen"], 1234, image=faces(1)[0][..., None],
                              record={"face": 1234, "true": 4, "predicted": 6, "probability": 0.57}),
             feature_map_grid("block3_conv2", deep_maps, deep["chosen"], 1234),
@@ -290,7 +264,7 @@ def saliency_figures():
 
 FIGURES = {"architecture": architecture_figures, "data": data_figures, "curves": curve_figures,
            "confusion": confusion_figures, "hist_eq": hist_eq_figures,
-           "ensemble": ensemble_figures, "semi": semi_figures, "adversarial": adversarial_figures,
+           "adversarial": adversarial_figures,
            "filters": filter_figures, "saliency": saliency_figures}
 
 

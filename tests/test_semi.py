@@ -15,10 +15,9 @@ from helpers.analysis import evaluation
 import helpers.experiments.inputs as experiments_inputs
 import helpers.sections.ensemble as sections_ensemble
 import helpers.sections.semi as sections_semi
-from helpers.analysis.ensembles import average_probabilities, ensemble_table, unanimous
-from helpers.core.config import CLASS_NAMES
+from helpers.analysis.ensembles import average_probabilities, unanimous
 from helpers.analysis.evaluation import accuracy
-from helpers.analysis.semi import (acceptance_curve, class_thresholds, fraction_result, FractionRuns, labeled_split, most_over_represented, per_class_correct, POOL_KEYS, PoolPredictor, PoolRuns, pseudo_label_report, select_pseudo_labels, self_training, self_training_experiment, semi_steps, share_counts, UNKNOWN_LABEL)
+from helpers.analysis.semi import (class_thresholds, fraction_result, FractionRuns, labeled_split, most_over_represented, per_class_correct, POOL_KEYS, PoolPredictor, PoolRuns, pseudo_label_report, select_pseudo_labels, self_training, self_training_experiment, semi_steps, share_counts, UNKNOWN_LABEL)
 from helpers.analysis.submissions import submission_agreement, write_submission
 
 # --------------------------------------------------------------------------- labeled_split
@@ -418,25 +417,6 @@ def test_accuracy():
         accuracy([0.5, 1, 2, 1], y)
 
 
-def test_ensemble_table():
-    y = np.array([0, 1, 0, 1])
-    a = np.array([[.45, .55], [.1, .9], [.9, .1], [.1, .9]])    # wrong on row 0: 0.75
-    b = np.array([[.9, .1], [.55, .45], [.9, .1], [.1, .9]])    # wrong on row 1: 0.75
-    c = np.array([[.9, .1], [.1, .9], [.45, .55], [.55, .45]])  # wrong on rows 2, 3: 0.5
-    table = ensemble_table(["a", "b", "c"], [a, b, c], y)
-    assert table.columns.tolist() == ["model", "kind", "accuracy", "vs_best"]
-    assert table["model"].tolist() == ["a", "b", "c", "mean of members", "best member (a)",
-                                       "ensemble: average of 3"]
-    assert table["kind"].tolist() == ["member"] * 3 + ["summary", "summary", "ensemble"]
-    np.testing.assert_allclose(table["accuracy"], [0.75, 0.75, 0.5, 2 / 3, 0.75, 1.0])
-    np.testing.assert_allclose(table["vs_best"], [0, 0, -0.25, 2 / 3 - 0.75, 0, 0.25])
-    weighted = ensemble_table(["a", "b", "c"], [a, b, c], y, weights=[1, 0, 0])
-    assert weighted["model"].iloc[-1] == "ensemble: weighted average of 3"
-    assert weighted["accuracy"].iloc[-1] == 0.75
-    with pytest.raises(ValueError, match="names"):
-        ensemble_table(["a"], [a, b], y)
-
-
 # --------------------------------------------------------------------------- write_submission
 
 
@@ -703,16 +683,6 @@ def test_train_cnn_fingerprint_covers_config_and_training_data(monkeypatch):
     assert reference not in others and len(set(others)) == len(others)
 
 
-def test_acceptance_curve_exact():
-    proba = np.array([[0.9, 0.1, 0.0],     # confidence 0.9, right
-                      [0.4, 0.6, 0.0],     # 0.6, wrong
-                      [0.4, 0.3, 0.3],     # 0.4, right
-                      [0.05, 0.95, 0.0]])  # 0.95, wrong
-    share, acc = acceptance_curve(proba, np.array([0, 0, 0, 2]), [0.3, 0.5, 0.92, 0.99])
-    assert share.tolist() == [1.0, 0.75, 0.25, 0.0]
-    assert acc[:3].tolist() == [0.5, pytest.approx(1 / 3), 0.0] and np.isnan(acc[3])
-
-
 def test_most_over_represented():
     y_true = np.array([0, 1, 1, 2, 2, 3, 3, 3, 3, 0])  # true shares 0.2, 0.2, 0.2, 0.4
     k, accepted_share, true_share = most_over_represented([6, 2, 2, 0, 0, 0, 0], y_true)
@@ -811,20 +781,25 @@ def test_ensemble_summary_and_sentences():
     assert s["member_acc"] == [0.75, 0.75] and s["best"] == 0
     assert s["accuracy"] == 0.75  # where they disagree (faces 2, 3) the surer member (a) wins
     assert s["agree"] == 0.5 and s["acc_agree"] == 1.0 and s["acc_disagree"] == 0.5
-    text = sections_ensemble.ensemble_sentences(s, ("cnn + hist_eq", 0.75))
+    text = sections_ensemble.ensemble_sentences(s, ("cnn + hist_eq", 0.75), 3)
     assert text.startswith("- Compared with its best member (cnn), the average of the 2 CNNs ")
-    assert "the members' mean is 75.0%" in text and "The best subset on validation is cnn + hist_eq (75.0%)" in text
+    assert "the members' mean is 75.0%" in text
+    assert ("- The submission averages cnn + hist_eq, the best of the 3 subsets on validation; chosen on "
+            "these same faces, its validation accuracy is slightly optimistic.") in text
+    other = sections_ensemble.ensemble_sentences(s, ("cnn", 0.75), 3)
+    assert ("- The best of the 3 subsets on validation is cnn (75.0%); the submission averages the runs "
+            "the settings name (cnn + hist_eq).") in other
     assert "All members agree on 50.0% of the validation faces; there the ensemble is 100.0% accurate" in text
     assert text.endswith("- The data has no test images, so this run writes no ensemble submission.")
-    withheld = sections_ensemble.ensemble_sentences(s, ("cnn", 0.75), 7178, "submission_ensemble.csv", None, 0.9)
+    withheld = sections_ensemble.ensemble_sentences(s, ("cnn", 0.75), 3, 7178, "submission_ensemble.csv", None, 0.9)
     assert withheld.endswith("- The ensemble's predictions for all 7,178 test faces are in "
                              "`submission_ensemble.csv`; the test labels are withheld, so the "
                              "leaderboard scores it; they agree with the single CNN's "
                              "`submission.csv` on 90.0% of the faces.")
-    scored = sections_ensemble.ensemble_sentences(s, ("cnn", 0.75), 10, "e.csv",
+    scored = sections_ensemble.ensemble_sentences(s, ("cnn", 0.75), 3, 10, "e.csv",
                                           {"test": 0.7, "public": 0.69, "private": None}, None)
     assert scored.endswith("(test accuracy 70.0%: public half 69.0%, private half n/a).")
-    stale = sections_ensemble.ensemble_sentences(s, ("cnn", 0.75), 10, None, None, None, ["hist_eq"])
+    stale = sections_ensemble.ensemble_sentences(s, ("cnn", 0.75), 3, 10, None, None, None, ["hist_eq"])
     assert stale.endswith("- No ensemble submission: the stored test predictions of hist_eq are of other "
                           "test images than these 10, and those runs were shipped without the weights "
                           "that would predict them (retrain them with RETRAIN=1).")
@@ -843,17 +818,24 @@ def test_an_ensemble_uses_only_test_predictions_made_for_these_test_images():
     assert sections_ensemble.member_test_predictions([missing], "abc") == (None, ["dnn"])
 
 
-def test_ensemble_tables_figure_and_record():
+def test_ensemble_subsets_table_choice_and_record():
     y = np.array([0, 1, 2, 3])
-    a = np.eye(7)[[0, 1, 2, 0]] * 0.9 + 0.01
-    b = np.eye(7)[[0, 1, 0, 0]] * 0.6 + 0.01
-    table = sections_ensemble.members_table(["cnn", "hist_eq"], [a, b], y)
-    assert table.columns.tolist() == ["model", "validation accuracy", "vs best member"]
-    assert table["validation accuracy"].tolist() == ["75.0%", "50.0%", "62.5%", "75.0%", "75.0%"]
-    assert table["vs best member"].tolist()[:2] == ["+0.0 pts", "-25.0 pts"]
+    a = np.eye(7)[[0, 1, 2, 0]] * 0.9 + 0.01   # 3 of 4
+    b = np.eye(7)[[0, 1, 0, 0]] * 0.6 + 0.01   # 2 of 4
+    c = np.eye(7)[[0, 1, 2, 3]] * 0.3 + 0.01   # 4 of 4, unsure: outvoted in every average
+    subsets = analysis_ensembles.subset_accuracies(["cnn", "hist_eq", "dnn"], [a, b, c], y)
+    table = sections_ensemble.subsets_table(subsets, ["cnn", "hist_eq"])
+    assert table.columns.tolist() == ["runs averaged", "validation accuracy", "vs best single run", "submitted"]
+    assert table.iloc[0].tolist() == ["dnn", "100.0%", "+0.0 pts", ""]
+    row = table.set_index("runs averaged").loc["cnn + hist_eq"]
+    assert row.tolist() == ["75.0%", "-25.0 pts", "yes"] and (table["submitted"] == "yes").sum() == 1
+    assert sections_ensemble.best_subset(subsets) == ["dnn"]
+    tie = analysis_ensembles.subset_accuracies(["cnn", "hist_eq"], [a, a], y)
+    assert sections_ensemble.best_subset(tie) == ["cnn"]     # the fewest runs among equals
+    sections_ensemble.check_members(["cnn"], ["cnn", "dnn"])
+    with pytest.raises(ValueError, match=r"ensemble_members \['hist_eq'\] are not in ensemble_candidates"):
+        sections_ensemble.check_members(["cnn", "hist_eq"], ["cnn", "dnn"])
     subsets = analysis_ensembles.subset_accuracies(["cnn", "hist_eq"], [a, b], y)
-    fig = sections_ensemble.subsets_figure(subsets, 0.75)
-    assert len(fig.axes[0].patches) == 3 and fig.axes[0].get_xlim() == (45.0, 77.0)
     s = sections_ensemble.ensemble_summary(["cnn", "hist_eq"], [a, b], y)
     record = sections_ensemble.ensemble_record(s, subsets, None, "submission_ensemble.csv")
     assert record["members"] == [{"run": "cnn", "val_accuracy": 0.75}, {"run": "hist_eq", "val_accuracy": 0.5}]
@@ -954,27 +936,6 @@ def test_experiment_tables_and_figures():
     r = s["0.5"]["self_training"]
     assert row[3] == f"+75.0 ({100 * r['change_low']:+.1f} to {100 * r['change_high']:+.1f})"
     assert table.iloc[1].tolist()[:3] == ["all 20 (reference)", "90.0%", ""]
-    rounds = sections_semi.rounds_table(s)
-    assert rounds["pool size"].tolist() == ["10", "13"] and rounds["of them test"].tolist() == ["", "3"]
-    assert rounds["accepted"].tolist() == ["10 (100.0%)", "13 (100.0%)"]
-    classes = sections_semi.class_table(s)
-    assert classes["pseudo-labels of"].tolist() == [
-        "train pool", "of them right", "lowest confidence taken", "train + test pool",
-        "lowest confidence taken", "true labels, unlabeled train"]
-    assert classes.iloc[5][list(CLASS_NAMES)].sum() == 10
-    assert classes.iloc[3][list(CLASS_NAMES)].sum() == 13
-    accepted = classes.iloc[0][list(CLASS_NAMES)]
-    # every pseudo-label is right (the fake models read the class off the image) at confidence 0.9
-    assert classes.iloc[1][list(CLASS_NAMES)].tolist() == ["100%" if n else "" for n in accepted]
-    assert classes.iloc[2][list(CLASS_NAMES)].tolist() == ["0.90" if n else "" for n in accepted]
-    assert sections_semi.rounds_caption(s).startswith("**Pseudo-labels accepted per round** (confidence >= 0.5).")
-    assert sections_semi.rounds_caption(s | {"selection": "class_shares"}).startswith(
-        "**Pseudo-labels accepted per round** (as many as reach confidence 0.5, shared among the classes")
-    assert "its threshold" in sections_semi.class_caption(s)
-    fig = sections_semi.accuracy_figure(s)
-    assert len(fig.axes) == 1 and len(fig.axes[0].lines) == 4  # baseline, 2 pools, reference
-    fig = sections_semi.acceptance_figure(experiment, 0.5)
-    assert len(fig.axes[0].lines) == 3                         # accuracy, share, threshold
     assert sections_semi.results_caption(s) == (
         "**Validation accuracy** (8 faces) of the baseline and of the model after 1 self-training "
         "round. The *train* pool holds the unlabeled training images; the *train + test* pool adds "

@@ -52,3 +52,18 @@ def test_the_shipped_weights_reproduce_the_recorded_predictions(full_inputs):
     # round differently, so allow what mixed precision moves, far below what other weights would.
     assert np.abs(proba - stored).max() < 0.05
     assert np.mean(proba.argmax(1) == stored.argmax(1)) >= 0.98
+
+
+def test_the_ensemble_is_the_best_subset_of_shipped_runs_with_weights(full_inputs):
+    """make predict MODEL=ensemble runs every member, and the members are the subset of the
+    candidates that notebook 09 shows best on validation."""
+    from helpers.analysis.ensembles import subset_accuracies
+    from helpers.sections.ensemble import best_subset
+
+    params, inputs = full_inputs
+    candidates = params["ensemble_candidates"]
+    for name in candidates:
+        assert (MODELS / name / "weights.f16.npz").exists(), f"{name} ships no weights"
+    probas = [np.load(MODELS / name / "val_proba.npy") for name in candidates]
+    subsets = subset_accuracies(candidates, probas, inputs.y_val)
+    assert params["ensemble_members"] == best_subset(subsets), subsets.head(3).to_string()

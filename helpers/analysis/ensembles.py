@@ -38,28 +38,6 @@ def average_probabilities(probas: Sequence, weights: Sequence[float] | None = No
     return np.tensordot(w, np.stack(probas), axes=1)
 
 
-def ensemble_table(names: Sequence[str], probas: Sequence, y, weights=None):
-    """A pandas DataFrame for the report: each member's accuracy, then the member mean, the
-    best member and the averaged ensemble. Columns: model, kind (member / summary / ensemble),
-    accuracy, vs_best (accuracy minus the best member's)."""
-    import pandas as pd
-
-    names = list(names)
-    if len(names) != len(probas):
-        raise ValueError(f"{len(names)} names for {len(probas)} members")
-    ensemble = average_probabilities(probas, weights)
-    scores = [accuracy(p, y) for p in probas]
-    best = int(np.argmax(scores))
-    rows = [(name, "member", score) for name, score in zip(names, scores)]
-    rows.append(("mean of members", "summary", float(np.mean(scores))))
-    rows.append((f"best member ({names[best]})", "summary", scores[best]))
-    label = "weighted average" if weights is not None else "average"
-    rows.append((f"ensemble: {label} of {len(names)}", "ensemble", accuracy(ensemble, y)))
-    table = pd.DataFrame(rows, columns=["model", "kind", "accuracy"])
-    table["vs_best"] = table["accuracy"] - scores[best]
-    return table
-
-
 def subset_accuracies(names: Sequence[str], probas: Sequence, y):
     """Accuracy of the average of every non-empty subset of the members, best first: a pandas
     DataFrame with columns members (names joined by " + "), size, accuracy."""

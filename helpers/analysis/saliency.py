@@ -113,22 +113,6 @@ def grad_cam(model: keras.Model, images, class_indices=None, layer_name: str | N
     return normalise_max(np.concatenate(cams))
 
 
-def mask_by_saliency(images, saliency, threshold: float = 0.5):
-    """Zero the pixels whose saliency (a 0..1 map, as returned above) is below `threshold`.
-
-    `images` is (N, H, W) or (N, H, W, C) (or one image without N) and `saliency` matches it
-    without the channel axis. Returns (masked images, same shape and dtype as `images`; kept
-    fraction of pixels per image, shape (N,) or a float for one image)."""
-    sal = np.asarray(saliency, dtype=np.float32)
-    if not 0.0 <= threshold <= 1.0:
-        raise ValueError(f"threshold must lie in 0..1, got {threshold}")
-    if sal.min() < -1e-6 or sal.max() > 1 + 1e-6:
-        raise ValueError("saliency must be a 0..1 map (normalise it first)")
-    keep = sal >= threshold
-    kept = keep.mean(axis=(-2, -1))
-    return apply_mask(images, keep), (float(kept) if np.ndim(kept) == 0 else kept)
-
-
 def top_share_mask(maps, keep: float) -> np.ndarray:
     """Boolean masks of each map's round(keep x pixels) highest pixels (at least one; equal
     values taken in row-major order), less any of them whose value is 0 (no influence at all).

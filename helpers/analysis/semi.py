@@ -485,17 +485,6 @@ def fraction_result(entry: FractionRuns, y_val) -> dict:
     return result
 
 
-def acceptance_curve(proba, y_true, thresholds) -> tuple[np.ndarray, np.ndarray]:
-    """For each confidence threshold: the share of rows whose top probability reaches it, and
-    the accuracy of the argmax on those rows (NaN when no row reaches it)."""
-    proba = _as_proba(proba)
-    confidence, hit = proba.max(axis=1), proba.argmax(axis=1) == np.asarray(y_true)
-    share = np.array([np.mean(confidence >= t) for t in thresholds])
-    accepted_accuracy = np.array([hit[confidence >= t].mean() if np.any(confidence >= t) else np.nan
-                                  for t in thresholds])
-    return share, accepted_accuracy
-
-
 def most_over_represented(per_class, y_true, num_classes: int = NUM_CLASSES) -> tuple[int, float, float] | None:
     """The class whose share of the accepted pseudo-labels most exceeds its share of the true
     labels: (class, accepted share, true share). `per_class` counts the accepted pseudo-labels

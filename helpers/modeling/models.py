@@ -186,17 +186,3 @@ def logits_model(model: keras.Model) -> keras.Model:
     return keras.Model(model.input, logits.output, name=f"{model.name}_logits")
 
 
-def layer_table(model: keras.Model):
-    """A pandas table of layers: name, type, output shape, parameters (for the report)."""
-    import pandas as pd
-
-    rows = []
-    for layer in model.layers:
-        shape = getattr(layer.output, "shape", None)
-        rows.append({
-            "layer": layer.name,
-            "type": type(layer).__name__,
-            "output shape": "x".join(str(d) for d in shape[1:]) if shape is not None else "",
-            "parameters": int(layer.count_params()) if layer.built else 0,
-        })
-    return pd.DataFrame(rows)

@@ -7,7 +7,6 @@ from collections import Counter
 import textwrap
 
 import numpy as np
-import pandas as pd
 from matplotlib.figure import Figure
 
 from helpers.analysis.adversarial import AdversarialResult
@@ -23,19 +22,6 @@ def attack_record(index: int, true: int, attack: AdversarialResult) -> dict:
             "new_probability": attack.new_probability, "steps": attack.steps,
             "flipped": attack.flipped, "max_abs_change": attack.max_abs_change,
             "mean_abs_change": attack.mean_abs_change}
-
-
-def adversarial_table(indices, labels, attacks) -> pd.DataFrame:
-    """One row per attack: face index, true class, prediction before and after, steps,
-    largest and mean pixel change, whether it flipped. `labels` are the faces' true classes."""
-    return pd.DataFrame([{
-        "face": i, "true": CLASS_NAMES[y],
-        "predicted before": f"{CLASS_NAMES[a.original_class]} ({pct(a.original_probability, 0)})",
-        "steps": a.steps,
-        "predicted after": f"{CLASS_NAMES[a.new_class]} ({pct(a.new_probability, 0)})",
-        "max abs change": a.max_abs_change, "mean abs change": a.mean_abs_change,
-        "flipped": "yes" if a.flipped else "no",
-    } for i, y, a in zip(indices, labels, attacks)])
 
 
 def adversarial_figure(originals, labels, attacks, step_size: float) -> Figure:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pandas as pd
 from matplotlib.figure import Figure
 
 from helpers.analysis.ascent import ClassMaximization, to_display
@@ -21,16 +20,6 @@ def class_maximization_figure(result: ClassMaximization, steps: int) -> Figure:
                      cell_size=min(0.78, 5.5 / len(result.classes)),
                      suptitle=f"Main CNN: inputs that maximise each class logit ({steps} steps;\n"
                               "p = probability of that class; \u2192 the class predicted instead)")
-
-
-def class_maximization_table(result: ClassMaximization) -> pd.DataFrame:
-    """One row per class: logit on the start noise -> final image, probability, prediction."""
-    return pd.DataFrame({
-        "class": [CLASS_NAMES[c] for c in result.classes],
-        "logit start -> final": [f"{s:.2f} -> {f:.2f}"
-                                 for s, f in zip(result.start_logits, result.logits)],
-        "probability of the class": [pct(p) for p in result.probabilities],
-        "predicted class": [CLASS_NAMES[k] for k in result.predicted]})
 
 
 def class_maximization_summary(result: ClassMaximization, steps: int) -> dict:

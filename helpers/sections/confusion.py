@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 from matplotlib.figure import Figure
 
 from helpers.analysis.evaluation import (
@@ -40,17 +39,6 @@ def class_confidence(y_true, proba) -> dict | None:
     y_true, top = np.asarray(y_true), proba.max(axis=1)
     return {name: float(top[y_true == k].mean()) if (y_true == k).any() else None
             for k, name in enumerate(CLASS_NAMES)}
-
-
-def scores_table(s: dict) -> pd.DataFrame:
-    """confusion_summary's per-class scores as a table, a row per class."""
-    frame = pd.DataFrame(s["per_class"]).T.rename_axis("class").reset_index()
-    return frame.astype({"support": int})
-
-
-def pairs_table(s: dict) -> pd.DataFrame:
-    """The most confused pairs, their count and their share of the true class."""
-    return pd.DataFrame(s["top_pairs"]).assign(share=lambda f: f.share.map(pct))
 
 
 def confusion_sentences(s: dict, shown: int = 3) -> str:

@@ -105,28 +105,6 @@ def pixel_sentences(s: dict) -> str:
             "known to contain.")
 
 
-def pixel_figure(x_all, contrast) -> Figure:
-    """Histograms of every pixel value and of each face's `contrast` (face_contrast)."""
-    fig = Figure(figsize=(5.6, 2.4))
-    left, right = fig.subplots(1, 2)
-    left.hist(x_all.astype(np.float32).ravel(), bins=64, color="tab:blue")
-    left.set(title="Pixel values (all training faces)", xlabel="grey level", ylabel="pixels")
-    right.hist(contrast, bins=50, color="tab:orange")
-    right.set(title="Contrast of each face", xlabel="standard deviation of its pixels", ylabel="faces")
-    set_fonts(left, right, title=9)
-    fig.tight_layout()
-    return fig
-
-
-def mean_faces_figure(x_all, y_all) -> Figure:
-    """The mean face of each class."""
-    means = np.stack([x_all[y_all == label].astype(np.float32).mean(axis=0)
-                      for label in range(NUM_CLASSES)])
-    fig = plot_grid(means, titles=CLASS_NAMES, ncols=NUM_CLASSES, cell_size=0.78,
-                    suptitle="Mean face of each class", fontsize=9)
-    return fig
-
-
 def preprocessing_figure(faces, mean: float, std: float) -> Figure:
     """Faces (N, H, W[, 1]) in 0..255 as they are, histogram-equalized and normalized with the
     training `mean` and `std`, a row each. Normalized values from -2.5 to 2.5 are drawn from

@@ -4,7 +4,6 @@ the report, overfitting), every setting read from the runs' own configs."""
 
 from __future__ import annotations
 
-import pandas as pd
 
 from helpers.analysis.stats import ALPHA, paired_comparison
 from helpers.analysis.timing import multiply_adds, training_speed
@@ -122,17 +121,6 @@ def speed_summary(measured: dict, arithmetic: dict, train_rows: int, runtime: di
     return {"models": models, "train_rows": int(train_rows), "device": device_words(runtime),
             "backend": runtime["backend"],
             "faster": fast if factor - 1 >= SAME_SPEED else None, "slower": slow, "factor": factor}
-
-
-def speed_table(s: dict) -> pd.DataFrame:
-    """One row per model: images per second, seconds per epoch, batch size, precision, and the
-    multiply-adds of one face's forward pass (floats: show them with floatfmt ",.1f")."""
-    return pd.DataFrame([
-        {"model": label, "training images / s": float(m["images_per_second"]),
-         f"seconds per epoch ({s['train_rows']:,} faces)": float(m["seconds_per_epoch"]),
-         "batch size": m["batch_size"], "precision": m["precision"],
-         "multiply-adds per face (millions)": m["multiply_adds"] / 1e6}
-        for label, m in s["models"].items()])
 
 
 def _seconds(seconds: float) -> str:

@@ -8,7 +8,7 @@ from typing import Sequence
 
 import numpy as np
 
-from helpers.analysis.ensembles import average_probabilities, ensemble_table, unanimous
+from helpers.analysis.ensembles import average_probabilities, unanimous
 from helpers.analysis.evaluation import accuracy
 
 
@@ -50,11 +50,11 @@ def ensemble_summary(names: Sequence[str], probas: Sequence, y) -> dict:
     }
 
 
-def ensemble_sentences(s: dict, top_subset: tuple[str, float], test_faces: int = 0,
+def ensemble_sentences(s: dict, top_subset: tuple[str, float], subset_count: int, test_faces: int = 0,
                        submission: str | None = None, leaderboard: dict | None = None,
                        agreement: float | None = None, stale: Sequence[str] = ()) -> str:
     """The report's bullets for ensemble_summary; `top_subset` is the best subset's (members,
-    accuracy), the rest describes the ensemble submission when there are test faces (`stale`:
+    accuracy) of the `subset_count` compared, the rest describes the ensemble submission when there are test faces (`stale`:
     the members whose test predictions are of other test images, so there is none)."""
     from helpers.core.words import change_words, pct, pct_or_na
 
@@ -63,10 +63,12 @@ def ensemble_sentences(s: dict, top_subset: tuple[str, float], test_faces: int =
         f"- Compared with its best member ({s['names'][best]}), the average of the "
         f"{len(s['names'])} CNNs {change_words(s['member_acc'][best], s['accuracy'], *s['paired'])}; "
         f"the members' mean is {pct(float(np.mean(s['member_acc'])))}.",
-        f"- The best subset on validation is {top_subset[0]} ({pct(top_subset[1])}). The submission "
-        f"averages the members named in the run's settings ({', '.join(s['names'])}). Where they "
-        "were picked by comparing subsets on these same validation faces (as in the full run), the "
-        "ensemble's validation accuracy is slightly optimistic.",
+        (f"- The submission averages {' + '.join(s['names'])}, the best of the {subset_count} "
+         "subsets on validation; chosen on these same faces, its validation accuracy is slightly "
+         "optimistic." if top_subset[0] == " + ".join(s["names"]) else
+         f"- The best of the {subset_count} subsets on validation is {top_subset[0]} "
+         f"({pct(top_subset[1])}); the submission averages the runs the settings name "
+         f"({' + '.join(s['names'])})."),
     ]
     if len(s["names"]) > 1:
         lines.append(f"- All members agree on {pct(s['agree'])} of the validation faces; there the "
@@ -90,39 +92,33 @@ def ensemble_sentences(s: dict, top_subset: tuple[str, float], test_faces: int =
     return "\n".join(lines)
 
 
-def members_table(names: Sequence[str], probas: Sequence, y):
-    """ensemble_table for the report: each model's accuracy as a percentage and its distance to
-    the best member in points."""
+def subsets_table(subsets, members: Sequence[str]):
+    """subset_accuracies for the report, best first: the runs averaged, the validation accuracy,
+    its distance in points to the best single run, and which subset the submission averages."""
     from helpers.core.words import pct
 
-    table = ensemble_table(names, probas, y)
-    return table.assign(accuracy=table["accuracy"].map(pct),
-                        vs_best=table["vs_best"].map(lambda v: f"{100 * v:+.1f} pts")).rename(
-        columns={"accuracy": "validation accuracy", "vs_best": "vs best member"})[
-        ["model", "validation accuracy", "vs best member"]]
+    best_single = subsets.loc[subsets["size"] == 1, "accuracy"].max()
+    chosen = " + ".join(members)
+    return subsets.assign(
+        accuracy=subsets["accuracy"].map(pct),
+        vs=(subsets["accuracy"] - best_single).map(lambda v: f"{100 * v:+.1f} pts"),
+        submitted=(subsets["members"] == chosen).map({True: "yes", False: ""}),
+    ).rename(columns={"members": "runs averaged", "accuracy": "validation accuracy",
+                      "vs": "vs best single run"})[
+        ["runs averaged", "validation accuracy", "vs best single run", "submitted"]]
 
 
-def subsets_figure(subsets, best_member_accuracy: float):
-    """subset_accuracies as horizontal bars, best first (grey: a single model), with the best
-    single member's accuracy as a dashed line."""
-    from matplotlib.figure import Figure
+def best_subset(subsets) -> list[str]:
+    """The runs of subset_accuracies' best subset (the fewest runs among equals)."""
+    return subsets.iloc[0]["members"].split(" + ")
 
-    from helpers.core.plotting import set_fonts
 
-    fig = Figure(figsize=(5.6, 0.3 * len(subsets) + 1))
-    ax = fig.subplots()
-    colors = ["tab:blue" if size > 1 else "tab:gray" for size in subsets["size"]]
-    ax.barh(subsets["members"], 100 * subsets["accuracy"], color=colors)
-    ax.axvline(100 * best_member_accuracy, color="black", linestyle="--", linewidth=1,
-               label="best single member")
-    ax.invert_yaxis()
-    low = 100 * subsets["accuracy"].min()
-    ax.set(xlim=(max(0, low - 5), 100 * subsets["accuracy"].max() + 2),
-           xlabel="validation accuracy (%)", title="Averages of every subset of the members (grey: one model)")
-    set_fonts(ax, ticks=9)
-    ax.legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
-    return fig
+def check_members(members: Sequence[str], candidates: Sequence[str]) -> None:
+    """ValueError unless every ensemble member is one of the candidates whose subsets are shown."""
+    missing = [m for m in members if m not in candidates]
+    if missing:
+        raise ValueError(f"ensemble_members {missing} are not in ensemble_candidates {list(candidates)}: "
+                         "add them there, so that the report shows every subset it was chosen from")
 
 
 def ensemble_record(s: dict, subsets, leaderboard: dict | None, submission: str | None) -> dict:

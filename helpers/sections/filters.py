@@ -21,7 +21,6 @@ results.json); figures are matplotlib Figure objects made without pyplot.
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 from matplotlib.figure import Figure
 
 from helpers.analysis.ascent import JITTER_SHARE, AscentSettings, to_display
@@ -29,7 +28,6 @@ from helpers.analysis.filters import (
     AGREE_MIN,
     BRIGHTNESS_DC,
     MIN_SPECTRAL_SIDE,
-    ORIENTED_QUANTILE,
     R_MIN,
 )
 from helpers.core.config import CLASS_NAMES
@@ -71,27 +69,6 @@ def of_filters(count, p: dict, none: str = "n/a") -> str:
 
 def selectivity_words(p: dict) -> str:
     return "n/a" if p["mean_selectivity"] is None else pct(p["mean_selectivity"], 0)
-
-
-def pattern_table(items, reference_faces: int) -> pd.DataFrame:
-    """One column per (label, layer_patterns dict) of `items`, one row per measure."""
-    return pd.DataFrame([{
-        "layer": label, "filters shown": f"{p['filters']} of {p['total']}",
-        "receptive field of the centre unit (px)": f"{p['field']}x{p['field']}",
-        "jitter (px)": p["jitter"],
-        "median response start -> final": f"{p['median_start']:.3g} -> {p['median_final']:.3g}",
-        "response rose": pct(p["rose"], 0),
-        f"above every one of {reference_faces} faces": pct(p["beats_all_faces"], 0),
-        f"patterns agreeing with their kernel (cosine >= {AGREE_MIN:g})": of_filters(p["agreeing"], p),
-        "kernel agreement (median)": agreement_words(p),
-        f"brightness kernels (DC share >= {BRIGHTNESS_DC:g})": of_filters(p["brightness_kernels"], p),
-        "median period (px)": fmt(p["median_period_px"]),
-        "most common orientation": (f"{p['common_orientation']} ({p['common_orientation_filters']})"
-                                    if p["common_orientation"] else "n/a"),
-        "power in the strongest orientation (mean)": selectivity_words(p),
-        "oriented patterns": of_filters(p["oriented"], p),
-        "seconds": f"{p['seconds']:.0f}",
-    } for label, p in items]).set_index("layer").T.rename_axis("measure").reset_index()
 
 
 def kernel_words(p: dict) -> str:
@@ -210,29 +187,6 @@ def pattern_figure(p: dict, steps: int) -> Figure:
     return pattern_grid(p, steps) if p["kernels"] is None else kernel_pattern_figure(p, steps)
 
 
-def measures_sentence(patterns: dict, reference_faces: int) -> str:
-    """What pattern_table measures, with the white-noise baseline of every layer that has
-    spectral measures (`patterns`: {layer: layer_patterns dict})."""
-    noise = [f"`{layer}` {pct(p['noise_selectivity'], 0)} on average, below "
-             f"{pct(p['oriented_threshold'], 0)} in {ORIENTED_QUANTILE:.0%} of cases"
-             for layer, p in patterns.items() if p["oriented"] is not None]
-    text = (
-        "**What the patterns measure**. The response after the ascent is compared with the same "
-        f"unit's response on {reference_faces} validation faces. For the first layer, *kernel "
-        "agreement* is the cosine similarity between a filter's 3x3 kernel (times its "
-        "batch-normalization scale, which sets its sign) and the pattern's 3x3 patch under the "
-        "centre unit, with pixels measured from mid-grey: 1 when the patch is bright exactly where "
-        "the weights are positive and dark where they are negative, about 0 for an unrelated patch; "
-        f"a pattern *agrees* from {AGREE_MIN:g} on, and the cosines with the other filters' kernels "
-        "show what chance gives. The kernel DC share is |sum of the weights| / (3 x their norm): 1 "
-        "for a pure averaging (brightness) kernel, 0 for a zero-sum (contrast) kernel. "
-        f"For receptive fields at least {MIN_SPECTRAL_SIDE} pixels wide, the period is the inverse "
-        "of the pattern's power-weighted mean spatial frequency, and the orientation measure is the "
-        "share of spectral power in the strongest of four orientations; a pattern is *oriented* "
-        f"when that share beats {ORIENTED_QUANTILE:.0%} of white-noise images of the same size")
-    return text + (f" ({'; '.join(noise)})." if noise else ".")
-
-
 def layers_sentences(patterns: dict, reference_faces: int) -> str:
     """pattern_sentences for every layer of `patterns` ({layer: layer_patterns dict}, in depth
     order), then how the receptive field and, where both layers have one, the patterns' scale
@@ -274,19 +228,6 @@ def filters_record(patterns: dict, maps: dict, face: dict, *, settings, filters_
 def map_record(summary: dict) -> dict:
     """A map_summary for results.json: everything but the maps themselves."""
     return {k: v for k, v in summary.items() if k != "maps"}
-
-
-def feature_map_table(maps: dict, r_min: float = R_MIN) -> pd.DataFrame:
-    """One column per layer of `maps` ({layer: map_summary}), one row per measure."""
-    return pd.DataFrame([{
-        "layer": layer, "map size": s["size"],
-        "face rows and columns compared": "{}-{}".format(*s["face_pixels"]), "filters": s["filters"],
-        "zero after ReLU": pct(s["zero_after_relu"]),
-        f"edge-like maps (r >= {r_min:g})": s["edge_like"],
-        f"brightness-like maps (r >= {r_min:g})": s["brightness_like"],
-        "neither": s["neither"], "mean r with brightness": f"{s['mean_r_brightness']:.2f}",
-        "mean r with edges": f"{s['mean_r_edges']:.2f}",
-    } for layer, s in maps.items()]).set_index("layer").T.rename_axis("measure").reset_index()
 
 
 def feature_map_grid(layer: str, s: dict, chosen, face: int, image=None, record: dict | None = None,
@@ -335,14 +276,3 @@ def map_sentences(maps: dict) -> str:
     return "\n".join(lines)
 
 
-def face_figure(image, face: dict) -> Figure:
-    """One face (H, W, 1) in 0..255, small, titled with pick_face's record of it."""
-    fig = Figure(figsize=(1.9, 2.2))
-    ax = fig.add_subplot()
-    ax.imshow(image[..., 0], cmap="gray", vmin=0, vmax=255)
-    ax.set(xticks=[], yticks=[],
-           title=f"validation face {face['face']}\ntrue {CLASS_NAMES[face['true']]}, predicted\n"
-                 f"{CLASS_NAMES[face['predicted']]} ({pct(face['probability'], 0)})")
-    ax.title.set_fontsize(8)
-    fig.tight_layout()
-    return fig

@@ -93,16 +93,6 @@ def capital(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-def correlation_strength(r: float) -> str:
-    """'weak' (|r| < 0.3), 'moderate' (< 0.6) or 'strong'."""
-    return "weak" if abs(r) < 0.3 else "moderate" if abs(r) < 0.6 else "strong"
-
-
-def format_shares(share: dict, skip: str | None = None) -> str:
-    """{"eyes": 0.2, "mouth": 0.5} -> 'eyes 20.0%, mouth 50.0%', leaving out region `skip`."""
-    return ", ".join(f"{r} {pct(v)}" for r, v in share.items() if r != skip)
-
-
 def top_region(values: dict) -> str:
     return max(values, key=values.get)
 
@@ -340,17 +330,6 @@ def sanity_sentences(s: dict) -> str:
     return "\n".join(lines)
 
 
-def sanity_table(s: dict) -> pd.DataFrame:
-    """sanity_summary as a table: one row per method."""
-    rows = [{"method": METHODS[k], "faces": v["faces"],
-             "smoothness (lag-1 autocorrelation)": interval_words(v["smoothness"], label=False),
-             "rank correlation, trained vs random weights": interval_words(v["rank_correlation"], label=False),
-             "rank correlation, two different faces": ("n/a" if v["different_faces"] is None
-                                                       else number(v["different_faces"])),
-             "test": "passes" if v["passes"] else "fails"} for k, v in s["methods"].items()]
-    return pd.DataFrame(rows)
-
-
 def sanity_figure(images, trained: dict, randomized: dict, rows: int = SANITY_ROWS,
                   cell_size: float = 0.78) -> Figure:
     """The first `rows` faces: the face, then per method its map by the trained CNN and by the
@@ -541,15 +520,6 @@ def region_table(s: dict) -> pd.DataFrame:
                          *(("n/a" if f["random_density"][r] is None
                             else f"{number(f['random_density'][r]['mean'])}x") for r in area)])
     return pd.DataFrame(rows, columns=["measure", *area])
-
-
-def per_class_table(per_class: dict, area: dict) -> pd.DataFrame:
-    """One row per class of region_share_by_class: faces, the share of each region and the
-    eyes' and mouth's share divided by their area share."""
-    return pd.DataFrame([{"true class": name, "faces": v["faces"],
-                          **{r: pct(v[r]) for r in area},
-                          **{f"{r} / area": f"{v[r] / area[r]:.2f}x" for r in ("eyes", "mouth")}}
-                         for name, v in per_class.items()])
 
 
 def class_region_sentences(s: dict) -> str:

@@ -6,21 +6,17 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
 
 from helpers.analysis.semi import (
     POOL_KEYS,
     SELECTIONS,
     FractionRuns,
-    acceptance_curve,
     fraction_result,
     most_over_represented,
     semi_steps,
 )
 from helpers.analysis.stats import significant_changes
 from helpers.core.config import ALPHA, CLASS_NAMES, CONFIDENCE, NUM_CLASSES
-from helpers.core.plotting import set_fonts
 from helpers.core.words import change_words, pct, pct_or_na, plural, points
 
 POOL_LABELS = {"train": "train", "train+test": "train + test"}
@@ -146,106 +142,6 @@ def accuracy_table(s: dict) -> pd.DataFrame:
         rows.append({"labeled": f"all {s['train_images']:,} (reference)",
                      "baseline": pct(s["all_labels_reference"]["val_accuracy"])})
     return pd.DataFrame(rows).fillna("")
-
-
-def rounds_caption(s: dict) -> str:
-    """The sentence above rounds_table."""
-    how = (f"as many as reach confidence {s['threshold']:g}, shared among the classes as the labels are"
-           if s["selection"] == "class_shares" else f"confidence >= {s['threshold']:g}")
-    return (f"**Pseudo-labels accepted per round** ({how}). Their accuracy is measured on the accepted "
-            "training images, whose true labels were kept aside" +
-            ("; test images have none." if s["use_test"] else "."))
-
-
-def class_caption(s: dict) -> str:
-    """The sentence above class_table."""
-    return ("**Accepted pseudo-labels per class**, with the true class counts of the unlabeled training "
-            "images for comparison; under each round, how many of a class's pseudo-labels are right and "
-            "the lowest confidence it accepted (its threshold).")
-
-
-def rounds_table(s: dict) -> pd.DataFrame:
-    """One row per self-training round of each fraction and pool: pool size, pseudo-labels
-    accepted (and how many of them are test images), their accuracy, training rows, validation
-    accuracy."""
-    return pd.DataFrame([{
-        "labeled": pct(fraction, 0), "pool": POOL_LABELS[pool], "pool size": f"{rep['n_unlabeled']:,}",
-        "round": rep["round"], "accepted": f"{rep['accepted']:,} ({pct(rep['accepted_fraction'])})",
-        "of them test": f"{rep['accepted_extra']:,}" if pool != "train" else "",
-        "pseudo-label accuracy": pct_or_na(rep["pseudo_label_accuracy"]),
-        "training rows": f"{rep['train_rows']:,}", "validation accuracy": pct(rep["val_accuracy"]),
-    } for fraction, result in _results(s).items() for pool in s["pools"]
-        for rep in result[POOL_KEYS[pool]]["rounds"][1:]])
-
-
-def class_table(s: dict) -> pd.DataFrame:
-    """Accepted pseudo-labels per class, by fraction, pool and round, with the true class counts
-    of each fraction's unlabeled training images."""
-    rows = []
-    for fraction, result in _results(s).items():
-        for pool in s["pools"]:
-            for rep in result[POOL_KEYS[pool]]["rounds"][1:]:
-                rows.append({"labeled": pct(fraction, 0), "pseudo-labels of": f"{POOL_LABELS[pool]} pool",
-                             "round": rep["round"], **dict(zip(CLASS_NAMES, rep["per_class"]))})
-                if rep.get("per_class_correct") is not None and pool == "train":
-                    rows.append({"labeled": "", "pseudo-labels of": "of them right", "round": "",
-                                 **{name: pct(right / n, 0) if n else "" for name, right, n in
-                                    zip(CLASS_NAMES, rep["per_class_correct"], rep["per_class"])}})
-                if rep.get("class_thresholds") is not None:
-                    rows.append({"labeled": "", "pseudo-labels of": "lowest confidence taken", "round": "",
-                                 **{name: "" if t is None else f"{t:.2f}" for name, t in
-                                    zip(CLASS_NAMES, rep["class_thresholds"])}})
-        rows.append({"labeled": pct(fraction, 0), "pseudo-labels of": "true labels, unlabeled train",
-                     "round": "", **dict(zip(CLASS_NAMES, result["unlabeled_class_counts"]))})
-    return pd.DataFrame(rows)
-
-
-def accuracy_figure(s: dict) -> Figure:
-    """Validation accuracy against the labeled fraction: baseline, each pool's self-trained
-    model and the all-labels reference."""
-    results = _results(s)
-    x = [100 * f for f in results]
-    fig = Figure(figsize=(5.6, 3))
-    ax = fig.subplots()
-    ax.plot(x, [r["baseline"]["val_accuracy"] for r in results.values()], "o-", color="tab:gray",
-            label="baseline (labeled part only)")
-    for color, pool in zip(["tab:blue", "tab:orange"], s["pools"]):
-        ax.plot(x, [r[POOL_KEYS[pool]]["val_accuracy"] for r in results.values()], "s-", color=color,
-                label=f"self-training, {POOL_LABELS[pool]} pool")
-    if s["all_labels_reference"] is not None:
-        ax.axhline(s["all_labels_reference"]["val_accuracy"], ls="--", color="black", lw=1,
-                   label="all training labels")
-    ax.set(title="Semi-supervised: validation accuracy vs labeled fraction",
-           xlabel="labeled share of the training split (%)", ylabel="validation accuracy", xticks=x)
-    set_fonts(ax)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
-
-
-def acceptance_figure(experiment: dict[float, FractionRuns], threshold: float) -> Figure:
-    """acceptance_curve of each fraction's baseline on its unlabeled training images, with the
-    threshold used."""
-    fig = Figure(figsize=(5.6, 3.3), layout="constrained")
-    ax = fig.subplots()
-    thresholds = np.linspace(0.15, 0.99, 85)
-    fractions = []
-    for color, (fraction, e) in zip(["tab:purple", "tab:green", "tab:brown", "tab:cyan"] * 4,
-                                    experiment.items()):
-        share, acc = acceptance_curve(e.baseline_proba, e.y_unlabeled, thresholds)
-        ax.plot(thresholds, acc, "-", color=color, label=f"{pct(fraction, 0)} labeled: accuracy of accepted")
-        ax.plot(thresholds, share, "--", color=color, label=f"{pct(fraction, 0)} labeled: share accepted")
-        fractions.append(Line2D([], [], color=color, label=f"{pct(fraction, 0)} labeled"))
-    used = ax.axvline(threshold, color="tab:red", lw=1, label=f"threshold used ({threshold:g})")
-    ax.set(title="Baseline's pseudo-labels on the unlabeled training images",
-           xlabel="confidence threshold", ylabel="accuracy (solid),\nshare (dashed)", ylim=(0, 1.02))
-    set_fonts(ax)
-    # A colour per labeled fraction, a line style per measure: fewer legend entries than lines.
-    styles = [Line2D([], [], color="grey", ls="-", label="accuracy of the accepted"),
-              Line2D([], [], color="grey", ls="--", label="share accepted")]
-    fig.legend(handles=fractions + styles + [used], loc="outside lower center", fontsize=8,
-               ncol=3, frameon=False)
-    return fig
 
 
 def _fraction_sentence(fraction: float, result: dict, s: dict) -> str:

@@ -12,12 +12,9 @@ from helpers.core.config import CLASS_NAMES
 from helpers.core.plotting import plot_grid
 from helpers.core.words import fmt, pct, plural, points
 from helpers.sections.filters import (
-    agreement_words,
     cosine,
     kernel_cells,
-    kernel_pattern_figure,
     map_record,
-    of_filters,
 )
 from helpers.sections.saliency import METHODS, draw_map, interval_words, number, top_region
 
@@ -34,25 +31,6 @@ def comparison_record(p: dict, maps: dict) -> dict:
     return {**{k: p[k] for k in keys}, "feature_maps": map_record(maps)}
 
 
-def side_by_side_patterns(left: dict, right: dict, left_title: str, right_title: str,
-                          steps: int, columns: int = 8) -> Figure:
-    """Two first-layer layer_patterns dicts as two kernel_pattern_figure grids of up to
-    `columns` filters a row, the left one above the right one, each as wide as the printed
-    page (5.6 inches) with 8-point titles."""
-    ncols = min(columns, len(left["chosen"]))
-    nrows = 2 * int(np.ceil(len(left["chosen"]) / ncols))
-    cell = min(0.62, 5.0 / ncols)
-    grid = nrows * (cell + 0.17) + 0.4  # each grid: its cells, their titles and its own title
-    fig = Figure(figsize=(5.6, 2 * grid + 0.5), layout="constrained")
-    subfigs = fig.subfigures(2, 1, hspace=0.02)
-    for subfig, p, title in zip(subfigs, (left, right), (left_title, right_title)):
-        kernel_pattern_figure(p, steps, ncols=columns, fig=subfig, fontsize=8)
-        subfig.suptitle(title, fontsize=9)
-    fig.suptitle("Kernels (white +, black -) above their patterns' patch\n(titles: filter; cosine "
-                 "of pattern and kernel)", fontsize=9)
-    return fig
-
-
 def first_layer_comparison(main: dict, weak: dict, main_maps: dict, weak_maps: dict,
                            main_metrics: dict, weak_metrics: dict, *, reference_faces: int,
                            face: int) -> dict:
@@ -67,32 +45,6 @@ def first_layer_comparison(main: dict, weak: dict, main_maps: dict, weak_maps: d
             "brightness_dc": BRIGHTNESS_DC, "face": face,
             "main": comparison_record(main, main_maps),
             "weak": comparison_record(weak, weak_maps)}
-
-
-def first_layer_table(s: dict) -> pd.DataFrame:
-    """first_layer_comparison as a table: one row per measure, a column per model."""
-    pair = (s["main"], s["weak"])
-    maps = tuple(p["feature_maps"] for p in pair)
-    rows = [
-        ("validation accuracy", pct(s["main_val_accuracy"]), pct(s["val_accuracy"])),
-        ("epochs trained", s["main_epochs"], s["epochs"]),
-        ("patterns whose response rose", *(pct(p["rose"], 0) for p in pair)),
-        (f"patterns above every one of {s['reference_faces']} faces",
-         *(pct(p["beats_all_faces"], 0) for p in pair)),
-        (f"patterns agreeing with their kernel (cosine >= {s['agree_min']:g})",
-         *(of_filters(p["agreeing"], p) for p in pair)),
-        ("kernel agreement (median)", *(agreement_words(p) for p in pair)),
-        (f"brightness kernels (DC share >= {s['brightness_dc']:g})",
-         *(of_filters(p["brightness_kernels"], p) for p in pair)),
-        ("kernel DC share (median)", *(fmt(p["median_dc_share"], ".2f") for p in pair)),
-        (f"edge-like feature maps, face {s['face']}",
-         *(f"{m['edge_like']} of {m['filters']}" for m in maps)),
-        (f"brightness-like feature maps, face {s['face']}",
-         *(f"{m['brightness_like']} of {m['filters']}" for m in maps)),
-        ("face rows and columns compared", *("{}-{}".format(*m["face_pixels"]) for m in maps)),
-        ("zero after ReLU", *(pct(m["zero_after_relu"]) for m in maps)),
-    ]
-    return pd.DataFrame(rows, columns=["measure", "main CNN", "weak model"])
 
 
 def first_layer_figure(main: dict, weak: dict, s: dict, steps: int, columns: int = 16) -> Figure:
@@ -251,15 +203,6 @@ def side_by_side_figure(images, main_maps: dict, weak_maps: dict, labels,
     fig.suptitle("Main CNN and weak model on the same faces (each for its own predicted class)",
                  fontsize=9)
     return fig
-
-
-def agreement_table(s: dict) -> pd.DataFrame:
-    """model_comparison's agreement of the two models' maps: one row per method."""
-    return pd.DataFrame([{"method": METHODS[m], "faces": a["faces"],
-                          "same face": interval_words(a["same_face"], label=False),
-                          "different faces": interval_words(a["different_faces"], label=False),
-                          "difference": interval_words(a["excess"], sign=True, label=False)}
-                         for m, a in s["agreement"].items()])
 
 
 def more_less(a: float, b: float) -> str:
