@@ -551,15 +551,15 @@ def test_saliency_figure(cnn, images):
                                   analysis_saliency.smoothgrad(cnn, images[:3], predicted, samples=2))
     fig = sections_saliency.saliency_figure(images[:3], maps, labels=[0, 3, 6], keep=0.25)
     assert isinstance(fig, Figure) and len(fig.axes) == 15
-    titles = [ax.get_title() for ax in fig.axes[:5]]
-    assert titles == ["original", "saliency", "SmoothGrad", "Grad-CAM", "masked to\ntop 25% of\nGrad-CAM"]
-    label = fig.axes[5].get_ylabel()
-    assert label.startswith("true happy\npred " + CLASS_NAMES[predicted[1]])
+    labels = [fig.axes[3 * row].get_ylabel() for row in range(5)]
+    assert labels == ["original", "saliency", "SmoothGrad", "Grad-CAM", "masked to\ntop 25% of\nGrad-CAM"]
+    title = fig.axes[1].get_title()          # face 1, a column
+    assert title.startswith("true happy\npred " + CLASS_NAMES[predicted[1]])
     # the masked panel shows the face's 25% highest Grad-CAM pixels and nothing else
     kept = analysis_saliency.top_share_mask(maps["gradcam"][1], 0.25)
-    np.testing.assert_array_equal(np.asarray(fig.axes[9].images[0].get_array()),
+    np.testing.assert_array_equal(np.asarray(fig.axes[13].images[0].get_array()),
                                   np.where(kept, images[1, ..., 0], 0))
-    assert not fig.axes[9].texts
+    assert not fig.axes[13].texts
     with pytest.raises(ValueError, match="one label per image"):
         sections_saliency.saliency_figure(images[:3], maps, labels=[0, 3])
     blank = sections_saliency.saliency_figure(images[:1], {k: v[:1] for k, v in maps.items()}
@@ -569,8 +569,8 @@ def test_saliency_figure(cnn, images):
     dnn_maps = sections_saliency.explanation_maps(build_dnn(hidden_units=[8]), images[:2], samples=2)
     assert "gradcam" not in dnn_maps
     dnn_fig = sections_saliency.saliency_figure(images[:2], dnn_maps)
-    assert len(dnn_fig.axes) == 8  # no Grad-CAM column without conv layers: masked by SmoothGrad
-    assert dnn_fig.axes[3].get_title() == "masked to\ntop 25% of\nSmoothGrad"
+    assert len(dnn_fig.axes) == 8  # no Grad-CAM row without conv layers: masked by SmoothGrad
+    assert dnn_fig.axes[6].get_ylabel() == "masked to\ntop 25% of\nSmoothGrad"
 
 
 # ----------------------------------------------------------------------------- notebook support
@@ -771,11 +771,11 @@ def test_saliency_figures_split_by_class(cnn, images):
     x = np.concatenate([images, images[:2]])
     labels = np.array([0, 0, 3, 3, 6, 6])
     maps = sections_saliency.explanation_maps(cnn, x, samples=1)
-    figures = sections_saliency.saliency_figures(x, maps, labels, "Tiny", per_class=4)
-    assert len(figures) == 2                                    # 8 // 4 = 2 classes per figure
-    assert [len(f.axes) for f in figures] == [4 * 5, 2 * 5]     # 5 columns per face
+    figures = sections_saliency.saliency_figures(x, maps, labels, "Tiny", per_class=3)
+    assert len(figures) == 2                                    # 7 // 3 = 2 classes per figure
+    assert [len(f.axes) for f in figures] == [4 * 5, 2 * 5]     # 5 rows per face
     assert figures[0]._suptitle.get_text() == "Tiny: explanations of the predicted class (1/2)"
-    assert figures[1].axes[0].get_ylabel().startswith("true " + CLASS_NAMES[6])
+    assert figures[1].axes[0].get_title().startswith("true " + CLASS_NAMES[6])
     single = sections_saliency.saliency_figures(x, maps, labels, "Tiny", per_class=1)
     assert len(single) == 1
     assert single[0]._suptitle.get_text() == "Tiny: explanations of the predicted class"
@@ -1091,10 +1091,11 @@ def test_model_comparison_and_sentences():
                                       "mass in top 10% pixels, main / weak", "same face minus different faces"]
     assert table.loc["saliency", "same face minus different faces"].startswith("+")
     text = sections_weak_model.comparison_sentences(s)
-    assert text.startswith("- **Same face, two models**: rank correlation between the main CNN's "
-                           "and the weak model's maps, saliency 1.00 for the same face against ")
-    assert "no more alike than two different faces' maps (a tie)" in text          # Grad-CAM
-    assert ": more alike than two different faces' maps" in text                  # saliency
+    assert text.startswith("- **Same face, two models** (the table's last column: the rank correlation "
+                           "of the two models' maps of the same face minus that of two different faces' "
+                           "maps, with its 95% interval): the maps of a face are more alike than two "
+                           "different faces' maps by saliency")
+    assert "no more alike than two different faces' maps (a tie) by Grad-CAM" in text
     assert "They" not in text and "the two models predict the same class for 60.0% of the faces." in text
 
 

@@ -832,6 +832,20 @@ def test_ensemble_subsets_table_choice_and_record():
     assert sections_ensemble.best_subset(subsets) == ["dnn"]
     tie = analysis_ensembles.subset_accuracies(["cnn", "hist_eq"], [a, a], y)
     assert sections_ensemble.best_subset(tie) == ["cnn"]     # the fewest runs among equals
+    runs = [FakeRun("cnn", {"epochs_run": 116}), FakeRun("ablation_none", {"epochs_run": 58}),
+            FakeRun("hist_eq", {"epochs_run": 1}), FakeRun("dnn", {"epochs_run": 2})]
+    labels = sections_ensemble.run_labels(runs)
+    assert labels == {"cnn": "main CNN, 116 epochs", "ablation_none": "variant (a): no normalization or augmentation, 58 epochs",
+                      "hist_eq": "histogram-equalized CNN, 1 epoch", "dnn": "dnn, 2 epochs"}
+    named = sections_ensemble.subsets_table(subsets, ["cnn", "hist_eq"], labels)
+    assert named.iloc[0]["runs averaged"] == "dnn, 2 epochs"
+    assert (named["runs averaged"] == "main CNN, 116 epochs + histogram-equalized CNN, 1 epoch").sum() == 1
+    assert named["submitted"].tolist() == table["submitted"].tolist()
+    s = sections_ensemble.ensemble_summary(["cnn", "hist_eq"], [a, b], y)
+    text = sections_ensemble.ensemble_sentences(s, ("dnn", 1.0), 7, labels=labels)
+    assert "Compared with its best member (main CNN, 116 epochs)" in text
+    assert ("The best of the 7 subsets on validation is dnn, 2 epochs (100.0%); the submission averages "
+            "the runs the settings name (main CNN, 116 epochs + histogram-equalized CNN, 1 epoch).") in text
     sections_ensemble.check_members(["cnn"], ["cnn", "dnn"])
     with pytest.raises(ValueError, match=r"ensemble_members \['hist_eq'\] are not in ensemble_candidates"):
         sections_ensemble.check_members(["cnn", "hist_eq"], ["cnn", "dnn"])

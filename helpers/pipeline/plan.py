@@ -62,12 +62,12 @@ def training_compute(params: dict, train_rows: int, test_rows: int) -> dict:
 
 
 def compute_words(compute: dict) -> str:
-    """The title page's line: '4,473,232 training images (...), trained in 1 h 34 min on <CPU>
+    """The title page's line: '4,473,232 training images (...; the profile plans ...), trained in 1 h 34 min on <CPU>
     (tensorflow); 6 min on NVIDIA H200 (jax); precision mixed_bfloat16'."""
     if not compute or not compute.get("runs"):
         return "no trained run found"
     text = (f"{compute['images']:,.0f} training images (a DNN image counted as 1/{round(1 / DNN_COST)} of a "
-            f"CNN image, its measured cost; budget {compute['budget_images']:,.0f}), trained in "
+            f"CNN image, its measured cost; the profile plans {compute['budget_images']:,.0f}), trained in "
             + "; ".join(f"{duration(seconds)} on {hardware}"
                         for hardware, seconds in compute["seconds_by_hardware"].items())
             + f"; precision {', '.join(compute['precision'])}")

@@ -20,6 +20,36 @@ def load_members(models_dir, names: Sequence[str], val_rows: int) -> list:
     return [load_run(models_dir, name, val_rows=val_rows) for name in names]
 
 
+VARIANT_WORDS = {"none": "no normalization or augmentation", "normalization": "normalization only",
+                 "normalization_augmentation": "normalization + augmentation"}
+
+
+def run_labels(runs: Sequence) -> dict[str, str]:
+    """How the report names each finished run of an ensemble: "main CNN, 116 epochs", "variant (a):
+    no normalization or augmentation, 58 epochs" (ablation runs, ablation.ABLATION_LABELS' letter),
+    else its name."""
+    from helpers.core.config import MAIN_RUN
+    from helpers.core.words import plural
+    from helpers.sections.ablation import ABLATION_LABELS
+
+    def label(name: str) -> str:
+        if name == MAIN_RUN:
+            return "main CNN"
+        variant = name.removeprefix("ablation_")
+        if variant in ABLATION_LABELS:
+            return f"variant {ABLATION_LABELS[variant].split()[0]}: {VARIANT_WORDS[variant]}"
+        return "histogram-equalized CNN" if name == "hist_eq" else name
+
+    return {run.name: f"{label(run.name)}, {plural(run.metrics.get('epochs_run', 0), 'epoch')}"
+            for run in runs}
+
+
+def labeled(names, labels: dict[str, str] | None) -> str:
+    """Runs joined by " + " (a subset_accuracies row's members), each by its label."""
+    names = names.split(" + ") if isinstance(names, str) else list(names)
+    return " + ".join((labels or {}).get(name, name) for name in names)
+
+
 def member_test_predictions(members: Sequence, test_digest: str) -> tuple[list | None, list[str]]:
     """The members' stored test predictions when every member made them for these test images
     (its metrics' test_digest is `test_digest`), else None; and the members whose stored
@@ -52,23 +82,25 @@ def ensemble_summary(names: Sequence[str], probas: Sequence, y) -> dict:
 
 def ensemble_sentences(s: dict, top_subset: tuple[str, float], subset_count: int, test_faces: int = 0,
                        submission: str | None = None, leaderboard: dict | None = None,
-                       agreement: float | None = None, stale: Sequence[str] = ()) -> str:
+                       agreement: float | None = None, stale: Sequence[str] = (),
+                       labels: dict[str, str] | None = None) -> str:
     """The report's bullets for ensemble_summary; `top_subset` is the best subset's (members,
     accuracy) of the `subset_count` compared, the rest describes the ensemble submission when there are test faces (`stale`:
-    the members whose test predictions are of other test images, so there is none)."""
+    the members whose test predictions are of other test images, so there is none; `labels`:
+    run_labels, how runs are named)."""
     from helpers.core.words import change_words, pct, pct_or_na
 
     best = s["best"]
     lines = [
-        f"- Compared with its best member ({s['names'][best]}), the average of the "
+        f"- Compared with its best member ({labeled([s['names'][best]], labels)}), the average of the "
         f"{len(s['names'])} CNNs {change_words(s['member_acc'][best], s['accuracy'], *s['paired'])}; "
         f"the members' mean is {pct(float(np.mean(s['member_acc'])))}.",
-        (f"- The submission averages {' + '.join(s['names'])}, the best of the {subset_count} "
+        (f"- The submission averages {labeled(s['names'], labels)}, the best of the {subset_count} "
          "subsets on validation; chosen on these same faces, its validation accuracy is slightly "
          "optimistic." if top_subset[0] == " + ".join(s["names"]) else
-         f"- The best of the {subset_count} subsets on validation is {top_subset[0]} "
+         f"- The best of the {subset_count} subsets on validation is {labeled(top_subset[0], labels)} "
          f"({pct(top_subset[1])}); the submission averages the runs the settings name "
-         f"({' + '.join(s['names'])})."),
+         f"({labeled(s['names'], labels)})."),
     ]
     if len(s["names"]) > 1:
         lines.append(f"- All members agree on {pct(s['agree'])} of the validation faces; there the "
@@ -92,17 +124,19 @@ def ensemble_sentences(s: dict, top_subset: tuple[str, float], subset_count: int
     return "\n".join(lines)
 
 
-def subsets_table(subsets, members: Sequence[str]):
-    """subset_accuracies for the report, best first: the runs averaged, the validation accuracy,
-    its distance in points to the best single run, and which subset the submission averages."""
+def subsets_table(subsets, members: Sequence[str], labels: dict[str, str] | None = None):
+    """subset_accuracies for the report, best first: the runs averaged (by `labels`, run_labels),
+    the validation accuracy, its distance in points to the best single run, and which subset
+    the submission averages."""
     from helpers.core.words import pct
 
     best_single = subsets.loc[subsets["size"] == 1, "accuracy"].max()
     chosen = " + ".join(members)
     return subsets.assign(
+        members=subsets["members"].map(lambda names: labeled(names, labels)),
         accuracy=subsets["accuracy"].map(pct),
         vs=(subsets["accuracy"] - best_single).map(lambda v: f"{100 * v:+.1f} pts"),
-        submitted=(subsets["members"] == chosen).map({True: "yes", False: ""}),
+        submitted=(subsets["members"] == chosen).map({True: "yes", False: ""}).to_numpy(),
     ).rename(columns={"members": "runs averaged", "accuracy": "validation accuracy",
                       "vs": "vs best single run"})[
         ["runs averaged", "validation accuracy", "vs best single run", "submitted"]]

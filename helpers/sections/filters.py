@@ -159,12 +159,13 @@ def kernel_cells(kernels) -> list[np.ndarray]:
     return list(127.5 + 127.5 * k / limit)
 
 
-def kernel_pattern_figure(p: dict, steps: int, ncols: int = 8, fig=None, fontsize: float = 8):
+def kernel_pattern_figure(p: dict, steps: int, ncols: int = 16, fig=None, fontsize: float = 8):
     """A first layer's kernels (effective_kernels, as kernel_cells) above their patterns' patch
     under the centre unit (grey levels 0..255), `ncols` filters a row pair; kernels titled with
     the filter number, patterns with their kernel agreement ("cos 0.95"; the number alone
     above 8 columns, where cells are too narrow for more). Drawn into `fig` (a Figure or
-    SubFigure) when given, else a new Figure, 5.6 inches wide for 8 columns."""
+    SubFigure) when given, else a new Figure at most 5.6 inches wide (a 3x3 patch reads at a
+    third of an inch, so 16 filters fit a row)."""
     kernels, patches = kernel_cells(p["kernels"]), list(pattern_windows(p))
     cells, titles, labels = [], [], []
     for first in range(0, len(patches), ncols):
@@ -178,7 +179,7 @@ def kernel_pattern_figure(p: dict, steps: int, ncols: int = 8, fig=None, fontsiz
     title = (f"{p['layer']}: kernels (times the batch-norm scale; white +, black -)\nabove their "
              f"patterns' {p['field']}x{p['field']} patch ({steps} ascent steps; title: cosine)")
     return plot_grid(cells, titles=titles, ncols=ncols, cmap="gray", vmin=0, vmax=255,
-                     cell_size=0.56, row_labels=labels, fig=fig, fontsize=fontsize,
+                     cell_size=min(0.56, 5.0 / ncols), row_labels=labels, fig=fig, fontsize=fontsize,
                      suptitle=None if fig is not None else title)
 
 

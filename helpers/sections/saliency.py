@@ -129,42 +129,42 @@ def masked_faces(images, maps: dict, keep: float):
 
 
 def saliency_figure(images, maps: dict, labels=None, keep: float = 0.25,
-                    cell_size: float = 0.85) -> Figure:
-    """The explanation figure, one row per face: original | saliency | SmoothGrad | Grad-CAM over
-    the face | the masked face (masked_faces). `maps` is explanation_maps of the faces; rows are
-    titled with the true class (if `labels` given), the predicted class and its probability. Maps
-    without Grad-CAM (the DNN) get no Grad-CAM column. Text is 8 points; with the default
-    `cell_size` five columns and the row labels take 5.6 inches, the printed page's width."""
+                    cell_size: float = 0.74) -> Figure:
+    """The explanation figure, one column per face: original | saliency | SmoothGrad | Grad-CAM
+    over the face | the masked face (masked_faces), one row each. `maps` is explanation_maps of
+    the faces; columns are titled with the true class (if `labels` given), the predicted class
+    and its probability. Maps without Grad-CAM (the DNN) get no Grad-CAM row. Text is 8 points;
+    with the default `cell_size` seven faces and the row labels take 6.0 inches, within the
+    printed page's width."""
     x = as_batch(images)[..., 0]
     labels = None if labels is None else np.asarray(labels)
     if labels is not None and labels.shape != (len(x),):
         raise ValueError(f"need one label per image, got {labels.shape} for {len(x)} images")
     if any(len(v) != len(x) for v in maps.values()):
         raise ValueError(f"need maps for each of the {len(x)} images")
-    columns = {"original": None, "saliency": maps["saliency"], "SmoothGrad": maps["smoothgrad"]}
+    rows = {"original": None, "saliency": maps["saliency"], "SmoothGrad": maps["smoothgrad"]}
     if "gradcam" in maps:
-        columns["Grad-CAM"] = maps["gradcam"]
+        rows["Grad-CAM"] = maps["gradcam"]
     masked, mask = masked_faces(x, maps, keep)
-    columns[f"masked to\ntop {pct(keep, 0)} of\n{METHODS[mask_source(maps)]}"] = masked
-    # the row labels (two lines of up to about 19 characters) take 1.3 inches
-    fig = Figure(figsize=(cell_size * len(columns) + 1.3, cell_size * len(x) + 0.55),
+    rows[f"masked to\ntop {pct(keep, 0)} of\n{METHODS[mask_source(maps)]}"] = masked
+    # the row labels (up to 10 characters) take 0.8 inches; the titles three 8-point lines
+    fig = Figure(figsize=(cell_size * len(x) + 0.8, cell_size * len(rows) + 0.75),
                  layout="constrained")
     fig.get_layout_engine().set(w_pad=0.02, h_pad=0.02, wspace=0.02, hspace=0.02)
-    axes = fig.subplots(len(x), len(columns), squeeze=False)
-    for row, ax_row in enumerate(axes):
-        for ax, (name, values) in zip(ax_row, columns.items()):
-            draw_map(ax, x[row], name, None if values is None else values[row])
-            if row == 0:
-                ax.set_title(name, fontsize=8)
-        if not mask[row].any():  # a map that is 0 everywhere keeps nothing: say so
-            ax_row[-1].text(0.5, 0.5, f"{METHODS[mask_source(maps)]}\nis 0\neverywhere",
-                            color="white", fontsize=8, ha="center", va="center",
-                            transform=ax_row[-1].transAxes)
-        predicted = maps["predicted"][row]
-        name = f"pred {CLASS_NAMES[predicted]} ({maps['probability'][row]:.0%})"
+    axes = fig.subplots(len(rows), len(x), squeeze=False)
+    for row, (name, values) in enumerate(rows.items()):
+        for face, ax in enumerate(axes[row]):
+            draw_map(ax, x[face], name, None if values is None else values[face])
+        axes[row, 0].set_ylabel(name, fontsize=8, rotation=0, ha="right", va="center")
+    for face, ax in enumerate(axes[0]):
+        title = f"pred {CLASS_NAMES[maps['predicted'][face]]}\n({maps['probability'][face]:.0%})"
         if labels is not None:
-            name = f"true {CLASS_NAMES[labels[row]]}\n{name}"
-        ax_row[0].set_ylabel(name, fontsize=8, rotation=0, ha="right", va="center")
+            title = f"true {CLASS_NAMES[labels[face]]}\n{title}"
+        ax.set_title(title, fontsize=8)
+        if not mask[face].any():  # a map that is 0 everywhere keeps nothing: say so
+            axes[-1, face].text(0.5, 0.5, f"{METHODS[mask_source(maps)]}\nis 0\neverywhere",
+                                color="white", fontsize=8, ha="center", va="center",
+                                transform=axes[-1, face].transAxes)
     return fig
 
 
@@ -185,10 +185,10 @@ def draw_map(ax, image: np.ndarray, column: str, values) -> None:
 def saliency_figures(images, maps: dict, labels, title: str, per_class: int,
                      keep: float = 0.25) -> list[Figure]:
     """saliency_figure for faces chosen `per_class` per class, split by class into figures of
-    about 8 rows so that each stays readable on a page; `title` opens each suptitle."""
+    at most 7 faces (columns) so that each fits the page's width; `title` opens each suptitle."""
     labels = np.asarray(labels)
     classes = [c for c in range(len(CLASS_NAMES)) if (labels == c).any()]
-    per_figure = max(1, 8 // per_class)
+    per_figure = max(1, 7 // per_class)
     groups = [classes[i:i + per_figure] for i in range(0, len(classes), per_figure)]
     figures = []
     for part, group in enumerate(groups, 1):

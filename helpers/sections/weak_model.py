@@ -8,7 +8,7 @@ from matplotlib.figure import Figure
 
 from helpers.analysis.saliency import Maps, bootstrap_mean, rank_correlation, region_share, top_share
 from helpers.analysis.filters import AGREE_MIN, BRIGHTNESS_DC
-from helpers.core.config import CLASS_NAMES
+from helpers.core.config import CLASS_NAMES, CONFIDENCE
 from helpers.core.plotting import plot_grid
 from helpers.core.words import fmt, pct, plural, points
 from helpers.sections.filters import (
@@ -16,7 +16,7 @@ from helpers.sections.filters import (
     kernel_cells,
     map_record,
 )
-from helpers.sections.saliency import METHODS, draw_map, interval_words, number, top_region
+from helpers.sections.saliency import METHODS, draw_map, interval_words, join_words, top_region
 
 SIDE_BY_SIDE_FACES = 5  # faces in the main-against-weak figure (the first of those shown per class)
 
@@ -211,15 +211,21 @@ def more_less(a: float, b: float) -> str:
     return "more" if a > b else "less" if a < b else "as"
 
 
-def map_agreement_words(name: str, a: dict) -> str:
-    """One method's agreement: same face against different faces, and the excess's verdict."""
+def agreement_verdict(a: dict) -> str:
+    """A method's same-face agreement against different faces' maps, by its interval."""
     excess = a["excess"]
-    verdict = ("more alike than two different faces' maps" if excess["low"] > 0 else
-               "less alike than two different faces' maps" if excess["high"] < 0 else
-               "no more alike than two different faces' maps (a tie)")
-    return (f"{METHODS[name]} {number(a['same_face']['mean'])} for the same face against "
-            f"{number(a['different_faces']['mean'])} for different faces, a difference of "
-            f"{interval_words(excess, sign=True)}: {verdict}")
+    return ("more alike than two different faces' maps" if excess["low"] > 0 else
+            "less alike than two different faces' maps" if excess["high"] < 0 else
+            "no more alike than two different faces' maps (a tie)")
+
+
+def agreement_words(agreement: dict) -> str:
+    """The methods grouped by agreement_verdict: "more alike ... by saliency and SmoothGrad; no
+    more alike ... (a tie) by Grad-CAM"."""
+    verdicts: dict[str, list[str]] = {}
+    for name, a in agreement.items():
+        verdicts.setdefault(agreement_verdict(a), []).append(METHODS[name])
+    return "; ".join(f"{verdict} by {join_words(methods)}" for verdict, methods in verdicts.items())
 
 
 def comparison_sentences(s: dict) -> str:
@@ -229,8 +235,9 @@ def comparison_sentences(s: dict) -> str:
     weak, main = s["region_share"]["saliency_sample"], s["main_region_share"]["saliency_sample"]
     top, main_top, moved = s["dominant_region"], s["main_dominant_region"], s["largest_change_region"]
     return "\n".join([
-        "- **Same face, two models**: rank correlation between the main CNN's and the weak model's "
-        "maps, " + "; ".join(map_agreement_words(m, a) for m, a in s["agreement"].items()) + ".",
+        "- **Same face, two models** (the table's last column: the rank correlation of the two "
+        "models' maps of the same face minus that of two different faces' maps, with its "
+        f"{pct(CONFIDENCE, 0)} interval): the maps of a face are {agreement_words(s['agreement'])}.",
         f"- **Concentration**: the 10% most salient pixels hold {pct(top10['weak'])} of the weak "
         f"model's saliency mass against {pct(top10['main'])} for the main CNN, so the weak model's "
         f"maps are {more_less(top10['weak'], top10['main'])} concentrated (a uniform map would "
