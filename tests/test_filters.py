@@ -532,7 +532,7 @@ def test_pattern_figures():
     assert grid._suptitle.get_text() == ("block3_conv2: filters 0-2 of 128, 100 ascent steps, "
                                          "32x32 receptive field\n(titles: filter, response on "
                                          "the starting noise \u2192 after)")
-    assert grid.axes[1].get_title() == "1\n0.2\u21922"
+    assert grid.axes[1].get_title() == "1\n0.2\u21922.0"
 
 
 # ----------------------------------------------------------------------------- feature maps

@@ -11,10 +11,10 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 # The report's LaTeX template (report/template/fer_report.tex.j2: nbconvert's article, letter
-# paper, 0.75in margins, so a text width of 7in) includes each output image with
+# paper, 0.6in margins, so a text width of 7.3in) includes each output image with
 # \adjustimage{max size={0.9\linewidth}{0.9\paperheight}}: an image larger than this is scaled
 # down to fit, a smaller one keeps its size.
-PRINT_WIDTH = 0.9 * 7.0
+PRINT_WIDTH = 0.9 * 7.3
 """The widest a figure prints in the PDF (inches)."""
 PRINT_HEIGHT = 0.9 * 11
 """The tallest a figure prints in the PDF (inches)."""

@@ -137,15 +137,15 @@ def pattern_windows(p: dict) -> np.ndarray:
 
 def response_titles(p: dict) -> list[str]:
     """Each filter's number above its response on the starting noise -> after the ascent."""
-    return [f"{i}\n{s:.2g}\u2192{f:.2g}" for i, s, f in zip(p["chosen"], p["start"], p["final"])]
+    return [f"{i}\n{s:.1f}\u2192{f:.1f}" for i, s, f in zip(p["chosen"], p["start"], p["final"])]
 
 
 def pattern_grid(p: dict, steps: int) -> Figure:
     """One layer_patterns dict's patterns (the centre unit's receptive field, contrast-stretched),
-    8 a row, each titled with its filter number and its response on the starting noise -> after
-    `steps` ascent steps."""
-    return plot_grid(to_display(pattern_windows(p)), titles=response_titles(p), ncols=8,
-                     cell_size=0.68,
+    11 a row (32 filters in three rows across the page), each titled with its filter number and
+    its response on the starting noise -> after `steps` ascent steps."""
+    return plot_grid(to_display(pattern_windows(p)), titles=response_titles(p), ncols=11,
+                     cell_size=0.58,
                      suptitle=f"{p['layer']}: filters 0-{p['chosen'][-1]} of {p['total']}, "
                               f"{steps} ascent steps, {p['field']}x{p['field']} receptive field\n"
                               "(titles: filter, response on the starting noise \u2192 after)")
@@ -232,8 +232,9 @@ def map_record(summary: dict) -> dict:
 
 
 def feature_map_grid(layer: str, s: dict, chosen, face: int, image=None, record: dict | None = None,
-                     ncols: int = 12) -> Figure:
-    """A map_summary's feature maps, `ncols` a row, titled with their filter numbers; with the
+                     ncols: int = 17) -> Figure:
+    """A map_summary's feature maps, `ncols` a row (17: a face and 32 maps in two rows, a third
+    of an inch each), titled with their filter numbers; with the
     face's `image` (H, W, 1) in 0..255, the face itself comes first (grey) and `record`
     (pick_face's) names its true and predicted class in the title."""
     cells = list(np.moveaxis(s["maps"], -1, 0))
@@ -244,7 +245,7 @@ def feature_map_grid(layer: str, s: dict, chosen, face: int, image=None, record:
     if record is not None:
         what = (f" (true {CLASS_NAMES[record['true']]}, predicted {CLASS_NAMES[record['predicted']]}"
                 f" {pct(record['probability'], 0)})")
-    fig = plot_grid(cells, titles=titles, ncols=ncols, cell_size=min(0.68, 5.5 / min(ncols, len(cells))),
+    fig = plot_grid(cells, titles=titles, ncols=ncols, cell_size=min(0.68, 6.2 / min(ncols, len(cells))),
                     cmap="viridis",
                     suptitle=f"{layer}: feature maps ({s['size']}) of filters 0-{chosen[-1]}\n"
                              f"for validation face {face}{what}")

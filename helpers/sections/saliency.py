@@ -59,7 +59,7 @@ MASK_METHOD = "gradcam"  # the map whose most salient pixels the masked faces ke
 # Model randomization: a method whose maps keep at least this mean rank correlation with the
 # maps of the same network with random weights "barely changes" and fails the check.
 SANITY_MAX_CORRELATION = 0.5
-SANITY_ROWS = 3  # faces in the randomization figure
+SANITY_ROWS = 2  # faces in the randomization figure
 MIN_CLASS_FACES = 10  # classes with fewer sampled faces are left out of the per-class comparison
 REGION_WORDS = {"eyes": "the eyes", "mouth": "the mouth", "rest": "the rest of the image"}
 REGION_COLOURS = {"eyes": "lime", "mouth": "magenta", "rest": "white"}

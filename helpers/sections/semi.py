@@ -188,13 +188,9 @@ def experiment_sentences(s: dict) -> str:
             f"(exact McNemar test, {ALPHA:.0%} level); the other {overall['unclear']} are not significantly "
             f"different. The largest change is {100 * largest['change']:+.1f} points "
             f"({pct(largest['fraction'], 0)} labeled, {POOL_LABELS[largest['pool']]} pool).")
-        selection = ("shared among the classes as the labels are" if s["selection"] == "class_shares"
-                     else "all above the threshold")
         lines.append(
-            f"- **Scope**: this holds for this set-up: {plural(s['rounds'], 'self-training round')} with "
-            f"the main CNN's architecture and settings, pseudo-labels of confidence threshold {s['threshold']:g} "
-            f"({selection}), every model trained for the steps of {s['epochs']:g} epochs of its "
-            f"labeled images, one seed, scored on {s['validation_faces']:,} validation faces. Other "
-            "thresholds, more rounds, longer training of the self-trained models or stronger methods "
-            "(consistency training such as FixMatch) may do differently.")
+            f"- **Scope**: this holds for the set-up above ({plural(s['rounds'], 'round')}, threshold "
+            f"{s['threshold']:g}, the steps of {s['epochs']:g} epochs, one seed, "
+            f"{s['validation_faces']:,} validation faces); other thresholds, more rounds, longer "
+            "training or stronger methods (consistency training such as FixMatch) may do differently.")
     return "\n".join(lines)
