@@ -899,22 +899,22 @@ def test_settings_summary_and_sentences():
     assert s["selection"] == "threshold"
     assert s["confidence_ceiling"] == pytest.approx(1 - 0.1 * 6 / 7)
     text = sections_semi.settings_sentences(s)
-    assert text.startswith("**Settings of this run.** Labeled fractions: 50% of the 20 training "
-                           "images (stratified by class, seed 3). Every model")
-    assert "for the optimizer steps of 4 epochs of that fraction's labeled images" in text
+    assert text.startswith("**Settings of this run.** Labeled: 50% of the 20 training "
+                           "images (stratified, seed 3). Every model")
+    assert "the optimizer steps of 4 epochs of the fraction's labeled images" in text
     assert ("every unlabeled image whose flip-averaged softmax confidence reaches **0.5** is "
             "pseudo-labeled; 1 self-training round. ") in text
     assert "as a variant unlabeled training + 3 test images. With label smoothing 0.1" in text
-    assert "the true class is 0.914" in text
+    assert "the true class's training target is 0.914" in text
     no_test = _semi_settings(test_images=0)
     assert no_test["pools"] == ["train"] and not no_test["use_test"]
     assert "the train + test variant is skipped" in sections_semi.settings_sentences(no_test)
     plain = sections_semi.settings_sentences(_semi_settings(use_test=False, training={"batch_size": 4}))
     assert "whose softmax confidence reaches **0.5** is pseudo-labeled; 1 self-training round. " in plain
-    assert plain.endswith("is off in this profile: `semi_use_test`). ")
+    assert plain.endswith("is off: `semi_use_test`). ")
     shares = sections_semi.settings_sentences(_semi_settings(selection="class_shares"))
     assert "the threshold **0.5** on the flip-averaged softmax sets how many pseudo-labels" in shares
-    assert "shared among the classes in the proportions of the labeled images" in shares
+    assert "shared among the classes as the labels are" in shares
     with pytest.raises(ValueError, match="semi_selection must be one of threshold, class_shares"):
         _semi_settings(selection="top")
 

@@ -51,26 +51,25 @@ def settings_sentences(s: dict) -> str:
         pool = ("Pool: the unlabeled training images (the data has no test images, so the train + test "
                 "variant is skipped). ")
     else:
-        pool = ("Pool: the unlabeled training images (the course's variant with the test images in the "
-                "pool is off in this profile: `semi_use_test`). ")
-    ceiling = (f"With label smoothing {s['label_smoothing']:g} the training target of the true class "
-               f"is {s['confidence_ceiling']:.3f}, so that is about as confident as the model gets; "
-               "the threshold is set against that." if s["label_smoothing"] else "")
+        pool = ("Pool: the unlabeled training images (the course's variant with test images in the "
+                "pool is off: `semi_use_test`). ")
+    ceiling = (f"With label smoothing {s['label_smoothing']:g} the true class's training target is "
+               f"{s['confidence_ceiling']:.3f}, about the model's highest confidence."
+               if s["label_smoothing"] else "")
     if s["selection"] == "class_shares":
         selection = (f"the threshold **{s['threshold']:g}** on the{' flip-averaged' if s['tta_flip'] else ''} "
-                     "softmax sets how many pseudo-labels (as many as there are unlabeled images at least "
-                     "that confident), shared among the classes in the proportions of the labeled images, "
-                     "each class taking its most confident predictions (class-balanced self-training, as in "
-                     "Noisy Student and FlexMatch: the frequent happy class cannot crowd out fear or disgust); ")
+                     "softmax sets how many pseudo-labels (as many as there are images that confident), "
+                     "shared among the classes as the labels are, each class taking its most confident "
+                     "(class-balanced, as in Noisy Student and FlexMatch, so that happy cannot crowd out "
+                     "fear or disgust); ")
     else:
         selection = (f"every unlabeled image whose{' flip-averaged' if s['tta_flip'] else ''} softmax "
                      f"confidence reaches **{s['threshold']:g}** is pseudo-labeled; ")
     return (
-        f"**Settings of this run.** Labeled fractions: {', '.join(pct(f, 0) for f in s['fractions'])} "
-        f"of the {s['train_images']:,} training images (stratified by class, seed {s['seed']}). Every "
-        f"model of a fraction, baseline and self-trained alike, trains with the main CNN's settings for "
-        f"the optimizer steps of {s['epochs']:g} epochs of that fraction's labeled images (a "
-        f"self-trained model gets as many updates as its baseline); "
+        f"**Settings of this run.** Labeled: {', '.join(pct(f, 0) for f in s['fractions'])} "
+        f"of the {s['train_images']:,} training images (stratified, seed {s['seed']}). Every "
+        f"model of a fraction, baseline and self-trained alike, has the main CNN's settings and "
+        f"the optimizer steps of {s['epochs']:g} epochs of the fraction's labeled images; "
         + selection + f"{plural(s['rounds'], 'self-training round')}. " + pool + ceiling)
 
 
