@@ -1079,12 +1079,12 @@ def test_model_comparison_and_sentences():
         "(50 epochs), 16.0 points lower. It predicts 2 of the 3 faces below correctly.")
     assert "the same." in sections_weak_model.weak_model_sentence({**s, "val_accuracy": 0.66})
     # The figure shows the first SIDE_BY_SIDE_FACES faces: the sentence counts those (it said
-    # "of the 7 faces" beside a figure of 5).
+    # "of the 7 faces" beside a figure of 5 faces).
     seven = sections_weak_model.model_comparison(main, weak, main_metrics, weak_metrics,
                                                  shown_true=list(range(7)),
                                                  weak_shown_predicted=[0, 1, 0, 0, 0, 5, 6], seed=0)
-    assert sections_weak_model.SIDE_BY_SIDE_FACES == 5
-    assert sections_weak_model.weak_model_sentence(seven).endswith("It predicts 2 of the 5 faces below correctly.")
+    assert sections_weak_model.SIDE_BY_SIDE_FACES == 4
+    assert sections_weak_model.weak_model_sentence(seven).endswith("It predicts 2 of the 4 faces below correctly.")
     table = sections_weak_model.comparison_table(s).set_index("method")
     assert table.index.tolist() == ["saliency", "SmoothGrad", "Grad-CAM"]
     assert table.columns.tolist() == ["main CNN: eyes / mouth / rest", "weak model: eyes / mouth / rest",

@@ -266,7 +266,7 @@ def test_ablation_reports_a_significant_difference_as_such_and_a_small_one_as_a_
     table = sections_ablation.ablation_table(s)
     assert table["variant"].tolist() == list(sections_ablation.ABLATION_LABELS.values())
     assert table["validation accuracy"].tolist() == ["50.0%", "51.0%", "68.5%"]
-    assert table["95% interval"][0] == "43.1% - 56.9%"
+    assert table["95% interval"][0] == "43.1-56.9%"
     assert table["last epoch: train"].tolist() == ["62.0%", "64.0%", "66.0%"]
     assert table["train - validation gap"].tolist() == ["+4.0 pts", "+5.0 pts", "-2.0 pts"]
     comparisons = sections_ablation.comparison_table(s)

@@ -132,7 +132,7 @@ def ablation_table(s: dict) -> pd.DataFrame:
     return pd.DataFrame([{
         "variant": ABLATION_LABELS[name],
         "validation accuracy": pct(v["val_accuracy"]),
-        f"{level} interval": f"{pct(v['val_low'])} - {pct(v['val_high'])}",
+        f"{level} interval": f"{100 * v['val_low']:.1f}-{pct(v['val_high'])}",
         "best epoch": v["best_epoch"],
         "last epoch: train": pct(v["last_train_accuracy"]),
         "last epoch: validation": pct(v["last_val_accuracy"]),

@@ -18,7 +18,7 @@ from helpers.sections.filters import (
 )
 from helpers.sections.saliency import METHODS, draw_map, interval_words, join_words, top_region
 
-SIDE_BY_SIDE_FACES = 5  # faces in the main-against-weak figure (the first of those shown per class)
+SIDE_BY_SIDE_FACES = 4  # faces in the main-against-weak figure (the first of those shown per class)
 
 
 def comparison_record(p: dict, maps: dict) -> dict:
