@@ -79,7 +79,7 @@ def results():
                                "lowest": {"class": "happy", "probability": 0.41},
                                "highest": {"class": "fear", "probability": 0.99}},
         "hist_eq": {"val_accuracy_hist_eq": 0.69, "val_accuracy_raw": 0.70, "mcnemar_p": 0.3},
-        "ensemble": {"val_accuracy": 0.72, "best_member_val_accuracy": 0.70, "size": 3,
+        "ensemble": {"val_accuracy": 0.72, "best_single_val_accuracy": 0.70, "size": 3,
                      "mcnemar_p_vs_best": 0.01, "leaderboard": None},
     }
 
@@ -143,7 +143,7 @@ def test_every_answer_of_a_complete_run_is_one_sentence_with_its_number():
         "**6 of 7** images optimised from noise are classified as their class after 200 steps (class "
         "probability 41.0% to 99.0%).",
         "Histogram equalization: **69.0%** against 70.0% on raw pixels (-1.0 points, McNemar p = 0.3: a tie).",
-        "Averaging 3 CNNs: **72.0%** against 70.0% for its best member (+2.0 points, McNemar p = 0.01: a "
+        "Averaging 3 CNNs: **72.0%** against 70.0% for the best single run (+2.0 points, McNemar p = 0.01: a "
         "significant gain).",
     ]
     assert answers(results()) == expected

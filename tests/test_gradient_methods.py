@@ -950,6 +950,14 @@ def test_region_summary_answers_first_and_calls_ties():
                                "(interval above 1x), by saliency and Grad-CAM, the methods that "
                                "pass the model-randomization test below; the rest of the image "
                                "(61.1% of the area) gets less than its share (0.63x by saliency).")
+    # random weights already put the eyes above an even spread: the answer says so
+    assert lines[0].endswith("The same network with random weights already gives the eyes 1.50x by "
+                             "saliency: part of this focus comes from the architecture and the faces' "
+                             "layout, not from training (what training added is below).")
+    only_eyes = sections_saliency.region_summary({"saliency": density_maps(np.full(n, 1.8), np.full(n, 1.0))},
+                                                 {}, labels, ["saliency"], seed=0)
+    assert sections_saliency.focus_sentences(only_eyes).startswith("**Answer: the eyes.** They get more")
+    assert "random weights" not in sections_saliency.focus_sentences(only_eyes).split("\n")[0]
     assert lines[1] == ("- **Saliency** (20 faces): the eyes lead the mouth by 0.60x (95% CI 0.60 "
                         "to 0.60).")  # the densities themselves: region_table
     assert " tie (difference 0.00x, 95% CI -0.15 to 0.15)." in lines[2]
@@ -1035,14 +1043,17 @@ def test_sanity_summary_sentences_table_and_figure():
     assert text[1].startswith("- **Model randomization** (Adebayo et al. 2018; 12 faces): the rank "
                               "correlation between the trained CNN's map of a face and the map of "
                               "the same network with random weights, for the same class, is saliency ")
-    assert text[2].startswith("- Saliency changes with the weights (mean below 0.5) and passes; "
-                              "SmoothGrad barely changes and fails: its maps of two different faces "
-                              "correlate 1.00 too")
+    assert text[2] == ("- Saliency changes with the weights (mean below 0.5) and passes; "
+                       "SmoothGrad barely changes and fails: what it shows is set by the architecture "
+                       "rather than learned.")
     assert len(text) == 3                           # no Grad-CAM: nothing said about the masks
     with_cam = sections_saliency.sanity_summary(trained | {"gradcam": trained["smoothgrad"]},
                                                 randomized | {"gradcam": randomized["saliency"]}, seed=0)
     assert sections_saliency.sanity_sentences(with_cam).endswith(
         "- The masked faces keep the top of Grad-CAM, which passes the test.")
+    # a method that passes but whose maps of different faces are alike: what it learned is common
+    assert ("Grad-CAM's maps of two different faces correlate 1.00 too: what training put there is "
+            "much the same for every face.") in sections_saliency.sanity_sentences(with_cam)
     images = rng.uniform(0, 255, (n, IMAGE_SIZE, IMAGE_SIZE))
     fig = sections_saliency.sanity_figure(images, trained, randomized, rows=2)
     assert len(fig.axes) == 2 * 5

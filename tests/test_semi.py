@@ -782,7 +782,7 @@ def test_ensemble_summary_and_sentences():
     assert s["accuracy"] == 0.75  # where they disagree (faces 2, 3) the surer member (a) wins
     assert s["agree"] == 0.5 and s["acc_agree"] == 1.0 and s["acc_disagree"] == 0.5
     text = sections_ensemble.ensemble_sentences(s, ("cnn + hist_eq", 0.75), 3)
-    assert text.startswith("- Compared with its best member (cnn), the average of the 2 CNNs ")
+    assert text.startswith("- Compared with the best single run (cnn), the average of the 2 CNNs ")
     assert "the members' mean is 75.0%" in text
     assert ("- The submission averages cnn + hist_eq, the best of the 3 subsets on validation; chosen on "
             "these same faces, its validation accuracy is slightly optimistic.") in text
@@ -843,7 +843,11 @@ def test_ensemble_subsets_table_choice_and_record():
     assert named["submitted"].tolist() == table["submitted"].tolist()
     s = sections_ensemble.ensemble_summary(["cnn", "hist_eq"], [a, b], y)
     text = sections_ensemble.ensemble_sentences(s, ("dnn", 1.0), 7, labels=labels)
-    assert "Compared with its best member (main CNN, 116 epochs)" in text
+    assert "Compared with the best single run (main CNN, 116 epochs)" in text
+    versus = sections_ensemble.ensemble_summary(["cnn", "hist_eq"], [a, b], y, single=("dnn", c))
+    assert (versus["single"], versus["single_acc"], versus["accuracy"]) == ("dnn", 1.0, 0.75)
+    assert "Compared with the best single run (dnn, 2 epochs), the average of the 2 CNNs lowers" in (
+        sections_ensemble.ensemble_sentences(versus, ("dnn", 1.0), 7, labels=labels))
     assert ("The best of the 7 subsets on validation is dnn, 2 epochs (100.0%); the submission averages "
             "the runs the settings name (main CNN, 116 epochs + histogram-equalized CNN, 1 epoch).") in text
     sections_ensemble.check_members(["cnn"], ["cnn", "dnn"])

@@ -299,8 +299,8 @@ def hist_eq_answer(r: dict) -> str:
 
 def ensemble_answer(r: dict) -> str:
     e = r["ensemble"]
-    val, best = need(e, "val_accuracy"), need(e, "best_member_val_accuracy")
-    text = (f"Averaging {need(e, 'size')} CNNs: **{pct(val)}** against {pct(best)} for its best member "
+    val, best = need(e, "val_accuracy"), need(e, "best_single_val_accuracy")
+    text = (f"Averaging {need(e, 'size')} CNNs: **{pct(val)}** against {pct(best)} for the best single run "
             f"({test_words(val - best, need(e, 'mcnemar_p_vs_best'))})")
     board = leaderboard_words(e.get("leaderboard"))
     return text + (f"; leaderboard {board}." if board else ".")

@@ -60,20 +60,23 @@ def member_test_predictions(members: Sequence, test_digest: str) -> tuple[list |
     return (None if stale else [run.test_proba for run in members]), stale
 
 
-def ensemble_summary(names: Sequence[str], probas: Sequence, y) -> dict:
-    """The "further" section's ensemble against its members on the validation faces: the members'
-    accuracies, the best one, the average's accuracy and a paired comparison with the best
-    member, and how accurate the average is where all members agree and where they do not."""
+def ensemble_summary(names: Sequence[str], probas: Sequence, y, single: tuple | None = None) -> dict:
+    """The "further" section's ensemble on the validation faces: the members' accuracies, the
+    best one, the average's accuracy and a paired comparison with the best single run (`single`:
+    its (name, probabilities), of all the runs compared; default the best member), and how
+    accurate the average is where all members agree and where they do not."""
     from helpers.analysis.stats import paired_comparison
 
     member_acc = [accuracy(p, y) for p in probas]
     best = int(np.argmax(member_acc))
+    single_name, single_proba = single if single is not None else (names[best], probas[best])
     averaged = average_probabilities(probas)
     hit = averaged.argmax(1) == np.asarray(y)
     agree = unanimous(probas)
     return {
         "names": list(names), "member_acc": member_acc, "best": best,
-        "accuracy": accuracy(averaged, y), "paired": paired_comparison(probas[best], averaged, y),
+        "single": single_name, "single_acc": accuracy(single_proba, y),
+        "accuracy": accuracy(averaged, y), "paired": paired_comparison(single_proba, averaged, y),
         "agree": float(agree.mean()),
         "acc_agree": float(hit[agree].mean()) if agree.any() else None,
         "acc_disagree": float(hit[~agree].mean()) if (~agree).any() else None,
@@ -90,10 +93,9 @@ def ensemble_sentences(s: dict, top_subset: tuple[str, float], subset_count: int
     run_labels, how runs are named)."""
     from helpers.core.words import change_words, pct, pct_or_na
 
-    best = s["best"]
     lines = [
-        f"- Compared with its best member ({labeled([s['names'][best]], labels)}), the average of the "
-        f"{len(s['names'])} CNNs {change_words(s['member_acc'][best], s['accuracy'], *s['paired'])}; "
+        f"- Compared with the best single run ({labeled([s['single']], labels)}), the average of the "
+        f"{len(s['names'])} CNNs {change_words(s['single_acc'], s['accuracy'], *s['paired'])}; "
         f"the members' mean is {pct(float(np.mean(s['member_acc'])))}.",
         (f"- The submission averages {labeled(s['names'], labels)}, the best of the {subset_count} "
          "subsets on validation; chosen on these same faces, its validation accuracy is slightly "
@@ -160,6 +162,7 @@ def ensemble_record(s: dict, subsets, leaderboard: dict | None, submission: str 
     submission's file name and scores (None when there is none or they are withheld)."""
     return {"val_accuracy": s["accuracy"], "size": len(s["names"]),
             "best_member_val_accuracy": s["member_acc"][s["best"]],
+            "best_single_run": s["single"], "best_single_val_accuracy": s["single_acc"],
             "mean_member_val_accuracy": float(np.mean(s["member_acc"])),
             "members": [{"run": n, "val_accuracy": a} for n, a in zip(s["names"], s["member_acc"])],
             "subsets": subsets.to_dict(orient="records"), "members_agree": s["agree"],

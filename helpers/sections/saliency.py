@@ -313,13 +313,15 @@ def sanity_sentences(s: dict) -> str:
                         f"{'change' if many else 'changes'} with the weights (mean below "
                         f"{s['max_correlation']:g}) and {'pass' if many else 'passes'}")
     for k in s["failed"]:
-        v, why = m[k], ""
-        if v["different_faces"] is not None and v["different_faces"] >= s["max_correlation"]:
-            why = (f": its maps of two different faces correlate {number(v['different_faces'])} "
-                   "too, so what it shows is mostly common to every face and to untrained weights, "
-                   "set by the architecture rather than learned")
-        verdicts.append(f"{METHODS[k]} barely changes and fails{why}")
+        verdicts.append(f"{METHODS[k]} barely changes and fails: what it shows is set by the "
+                        "architecture rather than learned")
     verdict = "; ".join(verdicts)
+    common = [k for k in s["passed"]
+              if m[k]["different_faces"] is not None and m[k]["different_faces"] >= s["max_correlation"]]
+    if common:
+        verdict += (f". {capital(join_words(METHODS[k] for k in common))}'s maps of two different faces "
+                    f"correlate {join_words(number(m[k]['different_faces']) for k in common)} too: what "
+                    "training put there is much the same for every face")
     lines = [smooth, randomization, f"- {capital(verdict)}."]
     mask = s["mask_method"]
     if mask in m:
@@ -477,13 +479,22 @@ def focus_sentences(s: dict) -> str:
         named = sorted(focus, key=list(REGION_WORDS).index) if equal else focus  # a tie has no order
         head = (f"**Answer: {join_words(REGION_WORDS[r] for r in named)}"
                 f"{', about equally' if equal else ''}.** "
-                f"{'Each gets' if len(focus) > 1 else 'It gets'} more of the map's mass per pixel "
+                f"{'Each gets' if len(focus) > 1 else 'They get' if focus[0] == 'eyes' else 'It gets'} "
+                "more of the map's mass per pixel "
                 f"than a map spread evenly over the image would (interval above 1x), {how}")
         others = [f"{REGION_WORDS[r]} ({pct(area[r])} of the area) gets {share_words(s, r)}"
                   for r in area if r not in focus]
         if others:
             head += "; " + "; ".join(others)
         head += "."
+        inherited = [f"{REGION_WORDS[r]} {number(s['methods'][m]['random_density'][r]['mean'])}x by {METHODS[m]}"
+                     for r in focus for m in answer
+                     if (s["methods"][m].get("random_density") or {}).get(r)
+                     and s["methods"][m]["random_density"][r]["mean"] > 1]
+        if inherited:
+            head += (f" The same network with random weights already gives {join_words(inherited)}: "
+                     "part of this focus comes from the architecture and the faces' layout, not from "
+                     "training (what training added is below).")
     else:
         above = {m: [r for r in s["methods"][m]["order"] if s["methods"][m]["density"][r]["low"] > 1]
                  for m in answer}
