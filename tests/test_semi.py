@@ -957,7 +957,11 @@ def test_experiment_tables_and_figures():
     assert sections_semi.results_caption(s) == (
         "**Validation accuracy** (8 faces) of the baseline and of the model after 1 self-training "
         "round. The *train* pool holds the unlabeled training images; the *train + test* pool adds "
-        "the 3 test images.")
+        "the 3 test images. The change's interval is Agresti and Min's for paired proportions: it has "
+        "a width even when no face changes, since a few hundred faces cannot rule out a small difference.")
+    one_pool = s | {"pools": ["train"], "use_test": False}
+    assert "pool" not in sections_semi.results_caption(one_pool)
+    assert "self-trained" in sections_semi.accuracy_table(one_pool).columns
 
 
 def test_experiment_sentences():
@@ -987,10 +991,18 @@ def test_experiment_sentences():
     text = sections_semi.experiment_sentences(skewed)
     assert ("- The class most over-represented among the accepted pseudo-labels: at 50% labeled, "
             "fear makes up 30.0% of them against 10.0% of the true labels. A skew like this pulls") in text
+    assert "towards that class." in text and "cannot fill" not in text          # threshold selection
+    shares = sections_semi.experiment_sentences(skewed | {"selection": "class_shares"})
+    assert ("towards that class (each class may take its share of the labels, but classes the "
+            "baseline rarely predicts cannot fill theirs).") in shares
     absent = s | {"over_represented": {"0.5": {"class": "fear", "accepted_share": 0.3, "true_share": 0.0}}}
     assert "A skew like this pulls" in sections_semi.experiment_sentences(absent)   # no division by zero
     mild = s | {"over_represented": {"0.5": {"class": "fear", "accepted_share": 0.12, "true_share": 0.1}}}
     assert "A skew like this" not in sections_semi.experiment_sentences(mild)
+    ties = s | {"overall": s["overall"] | {"better": 0, "worse": 0, "unclear": 2}}
+    assert ("- **Overall**: none of the 2 self-trained models differs significantly from its baseline "
+            "(exact McNemar test, 5% level). The largest change is +75.0 points (50% labeled, train "
+            "pool).") in sections_semi.experiment_sentences(ties)
     twice = sections_semi.experiment_sentences(s | {"fractions": [0.5, 0.5]})
     assert twice.count("- **50% labeled") == 1
     nothing = s | {"over_represented": {}, "all_labels_reference": None}

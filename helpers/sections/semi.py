@@ -116,11 +116,12 @@ def _results(s: dict) -> dict:
 
 def results_caption(s: dict) -> str:
     """The sentence above accuracy_table."""
-    pools = (f"; the *train + test* pool adds the {s['test_images']:,} test images." if s["use_test"]
-             else ".")
+    pools = (f"The *train* pool holds the unlabeled training images; the *train + test* pool adds the "
+             f"{s['test_images']:,} test images. " if len(s["pools"]) > 1 else "")
     return (f"**Validation accuracy** ({s['validation_faces']:,} faces) of the baseline and of the "
-            f"model after {plural(s['rounds'], 'self-training round')}. The *train* pool holds the "
-            "unlabeled training images" + pools)
+            f"model after {plural(s['rounds'], 'self-training round')}. " + pools
+            + "The change's interval is Agresti and Min's for paired proportions: it has a width "
+            "even when no face changes, since a few hundred faces cannot rule out a small difference.")
 
 
 def accuracy_table(s: dict) -> pd.DataFrame:
@@ -132,7 +133,7 @@ def accuracy_table(s: dict) -> pd.DataFrame:
         row = {"labeled": f"{pct(fraction, 0)} ({result['labeled_rows']:,})", "baseline": pct(base)}
         for i, pool in enumerate(s["pools"]):
             last = result[POOL_KEYS[pool]]["val_accuracy"]
-            row[f"self-trained ({POOL_LABELS[pool]} pool)"] = pct(last)
+            row["self-trained" if len(s["pools"]) == 1 else f"self-trained ({POOL_LABELS[pool]} pool)"] = pct(last)
             r = result[POOL_KEYS[pool]]
             row[f"change, points ({CONFIDENCE:.0%} interval){' ' * i}"] = (
                 f"{points(base, last):+.1f} ({100 * r['change_low']:+.1f} to {100 * r['change_high']:+.1f})")
@@ -176,17 +177,25 @@ def experiment_sentences(s: dict) -> str:
             "- The class most over-represented among the accepted pseudo-labels: "
             + "; ".join(f"at {pct(float(f), 0)} labeled, {o['class']} makes up {pct(o['accepted_share'])} "
                         f"of them against {pct(o['true_share'])} of the true labels" for f, o in over.items())
-            + "." + (" A skew like this pulls the retrained model towards that class."
-                     if any(o["accepted_share"] >= 1.5 * o["true_share"] for o in over.values()) else ""))
+            + "." + (" A skew like this pulls the retrained model towards that class"
+                     + (" (each class may take its share of the labels, but classes the baseline "
+                        "rarely predicts cannot fill theirs)" if s["selection"] == "class_shares" else "")
+                     + "." if any(o["accepted_share"] >= 1.5 * o["true_share"] for o in over.values())
+                     else ""))
     overall = s["overall"]
     if overall["models"]:
         largest = overall["largest"]
-        lines.append(
-            f"- **Overall**: of {overall['models']} self-trained models, {overall['better']} are "
-            f"significantly better and {overall['worse']} significantly worse than their baseline "
-            f"(exact McNemar test, {ALPHA:.0%} level); the other {overall['unclear']} are not significantly "
-            f"different. The largest change is {100 * largest['change']:+.1f} points "
-            f"({pct(largest['fraction'], 0)} labeled, {POOL_LABELS[largest['pool']]} pool).")
+        where = (f"{pct(largest['fraction'], 0)} labeled"
+                 + (f", {POOL_LABELS[largest['pool']]} pool" if len(s["pools"]) > 1 else ""))
+        counts = (f"none of the {overall['models']} self-trained models differs significantly from its "
+                  f"baseline (exact McNemar test, {ALPHA:.0%} level)"
+                  if not overall["better"] and not overall["worse"] else
+                  f"of {overall['models']} self-trained models, {overall['better']} are significantly "
+                  f"better and {overall['worse']} significantly worse than their baseline (exact "
+                  f"McNemar test, {ALPHA:.0%} level); the other {overall['unclear']} are not "
+                  "significantly different")
+        lines.append(f"- **Overall**: {counts}. The largest change is "
+                     f"{100 * largest['change']:+.1f} points ({where}).")
         lines.append(
             f"- **Scope**: this holds for the set-up above ({plural(s['rounds'], 'round')}, threshold "
             f"{s['threshold']:g}, the steps of {s['epochs']:g} epochs, one seed, "
