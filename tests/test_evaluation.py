@@ -76,7 +76,7 @@ def test_submission_sentence():
     from helpers.sections.cnn import submission_sentence
 
     assert submission_sentence("report/submission.csv", 7178, scored=False) == (
-        "Predictions for all 7,178 test faces are in `submission.csv`; its labels are withheld, so "
+        "Predictions for all 7,178 test faces are in `submission.csv`; the test labels are withheld, so "
         "its public/private accuracy is scored by the course leaderboard and is not known to this run.")
     assert "scored above against the labels" in submission_sentence("s.csv", 3, scored=True)
     assert "no leaderboard submission" in submission_sentence("s.csv", None, scored=False)

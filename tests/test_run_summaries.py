@@ -183,8 +183,11 @@ def test_curve_summary_and_sentences():
         "points; validation loss ends at 1.300 against 1.200 at its lowest.")
     cnn = history.assign(val_loss=[1.0, 0.9, 0.95])
     assert sections_dnn.dnn_curve_sentence(s, sections_curves.curve_summary(cnn)) == (
-        "The DNN's validation accuracy peaks at 55.0% (epoch 2); its validation loss ends at 1.300 "
-        "against the CNN's 0.950.")
+        "**DNN.** Validation accuracy peaks at 55.0% in epoch 2 of 3. At the last epoch it is 70.0% "
+        "accurate on its training batches and 50.0% on validation, a gap of +20.0 points; its "
+        "validation loss ends at 1.300 against the CNN's 0.950.")
+    lowest = sections_curves.curve_summary(history.assign(val_loss=[1.5, 1.3, 1.2]))
+    assert sections_curves.curve_sentences(lowest).endswith("validation loss ends at its lowest, 1.200.")
 
 
 def test_curve_sentences_say_how_the_runs_training_accuracy_was_measured():
@@ -264,7 +267,7 @@ def test_ablation_reports_a_significant_difference_as_such_and_a_small_one_as_a_
 
     table = sections_ablation.ablation_table(s)
     assert table["variant"].tolist() == list(sections_ablation.ABLATION_LABELS.values())
-    assert table["validation accuracy"].tolist() == ["50.0%", "51.0%", "68.5%"]
+    assert table["validation (test-time averaging)"].tolist() == ["50.0%", "51.0%", "68.5%"]
     assert table["95% interval"][0] == "43.1-56.9%"
     assert table["last epoch: train"].tolist() == ["62.0%", "64.0%", "66.0%"]
     assert table["train - validation gap"].tolist() == ["+4.0 pts", "+5.0 pts", "-2.0 pts"]
@@ -281,7 +284,7 @@ def test_ablation_reports_a_significant_difference_as_such_and_a_small_one_as_a_
     assert "**a significant gain**" in lines[1]
     assert "gap goes from +5.0 to -2.0 points: less overfitting by this measure" in lines[1]
     assert lines[3].startswith("- **Best variant: (c) normalization + augmentation** (68.5%), "
-                               "significantly ahead of both others ((a) p = ")
+                               "significantly ahead of (a) and (b) (McNemar p = ")
     assert "Best variant: (b)" not in "\n".join(lines)
 
 
@@ -298,8 +301,8 @@ def test_no_variant_is_named_best_when_the_leader_is_not_significantly_ahead():
     # Against (c), (a) fixes 4 and breaks 8 faces, (b) fixes 3 and breaks 5.
     assert text.split("\n")[3] == (
         "- **No variant is significantly best**: (c) normalization + augmentation is highest "
-        f"(52.0%), but (a) and (b) are not significantly behind it ((a) p = {mcnemar_exact(4, 8):.2g}, "
-        f"(b) p = {mcnemar_exact(3, 5):.2g}; p >= 0.05): a tie at the top on these 200 validation faces.")
+        f"(52.0%), but (a) and (b) tie with it (McNemar p = {mcnemar_exact(4, 8):.2g} and "
+        f"{mcnemar_exact(3, 5):.2g}, at least 0.05) on these 200 validation faces.")
 
 
 def test_ablation_settings_are_read_from_the_runs_configs():
@@ -338,7 +341,7 @@ def test_dnn_summary_and_sentence():
     text = sections_dnn.dnn_sentence(s)
     assert text.startswith(
         "3 hidden layers of **512 units** (dense, batch normalization, ReLU; no dropout) give the DNN "
-        "1,240,000 parameters, +0.44% from the CNN's 1,234,567. Its run's config has the CNN's "
+        "1,240,000 parameters, +0.44% from the CNN's 1,234,567. It trains with the CNN's "
         "training settings, augmentation (random horizontal flips, random 44x44 crops) and "
         "normalization. It was trained for 58 epochs on the CPU (2 cores)")
 
@@ -395,3 +398,16 @@ def test_epoch_seconds_keep_two_digits_below_a_second():
     """9.0 s against 0.3 s read as 30x beside a printed 32.6x: below 1 s two decimals are kept."""
     assert sections_dnn._seconds(0.276) == "0.28 s"
     assert sections_dnn._seconds(9.04) == "9.0 s" and sections_dnn._seconds(240) == "4 min"
+
+
+def test_training_table_in_words():
+    """Settings as a reader says them: 'random 44x44 crops', 'SGD', not 'crop 44, flip True', 'sgd'."""
+    config = {"training": {"learning_rate": 0.01, "epochs": 58, "batch_size": 64, "optimizer": "sgd",
+                           "nesterov": True, "momentum": 0.9, "tta_flip": True, "tta_crops": True},
+              "augmentation": {"flip": True, "crop": 44}, "normalization": {"mean": 129.4, "std": 65.0}}
+    inputs = SimpleNamespace(y_train=np.zeros(900), y_val=np.zeros(100),
+                             data_settings={"val_fraction": 0.1, "seed": 42, "hist_eq": False})
+    table = sections_cnn.training_table(config, inputs).set_index("setting")["value"]
+    assert table["augmentation"] == "random horizontal flips, random 44x44 crops"
+    assert table["optimizer"] == "SGD (Nesterov momentum 0.9)"
+    assert table["histogram equalization"] == "no" and "checkpoints" not in table.index

@@ -131,11 +131,11 @@ def ablation_table(s: dict) -> pd.DataFrame:
     level = f"{s['confidence']:.0%}"
     return pd.DataFrame([{
         "variant": ABLATION_LABELS[name],
-        "validation accuracy": pct(v["val_accuracy"]),
+        "validation (test-time averaging)": pct(v["val_accuracy"]),
         f"{level} interval": f"{100 * v['val_low']:.1f}-{pct(v['val_high'])}",
         "best epoch": v["best_epoch"],
         "last epoch: train": pct(v["last_train_accuracy"]),
-        "last epoch: validation": pct(v["last_val_accuracy"]),
+        "last epoch: validation (one view)": pct(v["last_val_accuracy"]),
         "train - validation gap": f"{100 * v['gap']:+.1f} pts",
     } for name, v in variants(s).items()])
 
@@ -181,15 +181,16 @@ def _best_line(s: dict) -> str:
     ranking, level = s["ranking"], f"{s['alpha']:.0%}"
     leader = ranking["leader"]
     others = [name for name in ABLATION_LABELS if name != leader]
-    p_words = lambda names: ", ".join(f"{short_label(n)} p = {ranking['p'][n]:.2g}" for n in names)  # noqa: E731
+    p_words = lambda names: "McNemar p = " + " and ".join(f"{ranking['p'][n]:.2g}" for n in names)  # noqa: E731
     if ranking["top"] == [leader]:
         return (f"- **Best variant: {ABLATION_LABELS[leader]}** ({pct(s[leader]['val_accuracy'])}), "
-                f"significantly ahead of both others ({p_words(others)}).")
+                f"significantly ahead of {' and '.join(short_label(n) for n in others)} "
+                f"({p_words(others)}).")
     tied = [n for n in ranking["top"] if n != leader]
     line = (f"- **No variant is significantly best**: {ABLATION_LABELS[leader]} is highest "
             f"({pct(s[leader]['val_accuracy'])}), but {' and '.join(short_label(n) for n in tied)} "
-            f"{'is' if len(tied) == 1 else 'are'} not significantly behind it ({p_words(tied)}; "
-            f"p >= {s['alpha']:g}): a tie at the top on these {s['val_rows']:,} validation faces.")
+            f"{'ties' if len(tied) == 1 else 'tie'} with it ({p_words(tied)}, at least {s['alpha']:g}) "
+            f"on these {s['val_rows']:,} validation faces.")
     if ranking["behind"]:
         behind = ranking["behind"]
         line += (f" {' and '.join(short_label(n) for n in behind)} "

@@ -102,7 +102,7 @@ def cnn_answer(r: dict) -> str:
     if board:
         text += f"; leaderboard {board}"
     elif test_rows:
-        text += "; public/private scores: the course leaderboard (test labels withheld)"
+        text += "; its public/private scores are not known to this run (the test labels are withheld: the course leaderboard scores its submission)"
     return text + "."
 
 
@@ -219,9 +219,10 @@ def filters_answer(r: dict) -> str:
         parts.append(f"on one face {maps['edge_like']} of the {need(maps, 'filters')} `{first_name}` feature "
                      f"maps follow its edges and {need(maps, 'brightness_like')} its brightness")
     if last_name != first_name and last.get("oriented") is not None:
-        parts.append(f"in `{last_name}` {last['oriented']} of {need(last, 'filters')} patterns are oriented "
-                     f"stripes, most often {last['common_orientation']}" if last.get("common_orientation") else
-                     f"in `{last_name}` none of the {need(last, 'filters')} patterns is an oriented stripe")
+        parts.append(f"in `{last_name}` {last['oriented']} of {need(last, 'filters')} patterns have a dominant "
+                     f"orientation (beyond white noise's), most often {last['common_orientation']}"
+                     if last.get("common_orientation") else
+                     f"in `{last_name}` none of the {need(last, 'filters')} patterns has a dominant orientation")
     if not parts:
         raise Lacking("filters.layers")
     text = "; ".join(parts if len(parts) < 3 else [parts[0], parts[2]])
@@ -279,7 +280,7 @@ def adversarial_answer(r: dict) -> str:
         return f"No attack changes the prediction within {budget} ({attempted} faces tried)."
     return (f"**{flipped} of {attempted}** correctly classified faces change class after a median of "
             f"{plural(need(a, 'median_steps_flipped'), 'step')} of {plural(a['step_size'], 'grey level')} "
-            f"(largest pixel change {plural(need(a, 'largest_max_abs_change'), 'grey level')}, against "
+            f"(mean change per pixel at most {need(a, 'largest_mean_abs_change'):.1f} grey levels, against "
             f"{need(a, 'mean_abs_difference_between_faces'):.0f} between two faces).")
 
 

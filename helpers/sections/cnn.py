@@ -115,26 +115,28 @@ def architecture_figure(model, per_row: int = 5, title: str | None = None) -> Fi
 
 
 def optimizer_words(training: dict) -> str:
-    """'sgd (Nesterov momentum 0.9)', from the run's own settings."""
+    """'SGD (Nesterov momentum 0.9)', from the run's own settings."""
     name = training.get("optimizer", "sgd")
     if name != "sgd":
-        return name
+        return {"adam": "Adam", "adamw": "AdamW"}.get(name, name)
     kind = "Nesterov momentum" if recipe_setting(training, "nesterov") else "momentum"
-    return f"sgd ({kind} {recipe_setting(training, 'momentum'):g})"
+    return f"SGD ({kind} {recipe_setting(training, 'momentum'):g})"
 
 
 def training_table(run_config: dict, inputs) -> pd.DataFrame:
     """Every setting that defined a run (its config.json), as a two-column table; `inputs` is
     the experiments.Inputs it was trained on."""
+    from helpers.sections.curves import augmentation_words
+
     training, augmentation = run_config["training"], run_config.get("augmentation")
     normalization = run_config.get("normalization")
     rows = [
         ("training / validation images", f"{len(inputs.y_train):,} / {len(inputs.y_val):,} "
          f"(stratified {inputs.data_settings['val_fraction']:.0%} split, seed {inputs.data_settings['seed']})"),
-        ("preprocessing", "histogram equalization" if inputs.data_settings["hist_eq"] else "none (raw pixels)"),
+        ("histogram equalization", "yes (every face)" if inputs.data_settings["hist_eq"] else "no"),
         ("normalization", f"standardize with training mean {normalization['mean']:.1f}, std {normalization['std']:.1f}"
          if normalization else "none (inputs 0..255)"),
-        ("augmentation", ", ".join(f"{k} {v}" for k, v in augmentation.items() if v) if augmentation else "none"),
+        ("augmentation", augmentation_words(augmentation)),
         ("optimizer", optimizer_words(training)),
         ("learning rate", f"{training['learning_rate']:g}, {training.get('schedule', 'cosine')} schedule, "
          f"{training.get('warmup_epochs', 0)} warm-up epochs"),
@@ -142,7 +144,6 @@ def training_table(run_config: dict, inputs) -> pd.DataFrame:
         ("label smoothing", f"{training.get('label_smoothing', 0):g}"),
         ("epochs / batch size", f"{training['epochs']} / {training['batch_size']}"),
         ("early stopping", f"patience {training['early_stopping_patience']}" if training.get("early_stopping_patience") else "no"),
-        ("checkpoints", "best-on-validation weights kept; a complete checkpoint after every epoch (an interrupted run resumes where it stopped)"),
         ("test-time augmentation", tta_words(training)),
         ("precision", training.get("precision", "float32")
          + (" (float32 weights, bfloat16 arithmetic)" if training.get("precision") == "mixed_bfloat16" else "")),
@@ -255,6 +256,6 @@ def submission_sentence(path, faces: int | None, scored: bool) -> str:
     if faces is None:
         return "The data has no test images, so this run writes no leaderboard submission."
     where = ("scored above against the labels that came with the data" if scored else
-             "its labels are withheld, so its public/private accuracy is scored by the course "
+             "the test labels are withheld, so its public/private accuracy is scored by the course "
              "leaderboard and is not known to this run")
     return f"Predictions for all {faces:,} test faces are in `{Path(path).name}`; {where}."

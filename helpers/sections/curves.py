@@ -116,5 +116,11 @@ def curve_sentences(s: dict) -> str:
     return (f"Validation accuracy peaks at {pct(s['peak_val_accuracy'])} in epoch {s['peak_epoch']} of "
             f"{s['epochs']}. At the last epoch the model is {pct(s['last_accuracy'])} accurate on its "
             f"training batches{conditions} and {pct(s['last_val_accuracy'])} on validation, a gap of "
-            f"{points(s['last_val_accuracy'], s['last_accuracy']):+.1f} points; validation loss ends "
-            f"at {s['last_val_loss']:.3f} against {s['min_val_loss']:.3f} at its lowest.")
+            f"{points(s['last_val_accuracy'], s['last_accuracy']):+.1f} points; " + loss_words(s) + ".")
+
+
+def loss_words(s: dict) -> str:
+    """'validation loss ends at 1.300 against 1.200 at its lowest', or 'at its lowest, 1.200'."""
+    if f"{s['last_val_loss']:.3f}" == f"{s['min_val_loss']:.3f}":
+        return f"validation loss ends at its lowest, {s['last_val_loss']:.3f}"
+    return f"validation loss ends at {s['last_val_loss']:.3f} against {s['min_val_loss']:.3f} at its lowest"

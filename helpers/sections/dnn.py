@@ -212,7 +212,7 @@ def dnn_sentence(s: dict) -> str:
     if shared["same"]:
         same = [SHARED_SETTINGS[part] + (f" ({s['augmentation']})" if part == "augmentation" else "")
                 for part in shared["same"]]
-        text += ("Its run's config has the CNN's "
+        text += ("It trains with the CNN's "
                  + (", ".join(same[:-1]) + " and " if len(same) > 1 else "") + same[-1] + ". ")
     if shared["different"]:
         text += "It differs from the CNN in " + "; ".join(
@@ -221,7 +221,11 @@ def dnn_sentence(s: dict) -> str:
 
 
 def dnn_curve_sentence(dnn: dict, cnn: dict) -> str:
-    """The DNN's peak and both models' final validation loss, from their curve_summary."""
-    return (f"The DNN's validation accuracy peaks at {pct(dnn['peak_val_accuracy'])} (epoch "
-            f"{dnn['peak_epoch']}); its validation loss ends at {dnn['last_val_loss']:.3f} against the "
-            f"CNN's {cnn['last_val_loss']:.3f}.")
+    """The DNN's curves as the CNN's sentence says them (peak, last epoch's gap), then both
+    models' final validation loss, from their curve_summary."""
+    return (f"**DNN.** Validation accuracy peaks at {pct(dnn['peak_val_accuracy'])} in epoch "
+            f"{dnn['peak_epoch']} of {dnn['epochs']}. At the last epoch it is "
+            f"{pct(dnn['last_accuracy'])} accurate on its training batches and "
+            f"{pct(dnn['last_val_accuracy'])} on validation, a gap of "
+            f"{points(dnn['last_val_accuracy'], dnn['last_accuracy']):+.1f} points; its validation loss "
+            f"ends at {dnn['last_val_loss']:.3f} against the CNN's {cnn['last_val_loss']:.3f}.")
