@@ -905,10 +905,13 @@ def test_shown_summary_and_sentences():
                            "seed 7); the validation split has no disgust face; the CNN predicts 2 "
                            "of them correctly")
     assert ("magnitude averaged over 50 copies with Gaussian noise of standard deviation 0.15 x 255 "
-            "(38 grey levels). **Grad-CAM** layer: `block3_conv2`.") in text
-    assert ("each face keeps the 3% of its pixels where Grad-CAM is highest, 2.0 separate regions "
-            "per face on average (on every face), with 50% in the eyes box (2.1x its area share) "
+            "(38 grey levels). **Grad-CAM** layer: the last convolution layer (`block3_conv2`).") in text
+    assert ("each face keeps the 3% of its pixels where Grad-CAM is highest, 2 connected regions "
+            "on every face, with 50% in the eyes box (2.1x its area share) "
             "and 50% in the mouth box (3.4x its area share).") in text
+    assert "(column titles: true class, then predicted class and its probability)" in text
+    varied = sections_saliency.shown_sentences({**s, "mask_regions_mean": 1.5, "mask_regions_range": [1, 3]})
+    assert "1.5 connected regions per face on average (from 1 to 3)" in varied
     assert "has no" not in sections_saliency.shown_sentences({**s, "missing": []})
     dnn = sections_saliency.shown_summary([4, 8, 9], np.array([0, 3, 3]), shown_maps(gradcam=False),
                                           per_class=1, seed=7, missing=[], keep=0.5,
@@ -1087,7 +1090,7 @@ def test_model_comparison_and_sentences():
 
     assert sections_weak_model.weak_model_sentence(s) == (
         "Validation accuracy: weak model **50.0%** (1 epoch) against **66.0%** for the main CNN "
-        "(50 epochs), 16.0 points lower. It predicts 2 of the 3 faces below correctly.")
+        "(50 epochs), 16.0 points lower. The weak model predicts 2 of the 3 faces below correctly.")
     assert "the same." in sections_weak_model.weak_model_sentence({**s, "val_accuracy": 0.66})
     # The figure shows the first SIDE_BY_SIDE_FACES faces: the sentence counts those (it said
     # "of the 7 faces" beside a figure of 5 faces).
@@ -1095,12 +1098,12 @@ def test_model_comparison_and_sentences():
                                                  shown_true=list(range(7)),
                                                  weak_shown_predicted=[0, 1, 0, 0, 0, 5, 6], seed=0)
     assert sections_weak_model.SIDE_BY_SIDE_FACES == 4
-    assert sections_weak_model.weak_model_sentence(seven).endswith("It predicts 2 of the 4 faces below correctly.")
+    assert sections_weak_model.weak_model_sentence(seven).endswith("The weak model predicts 2 of the 4 faces below correctly.")
     table = sections_weak_model.comparison_table(s).set_index("method")
     assert table.index.tolist() == ["saliency", "SmoothGrad", "Grad-CAM"]
-    assert table.columns.tolist() == ["main CNN: eyes / mouth / rest", "weak model: eyes / mouth / rest",
-                                      "mass in top 10% pixels, main / weak", "same face minus different faces"]
-    assert table.loc["saliency", "same face minus different faces"].startswith("+")
+    assert table.columns.tolist() == ["main: eyes / mouth / rest", "weak: eyes / mouth / rest",
+                                      "top 10% mass, main / weak", "same minus different faces"]
+    assert table.loc["saliency", "same minus different faces"].startswith("+")
     text = sections_weak_model.comparison_sentences(s)
     assert text.startswith("- **Same face, two models** (the table's last column: the rank correlation "
                            "of the two models' maps of the same face minus that of two different faces' "

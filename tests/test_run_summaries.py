@@ -367,9 +367,9 @@ def test_hist_eq_summary_table_figure_and_sentences():
     assert (s["fixed"], s["broken"]) == (2, 1)
     assert s["per_class_raw"][:3] == [0.5, 1.0, 0.5] and s["per_class_hist_eq"][:3] == [1.0, 0.5, 1.0]
     table = sections_hist_eq.hist_eq_table(s)
-    assert table["preprocessing"].tolist() == ["raw pixels", "histogram equalization"]
+    assert table["preprocessing"].tolist() == ["raw pixels (variant (c))", "histogram equalization"]
     assert "run" not in table  # folder names say nothing to a reader
-    assert table["validation (with TTA)"].tolist() == ["66.7%", "83.3%"]
+    assert table["validation (test-time averaging)"].tolist() == ["66.7%", "83.3%"]
     assert len(sections_hist_eq.recall_figure(s).axes[0].patches) == 2 * 7
     lines = sections_hist_eq.hist_eq_sentences(s).split("\n")
     assert lines[0].startswith("- Histogram equalization raises validation accuracy from 66.7% to 83.3%")

@@ -456,8 +456,8 @@ REFERENCES = [
 """Reference points on the FER2013 test split, as the course homework (HOMEWORK.md) lists them:
 past students' reports A-E (their CNN), published results without extra data, human accuracy."""
 
-SOURCE = ("Reference points as listed in the course homework (HOMEWORK.md: \"What past students "
-          "reported\" and the published references on the same test split, no extra data)")
+SOURCE = ("Reference points as the course homework lists them (what past students reported and "
+          "published results on the same test split, without extra data)")
 
 
 def run_rows(results: dict) -> list[dict]:
@@ -534,8 +534,8 @@ def field_markdown(results: dict, latex: bool = True) -> str:
     """The reference points and this run's accuracies as a table, the source as its caption and
     field_sentence below; with `latex`, on a new page unless there is room for the table."""
     lines = ["```{=latex}", KEEP_WITH_TABLE, "```", ""] if latex else []
-    lines += ["## Where this stands in the field", "",
+    lines += ["## Where this stands in the field", "", f"*{SOURCE}; this run's rows are in bold.*", "",
              "| | accuracy | measured on |", "|--------------------------------|----------------|-------------------------|"]
     lines += [f"| {cell(r['who'])} | {cell(r['written'])} | {cell(r['on'])} |" for r in field_rows(results)]
-    lines += ["", f"*{SOURCE}; this run's rows are in bold.*", "", field_sentence(results)]
+    lines += ["", field_sentence(results)]
     return "\n".join(lines)

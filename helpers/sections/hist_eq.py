@@ -35,11 +35,12 @@ def hist_eq_table(s: dict) -> pd.DataFrame:
     """The two runs side by side (named by their preprocessing, not their folders): validation
     accuracy with and without TTA, best epoch, final train accuracy."""
     return pd.DataFrame([{"preprocessing": name,
-                          "validation (with TTA)": pct(s[f"val_accuracy_{key}"]),
-                          "single pass": pct(s[f"val_accuracy_{key}_no_tta"]),
+                          "validation (test-time averaging)": pct(s[f"val_accuracy_{key}"]),
+                          "one view": pct(s[f"val_accuracy_{key}_no_tta"]),
                           "best epoch": s["best_epoch"][key],
                           "final train accuracy": pct(s["final_train_accuracy"][key])}
-                         for name, key in (("raw pixels", "raw"), ("histogram equalization", "hist_eq"))])
+                         for name, key in (("raw pixels (variant (c))", "raw"),
+                                           ("histogram equalization", "hist_eq"))])
 
 
 def recall_figure(s: dict) -> Figure:

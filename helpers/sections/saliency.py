@@ -52,7 +52,7 @@ from helpers.analysis.saliency import (
 )
 from helpers.core.config import CLASS_NAMES
 from helpers.core.plotting import set_fonts
-from helpers.core.words import pct
+from helpers.core.words import pct, plural
 
 METHODS = {"saliency": "saliency", "smoothgrad": "SmoothGrad", "gradcam": "Grad-CAM"}
 MASK_METHOD = "gradcam"  # the map whose most salient pixels the masked faces keep (SmoothGrad without it)
@@ -225,20 +225,20 @@ def shown_sentences(s: dict) -> str:
     """The paragraph that introduces the explanation figures (faces, map settings, masks)."""
     missing = f"; the validation split has no {', '.join(s['missing'])} face" if s["missing"] else ""
     low, high = s["mask_regions_range"]
-    spread = f"from {low} to {high}" if low != high else "on every face"
+    regions = (f"{s['mask_regions_mean']:.1f} connected regions per face on average (from {low} to {high})"
+               if low != high else f"{plural(low, 'connected region')} on every face")
     share = s["mask_region_share"]
     inside = join_words(f"{pct(share[r], 0)} in the {r} box ({s['mask_region_density'][r]:.1f}x its "
                         "area share)" for r in FACE_REGIONS)
     return (
         f"**Faces**: {s['faces']} validation faces, {s['per_class']} per true class (drawn at random "
-        f"with seed {s['seed']}){missing}; the CNN predicts {s['correct']} of them correctly (row "
-        "labels: true class, then predicted class and its probability). **SmoothGrad**: gradient "
+        f"with seed {s['seed']}){missing}; the CNN predicts {s['correct']} of them correctly (column "
+        "titles: true class, then predicted class and its probability). **SmoothGrad**: gradient "
         f"magnitude averaged over {s['smoothgrad_samples']} copies with Gaussian noise of standard "
         f"deviation {s['smoothgrad_noise']:g} x 255 ({s['smoothgrad_noise'] * 255:.0f} grey levels). "
-        f"**Grad-CAM** layer: `{s['gradcam_layer']}`. **Masked**: each face keeps the "
-        f"{pct(s['keep'], 0)} of its pixels where {METHODS[s['mask_method']]} is highest, "
-        f"{s['mask_regions_mean']:.1f} separate regions per face on average ({spread}), with "
-        f"{inside}.")
+        f"**Grad-CAM** layer: the last convolution layer (`{s['gradcam_layer']}`). **Masked**: each "
+        f"face keeps the {pct(s['keep'], 0)} of its pixels where {METHODS[s['mask_method']]} is "
+        f"highest, {regions}, with {inside}.")
 
 
 # ----------------------------------------------------------------------------- checks on the maps

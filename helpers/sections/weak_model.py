@@ -151,7 +151,7 @@ def weak_model_sentence(s: dict) -> str:
     compared = f"{abs(gap):.1f} points {'lower' if gap > 0 else 'higher'}." if gap else "the same."
     return (f"Validation accuracy: weak model **{pct(s['val_accuracy'])}** "
             f"({plural(s['epochs'], 'epoch')}) against **{pct(s['main_val_accuracy'])}** for the main "
-            f"CNN ({plural(s['main_epochs'], 'epoch')}), {compared} It predicts {s['shown_correct']} of "
+            f"CNN ({plural(s['main_epochs'], 'epoch')}), {compared} The weak model predicts {s['shown_correct']} of "
             f"the {len(s['shown_predicted'])} faces below correctly.")
 
 
@@ -165,11 +165,11 @@ def comparison_table(s: dict) -> pd.DataFrame:
         method = key.removesuffix("_sample")
         regions = " / ".join(shares)
         rows.append({"method": METHODS[method],
-                     f"main CNN: {regions}": " / ".join(pct(main[key][r], 0) for r in shares),
-                     f"weak model: {regions}": " / ".join(pct(shares[r], 0) for r in shares),
-                     "mass in top 10% pixels, main / weak": (f"{pct(s['top10_mass'][method]['main'], 0)}"
+                     f"main: {regions}": " / ".join(pct(main[key][r], 0) for r in shares),
+                     f"weak: {regions}": " / ".join(pct(shares[r], 0) for r in shares),
+                     "top 10% mass, main / weak": (f"{pct(s['top10_mass'][method]['main'], 0)}"
                                                              f" / {pct(s['top10_mass'][method]['weak'], 0)}"),
-                     "same face minus different faces": interval_words(
+                     "same minus different faces": interval_words(
                          s["agreement"][method]["excess"], sign=True, label=False)})
     return pd.DataFrame(rows)
 
@@ -230,10 +230,8 @@ def agreement_words(agreement: dict) -> str:
 
 def comparison_sentences(s: dict) -> str:
     """The bullets on model_comparison: agreement of the maps against the baseline,
-    concentration, regions and agreement of the predictions."""
+    concentration and agreement of the predictions (the region shares: comparison_table)."""
     top10 = s["top10_mass"]["saliency"]
-    weak, main = s["region_share"]["saliency_sample"], s["main_region_share"]["saliency_sample"]
-    top, main_top, moved = s["dominant_region"], s["main_dominant_region"], s["largest_change_region"]
     return "\n".join([
         "- **Same face, two models** (the table's last column: the rank correlation of the two "
         "models' maps of the same face minus that of two different faces' maps, with its "
@@ -242,8 +240,5 @@ def comparison_sentences(s: dict) -> str:
         f"model's saliency mass against {pct(top10['main'])} for the main CNN, so the weak model's "
         f"maps are {more_less(top10['weak'], top10['main'])} concentrated (a uniform map would "
         "give 10%).",
-        f"- **Regions**: the weak model's largest share of saliency is in the {top} region "
-        f"({pct(weak[top])}; main CNN: {main_top}, {pct(main[main_top])}). The largest change is in "
-        f"the {moved} region, {100 * s['saliency_share_change'][moved]:+.1f} points.",
         f"- **Predictions**: the two models predict the same class for "
         f"{pct(s['prediction_agreement'])} of the faces."])
