@@ -381,7 +381,7 @@ def deeper(**changes):
 def test_pattern_sentences():
     lines = sections_filters.pattern_sentences("block1_conv1", pattern(), 500)
     assert len(lines) == 3
-    assert lines[0].startswith("- `block1_conv1` (each unit sees 3x3 pixels): gradient ascent raised "
+    assert lines[0].startswith("- `block1_conv1` (block 1, convolution 1; each unit sees 3x3 pixels): gradient ascent raised "
                                "the centre unit's response for 100% of the shown filters (median "
                                "0.2 -> 2); for 67% the pattern excites the unit more than any of "
                                "500 validation faces")
@@ -398,7 +398,7 @@ def test_pattern_sentences():
     few = sections_filters.pattern_sentences("x", pattern(agreeing=1, other_kernel_agreement=None), 500)[1]
     assert "(cosine >= 0.5; median 0.88): most patterns do not reproduce" in few
     deep = sections_filters.pattern_sentences("block3_conv2", deeper(), 500)
-    assert len(deep) == 2 and "(each unit sees 32x32 pixels)" in deep[0]
+    assert len(deep) == 2 and "(block 3, convolution 2; each unit sees 32x32 pixels)" in deep[0]
     assert deep[1] == ("  1 of the 3 patterns are oriented, most often horizontal (2 of them); "
                        "the strongest orientation holds 55% of a "
                        "pattern's power on average (white noise of the same size: 29%); the "
@@ -650,3 +650,8 @@ def test_pick_face(hand_cnn):
     assert fig.axes[0].images[0].get_cmap().name == "gray" and fig.axes[0].images[0].get_clim() == (0, 255)
     assert fig._suptitle.get_text().endswith(f"for validation face 7 (true {CLASS_NAMES[3]}, predicted "
                                              f"{CLASS_NAMES[0]} 50%)")
+
+
+def test_layer_words():
+    assert sections_filters.layer_words("block3_conv2") == "block 3, convolution 2"
+    assert sections_filters.layer_words("conv2d_7") == "a convolution layer"

@@ -266,7 +266,7 @@ def test_merge_opens_with_the_answer_sheet_and_the_field_after_the_run_info(path
     assert info < sheet < field
     assert text.count(NOT_PRODUCED) == len(questions())  # RESULTS has the run only
     assert "| Data | *Not produced in this run.* | Data, p.\\ \\pageref{data} |" in text
-    assert "| **This run" not in text and "HOMEWORK.md" in text
+    assert "| **This run" not in text and "as the course homework lists them" in text
     assert text.startswith(run_info_cell(RESULTS).source.split("| PDF built |")[0])
 
 
@@ -397,3 +397,37 @@ def test_run_info_without_test_images_says_so():
     results["run"]["test_rows"] = 0
     text = run_info_cell(results).source
     assert "course CSV, 700 training rows used, no test images (no leaderboard submission)" in text
+
+
+def png_output(width_px: int, height_px: int, dpi: int = 90):
+    """A display_data output holding a blank PNG of that size and resolution."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("L", (width_px, height_px), 255).save(buffer, format="PNG", dpi=(dpi, dpi))
+    return new_output("display_data", data={"image/png": base64.b64encode(buffer.getvalue()).decode()})
+
+
+def test_a_heading_is_kept_with_its_figure():
+    """A heading, a line of introduction and a figure: a \\Needspace of their height goes before
+    the heading (else LaTeX leaves the heading at the foot of a page and moves the figure);
+    nothing when a long text fills the page before the figure, or when the next heading comes
+    first."""
+    from helpers.pipeline.report import image_height, keep_headings_with_figures
+
+    figure = png_output(450, 270)                        # 5 x 3 inches at 90 dpi
+    assert image_height(figure["data"]["image/png"]) == pytest.approx(3.0, abs=0.02)
+    wide = png_output(900, 270)                          # 10 inches: shrunk to the print width
+    from helpers.core.plotting import PRINT_WIDTH
+    assert image_height(wide["data"]["image/png"]) == pytest.approx(3.0 * PRINT_WIDTH / 10, abs=0.02)
+    cells = [new_markdown_cell("## Sample faces\n\nRandom faces of each class."), code("show()", figure),
+             new_markdown_cell("## Next\n\nOnly text."), code("x = 1"),
+             new_markdown_cell("## Long\n\n" + "word " * 600), code("show()", figure)]
+    kept = keep_headings_with_figures(cells)
+    space = re.match(r"```\{=latex\}\n\\Needspace\{([\d.]+)in\}\n```\n\n## Sample faces", kept[0].source)
+    assert space and 3.4 < float(space.group(1)) < 4.0
+    assert kept[2].source == cells[2].source and kept[4].source == cells[4].source
+    assert cells[0].source.startswith("## Sample faces")  # the input cells are left as they were

@@ -149,6 +149,70 @@ def heading_anchors(cells) -> set[str]:
             for line in cell.source.split("\n") if line.startswith("#")}
 
 
+TEXT_HEIGHT = 11 - 2 * 0.6
+"""Inches of text a page of the report holds (letter paper, report/template's 0.6in margins)."""
+LINE = 10 * 1.2 / 72
+"""Inches of one line of 10pt text."""
+LINE_CHARS = 120
+"""About how many characters of 10pt text fill one line of the report's 7.3in text width."""
+
+
+def image_height(data: str) -> float:
+    """How tall a base64 PNG output prints, in inches: its own size (pixels over its dpi, as
+    LaTeX reads it), shrunk to fit plotting.PRINT_WIDTH as the template's \\adjustimage does."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    from helpers.core.plotting import PRINT_WIDTH
+
+    with Image.open(io.BytesIO(base64.b64decode(data))) as image:
+        dpi = image.info.get("dpi", (72, 72))
+        width, height = image.width / float(dpi[0] or 72), image.height / float(dpi[1] or 72)
+    return height * min(1.0, PRINT_WIDTH / width)
+
+
+def text_height(text: str) -> float:
+    """About how tall a piece of Markdown prints, in inches (wrapped lines, a gap per paragraph)."""
+    lines = [line for line in text.split("\n") if line.strip()]
+    paragraphs = text.count("\n\n") + 1
+    return LINE * sum(1 + len(line) // LINE_CHARS for line in lines) + 0.08 * paragraphs
+
+
+def keep_headings_with_figures(cells) -> list:
+    """Cells where a heading followed by its figure (its introduction between them) starts a
+    new page unless both fit: a raw LaTeX \\Needspace of their height goes before the heading.
+    Without it LaTeX keeps the heading and its first lines at the foot of a page and moves the
+    figure, which does not fit, to the next one."""
+    cells = [copy.deepcopy(cell) for cell in cells]
+    starts = [i for i, cell in enumerate(cells) if cell.cell_type == "markdown"
+              and cell.source.lstrip().startswith("#")]
+    for i in starts:
+        height = 0.0
+        for j, cell in enumerate(cells[i:], start=i):
+            if j > i and j in starts:
+                break
+            if cell.cell_type == "markdown":
+                height += text_height(cell.source) + 0.2  # a heading's own space
+                continue
+            found = None
+            for output in cell.get("outputs", []):
+                data = output.get("data", {})
+                if "image/png" in data:
+                    found = height + image_height(data["image/png"]) + 0.15
+                    break
+                if "text/markdown" in data:
+                    height += text_height(data["text/markdown"])
+            if found is not None:
+                # only a short introduction: a long one fills the page before the figure anyway
+                if height <= 1.5 and found < 0.85 * TEXT_HEIGHT:
+                    cells[i].source = (f"```{{=latex}}\n\\Needspace{{{found:.2f}in}}\n```\n\n"
+                                       + cells[i].source)
+                break
+    return cells
+
+
 def merge_notebooks(paths, results: dict):
     """One notebook: title table and answer sheet, then the sections in order (an honest note
     where empty)."""
@@ -159,7 +223,7 @@ def merge_notebooks(paths, results: dict):
         body = sections[key] or [nbformat.v4.new_markdown_cell(heading(key)),
                                  nbformat.v4.new_markdown_cell(MISSING)]
         cells.extend(body)
-    cells = [front_cell(results, heading_anchors(cells)), *cells]
+    cells = [front_cell(results, heading_anchors(cells)), *keep_headings_with_figures(cells)]
     merged = nbformat.v4.new_notebook(cells=cells)
     merged.metadata.update(nodes[0].metadata if nodes else {})
     merged.metadata.pop("papermill", None)

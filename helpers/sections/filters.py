@@ -20,6 +20,8 @@ results.json); figures are matplotlib Figure objects made without pyplot.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 from matplotlib.figure import Figure
 
@@ -84,7 +86,7 @@ def pattern_sentences(layer: str, p: dict, reference_faces: int) -> list[str]:
     """The report's bullet on one layer's patterns (layer_patterns dict `p`), as Markdown
     lines: the response's gain, then the kernel agreement (first layer) or the orientation
     against white noise of the same size (deeper layers)."""
-    out = [f"- `{layer}` (each unit sees {p['field']}x{p['field']} pixels): gradient ascent raised "
+    out = [f"- `{layer}` ({layer_words(layer)}; each unit sees {p['field']}x{p['field']} pixels): gradient ascent raised "
            f"the centre unit's response for {pct(p['rose'], 0)} of the shown filters (median "
            f"{p['median_start']:.3g} -> {p['median_final']:.3g}); for {pct(p['beats_all_faces'], 0)} "
            f"the pattern excites the unit more than any of {reference_faces} validation faces does "
@@ -120,6 +122,12 @@ RECORD_KEYS = ["filters", "field", "jitter", "window", "median_start", "median_f
                "agreeing", "other_kernel_agreement", "median_dc_share", "brightness_kernels",
                "median_period_px", "period_px", "orientation_counts", "common_orientation",
                "mean_selectivity", "oriented", "noise_selectivity", "oriented_threshold", "seconds"]
+
+
+def layer_words(layer: str) -> str:
+    """Keras's name of a convolution layer in words: 'block3_conv2' -> 'block 3, convolution 2'."""
+    found = re.fullmatch(r"block(\d+)_conv(\d+)", layer)
+    return f"block {found[1]}, convolution {found[2]}" if found else "a convolution layer"
 
 
 def pattern_record(p: dict) -> dict:
