@@ -240,6 +240,14 @@ def test_train_command_passes_retrain_to_the_runs(monkeypatch):
     monkeypatch.setattr(pipeline_plan, "show_plan", show_plan)
     assert pipeline_plan.main(["--profile", "smoke", "--retrain", "--train"]) == 0
     assert seen["retrain"] is True
+    # `make train RUNS=cnn RETRAIN=1`: only cnn starts over (the plan once said "8 of 10 runs train")
+    pipeline_plan.main(["--profile", "smoke", "--retrain", "--train", "cnn"])
+    assert seen["retrain"] == ["cnn"]
+
+
+def test_retrain_applies_to_every_run_or_to_the_named_ones():
+    assert registry.retrains({"retrain": True}, "dnn") and not registry.retrains({}, "dnn")
+    assert registry.retrains({"retrain": ["cnn"]}, "cnn") and not registry.retrains({"retrain": ["cnn"]}, "dnn")
 
 
 def test_a_new_experiment_in_the_list_is_planned_with_its_own_settings(params, tmp_path, monkeypatch):

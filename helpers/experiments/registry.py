@@ -54,12 +54,19 @@ class PlannedRun:
         return self.status not in NOT_TRAINED and self.images > 0
 
 
+def retrains(params: dict, name: str) -> bool:
+    """Whether run `name` trains from scratch: params' "retrain" is True (every run) or a list
+    of the runs it applies to (`make train RUNS=cnn RETRAIN=1` retrains cnn, not the others)."""
+    retrain = params.get("retrain", False)
+    return name in retrain if isinstance(retrain, (list, tuple, set, frozenset)) else bool(retrain)
+
+
 def _status(params: dict, name: str, config: dict, identity: str) -> tuple[str, int]:
-    """The run's status in the plan; with retrain, every run trains from scratch."""
+    """The run's status in the plan; with retrain (retrains), it trains from scratch."""
     from helpers.modeling.store import fingerprint, run_status
 
     status = run_status(resolve(params["models_dir"]) / name, fingerprint(config, identity))
-    if params.get("retrain") and status[0] in ("reuse", "evaluate", "shipped"):
+    if retrains(params, name) and status[0] in ("reuse", "evaluate", "shipped"):
         return "train", 0  # a retrain still resumes a staged training of the same settings
     return status
 
@@ -200,7 +207,7 @@ def _cnn_entry(experiment: Experiment, inputs, params, x_train=None, y_train=Non
 
     def train():
         return train_cnn(experiment.name, inputs, cnn, training, models_dir,
-                         augmentation, experiment.normalize, retrain=params.get("retrain", False),
+                         augmentation, experiment.normalize, retrain=retrains(params, experiment.name),
                          verbose=params.get("verbose", 2), x_train=x_train, y_train=y_train,
                          with_test=with_test)
 
@@ -246,7 +253,7 @@ def _dnn_entry(experiment: Experiment, inputs, params) -> PlannedRun:
     def train():
         return train_dnn(experiment.name, inputs, cnn_params, params["dnn_depth"],
                          params["dnn_dropout"], training, models_dir, augmentation,
-                         retrain=params.get("retrain", False), verbose=params.get("verbose", 2))
+                         retrain=retrains(params, experiment.name), verbose=params.get("verbose", 2))
 
     return PlannedRun(experiment.name, planned_what(experiment), "dnn", left, status, done,
                       training["epochs"], train)

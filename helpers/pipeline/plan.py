@@ -199,6 +199,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         params = profile_parameters(args.profile, args.data_dir, args.retrain)
+        if args.retrain and args.train:  # only the named runs start over; the plan says so
+            params["retrain"] = list(args.train)
         plan = show_plan(params, measure=True)
         if args.train is None:
             return 0
