@@ -486,8 +486,8 @@ def test_first_layer_comparison_and_figure():
     assert s["main"]["agreeing"] == 2 and s["main"]["feature_maps"]["edge_like"] == 2
     fig = sections_weak_model.first_layer_figure(pattern(), pattern(), s, steps=100)
     assert [sub._suptitle.get_text() for sub in fig.subfigs] == [
-        "main CNN (66.0% validation accuracy)\nblock1_conv1, filters 0-2 of 32, 100 steps",
-        "weak model (50.0% validation accuracy)\nblock1_conv1, filters 0-2 of 32, 100 steps"]
+        "main CNN (66.0% validation accuracy)\nblock1_conv1, filters 0-2 of 32",
+        "weak model (50.0% validation accuracy)\nblock1_conv1, filters 0-2 of 32"]
 
 
 def test_first_layer_sentences():

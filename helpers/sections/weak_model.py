@@ -52,7 +52,7 @@ def first_layer_figure(main: dict, weak: dict, s: dict, steps: int, columns: int
     the weak model's, `columns` a row, titled with the filter numbers and each model's validation
     accuracy (s is their first_layer_comparison). Their patterns reproduce them (the kernel
     agreement, in first_layer_sentences), so the kernels stand for both."""
-    what = f"{s['layer']}, filters 0-{main['chosen'][-1]} of {s['total_filters']}, {steps} steps"
+    what = f"{s['layer']}, filters 0-{main['chosen'][-1]} of {s['total_filters']}"
     ncols = min(columns, len(main["chosen"]))
     cell = min(0.5, 5.4 / ncols)
     rows = int(np.ceil(len(main["chosen"]) / ncols))
