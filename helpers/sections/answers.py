@@ -513,9 +513,12 @@ def field_sentence(results: dict) -> str:
             continue
         lo, hi = bounds or (acc, acc)
         (above if hi < low else below if lo > high else level).append(f"{short} ({written})")
-    parts = [f"above {join(above)}" if above else None,
+    def some(items: list[str], nearest: str) -> str:  # the table lists them all
+        return items[0] if len(items) == 1 else f"{len(items)} of them, the nearest {nearest}"
+
+    parts = [f"above {some(above, above[-1])}" if above else None,
              f"level with {join(level)}, a tie at this precision" if level else None,
-             f"below {join(below)}" if below else None]
+             f"below {some(below, below[0])}" if below else None]
     text = f"On validation faces this run's main CNN ({own}) is " + "; ".join(p for p in parts if p) + "."
     if (cnn.get("leaderboard") or {}).get("public") is not None:
         text += (" Its leaderboard scores in the table are on the same test halves as the references; "
