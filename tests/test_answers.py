@@ -136,7 +136,7 @@ def test_every_answer_of_a_complete_run_is_one_sentence_with_its_number():
         "(beyond white noise's), most often horizontal.",
         "Of 4 self-trained models (10% and 30% of the labels kept), **1 significantly better and 0 "
         "significantly worse** than the supervised baseline, the others ties; largest change +2.1 points (95% "
-        "interval +0.4 to +3.8; 30% labeled, train pool).",
+        "interval +0.4 to +3.8; 30% labeled).",
         "The weak model (55.0% after 10 epochs, against 70.0%) predicts the main CNN's class on 70.0% of faces "
         "and its saliency maps are less concentrated (top 10% of pixels: 35.0% of the mass against 40.0%).",
         "**3 of 4** correctly classified faces change class after a median of 3 steps of 1 grey level (mean "
@@ -291,9 +291,9 @@ def test_field_sentence_calls_overlaps_ties_and_says_the_split_differs():
     r["data"]["val_rows"] = 10_000  # a narrow interval: 69.1%-70.9%
     text = field_sentence(r)
     assert text.startswith("On validation faces this run's main CNN (70.0%, 95% interval 69.1%-70.9% over "
-                           "10,000 faces) is above 4 of them, the nearest report E (67.21% / 67.34%); "
-                           "level with human accuracy (65 +/- 5%), a tie at this precision; below 4 of them, "
-                           "the nearest the 2013 challenge winner (71.16%).")
+                           "10,000 faces) is above 4 of the reference points, up to report E (67.21% / "
+                           "67.34%); level with human accuracy (65 +/- 5%), a tie at this precision; below "
+                           "4 of the reference points, from the 2013 challenge winner (71.16%).")
     assert "this run's are validation accuracies, a different split" in text
     wide = field_sentence(results())  # 100 faces: 60.4%-78.1%
     assert ("is above report B (~60%); level with report C (63.8%), human accuracy (65 +/- 5%), report A "

@@ -215,7 +215,10 @@ def test_noted_confusions_follow_the_numbers_when_they_say_otherwise():
                         "on happy and 80.0% on surprise).")
     never = confusion_summary(*_faces([("disgust", "angry", 0.6, 3), ("angry", "angry", 0.6, 3)]))
     assert precision_recall_sentence(never) == ("- **Disgust**: the CNN never predicts disgust, so it misses "
-                                                "all 3 disgust faces; they go most often to angry (3 faces, 100.0%).")
+                                                "all 3 disgust faces; the largest share goes to angry (3 faces, 100.0%).")
+    one = confusion_summary(*_faces([("disgust", "sad", 0.6, 1), ("angry", "angry", 0.6, 3)]))
+    assert precision_recall_sentence(one) == ("- **Disgust**: the CNN never predicts disgust, so it misses "
+                                              "the only disgust face, which it calls sad.")
     assert "no disgust faces" in precision_recall_sentence(confusion_summary(*_faces([("angry", "angry", 0.6, 3)])))
     labels = confusion_summary(np.array([4, 4, 6]), np.array([6, 4, 4]))  # labels: no confidence
     assert low_expression_sentence(labels) == (

@@ -399,7 +399,7 @@ def test_pattern_sentences():
     assert "(cosine >= 0.5; median 0.88): most patterns do not reproduce" in few
     deep = sections_filters.pattern_sentences("block3_conv2", deeper(), 500)
     assert len(deep) == 2 and "(block 3, convolution 2; each unit sees 32x32 pixels)" in deep[0]
-    assert deep[1] == ("  1 of the 3 patterns are oriented, most often horizontal (2 of them); "
+    assert deep[1] == ("  1 of the 3 patterns is oriented, most often horizontal (2 of them); "
                        "the strongest orientation holds 55% of a "
                        "pattern's power on average (white noise of the same size: 29%); the "
                        "patterns repeat every 6.0 pixels (median).")
@@ -524,8 +524,7 @@ def test_pattern_figures():
     assert fig._suptitle.get_text() == (
         "block1_conv1: kernels (times the batch-norm scale; white +, black -)\nabove their "
         "patterns' 3x3 patch (100 ascent steps; title: cosine)")
-    assert sections_filters.agreement_words(pattern(other_kernel_agreement=-0.004)).endswith(
-        "(other kernels 0.00)")                                   # not -0.00
+    assert sections_filters.cosine(-0.004) == "0.00"                          # not -0.00
     assert sections_filters.pattern_figure(pattern(), 100).axes[0].get_ylabel() == "kernel"
     grid = sections_filters.pattern_figure(deeper(), 100)
     assert grid.axes[0].images[0].get_array().shape == (32, 32)   # the receptive field only
@@ -533,6 +532,8 @@ def test_pattern_figures():
                                          "32x32 receptive field\n(titles: filter, response on "
                                          "the starting noise \u2192 after)")
     assert grid.axes[1].get_title() == "1\n0.2\u21922.0"
+    near_zero = sections_filters.response_titles(deeper(start=np.array([-0.0003, 0.1, 0.2])))
+    assert near_zero[0].startswith("0\n0.0\u2192")                          # not -0.0
 
 
 # ----------------------------------------------------------------------------- feature maps

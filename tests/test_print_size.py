@@ -57,6 +57,10 @@ def test_print_width_follows_the_report_template():
     template = (PROJECT_ROOT / "report" / "template" / "fer_report.tex.j2").read_text()
     left, right = (float(m) for m in re.search(r"lmargin=([\d.]+)in,rmargin=([\d.]+)in", template).groups())
     assert PRINT_WIDTH == pytest.approx(0.9 * (8.5 - left - right))
+    from helpers.pipeline.report import TEXT_HEIGHT  # what keep_headings_with_figures measures against
+
+    top, bottom = (float(m) for m in re.search(r"tmargin=([\d.]+)in,bmargin=([\d.]+)in", template).groups())
+    assert TEXT_HEIGHT == pytest.approx(11 - top - bottom)
 
 
 def test_print_size_scales_wide_figures_down():

@@ -782,19 +782,19 @@ def test_ensemble_summary_and_sentences():
     assert s["accuracy"] == 0.75  # where they disagree (faces 2, 3) the surer member (a) wins
     assert s["agree"] == 0.5 and s["acc_agree"] == 1.0 and s["acc_disagree"] == 0.5
     text = sections_ensemble.ensemble_sentences(s, ("cnn + hist_eq", 0.75), 3)
-    assert text.startswith("- Compared with the best single run (cnn), the average of the 2 CNNs ")
+    assert text.startswith("- Compared with the best single run (cnn), the average of 2 CNNs ")
     assert "the members' mean is 75.0%" in text
-    assert ("- The submission averages cnn + hist_eq, the best of the 3 subsets on validation; chosen on "
+    assert ("- The ensemble averages cnn + hist_eq, the best of 3 subsets on validation; chosen on "
             "these same faces, its validation accuracy is slightly optimistic.") in text
-    other = sections_ensemble.ensemble_sentences(s, ("cnn", 0.75), 3)
-    assert ("- The best of the 3 subsets on validation is cnn (75.0%); the submission averages the runs "
+    other = sections_ensemble.ensemble_sentences(s, ("cnn", 0.8), 3)
+    assert ("- The best of 3 subsets on validation is cnn (80.0%); the ensemble averages the runs "
             "the settings name (cnn + hist_eq).") in other
     assert "All members agree on 50.0% of the validation faces; there the ensemble is 100.0% accurate" in text
     assert text.endswith("- The data has no test images, so this run writes no ensemble submission.")
     withheld = sections_ensemble.ensemble_sentences(s, ("cnn", 0.75), 3, 7178, "submission_ensemble.csv", None, 0.9)
     assert withheld.endswith("- The ensemble's predictions for all 7,178 test faces are in "
                              "`submission_ensemble.csv`; the test labels are withheld, so the "
-                             "leaderboard scores it; they agree with the single CNN's "
+                             "leaderboard scores it; they agree with the main CNN's "
                              "`submission.csv` on 90.0% of the faces.")
     scored = sections_ensemble.ensemble_sentences(s, ("cnn", 0.75), 3, 10, "e.csv",
                                           {"test": 0.7, "public": 0.69, "private": None}, None)
@@ -830,6 +830,9 @@ def test_ensemble_subsets_table_choice_and_record():
     row = table.set_index("runs averaged").loc["cnn + hist_eq"]
     assert row.tolist() == ["75.0%", "-25.0 pts", "yes"] and (table["submitted"] == "yes").sum() == 1
     assert sections_ensemble.best_subset(subsets) == ["dnn"]
+    reordered = sections_ensemble.subsets_table(subsets, ["hist_eq", "cnn"])   # members in any order
+    assert reordered["submitted"].tolist() == table["submitted"].tolist()
+    assert sections_ensemble.same_runs("cnn + hist_eq", ["hist_eq", "cnn"])
     tie = analysis_ensembles.subset_accuracies(["cnn", "hist_eq"], [a, a], y)
     assert sections_ensemble.best_subset(tie) == ["cnn"]     # the fewest runs among equals
     runs = [FakeRun("cnn", {"epochs_run": 116}), FakeRun("ablation_none", {"epochs_run": 58}),
@@ -846,9 +849,9 @@ def test_ensemble_subsets_table_choice_and_record():
     assert "Compared with the best single run (main CNN, 116 epochs)" in text
     versus = sections_ensemble.ensemble_summary(["cnn", "hist_eq"], [a, b], y, single=("dnn", c))
     assert (versus["single"], versus["single_acc"], versus["accuracy"]) == ("dnn", 1.0, 0.75)
-    assert "Compared with the best single run (dnn, 2 epochs), the average of the 2 CNNs lowers" in (
+    assert "Compared with the best single run (dnn, 2 epochs), the average of 2 CNNs lowers" in (
         sections_ensemble.ensemble_sentences(versus, ("dnn", 1.0), 7, labels=labels))
-    assert ("The best of the 7 subsets on validation is dnn, 2 epochs (100.0%); the submission averages "
+    assert ("The best of 7 subsets on validation is dnn, 2 epochs (100.0%); the ensemble averages "
             "the runs the settings name (main CNN, 116 epochs + histogram-equalized CNN, 1 epoch).") in text
     sections_ensemble.check_members(["cnn"], ["cnn", "dnn"])
     with pytest.raises(ValueError, match=r"ensemble_members \['hist_eq'\] are not in ensemble_candidates"):
@@ -957,8 +960,8 @@ def test_experiment_tables_and_figures():
     assert sections_semi.results_caption(s) == (
         "**Validation accuracy** (8 faces) of the baseline and of the model after 1 self-training "
         "round. The *train* pool holds the unlabeled training images; the *train + test* pool adds "
-        "the 3 test images. The change's interval is Agresti and Min's for paired proportions: it has "
-        "a width even when no face changes, since a few hundred faces cannot rule out a small difference.")
+        "the 3 test images. The change's interval is Agresti and Min's for paired proportions, which "
+        "adds half a face to each cell of the paired table: it has a width even when no face changes.")
     one_pool = s | {"pools": ["train"], "use_test": False}
     assert "pool" not in sections_semi.results_caption(one_pool)
     assert "self-trained" in sections_semi.accuracy_table(one_pool).columns

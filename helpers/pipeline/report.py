@@ -153,7 +153,7 @@ TEXT_HEIGHT = 11 - 2 * 0.6
 """Inches of text a page of the report holds (letter paper, report/template's 0.6in margins)."""
 LINE = 10 * 1.2 / 72
 """Inches of one line of 10pt text."""
-LINE_CHARS = 120
+LINE_CHARS = 105
 """About how many characters of 10pt text fill one line of the report's 7.3in text width."""
 
 

@@ -219,7 +219,8 @@ def filters_answer(r: dict) -> str:
         parts.append(f"on one face {maps['edge_like']} of the {need(maps, 'filters')} `{first_name}` feature "
                      f"maps follow its edges and {need(maps, 'brightness_like')} its brightness")
     if last_name != first_name and last.get("oriented") is not None:
-        parts.append(f"in `{last_name}` {last['oriented']} of {need(last, 'filters')} patterns have a dominant "
+        parts.append(f"in `{last_name}` {last['oriented']} of {need(last, 'filters')} patterns "
+                     f"{'has' if last['oriented'] == 1 else 'have'} a dominant "
                      f"orientation (beyond white noise's), most often {last['common_orientation']}"
                      if last.get("common_orientation") else
                      f"in `{last_name}` none of the {need(last, 'filters')} patterns has a dominant orientation")
@@ -240,7 +241,8 @@ def semi_answer(r: dict) -> str:
     largest = need(overall, "largest")
     change = (f"largest change {100 * need(largest, 'change'):+.1f} points ({CONFIDENCE:.0%} interval "
               f"{100 * need(largest, 'change_low'):+.1f} to {100 * need(largest, 'change_high'):+.1f}; "
-              f"{pct(float(need(largest, 'fraction')), 0)} labeled, {need(largest, 'pool')} pool)")
+              f"{pct(float(need(largest, 'fraction')), 0)} labeled"
+              + (f", {need(largest, 'pool')} pool)" if len(s.get("pools") or []) > 1 else ")"))
     if not better and not worse:
         return (f"**No gain**: none of the {models} self-trained models ({fractions} of the labels kept) "
                 f"differs significantly from its supervised baseline, a tie each time; {change}.")
@@ -301,7 +303,7 @@ def hist_eq_answer(r: dict) -> str:
 def ensemble_answer(r: dict) -> str:
     e = r["ensemble"]
     val, best = need(e, "val_accuracy"), need(e, "best_single_val_accuracy")
-    text = (f"Averaging {need(e, 'size')} CNNs: **{pct(val)}** against {pct(best)} for the best single run "
+    text = (f"Averaging {plural(need(e, 'size'), 'CNN')}: **{pct(val)}** against {pct(best)} for the best single run "
             f"({test_words(val - best, need(e, 'mcnemar_p_vs_best'))})")
     board = leaderboard_words(e.get("leaderboard"))
     return text + (f"; leaderboard {board}." if board else ".")
@@ -513,12 +515,12 @@ def field_sentence(results: dict) -> str:
             continue
         lo, hi = bounds or (acc, acc)
         (above if hi < low else below if lo > high else level).append(f"{short} ({written})")
-    def some(items: list[str], nearest: str) -> str:  # the table lists them all
-        return items[0] if len(items) == 1 else f"{len(items)} of them, the nearest {nearest}"
+    def some(items: list[str], edge: str) -> str:  # the table lists them all
+        return items[0] if len(items) == 1 else f"{len(items)} of the reference points, {edge}"
 
-    parts = [f"above {some(above, above[-1])}" if above else None,
+    parts = [f"above {some(above, 'up to ' + above[-1])}" if above else None,
              f"level with {join(level)}, a tie at this precision" if level else None,
-             f"below {some(below, below[0])}" if below else None]
+             f"below {some(below, 'from ' + below[0])}" if below else None]
     text = f"On validation faces this run's main CNN ({own}) is " + "; ".join(p for p in parts if p) + "."
     if (cnn.get("leaderboard") or {}).get("public") is not None:
         text += (" Its leaderboard scores in the table are on the same test halves as the references; "

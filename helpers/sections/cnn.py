@@ -81,7 +81,7 @@ def stage_table(model) -> pd.DataFrame:
 
 def architecture_figure(model, per_row: int = 5, title: str | None = None) -> Figure:
     """The model as a chain of boxes, one per stage, wrapped into rows of `per_row`, an arrow
-    from each box to the next. Drawn at its print size (at most 5.6 inches wide, the PDF's
+    from each box to the next. Drawn at its print size (at most 5.6 inches wide, within the PDF.s
     figure width) with 8-point box text."""
     groups = stages(model)
     rows = [groups[i:i + per_row] for i in range(0, len(groups), per_row)]
@@ -175,11 +175,6 @@ def device_words(runtime: dict) -> str:
     (helpers.modeling.store.runtime_info, a run's metrics["runtime"])."""
     return (runtime["accelerator"] if runtime.get("accelerator", "none") != "none"
             else f"{runtime.get('processor', 'CPU')}, {runtime.get('cpu_count')} cores")
-
-
-def hardware_words(runtime: dict) -> str:
-    """'AMD EPYC (AVX-512-BF16), 2 cores (tensorflow)' or 'NVIDIA H200 (jax)'."""
-    return f"{device_words(runtime)} ({runtime['backend']})"
 
 
 def run_card(metrics: dict) -> dict:

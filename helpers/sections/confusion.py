@@ -105,12 +105,15 @@ def precision_recall_sentence(s: dict, name: str = "disgust") -> str:
     if not c["support"]:
         return f"- **{title}**: there are no {name} faces among these validation faces."
     if not c["predicted"]:
+        other = most_confused_with(s, name)
+        if c["support"] == 1:
+            return (f"- **{title}**: the CNN never predicts {name}, so it misses the only {name} face"
+                    + (f", which it calls {other}." if other is not None else "."))
         line = (f"- **{title}**: the CNN never predicts {name}, so it misses all "
                 f"{plural(c['support'], name + ' face')}")
-        other = most_confused_with(s, name)
         if other is not None:
             share, count = confusion_rate(s, name, other)
-            line += f"; they go most often to {other} ({plural(count, 'face')}, {pct(share)})"
+            line += f"; the largest share goes to {other} ({plural(count, 'face')}, {pct(share)})"
         return line + "."
     precision, recall = c["precision"], c["recall"]
     trust = _share_words(precision, f"a predicted {name} is usually right",

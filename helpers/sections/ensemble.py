@@ -21,7 +21,7 @@ def load_members(models_dir, names: Sequence[str], val_rows: int) -> list:
 
 
 VARIANT_WORDS = {"none": "no normalization or augmentation", "normalization": "normalization only",
-                 "normalization_augmentation": "normalization + augmentation"}
+                 "normalization_augmentation": "normalization and augmentation"}
 
 
 def run_labels(runs: Sequence) -> dict[str, str]:
@@ -91,17 +91,17 @@ def ensemble_sentences(s: dict, top_subset: tuple[str, float], subset_count: int
     accuracy) of the `subset_count` compared, the rest describes the ensemble submission when there are test faces (`stale`:
     the members whose test predictions are of other test images, so there is none; `labels`:
     run_labels, how runs are named)."""
-    from helpers.core.words import change_words, pct, pct_or_na
+    from helpers.core.words import change_words, pct, pct_or_na, plural
 
     lines = [
-        f"- Compared with the best single run ({labeled([s['single']], labels)}), the average of the "
-        f"{len(s['names'])} CNNs {change_words(s['single_acc'], s['accuracy'], *s['paired'])}; "
+        f"- Compared with the best single run ({labeled([s['single']], labels)}), the average of "
+        f"{plural(len(s['names']), 'CNN')} {change_words(s['single_acc'], s['accuracy'], *s['paired'])}; "
         f"the members' mean is {pct(float(np.mean(s['member_acc'])))}.",
-        (f"- The submission averages {labeled(s['names'], labels)}, the best of the {subset_count} "
-         "subsets on validation; chosen on these same faces, its validation accuracy is slightly "
-         "optimistic." if top_subset[0] == " + ".join(s["names"]) else
-         f"- The best of the {subset_count} subsets on validation is {labeled(top_subset[0], labels)} "
-         f"({pct(top_subset[1])}); the submission averages the runs the settings name "
+        (f"- The ensemble averages {labeled(s['names'], labels)}, the best of "
+         f"{plural(subset_count, 'subset')} on validation; chosen on these same faces, its validation "
+         "accuracy is slightly optimistic." if round(s["accuracy"], 6) >= round(top_subset[1], 6) else
+         f"- The best of {plural(subset_count, 'subset')} on validation is {labeled(top_subset[0], labels)} "
+         f"({pct(top_subset[1])}); the ensemble averages the runs the settings name "
          f"({labeled(s['names'], labels)})."),
     ]
     if len(s["names"]) > 1:
@@ -119,7 +119,7 @@ def ensemble_sentences(s: dict, top_subset: tuple[str, float], subset_count: int
     scored = (f" (test accuracy {pct(leaderboard['test'])}: public half "
               f"{pct_or_na(leaderboard['public'])}, private half {pct_or_na(leaderboard['private'])})"
               if leaderboard else "; the test labels are withheld, so the leaderboard scores it")
-    same = (f"; they agree with the single CNN's `submission.csv` on {pct(agreement)} of the faces."
+    same = (f"; they agree with the main CNN's `submission.csv` on {pct(agreement)} of the faces."
             if agreement is not None else ".")
     lines.append(f"- The ensemble's predictions for all {test_faces:,} test faces are in "
                  f"`{submission}`{scored}{same}")
@@ -133,15 +133,21 @@ def subsets_table(subsets, members: Sequence[str], labels: dict[str, str] | None
     from helpers.core.words import pct
 
     best_single = subsets.loc[subsets["size"] == 1, "accuracy"].max()
-    chosen = " + ".join(members)
+    chosen = frozenset(members)
     return subsets.assign(
         members=subsets["members"].map(lambda names: labeled(names, labels)),
         accuracy=subsets["accuracy"].map(pct),
         vs=(subsets["accuracy"] - best_single).map(lambda v: f"{100 * v:+.1f} pts"),
-        submitted=(subsets["members"] == chosen).map({True: "yes", False: ""}).to_numpy(),
+        submitted=subsets["members"].map(lambda joined: "yes" if frozenset(joined.split(" + ")) == chosen
+                                         else "").to_numpy(),
     ).rename(columns={"members": "runs averaged", "accuracy": "validation accuracy",
                       "vs": "vs best single run"})[
         ["runs averaged", "validation accuracy", "vs best single run", "submitted"]]
+
+
+def same_runs(joined: str, members: Sequence[str]) -> bool:
+    """Whether a subset_accuracies row's members ("a + b") are these runs, in any order."""
+    return frozenset(joined.split(" + ")) == frozenset(members)
 
 
 def best_subset(subsets) -> list[str]:

@@ -52,25 +52,9 @@ def settings_sentence(settings: AscentSettings) -> str:
         "0..255 under their kernels, deeper ones contrast-stretched.")
 
 
-def agreement_words(p: dict) -> str:
-    """'0.87 (other kernels 0.07)', or n/a for a layer not on the pixels."""
-    if p["median_agreement"] is None:
-        return "n/a (not the first layer)"
-    return f"{cosine(p['median_agreement'])} (other kernels {cosine(p['other_kernel_agreement'])})"
-
-
 def cosine(value: float | None) -> str:
     """A cosine to two decimals, with no '-0.00' for a value that rounds to zero."""
     return fmt(None if value is None else round(value, 2) + 0.0, ".2f")
-
-
-def of_filters(count, p: dict, none: str = "n/a") -> str:
-    """'3 of 32' (of the layer's shown filters), or `none` when the count does not apply."""
-    return none if count is None else f"{count} of {p['filters']}"
-
-
-def selectivity_words(p: dict) -> str:
-    return "n/a" if p["mean_selectivity"] is None else pct(p["mean_selectivity"], 0)
 
 
 def kernel_words(p: dict) -> str:
@@ -107,7 +91,7 @@ def pattern_sentences(layer: str, p: dict, reference_faces: int) -> list[str]:
                    f"contrast (edges, lines, spots) whatever the brightness (median DC share "
                    f"{p['median_dc_share']:.2f}).")
     if p["oriented"] is not None:
-        which = (f"{p['oriented']} of the {p['filters']} patterns are oriented, most often "
+        which = (f"{p['oriented']} of the {p['filters']} patterns {'is' if p['oriented'] == 1 else 'are'} oriented, most often "
                  f"{p['common_orientation']} ({p['common_orientation_filters']} of them)"
                  if p["common_orientation"] else f"none of the {p['filters']} patterns is oriented")
         out.append(f"  {which}; the strongest orientation holds {pct(p['mean_selectivity'], 0)} "
@@ -145,7 +129,10 @@ def pattern_windows(p: dict) -> np.ndarray:
 
 def response_titles(p: dict) -> list[str]:
     """Each filter's number above its response on the starting noise -> after the ascent."""
-    return [f"{i}\n{s:.1f}\u2192{f:.1f}" for i, s, f in zip(p["chosen"], p["start"], p["final"])]
+    def one(v: float) -> str:  # no "-0.0" for a response that rounds to zero
+        return f"{v:.1f}".replace("-0.0", "0.0") if abs(v) < 0.05 else f"{v:.1f}"
+
+    return [f"{i}\n{one(s)}\u2192{one(f)}" for i, s, f in zip(p["chosen"], p["start"], p["final"])]
 
 
 def pattern_grid(p: dict, steps: int) -> Figure:

@@ -336,7 +336,7 @@ def sanity_figure(images, trained: dict, randomized: dict, rows: int = SANITY_RO
                   cell_size: float = 0.78) -> Figure:
     """The first `rows` faces: the face, then per method its map by the trained CNN and by the
     same network with random weights (sanity_summary's maps). 8-point titles; with the default
-    `cell_size` the face and three methods take 5.5 inches, the printed page's width."""
+    `cell_size` the face and three methods take 5.5 inches, within the printed width (plotting.PRINT_WIDTH)."""
     x = as_batch(images)[..., 0][:rows]
     fig = Figure(figsize=(cell_size * (1 + 2 * len(trained)), cell_size * len(x) + 0.75),
                  layout="constrained")
@@ -490,7 +490,7 @@ def focus_sentences(s: dict) -> str:
         inherited = [f"{REGION_WORDS[r]} {number(s['methods'][m]['random_density'][r]['mean'])}x by {METHODS[m]}"
                      for r in focus for m in answer
                      if (s["methods"][m].get("random_density") or {}).get(r)
-                     and s["methods"][m]["random_density"][r]["mean"] > 1]
+                     and s["methods"][m]["random_density"][r]["low"] > 1]
         if inherited:
             head += (f" The same network with random weights already gives {join_words(inherited)}: "
                      "part of this focus comes from the architecture and the faces' layout, not from "

@@ -120,8 +120,8 @@ def results_caption(s: dict) -> str:
              f"{s['test_images']:,} test images. " if len(s["pools"]) > 1 else "")
     return (f"**Validation accuracy** ({s['validation_faces']:,} faces) of the baseline and of the "
             f"model after {plural(s['rounds'], 'self-training round')}. " + pools
-            + "The change's interval is Agresti and Min's for paired proportions: it has a width "
-            "even when no face changes, since a few hundred faces cannot rule out a small difference.")
+            + "The change's interval is Agresti and Min's for paired proportions, which adds half a "
+            "face to each cell of the paired table: it has a width even when no face changes.")
 
 
 def accuracy_table(s: dict) -> pd.DataFrame:
@@ -187,13 +187,15 @@ def experiment_sentences(s: dict) -> str:
         largest = overall["largest"]
         where = (f"{pct(largest['fraction'], 0)} labeled"
                  + (f", {POOL_LABELS[largest['pool']]} pool" if len(s["pools"]) > 1 else ""))
-        counts = (f"none of the {overall['models']} self-trained models differs significantly from its "
-                  f"baseline (exact McNemar test, {ALPHA:.0%} level)"
-                  if not overall["better"] and not overall["worse"] else
-                  f"of {overall['models']} self-trained models, {overall['better']} are significantly "
-                  f"better and {overall['worse']} significantly worse than their baseline (exact "
-                  f"McNemar test, {ALPHA:.0%} level); the other {overall['unclear']} are not "
-                  "significantly different")
+        test = f"exact McNemar test, {ALPHA:.0%} level"
+        counts = (f"the self-trained model does not differ significantly from its baseline ({test})"
+                  if overall["models"] == 1 and not overall["better"] and not overall["worse"] else
+                  f"none of the {overall['models']} self-trained models differs significantly from its "
+                  f"baseline ({test})" if not overall["better"] and not overall["worse"] else
+                  f"of {plural(overall['models'], 'self-trained model')}, {overall['better']} "
+                  f"{'is' if overall['better'] == 1 else 'are'} significantly better and "
+                  f"{overall['worse']} significantly worse than their baseline ({test}); the other "
+                  f"{overall['unclear']} {'is' if overall['unclear'] == 1 else 'are'} not significantly different")
         lines.append(f"- **Overall**: {counts}. The largest change is "
                      f"{100 * largest['change']:+.1f} points ({where}).")
         lines.append(
