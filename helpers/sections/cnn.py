@@ -81,7 +81,7 @@ def stage_table(model) -> pd.DataFrame:
 
 def architecture_figure(model, per_row: int = 5, title: str | None = None) -> Figure:
     """The model as a chain of boxes, one per stage, wrapped into rows of `per_row`, an arrow
-    from each box to the next. Drawn at its print size (at most 5.6 inches wide, within the PDF.s
+    from each box to the next. Drawn at its print size (at most 5.6 inches wide, within the PDF's
     figure width) with 8-point box text."""
     groups = stages(model)
     rows = [groups[i:i + per_row] for i in range(0, len(groups), per_row)]
