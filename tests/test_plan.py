@@ -288,3 +288,14 @@ def test_an_unknown_run_name_suggests_only_runs_make_train_can_train(fake_plan, 
     assert pipeline_plan.main(["--profile", "smoke", "--train", "nonexistent"]) == 2
     err = capsys.readouterr().err.strip()
     assert "trains some of cnn, dnn (" in err and "semi_10_round1" not in err.split("(")[0]
+
+
+def test_a_named_retrain_leaves_the_other_runs_reused(params, monkeypatch):
+    """`make train RUNS=cnn RETRAIN=1`: cnn trains from scratch, every other saved run stays reused
+    (the plan once showed all of them as training)."""
+    import helpers.modeling.store as store
+
+    monkeypatch.setattr(store, "run_status", lambda run_dir, fingerprint: ("reuse", 2))
+    plan = by_name(registry.report_plan({**params, "retrain": ["cnn"]}, make_inputs()))
+    assert plan["cnn"].status == "train"
+    assert {r.status for name, r in plan.items() if name != "cnn" and r.train is not None} == {"reuse"}
