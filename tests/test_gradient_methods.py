@@ -844,6 +844,8 @@ def test_adversarial_figure():
     assert fig.axes[4].get_title() == "1 step\n\u00b11 grey level"
     assert fig.axes[0].get_title() == f"true {CLASS_NAMES[3]}\n{CLASS_NAMES[3]} 90%"
     assert fig.axes[2].get_title() == f"adversarial\n{CLASS_NAMES[5]} 60%"
+    kept = sections_adversarial.adversarial_figure(originals[:1], [3], [attack(flipped=False, new=3)], 1.0)
+    assert kept.axes[2].get_title().startswith("not flipped\n")          # ran out of steps
     assert "steps of 1 grey level)" in fig._suptitle.get_text()
     assert "amplified" not in fig._suptitle.get_text()
 

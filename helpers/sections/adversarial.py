@@ -50,8 +50,9 @@ def adversarial_figure(originals, labels, attacks, step_size: float) -> Figure:
                           + (f"\u00b1{plural(a.max_abs_change, 'grey level')}" if a.max_abs_change
                              else "no change"), fontsize=8)
         axes[2].imshow(a.image, cmap="gray", vmin=0, vmax=255)
-        axes[2].set_title(f"adversarial\n{CLASS_NAMES[a.new_class]} {pct(a.new_probability, 0)}",
-                          fontsize=8)
+        # an attack that ran out of steps leaves the class as it was: say so
+        axes[2].set_title(f"{'adversarial' if a.flipped else 'not flipped'}\n{CLASS_NAMES[a.new_class]} "
+                          f"{pct(a.new_probability, 0)}", fontsize=8)
         for ax in axes:
             ax.set_xticks([])
             ax.set_yticks([])
