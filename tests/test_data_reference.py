@@ -337,13 +337,10 @@ def test_a_perturbed_shuffled_copy_of_the_shipped_data_reuses_the_shipped_runs(f
     args = (fer2013_dir, params["val_fraction"], params["seed"], params["max_train_rows"])
     as_shipped = {r.name: r.status for r in report_plan(models, load_inputs(*args),
                                                          load_inputs(*args, hist_eq=True))}
-    # Not yet covered (README, "What is guaranteed"): a self-training baseline's identity
-    # includes a sample of its labelled rows' pixels, so on such a copy its shipped run is kept
-    # ("shipped": never replaced unasked) rather than reused.
-    baselines = {name for name in plan if name.startswith("semi_") and name.endswith("_round0")}
-    assert {plan[name] for name in baselines} <= {"shipped"}
-    assert {k: v for k, v in plan.items() if k not in baselines} == \
-        {k: v for k, v in as_shipped.items() if k not in baselines}
+    # The self-training baselines too: a run on a subset is named by its dataset rows, not their
+    # pixels (Inputs.rows_sha), so the copy's subset is the shipped run's.
+    assert plan == as_shipped
+    assert all(plan[name] == "reuse" for name in plan if name.endswith("_round0"))
     assert {name for name, status in plan.items() if status == "reuse"} >= {"hist_eq", "ablation_none"}
     line = data_line(inputs, "copy")
     assert line.startswith("copy: the same 28,709 FER2013 training faces as the shipped runs")

@@ -1011,3 +1011,61 @@ def test_experiment_sentences():
     nothing = s | {"over_represented": {}, "all_labels_reference": None}
     text = sections_semi.experiment_sentences(nothing)
     assert "over-represented" not in text and "below the main CNN" not in text
+
+
+def test_rows_name_a_subset_and_its_pool_whatever_their_pixels(tmp_path):
+    """A subset's identity and its pool's stored predictions follow its dataset rows, so another
+    copy of the same faces (pixels a grey level apart) finds the shipped run and its pool file."""
+    from types import SimpleNamespace
+
+    from helpers.analysis.semi import RowsArray, rows_of, with_rows
+
+    x = np.arange(24, dtype=np.float32).reshape(6, 2, 2)
+    tagged = with_rows(x[[1, 4]], [1, 4])
+    assert isinstance(tagged, RowsArray) and rows_of(tagged).tolist() == [1, 4]
+    assert rows_of(tagged[:1]) is None and rows_of(x) is None           # slicing drops the rows
+    with pytest.raises(ValueError, match="2 row indices for 3 rows"):
+        with_rows(x[:3], [0, 1])
+    inputs = SimpleNamespace(train_digest="abc", test_digest="t", y_train=np.zeros(6))
+    from helpers.experiments.inputs import Inputs
+    sha = Inputs.rows_sha(inputs, [1, 4], [0, 3])
+    assert sha == Inputs.rows_sha(inputs, np.array([1, 4]), np.array([0, 3]))
+    assert sha != Inputs.rows_sha(inputs, [1, 5], [0, 3]) and sha != Inputs.rows_sha(inputs, [1, 4], [0, 2])
+    assert sha != Inputs.rows_sha(SimpleNamespace(**{**vars(inputs), "train_digest": "abd"}), [1, 4], [0, 3])
+    # the pool file of a run: one key for the same rows, whatever the pixels
+    calls = []
+    run = SimpleNamespace(name="base", run_dir=tmp_path)
+
+    def predict(run, pool):
+        calls.append(len(pool))
+        return np.full((len(pool), 7), 1 / 7)
+
+    PoolPredictor(predict, on_disk=True)(run, with_rows(x[[2, 3]], [2, 3]))
+    PoolPredictor(predict, on_disk=True)(run, with_rows(x[[2, 3]] + 1, [2, 3]))   # another copy
+    assert calls == [2] and len(list(tmp_path.glob("pool_*.npy"))) == 1
+
+
+def test_self_training_passes_the_rows_of_every_training_set():
+    """The baseline trains on the labelled rows, a student on them and its pseudo-labelled pool
+    rows (the test rows after the training rows), each tagged with those dataset rows."""
+    from helpers.analysis.semi import rows_of
+
+    x = np.arange(10, dtype=np.float32).reshape(10, 1, 1, 1)
+    y = np.array([0, 1] * 5)
+    seen = []
+
+    def train(name, x_train, y_train, labeled_rows):
+        seen.append((name, rows_of(x_train).tolist()))
+        return SimpleNamespace(name=name, metrics={"val_accuracy": 0.5, "epochs_run": 1, "seconds_per_epoch": 1.0})
+
+    def predict(run, pool):
+        return np.eye(7)[np.zeros(len(pool), dtype=int)]              # all class 0, fully sure
+
+    extra = np.full((2, 1, 1, 1), 99.0, dtype=np.float32)
+    self_training_experiment(train, predict, x, y, [0.4], seed=0, threshold=0.5, rounds=1, extra_pool=extra)
+    base = dict(seen)["semi_40_round0"]
+    labeled, unlabeled = labeled_split(y, 0.4, 0)
+    assert base == labeled.tolist()
+    student = dict(seen)["semi_40_test_round1"]
+    assert student[:len(labeled)] == labeled.tolist() and set(student[len(labeled):]) <= set(unlabeled.tolist()) | {10, 11}
+    assert {10, 11} & set(student)                                     # test rows follow the training rows

@@ -251,6 +251,7 @@ def self_training(train_fn: Callable[[np.ndarray, np.ndarray, int], Any],
     confidence accepted) and, when the truth is known, per_class_correct. ``evaluate_fn(handle, round)`` may add keys (e.g. the
     validation accuracy) to each round's report.
     """
+    rows = [rows_of(x) for x in (x_labeled, x_unlabeled, extra_unlabeled)]  # before asarray drops them
     x_labeled, y_labeled = np.asarray(x_labeled), np.asarray(y_labeled, dtype=np.int64)
     x_unlabeled = np.asarray(x_unlabeled)
     if len(x_labeled) != len(y_labeled):
@@ -276,7 +277,11 @@ def self_training(train_fn: Callable[[np.ndarray, np.ndarray, int], Any],
             report.update(evaluate_fn(handle, round_index) or {})
         return report
 
-    handle = train_fn(x_labeled, y_labeled, 0)
+    known = rows[0] is not None and rows[1] is not None and (n_extra == 0 or rows[2] is not None)
+    pool_rows = (np.concatenate([rows[1]] + ([rows[2]] if n_extra else [])) if known else None)
+    if known:
+        pool = with_rows(pool, pool_rows)
+    handle = train_fn(with_rows(x_labeled, rows[0]) if known else x_labeled, y_labeled, 0)
     empty = np.zeros(0, np.int64)
     report = pseudo_label_report(empty, empty, pool_truth, len(pool), num_classes)
     reports = [finish({"round": 0, "labeled_rows": len(y_labeled), "pseudo_rows": 0,
@@ -293,6 +298,8 @@ def self_training(train_fn: Callable[[np.ndarray, np.ndarray, int], Any],
             report["per_class_correct"] = per_class_correct(indices, labels, pool_truth, num_classes)
         x_train = np.concatenate([x_labeled, pool[indices].astype(x_labeled.dtype, copy=False)])
         y_train = np.concatenate([y_labeled, labels])
+        if known:
+            x_train = with_rows(x_train, np.concatenate([rows[0], pool_rows[indices]]))
         handle = train_fn(x_train, y_train, round_index)
         from_unlabeled = int((indices < n_unlabeled).sum())
         reports.append(finish({
@@ -307,6 +314,31 @@ POOL_KEYS = {"train": "self_training", "train+test": "self_training_with_test"}
 """results.json key of each pool's self-trained model."""
 
 
+class RowsArray(np.ndarray):
+    """Rows of the dataset that know which rows they are (`rows`: indices into the training rows,
+    then the test rows after them). A run trained on them, and a pool predicted once, are then
+    told apart by those rows rather than by their pixels, so another copy of the same faces, a
+    grey level apart and lined up with the shipped order (helpers.data.signature), has the same
+    identity. Slicing drops `rows`."""
+
+    rows = None
+
+
+def with_rows(x, rows) -> RowsArray:
+    """`x` (its rows in order) labelled with the dataset rows it holds."""
+    rows = np.asarray(rows, dtype=np.int64).reshape(-1)
+    if len(rows) != len(x):
+        raise ValueError(f"{len(rows)} row indices for {len(x)} rows")
+    out = np.asarray(x).view(RowsArray)
+    out.rows = rows
+    return out
+
+
+def rows_of(x) -> np.ndarray | None:
+    """The dataset rows `x` holds (with_rows), or None."""
+    return getattr(x, "rows", None)
+
+
 class PoolPredictor:
     """``predict(run, x)``, computed once per run (told apart by ``run.name``) and cached.
 
@@ -316,8 +348,9 @@ class PoolPredictor:
     cached rows without predicting again. A call with a longer pool predicts it afresh.
 
     With ``on_disk=True`` the predictions are also kept in the run's folder
-    (``pool_<digest of x>.npy``, float16), so a run shipped without its weights still serves
-    the pool it was used on.
+    (``pool_<digest>.npy``, float16; the digest of the pool's dataset rows when it knows them,
+    with_rows, else of its pixels), so a run shipped without its weights still serves the pool
+    it was used on, in another copy of the same faces too.
     """
 
     def __init__(self, predict: Callable[[Any, np.ndarray], np.ndarray], on_disk: bool = False):
@@ -336,7 +369,10 @@ class PoolPredictor:
             return self.predict(run, x)
         import hashlib
 
-        digest = hashlib.sha256(np.ascontiguousarray(x).tobytes()).hexdigest()[:16]
+        rows = rows_of(x)
+        content = (b"rows" + np.ascontiguousarray(rows, dtype=np.int64).tobytes() if rows is not None
+                   else np.ascontiguousarray(x).tobytes())
+        digest = hashlib.sha256(content).hexdigest()[:16]
         path = Path(run.run_dir) / f"pool_{digest}.npy"
         if path.exists():
             return np.load(path).astype(np.float32)
@@ -416,14 +452,15 @@ def self_training_experiment(train: Callable[..., Any], predict: Callable[[Any, 
     x_train, y_train = np.asarray(x_train), np.asarray(y_train)
     pools = {"train": None}
     if extra_pool is not None and len(extra_pool):
-        pools = {"train+test": extra_pool, **pools}  # the larger pool first: its predictions are reused
+        # the larger pool first: its predictions are reused; its rows follow the training rows
+        pools = {"train+test": with_rows(extra_pool, len(x_train) + np.arange(len(extra_pool))), **pools}
     baselines: dict[int, Any] = {}
     experiment = {}
     for fraction in fractions:
         tag = round(100 * fraction)
         labeled, unlabeled = labeled_split(y_train, fraction, seed)
-        x_lab, y_lab = x_train[labeled], y_train[labeled]
-        x_unl, y_unl = x_train[unlabeled], y_train[unlabeled]
+        x_lab, y_lab = with_rows(x_train[labeled], labeled), y_train[labeled]
+        x_unl, y_unl = with_rows(x_train[unlabeled], unlabeled), y_train[unlabeled]
         pool_runs = {}
         for pool, extra in pools.items():
             runs: dict[int, Any] = {}

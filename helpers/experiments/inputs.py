@@ -32,6 +32,21 @@ class Inputs(Splits):
         sha = labels_digest(x_train, y_train)
         return self.labels_shas.get(sha, sha)
 
+    def rows_sha(self, rows, y_train) -> str:
+        """The identity of a run trained on these dataset rows (indices into the training rows,
+        then the test rows after them) with these labels: the data's digests, the rows and the
+        labels, not their pixels, so that another copy of the same faces lined up with the
+        shipped order (load_inputs) names the same training set."""
+        import hashlib
+
+        rows = np.ascontiguousarray(rows, dtype=np.int64)
+        digest = hashlib.sha256(b"rows:" + self.train_digest.encode())
+        if len(rows) and rows.max() >= len(self.y_train):
+            digest.update(b":test:" + str(self.test_digest).encode())
+        digest.update(rows.tobytes())
+        digest.update(np.ascontiguousarray(y_train, dtype=np.int64).tobytes())
+        return digest.hexdigest()[:16]
+
     def training_data(self, x_train=None, y_train=None, with_test: bool = True) -> TrainingData:
         """What the training engine needs: these rows (or `x_train`/`y_train` instead), the
         shared validation split, the test images unless `with_test` is False, and the digests."""
@@ -117,6 +132,7 @@ def train_cnn(name: str, inputs: Inputs, cnn: dict, training: dict, models_dir,
     x_train = inputs.x_train if x_train is None else x_train
     y_train = inputs.y_train if y_train is None else y_train
     config = cnn_run_config(inputs, cnn, training, augmentation, normalize, x_train, y_train)
+    x_train = np.asarray(x_train)  # the rows' identity is in the config (a plain array trains)
     normalization, seed = config["normalization"], training.get("seed", 42)
     return fit_or_load(
         name, lambda: build_cnn(**cnn, normalization=normalization, augmentation=augmentation,
@@ -128,14 +144,18 @@ def train_cnn(name: str, inputs: Inputs, cnn: dict, training: dict, models_dir,
 
 def cnn_run_config(inputs: Inputs, cnn: dict, training: dict, augmentation: dict | None,
                    normalize: bool = True, x_train=None, y_train=None) -> dict:
-    """Everything that defines a CNN run (its fingerprint, with the training data's identity)."""
+    """Everything that defines a CNN run (its fingerprint, with the training data's identity:
+    the dataset rows of x_train when it knows them, helpers.analysis.semi.with_rows, else a
+    digest of its pixels and labels)."""
     x_train = inputs.x_train if x_train is None else x_train
     y_train = inputs.y_train if y_train is None else y_train
+    rows = getattr(x_train, "rows", None)
     return {
         "model": "cnn", "cnn": cnn, "training": training, "augmentation": augmentation,
         "normalization": inputs.normalization if normalize else None,
         "data": inputs.data_settings, "train_rows": int(len(y_train)),
-        "train_labels_sha": inputs.labels_sha(x_train, y_train),
+        "train_labels_sha": (inputs.rows_sha(rows, y_train) if rows is not None
+                             else inputs.labels_sha(x_train, y_train)),
     }
 
 

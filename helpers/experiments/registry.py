@@ -289,8 +289,11 @@ def report_plan(params: dict, inputs, eq_inputs=None) -> list[PlannedRun]:
         elif experiment.pool is not None:
             plan.append(_student_entry(experiment, inputs, params))
         elif experiment.fraction is not None:
+            from helpers.analysis.semi import with_rows
+
             labeled, _ = labeled_split(inputs.y_train, experiment.fraction, params["seed"])
-            plan.append(_cnn_entry(experiment, inputs, params, x_train=inputs.x_train[labeled],
+            plan.append(_cnn_entry(experiment, inputs, params,
+                                   x_train=with_rows(inputs.x_train[labeled], labeled),
                                    y_train=inputs.y_train[labeled], with_test=False))
         else:
             plan.append(_cnn_entry(experiment, inputs, params))
