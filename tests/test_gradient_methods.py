@@ -776,6 +776,8 @@ def test_saliency_figures_split_by_class(cnn, images):
     assert [len(f.axes) for f in figures] == [4 * 5, 2 * 5]     # 5 rows per face
     assert figures[0]._suptitle.get_text() == "Tiny: explanations of the predicted class (1/2)"
     assert figures[1].axes[0].get_title().startswith("true " + CLASS_NAMES[6])
+    with pytest.raises(ValueError, match="saliency_per_class is 8: at most 7 faces fit across the page"):
+        sections_saliency.saliency_figures(x, maps, labels, "Tiny", per_class=8)
     single = sections_saliency.saliency_figures(x, maps, labels, "Tiny", per_class=1)
     assert len(single) == 1
     assert single[0]._suptitle.get_text() == "Tiny: explanations of the predicted class"

@@ -260,7 +260,9 @@ def saliency_figures():
     trained = {k: v for k, v in explanation_maps(3).items() if k in ("saliency", "smoothgrad", "gradcam")}
     from helpers.sections.weak_model import side_by_side_figure
 
+    one = np.arange(7)  # the full profile's saliency_per_class 1: seven faces, the widest figure
     return [*split_figures(x, maps, y, "Main CNN", 2, 0.25),
+            *split_figures(x[:7], {k: v[:7] for k, v in maps.items()}, one, "Main CNN", 1, 0.25),
             side_by_side_figure(x, maps, explanation_maps(len(y)), y),
             region_figure(mean * 255, mean, mean, 1000, region_area()),
             sanity_figure(x[:3], trained, trained)]

@@ -59,6 +59,7 @@ MASK_METHOD = "gradcam"  # the map whose most salient pixels the masked faces ke
 # Model randomization: a method whose maps keep at least this mean rank correlation with the
 # maps of the same network with random weights "barely changes" and fails the check.
 SANITY_MAX_CORRELATION = 0.5
+MAX_FACES_ACROSS = 7  # faces (columns) of one explanation figure at the page's width
 SANITY_ROWS = 2  # faces in the randomization figure
 MIN_CLASS_FACES = 10  # classes with fewer sampled faces are left out of the per-class comparison
 REGION_WORDS = {"eyes": "the eyes", "mouth": "the mouth", "rest": "the rest of the image"}
@@ -186,9 +187,12 @@ def saliency_figures(images, maps: dict, labels, title: str, per_class: int,
                      keep: float = 0.25) -> list[Figure]:
     """saliency_figure for faces chosen `per_class` per class, split by class into figures of
     at most 7 faces (columns) so that each fits the page's width; `title` opens each suptitle."""
+    if per_class > MAX_FACES_ACROSS:
+        raise ValueError(f"saliency_per_class is {per_class}: at most {MAX_FACES_ACROSS} faces fit "
+                         "across the page")
     labels = np.asarray(labels)
     classes = [c for c in range(len(CLASS_NAMES)) if (labels == c).any()]
-    per_figure = max(1, 7 // per_class)
+    per_figure = max(1, MAX_FACES_ACROSS // per_class)
     groups = [classes[i:i + per_figure] for i in range(0, len(classes), per_figure)]
     figures = []
     for part, group in enumerate(groups, 1):
