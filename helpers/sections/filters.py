@@ -129,8 +129,8 @@ def pattern_windows(p: dict) -> np.ndarray:
 
 def response_titles(p: dict) -> list[str]:
     """Each filter's number above its response on the starting noise -> after the ascent."""
-    def one(v: float) -> str:  # no "-0.0" for a response that rounds to zero
-        return f"{v:.1f}".replace("-0.0", "0.0") if abs(v) < 0.05 else f"{v:.1f}"
+    def one(v: float) -> str:  # a response that rounds to zero prints without a minus sign
+        return f"{round(float(v), 1) or 0:.1f}"
 
     return [f"{i}\n{one(s)}\u2192{one(f)}" for i, s, f in zip(p["chosen"], p["start"], p["final"])]
 
