@@ -149,7 +149,9 @@ def cnn_run_config(inputs: Inputs, cnn: dict, training: dict, augmentation: dict
     digest of its pixels and labels)."""
     x_train = inputs.x_train if x_train is None else x_train
     y_train = inputs.y_train if y_train is None else y_train
-    rows = getattr(x_train, "rows", None)
+    from helpers.analysis.semi import rows_of
+
+    rows = rows_of(x_train)
     return {
         "model": "cnn", "cnn": cnn, "training": training, "augmentation": augmentation,
         "normalization": inputs.normalization if normalize else None,

@@ -133,13 +133,11 @@ def subsets_table(subsets, members: Sequence[str], labels: dict[str, str] | None
     from helpers.core.words import pct
 
     best_single = subsets.loc[subsets["size"] == 1, "accuracy"].max()
-    chosen = frozenset(members)
     return subsets.assign(
         members=subsets["members"].map(lambda names: labeled(names, labels)),
         accuracy=subsets["accuracy"].map(pct),
         vs=(subsets["accuracy"] - best_single).map(lambda v: f"{100 * v:+.1f} pts"),
-        submitted=subsets["members"].map(lambda joined: "yes" if frozenset(joined.split(" + ")) == chosen
-                                         else "").to_numpy(),
+        submitted=subsets["members"].map(lambda joined: "yes" if same_runs(joined, members) else "").to_numpy(),
     ).rename(columns={"members": "runs averaged", "accuracy": "validation accuracy",
                       "vs": "vs best single run"})[
         ["runs averaged", "validation accuracy", "vs best single run", "submitted"]]
