@@ -784,7 +784,7 @@ def test_ensemble_summary_and_sentences():
     text = sections_ensemble.ensemble_sentences(s, ("cnn + hist_eq", 0.75), 3)
     assert text.startswith("- Compared with the best single run (cnn), the average of 2 CNNs ")
     assert "the members' mean is 75.0%" in text
-    assert ("- The ensemble averages cnn + hist_eq, the best of 3 subsets on validation; chosen on "
+    assert ("- The submitted ensemble is the best of 3 subsets on validation; chosen on "
             "these same faces, its validation accuracy is slightly optimistic.") in text
     other = sections_ensemble.ensemble_sentences(s, ("cnn", 0.8), 3)
     assert ("- The best of 3 subsets on validation is cnn (80.0%); the ensemble averages the runs "

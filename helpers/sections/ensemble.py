@@ -97,9 +97,8 @@ def ensemble_sentences(s: dict, top_subset: tuple[str, float], subset_count: int
         f"- Compared with the best single run ({labeled([s['single']], labels)}), the average of "
         f"{plural(len(s['names']), 'CNN')} {change_words(s['single_acc'], s['accuracy'], *s['paired'])}; "
         f"the members' mean is {pct(float(np.mean(s['member_acc'])))}.",
-        (f"- The ensemble averages {labeled(s['names'], labels)}, the best of "
-         f"{plural(subset_count, 'subset')} on validation; chosen on these same faces, its validation "
-         "accuracy is slightly optimistic." if round(s["accuracy"], 6) >= round(top_subset[1], 6) else
+        (f"- The submitted ensemble is the best of {plural(subset_count, 'subset')} on validation; "
+         "chosen on these same faces, its validation accuracy is slightly optimistic." if round(s["accuracy"], 6) >= round(top_subset[1], 6) else
          f"- The best of {plural(subset_count, 'subset')} on validation is {labeled(top_subset[0], labels)} "
          f"({pct(top_subset[1])}); the ensemble averages the runs the settings name "
          f"({labeled(s['names'], labels)})."),
