@@ -48,8 +48,9 @@ def start_lab(port: int) -> subprocess.Popen:
 
 
 def open_notebook(page, port: int, name: str) -> None:
-    page.goto(f"http://localhost:{port}/lab/tree/notebooks/{name}.ipynb?token={TOKEN}")
-    page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=60_000)
+    # ?reset: a fresh workspace, so the notebooks opened before are not restored beside it
+    page.goto(f"http://localhost:{port}/lab/tree/notebooks/{name}.ipynb?reset&token={TOKEN}")
+    page.wait_for_selector(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell", timeout=60_000)
     wait_idle(page, 120)
 
 
@@ -150,7 +151,7 @@ def main() -> None:
             browser.close()
     finally:
         lab.terminate()
-        subprocess.run(["pkill", "-f", f"--port {args.port}"], check=False)
+        subprocess.run(["pkill", "-f", "--", f"--port {args.port}"], check=False)
     after = subprocess.run(["git", "status", "--porcelain", "report", "notebooks", "models"], cwd=ROOT,
                            capture_output=True, text=True).stdout
     print("git status of report/, notebooks/, models/ before:", before or "clean", "after:", after or "clean")
