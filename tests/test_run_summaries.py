@@ -154,7 +154,7 @@ def test_cnn_summary_and_sentences():
     assert sections_cnn.architecture_sentences(s) == (
         "**1,234,567 parameters** in total (1,230,000 trainable; the rest are batch-normalization "
         "statistics). 2 convolution stages of 2 conv layers with 32, 64 filters halve the image, stage by "
-        "stage, down to 4608 features before the dense layer(s) of 256 units.")
+        "stage, down to 4608 features before 1 dense layer of 256 units.")
     text = sections_cnn.training_sentence(s)
     assert "trained for 58 epochs on the CPU (2 cores) with the tensorflow backend; the checkpoint" in text
     assert " s per epoch" not in text          # speed: the DNN section's timing, one machine for both
@@ -411,3 +411,7 @@ def test_training_table_in_words():
     assert table["augmentation"] == "random horizontal flips, random 44x44 crops"
     assert table["optimizer"] == "SGD (Nesterov momentum 0.9)"
     assert table["histogram equalization"] == "no" and "checkpoints" not in table.index
+    assert table["learning rate"] == "0.01, cosine schedule, 0 warm-up epochs"
+    config["training"]["warmup_epochs"] = 1
+    assert sections_cnn.training_table(config, inputs).set_index("setting")["value"]["learning rate"] \
+        == "0.01, cosine schedule, 1 warm-up epoch"

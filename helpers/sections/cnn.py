@@ -139,7 +139,7 @@ def training_table(run_config: dict, inputs) -> pd.DataFrame:
         ("augmentation", augmentation_words(augmentation)),
         ("optimizer", optimizer_words(training)),
         ("learning rate", f"{training['learning_rate']:g}, {training.get('schedule', 'cosine')} schedule, "
-         f"{training.get('warmup_epochs', 0)} warm-up epochs"),
+         f"{plural(training.get('warmup_epochs', 0), 'warm-up epoch')}"),
         ("weight decay", f"{training.get('weight_decay', 0):g}"),
         ("label smoothing", f"{training.get('label_smoothing', 0):g}"),
         ("epochs / batch size", f"{training['epochs']} / {training['batch_size']}"),
@@ -218,8 +218,8 @@ def architecture_sentences(s: dict) -> str:
     return (f"**{s['params']:,} parameters** in total ({s['trainable_params']:,} trainable; the rest "
             f"are batch-normalization statistics). {len(cnn['filters'])} convolution stages of "
             f"{plural(cnn['convs_per_block'], 'conv layer')} with {', '.join(map(str, cnn['filters']))} filters "
-            f"halve the image, stage by stage, down to {s['flatten_features']} features before the dense layer(s) "
-            f"of {', '.join(map(str, cnn['dense_units']))} units.")
+            f"halve the image, stage by stage, down to {s['flatten_features']} features before "
+            f"{plural(len(cnn['dense_units']), 'dense layer')} of {', '.join(map(str, cnn['dense_units']))} units.")
 
 
 def training_sentence(s: dict) -> str:
