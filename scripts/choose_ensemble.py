@@ -21,12 +21,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import numpy as np  # noqa: E402
-
 from helpers.analysis.ensembles import subset_accuracies  # noqa: E402
 from helpers.core.config import load_profile  # noqa: E402
 from helpers.experiments.inputs import load_inputs  # noqa: E402
-from helpers.sections.ensemble import best_subset  # noqa: E402
+from helpers.sections.ensemble import best_subset, load_members  # noqa: E402
 
 PROFILE = ROOT / "profiles" / "full.yaml"
 NOTEBOOK = ROOT / "notebooks" / "09_ensemble.ipynb"
@@ -61,8 +59,8 @@ def main() -> int:
     params = load_profile("full")
     inputs = load_inputs(args.data_dir, params["val_fraction"], params["seed"], params["max_train_rows"])
     candidates = params["ensemble_candidates"]
-    probas = [np.load(ROOT / params["models_dir"] / name / "val_proba.npy") for name in candidates]
-    subsets = subset_accuracies(candidates, probas, inputs.y_val)
+    runs = load_members(ROOT / params["models_dir"], candidates, len(inputs.y_val))  # as notebook 09
+    subsets = subset_accuracies(candidates, [run.val_proba for run in runs], inputs.y_val)
     print(subsets.assign(accuracy=(100 * subsets["accuracy"]).round(2)).to_string(index=False))
     best = best_subset(subsets)
     print(f"best: {' + '.join(best)} (profile: {' + '.join(params['ensemble_members'])})")
