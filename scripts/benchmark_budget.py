@@ -61,17 +61,11 @@ def train_entry(name: str, kind: str, changes: dict, profile: dict, inputs):
                      changes["dnn_dropout"], training, MODELS_DIR, profile["augmentation"])
 
 
-def shipped_epochs(run: str) -> int:
-    metrics_file = SHIPPED / run / "metrics.json"
-    return json.loads(metrics_file.read_text())["epochs_run"] if metrics_file.exists() else 0
-
-
 def rows(models_dirs: list[Path]) -> list[dict]:
     """One row per finished run: the shipped reference runs, then the entries."""
     found = []
     for label, run_dir, change in (
-            [("cnn (shipped)", SHIPPED / "cnn",
-              f"the full profile's main CNN, {shipped_epochs('cnn')} epochs"),
+            [("cnn (shipped)", SHIPPED / "cnn", "the full profile's main CNN, {epochs} epochs"),
              ("cnn_58 (shipped)", SHIPPED / "ablation_normalization_augmentation",
               "the same recipe at 58 epochs (question 4's variant (c))"),
              ("dnn (shipped)", SHIPPED / "dnn", "the full profile's DNN, no dropout")]
@@ -81,7 +75,8 @@ def rows(models_dirs: list[Path]) -> list[dict]:
         if metrics_file.exists() and all(r["recipe"] != label for r in found):
             m = json.loads(metrics_file.read_text())
             runtime = m["runtime"]
-            found.append({"recipe": label, "change": change, "epochs": m["epochs_run"],
+            found.append({"recipe": label, "change": change.format(epochs=m["epochs_run"]),
+                          "epochs": m["epochs_run"],
                           "images": m["train_images"], "val": m["val_accuracy"],
                           "val_plain": m["val_accuracy_no_tta"],
                           "train": m["final_train_accuracy"],
