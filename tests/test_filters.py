@@ -20,6 +20,7 @@ from helpers.core.config import CLASS_NAMES, IMAGE_SIZE
 from helpers.analysis.ascent import UnitGeometry, feature_maps, filter_patterns, unit_geometry
 from helpers.analysis.filters import ORIENTATIONS
 from helpers.modeling.models import RandomCrop, build_cnn
+from helpers.core import words
 
 SHAPE = (IMAGE_SIZE, IMAGE_SIZE, 1)
 
@@ -654,5 +655,5 @@ def test_pick_face(hand_cnn):
 
 
 def test_layer_words():
-    assert sections_filters.layer_words("block3_conv2") == "block 3, convolution 2"
-    assert sections_filters.layer_words("conv2d_7") == "a convolution layer"
+    assert words.layer_words("block3_conv2") == "block 3, convolution 2"
+    assert words.layer_words("conv2d_7") == "a convolution layer"

@@ -255,6 +255,91 @@ def test_grad_cam_matches_tf_keras_vis(cnn, images):
     np.testing.assert_allclose(cam, ref, atol=1e-4)
 
 
+def test_feature_grid_is_where_each_cell_looks():
+    """On a linear model with symmetric all-ones kernels, each interior cell's receptive field is
+    symmetric about its centre: the gradient-weighted centroid of a cell's inputs must be the
+    centre feature_grid gives, through a centre crop, 'same' and 'valid' convolutions, a
+    strided 'same' convolution and pooling."""
+    import tensorflow as tf
+
+    from helpers.modeling.models import RandomCrop
+
+    inputs = keras.Input(SHAPE)
+    x = RandomCrop(44, name="crop")(inputs)
+    x = layers.Conv2D(1, 3, padding="same", kernel_initializer="ones", name="same")(x)
+    x = layers.AveragePooling2D(2, name="pool")(x)                                # 22
+    x = layers.Conv2D(1, 3, strides=2, padding="same", kernel_initializer="ones", name="strided")(x)
+    x = layers.Conv2D(1, 3, padding="valid", kernel_initializer="ones", name="valid")(x)  # 9
+    model = keras.Model(inputs, x)
+    assert analysis_saliency.feature_grid(model, "crop") == (2.0, 1.0)
+    for name in ["same", "pool", "strided", "valid"]:
+        offset, stride = analysis_saliency.feature_grid(model, name)
+        sub = keras.Model(inputs, model.get_layer(name).output)
+        j = sub.output.shape[1] // 2
+        probe = keras.ops.convert_to_tensor(np.zeros((1, *SHAPE), np.float32))
+        with tf.GradientTape() as tape:
+            tape.watch(probe)
+            cell = sub(probe)[0, j, j, 0]
+        weight = tape.gradient(cell, probe).numpy()[0, :, :, 0]
+        rows = np.arange(IMAGE_SIZE)
+        centre = (weight.sum(axis=1) * rows).sum() / weight.sum()
+        assert centre == pytest.approx(offset + stride * j), name
+    with pytest.raises(ValueError, match="resizes"):
+        up = keras.Model(inputs, layers.UpSampling2D(name="up")(model.output))
+        analysis_saliency.feature_grid(up, "up")
+
+
+def test_place_cells_covers_each_cells_footprint_only():
+    """The full profile's CNN at block 4: 5x5 cells of stride 8 centred from pixel 5.5 cover
+    pixels 2..41; pixels the crop and block 3's 'valid' pooling leave out get 0."""
+    cells = np.arange(1, 26, dtype=np.float32).reshape(1, 5, 5)
+    placed = analysis_saliency.place_cells(cells, (48, 48), 5.5, 8.0)
+    covered = np.zeros(48, bool)
+    covered[2:42] = True
+    np.testing.assert_array_equal(placed[0] != 0, covered[:, None] & covered[None, :])
+    # each border cell's value reaches the edge of its 8-pixel footprint; centres interpolate
+    assert placed[0, 2, 2] == placed[0, 5, 5] == cells[0, 0, 0]
+    assert placed[0, 41, 41] == placed[0, 38, 38] == cells[0, 4, 4]
+    assert placed[0, 9, 5] == pytest.approx((cells[0, 0, 0] * 4.5 + cells[0, 1, 0] * 3.5) / 8)
+    # stride 1 at offset 0 is the identity
+    np.testing.assert_array_equal(analysis_saliency.place_cells(placed, (48, 48), 0.0, 1.0), placed)
+
+
+def test_grad_cam_cover_of_the_full_profiles_cnn():
+    keras.utils.set_random_seed(0)
+    model = build_cnn(filters=[2, 2, 2, 2], dense_units=[4], augmentation={"flip": True, "crop": 44})
+    assert analysis_saliency.grad_cam_cover(model) == {"cells": 5, "stride": 8.0, "first": 2, "last": 41}
+    assert analysis_saliency.grad_cam_cover(model, "block1_conv1") == {"cells": 44, "stride": 1.0,
+                                                                       "first": 2, "last": 45}
+
+
+def test_verb_agrees_with_its_count():
+    assert [words.verb(n, "is", "are") for n in (0, 1, 2)] == ["are", "is", "are"]
+    assert words.verb(1, "has", "have") == "has"
+
+
+def test_grad_cam_on_a_cropping_model_sits_on_the_crop():
+    """conv 1x1 after a 44-pixel centre crop: the CAM is the crop itself, at rows and columns
+    2..45 of the 48x48 face, and 0 on the border the model never sees (it used to be the crop
+    stretched over the whole face, 2 pixels off at the edges)."""
+    from helpers.modeling.models import RandomCrop
+
+    inputs = keras.Input(SHAPE)
+    conv = layers.Conv2D(1, 1, use_bias=False, kernel_initializer="ones", name="block1_conv1")
+    x = layers.GlobalAveragePooling2D()(conv(RandomCrop(44, name="crop")(inputs)))
+    model = with_head(inputs, x, "cropped_pointwise")
+    kernel = np.zeros((1, 7))
+    kernel[:, 3] = 1.0
+    set_dense(model, kernel)
+    images = np.random.default_rng(1).integers(1, 256, (2, *SHAPE)).astype(np.float32)
+    cam = analysis_saliency.grad_cam(model, images, class_indices=3)
+    crop = images[:, 2:46, 2:46, 0]
+    np.testing.assert_allclose(cam[:, 2:46, 2:46], crop / crop.max(axis=(1, 2))[:, None, None], atol=1e-6)
+    inside = np.zeros((48, 48), bool)
+    inside[2:46, 2:46] = True
+    assert (cam[:, ~inside] == 0).all()
+
+
 # ----------------------------------------------------------------------------- masks, regions
 
 def test_top_share_mask_and_apply_mask():
@@ -909,7 +994,12 @@ def test_shown_summary_and_sentences():
                            "seed 7); the validation split has no disgust face; the CNN predicts 2 "
                            "of them correctly")
     assert ("magnitude averaged over 50 copies with Gaussian noise of standard deviation 0.15 x 255 "
-            "(38 grey levels). **Grad-CAM** layer: the last convolution layer (`block3_conv2`).") in text
+            "(38 grey levels). **Grad-CAM** layer: the last convolution layer (block 3, "
+            "convolution 2).") in text
+    covered = sections_saliency.shown_sentences({**s, "gradcam_cover": {"cells": 5, "stride": 8.0,
+                                                                        "first": 2, "last": 41}})
+    assert ("(block 3, convolution 2), whose 5 x 5 cells, 8 pixels apart, cover rows and columns 2 "
+            "to 41 of the 48 x 48 face (counted from 0)") in covered
     assert ("each face keeps the 3% of its pixels where Grad-CAM is highest, 2 connected regions "
             "on every face, with 50% in the eyes box (2.1x its area share) "
             "and 50% in the mouth box (3.4x its area share).") in text

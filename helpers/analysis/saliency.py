@@ -25,7 +25,7 @@ from helpers.analysis.gradients import (
     target_classes,
 )
 from helpers.core.config import CLASS_NAMES
-from helpers.modeling.models import logits_model
+from helpers.modeling.models import RandomCrop, logits_model
 
 # SmoothGrad as its paper recommends (Smilkov et al. 2017): noise of 10-20% of the input range,
 # about 50 noisy copies (more changes little).
@@ -88,8 +88,10 @@ def grad_cam(model: keras.Model, images, class_indices=None, layer_name: str | N
              ) -> np.ndarray:
     """Grad-CAM (Selvaraju et al. 2017): the feature maps of `layer_name` (default: the last
     Conv2D layer) weighted by the spatial mean of d logit_c / d feature map, summed, ReLU,
-    upsampled bilinearly to the input size and normalised to 0..1 per image. Any layer with a
-    (N, h, w, C) output works (e.g. a block's ReLU or pooling layer). Returns float32 (N, H, W)."""
+    placed on the input pixels its cells cover (`feature_grid`, `place_cells`: a model that
+    centre-crops 48 to 44 and pools 'valid' sees none of the border pixels, which get 0) and
+    normalised to 0..1 per image. Any layer with a (N, h, w, C) output works (e.g. a block's
+    ReLU or pooling layer). Returns float32 (N, H, W)."""
     if layer_name is None:
         names = conv_layer_names(model)
         if not names:
@@ -101,6 +103,7 @@ def grad_cam(model: keras.Model, images, class_indices=None, layer_name: str | N
     features = layer_named(model, layer_name).output
     if len(features.shape) != 4:
         raise ValueError(f"layer {layer_name!r} has output {features.shape}, not (N, h, w, C)")
+    offset, stride = feature_grid(model, layer_name)
     cam_model = sub_model(model, [features, lmodel.outputs[0]])
     cams = []
     for s in batch_ranges(len(x)):
@@ -109,8 +112,84 @@ def grad_cam(model: keras.Model, images, class_indices=None, layer_name: str | N
             scores = tf.gather(logits, idx[s], axis=1, batch_dims=1)
         weights = tf.reduce_mean(tape.gradient(scores, maps), axis=(1, 2), keepdims=True)
         cam = tf.nn.relu(tf.reduce_sum(weights * maps, axis=-1, keepdims=True))
-        cams.append(tf.image.resize(cam, x.shape[1:3], method="bilinear")[..., 0].numpy())
+        cams.append(place_cells(cam[..., 0].numpy(), x.shape[1:3], offset, stride))
     return normalise_max(np.concatenate(cams))
+
+
+def feature_grid(model: keras.Model, layer_name: str) -> tuple[float, float]:
+    """Where the cells of `layer_name`'s (N, h, w, C) output sit on the model's input: cell j of
+    each axis is centred on input pixel `offset + stride * j` (pixel p spans p - 0.5 .. p + 0.5)
+    and covers `stride` pixels. Follows the centre crop, convolutions and pooling from the input
+    to the layer; a layer that moves or resizes the map in another way raises ValueError."""
+    offset, stride = 0.0, 1.0
+    target = layer_named(model, layer_name)
+    for layer in model.layers:
+        if isinstance(layer, RandomCrop):
+            offset += stride * ((int(layer.input.shape[1]) - layer.size) // 2)
+        elif isinstance(layer, (keras.layers.Conv2D, keras.layers.MaxPooling2D,
+                                keras.layers.AveragePooling2D)):
+            offset, stride = _window_grid(layer, offset, stride)
+        elif isinstance(layer, keras.layers.InputLayer):
+            continue
+        elif (len(layer.output.shape) == 4
+              and tuple(layer.output.shape[1:3]) != tuple(keras.tree.flatten(layer.input)[0].shape[1:3])):
+            raise ValueError(f"layer {layer.name!r} ({type(layer).__name__}) resizes the feature "
+                             f"maps in a way Grad-CAM cannot place on the input")
+        if layer is target:
+            return offset, stride
+    raise ValueError(f"layer {layer_name!r} is not on model {model.name!r}'s path")
+
+
+def grad_cam_cover(model: keras.Model, layer_name: str | None = None) -> dict:
+    """What grad_cam's map of `layer_name` (default: the last Conv2D layer) covers on the input:
+    {"cells": h, "stride": pixels between cell centres, "first", "last": the first and last
+    input row (and column) any cell covers}; grad_cam puts 0 outside."""
+    layer_name = layer_name or conv_layer_names(model)[-1]
+    offset, stride = feature_grid(model, layer_name)
+    cells = int(layer_named(model, layer_name).output.shape[1])
+    position = (np.arange(int(model.inputs[0].shape[1])) - offset) / stride
+    covered = np.flatnonzero((position >= -0.5) & (position < cells - 0.5))
+    return {"cells": cells, "stride": stride, "first": int(covered[0]), "last": int(covered[-1])}
+
+
+def _window_grid(layer, offset: float, stride: float) -> tuple[float, float]:
+    """A convolution's or pooling's effect on the cell grid: output cell j reads input cells
+    s*j - pad_before .. s*j - pad_before + k - 1 (TensorFlow's 'same' padding puts the odd
+    padding pixel after), so its centre is s*j - pad_before + (k - 1) / 2 input cells."""
+    if isinstance(layer, keras.layers.Conv2D):
+        kernel, step = layer.kernel_size, layer.strides
+        if tuple(layer.dilation_rate) != (1, 1):
+            raise ValueError(f"layer {layer.name!r}: dilated convolutions are not supported")
+    else:
+        kernel, step = layer.pool_size, layer.strides
+    (k, k2), (s, s2) = kernel, step
+    if k != k2 or s != s2:
+        raise ValueError(f"layer {layer.name!r}: only square windows and strides are supported")
+    pad_before = 0
+    if layer.padding == "same":
+        size = int(layer.input.shape[1])
+        pad_before = max(k - (s if size % s == 0 else size % s), 0) // 2
+    return offset + stride * ((k - 1) / 2 - pad_before), stride * s
+
+
+def place_cells(cells: np.ndarray, shape: tuple[int, int], offset: float, stride: float) -> np.ndarray:
+    """Upsample (N, h, w) cell maps onto (N, H, W) input pixels: bilinear between the cell
+    centres, each border cell's value held to the edge of its footprint, and 0 on the pixels no
+    cell covers (those a crop or a 'valid' pooling leaves out)."""
+    cells = np.asarray(cells, dtype=np.float32)
+    axes = []
+    for size, count in zip(shape, cells.shape[1:3]):
+        position = (np.arange(size) - offset) / stride         # in cell units
+        covered = (position >= -0.5) & (position < count - 0.5)
+        t = np.clip(position, 0, count - 1)
+        low = np.minimum(np.floor(t).astype(int), count - 1)
+        high = np.minimum(low + 1, count - 1)
+        axes.append((low, high, (t - low).astype(np.float32), covered))
+    (r0, r1, fr, rows), (c0, c1, fc, cols) = axes
+    top = cells[:, r0][:, :, c0] * (1 - fc) + cells[:, r0][:, :, c1] * fc
+    bottom = cells[:, r1][:, :, c0] * (1 - fc) + cells[:, r1][:, :, c1] * fc
+    out = top * (1 - fr)[:, None] + bottom * fr[:, None]
+    return out * (rows[:, None] & cols[None, :])
 
 
 def top_share_mask(maps, keep: float) -> np.ndarray:

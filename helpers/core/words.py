@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from helpers.core.config import ALPHA
 
 
@@ -26,6 +28,11 @@ def plural(n, word: str) -> str:
     """'1 epoch', '3 epochs', '2.5 steps' (regular plurals; floats written with :g)."""
     number = f"{n:g}" if isinstance(n, float) else f"{n}"
     return f"{number} {word}{'' if n == 1 else 's'}"
+
+
+def verb(n, singular: str, plural_form: str) -> str:
+    """The verb agreeing with a count n: verb(1, 'is', 'are') -> 'is', verb(3, 'has', 'have') -> 'have'."""
+    return singular if n == 1 else plural_form
 
 
 def fmt(value, spec: str = ".1f", none: str = "n/a") -> str:
@@ -56,3 +63,9 @@ def change_words(before: float, after: float, fixed: int, broken: int, p: float)
 
 def scale_words(ratio: float) -> str:
     return ("coarser" if ratio > 1 else "finer") if abs(ratio - 1) >= 0.05 else "about the same scale"
+
+
+def layer_words(layer: str) -> str:
+    """Keras's name of a convolution layer in words: 'block3_conv2' -> 'block 3, convolution 2'."""
+    found = re.fullmatch(r"block(\d+)_conv(\d+)", layer)
+    return f"block {found[1]}, convolution {found[2]}" if found else "a convolution layer"

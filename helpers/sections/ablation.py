@@ -12,7 +12,7 @@ from __future__ import annotations
 import pandas as pd
 
 from helpers.analysis.stats import ALPHA, CONFIDENCE, accuracy_with_interval, leaders, paired_comparison
-from helpers.core.words import pct, plural
+from helpers.core.words import pct, plural, verb
 from helpers.sections.cnn import tta_words
 from helpers.sections.curves import augmentation_words
 
@@ -194,7 +194,7 @@ def _best_line(s: dict) -> str:
     if ranking["behind"]:
         behind = ranking["behind"]
         line += (f" {' and '.join(short_label(n) for n in behind)} "
-                 f"{'is' if len(behind) == 1 else 'are'} significantly behind it at the {level} level "
+                 f"{verb(len(behind), 'is', 'are')} significantly behind it at the {level} level "
                  f"({p_words(behind)}).")
     return line
 

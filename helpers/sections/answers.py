@@ -20,7 +20,7 @@ from typing import Callable
 
 from helpers.analysis.stats import ALPHA, CONFIDENCE, wilson_interval
 from helpers.core.config import CLASS_NAMES
-from helpers.core.words import pct, plural
+from helpers.core.words import pct, plural, verb
 from helpers.sections import SLUGS, number, title
 from helpers.sections.confusion import class_counts
 
@@ -220,7 +220,7 @@ def filters_answer(r: dict) -> str:
                      f"maps follow its edges and {need(maps, 'brightness_like')} its brightness")
     if last_name != first_name and last.get("oriented") is not None:
         parts.append(f"in `{last_name}` {last['oriented']} of {need(last, 'filters')} patterns "
-                     f"{'has' if last['oriented'] == 1 else 'have'} a dominant "
+                     f"{verb(last['oriented'], 'has', 'have')} a dominant "
                      f"orientation (beyond white noise's), most often {last['common_orientation']}"
                      if last.get("common_orientation") else
                      f"in `{last_name}` none of the {need(last, 'filters')} patterns has a dominant orientation")

@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 from helpers.analysis.pixels import LOW_CONTRAST
 from helpers.core.config import CLASS_NAMES, NUM_CLASSES
 from helpers.core.plotting import plot_grid, set_fonts
-from helpers.core.words import pct, plural
+from helpers.core.words import pct, plural, verb
 from helpers.data.preprocess import equalize_histogram, pixel_stats
 from helpers.sections import number
 
@@ -100,7 +100,7 @@ def pixel_sentences(s: dict) -> str:
     return (f"Pixels of the training split (what the models standardize with) average "
             f"**{s['pixel_mean']:.1f}** with standard deviation **{s['pixel_std']:.1f}** (on 0..255). "
             "Faces differ a lot in contrast: the median face has a pixel standard deviation of "
-            f"{s['median_image_contrast']:.1f}, and {plural(flat, 'face')} {'is' if flat == 1 else 'are'} "
+            f"{s['median_image_contrast']:.1f}, and {plural(flat, 'face')} {verb(flat, 'is', 'are')} "
             f"nearly flat (below {LOW_CONTRAST}), typically blank or broken images that FER2013 is "
             "known to contain.")
 

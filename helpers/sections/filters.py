@@ -20,7 +20,6 @@ results.json); figures are matplotlib Figure objects made without pyplot.
 
 from __future__ import annotations
 
-import re
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -34,7 +33,7 @@ from helpers.analysis.filters import (
 )
 from helpers.core.config import CLASS_NAMES
 from helpers.core.plotting import plot_grid
-from helpers.core.words import fmt, pct, plural, scale_words
+from helpers.core.words import fmt, layer_words, pct, plural, scale_words, verb
 
 
 def settings_sentence(settings: AscentSettings) -> str:
@@ -91,7 +90,7 @@ def pattern_sentences(layer: str, p: dict, reference_faces: int) -> list[str]:
                    f"contrast (edges, lines, spots) whatever the brightness (median DC share "
                    f"{p['median_dc_share']:.2f}).")
     if p["oriented"] is not None:
-        which = (f"{p['oriented']} of the {p['filters']} patterns {'is' if p['oriented'] == 1 else 'are'} oriented, most often "
+        which = (f"{p['oriented']} of the {p['filters']} patterns {verb(p['oriented'], 'is', 'are')} oriented, most often "
                  f"{p['common_orientation']} ({p['common_orientation_filters']} of them)"
                  if p["common_orientation"] else f"none of the {p['filters']} patterns is oriented")
         out.append(f"  {which}; the strongest orientation holds {pct(p['mean_selectivity'], 0)} "
@@ -106,12 +105,6 @@ RECORD_KEYS = ["filters", "field", "jitter", "window", "median_start", "median_f
                "agreeing", "other_kernel_agreement", "median_dc_share", "brightness_kernels",
                "median_period_px", "period_px", "orientation_counts", "common_orientation",
                "mean_selectivity", "oriented", "noise_selectivity", "oriented_threshold", "seconds"]
-
-
-def layer_words(layer: str) -> str:
-    """Keras's name of a convolution layer in words: 'block3_conv2' -> 'block 3, convolution 2'."""
-    found = re.fullmatch(r"block(\d+)_conv(\d+)", layer)
-    return f"block {found[1]}, convolution {found[2]}" if found else "a convolution layer"
 
 
 def pattern_record(p: dict) -> dict:

@@ -52,7 +52,7 @@ from helpers.analysis.saliency import (
 )
 from helpers.core.config import CLASS_NAMES
 from helpers.core.plotting import set_fonts
-from helpers.core.words import pct, plural
+from helpers.core.words import layer_words, pct, plural
 
 METHODS = {"saliency": "saliency", "smoothgrad": "SmoothGrad", "gradcam": "Grad-CAM"}
 MASK_METHOD = "gradcam"  # the map whose most salient pixels the masked faces keep (SmoothGrad without it)
@@ -206,7 +206,8 @@ def saliency_figures(images, maps: dict, labels, title: str, per_class: int,
 
 
 def shown_summary(indices, true, maps: dict, *, per_class: int, seed: int, missing, keep: float,
-                  smoothgrad_samples: int, smoothgrad_noise: float, gradcam_layer: str) -> dict:
+                  smoothgrad_samples: int, smoothgrad_noise: float, gradcam_layer: str,
+                  gradcam_cover: dict | None = None) -> dict:
     """The faces of the explanation figures (`maps`: their explanation_maps), the settings of
     their maps and what the masked faces keep: how many separate regions, and where."""
     mask = masked_faces(np.zeros(maps["saliency"].shape), maps, keep)[1]
@@ -217,6 +218,7 @@ def shown_summary(indices, true, maps: dict, *, per_class: int, seed: int, missi
     return {"faces": len(indices), "per_class": per_class, "seed": seed, "missing": list(missing),
             "keep": keep, "mask_method": mask_source(maps), "smoothgrad_samples": smoothgrad_samples,
             "smoothgrad_noise": smoothgrad_noise, "gradcam_layer": gradcam_layer,
+            "gradcam_cover": gradcam_cover,
             "shown_indices": indices, "shown_true": true, "shown_predicted": predicted,
             "correct": int((predicted == np.asarray(true)).sum()),
             "kept_fraction_mean": float(mask.mean()), "mask_regions": regions,
@@ -234,13 +236,18 @@ def shown_sentences(s: dict) -> str:
     share = s["mask_region_share"]
     inside = join_words(f"{pct(share[r], 0)} in the {r} box ({s['mask_region_density'][r]:.1f}x its "
                         "area share)" for r in FACE_REGIONS)
+    c = s.get("gradcam_cover")
+    cover = "" if not c else (
+        f", whose {c['cells']} x {c['cells']} cells, {c['stride']:g} pixels apart, cover rows and "
+        f"columns {c['first']} to {c['last']} of the 48 x 48 face (counted from 0), interpolated "
+        "between cell centres; the border outside, which that layer does not see, is 0")
     return (
         f"**Faces**: {s['faces']} validation faces, {s['per_class']} per true class (drawn at random "
         f"with seed {s['seed']}){missing}; the CNN predicts {s['correct']} of them correctly (column "
         "titles: true class, then predicted class and its probability). **SmoothGrad**: gradient "
         f"magnitude averaged over {s['smoothgrad_samples']} copies with Gaussian noise of standard "
         f"deviation {s['smoothgrad_noise']:g} x 255 ({s['smoothgrad_noise'] * 255:.0f} grey levels). "
-        f"**Grad-CAM** layer: the last convolution layer (`{s['gradcam_layer']}`). **Masked**: each "
+        f"**Grad-CAM** layer: the last convolution layer ({layer_words(s['gradcam_layer'])}){cover}. **Masked**: each "
         f"face keeps the {pct(s['keep'], 0)} of its pixels where {METHODS[s['mask_method']]} is "
         f"highest, {regions}, with {inside}.")
 

@@ -17,7 +17,7 @@ from helpers.analysis.semi import (
 )
 from helpers.analysis.stats import significant_changes
 from helpers.core.config import ALPHA, CLASS_NAMES, CONFIDENCE, NUM_CLASSES
-from helpers.core.words import change_words, pct, pct_or_na, plural, points
+from helpers.core.words import change_words, pct, pct_or_na, plural, points, verb
 
 POOL_LABELS = {"train": "train", "train+test": "train + test"}
 """How the report names each pool."""
@@ -193,9 +193,9 @@ def experiment_sentences(s: dict) -> str:
                   f"none of the {overall['models']} self-trained models differs significantly from its "
                   f"baseline ({test})" if not overall["better"] and not overall["worse"] else
                   f"of {plural(overall['models'], 'self-trained model')}, {overall['better']} "
-                  f"{'is' if overall['better'] == 1 else 'are'} significantly better and "
+                  f"{verb(overall['better'], 'is', 'are')} significantly better and "
                   f"{overall['worse']} significantly worse than their baseline ({test}); the other "
-                  f"{overall['unclear']} {'is' if overall['unclear'] == 1 else 'are'} not significantly different")
+                  f"{overall['unclear']} {verb(overall['unclear'], 'is', 'are')} not significantly different")
         lines.append(f"- **Overall**: {counts}. The largest change is "
                      f"{100 * largest['change']:+.1f} points ({where}).")
         lines.append(
