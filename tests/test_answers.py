@@ -372,3 +372,16 @@ def test_a_missing_subsection_falls_back_to_its_section_page():
         "\\pageref{further-analysis}")
     assert where("further", heading="Adversarial examples",
                  anchors={"further-analysis", "adversarial-examples"}).endswith("\\pageref{adversarial-examples}")
+
+
+def test_the_saliency_answer_says_what_training_moved():
+    """Random weights already favour the eyes: the answer says what training itself changed."""
+    r = results()
+    r["saliency"]["methods"]["gradcam"] |= {
+        "random_density": {"eyes": {"mean": 1.56}, "mouth": {"mean": 1.16}, "rest": {"mean": 0.8}},
+        "learned": {"eyes": {"mean": -0.25, "low": -0.3, "high": -0.2},
+                    "mouth": {"mean": 0.46, "low": 0.4, "high": 0.5},
+                    "rest": {"mean": -0.1, "low": -0.2, "high": 0.0}}}
+    got = answer_rows(r)[6]["answer"]
+    assert got.endswith("(mouth 1.62x, eyes 1.31x by Grad-CAM); against the same network with random "
+                        "weights, training raised the mouth (+0.46x) and lowered the eyes (-0.25x).")

@@ -1050,7 +1050,9 @@ def test_region_summary_answers_first_and_calls_ties():
     # random weights already put the eyes above an even spread: the answer says so
     assert lines[0].endswith("The same network with random weights already gives the eyes 1.50x by "
                              "saliency: part of this focus comes from the architecture and the faces' "
-                             "layout, not from training (what training added is below).")
+                             "layout, not from training. What training itself did, against those "
+                             "random weights: by saliency, it raised the eyes (+0.30x) and the mouth "
+                             "(+0.20x).")
     only_eyes = sections_saliency.region_summary({"saliency": density_maps(np.full(n, 1.8), np.full(n, 1.0))},
                                                  {}, labels, ["saliency"], seed=0)
     assert sections_saliency.focus_sentences(only_eyes).startswith("**Answer: the eyes.** They get more")
@@ -1247,3 +1249,18 @@ def test_plot_grid_keeps_the_row_label_of_an_empty_first_cell():
 
 def test_comparison_says_equally_concentrated():
     assert sections_weak_model.more_less(0.2, 0.2) == "as" and sections_weak_model.more_less(0.3, 0.2) == "more"
+
+
+def test_trained_words_say_what_training_moved():
+    """The change is read off the printed densities (1.16x -> 1.41x is +0.25x, not the
+    unrounded +0.24x), and its direction from the interval."""
+    f = {"density": {"eyes": {"mean": 1.449}, "mouth": {"mean": 1.4149}, "rest": {"mean": 0.7}},
+         "random_density": {"eyes": {"mean": 1.561}, "mouth": {"mean": 1.1649}, "rest": {"mean": 0.8}},
+         "learned": {"eyes": {"mean": -0.112, "low": -0.15, "high": -0.07},
+                     "mouth": {"mean": 0.24, "low": 0.2, "high": 0.3},
+                     "rest": {"mean": -0.1, "low": -0.3, "high": 0.1}}}
+    assert (sections_saliency.trained_words(f, ["eyes", "mouth"])
+            == "raised the mouth (+0.25x) and lowered the eyes (-0.11x)")
+    assert sections_saliency.trained_words(f, ["rest"]) == "left the rest of the image unchanged"
+    assert "+0.25x, 95% CI +0.20 to +0.30" in sections_saliency.learned_words(f, ["mouth"])
+    assert sections_saliency.trained_words({"density": {}}, ["eyes"]) is None

@@ -196,6 +196,12 @@ def saliency_answer(r: dict) -> str:
         values = ", ".join(f"{region} {need(density, region, 'mean'):.2f}x" for region in focus)
         text = (f"The maps weigh **{join(REGIONS.get(x, x) for x in focus)}** above their area: more mass "
                 f"per pixel than an even spread ({values} by {METHOD_NAMES.get(method, method)})")
+        if need(s, "methods", method).get("learned"):
+            from helpers.sections.saliency import trained_words  # imports Keras: only when there is one
+
+            moved = trained_words(need(s, "methods", method), ["eyes", "mouth"])
+            if moved:
+                text += f"; against the same network with random weights, training {moved}"
     else:
         text = f"No face region stands out: none gets clearly more than an even spread by {METHOD_NAMES.get(method, method)}"
     if s.get("answer_trusted") is False:

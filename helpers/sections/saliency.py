@@ -451,13 +451,35 @@ def learned_words(f: dict, regions) -> str | None:
         return None
     parts = []
     for r in regions:
-        d = f["learned"][r]
+        # the change as a reader computes it from the two printed densities
+        d = {**f["learned"][r], "mean": float(number(f["density"][r]["mean"]))
+             - float(number(f["random_density"][r]["mean"]))}
         change = interval_words(d, "x", sign=True, brackets=False)
         if d["low"] <= 0 <= d["high"]:
             change = f"no clear change: {change}"
         parts.append(f"{REGION_WORDS[r]} from {number(f['random_density'][r]['mean'])}x to "
                      f"{number(f['density'][r]['mean'])}x ({change})")
     return "; ".join(parts)
+
+
+def trained_words(f: dict, regions) -> str | None:
+    """What training did to each region's density, against the randomized network, by the sign
+    of the change's interval: 'raised the mouth (+0.25x) and lowered the eyes (-0.11x)', 'left
+    the eyes unchanged'. None without the randomized network."""
+    if "learned" not in f or any(f["learned"][r] is None for r in regions):
+        return None
+    done = {"raised": [], "lowered": [], "left unchanged": []}
+    for r in regions:
+        d = f["learned"][r]
+        shown = float(number(f["density"][r]["mean"])) - float(number(f["random_density"][r]["mean"]))
+        if d["low"] > 0:
+            done["raised"].append(f"{REGION_WORDS[r]} ({number(shown, sign=True)}x)")
+        elif d["high"] < 0:
+            done["lowered"].append(f"{REGION_WORDS[r]} ({number(shown, sign=True)}x)")
+        else:
+            done["left unchanged"].append(REGION_WORDS[r])
+    return join_words(f"{verb} {join_words(items)}" if verb != "left unchanged" else
+                      f"left {join_words(items)} unchanged" for verb, items in done.items() if items)
 
 
 def share_words(s: dict, region: str) -> str:
@@ -505,7 +527,12 @@ def focus_sentences(s: dict) -> str:
         if inherited:
             head += (f" The same network with random weights already gives {join_words(inherited)}: "
                      "part of this focus comes from the architecture and the faces' layout, not from "
-                     "training (what training added is below).")
+                     "training.")
+        moved = [trained_words(s["methods"][m], ["eyes", "mouth"]) for m in answer]
+        moved = [(m, words) for m, words in zip(answer, moved) if words]
+        if moved:
+            head += " What training itself did, against those random weights: " + "; ".join(
+                f"by {METHODS[m]}, it {words}" for m, words in moved) + "."
     else:
         above = {m: [r for r in s["methods"][m]["order"] if s["methods"][m]["density"][r]["low"] > 1]
                  for m in answer}
