@@ -318,13 +318,29 @@ def test_ablation_settings_are_read_from_the_runs_configs():
     sentence = sections_ablation.ablation_settings_sentence(s)
     assert "configs are identical" in sentence and "12 epochs each" in sentence
     assert "crops are averaged only by a model that was trained on crops" in sentence
+    assert "one view" not in sentence  # these runs lack their one-view scores
+
+    one_view = ablation_runs(faces_right(), GAPS)
+    for variant, score in zip(one_view, (0.49, 0.505, 0.672)):
+        one_view[variant].metrics["val_accuracy_no_tta"] = score
+    s = sections_ablation.ablation_summary(one_view, y)
+    assert sections_ablation.ablation_settings_sentence(s).endswith(
+        "Scored on one view each, without any averaging, they get (a) 49.0%, (b) 50.5%, (c) 67.2%: "
+        "(c)'s lead over (a) is +18.2 points on one view against +18.5 with each one's averaging, so "
+        "the crops' averaging is not what makes it.")
+    one_view["normalization_augmentation"].metrics["val_accuracy_no_tta"] = 0.55
+    assert sections_ablation.ablation_settings_sentence(
+        sections_ablation.ablation_summary(one_view, y)).endswith("so part of it comes from the crops' averaging.")
     assert "200 validation faces, with a 95% Wilson interval" in sections_ablation.ablation_test_sentence(s)
 
     runs = ablation_runs(faces_right(), GAPS)
     runs["none"].config["training"] = {"epochs": 10}
     differing = sections_ablation.ablation_summary(runs, y)
-    assert differing["differences"] == ["training"]
-    assert "also differ in training" in sections_ablation.ablation_settings_sentence(differing)
+    assert differing["differences"] == ["training: epochs"]
+    assert "also differ in training: epochs, so" in sections_ablation.ablation_settings_sentence(differing)
+    # a recipe setting at its default is the same as one a run trained before it existed lacks
+    runs["none"].config["training"] = {"epochs": 58, "momentum": 0.9, "nesterov": True, "ema": 0.0}
+    assert sections_ablation.ablation_summary(runs, y)["differences"] == []
     with pytest.raises(ValueError, match="expected the variants"):
         sections_ablation.ablation_summary({"none": runs["none"]}, y)
 

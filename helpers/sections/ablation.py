@@ -12,7 +12,8 @@ from __future__ import annotations
 import pandas as pd
 
 from helpers.analysis.stats import ALPHA, CONFIDENCE, accuracy_with_interval, leaders, paired_comparison
-from helpers.core.words import pct, plural, verb
+from helpers.core.words import pct, plural, points, verb
+from helpers.modeling.recipe import without_defaults
 from helpers.sections.cnn import tta_words
 from helpers.sections.curves import augmentation_words
 
@@ -46,6 +47,7 @@ def _variant_summary(run, y_val) -> dict:
             "normalization": run.config.get("normalization"),
             "augmentation": run.config.get("augmentation"),
             "tta": tta_words({"tta_flip": metrics.get("tta_flip"), "tta_crops": metrics.get("tta_crops")}),
+            "one_view_accuracy": metrics.get("val_accuracy_no_tta"),
             "seconds_per_epoch": metrics["seconds_per_epoch"]}
 
 
@@ -59,9 +61,21 @@ def _comparison(runs: dict, variants: dict, y_val, before: str, after: str) -> d
 
 def _differences(runs: dict) -> list[str]:
     """The config entries other than SWITCHES in which the variants' runs differ."""
-    configs = [{k: v for k, v in run.config.items() if k not in SWITCHES} for run in runs.values()]
+    # a recipe setting a run's config lacks had its default then (runs trained before it existed)
+    configs = [{k: without_defaults(v) if k == "training" else v for k, v in run.config.items()
+                if k not in SWITCHES} for run in runs.values()]
     keys = sorted(set().union(*configs))
-    return [k for k in keys if any(c.get(k) != configs[0].get(k) for c in configs[1:])]
+    out = []
+    for k in keys:
+        values = [c.get(k) for c in configs]
+        if all(v == values[0] for v in values[1:]):
+            continue
+        if all(isinstance(v, dict) for v in values):  # name the settings inside, e.g. "training: epochs"
+            inner = sorted(set().union(*values))
+            out += [f"{k}: {i}" for i in inner if any(v.get(i) != values[0].get(i) for v in values[1:])]
+        else:
+            out.append(k)
+    return out
 
 
 def ablation_summary(runs: dict, y_val) -> dict:
@@ -113,7 +127,25 @@ def ablation_settings_sentence(s: dict) -> str:
     if len({v["tta"] for v in variants(s).values()}) > 1:
         text += (" Their test-time averaging differs only as a consequence of the augmentation: "
                  "crops are averaged only by a model that was trained on crops.")
+        text += " " + one_view_sentence(s)
     return text
+
+
+def one_view_sentence(s: dict) -> str:
+    """The variants scored on one view each (no test-time averaging), so that (c)'s lead over
+    (a) is seen without the crops only (c) averages; '' when a run lacks that score."""
+    v = variants(s)
+    if any(x.get("one_view_accuracy") is None for x in v.values()):
+        return ""
+    first, last = v["none"], v["normalization_augmentation"]
+    scores = ", ".join(f"{short_label(n)} {pct(x['one_view_accuracy'])}" for n, x in v.items())
+    one = points(first["one_view_accuracy"], last["one_view_accuracy"])
+    averaged = points(first["val_accuracy"], last["val_accuracy"])
+    verdict = ("so the crops' averaging is not what makes it" if one >= averaged - 0.5 else
+               f"so {'part' if one > 0 else 'all'} of it comes from the crops' averaging")
+    return (f"Scored on one view each, without any averaging, they get {scores}: (c)'s lead over (a) "
+            f"is {one:+.1f} points on one view against {averaged:+.1f} with each one's averaging, "
+            f"{verdict}.")
 
 
 def ablation_test_sentence(s: dict) -> str:
@@ -152,7 +184,7 @@ def comparison_table(s: dict) -> pd.DataFrame:
     p >= alpha)."""
     return pd.DataFrame([{
         "comparison": f"{title}: {short_label(c['before'])} -> {short_label(c['after'])}",
-        "change": f"{100 * c['change']:+.1f} pts",
+        "change": f"{points(s[c['before']]['val_accuracy'], s[c['after']]['val_accuracy']):+.1f} pts",
         "right only after": c["fixed"], "right only before": c["broken"],
         "exact McNemar p": c["p"], "verdict": _verdict(c),
     } for (title, _, _), c in zip(COMPARISONS, s["comparisons"])])
@@ -163,7 +195,7 @@ def _comparison_line(s: dict, title: str, c: dict) -> str:
     verdict = _verdict(c)
     return (f"- {title} ({short_label(c['before'])} -> {short_label(c['after'])}): "
             f"{pct(before['val_accuracy'])} -> {pct(after['val_accuracy'])} "
-            f"({100 * c['change']:+.1f} points; {c['fixed']} faces right only after, {c['broken']} "
+            f"({points(before['val_accuracy'], after['val_accuracy']):+.1f} points; {c['fixed']} faces right only after, {c['broken']} "
             f"only before, exact McNemar p = {c['p']:.2g}): **{'a tie' if verdict == 'tie' else 'a ' + verdict}**.")
 
 
