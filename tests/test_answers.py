@@ -63,8 +63,9 @@ def results():
                      "answer_trusted": True,
                      "methods": {"gradcam": {"density": {"eyes": {"mean": 1.31}, "mouth": {"mean": 1.62},
                                                          "rest": {"mean": 0.7}}}}},
-        "filters": {"layers": {"block1_conv1": {"filters": 32, "agreeing": 30, "brightness_kernels": 6},
-                               "block3_conv2": {"filters": 32, "oriented": 20, "common_orientation": "horizontal"}},
+        "filters": {"layers": {"block1_conv1": {"filters": 32, "total": 32, "agreeing": 30, "brightness_kernels": 6},
+                               "block3_conv2": {"filters": 32, "total": 128, "oriented": 20,
+                                                "common_orientation": "horizontal"}},
                     "feature_maps": {"block1_conv1": {"filters": 32, "edge_like": 10, "brightness_like": 12}}},
         "semi": {"fractions": [0.1, 0.3],
                  "overall": {"models": 4, "better": 1, "worse": 0, "unclear": 3,
@@ -131,9 +132,10 @@ def test_every_answer_of_a_complete_run_is_one_sentence_with_its_number():
         "a predicted disgust is right 75.0% of the time, but only 30.0% of disgust faces are found.",
         "The maps weigh **the mouth and the eyes** above their area: more mass per pixel than an even spread "
         "(mouth 1.62x, eyes 1.31x by Grad-CAM).",
-        "In `block1_conv1` 30 of 32 gradient-ascent patterns reproduce their own kernel (6 brightness kernels, "
-        "the others edges, lines and spots); in `block3_conv2` 20 of 32 patterns have a dominant orientation "
-        "(beyond white noise's), most often horizontal.",
+        "In block 1, convolution 1 (all 32 filters), 30 of 32 gradient-ascent patterns reproduce their own "
+        "kernel (6 brightness kernels, the others edges, lines and spots); in block 3, convolution 2 (a "
+        "sample: 32 of its 128 filters), 20 of 32 patterns have a dominant orientation (beyond white "
+        "noise's), most often horizontal.",
         "Of 4 self-trained models (10% and 30% of the labels kept), **1 significantly better and 0 "
         "significantly worse** than the supervised baseline, the others ties; largest change +2.1 points (95% "
         "interval +0.4 to +3.8; 30% labeled).",
@@ -208,7 +210,7 @@ def test_answers_from_older_or_partial_summaries():
                       "are not in this run's results).")
     assert got[6] == ("No face region stands out: none gets clearly more than an even spread by Grad-CAM; no "
                       "method passes the randomization check, so read with care.")
-    assert got[7] == "On one face 0 of the 32 `block1_conv1` feature maps follow its edges and 14 its brightness."
+    assert got[7] == "On one face, 0 of the layer's 32 feature maps follow the face's edges and 14 its brightness."
     assert got[9] == ("The weak model (55.0% after 10 epochs, against 70.0%) has 11 first-layer feature maps "
                       "that follow the face's edges against 0 for the main CNN.")
 

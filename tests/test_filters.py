@@ -382,7 +382,8 @@ def deeper(**changes):
 def test_pattern_sentences():
     lines = sections_filters.pattern_sentences("block1_conv1", pattern(), 500)
     assert len(lines) == 3
-    assert lines[0].startswith("- `block1_conv1` (block 1, convolution 1; each unit sees 3x3 pixels): gradient ascent raised "
+    assert lines[0].startswith("- **Block 1, convolution 1** (filters 0-2 of its 32, a sample; each unit sees 3x3 pixels): "
+                               "gradient ascent raised "
                                "the centre unit's response for 100% of the shown filters (median "
                                "0.2 -> 2); for 67% the pattern excites the unit more than any of "
                                "500 validation faces")
@@ -399,7 +400,10 @@ def test_pattern_sentences():
     few = sections_filters.pattern_sentences("x", pattern(agreeing=1, other_kernel_agreement=None), 500)[1]
     assert "(cosine >= 0.5; median 0.88): most patterns do not reproduce" in few
     deep = sections_filters.pattern_sentences("block3_conv2", deeper(), 500)
-    assert len(deep) == 2 and "(block 3, convolution 2; each unit sees 32x32 pixels)" in deep[0]
+    assert len(deep) == 2 and ("**Block 3, convolution 2** (filters 0-2 of its 128, a sample; each unit "
+                               "sees 32x32 pixels)") in deep[0]
+    whole = sections_filters.pattern_sentences("block1_conv1", pattern(total=3), 500)[0]
+    assert whole.startswith("- **Block 1, convolution 1** (all 3 filters; each unit sees")
     assert deep[1] == ("  1 of the 3 patterns is oriented, most often horizontal (2 of them); "
                        "the strongest orientation holds 55% of a "
                        "pattern's power on average (white noise of the same size: 29%); the "
@@ -413,7 +417,7 @@ def test_layers_and_measures_sentences():
     assert none[1].startswith("  none of the 3 patterns is oriented; the strongest orientation")
     lines = sections_filters.layers_sentences(patterns, 500).split("\n")
     assert len(lines) == 3 + 2 + 1
-    assert lines[-1] == ("- From `block1_conv1` to `block3_conv2` the centre unit's receptive field "
+    assert lines[-1] == ("- From block 1, convolution 1 to block 3, convolution 2 the centre unit's receptive field "
                          "grows from 3x3 to 32x32 pixels.")
     both = {"block2_conv1": deeper(field=10, median_period_px=3.02), "block3_conv2": deeper()}
     assert sections_filters.layers_sentences(both, 500).split("\n")[-1].endswith(
@@ -523,13 +527,13 @@ def test_pattern_figures():
     assert fig.axes[1].images[0].get_clim() == (0.0, 255.0)    # the patterns' scale
     np.testing.assert_array_equal(fig.axes[3].images[0].get_array(), pattern()["images"][1, 23:26, 23:26])
     assert fig._suptitle.get_text() == (
-        "block1_conv1: kernels (times the batch-norm scale; white +, black -)\nabove their "
+        "Block 1, convolution 1: kernels (times the batch-norm scale; white +, black -)\nabove their "
         "patterns' 3x3 patch (100 ascent steps; title: cosine)")
     assert sections_filters.cosine(-0.004) == "0.00"                          # not -0.00
     assert sections_filters.pattern_figure(pattern(), 100).axes[0].get_ylabel() == "kernel"
     grid = sections_filters.pattern_figure(deeper(), 100)
     assert grid.axes[0].images[0].get_array().shape == (32, 32)   # the receptive field only
-    assert grid._suptitle.get_text() == ("block3_conv2: filters 0-2 of 128, 100 ascent steps, "
+    assert grid._suptitle.get_text() == ("Block 3, convolution 2: filters 0-2 of 128, 100 ascent steps, "
                                          "32x32 receptive field\n(titles: filter, response on "
                                          "the starting noise \u2192 after)")
     assert grid.axes[1].get_title() == "1\n0.2\u21922.0"
@@ -620,10 +624,10 @@ def test_map_sentences():
          "mean_r_brightness": 0.7, "mean_r_edges": 0.3}
     b = a | {"mean_r_brightness": 0.2, "mean_r_edges": 0.25, "zero_after_relu": 0.8}
     lines = sections_filters.map_sentences({"block1_conv1": a, "block3_conv2": b}).split("\n")
-    assert lines[0] == ("- `block1_conv1`: 5 of 32 maps follow the face's intensity edges, 20 its "
+    assert lines[0] == ("- Block 1, convolution 1: 5 of 32 maps follow the face's intensity edges, 20 its "
                         "brightness (a smoothed or inverted copy of the face) and 7 neither; the "
                         "ReLU after the layer zeroes 40.0% of the positions.")
-    assert lines[2] == ("- From `block1_conv1` to `block3_conv2` the mean correlation with brightness "
+    assert lines[2] == ("- From block 1, convolution 1 to block 3, convolution 2 the mean correlation with brightness "
                         "goes from 0.70 to 0.20 and with edges from 0.30 to 0.25: the deeper maps "
                         "follow the raw image less closely, and the share of zeros after the ReLU "
                         "goes from 40.0% to 80.0%.")
@@ -642,7 +646,7 @@ def test_pick_face(hand_cnn):
     assert face["probability"] == pytest.approx(expected, rel=1e-4)
     maps = {"maps": np.zeros((24, 24, 3)), "size": "24x24"}
     fig = sections_filters.feature_map_grid("block1_conv1", maps, [0, 1, 2], face=7)
-    assert fig._suptitle.get_text() == "block1_conv1: feature maps (24x24) of filters 0-2\nfor validation face 7"
+    assert fig._suptitle.get_text() == "Block 1, convolution 1: feature maps (24x24) of filters 0-2\nfor validation face 7"
     assert [ax.get_title() for ax in fig.axes[:3]] == ["0", "1", "2"]
     # with the face itself first (grey, 0..255) and its classes in the title
     fig = sections_filters.feature_map_grid("block1_conv1", maps, [0, 1, 2], face=7,

@@ -65,6 +65,11 @@ def scale_words(ratio: float) -> str:
     return ("coarser" if ratio > 1 else "finer") if abs(ratio - 1) >= 0.05 else "about the same scale"
 
 
+def capital(text: str) -> str:
+    """The text with its first letter in upper case ('saliency' -> 'Saliency'; 'SmoothGrad' stays)."""
+    return text[:1].upper() + text[1:]
+
+
 def layer_words(layer: str) -> str:
     """Keras's name of a convolution layer in words: 'block3_conv2' -> 'block 3, convolution 2'."""
     found = re.fullmatch(r"block(\d+)_conv(\d+)", layer)

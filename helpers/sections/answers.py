@@ -20,7 +20,7 @@ from typing import Callable
 
 from helpers.analysis.stats import ALPHA, CONFIDENCE, wilson_interval
 from helpers.core.config import CLASS_NAMES
-from helpers.core.words import pct, plural, verb
+from helpers.core.words import layer_words, pct, plural, verb
 from helpers.sections import SLUGS, number, title
 from helpers.sections.confusion import class_counts
 
@@ -209,27 +209,35 @@ def saliency_answer(r: dict) -> str:
     return text + "."
 
 
+def shown(layer: dict) -> str:
+    """' (all 32 filters)' or ' (a sample: 32 of its 128 filters)'; '' when the total is unknown."""
+    total = layer.get("total")
+    if total is None:
+        return ""
+    return f" (all {total} filters)" if layer.get("filters") == total else f" (a sample: {layer.get('filters')} of its {total} filters)"
+
+
 def filters_answer(r: dict) -> str:
     f = r["filters"]
     layers = need(f, "layers")
     (first_name, first), (last_name, last) = next(iter(layers.items())), list(layers.items())[-1]
     parts = []
     if first.get("agreeing") is not None:
-        part = (f"in `{first_name}` {first['agreeing']} of {need(first, 'filters')} gradient-ascent patterns "
+        part = (f"in {layer_words(first_name)}{shown(first)}, {first['agreeing']} of {need(first, 'filters')} gradient-ascent patterns "
                 "reproduce their own kernel")
         if first.get("brightness_kernels") is not None:
             part += f" ({first['brightness_kernels']} brightness kernels, the others edges, lines and spots)"
         parts.append(part)
     maps = (f.get("feature_maps") or {}).get(first_name)
     if maps and maps.get("edge_like") is not None:
-        parts.append(f"on one face {maps['edge_like']} of the {need(maps, 'filters')} `{first_name}` feature "
-                     f"maps follow its edges and {need(maps, 'brightness_like')} its brightness")
+        parts.append(f"on one face, {maps['edge_like']} of the layer's {need(maps, 'filters')} feature "
+                     f"maps follow the face's edges and {need(maps, 'brightness_like')} its brightness")
     if last_name != first_name and last.get("oriented") is not None:
-        parts.append(f"in `{last_name}` {last['oriented']} of {need(last, 'filters')} patterns "
+        parts.append(f"in {layer_words(last_name)}{shown(last)}, {last['oriented']} of {need(last, 'filters')} patterns "
                      f"{verb(last['oriented'], 'has', 'have')} a dominant "
                      f"orientation (beyond white noise's), most often {last['common_orientation']}"
                      if last.get("common_orientation") else
-                     f"in `{last_name}` none of the {need(last, 'filters')} patterns has a dominant orientation")
+                     f"in {layer_words(last_name)}{shown(last)}, none of the {need(last, 'filters')} patterns has a dominant orientation")
     if not parts:
         raise Lacking("filters.layers")
     text = "; ".join(parts if len(parts) < 3 else [parts[0], parts[2]])

@@ -33,7 +33,7 @@ from helpers.analysis.filters import (
 )
 from helpers.core.config import CLASS_NAMES
 from helpers.core.plotting import plot_grid
-from helpers.core.words import fmt, layer_words, pct, plural, scale_words, verb
+from helpers.core.words import capital, fmt, layer_words, pct, plural, scale_words, verb
 
 
 def settings_sentence(settings: AscentSettings) -> str:
@@ -65,11 +65,18 @@ def kernel_words(p: dict) -> str:
     return "most patterns do not reproduce their own kernel"
 
 
+def shown_words(p: dict) -> str:
+    """Which of a layer's filters the figure shows: 'all 32 filters', 'filters 0-31 of its 128'."""
+    if p["filters"] >= p["total"]:
+        return f"all {p['total']} filters"
+    return f"filters 0-{p['filters'] - 1} of its {p['total']}, a sample"
+
+
 def pattern_sentences(layer: str, p: dict, reference_faces: int) -> list[str]:
     """The report's bullet on one layer's patterns (layer_patterns dict `p`), as Markdown
     lines: the response's gain, then the kernel agreement (first layer) or the orientation
     against white noise of the same size (deeper layers)."""
-    out = [f"- `{layer}` ({layer_words(layer)}; each unit sees {p['field']}x{p['field']} pixels): gradient ascent raised "
+    out = [f"- **{capital(layer_words(layer))}** ({shown_words(p)}; each unit sees {p['field']}x{p['field']} pixels): gradient ascent raised "
            f"the centre unit's response for {pct(p['rose'], 0)} of the shown filters (median "
            f"{p['median_start']:.3g} -> {p['median_final']:.3g}); for {pct(p['beats_all_faces'], 0)} "
            f"the pattern excites the unit more than any of {reference_faces} validation faces does "
@@ -100,7 +107,7 @@ def pattern_sentences(layer: str, p: dict, reference_faces: int) -> list[str]:
     return out
 
 
-RECORD_KEYS = ["filters", "field", "jitter", "window", "median_start", "median_final", "rose",
+RECORD_KEYS = ["filters", "total", "field", "jitter", "window", "median_start", "median_final", "rose",
                "beats_all_faces", "median_face_z", "kernel_agreement", "median_agreement",
                "agreeing", "other_kernel_agreement", "median_dc_share", "brightness_kernels",
                "median_period_px", "period_px", "orientation_counts", "common_orientation",
@@ -134,7 +141,7 @@ def pattern_grid(p: dict, steps: int) -> Figure:
     its response on the starting noise -> after `steps` ascent steps."""
     return plot_grid(to_display(pattern_windows(p)), titles=response_titles(p), ncols=11,
                      cell_size=0.58,
-                     suptitle=f"{p['layer']}: filters 0-{p['chosen'][-1]} of {p['total']}, "
+                     suptitle=f"{capital(layer_words(p['layer']))}: filters 0-{p['chosen'][-1]} of {p['total']}, "
                               f"{steps} ascent steps, {p['field']}x{p['field']} receptive field\n"
                               "(titles: filter, response on the starting noise \u2192 after)")
 
@@ -164,7 +171,7 @@ def kernel_pattern_figure(p: dict, steps: int, ncols: int = 16, fig=None, fontsi
                       for c in p["kernel_agreement"][first:first + ncols]]
                    + [""] * len(pad))
         labels += ["kernel", "pattern"]
-    title = (f"{p['layer']}: kernels (times the batch-norm scale; white +, black -)\nabove their "
+    title = (f"{capital(layer_words(p['layer']))}: kernels (times the batch-norm scale; white +, black -)\nabove their "
              f"patterns' {p['field']}x{p['field']} patch ({steps} ascent steps; title: cosine)")
     return plot_grid(cells, titles=titles, ncols=ncols, cmap="gray", vmin=0, vmax=255,
                      cell_size=min(0.56, 5.0 / ncols), row_labels=labels, fig=fig, fontsize=fontsize,
@@ -184,7 +191,7 @@ def layers_sentences(patterns: dict, reference_faces: int) -> str:
              for line in pattern_sentences(layer, p, reference_faces)]
     (first_layer, first), (last_layer, last) = list(patterns.items())[0], list(patterns.items())[-1]
     if len(patterns) > 1:
-        line = (f"- From `{first_layer}` to `{last_layer}` the centre unit's receptive field grows "
+        line = (f"- From {layer_words(first_layer)} to {layer_words(last_layer)} the centre unit's receptive field grows "
                 f"from {first['field']}x{first['field']} to {last['field']}x{last['field']} pixels")
         if first["median_period_px"] and last["median_period_px"]:
             ratio = last["median_period_px"] / first["median_period_px"]
@@ -235,7 +242,7 @@ def feature_map_grid(layer: str, s: dict, chosen, face: int, image=None, record:
                 f" {pct(record['probability'], 0)})")
     fig = plot_grid(cells, titles=titles, ncols=ncols, cell_size=min(0.68, 6.2 / min(ncols, len(cells))),
                     cmap="viridis",
-                    suptitle=f"{layer}: feature maps ({s['size']}) of filters 0-{chosen[-1]}\n"
+                    suptitle=f"{capital(layer_words(layer))}: feature maps ({s['size']}) of filters 0-{chosen[-1]}\n"
                              f"for validation face {face}{what}")
     if image is not None:  # the face in grey, on its own 0..255 scale
         face_image = fig.axes[0].images[0]
@@ -247,7 +254,7 @@ def feature_map_grid(layer: str, s: dict, chosen, face: int, image=None, record:
 def map_sentences(maps: dict) -> str:
     """The bullets on each layer's map_summary ({layer: summary}, in depth order) and, for two
     layers or more, how the first and the last differ."""
-    lines = [f"- `{layer}`: {s['edge_like']} of {s['filters']} maps follow the face's intensity "
+    lines = [f"- {capital(layer_words(layer))}: {s['edge_like']} of {s['filters']} maps follow the face's intensity "
              f"edges, {s['brightness_like']} its brightness (a smoothed or inverted copy of the "
              f"face) and {s['neither']} neither; the ReLU after the layer zeroes "
              f"{pct(s['zero_after_relu'])} of the positions." for layer, s in maps.items()]
@@ -256,7 +263,7 @@ def map_sentences(maps: dict) -> str:
         less = (max(b["mean_r_brightness"], b["mean_r_edges"])
                 < max(a["mean_r_brightness"], a["mean_r_edges"]))
         lines.append(
-            f"- From `{first_layer}` to `{last_layer}` the mean correlation with brightness goes "
+            f"- From {layer_words(first_layer)} to {layer_words(last_layer)} the mean correlation with brightness goes "
             f"from {a['mean_r_brightness']:.2f} to {b['mean_r_brightness']:.2f} and with edges from "
             f"{a['mean_r_edges']:.2f} to {b['mean_r_edges']:.2f}: "
             + ("the deeper maps follow the raw image less closely" if less

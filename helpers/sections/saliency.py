@@ -52,7 +52,7 @@ from helpers.analysis.saliency import (
 )
 from helpers.core.config import CLASS_NAMES
 from helpers.core.plotting import set_fonts
-from helpers.core.words import layer_words, pct, plural
+from helpers.core.words import capital, layer_words, pct, plural
 
 METHODS = {"saliency": "saliency", "smoothgrad": "SmoothGrad", "gradcam": "Grad-CAM"}
 MASK_METHOD = "gradcam"  # the map whose most salient pixels the masked faces keep (SmoothGrad without it)
@@ -87,11 +87,6 @@ def interval_words(d: dict, unit: str = "", sign: bool = False, label: bool = Tr
     level = f"{100 * CONFIDENCE:.0f}% CI " if label or not brackets else ""
     bounds = f"{level}{number(d['low'], sign=sign)} to {number(d['high'], sign=sign)}"
     return f"{number(d['mean'], sign=sign)}{unit}" + (f" ({bounds})" if brackets else f", {bounds}")
-
-
-def capital(text: str) -> str:
-    """The text with its first letter in upper case ('saliency' -> 'Saliency'; 'SmoothGrad' stays)."""
-    return text[:1].upper() + text[1:]
 
 
 def top_region(values: dict) -> str:
