@@ -918,7 +918,7 @@ def test_settings_summary_and_sentences():
     assert "the train + test variant is skipped" in sections_semi.settings_sentences(no_test)
     plain = sections_semi.settings_sentences(_semi_settings(use_test=False, training={"batch_size": 4}))
     assert "whose softmax confidence reaches **0.5** is pseudo-labeled; 1 self-training round. " in plain
-    assert plain.endswith("is off: `semi_use_test`). ")
+    assert plain.endswith("is off in this profile: it costs two more runs). ")
     shares = sections_semi.settings_sentences(_semi_settings(selection="class_shares"))
     assert "the threshold **0.5** on the flip-averaged softmax sets how many pseudo-labels" in shares
     assert "shared among the classes as the labels are" in shares

@@ -145,8 +145,8 @@ def training_table(run_config: dict, inputs) -> pd.DataFrame:
         ("epochs / batch size", f"{training['epochs']} / {training['batch_size']}"),
         ("early stopping", f"patience {training['early_stopping_patience']}" if training.get("early_stopping_patience") else "no"),
         ("test-time augmentation", tta_words(training)),
-        ("precision", training.get("precision", "float32")
-         + (" (float32 weights, bfloat16 arithmetic)" if training.get("precision") == "mixed_bfloat16" else "")),
+        ("precision", "mixed: float32 weights, bfloat16 arithmetic (scored in float32)"
+         if training.get("precision") == "mixed_bfloat16" else training.get("precision", "float32")),
         ("seed", str(training.get("seed", 42))),
     ]
     return pd.DataFrame(rows, columns=["setting", "value"])

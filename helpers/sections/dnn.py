@@ -76,7 +76,7 @@ def _overfitting_line(s: dict) -> str:
     if undropped:
         line += (("; the " if dropped else "The ") + " and the ".join(undropped)
                  + (" has" if len(undropped) == 1 else " have") + " no dropout"
-                 + (" (its run's dropout is 0), so its gap is its own overfitting"
+                 + (", so its gap is its own overfitting"
                     if undropped == ["DNN"] else ""))
     line += "."
     augmentation = s["augmentation"]

@@ -50,7 +50,7 @@ from helpers.analysis.saliency import (
     smoothgrad,
     top_share_mask,
 )
-from helpers.core.config import CLASS_NAMES
+from helpers.core.config import CLASS_NAMES, IMAGE_SIZE
 from helpers.core.plotting import set_fonts
 from helpers.core.words import capital, layer_words, pct, plural
 
@@ -234,7 +234,7 @@ def shown_sentences(s: dict) -> str:
     c = s.get("gradcam_cover")
     cover = "" if not c else (
         f", whose {c['cells']} x {c['cells']} cells, {c['stride']:g} pixels apart, cover rows and "
-        f"columns {c['first']} to {c['last']} of the 48 x 48 face (counted from 0), interpolated "
+        f"columns {c['first']} to {c['last']} of the {IMAGE_SIZE} x {IMAGE_SIZE} face (counted from 0), interpolated "
         "between cell centres; the border outside, which that layer does not see, is 0")
     return (
         f"**Faces**: {s['faces']} validation faces, {s['per_class']} per true class (drawn at random "
