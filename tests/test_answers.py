@@ -118,8 +118,8 @@ def test_every_answer_of_a_complete_run_is_one_sentence_with_its_number():
     expected = [
         "**1,000 labelled faces** (900 training, 100 validation) and 100 unlabelled test faces; rarest class "
         "disgust (20, 2.0%), most common happy (300).",
-        "**70.0% validation accuracy** (68.0% without test-time averaging) with 1,439,527 parameters after 30 "
-        "epochs; its public/private scores are not known to this run (the test labels are withheld: the "
+        "**70.0% validation accuracy** (68.0% without test-time averaging) with 1,439,527 parameters, trained 30 "
+        "epochs (checkpoint of epoch 28, chosen on these validation faces); its public/private scores are not known to this run (the test labels are withheld: the "
         "course leaderboard scores its submission).",
         "**45.0%** with 1,438,157 parameters against the CNN's 70.0% (-25.0 points, McNemar p = 1.2e-09: a "
         "significant loss); the DNN trains 3.0x faster per epoch.",
@@ -220,11 +220,11 @@ def test_leaderboard_scores_when_the_data_has_test_labels():
     r["cnn"]["leaderboard"] = {"test": 0.7, "public": 0.695, "private": 0.705}
     r["ensemble"]["leaderboard"] = {"test": 0.71, "public": None, "private": None}
     got = answers(r)
-    assert got[1].endswith("after 30 epochs; leaderboard public 69.50%, private 70.50%.")
+    assert got[1].endswith("validation faces); leaderboard public 69.50%, private 70.50%.")
     assert got[-1].endswith("significant gain); leaderboard test 71.00%.")
     r["run"]["test_rows"] = r["data"]["test_rows"] = 0
     r["cnn"]["leaderboard"] = None
-    assert answers(r)[1].endswith("after 30 epochs.")  # no test faces: no leaderboard to speak of
+    assert answers(r)[1].endswith("validation faces).")  # no test faces: no leaderboard to speak of
     assert "validation) and no test faces;" in answers(r)[0]
 
 

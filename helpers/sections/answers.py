@@ -96,7 +96,9 @@ def cnn_answer(r: dict) -> str:
     text = f"**{pct(need(c, 'val_accuracy'))} validation accuracy**"
     if c.get("val_accuracy_no_tta") is not None and c.get("tta"):
         text += f" ({pct(c['val_accuracy_no_tta'])} without test-time averaging)"
-    text += f" with {need(c, 'params'):,} parameters after {plural(need(c, 'epochs'), 'epoch')}"
+    text += f" with {need(c, 'params'):,} parameters, trained {plural(need(c, 'epochs'), 'epoch')}"
+    if c.get("best_epoch") and c["best_epoch"] != c["epochs"]:
+        text += f" (checkpoint of epoch {c['best_epoch']}, chosen on these validation faces)"
     board = leaderboard_words(c.get("leaderboard"))
     test_rows = (r.get("run") or {}).get("test_rows", (r.get("data") or {}).get("test_rows"))
     if board:

@@ -204,6 +204,7 @@ def cnn_summary(run, cnn: dict, leaderboard: dict | None) -> dict:
     return {"params": m["params"]["total"], "trainable_params": m["params"]["trainable"],
             "val_accuracy": m["val_accuracy"], "val_accuracy_no_tta": m["val_accuracy_no_tta"],
             "final_train_accuracy": m["final_train_accuracy"],
+            "final_val_accuracy": m.get("final_val_accuracy"),
             "tta": tta_words(run.config["training"]) if m.get("tta_flip") or m.get("tta_crops") else None,
             "seconds_per_epoch": m["seconds_per_epoch"], "epochs": m["epochs_run"],
             "best_epoch": m["best_epoch"], "leaderboard": leaderboard, "runtime": m["runtime"],
@@ -222,11 +223,21 @@ def architecture_sentences(s: dict) -> str:
             f"{plural(len(cnn['dense_units']), 'dense layer')} of {', '.join(map(str, cnn['dense_units']))} units.")
 
 
+def selection_words(s: dict) -> str:
+    """The checkpoint was picked on the split that scores it: how optimistic that can be, against
+    the last epoch's single-view score ('' when the best epoch is the last or it is unknown)."""
+    if s.get("final_val_accuracy") is None or s["best_epoch"] == s["epochs"]:
+        return ""
+    return (f" The same validation faces chose it, so its score is slightly optimistic: the last "
+            f"epoch ({s['epochs']}) scores {pct(s['final_val_accuracy'])} on one view, against "
+            f"{pct(s['val_accuracy_no_tta'])} for the kept checkpoint.")
+
+
 def training_sentence(s: dict) -> str:
     """The loss, where the run trained and which checkpoint it kept."""
     return ("Loss: cross-entropy on one-hot labels. The model was trained for "
             f"{s['trained_where']}; the checkpoint kept is the one with the best validation accuracy "
-            f"(epoch {s['best_epoch']})." + (" It was trained before this report was built and reloaded from its saved weights."
+            f"(epoch {s['best_epoch']})." + selection_words(s) + (" It was trained before this report was built and reloaded from its saved weights."
                                           if s["reused"] else ""))
 
 
