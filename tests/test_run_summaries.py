@@ -417,7 +417,8 @@ def test_ties_are_said_as_ties():
 def test_epoch_seconds_keep_two_digits_below_a_second():
     """9.0 s against 0.3 s read as 30x beside a printed 32.6x: below 1 s two decimals are kept."""
     assert sections_dnn._seconds(0.276) == "0.28 s"
-    assert sections_dnn._seconds(9.04) == "9.0 s" and sections_dnn._seconds(240) == "4 min"
+    assert sections_dnn._seconds(9.04) == "9.04 s" and sections_dnn._seconds(12.04) == "12.0 s"
+    assert sections_dnn._seconds(240) == "4 min"
 
 
 def test_training_table_in_words():

@@ -67,7 +67,7 @@ def compute_words(compute: dict) -> str:
     if not compute or not compute.get("runs"):
         return "no trained run found"
     text = (f"{compute['images']:,.0f} training images (a DNN image counted as 1/{round(1 / DNN_COST)} of a "
-            f"CNN image, its measured cost; the profile plans {compute['budget_images']:,.0f}), trained in "
+            f"CNN image, as the budget plans it; the profile plans {compute['budget_images']:,.0f}), trained in "
             + "; ".join(f"{duration(seconds)} on {hardware}"
                         for hardware, seconds in compute["seconds_by_hardware"].items())
             + f"; precision {', '.join(compute['precision'])}")

@@ -124,9 +124,9 @@ def speed_summary(measured: dict, arithmetic: dict, train_rows: int, runtime: di
 
 
 def _seconds(seconds: float) -> str:
-    """'8.6 s' below 90 s (epochs of a fast model; '0.28 s' below 1 s, so that the ratio of two
+    """'86.4 s' below 90 s (epochs of a fast model; '4.27 s' below 10 s, so that the ratio of two
     printed times is about the printed factor), else helpers.core.words.duration."""
-    if seconds < 1:
+    if seconds < 10:
         return f"{seconds:.2f} s"
     return f"{seconds:.1f} s" if seconds < 90 else duration(seconds)
 
