@@ -436,3 +436,11 @@ def test_training_table_in_words():
     config["training"]["warmup_epochs"] = 1
     assert sections_cnn.training_table(config, inputs).set_index("setting")["value"]["learning rate"] \
         == "0.01, cosine schedule, 1 warm-up epoch"
+
+
+def test_gaps_are_the_differences_of_the_printed_accuracies():
+    """12.4% train and 10.0% validation print a +2.4-point gap, not the unrounded +2.3."""
+    v = {"last_train_accuracy": 0.1236, "last_val_accuracy": 0.1004, "gap": 0.1236 - 0.1004}
+    w = {"last_train_accuracy": 0.2, "last_val_accuracy": 0.2, "gap": 0.0}
+    assert sections_ablation._gap_words(v, w).startswith("The last epoch's train-validation gap goes "
+                                                         "from +2.4 to +0.0 points")

@@ -168,7 +168,7 @@ def ablation_table(s: dict) -> pd.DataFrame:
         "best epoch": v["best_epoch"],
         "last epoch: train": pct(v["last_train_accuracy"]),
         "last epoch: validation (one view)": pct(v["last_val_accuracy"]),
-        "train - validation gap": f"{100 * v['gap']:+.1f} pts",
+        "train - validation gap": f"{points(v['last_val_accuracy'], v['last_train_accuracy']):+.1f} pts",
     } for name, v in variants(s).items()])
 
 
@@ -200,7 +200,9 @@ def _comparison_line(s: dict, title: str, c: dict) -> str:
 
 
 def _gap_words(before: dict, after: dict) -> str:
-    a, b = round(100 * before["gap"], 1), round(100 * after["gap"], 1)
+    # as a reader computes them from the two printed accuracies
+    a = points(before["last_val_accuracy"], before["last_train_accuracy"])
+    b = points(after["last_val_accuracy"], after["last_train_accuracy"])
     if a == b:
         return f"The last epoch's train-validation gap stays at {a:+.1f} points."
     less = b < a

@@ -20,7 +20,7 @@ from typing import Callable
 
 from helpers.analysis.stats import ALPHA, CONFIDENCE, wilson_interval
 from helpers.core.config import CLASS_NAMES
-from helpers.core.words import layer_words, pct, plural, verb
+from helpers.core.words import layer_words, pct, plural, points, verb
 from helpers.sections import SLUGS, number, title
 from helpers.sections.confusion import class_counts
 
@@ -156,7 +156,8 @@ def ablation_answer(r: dict) -> str:
     if not comparisons:
         return text + " (the paired tests are not in this run's results)."
     by_step = {(need(c, "before"), need(c, "after")): c for c in comparisons}
-    steps = [f"{words} is {verdict(need(c, 'change'), need(c, 'p'))} ({100 * c['change']:+.1f} points, "
+    shown = lambda c: points(need(a, c["before"], "val_accuracy"), need(a, c["after"], "val_accuracy"))  # noqa: E731
+    steps = [f"{words} is {verdict(need(c, 'change'), need(c, 'p'))} ({shown(c):+.1f} points, "
              f"p = {c['p']:.2g})" for key, words in list(ABLATION_STEPS.items())[:2]
              if (c := by_step.get(key)) is not None]
     if not steps:

@@ -129,13 +129,13 @@ def subsets_table(subsets, members: Sequence[str], labels: dict[str, str] | None
     """subset_accuracies for the report, best first: the runs averaged (by `labels`, run_labels),
     the validation accuracy, its distance in points to the best single run, and which subset
     the submission averages."""
-    from helpers.core.words import pct
+    from helpers.core.words import pct, points
 
     best_single = subsets.loc[subsets["size"] == 1, "accuracy"].max()
     return subsets.assign(
         members=subsets["members"].map(lambda names: labeled(names, labels)),
         accuracy=subsets["accuracy"].map(pct),
-        vs=(subsets["accuracy"] - best_single).map(lambda v: f"{100 * v:+.1f} pts"),
+        vs=subsets["accuracy"].map(lambda v: f"{points(best_single, v):+.1f} pts"),
         submitted=subsets["members"].map(lambda joined: "yes" if same_runs(joined, members) else "").to_numpy(),
     ).rename(columns={"members": "runs averaged", "accuracy": "validation accuracy",
                       "vs": "vs best single run"})[
