@@ -275,18 +275,24 @@ def weak_answer(r: dict) -> str:
     clauses = []
     if ws.get("prediction_agreement") is not None:
         clauses.append(f"predicts the main CNN's class on {pct(ws['prediction_agreement'])} of faces")
-    top10 = (ws.get("top10_mass") or {}).get("saliency")
-    if top10 and top10.get("weak") is not None and top10.get("main") is not None:
-        w10, m10 = round(100 * top10["weak"], 1), round(100 * top10["main"], 1)
-        how = "more" if w10 > m10 else "less" if w10 < m10 else "as"
-        clauses.append(f"its saliency maps are {how} concentrated (top 10% of pixels: {pct(top10['weak'])} "
-                       f"of the mass against {pct(top10['main'])})")
+    by_how: dict[str, list[str]] = {}
+    for method, top10 in (ws.get("top10_mass") or {}).items():
+        if top10 and top10.get("weak") is not None and top10.get("main") is not None:
+            w10, m10 = round(100 * top10["weak"], 1), round(100 * top10["main"], 1)
+            how = "more" if w10 > m10 else "less" if w10 < m10 else "as much"
+            by_how.setdefault(how, []).append(f"{METHOD_NAMES.get(method, method)} "
+                                              f"({pct(top10['weak'])} against {pct(top10['main'])})")
+    if by_how:
+        than = " than the main CNN's"  # said once, after the first comparison
+        parts = [f"{how} of the mass{than if i == 0 and how != 'as much' else ''} by {join(items)}"
+                 for i, (how, items) in enumerate(by_how.items())]
+        clauses.append("the top 10% of pixels of its maps hold " + " and ".join(parts))
     wf = r.get("weak_filters") or {}
     maps = {k: (wf.get(k) or {}).get("feature_maps") or {} for k in ("weak", "main")}
     if maps["weak"].get("edge_like") is not None and maps["main"].get("edge_like") is not None:
         clauses.append(f"has {maps['weak']['edge_like']} first-layer feature maps that follow the face's "
                        f"edges against {maps['main']['edge_like']} for the main CNN")
-    return text + (" " + join(clauses[:2]) if clauses else " is compared in the section") + "."
+    return text + (" " + "; ".join(clauses) if clauses else " is compared in the section") + "."
 
 
 def adversarial_answer(r: dict) -> str:
