@@ -1111,6 +1111,8 @@ def test_class_sentences_say_whether_classes_differ():
     assert text.startswith(f"Among the 2 classes with at least 5 faces in the sample, the eyes' share "
                            f"is highest for **{CLASS_NAMES[0]}** faces (")
     assert "the mouth's share is highest for" in text and "a clear difference (the intervals are apart)" in text
+    every = sections_saliency.class_region_sentences({**s, "compared_classes": list(CLASS_NAMES)})
+    assert every.startswith(f"Across all {len(CLASS_NAMES)} classes, the eyes' share")
     same = sections_saliency.region_summary({"saliency": density_maps(1.5 + jitter, 1.5 - jitter)}, {},
                                             labels, ["saliency"], seed=0, min_class_faces=5)
     assert "the intervals overlap: no class clearly differs (a tie)" in sections_saliency.class_region_sentences(same)

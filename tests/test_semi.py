@@ -920,7 +920,8 @@ def test_settings_summary_and_sentences():
     assert "whose softmax confidence reaches **0.5** is pseudo-labeled; 1 self-training round. " in plain
     assert plain.endswith("is off in this profile: it costs two more runs). ")
     shares = sections_semi.settings_sentences(_semi_settings(selection="class_shares"))
-    assert "the threshold **0.5** on the flip-averaged softmax sets how many pseudo-labels" in shares
+    assert ("as many unlabeled images are pseudo-labeled as reach a flip-averaged softmax confidence "
+            "of **0.5**, but they are shared among the classes") in shares
     assert "shared among the classes as the labels are" in shares
     with pytest.raises(ValueError, match="semi_selection must be one of threshold, class_shares"):
         _semi_settings(selection="top")

@@ -580,8 +580,10 @@ def class_region_sentences(s: dict) -> str:
                      f"({share_interval(d['top_share'])}) and lowest for **{d['bottom']}** faces "
                      f"({share_interval(d['bottom_share'])}), {verdict}"
                      .replace("the mouth' ", "the mouth's "))
-    return (f"Among the {len(s['compared_classes'])} classes with at least {s['min_class_faces']} "
-            f"faces in the sample, {parts[0]}; {parts[1]}.")
+    compared = len(s["compared_classes"])
+    among = (f"Across all {compared} classes" if compared == len(CLASS_NAMES) else
+             f"Among the {compared} classes with at least {s['min_class_faces']} faces in the sample")
+    return f"{among}, {parts[0]}; {parts[1]}."
 
 
 def share_interval(d: dict) -> str:

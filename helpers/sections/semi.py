@@ -57,11 +57,10 @@ def settings_sentences(s: dict) -> str:
                f"{s['confidence_ceiling']:.3f}, about the model's highest confidence."
                if s["label_smoothing"] else "")
     if s["selection"] == "class_shares":
-        selection = (f"the threshold **{s['threshold']:g}** on the{' flip-averaged' if s['tta_flip'] else ''} "
-                     "softmax sets how many pseudo-labels (as many as there are images that confident), "
-                     "shared among the classes as the labels are, each class taking its most confident "
-                     "(class-balanced, as in Noisy Student and FlexMatch, so that happy cannot crowd out "
-                     "fear or disgust); ")
+        selection = (f"as many unlabeled images are pseudo-labeled as reach a{' flip-averaged' if s['tta_flip'] else ''} "
+                     f"softmax confidence of **{s['threshold']:g}**, but they are shared among the classes "
+                     "as the labels are, each class taking its most confident images (class-balanced, as "
+                     "in Noisy Student and FlexMatch, so that happy cannot crowd out fear or disgust); ")
     else:
         selection = (f"every unlabeled image whose{' flip-averaged' if s['tta_flip'] else ''} softmax "
                      f"confidence reaches **{s['threshold']:g}** is pseudo-labeled; ")
