@@ -1266,3 +1266,29 @@ def test_trained_words_say_what_training_moved():
     assert sections_saliency.trained_words(f, ["rest"]) == "left the rest of the image unchanged"
     assert "+0.25x, 95% CI +0.20 to +0.30" in sections_saliency.learned_words(f, ["mouth"])
     assert sections_saliency.trained_words({"density": {}}, ["eyes"]) is None
+
+
+def test_grid_edges_and_their_sentence():
+    """A grid whose right column of cells is cold on every face, mirrored or not: the cold
+    column is the grid's, not the faces'."""
+    cover = {"cells": 5, "stride": 8.0, "first": 2, "last": 41}
+    cams = np.zeros((2, 48, 48))
+    cams[:, 2:42, 2:42] = 0.6
+    cams[:, 2:42, 34:42] = 0.1
+    edges = analysis_saliency.grid_edges(cams, cover)
+    assert edges["last_column"] == pytest.approx(0.1) and edges["inner"] == pytest.approx(0.6)
+    assert edges["first_column"] == pytest.approx(0.6)
+    assert edges["last_row"] == pytest.approx((0.6 * 32 + 0.1 * 8) / 40)
+    text = sections_saliency.grid_sentence(edges, edges, cover)
+    assert text.startswith("The mean Grad-CAM map is weak on the right column of its 5 x 5 grid of cells "
+                           "(0.10 on average, against 0.60 for the inner cells).")
+    assert text.endswith("On the mirrored faces the same right column stays weak (0.10; the left column "
+                         "0.60): it belongs to the network's grid, not to the faces, and Grad-CAM's "
+                         "region shares carry it too.")
+    faces = cams.copy()
+    faces[:, 2:42, 34:42], faces[:, 2:42, 2:10] = 0.6, 0.1      # the cold side moved with the face
+    moved = sections_saliency.grid_sentence(edges, analysis_saliency.grid_edges(faces, cover), cover)
+    assert moved.endswith("the same right column is 0.60 and the left column 0.10: the weak side "
+                          "follows the faces, not the grid.")
+    flat = analysis_saliency.grid_edges(np.full((1, 48, 48), 0.5), cover)
+    assert sections_saliency.grid_sentence(flat, flat, cover).startswith("No edge of Grad-CAM's 5 x 5 grid")

@@ -152,6 +152,23 @@ def grad_cam_cover(model: keras.Model, layer_name: str | None = None) -> dict:
     return {"cells": cells, "stride": stride, "first": int(covered[0]), "last": int(covered[-1])}
 
 
+def grid_edges(cams, cover: dict) -> dict:
+    """Mean Grad-CAM (N, H, W maps, as grad_cam returns them) on the footprints of its grid's
+    first and last row and column of cells, and on the other cells ("inner"), `cover` being
+    grad_cam_cover's. Shows whether a lopsided mean map follows the grid rather than the face:
+    on mirrored faces (maps mirrored back), a grid effect stays on the same side of the grid."""
+    cams = np.asarray(cams, dtype=np.float64)
+    first, last, stride = cover["first"], cover["last"] + 1, int(cover["stride"])
+    edge_low, edge_high = first + stride, last - stride
+    covered = cams[:, first:last, first:last]
+    return {"first_row": float(cams[:, first:edge_low, first:last].mean()),
+            "last_row": float(cams[:, edge_high:last, first:last].mean()),
+            "first_column": float(cams[:, first:last, first:edge_low].mean()),
+            "last_column": float(cams[:, first:last, edge_high:last].mean()),
+            "inner": float(cams[:, edge_low:edge_high, edge_low:edge_high].mean()),
+            "covered": float(covered.mean())}
+
+
 def _window_grid(layer, offset: float, stride: float) -> tuple[float, float]:
     """A convolution's or pooling's effect on the cell grid: output cell j reads input cells
     s*j - pad_before .. s*j - pad_before + k - 1 (TensorFlow's 'same' padding puts the odd

@@ -586,6 +586,44 @@ def class_region_sentences(s: dict) -> str:
     return f"{among}, {parts[0]}; {parts[1]}."
 
 
+EDGE_WORDS = {"first_row": "top row", "last_row": "bottom row", "first_column": "left column",
+              "last_column": "right column"}
+MIRROR = {"first_column": "last_column", "last_column": "first_column"}  # a column's mirror image
+WEAK_EDGE = 0.5
+"""An edge of Grad-CAM's grid is weak when its mean is below this share of the inner cells' mean."""
+
+
+def grid_sentence(edges: dict, mirrored: dict, cover: dict) -> str:
+    """Whether the mean Grad-CAM map is weak on an edge of its grid of cells, and whether that
+    follows the grid or the face: `edges` and `mirrored` are grid_edges of the faces' maps and
+    of the mirrored faces' maps (as computed, not mirrored back). A weak column that stays on
+    the same side for the mirrored faces belongs to the grid: the same cells are weak whichever
+    half of the face they see."""
+    inner = edges["inner"]
+    grid = f"{cover['cells']} x {cover['cells']} grid of cells"
+    weak = [k for k in EDGE_WORDS if edges[k] < WEAK_EDGE * inner]
+    if not weak:
+        low = min(edges[k] for k in EDGE_WORDS)
+        high = max(edges[k] for k in EDGE_WORDS)
+        return (f"No edge of Grad-CAM's {grid} is much weaker than its inner cells on average (edges "
+                f"{number(low)} to {number(high)}, inner cells {number(inner)}).")
+    text = (f"The mean Grad-CAM map is weak on the {join_words(EDGE_WORDS[k] for k in weak)} of its "
+            f"{grid} ({', '.join(number(edges[k]) for k in weak)} on average, against "
+            f"{number(inner)} for the inner cells).")
+    columns = [k for k in weak if k in MIRROR]
+    if columns:
+        k, other = columns[0], MIRROR[columns[0]]
+        stays = mirrored[k] < WEAK_EDGE * mirrored["inner"] <= mirrored[other]
+        text += (" On the mirrored faces the same " + EDGE_WORDS[k]
+                 + (f" stays weak ({number(mirrored[k])}; the {EDGE_WORDS[other]} "
+                    f"{number(mirrored[other])}): it belongs to the network's grid, not to the faces, "
+                    "and Grad-CAM's region shares carry it too."
+                    if stays else
+                    f" is {number(mirrored[k])} and the {EDGE_WORDS[other]} {number(mirrored[other])}: "
+                    "the weak side follows the faces, not the grid."))
+    return text
+
+
 def share_interval(d: dict) -> str:
     """A bootstrap_mean dict of shares as '22.8%, 95% CI 21.9% to 23.7%'."""
     return f"{pct(d['mean'])}, {100 * CONFIDENCE:.0f}% CI {pct(d['low'])} to {pct(d['high'])}"
