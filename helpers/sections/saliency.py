@@ -125,13 +125,13 @@ def masked_faces(images, maps: dict, keep: float):
 
 
 def saliency_figure(images, maps: dict, labels=None, keep: float = 0.25,
-                    cell_size: float = 0.66) -> Figure:
+                    cell_size: float = 0.62) -> Figure:
     """The explanation figure, one column per face: original | saliency | SmoothGrad | Grad-CAM
     over the face | the masked face (masked_faces), one row each. `maps` is explanation_maps of
     the faces; columns are titled with the true class (if `labels` given), the predicted class
     and its probability. Maps without Grad-CAM (the DNN) get no Grad-CAM row. Text is 8 points;
-    with the default `cell_size` seven faces and the row labels take 5.4 inches, within the
-    printed page's width, and the figure 4.1 inches of its height."""
+    with the default `cell_size` seven faces and the row labels take 5.1 inches, within the
+    printed page's width, and the figure 3.9 inches of its height."""
     x = as_batch(images)[..., 0]
     labels = None if labels is None else np.asarray(labels)
     if labels is not None and labels.shape != (len(x),):
@@ -438,25 +438,6 @@ def lead_words(f: dict) -> str:
     return f"{first} lead {second} by {interval_words(lead, 'x')}"
 
 
-def learned_words(f: dict, regions) -> str | None:
-    """What training changed per region, against the randomized network (None without it):
-    'the mouth from 1.15x to 1.45x (+0.31x, 95% CI +0.23 to +0.39)', 'no clear change' when the
-    interval of the change holds 0."""
-    if "learned" not in f or any(f["learned"][r] is None for r in regions):
-        return None
-    parts = []
-    for r in regions:
-        # the change as a reader computes it from the two printed densities
-        d = {**f["learned"][r], "mean": float(number(f["density"][r]["mean"]))
-             - float(number(f["random_density"][r]["mean"]))}
-        change = interval_words(d, "x", sign=True, brackets=False)
-        if d["low"] <= 0 <= d["high"]:
-            change = f"no clear change: {change}"
-        parts.append(f"{REGION_WORDS[r]} from {number(f['random_density'][r]['mean'])}x to "
-                     f"{number(f['density'][r]['mean'])}x ({change})")
-    return "; ".join(parts)
-
-
 def trained_words(f: dict, regions) -> str | None:
     """What training did to each region's density, against the randomized network, by the sign
     of the change's interval: 'raised the mouth (+0.25x) and lowered the eyes (-0.11x)', 'left
@@ -490,8 +471,8 @@ def share_words(s: dict, region: str) -> str:
 
 
 def focus_sentences(s: dict) -> str:
-    """The section's answer, first: the focus regions, then per answer method the density of
-    each region with its interval and whether the top two tie, then what training added."""
+    """The section's answer, first: the focus regions and what training changed, then per
+    answer method the density of each region with its interval and whether the top two tie."""
     answer, area = s["answer_methods"], s["region_area"]
     focus = s["focus_regions"]
     methods = join_words(METHODS[m] for m in answer)
@@ -526,8 +507,9 @@ def focus_sentences(s: dict) -> str:
         moved = [trained_words(s["methods"][m], ["eyes", "mouth"]) for m in answer]
         moved = [(m, words) for m, words in zip(answer, moved) if words]
         if moved:
-            head += " What training itself did, against those random weights: " + "; ".join(
-                f"by {METHODS[m]}, it {words}" for m, words in moved) + "."
+            head += (" What training itself did, against those random weights (a change whose "
+                     f"{100 * CONFIDENCE:.0f}% interval holds 0 counts as none): " + "; ".join(
+                         f"by {METHODS[m]}, it {words}" for m, words in moved) + ".")
     else:
         above = {m: [r for r in s["methods"][m]["order"] if s["methods"][m]["density"][r]["low"] > 1]
                  for m in answer}
@@ -540,12 +522,6 @@ def focus_sentences(s: dict) -> str:
     for m in answer:  # each region's density with its interval: region_table
         f = s["methods"][m]
         lines.append(f"- **{capital(METHODS[m])}** ({f['faces']} faces): {lead_words(f)}.")
-    learned = [(m, learned_words(s["methods"][m], focus or ["eyes", "mouth"])) for m in answer]
-    learned = [(m, words) for m, words in learned if words]
-    if learned:
-        lines.append("- **What training added** (the change from the same network with random "
-                     "weights): " + " ".join(
-                         f"{capital(METHODS[m])}: {words}." for m, words in learned))
     return "\n".join(lines)
 
 
