@@ -838,8 +838,12 @@ def test_ensemble_subsets_table_choice_and_record():
     runs = [FakeRun("cnn", {"epochs_run": 116}), FakeRun("ablation_none", {"epochs_run": 58}),
             FakeRun("hist_eq", {"epochs_run": 1}), FakeRun("dnn", {"epochs_run": 2})]
     labels = sections_ensemble.run_labels(runs)
-    assert labels == {"cnn": "main CNN, 116 epochs", "ablation_none": "variant (a): no normalization or augmentation, 58 epochs",
+    assert labels == {"cnn": "main CNN, 116 epochs", "ablation_none": "variant (a), 58 epochs",
                       "hist_eq": "histogram-equalized CNN, 1 epoch", "dnn": "dnn, 2 epochs"}
+    assert sections_ensemble.variant_legend(["cnn", "ablation_normalization_augmentation", "ablation_none"]) == (
+        "Variant (a): no normalization or augmentation; variant (c): normalization and augmentation "
+        "(section 4).")
+    assert sections_ensemble.variant_legend(["cnn", "hist_eq"]) == ""
     named = sections_ensemble.subsets_table(subsets, ["cnn", "hist_eq"], labels)
     assert named.iloc[0]["runs averaged"] == "dnn, 2 epochs"
     assert (named["runs averaged"] == "main CNN, 116 epochs + histogram-equalized CNN, 1 epoch").sum() == 1

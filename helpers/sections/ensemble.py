@@ -24,10 +24,23 @@ VARIANT_WORDS = {"none": "no normalization or augmentation", "normalization": "n
                  "normalization_augmentation": "normalization and augmentation"}
 
 
+def variant_legend(names: Sequence[str]) -> str:
+    """What the ablation variants among run `names` are ('' if none): 'Variant (a): no
+    normalization or augmentation; variant (c): normalization and augmentation (section 4).'"""
+    from helpers.sections import number
+    from helpers.sections.ablation import ABLATION_LABELS
+
+    found = [v for v in ABLATION_LABELS if f"ablation_{v}" in names]
+    if not found:
+        return ""
+    text = "; ".join(f"variant {ABLATION_LABELS[v].split()[0]}: {VARIANT_WORDS[v]}" for v in found)
+    return f"{text[0].upper()}{text[1:]} (section {number('ablation')})."
+
+
 def run_labels(runs: Sequence) -> dict[str, str]:
-    """How the report names each finished run of an ensemble: "main CNN, 116 epochs", "variant (a):
-    no normalization or augmentation, 58 epochs" (ablation runs, ablation.ABLATION_LABELS' letter),
-    else its name."""
+    """How the report names each finished run of an ensemble: "main CNN, 116 epochs", "variant (a),
+    58 epochs" (ablation runs, ablation.ABLATION_LABELS' letter: variant_legend says what they
+    are), else its name."""
     from helpers.core.config import MAIN_RUN
     from helpers.core.words import plural
     from helpers.sections.ablation import ABLATION_LABELS
@@ -37,7 +50,7 @@ def run_labels(runs: Sequence) -> dict[str, str]:
             return "main CNN"
         variant = name.removeprefix("ablation_")
         if variant in ABLATION_LABELS:
-            return f"variant {ABLATION_LABELS[variant].split()[0]}: {VARIANT_WORDS[variant]}"
+            return f"variant {ABLATION_LABELS[variant].split()[0]}"
         return "histogram-equalized CNN" if name == "hist_eq" else name
 
     return {run.name: f"{label(run.name)}, {plural(run.metrics.get('epochs_run', 0), 'epoch')}"
