@@ -179,3 +179,26 @@ def test_a_notebook_run_in_the_lab_writes_build_lab_and_leaves_report_alone(fer2
     assert "Results of this run go to build/lab/" in text
     assert (lab / "results.json").exists()
     assert {p.name: p.read_bytes() for p in report.iterdir() if p.is_file()} == before
+
+
+def test_a_users_mistake_is_one_line_in_a_notebook_and_still_fails_it(tmp_path):
+    """A ValueError from the helpers (a bad setting) shows its message, not the engine's frames;
+    papermill still reports the failed cell, so make report stops there."""
+    import papermill as pm
+
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("from helpers.sections import display as nbh\nnbh.setup()"),
+        nbformat.v4.new_code_cell("def deep():\n    raise ValueError('ablation_epochs is 2: the shipped run is kept; run with RETRAIN=1')\n"
+                                  "deep()"),
+        nbformat.v4.new_code_cell("print('not reached')")])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    source, executed = tmp_path / "mistake.ipynb", tmp_path / "out.ipynb"
+    nbformat.write(nb, str(source))
+    with pytest.raises(pm.PapermillExecutionError) as failed:
+        pm.execute_notebook(str(source), str(executed), cwd=str(PROJECT_ROOT), progress_bar=False)
+    assert failed.value.ename == "ValueError"
+    code = [c for c in nbformat.read(str(executed), as_version=4).cells if c.cell_type == "code"]
+    error = next(o for o in code[1].outputs if o.output_type == "error")
+    assert error.traceback == ["ValueError: ablation_epochs is 2: the shipped run is kept; run with RETRAIN=1",
+                               "(the full traceback: run %tb in a new cell)"]
+    assert not code[2].outputs

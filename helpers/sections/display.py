@@ -27,8 +27,23 @@ def setup() -> None:
         if ipython is not None:
             ipython.run_line_magic("matplotlib", "inline")
             ipython.run_line_magic("config", "InlineBackend.figure_formats = ['png']")
+            ipython.set_custom_exc(USER_ERRORS, user_error)
     except ImportError:
         pass
+
+
+USER_ERRORS = (ValueError, FileNotFoundError)
+"""What the helpers raise for a user's mistake (a bad setting, missing data or run): a notebook
+shows its message, not the frames of the code that found it."""
+
+
+def user_error(shell, etype, value, tb, tb_offset=None) -> list[str]:
+    """IPython's handler for USER_ERRORS: shows the message in one line and how to see the rest,
+    as the cell's error output (IPython ignores what a handler returns), so the cell still fails
+    and papermill and Run All stop there."""
+    stb = [f"{etype.__name__}: {value}", "(the full traceback: run %tb in a new cell)"]
+    shell._showtraceback(etype, value, stb)
+    return stb
 
 
 def table(frame, floatfmt: str = ".3f", index: bool = False):
