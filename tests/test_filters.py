@@ -490,9 +490,10 @@ def test_first_layer_comparison_and_figure():
     assert s["weak"]["agreeing"] == 1 and s["weak"]["feature_maps"]["edge_like"] == 0
     assert s["main"]["agreeing"] == 2 and s["main"]["feature_maps"]["edge_like"] == 2
     fig = sections_weak_model.first_layer_figure(pattern(), pattern(), s, steps=100)
-    assert [sub._suptitle.get_text() for sub in fig.subfigs] == [
-        "main CNN (66.0% validation accuracy)\nblock1_conv1, filters 0-2 of 32",
-        "weak model (50.0% validation accuracy)\nblock1_conv1, filters 0-2 of 32"]
+    assert fig._suptitle.get_text() == (
+        "First-layer kernels (block 1, convolution 1, filters 0-2 of 32; white +, black -):\n"
+        "main CNN (66.0% validation accuracy) above the weak model (50.0%)")
+    assert [ax.get_ylabel() for ax in fig.axes if ax.get_ylabel()] == ["main\n0-2", "weak\n0-2"]
 
 
 def test_first_layer_sentences():

@@ -10,7 +10,7 @@ from helpers.analysis.saliency import Maps, bootstrap_mean, rank_correlation, re
 from helpers.analysis.filters import AGREE_MIN, BRIGHTNESS_DC
 from helpers.core.config import CLASS_NAMES, CONFIDENCE
 from helpers.core.plotting import plot_grid
-from helpers.core.words import fmt, pct, plural, points
+from helpers.core.words import fmt, layer_words, pct, plural, points
 from helpers.sections.filters import (
     cosine,
     kernel_cells,
@@ -48,25 +48,26 @@ def first_layer_comparison(main: dict, weak: dict, main_maps: dict, weak_maps: d
 
 
 def first_layer_figure(main: dict, weak: dict, s: dict, steps: int, columns: int = 16) -> Figure:
-    """The two models' first-layer kernels (kernel_cells: white +, black -), the main CNN's above
-    the weak model's, `columns` a row, titled with the filter numbers and each model's validation
-    accuracy (s is their first_layer_comparison). Their patterns reproduce them (the kernel
-    agreement, in first_layer_sentences), so the kernels stand for both."""
-    what = f"{s['layer']}, filters 0-{main['chosen'][-1]} of {s['total_filters']}"
+    """The two models' first-layer kernels (kernel_cells: white +, black -), the main CNN's rows
+    above the weak model's, `columns` a row, each row labelled with its model and filter numbers
+    (s is their first_layer_comparison; the suptitle gives each model's validation accuracy).
+    Their patterns reproduce them (the kernel agreement, in first_layer_sentences), so the
+    kernels stand for both."""
     ncols = min(columns, len(main["chosen"]))
-    cell = min(0.5, 5.4 / ncols)
-    rows = int(np.ceil(len(main["chosen"]) / ncols))
-    grid = rows * (cell + 0.17) + 0.45
-    fig = Figure(figsize=(cell * ncols + 0.2, 2 * grid + 0.45), layout="constrained")
-    subfigs = fig.subfigures(2, 1, hspace=0.02)
-    for subfig, p, title in zip(subfigs, (main, weak),
-                                (f"main CNN ({pct(s['main_val_accuracy'])} validation accuracy)\n{what}",
-                                 f"weak model ({pct(s['val_accuracy'])} validation accuracy)\n{what}")):
-        plot_grid(kernel_cells(p["kernels"]), titles=[str(i) for i in p["chosen"]], ncols=ncols,
-                  cmap="gray", vmin=0, vmax=255, cell_size=cell, fig=subfig, fontsize=8)
-        subfig.suptitle(title, fontsize=9)
-    fig.suptitle("First-layer kernels (white +, black -; titles: filter)", fontsize=9)
-    return fig
+    cells, labels = [], []
+    for name, p in (("main", main), ("weak", weak)):
+        kernels = kernel_cells(p["kernels"])
+        for first in range(0, len(kernels), ncols):
+            row = kernels[first:first + ncols]
+            cells += row + [None] * (ncols - len(row))
+            chosen = p["chosen"][first:first + ncols]
+            labels.append(f"{name}\n{chosen[0]}-{chosen[-1]}")
+    return plot_grid(cells, ncols=ncols, cmap="gray", vmin=0, vmax=255,
+                     cell_size=min(0.32, 5.2 / ncols), row_labels=labels, fontsize=8,
+                     suptitle=(f"First-layer kernels ({layer_words(s['layer'])}, filters "
+                               f"0-{main['chosen'][-1]} of {s['total_filters']}; white +, black -):\n"
+                               f"main CNN ({pct(s['main_val_accuracy'])} validation accuracy) above the "
+                               f"weak model ({pct(s['val_accuracy'])})"))
 
 
 def first_layer_sentences(s: dict) -> str:
