@@ -290,8 +290,8 @@ def weak_answer(r: dict) -> str:
     wf = r.get("weak_filters") or {}
     maps = {k: (wf.get(k) or {}).get("feature_maps") or {} for k in ("weak", "main")}
     if maps["weak"].get("edge_like") is not None and maps["main"].get("edge_like") is not None:
-        clauses.append(f"has {maps['weak']['edge_like']} first-layer feature maps that follow the face's "
-                       f"edges against {maps['main']['edge_like']} for the main CNN")
+        clauses.append(f"{'it ' if clauses else ''}has {maps['weak']['edge_like']} first-layer feature maps "
+                       f"that follow the face's edges against {maps['main']['edge_like']} for the main CNN")
     return text + (" " + "; ".join(clauses) if clauses else " is compared in the section") + "."
 
 
