@@ -389,3 +389,11 @@ def test_the_saliency_answer_says_what_training_moved():
     got = answer_rows(r)[6]["answer"]
     assert got.endswith("(mouth 1.62x, eyes 1.31x by Grad-CAM); against the same network with random "
                         "weights, training raised the mouth (+0.46x) and lowered the eyes (-0.25x).")
+
+
+def test_the_weak_model_answer_gives_each_clause_its_subject():
+    r = results()
+    r["weak_filters"] = {"weak": {"feature_maps": {"edge_like": 9}}, "main": {"feature_maps": {"edge_like": 13}}}
+    got = answers(r)[9]
+    assert got.endswith("40.0%) and more of the mass by Grad-CAM (34.0% against 28.0%); it has 9 first-layer "
+                        "feature maps that follow the face's edges against 13 for the main CNN.")
