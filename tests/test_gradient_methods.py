@@ -1053,6 +1053,12 @@ def test_region_summary_answers_first_and_calls_ties():
                              "layout, not from training. What training itself did, against those "
                              "random weights (a change whose 95% interval holds 0 counts as none): by "
                              "saliency, it raised the eyes (+0.30x) and the mouth (+0.20x).")
+    # Grad-CAM left out (its grid): the answer rests on saliency alone, and says why
+    without = sections_saliency.region_summary(trained, randomized, labels, ["saliency", "gradcam"], seed=0,
+                                               min_class_faces=5, excluded={"gradcam": "grid"})
+    assert without["answer_methods"] == ["saliency"] and without["excluded"] == {"gradcam": "grid"}
+    assert ("by saliency, the method that passes the model-randomization test below (Grad-CAM is left "
+            "out: its grid of cells is weak on an edge whatever the face") in sections_saliency.focus_sentences(without)
     only_eyes = sections_saliency.region_summary({"saliency": density_maps(np.full(n, 1.8), np.full(n, 1.0))},
                                                  {}, labels, ["saliency"], seed=0)
     assert sections_saliency.focus_sentences(only_eyes).startswith("**Answer: the eyes.** They get more")
@@ -1106,11 +1112,11 @@ def test_class_sentences_say_whether_classes_differ():
     assert (s["eyes_top"], s["mouth_top"]) == (CLASS_NAMES[0], CLASS_NAMES[3])
     assert s["class_spread"]["eyes"]["separated"]
     text = sections_saliency.class_region_sentences(s)
-    assert text.startswith(f"Among the 2 classes with at least 5 faces in the sample, the eyes' share "
+    assert text.startswith(f"By saliency, among the 2 classes with at least 5 faces in the sample, the eyes' share "
                            f"is highest for **{CLASS_NAMES[0]}** faces (")
     assert "the mouth's share is highest for" in text and "a clear difference (the intervals are apart)" in text
     every = sections_saliency.class_region_sentences({**s, "compared_classes": list(CLASS_NAMES)})
-    assert every.startswith(f"Across all {len(CLASS_NAMES)} classes, the eyes' share")
+    assert every.startswith(f"By saliency, across all {len(CLASS_NAMES)} classes, the eyes' share")
     same = sections_saliency.region_summary({"saliency": density_maps(1.5 + jitter, 1.5 - jitter)}, {},
                                             labels, ["saliency"], seed=0, min_class_faces=5)
     assert "the intervals overlap: no class clearly differs (a tie)" in sections_saliency.class_region_sentences(same)
@@ -1280,11 +1286,13 @@ def test_grid_edges_and_their_sentence():
     assert text.startswith("The mean Grad-CAM map is weak on the right column of its 5 x 5 grid of cells "
                            "(0.10 on average, against 0.60 for the inner cells).")
     assert text.endswith("On the mirrored faces the same right column stays weak (0.10; the left column "
-                         "0.60): it belongs to the network's grid, not to the faces, and Grad-CAM's "
-                         "region shares carry it too.")
+                         "0.60): it belongs to the network's grid, not to the faces, and shifts "
+                         "Grad-CAM's region shares, so the answer above leaves them out.")
+    assert sections_saliency.grid_excluded(edges, edges) == {"gradcam": "grid"}
     faces = cams.copy()
     faces[:, 2:42, 34:42], faces[:, 2:42, 2:10] = 0.6, 0.1      # the cold side moved with the face
     moved = sections_saliency.grid_sentence(edges, analysis_saliency.grid_edges(faces, cover), cover)
+    assert sections_saliency.grid_excluded(edges, analysis_saliency.grid_edges(faces, cover)) == {}
     assert moved.endswith("the same right column is 0.60 and the left column 0.10: the weak side "
                           "follows the faces, not the grid.")
     flat = analysis_saliency.grid_edges(np.full((1, 48, 48), 0.5), cover)

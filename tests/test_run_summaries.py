@@ -106,7 +106,7 @@ def test_speed_is_compared_as_measured_on_this_machine():
                            "in each run's batch size and precision, on AMD EPYC (AVX-512-BF16), 2 cores, "
                            "tensorflow): ")
     assert ("**The DNN is 25.0x faster per epoch** (one epoch of the 25,000 training faces takes "
-            "4 min for the CNN against 10.0 s for the DNN)") in text
+            "250 s for the CNN against 10.0 s for the DNN)") in text
     assert "94.3 million multiply-adds against 1.4 million for the DNN (65.9x)" in text
     assert cnn_dnn_sentences(cnn_dnn_summary(*compared_runs(np.ones(4, bool), np.ones(4, bool)),
                                              np.zeros(4, dtype=int)), s).count("- **Speed**") == 1
@@ -330,7 +330,7 @@ def test_ablation_settings_are_read_from_the_runs_configs():
     s = sections_ablation.ablation_summary(one_view, y)
     assert sections_ablation.ablation_settings_sentence(s).endswith(
         "Scored on one view each, without any averaging, they get (a) 49.0%, (b) 50.5%, (c) 67.2%: "
-        "(c)'s lead over (a) is +18.2 points on one view against +18.5 with each one's averaging, so "
+        "the lead of (c) over (a) is +18.2 points on one view against +18.5 with each one's averaging, so "
         "the crops' averaging is not what makes it.")
     one_view["normalization_augmentation"].metrics["val_accuracy_no_tta"] = 0.55
     assert sections_ablation.ablation_settings_sentence(
@@ -418,7 +418,7 @@ def test_epoch_seconds_keep_two_digits_below_a_second():
     """9.0 s against 0.3 s read as 30x beside a printed 32.6x: below 1 s two decimals are kept."""
     assert sections_dnn._seconds(0.276) == "0.28 s"
     assert sections_dnn._seconds(9.04) == "9.04 s" and sections_dnn._seconds(12.04) == "12.0 s"
-    assert sections_dnn._seconds(240) == "4 min"
+    assert sections_dnn._seconds(127.4) == "127 s" and sections_dnn._seconds(720) == "12 min"
 
 
 def test_training_table_in_words():

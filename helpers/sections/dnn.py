@@ -124,11 +124,14 @@ def speed_summary(measured: dict, arithmetic: dict, train_rows: int, runtime: di
 
 
 def _seconds(seconds: float) -> str:
-    """'86.4 s' below 90 s (epochs of a fast model; '4.27 s' below 10 s, so that the ratio of two
-    printed times is about the printed factor), else helpers.core.words.duration."""
+    """'86.4 s' below 90 s (epochs of a fast model; '4.27 s' below 10 s, '127 s' below 10 min, so
+    that the ratio of two printed times is about the printed factor), else
+    helpers.core.words.duration."""
     if seconds < 10:
         return f"{seconds:.2f} s"
-    return f"{seconds:.1f} s" if seconds < 90 else duration(seconds)
+    if seconds < 90:
+        return f"{seconds:.1f} s"
+    return f"{seconds:.0f} s" if seconds < 600 else duration(seconds)
 
 
 def speed_sentence(s: dict) -> str:

@@ -401,16 +401,19 @@ def class_spread(saliency, labels, compared, seed: int) -> dict:
 
 
 def region_summary(trained: dict, randomized: dict, labels, trusted, seed: int,
-                   min_class_faces: int = MIN_CLASS_FACES) -> dict:
+                   min_class_faces: int = MIN_CLASS_FACES, excluded: dict | None = None) -> dict:
     """Which face regions the maps weigh. `trained` maps a method to the main CNN's maps
     (N, H, W), `randomized` to the randomized network's maps of the same faces; `labels` are the
     true classes of the saliency maps' faces (for the per-class shares); `trusted` the methods
     that passed the randomization test: the answer rests on them (on every method when none
-    did). The focus regions are those whose density interval lies above 1 for every answer
-    method, ordered by the first one's density."""
+    did), except those `excluded` ({method: why}, e.g. grid_excluded's). The focus regions are
+    those whose density interval lies above 1 for every answer method, ordered by the first
+    one's density."""
+    excluded = excluded or {}
     area = region_area(next(iter(trained.values())).shape[1:])
     methods = {m: method_focus(maps, randomized.get(m), seed) for m, maps in trained.items()}
-    answer = [m for m in trained if m in trusted] or list(trained)
+    answer = ([m for m in trained if m in trusted and m not in excluded]
+              or [m for m in trained if m not in excluded] or list(trained))
     focus = [r for r in methods[answer[0]]["order"]
              if all(methods[m]["density"][r]["low"] > 1 for m in answer)]
     per_class = region_share_by_class(trained["saliency"], labels)
@@ -420,6 +423,7 @@ def region_summary(trained: dict, randomized: dict, labels, trusted, seed: int,
         "region_boxes": FACE_REGIONS, "region_area": area, "confidence": CONFIDENCE,
         "resamples": BOOTSTRAP_RESAMPLES, "seed": seed, "methods": methods,
         "answer_methods": answer, "answer_trusted": bool(set(answer) & set(trusted)),
+        "excluded": {m: why for m, why in excluded.items() if m in trained},
         "focus_regions": focus,
         "per_class_sample": per_class, "min_class_faces": min_class_faces,
         "compared_classes": compared, "class_spread": spread,
@@ -479,6 +483,10 @@ def focus_sentences(s: dict) -> str:
     if s["answer_trusted"]:
         how = (f"by {methods}, the method{'s that pass' if len(answer) > 1 else ' that passes'} "
                "the model-randomization test below")
+        if s.get("excluded"):
+            left = join_words(METHODS[m] for m in s["excluded"])
+            how += (f" ({left} is left out: its grid of cells is weak on an edge whatever the face, "
+                    "which shifts its region shares; see below)")
     else:
         how = f"by {methods} (no method passes the model-randomization test below: read with care)"
     if focus:
@@ -557,8 +565,9 @@ def class_region_sentences(s: dict) -> str:
                      f"({share_interval(d['bottom_share'])}), {verdict}"
                      .replace("the mouth' ", "the mouth's "))
     compared = len(s["compared_classes"])
-    among = (f"Across all {compared} classes" if compared == len(CLASS_NAMES) else
-             f"Among the {compared} classes with at least {s['min_class_faces']} faces in the sample")
+    among = (f"By saliency, across all {compared} classes" if compared == len(CLASS_NAMES) else
+             f"By saliency, among the {compared} classes with at least {s['min_class_faces']} faces in "
+             "the sample")
     return f"{among}, {parts[0]}; {parts[1]}."
 
 
@@ -567,6 +576,17 @@ EDGE_WORDS = {"first_row": "top row", "last_row": "bottom row", "first_column": 
 MIRROR = {"first_column": "last_column", "last_column": "first_column"}  # a column's mirror image
 WEAK_EDGE = 0.5
 """An edge of Grad-CAM's grid is weak when its mean is below this share of the inner cells' mean."""
+
+
+def grid_excluded(edges: dict, mirrored: dict) -> dict:
+    """{"gradcam": "grid"} when Grad-CAM's grid has a weak column that stays weak on the
+    mirrored faces (grid_sentence's test: the network's grid, not the faces), else {}: the
+    region answer then leaves Grad-CAM out (region_summary's `excluded`)."""
+    inner, inner_mirrored = edges["inner"], mirrored["inner"]
+    for k, other in MIRROR.items():
+        if edges[k] < WEAK_EDGE * inner and mirrored[k] < WEAK_EDGE * inner_mirrored <= mirrored[other]:
+            return {"gradcam": "grid"}
+    return {}
 
 
 def grid_sentence(edges: dict, mirrored: dict, cover: dict) -> str:
@@ -593,7 +613,7 @@ def grid_sentence(edges: dict, mirrored: dict, cover: dict) -> str:
         text += (" On the mirrored faces the same " + EDGE_WORDS[k]
                  + (f" stays weak ({number(mirrored[k])}; the {EDGE_WORDS[other]} "
                     f"{number(mirrored[other])}): it belongs to the network's grid, not to the faces, "
-                    "and Grad-CAM's region shares carry it too."
+                    "and shifts Grad-CAM's region shares, so the answer above leaves them out."
                     if stays else
                     f" is {number(mirrored[k])} and the {EDGE_WORDS[other]} {number(mirrored[other])}: "
                     "the weak side follows the faces, not the grid."))
