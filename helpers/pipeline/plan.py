@@ -66,11 +66,22 @@ def compute_words(compute: dict) -> str:
     (tensorflow); 6 min on NVIDIA H200 (jax); precision mixed_bfloat16'."""
     if not compute or not compute.get("runs"):
         return "no trained run found"
-    text = (f"{compute['images']:,.0f} training images (a DNN image counted as 1/{round(1 / DNN_COST)} of a "
-            f"CNN image, as the budget plans it; the profile plans {compute['budget_images']:,.0f}), trained in "
-            + "; ".join(f"{duration(seconds)} on {hardware}"
-                        for hardware, seconds in compute["seconds_by_hardware"].items())
-            + f"; precision {', '.join(compute['precision'])}")
+    from helpers.experiments.registry import run_name
+
+    runs_on: dict[str, list[str]] = {}
+    for name, r in compute["runs"].items():
+        runs_on.setdefault(f"{r['hardware']} ({r['backend']})", []).append(run_name(name).what)
+    places = []
+    for hardware, seconds in compute["seconds_by_hardware"].items():
+        which = runs_on.get(hardware, [])
+        # the main place needs no list; a few runs elsewhere are named
+        named = f" ({', '.join(which)})" if places and len(which) <= 3 else ""
+        places.append(f"{duration(seconds)} on {hardware}{named}")
+    precision = ", ".join("mixed bfloat16 (float32 weights)" if p == "mixed_bfloat16" else p
+                          for p in compute["precision"])
+    text = (f"{compute['images']:,.0f} training images (the profile's budget: "
+            f"{compute['budget_images']:,.0f}, a DNN image counting as 1/{round(1 / DNN_COST)} of a CNN "
+            "image), trained in " + "; ".join(places) + f"; precision {precision}")
     if compute.get("missing"):
         text += f"; not found: {', '.join(compute['missing'])}"
     return text

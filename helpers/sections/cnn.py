@@ -237,7 +237,8 @@ def training_sentence(s: dict) -> str:
     """The loss, where the run trained and which checkpoint it kept."""
     return ("Loss: cross-entropy on one-hot labels. The model was trained for "
             f"{s['trained_where']}; the checkpoint kept is the one with the best validation accuracy "
-            f"(epoch {s['best_epoch']})." + selection_words(s) + (" It was trained before this report was built and reloaded from its saved weights."
+            f"measured while it trained (epoch {s['best_epoch']}; one view, in the training arithmetic: "
+            "the scores below are recomputed in float32, so another epoch can score a hair above it)." + selection_words(s) + (" It was trained before this report was built and reloaded from its saved weights."
                                           if s["reused"] else ""))
 
 
