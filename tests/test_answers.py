@@ -120,7 +120,7 @@ def test_every_answer_of_a_complete_run_is_one_sentence_with_its_number():
         "**1,000 labelled faces** (900 training, 100 validation) and 100 unlabelled test faces; rarest class "
         "disgust (20, 2.0%), most common happy (300).",
         "**70.0% validation accuracy** (68.0% without test-time averaging) with 1,439,527 parameters, trained 30 "
-        "epochs (checkpoint of epoch 28, chosen on these validation faces); its public/private scores are not known to this run (the test labels are withheld: the "
+        "epochs (checkpoint of epoch 28, chosen on these validation faces); its public/private scores are not known here (the test labels are withheld: the "
         "course leaderboard scores its submission).",
         "**45.0%** with 1,438,157 parameters against the CNN's 70.0% (-25.0 points, McNemar p = 1.2e-09: a "
         "significant loss); the DNN trains 3.0x faster per epoch.",

@@ -504,7 +504,7 @@ def test_first_layer_sentences():
         "- Brightness kernels (DC share >= 0.5): 1 of the weak model's 3 against 1 of the main "
         "CNN's 3; the median kernel DC share is 0.50 against 0.50: the weak model's typical kernel "
         "has about as large a brightness (averaging) part.",
-        "- On face 17, 0 of the weak model's 3 feature maps are edge-like and 1 brightness-like "
+        "- On validation face 17 (the one shown in the filters section), 0 of the weak model's 3 feature maps are edge-like and 1 brightness-like "
         "(main CNN: 2 and 1; each compared with the pixels its map covers); its ReLU zeroes 25.0% "
         "of the positions (main CNN 25.0%)."]
     both = first_layer_summary(weak=pattern(median_dc_share=0.9, brightness_kernels=3))

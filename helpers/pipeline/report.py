@@ -228,7 +228,7 @@ def merge_notebooks(paths, results: dict):
     merged.metadata.update(nodes[0].metadata if nodes else {})
     merged.metadata.pop("papermill", None)
     merged.metadata["title"] = TITLE
-    merged.metadata["authors"] = [{"name": r"Homework report: every number computed by the run"}]
+    merged.metadata["authors"] = [{"name": r"Homework report"}]
     merged.metadata["date"] = dt.date.today().isoformat()
     return merged
 

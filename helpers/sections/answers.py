@@ -104,7 +104,7 @@ def cnn_answer(r: dict) -> str:
     if board:
         text += f"; leaderboard {board}"
     elif test_rows:
-        text += "; its public/private scores are not known to this run (the test labels are withheld: the course leaderboard scores its submission)"
+        text += "; its public/private scores are not known here (the test labels are withheld: the course leaderboard scores its submission)"
     return text + "."
 
 

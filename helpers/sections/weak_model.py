@@ -92,7 +92,7 @@ def first_layer_sentences(s: dict) -> str:
         f"the weak model's {weak['filters']} against {main['brightness_kernels']} of the main CNN's "
         f"{main['filters']}; the median kernel DC share is {fmt(weak_dc, '.2f')} against "
         f"{fmt(main_dc, '.2f')}: the weak model's typical kernel has " + part,
-        f"- On face {s['face']}, {weak_maps['edge_like']} of the weak model's {weak_maps['filters']} "
+        f"- On validation face {s['face']} (the one shown in the filters section), {weak_maps['edge_like']} of the weak model's {weak_maps['filters']} "
         f"feature maps are edge-like and {weak_maps['brightness_like']} brightness-like (main CNN: "
         f"{main_maps['edge_like']} and {main_maps['brightness_like']}; each compared with the "
         "pixels its map covers); its ReLU zeroes "
