@@ -397,3 +397,12 @@ def test_the_weak_model_answer_gives_each_clause_its_subject():
     got = answers(r)[9]
     assert got.endswith("40.0%) and more of the mass by Grad-CAM (34.0% against 28.0%); it has 9 first-layer "
                         "feature maps that follow the face's edges against 13 for the main CNN.")
+
+
+def test_rows_point_at_the_subsection_with_their_number():
+    """The CNN's accuracy is in its Accuracy subsection, pages after the section starts; the
+    self-training results in Results."""
+    rows = answer_rows(results(), latex=True, anchors={"accuracy", "results", "cnn-and-dnn-side-by-side"})
+    assert rows[1]["where"].endswith("\\pageref{accuracy}")
+    assert rows[2]["where"].endswith("\\pageref{cnn-and-dnn-side-by-side}")
+    assert rows[8]["where"].endswith("\\pageref{results}")

@@ -354,14 +354,18 @@ QUESTIONS: list[tuple[str, str | None, tuple[str, ...], Callable[[dict], str]]] 
 section is missing when none of the results.json sections it reads is there."""
 
 SUBSECTIONS = {
+    "architecture, training, accuracy": "Accuracy",
+    "same parameters as the CNN": "CNN and DNN side by side",
+    "self-training (bonus)": "Results",
     "weak model against the good one": "Saliency of a weak model",
     "adversarial images": "Adversarial examples",
     "input that maximizes each class": "The input that maximally activates each class",
     "histogram equalization": "Histogram equalization",
     "ensemble of CNNs": "Ensemble of CNNs",
 }
-"""The heading (in the notebooks) of the subsection that answers a row sharing its section with
-others, so that the row's page is its own, not the section's first."""
+"""The heading (in the notebooks) of the subsection that holds a row's key number (a row sharing its
+section with others, or a section whose numbers come pages after its start), so that the row's
+page is the evidence's, not the section's first."""
 
 
 def question(slug: str, topic: str | None) -> str:
