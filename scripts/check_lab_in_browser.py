@@ -5,9 +5,9 @@ minutes of CPU); what it prints is recorded in the issue's note.
 
 For each notebook named it opens the notebook, runs Run > Run All Cells, waits until the kernel
 is idle, and reports the cells with an error, the stderr (pink) boxes, the figures and their
-size on screen, and a screenshot under build/lab_check/. Then, in 02, it adds a training
-parameter, runs the notebook, checks that the plan line comes before training starts and
-interrupts the kernel. Last it checks that report/ is unchanged (git status).
+size on screen, and a screenshot under build/lab_check/. Then, in 02, it adds training
+parameters (2 ablation epochs, retrain), runs the notebook, checks that the plan line comes before
+training starts and that progress shows, and interrupts the kernel. Last it checks that report/ is unchanged (git status).
 
     pip install playwright        # anywhere; the browser is Debian's: apt-get install chromium
     python scripts/check_lab_in_browser.py [--port 8899] [--notebooks 05_saliency,02_cnn]
@@ -29,7 +29,7 @@ OUT = ROOT / "build" / "lab_check"
 TOKEN = "labcheck"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-TRAINING_EDIT = "ablation_epochs = 2"
+TRAINING_EDIT = ["ablation_epochs = 2", "retrain = True"]  # retrain: the shipped run is for 58 epochs
 PLAN_WORDS = "Kernel > Interrupt"
 
 
@@ -105,8 +105,9 @@ def check_training_line(page, port: int) -> dict:
     cell = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell").filter(has_text="Parameters (papermill").first
     cell.locator(".cm-content").click()
     page.keyboard.press("Control+End")
-    page.keyboard.press("Enter")
-    page.keyboard.type(TRAINING_EDIT)
+    for line in TRAINING_EDIT:
+        page.keyboard.press("Enter")
+        page.keyboard.type(line)
     menu(page, "Run", "Run All Cells")
     start = time.time()
     seen = ""
