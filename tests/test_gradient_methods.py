@@ -1297,3 +1297,13 @@ def test_grid_edges_and_their_sentence():
                           "follows the faces, not the grid.")
     flat = analysis_saliency.grid_edges(np.full((1, 48, 48), 0.5), cover)
     assert sections_saliency.grid_sentence(flat, flat, cover).startswith("No edge of Grad-CAM's 5 x 5 grid")
+
+
+def test_what_random_weights_already_give_is_grouped_by_method():
+    n = 20
+    labels = np.zeros(n, dtype=int)
+    trained = {"saliency": density_maps(np.full(n, 1.8), np.full(n, 1.6))}
+    randomized = {"saliency": density_maps(np.full(n, 1.5), np.full(n, 1.2))}
+    s = sections_saliency.region_summary(trained, randomized, labels, ["saliency"], seed=0)
+    assert ("The same network with random weights already gives the eyes 1.50x and the mouth 1.20x by "
+            "saliency:") in sections_saliency.focus_sentences(s)

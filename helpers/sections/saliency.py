@@ -504,10 +504,13 @@ def focus_sentences(s: dict) -> str:
         if others:
             head += "; " + "; ".join(others)
         head += "."
-        inherited = [f"{REGION_WORDS[r]} {number(s['methods'][m]['random_density'][r]['mean'])}x by {METHODS[m]}"
-                     for r in focus for m in answer
-                     if (s["methods"][m].get("random_density") or {}).get(r)
-                     and s["methods"][m]["random_density"][r]["low"] > 1]
+        inherited = []
+        for m in answer:  # grouped by method: 'the eyes 1.56x and the mouth 1.16x by saliency'
+            random = s["methods"][m].get("random_density") or {}
+            above = [f"{REGION_WORDS[r]} {number(random[r]['mean'])}x" for r in focus
+                     if random.get(r) and random[r]["low"] > 1]
+            if above:
+                inherited.append(f"{join_words(above)} by {METHODS[m]}")
         if inherited:
             head += (f" The same network with random weights already gives {join_words(inherited)}: "
                      "part of this focus comes from the architecture and the faces' layout, not from "
