@@ -406,3 +406,12 @@ def test_rows_point_at_the_subsection_with_their_number():
     assert rows[1]["where"].endswith("\\pageref{accuracy}")
     assert rows[2]["where"].endswith("\\pageref{cnn-and-dnn-side-by-side}")
     assert rows[8]["where"].endswith("\\pageref{results}")
+
+
+def test_the_filters_answer_says_whether_training_moved_the_first_kernels():
+    r = results()
+    r["filters"]["kernel_change"] = {"block1_conv1": {"median": 0.974, "min": 0.9, "filters": 32}}
+    assert ("(6 brightness kernels, the others edges, lines and spots), kernels that training left near "
+            "their random start (median cosine 0.97);") in answers(r)[7]
+    r["filters"]["kernel_change"]["block1_conv1"]["median"] = 0.4
+    assert "kernels that training turned from their random start (median cosine 0.40)" in answers(r)[7]

@@ -662,3 +662,45 @@ def test_pick_face(hand_cnn):
 def test_layer_words():
     assert words.layer_words("block3_conv2") == "block 3, convolution 2"
     assert words.layer_words("conv2d_7") == "a convolution layer"
+
+
+TINY = {"model": "cnn", "cnn": {"filters": [4, 8], "convs_per_block": 1, "dense_units": [8]},
+        "normalization": None, "augmentation": None, "training": {"seed": 7}}
+
+
+def test_starting_model_is_the_seeded_build_and_kernel_change_measures_the_turn():
+    """The same seed rebuilds the same starting kernels (another seed does not); a kernel turned
+    by 90 degrees in one filter shows as cosine 0 there, the others 1."""
+    start = analysis_filters.starting_model(TINY)
+    again = analysis_filters.starting_model(TINY)
+    other = analysis_filters.starting_model({**TINY, "training": {"seed": 8}})
+    same = analysis_filters.kernel_change(again, start, ["block1_conv1", "block2_conv1"])
+    assert same["block1_conv1"] == {"median": pytest.approx(1.0), "min": pytest.approx(1.0), "filters": 4}
+    assert analysis_filters.kernel_change(other, start, ["block1_conv1"])["block1_conv1"]["median"] < 0.9
+    kernel = start.get_layer("block1_conv1").get_weights()[0].copy()
+    flat = kernel[..., 0, 0].ravel()
+    turned = np.zeros_like(flat)
+    turned[0], turned[1] = -flat[1], flat[0]         # orthogonal to the start
+    kernel[..., 0, 0] = turned.reshape(kernel.shape[:2])
+    again.get_layer("block1_conv1").set_weights([kernel])
+    moved = analysis_filters.kernel_change(again, start, ["block1_conv1"])["block1_conv1"]
+    assert moved["min"] == pytest.approx(0.0, abs=1e-6) and moved["median"] == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="CNN runs only"):
+        analysis_filters.starting_model({"model": "dnn"})
+
+
+def test_kernel_change_sentences():
+    change = {"block1_conv1": {"median": 0.974, "min": 0.91, "filters": 32},
+              "block3_conv2": {"median": 0.62, "min": 0.3, "filters": 128}}
+    text = sections_filters.kernel_change_sentence(change, 42)
+    assert text.startswith("- **What training changed in the kernels**: the cosine of each trained kernel "
+                           "with its random starting value (seed 42; 1 = unchanged): block 1, convolution 1 "
+                           "median 0.97 (lowest 0.91); block 3, convolution 2 median 0.62 (lowest 0.30).")
+    assert "stayed close to their random start" in text
+    moved = sections_filters.kernel_change_sentence({"block1_conv1": {"median": 0.5, "min": 0.1, "filters": 4}}, 1)
+    assert "stayed close" not in moved
+    shared = sections_weak_model.shared_start_sentence({"median": 0.97}, {"median": 0.99}, 42)
+    assert shared.endswith("median 0.97 for the main CNN and 0.99 for the weak model: neither moved far, "
+                           "which is why their kernels look alike above, and why the differences "
+                           "measured here are small.")
+    assert sections_weak_model.shared_start_sentence({"median": 0.5}, {"median": 0.99}, 42).endswith("weak model.")

@@ -295,3 +295,34 @@ def pick_face(model: keras.Model, images, labels, seed: int) -> dict:
     proba /= proba.sum()
     return {"face": face, "true": int(labels[face]), "predicted": int(proba.argmax()),
             "probability": float(proba.max())}
+
+
+def starting_model(config: dict) -> keras.Model:
+    """The CNN of a run's `config` as its training began: the same architecture built after the
+    same global seed (training.seed), as helpers.modeling.engine does before the first step.
+    Sets Keras's global random seed."""
+    from helpers.modeling.models import build_cnn
+
+    if config.get("model", "cnn") != "cnn" or "cnn" not in config:
+        raise ValueError("starting_model rebuilds CNN runs only")
+    seed = config.get("training", {}).get("seed", 42)
+    keras.utils.set_random_seed(seed)
+    return build_cnn(**config["cnn"], normalization=config.get("normalization"),
+                     augmentation=config.get("augmentation"), seed=seed)
+
+
+def kernel_change(model: keras.Model, start: keras.Model, layers) -> dict:
+    """How far training turned each convolution kernel from its starting value: per layer the
+    cosine of every filter's trained kernel (all its input channels) with its kernel in `start`
+    (starting_model's), as {"median", "min", "filters"}; 1 means unchanged in direction."""
+    out = {}
+    for layer in layers:
+        trained = model.get_layer(layer).get_weights()[0]
+        initial = start.get_layer(layer).get_weights()[0]
+        if trained.shape != initial.shape:
+            raise ValueError(f"layer {layer!r}: kernels {trained.shape} and {initial.shape} differ")
+        a, b = trained.reshape(-1, trained.shape[-1]), initial.reshape(-1, initial.shape[-1])
+        cosine = (a * b).sum(axis=0) / np.maximum(np.linalg.norm(a, axis=0) * np.linalg.norm(b, axis=0), 1e-12)
+        out[layer] = {"median": float(np.median(cosine)), "min": float(cosine.min()),
+                      "filters": int(len(cosine))}
+    return out

@@ -108,3 +108,7 @@ def profile_parameters(profile: str, data_dir=None, retrain: bool = False) -> di
     if retrain:
         params["retrain"] = True
     return params
+
+KEPT_START = 0.9
+"""A layer whose median kernel keeps at least this cosine with its random start stayed there
+(the filters section and the answer sheet say so)."""

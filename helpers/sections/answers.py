@@ -19,7 +19,7 @@ import re
 from typing import Callable
 
 from helpers.analysis.stats import ALPHA, CONFIDENCE, wilson_interval
-from helpers.core.config import CLASS_NAMES
+from helpers.core.config import CLASS_NAMES, KEPT_START
 from helpers.core.words import layer_words, pct, plural, points, verb
 from helpers.sections import SLUGS, number, title
 from helpers.sections.confusion import class_counts
@@ -230,6 +230,11 @@ def filters_answer(r: dict) -> str:
                 "reproduce their own kernel")
         if first.get("brightness_kernels") is not None:
             part += f" ({first['brightness_kernels']} brightness kernels, the others edges, lines and spots)"
+        kept = (f.get("kernel_change") or {}).get(first_name)
+        if kept and kept.get("median") is not None:
+            part += (f", kernels that training left near their random start (median cosine {kept['median']:.2f})"
+                     if kept["median"] >= KEPT_START else
+                     f", kernels that training turned from their random start (median cosine {kept['median']:.2f})")
         parts.append(part)
     maps = (f.get("feature_maps") or {}).get(first_name)
     if maps and maps.get("edge_like") is not None:

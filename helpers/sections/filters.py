@@ -31,7 +31,7 @@ from helpers.analysis.filters import (
     MIN_SPECTRAL_SIDE,
     R_MIN,
 )
-from helpers.core.config import CLASS_NAMES
+from helpers.core.config import CLASS_NAMES, KEPT_START
 from helpers.core.plotting import plot_grid
 from helpers.core.words import capital, fmt, layer_words, pct, plural, scale_words, verb
 
@@ -273,3 +273,17 @@ def map_sentences(maps: dict) -> str:
     return "\n".join(lines)
 
 
+
+
+def kernel_change_sentence(change: dict, seed: int) -> str:
+    """What training did to the kernels (analysis.filters.kernel_change of the chosen layers)."""
+    parts = [f"{layer_words(layer)} median {c['median']:.2f} (lowest {c['min']:.2f})"
+             for layer, c in change.items()]
+    text = ("- **What training changed in the kernels**: the cosine of each trained kernel with its "
+            f"random starting value (seed {seed}; 1 = unchanged): " + "; ".join(parts) + ".")
+    first_layer, first = next(iter(change.items()))
+    if first["median"] >= KEPT_START:
+        text += (f" The kernels of {layer_words(first_layer)} stayed close to their random start: "
+                 "what they detect was set mostly by the initialisation, and training adapted the "
+                 "layers after them.")
+    return text

@@ -8,7 +8,7 @@ from matplotlib.figure import Figure
 
 from helpers.analysis.saliency import Maps, bootstrap_mean, rank_correlation, region_share, top_share
 from helpers.analysis.filters import AGREE_MIN, BRIGHTNESS_DC
-from helpers.core.config import CLASS_NAMES, CONFIDENCE
+from helpers.core.config import CLASS_NAMES, CONFIDENCE, KEPT_START
 from helpers.core.plotting import plot_grid
 from helpers.core.words import fmt, layer_words, pct, plural, points
 from helpers.sections.filters import (
@@ -243,3 +243,15 @@ def comparison_sentences(s: dict) -> str:
         "give 10%).",
         f"- **Predictions**: the two models predict the same class for "
         f"{pct(s['prediction_agreement'])} of the faces."])
+
+
+def shared_start_sentence(main: dict, weak: dict, seed: int) -> str:
+    """Why the two first layers look alike: both CNNs start from the same random kernels (the
+    same seed); `main` and `weak` are each model's kernel_change entry of that layer."""
+    text = (f"- **A shared start**: both models begin from the same random kernels (seed {seed}); the "
+            f"cosine of each trained kernel with its start has median {main['median']:.2f} for the "
+            f"main CNN and {weak['median']:.2f} for the weak model")
+    if min(main["median"], weak["median"]) >= KEPT_START:
+        return text + (": neither moved far, which is why their kernels look alike above, and why "
+                       "the differences measured here are small.")
+    return text + "."
