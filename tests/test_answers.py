@@ -388,7 +388,8 @@ def test_the_saliency_answer_says_what_training_moved():
                     "rest": {"mean": -0.1, "low": -0.2, "high": 0.0}}}
     got = answer_rows(r)[6]["answer"]
     assert got.endswith("(mouth 1.62x, eyes 1.31x by Grad-CAM); against the same network with random "
-                        "weights, training raised the mouth (+0.46x) and lowered the eyes (-0.25x).")
+                        "weights, training raised the mouth (+0.46x, 95% CI +0.40 to +0.50) and lowered "
+                        "the eyes (-0.25x, 95% CI -0.30 to -0.20).")
 
 
 def test_the_weak_model_answer_gives_each_clause_its_subject():

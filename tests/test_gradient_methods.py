@@ -1052,13 +1052,14 @@ def test_region_summary_answers_first_and_calls_ties():
                              "saliency: part of this focus comes from the architecture and the faces' "
                              "layout, not from training. What training itself did, against those "
                              "random weights (a change whose 95% interval holds 0 counts as none): by "
-                             "saliency, it raised the eyes (+0.30x) and the mouth (+0.20x).")
+                             "saliency, it raised the eyes (+0.30x, 95% CI +0.30 to +0.30) and the mouth "
+                             "(+0.20x, 95% CI +0.20 to +0.20).")
     # Grad-CAM left out (its grid): the answer rests on saliency alone, and says why
     without = sections_saliency.region_summary(trained, randomized, labels, ["saliency", "gradcam"], seed=0,
                                                min_class_faces=5, excluded={"gradcam": "grid"})
     assert without["answer_methods"] == ["saliency"] and without["excluded"] == {"gradcam": "grid"}
-    assert ("by saliency, the method that passes the model-randomization test below (Grad-CAM is left "
-            "out: its grid of cells is weak on an edge whatever the face") in sections_saliency.focus_sentences(without)
+    assert ("by saliency, which passes the model-randomization test below (Grad-CAM passes it too but is "
+            "left out here: its grid of cells is weak on an edge whatever the face") in sections_saliency.focus_sentences(without)
     only_eyes = sections_saliency.region_summary({"saliency": density_maps(np.full(n, 1.8), np.full(n, 1.0))},
                                                  {}, labels, ["saliency"], seed=0)
     assert sections_saliency.focus_sentences(only_eyes).startswith("**Answer: the eyes.** They get more")
@@ -1266,7 +1267,8 @@ def test_trained_words_say_what_training_moved():
                      "mouth": {"mean": 0.24, "low": 0.2, "high": 0.3},
                      "rest": {"mean": -0.1, "low": -0.3, "high": 0.1}}}
     assert (sections_saliency.trained_words(f, ["eyes", "mouth"])
-            == "raised the mouth (+0.25x) and lowered the eyes (-0.11x)")
+            == "raised the mouth (+0.25x, 95% CI +0.20 to +0.30) and lowered the eyes (-0.11x, 95% CI "
+               "-0.15 to -0.07)")
     assert sections_saliency.trained_words(f, ["rest"]) == "left the rest of the image unchanged"
     assert sections_saliency.trained_words({"density": {}}, ["eyes"]) is None
 

@@ -330,7 +330,7 @@ def test_ablation_settings_are_read_from_the_runs_configs():
         one_view[variant].metrics["val_accuracy_no_tta"] = score
     s = sections_ablation.ablation_summary(one_view, y)
     assert sections_ablation.ablation_settings_sentence(s).endswith(
-        "Scored on one view each, without any averaging, they get (a) 49.0%, (b) 50.5%, (c) 67.2%: "
+        "Their kept checkpoints scored on one view each, without any averaging, get (a) 49.0%, (b) 50.5%, (c) 67.2%: "
         "the lead of (c) over (a) is +18.2 points on one view against +18.5 with each one's averaging, so "
         "the crops' averaging is not what makes it.")
     one_view["normalization_augmentation"].metrics["val_accuracy_no_tta"] = 0.55

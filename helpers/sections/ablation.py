@@ -143,7 +143,7 @@ def one_view_sentence(s: dict) -> str:
     averaged = points(first["val_accuracy"], last["val_accuracy"])
     verdict = ("so the crops' averaging is not what makes it" if one >= averaged - 0.5 else
                f"so {'part' if one > 0 else 'all'} of it comes from the crops' averaging")
-    return (f"Scored on one view each, without any averaging, they get {scores}: the lead of (c) over "
+    return (f"Their kept checkpoints scored on one view each, without any averaging, get {scores}: the lead of (c) over "
             f"(a) is {one:+.1f} points on one view against {averaged:+.1f} with each one's averaging, "
             f"{verdict}.")
 

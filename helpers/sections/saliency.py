@@ -452,10 +452,12 @@ def trained_words(f: dict, regions) -> str | None:
     for r in regions:
         d = f["learned"][r]
         shown = float(number(f["density"][r]["mean"])) - float(number(f["random_density"][r]["mean"]))
+        change = (f"{REGION_WORDS[r]} ({number(shown, sign=True)}x, {100 * CONFIDENCE:.0f}% CI "
+                  f"{number(d['low'], sign=True)} to {number(d['high'], sign=True)})")
         if d["low"] > 0:
-            done["raised"].append(f"{REGION_WORDS[r]} ({number(shown, sign=True)}x)")
+            done["raised"].append(change)
         elif d["high"] < 0:
-            done["lowered"].append(f"{REGION_WORDS[r]} ({number(shown, sign=True)}x)")
+            done["lowered"].append(change)
         else:
             done["left unchanged"].append(REGION_WORDS[r])
     return join_words(f"{verb} {join_words(items)}" if verb != "left unchanged" else
@@ -485,8 +487,9 @@ def focus_sentences(s: dict) -> str:
                "the model-randomization test below")
         if s.get("excluded"):
             left = join_words(METHODS[m] for m in s["excluded"])
-            how += (f" ({left} is left out: its grid of cells is weak on an edge whatever the face, "
-                    "which shifts its region shares; see below)")
+            how = (f"by {methods}, which passes the model-randomization test below ({left} passes it "
+                   f"too but is left out here: its grid of cells is weak on an edge whatever the face, "
+                   "which shifts its region shares and the masked faces cut by it; see below)")
     else:
         how = f"by {methods} (no method passes the model-randomization test below: read with care)"
     if focus:
