@@ -416,3 +416,11 @@ def test_the_filters_answer_says_whether_training_moved_the_first_kernels():
             "their random start (median cosine 0.97);") in answers(r)[7]
     r["filters"]["kernel_change"]["block1_conv1"]["median"] = 0.4
     assert "kernels that training turned from their random start (median cosine 0.40)" in answers(r)[7]
+
+
+def test_the_weak_model_answer_leaves_out_methods_that_fail_the_randomization_check():
+    r = results()
+    r["weak_saliency"]["top10_mass"]["smoothgrad"] = {"main": 0.2, "weak": 0.16}
+    assert "SmoothGrad" in answers(r)[9]
+    r["saliency"]["sanity"] = {"passed": ["saliency", "gradcam"]}
+    assert "SmoothGrad" not in answers(r)[9] and "Grad-CAM (34.0% against 28.0%)" in answers(r)[9]

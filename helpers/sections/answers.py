@@ -281,7 +281,10 @@ def weak_answer(r: dict) -> str:
     if ws.get("prediction_agreement") is not None:
         clauses.append(f"predicts the main CNN's class on {pct(ws['prediction_agreement'])} of faces")
     by_how: dict[str, list[str]] = {}
+    passed = ((r.get("saliency") or {}).get("sanity") or {}).get("passed")  # None: not checked
     for method, top10 in (ws.get("top10_mass") or {}).items():
+        if passed is not None and method not in passed:
+            continue  # a method that fails the randomization check is no evidence
         if top10 and top10.get("weak") is not None and top10.get("main") is not None:
             w10, m10 = round(100 * top10["weak"], 1), round(100 * top10["main"], 1)
             how = "more" if w10 > m10 else "less" if w10 < m10 else "as much"
