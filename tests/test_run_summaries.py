@@ -106,8 +106,8 @@ def test_speed_is_compared_as_measured_on_this_machine():
                            "in each run's batch size and precision, on AMD EPYC (AVX-512-BF16), 2 cores, "
                            "tensorflow): ")
     assert ("**The DNN is 25.0x faster per epoch** (one epoch of the 25,000 training faces takes "
-            "250 s for the CNN against 10.0 s for the DNN)") in text
-    assert "94.3 million multiply-adds against 1.4 million for the DNN (65.9x)" in text
+            "250.0 s for the CNN against 10.0 s for the DNN)") in text
+    assert "94.3 million multiply-adds against 1.43 million for the DNN (65.9x)" in text
     assert cnn_dnn_sentences(cnn_dnn_summary(*compared_runs(np.ones(4, bool), np.ones(4, bool)),
                                              np.zeros(4, dtype=int)), s).count("- **Speed**") == 1
 
@@ -166,7 +166,7 @@ def test_cnn_summary_and_sentences():
     last = sections_cnn.training_sentence(s | {"best_epoch": 58})
     assert "a hair above it). It was trained" in last and "optimistic" not in last
     table = sections_cnn.accuracy_table(s)
-    assert table["accuracy"].tolist() == ["67.70%", "66.80%", "73.20%"]
+    assert table["accuracy"].tolist() == ["67.7%", "66.8%", "73.2%"]
     assert table["measure"][0].startswith("validation accuracy (test-time augmentation: average over")
     board = {"test": 0.7, "public": 0.71, "private": None}
     rows = sections_cnn.accuracy_table(s | {"leaderboard": board})["measure"].tolist()
@@ -399,6 +399,16 @@ def test_hist_eq_summary_table_figure_and_sentences():
                         f"points) and lowers that of {CLASS_NAMES[1]} most (-50.0 points).")
     same = s | {"per_class_hist_eq": s["per_class_raw"]}
     assert sections_hist_eq.hist_eq_sentences(same).endswith("equalization changes no class's recall.")
+    cpu = {"accelerator": "none", "processor": "AMD EPYC", "cpu_count": 2, "backend": "tensorflow"}
+    gpu = {"accelerator": "NVIDIA H200", "backend": "jax"}
+    runs["cnn"].metrics["runtime"], runs["hist_eq"].metrics["runtime"] = cpu, gpu
+    apart = sections_hist_eq.hist_eq_summary(runs["cnn"], runs["hist_eq"], y, seed=42)
+    assert sections_hist_eq.hist_eq_sentences(apart).split("\n")[0].endswith(
+        "with seed 42, but on different machines (equalized: NVIDIA H200, jax; raw: AMD EPYC, 2 cores, "
+        "tensorflow), so a small difference also holds the two set-ups' numerical noise.")
+    runs["hist_eq"].metrics["runtime"] = cpu
+    together = sections_hist_eq.hist_eq_summary(runs["cnn"], runs["hist_eq"], y, seed=42)
+    assert "different machines" not in sections_hist_eq.hist_eq_sentences(together)
 
 
 def test_ties_are_said_as_ties():
@@ -419,7 +429,7 @@ def test_epoch_seconds_keep_two_digits_below_a_second():
     """9.0 s against 0.3 s read as 30x beside a printed 32.6x: below 1 s two decimals are kept."""
     assert sections_dnn._seconds(0.276) == "0.28 s"
     assert sections_dnn._seconds(9.04) == "9.04 s" and sections_dnn._seconds(12.04) == "12.0 s"
-    assert sections_dnn._seconds(127.4) == "127 s" and sections_dnn._seconds(720) == "12 min"
+    assert sections_dnn._seconds(127.4) == "127.4 s" and sections_dnn._seconds(720) == "12 min"
 
 
 def test_training_table_in_words():

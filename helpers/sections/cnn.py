@@ -246,9 +246,9 @@ def accuracy_table(s: dict) -> pd.DataFrame:
     """Validation accuracy with and without test-time augmentation, the last epoch's training
     accuracy and, when the data has test labels, the test accuracy and its halves."""
     rows = [("validation accuracy" + (f" (test-time augmentation: {s['tta']})" if s["tta"] else ""),
-             pct(s["val_accuracy"], 2)),
-            ("validation accuracy, single pass", pct(s["val_accuracy_no_tta"], 2)),
-            ("training accuracy, last epoch (augmented batches)", pct(s["final_train_accuracy"], 2))]
+             pct(s["val_accuracy"])),
+            ("validation accuracy, single pass", pct(s["val_accuracy_no_tta"])),
+            ("training accuracy, last epoch (augmented batches)", pct(s["final_train_accuracy"]))]
     board = s["leaderboard"]
     if board:
         rows.append(("test, all faces", pct(board["test"], 2)))

@@ -124,14 +124,11 @@ def speed_summary(measured: dict, arithmetic: dict, train_rows: int, runtime: di
 
 
 def _seconds(seconds: float) -> str:
-    """'86.4 s' below 90 s (epochs of a fast model; '4.27 s' below 10 s, '127 s' below 10 min, so
-    that the ratio of two printed times is about the printed factor), else
-    helpers.core.words.duration."""
+    """'135.6 s' below 10 min, '4.27 s' below 10 s (so that the ratio of two printed times is
+    about the printed factor), else helpers.core.words.duration."""
     if seconds < 10:
         return f"{seconds:.2f} s"
-    if seconds < 90:
-        return f"{seconds:.1f} s"
-    return f"{seconds:.0f} s" if seconds < 600 else duration(seconds)
+    return f"{seconds:.1f} s" if seconds < 600 else duration(seconds)
 
 
 def speed_sentence(s: dict) -> str:
@@ -152,8 +149,8 @@ def speed_sentence(s: dict) -> str:
     slow = s["slower"]
     fast = next(label for label in models if label != slow)
     ratio = models[slow]["multiply_adds"] / max(models[fast]["multiply_adds"], 1)
-    why = (f" Per face, the {slow}'s forward pass costs {models[slow]['multiply_adds'] / 1e6:,.1f} million "
-           f"multiply-adds against {models[fast]['multiply_adds'] / 1e6:,.1f} million for the {fast} "
+    why = (f" Per face, the {slow}'s forward pass costs {models[slow]['multiply_adds'] / 1e6:,.3g} million "
+           f"multiply-adds against {models[fast]['multiply_adds'] / 1e6:,.3g} million for the {fast} "
            f"({ratio:.1f}x)")
     if "CNN" in models and "DNN" in models:
         why += (": with about the same number of weights, a dense weight is used once per face, "

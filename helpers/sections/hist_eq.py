@@ -26,9 +26,18 @@ def hist_eq_summary(raw, eq, y_val, seed: int) -> dict:
             "final_train_accuracy": {"raw": raw.metrics["final_train_accuracy"],
                                      "hist_eq": eq.metrics["final_train_accuracy"]},
             "run_hist_eq": eq.name, "run_raw": raw.name, "epochs": eq.metrics["epochs_run"],
+            "trained_on": {key: _where(run.metrics) for key, run in (("raw", raw), ("hist_eq", eq))},
             "seed": seed, "fixed": fixed, "broken": broken, "mcnemar_p": p,
             "per_class_hist_eq": per_class_recall(eq.val_proba, y_val),
             "per_class_raw": per_class_recall(raw.val_proba, y_val)}
+
+
+def _where(metrics: dict) -> str | None:
+    """'AMD EPYC ..., 2 cores, tensorflow': where a run trained (None when its metrics lack it)."""
+    from helpers.sections.cnn import device_words
+
+    runtime = metrics.get("runtime")
+    return f"{device_words(runtime)}, {runtime['backend']}" if runtime else None
 
 
 def hist_eq_table(s: dict) -> pd.DataFrame:
@@ -59,6 +68,16 @@ def recall_figure(s: dict) -> Figure:
     return fig
 
 
+def _machines(s: dict) -> str:
+    """'' when both runs trained on one kind of machine, else where each did: another backend
+    and its floating-point order make a small difference less telling."""
+    where = s.get("trained_on") or {}
+    if not all(where.get(k) for k in ("raw", "hist_eq")) or where["raw"] == where["hist_eq"]:
+        return ""
+    return (f", but on different machines (equalized: {where['hist_eq']}; raw: {where['raw']}), "
+            "so a small difference also holds the two set-ups' numerical noise")
+
+
 def hist_eq_sentences(s: dict) -> str:
     """The change of accuracy with its paired test, and the classes equalization helps and
     hurts most."""
@@ -70,5 +89,5 @@ def hist_eq_sentences(s: dict) -> str:
         + ([f"lowers that of {down} most ({100 * delta[down]:+.1f} points)"] if delta[down] < 0 else [])
     return "\n".join([
         f"- Histogram equalization {change}, both trained for {plural(s['epochs'], 'epoch')} with "
-        f"seed {s['seed']}.",
+        f"seed {s['seed']}{_machines(s)}.",
         "- Per class, equalization " + (" and ".join(words) if words else "changes no class's recall") + "."])

@@ -166,21 +166,24 @@ def _fraction_sentence(fraction: float, result: dict, s: dict) -> str:
     return " ".join(text)
 
 
+SKEW = 1.5
+"""A class is over-represented among the pseudo-labels when its share is this many times its true share."""
+
+
 def experiment_sentences(s: dict) -> str:
     """The bullets on experiment_summary: one per labeled fraction, the over-represented class
     and the overall count of significant changes."""
     lines = [_fraction_sentence(fraction, result, s) for fraction, result in _results(s).items()]
     over = s["over_represented"]
-    if over:
+    if over and any(o["accepted_share"] >= SKEW * o["true_share"] for o in over.values()):
+        # a class near its true share says nothing (class-balanced selection keeps it there)
         lines.append(
             "- The class most over-represented among the accepted pseudo-labels: "
             + "; ".join(f"at {pct(float(f), 0)} labeled, {o['class']} makes up {pct(o['accepted_share'])} "
                         f"of them against {pct(o['true_share'])} of the true labels" for f, o in over.items())
-            + "." + (" A skew like this pulls the retrained model towards that class"
-                     + (" (each class may take its share of the labels, but classes the baseline "
-                        "rarely predicts cannot fill theirs)" if s["selection"] == "class_shares" else "")
-                     + "." if any(o["accepted_share"] >= 1.5 * o["true_share"] for o in over.values())
-                     else ""))
+            + ". A skew like this pulls the retrained model towards that class"
+            + (" (each class may take its share of the labels, but classes the baseline "
+               "rarely predicts cannot fill theirs)" if s["selection"] == "class_shares" else "") + ".")
     overall = s["overall"]
     if overall["models"]:
         largest = overall["largest"]
