@@ -360,6 +360,8 @@ def test_rows_that_share_a_section_point_to_their_own_subsection():
                 headings |= {line.lstrip("#").strip() for line in "".join(c["source"]).splitlines()
                              if line.startswith("#")}
     assert set(SUBSECTIONS.values()) <= headings  # every heading named exists in a notebook
+    from helpers.sections.answers import SECTION_EVIDENCE
+    assert set(SECTION_EVIDENCE.values()) <= headings
 
 
 def test_no_oriented_pattern_names_no_orientation():
@@ -403,7 +405,9 @@ def test_the_weak_model_answer_gives_each_clause_its_subject():
 def test_rows_point_at_the_subsection_with_their_number():
     """The CNN's accuracy is in its Accuracy subsection, pages after the section starts; the
     self-training results in Results."""
-    rows = answer_rows(results(), latex=True, anchors={"accuracy", "results", "cnn-and-dnn-side-by-side"})
+    rows = answer_rows(results(), latex=True, anchors={"accuracy", "results", "cnn-and-dnn-side-by-side",
+                                                       "how-each-variant-scores"})
+    assert rows[4]["where"].endswith("\\pageref{how-each-variant-scores}")
     assert rows[1]["where"].endswith("\\pageref{accuracy}")
     assert rows[2]["where"].endswith("\\pageref{cnn-and-dnn-side-by-side}")
     assert rows[8]["where"].endswith("\\pageref{results}")

@@ -363,6 +363,7 @@ section is missing when none of the results.json sections it reads is there."""
 
 SUBSECTIONS = {
     "architecture, training, accuracy": "Accuracy",
+    "where the model looks": "Which face regions the model looks at",
     "same parameters as the CNN": "CNN and DNN side by side",
     "self-training (bonus)": "Results",
     "weak model against the good one": "Saliency of a weak model",
@@ -374,6 +375,10 @@ SUBSECTIONS = {
 """The heading (in the notebooks) of the subsection that holds a row's key number (a row sharing its
 section with others, or a section whose numbers come pages after its start), so that the row's
 page is the evidence's, not the section's first."""
+
+
+SECTION_EVIDENCE = {"ablation": "How each variant scores"}
+"""The same for a row without a topic, by its section."""
 
 
 def question(slug: str, topic: str | None) -> str:
@@ -441,7 +446,7 @@ def answer_rows(results: dict, latex: bool = True, anchors=None) -> list[dict]:
     `anchors`, the labels of the report's headings; None: every subsection is there)."""
     return [{"section": slug, "question": question(slug, topic),
              "answer": answer(results, reads, function),
-             "where": where(slug, latex, SUBSECTIONS.get(topic), anchors)}
+             "where": where(slug, latex, SUBSECTIONS.get(topic) or SECTION_EVIDENCE.get(slug), anchors)}
             for slug, topic, reads, function in questions()]
 
 
