@@ -784,10 +784,10 @@ def test_ensemble_summary_and_sentences():
     text = sections_ensemble.ensemble_sentences(s, ("cnn + hist_eq", 0.75), 3)
     assert text.startswith("- Compared with the best single run (cnn), the average of 2 CNNs ")
     assert "the members' mean is 75.0%" in text
-    assert ("- The submitted ensemble is the best of 3 subsets on validation; chosen on "
-            "these same faces, its validation accuracy is slightly optimistic.") in text
+    assert ("the members' mean is 75.0%. As the best of 3 subsets on these same validation faces, its "
+            "score is slightly optimistic.") in text
     other = sections_ensemble.ensemble_sentences(s, ("cnn", 0.8), 3)
-    assert ("- The best of 3 subsets on validation is cnn (80.0%); the ensemble averages the runs "
+    assert (" The best of 3 subsets on validation is cnn (80.0%); the ensemble averages the runs "
             "the settings name (cnn + hist_eq).") in other
     assert "All members agree on 50.0% of the validation faces; there the ensemble is 100.0% accurate" in text
     assert text.endswith("- The data has no test images, so this run writes no ensemble submission.")
@@ -838,11 +838,11 @@ def test_ensemble_subsets_table_choice_and_record():
     runs = [FakeRun("cnn", {"epochs_run": 116}), FakeRun("ablation_none", {"epochs_run": 58}),
             FakeRun("hist_eq", {"epochs_run": 1}), FakeRun("dnn", {"epochs_run": 2})]
     labels = sections_ensemble.run_labels(runs)
-    assert labels == {"cnn": "main CNN, 116 epochs", "ablation_none": "variant (a), 58 epochs",
+    assert labels == {"cnn": "main CNN, 116 epochs", "ablation_none": "(a), 58 epochs",
                       "hist_eq": "histogram-equalized CNN, 1 epoch", "dnn": "dnn, 2 epochs"}
     assert sections_ensemble.variant_legend(["cnn", "ablation_normalization_augmentation", "ablation_none"]) == (
-        "Variant (a): no normalization or augmentation; variant (c): normalization and augmentation "
-        "(section 4).")
+        "(a) and (c) are section 4's variants: (a) no normalization or augmentation; (c) normalization "
+        "and augmentation.")
     assert sections_ensemble.variant_legend(["cnn", "hist_eq"]) == ""
     named = sections_ensemble.subsets_table(subsets, ["cnn", "hist_eq"], labels)
     assert named.iloc[0]["runs averaged"] == "dnn, 2 epochs"

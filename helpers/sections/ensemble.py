@@ -25,21 +25,22 @@ VARIANT_WORDS = {"none": "no normalization or augmentation", "normalization": "n
 
 
 def variant_legend(names: Sequence[str]) -> str:
-    """What the ablation variants among run `names` are ('' if none): 'Variant (a): no
-    normalization or augmentation; variant (c): normalization and augmentation (section 4).'"""
+    """What the ablation variants among run `names` are ('' if none): '(a) and (c) are section
+    4's variants: (a) no normalization or augmentation; (c) normalization and augmentation.'"""
     from helpers.sections import number
     from helpers.sections.ablation import ABLATION_LABELS
 
     found = [v for v in ABLATION_LABELS if f"ablation_{v}" in names]
     if not found:
         return ""
-    text = "; ".join(f"variant {ABLATION_LABELS[v].split()[0]}: {VARIANT_WORDS[v]}" for v in found)
-    return f"{text[0].upper()}{text[1:]} (section {number('ablation')})."
+    letters = [ABLATION_LABELS[v].split()[0] for v in found]
+    text = "; ".join(f"{letter} {VARIANT_WORDS[v]}" for letter, v in zip(letters, found))
+    return f"{' and '.join(letters)} are section {number('ablation')}'s variants: {text}."
 
 
 def run_labels(runs: Sequence) -> dict[str, str]:
-    """How the report names each finished run of an ensemble: "main CNN, 116 epochs", "variant (a),
-    58 epochs" (ablation runs, ablation.ABLATION_LABELS' letter: variant_legend says what they
+    """How the report names each finished run of an ensemble: "main CNN, 116 epochs", "(a), 58
+    epochs" (ablation runs, ablation.ABLATION_LABELS' letter: variant_legend says what they
     are), else its name."""
     from helpers.core.config import MAIN_RUN
     from helpers.core.words import plural
@@ -50,7 +51,7 @@ def run_labels(runs: Sequence) -> dict[str, str]:
             return "main CNN"
         variant = name.removeprefix("ablation_")
         if variant in ABLATION_LABELS:
-            return f"variant {ABLATION_LABELS[variant].split()[0]}"
+            return ABLATION_LABELS[variant].split()[0]
         return "histogram-equalized CNN" if name == "hist_eq" else name
 
     return {run.name: f"{label(run.name)}, {plural(run.metrics.get('epochs_run', 0), 'epoch')}"
@@ -106,15 +107,15 @@ def ensemble_sentences(s: dict, top_subset: tuple[str, float], subset_count: int
     run_labels, how runs are named)."""
     from helpers.core.words import change_words, pct, pct_or_na, plural
 
+    chosen = (f" As the best of {plural(subset_count, 'subset')} on these same validation faces, its "
+              "score is slightly optimistic." if round(s["accuracy"], 6) >= round(top_subset[1], 6) else
+              f" The best of {plural(subset_count, 'subset')} on validation is "
+              f"{labeled(top_subset[0], labels)} ({pct(top_subset[1])}); the ensemble averages the runs "
+              f"the settings name ({labeled(s['names'], labels)}).")
     lines = [
         f"- Compared with the best single run ({labeled([s['single']], labels)}), the average of "
         f"{plural(len(s['names']), 'CNN')} {change_words(s['single_acc'], s['accuracy'], *s['paired'])}; "
-        f"the members' mean is {pct(float(np.mean(s['member_acc'])))}.",
-        (f"- The submitted ensemble is the best of {plural(subset_count, 'subset')} on validation; "
-         "chosen on these same faces, its validation accuracy is slightly optimistic." if round(s["accuracy"], 6) >= round(top_subset[1], 6) else
-         f"- The best of {plural(subset_count, 'subset')} on validation is {labeled(top_subset[0], labels)} "
-         f"({pct(top_subset[1])}); the ensemble averages the runs the settings name "
-         f"({labeled(s['names'], labels)})."),
+        f"the members' mean is {pct(float(np.mean(s['member_acc'])))}." + chosen,
     ]
     if len(s["names"]) > 1:
         lines.append(f"- All members agree on {pct(s['agree'])} of the validation faces; there the "
