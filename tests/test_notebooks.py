@@ -202,3 +202,20 @@ def test_a_users_mistake_is_one_line_in_a_notebook_and_still_fails_it(tmp_path):
     assert error.traceback == ["ValueError: ablation_epochs is 2: the shipped run is kept; run with RETRAIN=1",
                                "(the full traceback: run %tb in a new cell)"]
     assert not code[2].outputs
+
+
+def test_an_interrupt_in_a_notebook_says_how_to_resume():
+    """Kernel > Interrupt during training: one line on what was kept and how to go on."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from helpers.sections import display
+
+    shown = []
+    shell = InteractiveShell.instance()
+    shell._showtraceback = lambda etype, value, stb: shown.append(stb)
+    try:
+        stb = display.user_error(shell, KeyboardInterrupt, KeyboardInterrupt(), None)
+    finally:
+        InteractiveShell.clear_instance()
+    assert stb[0] == display.INTERRUPTED and "run the cell again to resume" in stb[0]
+    assert shown == [stb]

@@ -32,16 +32,20 @@ def setup() -> None:
         pass
 
 
-USER_ERRORS = (ValueError, FileNotFoundError)
-"""What the helpers raise for a user's mistake (a bad setting, missing data or run): a notebook
-shows its message, not the frames of the code that found it."""
+USER_ERRORS = (ValueError, FileNotFoundError, KeyboardInterrupt)
+"""What the helpers raise for a user's mistake (a bad setting, missing data or run), and Kernel >
+Interrupt: a notebook shows its message, not the frames of the code that found it."""
+
+INTERRUPTED = ("Interrupted (Kernel > Interrupt). A training run keeps its finished epochs: run the "
+               "cell again to resume it.")
 
 
 def user_error(shell, etype, value, tb, tb_offset=None) -> list[str]:
     """IPython's handler for USER_ERRORS: shows the message in one line and how to see the rest,
     as the cell's error output (IPython ignores what a handler returns), so the cell still fails
     and papermill and Run All stop there."""
-    stb = [f"{etype.__name__}: {value}", "(the full traceback: run %tb in a new cell)"]
+    first = INTERRUPTED if issubclass(etype, KeyboardInterrupt) else f"{etype.__name__}: {value}"
+    stb = [first, "(the full traceback: run %tb in a new cell)"]
     shell._showtraceback(etype, value, stb)
     return stb
 
