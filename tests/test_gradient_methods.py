@@ -1309,3 +1309,27 @@ def test_what_random_weights_already_give_is_grouped_by_method():
     s = sections_saliency.region_summary(trained, randomized, labels, ["saliency"], seed=0)
     assert ("The same network with random weights already gives the eyes 1.50x and the mouth 1.20x by "
             "saliency:") in sections_saliency.focus_sentences(s)
+
+
+def test_unread_cells_and_the_masks_caveat():
+    """The full profile's CNN: block 4's 'valid' 2x2 pooling of its 5x5 maps never reads their
+    last row and column; block 3's of 11x11 neither; block 1's of 44x44 reads everything."""
+    keras.utils.set_random_seed(0)
+    model = build_cnn(filters=[2, 2, 2, 2], dense_units=[4], augmentation={"flip": True, "crop": 44})
+    assert analysis_saliency.unread_cells(model, "block4_conv2") == 1
+    assert analysis_saliency.unread_cells(model, "block3_conv2") == 1
+    assert analysis_saliency.unread_cells(model, "block1_conv2") == 0
+    cover = {"cells": 5, "stride": 8.0, "first": 2, "last": 41}
+    cams = np.zeros((1, 48, 48))
+    cams[:, 2:42, 2:42] = 0.6
+    cams[:, 2:42, 34:42] = 0.1
+    edges = analysis_saliency.grid_edges(cams, cover)
+    text = sections_saliency.grid_sentence(edges, edges, cover, unread=1)
+    assert "The pooling after that layer never reads its last row and column ('valid' windows that " \
+           "do not tile 5 cells), so the classifier cannot use those cells" in text
+    s = sections_saliency.shown_summary([4, 8, 9], np.array([0, 3, 3]), shown_maps(), per_class=1, seed=7,
+                                        missing=[], keep=80 / PIXELS, smoothgrad_samples=50,
+                                        smoothgrad_noise=0.15, gradcam_layer="block4_conv2", grid_biased=True)
+    assert sections_saliency.shown_sentences(s).endswith(
+        "Grad-CAM's weak grid edges (see below) shape these masks too: they show where Grad-CAM looks, "
+        "not the regions of the answer above.")

@@ -169,6 +169,24 @@ def grid_edges(cams, cover: dict) -> dict:
             "covered": float(covered.mean())}
 
 
+def unread_cells(model: keras.Model, layer_name: str) -> int:
+    """How many trailing rows (and columns) of `layer_name`'s output the next pooling or
+    convolution window of the model never reads ('valid' windows that do not tile it): 1 for a
+    5x5 map pooled 2x2 to 2x2. The classifier cannot use those cells."""
+    layers = model.layers
+    start = next(i for i, layer in enumerate(layers) if layer.name == layer_name)
+    for layer in layers[start + 1:]:
+        if isinstance(layer, (keras.layers.Conv2D, keras.layers.MaxPooling2D, keras.layers.AveragePooling2D)):
+            if layer.padding != "valid":
+                return 0
+            kernel = layer.kernel_size[0] if isinstance(layer, keras.layers.Conv2D) else layer.pool_size[0]
+            size, out = int(layer.input.shape[1]), int(layer.output.shape[1])
+            return size - ((out - 1) * layer.strides[0] + kernel)
+        if len(layer.output.shape) != 4:
+            return 0
+    return 0
+
+
 def _window_grid(layer, offset: float, stride: float) -> tuple[float, float]:
     """A convolution's or pooling's effect on the cell grid: output cell j reads input cells
     s*j - pad_before .. s*j - pad_before + k - 1 (TensorFlow's 'same' padding puts the odd

@@ -202,7 +202,7 @@ def saliency_figures(images, maps: dict, labels, title: str, per_class: int,
 
 def shown_summary(indices, true, maps: dict, *, per_class: int, seed: int, missing, keep: float,
                   smoothgrad_samples: int, smoothgrad_noise: float, gradcam_layer: str,
-                  gradcam_cover: dict | None = None) -> dict:
+                  gradcam_cover: dict | None = None, grid_biased: bool = False) -> dict:
     """The faces of the explanation figures (`maps`: their explanation_maps), the settings of
     their maps and what the masked faces keep: how many separate regions, and where."""
     mask = masked_faces(np.zeros(maps["saliency"].shape), maps, keep)[1]
@@ -213,7 +213,7 @@ def shown_summary(indices, true, maps: dict, *, per_class: int, seed: int, missi
     return {"faces": len(indices), "per_class": per_class, "seed": seed, "missing": list(missing),
             "keep": keep, "mask_method": mask_source(maps), "smoothgrad_samples": smoothgrad_samples,
             "smoothgrad_noise": smoothgrad_noise, "gradcam_layer": gradcam_layer,
-            "gradcam_cover": gradcam_cover,
+            "gradcam_cover": gradcam_cover, "grid_biased": grid_biased,
             "shown_indices": indices, "shown_true": true, "shown_predicted": predicted,
             "correct": int((predicted == np.asarray(true)).sum()),
             "kept_fraction_mean": float(mask.mean()), "mask_regions": regions,
@@ -232,6 +232,9 @@ def shown_sentences(s: dict) -> str:
     inside = join_words(f"{pct(share[r], 0)} in the {r} box ({s['mask_region_density'][r]:.1f}x its "
                         "area share)" for r in FACE_REGIONS)
     c = s.get("gradcam_cover")
+    caveat = (" Grad-CAM's weak grid edges (see below) shape these masks too: they show where "
+              "Grad-CAM looks, not the regions of the answer above."
+              if s.get("grid_biased") and s["mask_method"] == "gradcam" else "")
     cover = "" if not c else (
         f", whose {c['cells']} x {c['cells']} cells, {c['stride']:g} pixels apart, cover rows and "
         f"columns {c['first']} to {c['last']} of the {IMAGE_SIZE} x {IMAGE_SIZE} face (counted from 0), interpolated "
@@ -244,7 +247,7 @@ def shown_sentences(s: dict) -> str:
         f"deviation {s['smoothgrad_noise']:g} x 255 ({s['smoothgrad_noise'] * 255:.0f} grey levels). "
         f"**Grad-CAM** layer: the last convolution layer ({layer_words(s['gradcam_layer'])}){cover}. **Masked**: each "
         f"face keeps the {pct(s['keep'], 0)} of its pixels where {METHODS[s['mask_method']]} is "
-        f"highest, {regions}, with {inside}.")
+        f"highest, {regions}, with {inside}.{caveat}")
 
 
 # ----------------------------------------------------------------------------- checks on the maps
@@ -595,7 +598,7 @@ def grid_excluded(edges: dict, mirrored: dict) -> dict:
     return {}
 
 
-def grid_sentence(edges: dict, mirrored: dict, cover: dict) -> str:
+def grid_sentence(edges: dict, mirrored: dict, cover: dict, unread: int = 0) -> str:
     """Whether the mean Grad-CAM map is weak on an edge of its grid of cells, and whether that
     follows the grid or the face: `edges` and `mirrored` are grid_edges of the faces' maps and
     of the mirrored faces' maps (as computed, not mirrored back). A weak column that stays on
@@ -612,6 +615,11 @@ def grid_sentence(edges: dict, mirrored: dict, cover: dict) -> str:
     text = (f"The mean Grad-CAM map is weak on the {join_words(EDGE_WORDS[k] for k in weak)} of its "
             f"{grid} ({', '.join(number(edges[k]) for k in weak)} on average, against "
             f"{number(inner)} for the inner cells).")
+    if unread:
+        last = "row and column" if unread == 1 else f"{unread} rows and columns"
+        text += (f" The pooling after that layer never reads its last {last} ('valid' windows that do not tile {cover['cells']} cells), "
+                 "so the classifier cannot use those cells: a flaw of this architecture's odd-sized "
+                 "maps, which padding them to an even size would remove.")
     columns = [k for k in weak if k in MIRROR]
     if columns:
         k, other = columns[0], MIRROR[columns[0]]
