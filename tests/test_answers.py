@@ -130,7 +130,8 @@ def test_every_answer_of_a_complete_run_is_one_sentence_with_its_number():
         "(+1.0 points, p = 0.4) and adding augmentation is a significant gain (+5.0 points, p = 0.001); best: "
         "(c) both.",
         "Most often confused: **disgust taken for angry** (50.0% of disgust faces) and sad for neutral (30.0%); "
-        "a predicted disgust is right 75.0% of the time, but only 30.0% of disgust faces are found.",
+        "a predicted disgust is right 75.0% of the time (3 of 4), but only 30.0% of disgust faces are found "
+        "(3 of 10).",
         "The maps weigh **the mouth and the eyes** above their area: more mass per pixel than an even spread "
         "(mouth 1.62x, eyes 1.31x by Grad-CAM).",
         "In block 1, convolution 1 (all 32 filters), 30 of 32 gradient-ascent patterns reproduce their own "
@@ -428,3 +429,13 @@ def test_the_weak_model_answer_leaves_out_methods_that_fail_the_randomization_ch
     assert "SmoothGrad" in answers(r)[9]
     r["saliency"]["sanity"] = {"passed": ["saliency", "gradcam"]}
     assert "SmoothGrad" not in answers(r)[9] and "Grad-CAM (34.0% against 28.0%)" in answers(r)[9]
+
+
+def test_the_ablation_and_hist_eq_answers_say_how_their_runs_differ_from_the_main_one():
+    r = results()
+    for key in ("none", "normalization", "normalization_augmentation"):
+        r["ablation"][key]["epochs"] = 58
+    r["cnn"]["epochs"] = 116
+    assert "(c) both **66.0%** (58 epochs each; the main CNN trained 116)" in answers(r)[4]
+    r["hist_eq"]["trained_on"] = {"raw": "AMD EPYC, 2 cores, tensorflow", "hist_eq": "NVIDIA H200, jax"}
+    assert answers(r)[12].endswith("; the two trained on different machines and backends).")

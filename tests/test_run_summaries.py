@@ -57,7 +57,7 @@ def test_cnn_dnn_comparison_tests_accuracy_and_reads_dropout_from_each_run():
     assert "significant at the 5% level" in text
     assert "by +12.6 points for the DNN and +6.5 for the CNN: by this measure the DNN overfits more" in text
     assert ("Dropout is active while training accuracy is measured (CNN: dropout 0.1 after each "
-            "convolution block and 0.5 after each dense layer), so the CNN gap understates") in text
+            "convolution block and 0.5 after the dense layer), so the CNN gap understates") in text
     assert "the DNN has no dropout, so its gap is its own overfitting." in text
     assert "same augmentation (random horizontal flips, random 44x44 crops)" in text
     assert "not comparable" not in text and "Speed" not in text
@@ -66,7 +66,7 @@ def test_cnn_dnn_comparison_tests_accuracy_and_reads_dropout_from_each_run():
                                    np.zeros(100, dtype=int))
     text = cnn_dnn_sentences(with_dropout)
     assert ("(DNN: dropout 0.5 after each hidden layer; CNN: dropout 0.1 after each convolution block "
-            "and 0.5 after each dense layer), so both gaps understate") in text
+            "and 0.5 after the dense layer), so both gaps understate") in text
     assert "no dropout" not in text and text.count("understate") == 1  # said once, not per model
 
 
@@ -203,14 +203,14 @@ def test_curve_sentences_say_how_the_runs_training_accuracy_was_measured():
     assert "accurate on its training batches (not augmented; no dropout) and 40.0%" in plain
     augmented = sections_curves.curve_sentences(sections_curves.curve_summary(history, CNN_CONFIG))
     assert ("training batches (augmented: random horizontal flips, random 44x44 crops; dropout 0.1 "
-            "after each convolution block and 0.5 after each dense layer active)") in augmented
+            "after each convolution block and 0.5 after the dense layer active)") in augmented
 
 
 def test_dropout_is_read_from_the_runs_config():
     assert sections_curves.dropout_words(DNN_CONFIG) == "no dropout"
     assert sections_curves.dropout_words(DNN_CONFIG | {"dropout": 0.5}) == "dropout 0.5 after each hidden layer"
     no_conv = {"model": "cnn", "cnn": {"conv_dropout": 0, "dense_dropout": 0.3}}
-    assert sections_curves.dropout_words(no_conv) == "dropout 0.3 after each dense layer"
+    assert sections_curves.dropout_words(no_conv) == "dropout 0.3 after the dense layer"
     # A CNN config that leaves a rate out was built with build_cnn's default.
     assert sections_curves.dropout_rates({"model": "cnn", "cnn": {}}) == {
         "convolution block": 0.1, "dense layer": 0.5}
@@ -455,3 +455,10 @@ def test_gaps_are_the_differences_of_the_printed_accuracies():
     w = {"last_train_accuracy": 0.2, "last_val_accuracy": 0.2, "gap": 0.0}
     assert sections_ablation._gap_words(v, w).startswith("The last epoch's train-validation gap goes "
                                                          "from +2.4 to +0.0 points")
+
+
+def test_dropout_words_count_the_dense_layers():
+    two = {"model": "cnn", "cnn": {"dense_units": [256, 128], "conv_dropout": 0, "dense_dropout": 0.5}}
+    assert sections_curves.dropout_words(two) == "dropout 0.5 after each dense layer"
+    assert sections_curves.dropout_words({**two, "cnn": {**two["cnn"], "dense_units": [256]}}) == (
+        "dropout 0.5 after the dense layer")

@@ -152,6 +152,10 @@ ABLATION_STEPS = {("none", "normalization"): "normalization alone",
 def ablation_answer(r: dict) -> str:
     a = r["ablation"]
     text = "; ".join(f"{label} **{pct(need(a, key, 'val_accuracy'))}**" for key, label in ABLATION.items())
+    epochs = {a[key].get("epochs") for key in ABLATION if isinstance(a.get(key), dict)}
+    main = (r.get("cnn") or {}).get("epochs")
+    if len(epochs) == 1 and None not in epochs and main and main not in epochs:
+        text += f" ({plural(epochs.pop(), 'epoch')} each; the main CNN trained {main})"
     comparisons = a.get("comparisons")
     if not comparisons:
         return text + " (the paired tests are not in this run's results)."
@@ -181,8 +185,9 @@ def confusion_answer(r: dict) -> str:
     text = "Most often confused: " + " and ".join(shown)
     disgust = class_counts(c, "disgust") if c.get("counts") is not None else {}
     if disgust.get("precision") is not None and disgust.get("recall") is not None:
-        text += (f"; a predicted disgust is right {pct(disgust['precision'])} of the time, but only "
-                 f"{pct(disgust['recall'])} of disgust faces are found")
+        text += (f"; a predicted disgust is right {pct(disgust['precision'])} of the time ({disgust['right']} "
+                 f"of {disgust['predicted']}), but only {pct(disgust['recall'])} of disgust faces are found "
+                 f"({disgust['right']} of {disgust['support']})")
     return text + "."
 
 
@@ -327,8 +332,11 @@ def class_maximization_answer(r: dict) -> str:
 def hist_eq_answer(r: dict) -> str:
     h = r["hist_eq"]
     eq, raw = need(h, "val_accuracy_hist_eq"), need(h, "val_accuracy_raw")
+    where = h.get("trained_on") or {}
+    apart = ("; the two trained on different machines and backends"
+             if where.get("raw") and where.get("hist_eq") and where["raw"] != where["hist_eq"] else "")
     return (f"Histogram equalization: **{pct(eq)}** against {pct(raw)} on raw pixels "
-            f"({test_words(eq - raw, need(h, 'mcnemar_p'))}).")
+            f"({test_words(eq - raw, need(h, 'mcnemar_p'))}{apart}).")
 
 
 def ensemble_answer(r: dict) -> str:

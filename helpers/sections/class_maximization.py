@@ -13,7 +13,7 @@ from helpers.core.words import pct
 def class_maximization_figure(result: ClassMaximization, steps: int) -> Figure:
     """The images of class_maximization side by side (contrast-stretched), titled with the
     class, its probability and, where it differs, the class the model predicts."""
-    titles = [f"{CLASS_NAMES[c]}\np = {pct(p, 0)}"
+    titles = [f"{CLASS_NAMES[c]}\np = {pct(p)}"
               + ("" if k == c else f"\n\u2192 {CLASS_NAMES[k]}")
               for c, p, k in zip(result.classes, result.probabilities, result.predicted)]
     return plot_grid(to_display(result.images), titles=titles, ncols=len(result.classes),

@@ -87,7 +87,10 @@ def dropout_words(config: dict) -> str:
     used = {place: rate for place, rate in dropout_rates(config).items() if rate}
     if not used:
         return "no dropout"
-    return "dropout " + " and ".join(f"{rate:g} after each {place}" for place, rate in used.items())
+    dense = (config.get("cnn") or {}).get("dense_units", CNN_DEFAULTS.get("dense_units", ()))
+    single = {"dense layer"} if config.get("model") == "cnn" and len(dense) == 1 else set()
+    return "dropout " + " and ".join(f"{rate:g} after {'the' if place in single else 'each'} {place}"
+                                     for place, rate in used.items())
 
 
 def training_conditions(config: dict) -> str:

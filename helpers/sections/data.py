@@ -101,8 +101,8 @@ def pixel_sentences(s: dict) -> str:
             f"**{s['pixel_mean']:.1f}** with standard deviation **{s['pixel_std']:.1f}** (on 0..255). "
             "Faces differ a lot in contrast: the median face has a pixel standard deviation of "
             f"{s['median_image_contrast']:.1f}, and {plural(flat, 'face')} {verb(flat, 'is', 'are')} "
-            f"nearly flat (below {LOW_CONTRAST}), typically blank or broken images that FER2013 is "
-            "known to contain.")
+            f"nearly flat (below {LOW_CONTRAST}): FER2013 is known to contain blank or broken "
+            "images, and these are candidates (they are kept, as the course's data has them).")
 
 
 def preprocessing_figure(faces, mean: float, std: float) -> Figure:
