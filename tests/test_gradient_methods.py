@@ -944,8 +944,8 @@ def test_class_maximization_figure_and_summary():
         probabilities=np.array([0.4, 0.95]), predicted=np.array([6, 3]))
     fig = sections_class_maximization.class_maximization_figure(result, 20)
     assert len(fig.axes) == 2
-    assert fig.axes[0].get_title() == f"{CLASS_NAMES[0]}\np = 40%\n\u2192 {CLASS_NAMES[6]}"  # predicted
-    assert fig.axes[1].get_title() == f"{CLASS_NAMES[3]}\np = 95%"
+    assert fig.axes[0].get_title() == f"{CLASS_NAMES[0]}\np = 40.0%\n\u2192 {CLASS_NAMES[6]}"  # predicted
+    assert fig.axes[1].get_title() == f"{CLASS_NAMES[3]}\np = 95.0%"
     s = sections_class_maximization.class_maximization_summary(result, 20)
     assert (s["hits"], s["not_risen"], s["logit_rise_range"]) == (1, 0, pytest.approx([1.9, 4.5]))
     assert s["lowest"] == {"class": CLASS_NAMES[0], "probability": 0.4}
