@@ -147,8 +147,7 @@ def grad_cam_cover(model: keras.Model, layer_name: str | None = None) -> dict:
     layer_name = layer_name or conv_layer_names(model)[-1]
     offset, stride = feature_grid(model, layer_name)
     cells = int(layer_named(model, layer_name).output.shape[1])
-    position = (np.arange(int(model.inputs[0].shape[1])) - offset) / stride
-    covered = np.flatnonzero((position >= -0.5) & (position < cells - 0.5))
+    covered = np.flatnonzero(_cell_positions(int(model.inputs[0].shape[1]), cells, offset, stride)[1])
     return {"cells": cells, "stride": stride, "first": int(covered[0]), "last": int(covered[-1])}
 
 
@@ -207,6 +206,13 @@ def _window_grid(layer, offset: float, stride: float) -> tuple[float, float]:
     return offset + stride * ((k - 1) / 2 - pad_before), stride * s
 
 
+def _cell_positions(size: int, count: int, offset: float, stride: float):
+    """Each of `size` input pixels of one axis in cell units (cell j's centre is j), and whether
+    it lies in some cell's footprint (within half a cell of the first and last centres)."""
+    position = (np.arange(size) - offset) / stride
+    return position, (position >= -0.5) & (position < count - 0.5)
+
+
 def place_cells(cells: np.ndarray, shape: tuple[int, int], offset: float, stride: float) -> np.ndarray:
     """Upsample (N, h, w) cell maps onto (N, H, W) input pixels: bilinear between the cell
     centres, each border cell's value held to the edge of its footprint, and 0 on the pixels no
@@ -214,8 +220,7 @@ def place_cells(cells: np.ndarray, shape: tuple[int, int], offset: float, stride
     cells = np.asarray(cells, dtype=np.float32)
     axes = []
     for size, count in zip(shape, cells.shape[1:3]):
-        position = (np.arange(size) - offset) / stride         # in cell units
-        covered = (position >= -0.5) & (position < count - 0.5)
+        position, covered = _cell_positions(size, count, offset, stride)
         t = np.clip(position, 0, count - 1)
         low = np.minimum(np.floor(t).astype(int), count - 1)
         high = np.minimum(low + 1, count - 1)
