@@ -178,18 +178,16 @@ def unread_cells(model: keras.Model, layer_name: str) -> int:
         if isinstance(layer, (keras.layers.Conv2D, keras.layers.MaxPooling2D, keras.layers.AveragePooling2D)):
             if layer.padding != "valid":
                 return 0
-            kernel = layer.kernel_size[0] if isinstance(layer, keras.layers.Conv2D) else layer.pool_size[0]
+            kernel, step = _window(layer)
             size, out = int(layer.input.shape[1]), int(layer.output.shape[1])
-            return size - ((out - 1) * layer.strides[0] + kernel)
+            return size - ((out - 1) * step + kernel)
         if len(layer.output.shape) != 4:
             return 0
     return 0
 
 
-def _window_grid(layer, offset: float, stride: float) -> tuple[float, float]:
-    """A convolution's or pooling's effect on the cell grid: output cell j reads input cells
-    s*j - pad_before .. s*j - pad_before + k - 1 (TensorFlow's 'same' padding puts the odd
-    padding pixel after), so its centre is s*j - pad_before + (k - 1) / 2 input cells."""
+def _window(layer) -> tuple[int, int]:
+    """A convolution's or pooling's (square) window and stride; ValueError for other shapes."""
     if isinstance(layer, keras.layers.Conv2D):
         kernel, step = layer.kernel_size, layer.strides
         if tuple(layer.dilation_rate) != (1, 1):
@@ -199,6 +197,14 @@ def _window_grid(layer, offset: float, stride: float) -> tuple[float, float]:
     (k, k2), (s, s2) = kernel, step
     if k != k2 or s != s2:
         raise ValueError(f"layer {layer.name!r}: only square windows and strides are supported")
+    return k, s
+
+
+def _window_grid(layer, offset: float, stride: float) -> tuple[float, float]:
+    """A convolution's or pooling's effect on the cell grid: output cell j reads input cells
+    s*j - pad_before .. s*j - pad_before + k - 1 (TensorFlow's 'same' padding puts the odd
+    padding pixel after), so its centre is s*j - pad_before + (k - 1) / 2 input cells."""
+    k, s = _window(layer)
     pad_before = 0
     if layer.padding == "same":
         size = int(layer.input.shape[1])
