@@ -591,11 +591,14 @@ def grid_excluded(edges: dict, mirrored: dict) -> dict:
     """{"gradcam": "grid"} when Grad-CAM's grid has a weak column that stays weak on the
     mirrored faces (grid_sentence's test: the network's grid, not the faces), else {}: the
     region answer then leaves Grad-CAM out (region_summary's `excluded`)."""
-    inner, inner_mirrored = edges["inner"], mirrored["inner"]
-    for k, other in MIRROR.items():
-        if edges[k] < WEAK_EDGE * inner and mirrored[k] < WEAK_EDGE * inner_mirrored <= mirrored[other]:
-            return {"gradcam": "grid"}
+    if any(edges[k] < WEAK_EDGE * edges["inner"] and _stays_weak(mirrored, k) for k in MIRROR):
+        return {"gradcam": "grid"}
     return {}
+
+
+def _stays_weak(mirrored: dict, column: str) -> bool:
+    """On the mirrored faces, the same `column` of the grid is weak and its mirror image is not."""
+    return mirrored[column] < WEAK_EDGE * mirrored["inner"] <= mirrored[MIRROR[column]]
 
 
 def grid_sentence(edges: dict, mirrored: dict, cover: dict, unread: int = 0) -> str:
@@ -623,7 +626,7 @@ def grid_sentence(edges: dict, mirrored: dict, cover: dict, unread: int = 0) -> 
     columns = [k for k in weak if k in MIRROR]
     if columns:
         k, other = columns[0], MIRROR[columns[0]]
-        stays = mirrored[k] < WEAK_EDGE * mirrored["inner"] <= mirrored[other]
+        stays = _stays_weak(mirrored, k)
         text += (" On the mirrored faces the same " + EDGE_WORDS[k]
                  + (f" stays weak ({number(mirrored[k])}; the {EDGE_WORDS[other]} "
                     f"{number(mirrored[other])}): it belongs to the network's grid, not to the faces, "
