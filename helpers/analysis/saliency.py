@@ -159,13 +159,11 @@ def grid_edges(cams, cover: dict) -> dict:
     cams = np.asarray(cams, dtype=np.float64)
     first, last, stride = cover["first"], cover["last"] + 1, int(cover["stride"])
     edge_low, edge_high = first + stride, last - stride
-    covered = cams[:, first:last, first:last]
     return {"first_row": float(cams[:, first:edge_low, first:last].mean()),
             "last_row": float(cams[:, edge_high:last, first:last].mean()),
             "first_column": float(cams[:, first:last, first:edge_low].mean()),
             "last_column": float(cams[:, first:last, edge_high:last].mean()),
-            "inner": float(cams[:, edge_low:edge_high, edge_low:edge_high].mean()),
-            "covered": float(covered.mean())}
+            "inner": float(cams[:, edge_low:edge_high, edge_low:edge_high].mean())}
 
 
 def unread_cells(model: keras.Model, layer_name: str) -> int:
