@@ -50,3 +50,33 @@ fit_or_load("run", build, config, data, {str(tmp_path)!r}, verbose=2)
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
     assert [line.split(":")[0] for line in done.stdout.splitlines()] == ["==> run", "run", "run"]
+
+
+ASCENT = """
+import hashlib, numpy as np
+from helpers.modeling.backend import keras
+from helpers.modeling.models import build_cnn
+from helpers.analysis.ascent import class_maximization, filter_patterns
+keras.utils.set_random_seed(0)
+model = build_cnn(filters=[8, 16], dense_units=[16], augmentation={"crop": 44, "flip": True},
+                  normalization={"mean": 128.0, "std": 64.0}, name="cnn")
+patterns, start, final = filter_patterns(model, "block2_conv1", range(6), steps=60, progress=False)
+classes = class_maximization(model, steps=60)
+digest = hashlib.sha256()
+for values in (patterns, start, final, classes.images, classes.logits, classes.probabilities):
+    digest.update(np.ascontiguousarray(values).tobytes())
+print(digest.hexdigest())
+"""
+
+
+def test_gradient_ascent_gives_the_same_images_with_onednn_on_and_off():
+    """Hundreds of ascent steps amplify float32's summation order (oneDNN's differs from
+    TensorFlow's own kernels, and between CPUs); the ascent runs in float64, so it does not."""
+    digests = []
+    for onednn in ("1", "0"):
+        env = {**os.environ, "TF_ENABLE_ONEDNN_OPTS": onednn}
+        done = subprocess.run([sys.executable, "-c", ASCENT], cwd=PROJECT_ROOT, env=env,
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        digests.append(done.stdout.strip())
+    assert digests[0] == digests[1]

@@ -770,6 +770,22 @@ def test_inference_runs_on_a_float32_copy_of_a_mixed_precision_model(data):
                                   model.get_weights()[0])
 
 
+def test_a_float64_copy_computes_the_same_model_in_float64(data):
+    model = mixed_model()
+    copy64 = inference.float64_copy(model)
+    assert inference.computes_in(copy64, "float64") and not inference.is_float32(copy64)
+    assert inference.float64_copy(model) is copy64 and inference.float64_copy(copy64) is copy64
+    assert [layer.name for layer in copy64.layers] == [layer.name for layer in model.layers]
+    for a, b in zip(copy64.get_weights(), model.get_weights()):
+        assert a.dtype == (np.float64 if b.dtype.kind == "f" else b.dtype)
+        np.testing.assert_array_equal(a, b)
+    x = data["x_val"][:16]
+    np.testing.assert_allclose(copy64.predict(x.astype(np.float64), verbose=0),
+                               predict_proba(model, x), rtol=1e-4, atol=1e-6)
+    with pytest.raises(ValueError, match="float16"):
+        inference.dtype_copy(model, "float16")
+
+
 def test_a_reused_run_evaluated_in_bfloat16_is_evaluated_again_in_float32(finished, copied, data):
     metrics_path = copied / "run" / "metrics.json"
     metrics = json.loads(metrics_path.read_text())

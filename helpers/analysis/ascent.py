@@ -19,9 +19,9 @@ from helpers.analysis.gradients import (
     checked_indices,
     drop_channel,
     layer_named,
-    predict_logits,
     sub_model,
 )
+from helpers.modeling.inference import float64_copy
 from helpers.modeling.models import logits_model
 
 
@@ -130,7 +130,7 @@ def _blur(x: tf.Tensor, sigma: float) -> tf.Tensor:
     taps = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
     kernel = np.outer(taps, taps) / np.outer(taps, taps).sum()
     channels = x.shape[-1]
-    kernel = tf.constant(np.tile(kernel[:, :, None, None], (1, 1, channels, 1)), tf.float32)
+    kernel = tf.constant(np.tile(kernel[:, :, None, None], (1, 1, channels, 1)), x.dtype)
     padded = tf.pad(x, [[0, 0], [radius, radius], [radius, radius], [0, 0]], mode="REFLECT")
     return tf.nn.depthwise_conv2d(padded, kernel, [1, 1, 1, 1], "VALID")
 
@@ -152,7 +152,7 @@ def _score_and_gradient(submodel: keras.Model):
     def step(x, units):
         with tf.GradientTape() as tape:
             tape.watch(x)
-            score = _unit_score(tf.cast(submodel(x, training=False), tf.float32), units)
+            score = _unit_score(tf.cast(submodel(x, training=False), x.dtype), units)
         return score, tape.gradient(score, x)
     return step
 
@@ -181,10 +181,11 @@ class AscentSettings:
 
 def _ascend(step, units, shape, settings: AscentSettings, seed: int, progress=None):
     """Maximise unit units[i] on image i with `step` (from _score_and_gradient), starting from
-    noise of `shape` (H, W, C). Returns (images, start scores, final scores)."""
+    noise of `shape` (H, W, C), in float64 (the model of `step` is a float64_copy). Returns
+    (images, start scores, final scores)."""
     rng = np.random.default_rng(seed)
     start_image = np.clip(127.5 + rng.normal(0, settings.noise, (1, *shape)), 0, 255)
-    x = tf.constant(np.repeat(start_image, len(units), axis=0), tf.float32)
+    x = tf.constant(np.repeat(start_image, len(units), axis=0), tf.float64)
     units = tf.constant(units, tf.int32)
     start = step(x, units)[0].numpy()
     for i in range(settings.steps):
@@ -229,7 +230,9 @@ def filter_patterns(model: keras.Model, layer_name: str, filter_indices=None,
 
     Returns (patterns: float32 (F, H, W) raw input pixels in 0..255 (to_display stretches
     them), start_response (F,), final_response (F,)), for the filters in `filter_indices`
-    (default: all) in that order; the responses are before the ReLU."""
+    (default: all) in that order; the responses are before the ReLU. The ascent runs on the
+    model's float64_copy, so the patterns do not depend on the CPU's float32 summation order."""
+    model = float64_copy(model)
     output = response_output(model, layer_name)
     units = checked_indices(filter_indices, output.shape[-1], "filter_indices")
     if batch_size < 1:
@@ -279,7 +282,9 @@ def class_maximization(model: keras.Model, steps: int = 200,
                        jitter: int = AscentSettings.jitter, progress: bool = False) -> ClassMaximization:
     """Gradient ascent from the same noisy grey image on each class's logit (default: every
     class), with the regularisation of filter_patterns (see AscentSettings). Use to_display on
-    `.images` for a contrast-stretched view."""
+    `.images` for a contrast-stretched view. Runs on the model's float64_copy, as
+    filter_patterns."""
+    model = float64_copy(model)
     lmodel = logits_model(model)
     num_classes = lmodel.outputs[0].shape[-1]
     classes = checked_indices(classes, num_classes, "classes")
@@ -289,8 +294,9 @@ def class_maximization(model: keras.Model, steps: int = 200,
         images, start, final = _ascend(_score_and_gradient(lmodel), classes,
                                        tuple(model.inputs[0].shape[1:]), settings, seed,
                                        progress=lambda i: bar.update(1))
-    logits = predict_logits(model, images)
-    probs = tf.nn.softmax(logits).numpy()
+    logits = np.asarray(lmodel(images, training=False), dtype=np.float64)
+    probs = np.exp(logits - logits.max(axis=1, keepdims=True))
+    probs /= probs.sum(axis=1, keepdims=True)
     rows = np.arange(len(classes))
-    return ClassMaximization(drop_channel(images), classes, start, final, probs[rows, classes],
-                             logits.argmax(axis=1))
+    return ClassMaximization(drop_channel(images).astype(np.float32), classes, start, final,
+                             probs[rows, classes], logits.argmax(axis=1))

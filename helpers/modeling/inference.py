@@ -1,7 +1,8 @@
 """Inference: class probabilities with the run's test-time augmentation (flips, crops), always on
 a float32 copy of the model. Training may run in mixed bfloat16; predictions, gradients and every
 analysis run in float32, so that they do not depend on whether the CPU computes in bfloat16
-(AMX, AVX-512-BF16) or not."""
+(AMX, AVX-512-BF16) or not. Gradient ascent, whose hundreds of steps amplify float32's
+CPU-dependent summation order, runs on a float64 copy (float64_copy)."""
 
 from __future__ import annotations
 
@@ -13,45 +14,74 @@ from helpers.core.config import NUM_CLASSES
 from helpers.modeling.backend import keras, native_stderr_silenced
 
 
-def _float32_policies(config):
-    """The model config with every layer's dtype policy set to float32."""
+_LOW_PRECISION = ("mixed_bfloat16", "bfloat16", "mixed_float16", "float16")
+
+
+def _with_policy(config, dtype: str):
+    """The model config with every layer's dtype policy set to `dtype` (a float type)."""
     if isinstance(config, dict):
         if config.get("class_name") in ("DTypePolicy", "FloatDTypePolicy") and "config" in config:
-            return {**config, "config": {**config["config"], "name": "float32"}}
-        return {k: _float32_policies(v) for k, v in config.items()}
+            return {**config, "config": {**config["config"], "name": dtype}}
+        return {k: _with_policy(v, dtype) for k, v in config.items()}
     if isinstance(config, list):
-        return [_float32_policies(v) for v in config]
-    if config in ("mixed_bfloat16", "bfloat16", "mixed_float16", "float16"):
-        return "float32"  # a policy written as its bare name
+        return [_with_policy(v, dtype) for v in config]
+    if config in _LOW_PRECISION or (dtype != "float32" and config == "float32"):
+        return dtype  # a policy written as its bare name
     return config
+
+
+def computes_in(model: keras.Model, dtype: str) -> bool:
+    """Whether every layer computes in `dtype` (an input layer has no computation: its tensor's
+    dtype is the model input's)."""
+    inputs_ok = all(tensor.dtype == dtype for tensor in model.inputs)
+    return inputs_ok and all(getattr(layer, "compute_dtype", "float32") == dtype
+                             for layer in model._flatten_layers(include_self=False)
+                             if not isinstance(layer, keras.layers.InputLayer))
 
 
 def is_float32(model: keras.Model) -> bool:
     """Whether every layer computes in float32."""
-    return all(getattr(layer, "compute_dtype", "float32") == "float32"
-               for layer in model._flatten_layers(include_self=False))
+    return computes_in(model, "float32")
 
 
-_COPIES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_COPIES: dict[str, "weakref.WeakKeyDictionary"] = {}
 
 
-def float32_copy(model: keras.Model) -> keras.Model:
-    """The same model (layers, names, weights) computing in float32; the model itself when it
-    already does. Mixed-precision weights are float32 already, so the copy predicts what the
-    trained weights give, without bfloat16 rounding of the activations. A copy is made once per
-    model and weights state (it is refreshed when the weights change)."""
-    if is_float32(model):
+def dtype_copy(model: keras.Model, dtype: str) -> keras.Model:
+    """The same model (layers, names, weights) computing in `dtype` ("float32" or "float64");
+    the model itself when it already does. A copy is made once per model, dtype and weights
+    state (it is refreshed when the weights change)."""
+    if dtype not in ("float32", "float64"):
+        raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+    if computes_in(model, dtype):
         return model
     import helpers.modeling.models  # noqa: F401 - registers the project's custom layers
 
     weights = model.get_weights()
-    cached = _COPIES.get(model)
-    if cached is not None and all(np.array_equal(a, b) for a, b in zip(cached.get_weights(), weights)):
+    copies = _COPIES.setdefault(dtype, weakref.WeakKeyDictionary())
+    cached = copies.get(model)
+    if cached is not None and all(np.array_equal(a, b.astype(a.dtype))
+                                  for a, b in zip(weights, cached.get_weights())):
         return cached
-    copy = model.__class__.from_config(_float32_policies(model.get_config()))
-    copy.set_weights(weights)
-    _COPIES[model] = copy
+    copy = model.__class__.from_config(_with_policy(model.get_config(), dtype))
+    copy.set_weights([w.astype(dtype) if w.dtype.kind == "f" else w for w in weights])
+    copies[model] = copy
     return copy
+
+
+def float32_copy(model: keras.Model) -> keras.Model:
+    """The same model computing in float32 (dtype_copy). Mixed-precision weights are float32
+    already, so the copy predicts what the trained weights give, without bfloat16 rounding of
+    the activations."""
+    return dtype_copy(model, "float32")
+
+
+def float64_copy(model: keras.Model) -> keras.Model:
+    """The same model computing in float64 (dtype_copy): for gradient ascent, whose hundreds of
+    steps amplify float32's last-digit differences. TensorFlow's oneDNN kernels compute float32
+    in a CPU-dependent order; float64 runs on its own (Eigen) kernels with oneDNN on or off, so
+    an ascent in float64 gives the same images whichever way TensorFlow was built or set."""
+    return dtype_copy(model, "float64")
 
 
 def crop_margin(model: keras.Model) -> int:
