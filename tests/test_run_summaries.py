@@ -112,6 +112,19 @@ def test_speed_is_compared_as_measured_on_this_machine():
                                              np.zeros(4, dtype=int)), s).count("- **Speed**") == 1
 
 
+def test_printed_factors_are_the_ratios_of_the_printed_numbers():
+    """The report's own numbers: 134.672 s against 5.3753 s per epoch printed as 134.7 s and
+    5.38 s (25.0x, not the unrounded 25.05x); 94,333,000 against 1,434,300 multiply-adds printed
+    as 94.3 and 1.43 million (65.9x, not the unrounded 65.8x)."""
+    measured = {label: {"images_per_second": 25_838 / seconds, "batch_size": 64,
+                        "precision": "mixed_bfloat16", "batches": 30, "warmup_batches": 3}
+                for label, seconds in (("CNN", 134.672), ("DNN", 5.3753))}
+    s = sections_dnn.speed_summary(measured, {"CNN": 94_333_000, "DNN": 1_434_300}, 25_838, CPU)
+    text = sections_dnn.speed_sentence(s)
+    assert "**The DNN is 25.0x faster per epoch**" in text and "134.7 s for the CNN against 5.38 s" in text
+    assert "94.3 million multiply-adds against 1.43 million for the DNN (65.9x)" in text
+
+
 def test_nearly_equal_speeds_are_called_the_same():
     s = speed(100.0, 103.0)
     assert s["faster"] is None

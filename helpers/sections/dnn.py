@@ -117,18 +117,32 @@ def speed_summary(measured: dict, arithmetic: dict, train_rows: int, runtime: di
     models = {label: {**m, "seconds_per_epoch": train_rows / m["images_per_second"],
                       "multiply_adds": int(arithmetic[label])} for label, m in measured.items()}
     slow, fast = sorted(models, key=lambda label: models[label]["images_per_second"])
-    factor = models[fast]["images_per_second"] / models[slow]["images_per_second"]
+    # the ratio of the printed times, so that a reader who divides them gets the printed factor
+    factor = (_printed_seconds(models[slow]["seconds_per_epoch"])
+              / _printed_seconds(models[fast]["seconds_per_epoch"]))
     return {"models": models, "train_rows": int(train_rows), "device": device_words(runtime),
             "backend": runtime["backend"],
             "faster": fast if factor - 1 >= SAME_SPEED else None, "slower": slow, "factor": factor}
 
 
+def _printed_seconds(seconds: float) -> float:
+    """`seconds` rounded as _seconds prints it (to 2 decimals below 10 s, 1 below 10 min)."""
+    if seconds < 10:
+        return round(seconds, 2)
+    return round(seconds, 1) if seconds < 600 else seconds
+
+
 def _seconds(seconds: float) -> str:
-    """'135.6 s' below 10 min, '4.27 s' below 10 s (so that the ratio of two printed times is
-    about the printed factor), else helpers.core.words.duration."""
+    """'135.6 s' below 10 min, '4.27 s' below 10 s (the factor is the ratio of these printed
+    times), else helpers.core.words.duration."""
     if seconds < 10:
         return f"{seconds:.2f} s"
     return f"{seconds:.1f} s" if seconds < 600 else duration(seconds)
+
+
+def _millions(count: int) -> float:
+    """A count in millions to 3 significant digits, as speed_sentence prints it."""
+    return float(f"{count / 1e6:.3g}")
 
 
 def speed_sentence(s: dict) -> str:
@@ -148,9 +162,10 @@ def speed_sentence(s: dict) -> str:
                    f"({epoch}).")
     slow = s["slower"]
     fast = next(label for label in models if label != slow)
-    ratio = models[slow]["multiply_adds"] / max(models[fast]["multiply_adds"], 1)
-    why = (f" Per face, the {slow}'s forward pass costs {models[slow]['multiply_adds'] / 1e6:,.3g} million "
-           f"multiply-adds against {models[fast]['multiply_adds'] / 1e6:,.3g} million for the {fast} "
+    slow_adds, fast_adds = (_millions(models[label]["multiply_adds"]) for label in (slow, fast))
+    ratio = slow_adds / fast_adds if fast_adds else float("inf")
+    why = (f" Per face, the {slow}'s forward pass costs {slow_adds:,g} million "
+           f"multiply-adds against {fast_adds:,g} million for the {fast} "
            f"({ratio:.1f}x)")
     if "CNN" in models and "DNN" in models:
         why += (": with about the same number of weights, a dense weight is used once per face, "
