@@ -143,6 +143,24 @@ def test_run_card_rows():
     assert float(card["last epoch: train - validation gap"].removesuffix(" pts")) == pytest.approx(train - val)
 
 
+def test_run_card_shows_the_kept_checkpoint_on_one_view_when_recorded():
+    card = run_card({**metrics(0.537, 0.76, 0.7, GPU), "val_accuracy_no_tta": 0.504})
+    rows = list(card)
+    assert card["validation accuracy (kept checkpoint, single view)"] == "50.4%"
+    assert rows.index("validation accuracy (kept checkpoint, single view)") == 2
+    assert "validation accuracy (kept checkpoint, single view)" not in run_card(metrics(0.5, 0.6, 1, GPU))
+
+
+def test_the_gain_from_test_time_averaging_is_compared():
+    s = {"cnn_val": 0.6973, "dnn_val": 0.5374, "gap_points": 16.0, "cnn_only_right": 624,
+         "dnn_only_right": 165, "p": 1.5e-63, "one_view": {"CNN": 0.6855, "DNN": 0.5040}}
+    line = sections_dnn._accuracy_line(s)
+    assert ("Test-time averaging adds +3.3 points to the DNN (50.4% on one view) and +1.2 to the "
+            "CNN (68.5%): a face shifted") in line
+    s["one_view"] = {"CNN": 0.6855, "DNN": None}
+    assert "Test-time averaging" not in sections_dnn._accuracy_line(s)
+
+
 def fake_run(metrics_, **config):
     flatten = SimpleNamespace(output=SimpleNamespace(shape=(None, 4608)))
     architecture = SimpleNamespace(layers=[SimpleNamespace(name="flatten")],

@@ -179,11 +179,15 @@ def device_words(runtime: dict) -> str:
 
 def run_card(metrics: dict) -> dict:
     """One column of the report's side-by-side table of two runs: the kept checkpoint's
-    validation accuracy with test-time augmentation, then the last epoch's train and validation
+    validation accuracy with test-time augmentation and on one view (when recorded), then the
+    last epoch's train and validation
     accuracy (single view) and their gap, so that the gap is the difference of the two rows above
     it. (Speed is compared by a timing on one machine: the DNN section's speed sentence.)"""
-    return {"parameters": f"{metrics['params']['total']:,}",
-            "validation accuracy (kept checkpoint, test-time augmentation)": pct(metrics["val_accuracy"]),
+    card = {"parameters": f"{metrics['params']['total']:,}",
+            "validation accuracy (kept checkpoint, test-time augmentation)": pct(metrics["val_accuracy"])}
+    if metrics.get("val_accuracy_no_tta") is not None:
+        card["validation accuracy (kept checkpoint, single view)"] = pct(metrics["val_accuracy_no_tta"])
+    return {**card,
             "best epoch": metrics["best_epoch"],
             "last epoch: train accuracy": pct(metrics["final_train_accuracy"]),
             "last epoch: validation accuracy (single view)": pct(metrics["final_val_accuracy"]),

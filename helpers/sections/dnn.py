@@ -36,6 +36,7 @@ def cnn_dnn_summary(cnn_run, dnn_run, y_val) -> dict:
         "cnn_only_right": paired.fixed, "dnn_only_right": paired.broken, "p": paired.p,
         "overfit": {"CNN": _gap(cnn), "DNN": _gap(dnn)},
         "dropout": {"CNN": dropout_words(cnn_run.config), "DNN": dropout_words(dnn_run.config)},
+        "one_view": {"CNN": cnn.get("val_accuracy_no_tta"), "DNN": dnn.get("val_accuracy_no_tta")},
         "dnn_dropout": float(dnn_run.config.get("dropout") or 0.0),
         "augmentation": {"CNN": augmentation_words(cnn_run.config.get("augmentation")),
                          "DNN": augmentation_words(dnn_run.config.get("augmentation"))},
@@ -48,7 +49,7 @@ def _accuracy_line(s: dict) -> str:
             f"DNN alone on {s['dnn_only_right']:,}, exact McNemar p = {s['p']:.2g}")
     if s["p"] >= ALPHA or not gap:
         return (f"- With the same number of parameters the CNN and the DNN **tie** ({pct(s['cnn_val'])} "
-                f"against {pct(s['dnn_val'])}; {test}: no significant difference).")
+                f"against {pct(s['dnn_val'])}; {test}: no significant difference)." + _averaging_words(s))
     line = (f"- With the same number of parameters the CNN is **{abs(gap):.1f} points "
             f"{'more' if gap > 0 else 'less'} accurate** ({pct(s['cnn_val'])} against {pct(s['dnn_val'])}; "
             f"{test}, significant at the {ALPHA:.0%} level).")
@@ -56,7 +57,25 @@ def _accuracy_line(s: dict) -> str:
         line += (" Convolutions share each filter's weights over every position of the face and "
                  "look at local neighbourhoods, so the CNN spends its parameters on features that "
                  "hold anywhere in the image, while each DNN weight is tied to one pixel position.")
-    return line
+    return line + _averaging_words(s)
+
+
+def _averaging_words(s: dict) -> str:
+    """How much test-time averaging adds to each model's kept checkpoint (from the printed
+    one-view and averaged accuracies), and why a DNN gains more from averaging shifted crops."""
+    one_view = s.get("one_view") or {}
+    if any(one_view.get(m) is None for m in ("CNN", "DNN")):
+        return ""
+    gains = {m: points(one_view[m], s[f"{m.lower()}_val"]) for m in ("CNN", "DNN")}
+    text = (f" Test-time averaging adds {gains['DNN']:+.1f} points to the DNN ({pct(one_view['DNN'])} "
+            f"on one view) and {gains['CNN']:+.1f} to the CNN ({pct(one_view['CNN'])})")
+    if gains["DNN"] > gains["CNN"]:
+        text += (": a face shifted by a few pixels meets other DNN weights, while the CNN's "
+                 "filters slide with it, so averaging over shifted crops corrects more of the "
+                 "DNN's mistakes.")
+    else:
+        text += "."
+    return text
 
 
 def _overfitting_line(s: dict) -> str:
