@@ -10,6 +10,7 @@ import warnings
 
 import keras
 import numpy as np
+from scipy.ndimage import gaussian_filter
 import pytest
 from keras import layers
 from matplotlib.figure import Figure
@@ -637,25 +638,26 @@ def test_saliency_figure(cnn, images):
     fig = sections_saliency.saliency_figure(images[:3], maps, labels=[0, 3, 6], keep=0.25)
     assert isinstance(fig, Figure) and len(fig.axes) == 15
     labels = [fig.axes[3 * row].get_ylabel() for row in range(5)]
-    assert labels == ["original", "saliency", "SmoothGrad", "Grad-CAM", "masked to\ntop 25% of\nGrad-CAM"]
+    assert labels == ["original", "saliency", "SmoothGrad", "Grad-CAM", "masked to\ntop 25% of\nblurred\nsaliency"]
     title = fig.axes[1].get_title()          # face 1, a column
     assert title.startswith("true happy\npred " + CLASS_NAMES[predicted[1]])
-    # the masked panel shows the face's 25% highest Grad-CAM pixels and nothing else
-    kept = analysis_saliency.top_share_mask(maps["gradcam"][1], 0.25)
+    # the masked panel shows the face's 25% highest pixels of blurred saliency and nothing else
+    blurred = gaussian_filter(np.asarray(maps["saliency"][1], np.float64), 2.0, mode="constant")
+    kept = analysis_saliency.top_share_mask(blurred[None], 0.25)[0]
     np.testing.assert_array_equal(np.asarray(fig.axes[13].images[0].get_array()),
                                   np.where(kept, images[1, ..., 0], 0))
     assert not fig.axes[13].texts
     with pytest.raises(ValueError, match="one label per image"):
         sections_saliency.saliency_figure(images[:3], maps, labels=[0, 3])
     blank = sections_saliency.saliency_figure(images[:1], {k: v[:1] for k, v in maps.items()}
-                                              | {"gradcam": np.zeros((1, IMAGE_SIZE, IMAGE_SIZE))})
-    assert blank.axes[4].texts[0].get_text() == "Grad-CAM\nis 0\neverywhere"
+                                              | {"saliency": np.zeros((1, IMAGE_SIZE, IMAGE_SIZE))})
+    assert blank.axes[4].texts[0].get_text() == "saliency\nis 0\neverywhere"
     keras.utils.set_random_seed(0)
     dnn_maps = sections_saliency.explanation_maps(build_dnn(hidden_units=[8]), images[:2], samples=2)
     assert "gradcam" not in dnn_maps
     dnn_fig = sections_saliency.saliency_figure(images[:2], dnn_maps)
-    assert len(dnn_fig.axes) == 8  # no Grad-CAM row without conv layers: masked by SmoothGrad
-    assert dnn_fig.axes[6].get_ylabel() == "masked to\ntop 25% of\nSmoothGrad"
+    assert len(dnn_fig.axes) == 8  # no Grad-CAM row without conv layers; masked by saliency
+    assert dnn_fig.axes[6].get_ylabel() == "masked to\ntop 25% of\nblurred\nsaliency"
 
 
 # ----------------------------------------------------------------------------- notebook support
@@ -971,11 +973,12 @@ def region_maps(eyes, mouth, rest, n=4):
 
 def shown_maps(n=3, gradcam=True):
     """explanation_maps-like maps whose Grad-CAM has a 40-pixel blob in the eyes box and a
-    40-pixel blob in the mouth box."""
+    40-pixel blob in the mouth box, and whose saliency has the same two blobs at equal height
+    (so that blurred, each keeps the same share)."""
     cam = np.zeros((n, IMAGE_SIZE, IMAGE_SIZE))
     cam[:, 12:16, 10:20], cam[:, 33:37, 20:30] = 1.0, 0.5
     maps = {"predicted": np.array([0, 3, 1])[:n], "probability": np.full(n, 0.5),
-            "saliency": np.ones((n, IMAGE_SIZE, IMAGE_SIZE)),
+            "saliency": (cam > 0).astype(float),
             "smoothgrad": np.ones((n, IMAGE_SIZE, IMAGE_SIZE))}
     return maps | {"gradcam": cam} if gradcam else maps
 
@@ -985,7 +988,8 @@ def test_shown_summary_and_sentences():
                                         seed=7, missing=["disgust"], keep=80 / PIXELS,
                                         smoothgrad_samples=50, smoothgrad_noise=0.15,
                                         gradcam_layer="block3_conv2")
-    assert s["correct"] == 2 and s["faces"] == 3 and s["mask_method"] == "gradcam"
+    assert s["correct"] == 2 and s["faces"] == 3 and s["mask_method"] == "saliency"
+    assert s["mask_smoothing"] == 2.0
     assert s["kept_fraction_mean"] == pytest.approx(80 / PIXELS)
     assert s["mask_regions_mean"] == 2.0 and s["mask_regions_range"] == [2, 2]
     assert s["mask_region_share"] == pytest.approx({"eyes": 0.5, "mouth": 0.5, "rest": 0.0})
@@ -1000,7 +1004,8 @@ def test_shown_summary_and_sentences():
                                                                         "first": 2, "last": 41}})
     assert ("(block 3, convolution 2), whose 5 x 5 cells, 8 pixels apart, cover rows and columns 2 "
             "to 41 of the 48 x 48 face (counted from 0)") in covered
-    assert ("each face keeps the 3% of its pixels where Grad-CAM is highest, 2 connected regions "
+    assert ("each face keeps the 3% of its pixels where saliency (blurred by a Gaussian of 2 "
+            "pixels) is highest, 2 connected regions "
             "on every face, with 50% in the eyes box (2.1x its area share) "
             "and 50% in the mouth box (3.4x its area share).") in text
     assert "(column titles: true class, then predicted class and its probability)" in text
@@ -1011,7 +1016,10 @@ def test_shown_summary_and_sentences():
                                           per_class=1, seed=7, missing=[], keep=0.5,
                                           smoothgrad_samples=50, smoothgrad_noise=0.15,
                                           gradcam_layer="-")
-    assert dnn["mask_method"] == "smoothgrad" and dnn["kept_fraction_mean"] == pytest.approx(0.5)
+    assert dnn["mask_method"] == "saliency" and 0.4 < dnn["kept_fraction_mean"] <= 0.5  # not the 0s
+    no_saliency = {k: v for k, v in shown_maps(gradcam=False).items() if k != "saliency"}
+    assert sections_saliency.mask_source(no_saliency) == "smoothgrad"
+    assert sections_saliency.mask_smoothing("smoothgrad") == 0.0
 
 
 def density_maps(eyes, mouth):
@@ -1042,7 +1050,7 @@ def test_region_summary_answers_first_and_calls_ties():
 
     text = sections_saliency.focus_sentences(s)
     lines = text.split("\n")
-    assert lines[0].startswith("**Answer: the eyes and the mouth.** Each gets more of the map's "
+    assert lines[0].startswith("**Answer: the eyes and the mouth; both raised by training.** Each gets more of the map's "
                                "mass per pixel than a map spread evenly over the image would "
                                "(interval above 1x), by saliency and Grad-CAM, the methods that "
                                "pass the model-randomization test below; the rest of the image "
@@ -1072,7 +1080,8 @@ def test_region_summary_answers_first_and_calls_ties():
     # both methods tie: said in the answer; no method passes the test: said too
     both = sections_saliency.region_summary({"saliency": tie}, {"saliency": random}, labels, [], seed=0)
     text = sections_saliency.focus_sentences(both)
-    assert text.startswith("**Answer: the eyes and the mouth, about equally.**")
+    assert text.startswith("**Answer: the eyes and the mouth, about equally; the eyes mostly by the "
+                           "architecture, the mouth raised by training.**")
     assert "by saliency (no method passes the model-randomization test below: read with care)" in text
     # a change whose interval holds 0 is no clear change
     assert "it left the eyes and the mouth unchanged." in sections_saliency.focus_sentences(
@@ -1152,11 +1161,15 @@ def test_sanity_summary_sentences_table_and_figure():
     assert text[2] == ("- Saliency changes with the weights (mean below 0.5) and passes; "
                        "SmoothGrad barely changes and fails: what it shows is set by the architecture "
                        "rather than learned.")
-    assert len(text) == 3                           # no Grad-CAM: nothing said about the masks
+    assert text[3] == ("- The masked faces keep the top of saliency (blurred by a Gaussian of 2 "
+                       "pixels), which passes the test.")
     with_cam = sections_saliency.sanity_summary(trained | {"gradcam": trained["smoothgrad"]},
                                                 randomized | {"gradcam": randomized["saliency"]}, seed=0)
-    assert sections_saliency.sanity_sentences(with_cam).endswith(
-        "- The masked faces keep the top of Grad-CAM, which passes the test.")
+    swapped = sections_saliency.sanity_summary({"saliency": trained["smoothgrad"]},
+                                               {"saliency": randomized["smoothgrad"]}, seed=0)
+    assert sections_saliency.sanity_sentences(swapped).endswith(
+        "- The masked faces keep the top of saliency (blurred by a Gaussian of 2 pixels), which fails "
+        "the test and is the smoothest map.")
     # a method that passes but whose maps of different faces are alike: what it learned is common
     assert ("Grad-CAM's maps of two different faces correlate 1.00 too: what training put there is "
             "much the same for every face.") in sections_saliency.sanity_sentences(with_cam)
@@ -1330,6 +1343,7 @@ def test_unread_cells_and_the_masks_caveat():
     s = sections_saliency.shown_summary([4, 8, 9], np.array([0, 3, 3]), shown_maps(), per_class=1, seed=7,
                                         missing=[], keep=80 / PIXELS, smoothgrad_samples=50,
                                         smoothgrad_noise=0.15, gradcam_layer="block4_conv2", grid_biased=True)
-    assert sections_saliency.shown_sentences(s).endswith(
+    assert "weak grid edges" not in sections_saliency.shown_sentences(s)  # masks cut by saliency
+    assert sections_saliency.shown_sentences({**s, "mask_method": "gradcam", "mask_smoothing": 0.0}).endswith(
         "Grad-CAM's weak grid edges (see below) shape these masks too: they show where Grad-CAM looks, "
         "not the regions of the answer above.")

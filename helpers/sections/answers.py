@@ -205,11 +205,16 @@ def saliency_answer(r: dict) -> str:
         text = (f"The maps weigh **{join(REGIONS.get(x, x) for x in focus)}** above their area: more mass "
                 f"per pixel than an even spread ({values} by {METHOD_NAMES.get(method, method)})")
         if need(s, "methods", method).get("learned"):
-            from helpers.sections.saliency import trained_words  # imports Keras: only when there is one
+            from helpers.sections.saliency import origin, origin_lead, trained_words  # imports Keras: only when there is one
 
-            moved = trained_words(need(s, "methods", method), ["eyes", "mouth"])
-            if moved:
-                text += f"; against the same network with random weights, training {moved}"
+            f = need(s, "methods", method)
+            moved = trained_words(f, ["eyes", "mouth"])
+            random = need(f, "random_density")
+            kept = [f"{REGIONS.get(r, r)} {need(random, r, 'mean'):.2f}x"
+                    for r in (origin(f, focus) or {}).get("architecture", [])]
+            why = ([f"the same network with random weights already gives {join(kept)}"] if kept else [])
+            why += [f"training {moved}"] if moved else []
+            text += origin_lead(f, focus) + (": " + ", and ".join(why) if why else "")
     else:
         text = f"No face region stands out: none gets clearly more than an even spread by {METHOD_NAMES.get(method, method)}"
     if s.get("answer_trusted") is False:

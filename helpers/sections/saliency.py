@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy.ndimage import gaussian_filter
 from helpers.modeling.backend import keras  # first: silences TensorFlow's start-up lines
 import tensorflow as tf
 from matplotlib.figure import Figure
@@ -55,7 +56,8 @@ from helpers.core.plotting import set_fonts
 from helpers.core.words import capital, layer_words, pct, plural
 
 METHODS = {"saliency": "saliency", "smoothgrad": "SmoothGrad", "gradcam": "Grad-CAM"}
-MASK_METHOD = "gradcam"  # the map whose most salient pixels the masked faces keep (SmoothGrad without it)
+MASK_METHOD = "saliency"  # the map whose most salient pixels the masked faces keep: the answer's
+MASK_SMOOTHING = 2.0  # pixels: a Gaussian blur joins saliency's speckle into regions before the cut
 # Model randomization: a method whose maps keep at least this mean rank correlation with the
 # maps of the same network with random weights "barely changes" and fails the check.
 SANITY_MAX_CORRELATION = 0.5
@@ -117,10 +119,27 @@ def mask_source(maps: dict) -> str:
     return MASK_METHOD if MASK_METHOD in maps else "smoothgrad"
 
 
+def mask_smoothing(method: str) -> float:
+    """The Gaussian blur (pixels) a method's map gets before the masks cut it: MASK_SMOOTHING for
+    plain saliency, whose pixel-level speckle would otherwise keep scattered pixels; 0 for the
+    smooth maps."""
+    return MASK_SMOOTHING if method == "saliency" else 0.0
+
+
+def mask_words(method: str, sigma: float) -> str:
+    """'saliency, blurred by a Gaussian of 2 pixels,' or 'Grad-CAM': the map the masks cut."""
+    return METHODS[method] + (f" (blurred by a Gaussian of {sigma:g} pixels)" if sigma else "")
+
+
 def masked_faces(images, maps: dict, keep: float):
     """(masked faces (N, H, W), masks): each face keeps the `keep` share of its pixels where
-    the map of mask_source is highest; the other pixels are black."""
-    mask = top_share_mask(maps[mask_source(maps)], keep)
+    the map of mask_source, blurred by mask_smoothing, is highest; the other pixels are black."""
+    method = mask_source(maps)
+    values = np.asarray(maps[method], dtype=np.float64)
+    sigma = mask_smoothing(method)
+    if sigma:
+        values = gaussian_filter(values, sigma=(0, sigma, sigma), mode="constant")
+    mask = top_share_mask(values, keep)
     return apply_mask(as_batch(images)[..., 0], mask), mask
 
 
@@ -142,7 +161,9 @@ def saliency_figure(images, maps: dict, labels=None, keep: float = 0.25,
     if "gradcam" in maps:
         rows["Grad-CAM"] = maps["gradcam"]
     masked, mask = masked_faces(x, maps, keep)
-    rows[f"masked to\ntop {pct(keep, 0)} of\n{METHODS[mask_source(maps)]}"] = masked
+    method = mask_source(maps)
+    rows[f"masked to\ntop {pct(keep, 0)} of\n{'blurred' + chr(10) if mask_smoothing(method) else ''}"
+         f"{METHODS[method]}"] = masked
     # the row labels (up to 10 characters) take 0.8 inches; the titles three 8-point lines
     fig = Figure(figsize=(cell_size * len(x) + 0.8, cell_size * len(rows) + 0.75),
                  layout="constrained")
@@ -211,7 +232,8 @@ def shown_summary(indices, true, maps: dict, *, per_class: int, seed: int, missi
     area = region_area(mask.shape[1:])
     predicted = np.asarray(maps["predicted"])
     return {"faces": len(indices), "per_class": per_class, "seed": seed, "missing": list(missing),
-            "keep": keep, "mask_method": mask_source(maps), "smoothgrad_samples": smoothgrad_samples,
+            "keep": keep, "mask_method": mask_source(maps),
+            "mask_smoothing": mask_smoothing(mask_source(maps)), "smoothgrad_samples": smoothgrad_samples,
             "smoothgrad_noise": smoothgrad_noise, "gradcam_layer": gradcam_layer,
             "gradcam_cover": gradcam_cover, "grid_biased": grid_biased,
             "shown_indices": indices, "shown_true": true, "shown_predicted": predicted,
@@ -246,8 +268,9 @@ def shown_sentences(s: dict) -> str:
         f"magnitude averaged over {s['smoothgrad_samples']} copies with Gaussian noise of standard "
         f"deviation {s['smoothgrad_noise']:g} x 255 ({s['smoothgrad_noise'] * 255:.0f} grey levels). "
         f"**Grad-CAM** layer: the last convolution layer ({layer_words(s['gradcam_layer'])}){cover}. **Masked**: each "
-        f"face keeps the {pct(s['keep'], 0)} of its pixels where {METHODS[s['mask_method']]} is "
-        f"highest, {regions}, with {inside}.{caveat}")
+        f"face keeps the {pct(s['keep'], 0)} of its pixels where "
+        f"{mask_words(s['mask_method'], s.get('mask_smoothing', 0.0))} is highest, {regions}, with "
+        f"{inside}.{caveat}")
 
 
 # ----------------------------------------------------------------------------- checks on the maps
@@ -283,7 +306,8 @@ def sanity_summary(trained: dict, randomized: dict, seed: int,
             "resamples": BOOTSTRAP_RESAMPLES, "methods": methods,
             "passed": [m for m, v in methods.items() if v["passes"]],
             "failed": [m for m, v in methods.items() if not v["passes"]],
-            "smoothest": max(smoothness, key=smoothness.get), "mask_method": MASK_METHOD}
+            "smoothest": max(smoothness, key=smoothness.get), "mask_method": MASK_METHOD,
+            "mask_smoothing": mask_smoothing(MASK_METHOD)}
 
 
 def smoother(a: dict, b: dict) -> str:
@@ -337,7 +361,8 @@ def sanity_sentences(s: dict) -> str:
         traits = ["passes the test" if m[mask]["passes"] else "fails the test"]
         if s["smoothest"] == mask:
             traits.append("is the smoothest map")
-        lines.append(f"- The masked faces keep the top of {METHODS[mask]}, which {join_words(traits)}.")
+        lines.append(f"- The masked faces keep the top of "
+                     f"{mask_words(mask, s.get('mask_smoothing', 0.0))}, which {join_words(traits)}.")
     return "\n".join(lines)
 
 
@@ -467,6 +492,39 @@ def trained_words(f: dict, regions) -> str | None:
                       f"left {join_words(items)} unchanged" for verb, items in done.items() if items)
 
 
+def origin(f: dict, focus) -> dict | None:
+    """Where a method's focus comes from, against the same network with random weights:
+    "architecture", the focus regions the random network already puts above an even spread
+    (interval above 1x) and training did not raise; "raised" and "lowered", the regions whose
+    change by training has an interval above or below 0. None without the randomized network."""
+    learned, random = f.get("learned"), f.get("random_density")
+    if not learned or not random or any(learned.get(r) is None for r in ("eyes", "mouth")):
+        return None
+    return {"architecture": [r for r in focus if random.get(r) and random[r]["low"] > 1
+                             and not learned.get(r, {"low": 0})["low"] > 0],
+            "raised": [r for r in ("eyes", "mouth") if learned[r]["low"] > 0],
+            "lowered": [r for r in ("eyes", "mouth") if learned[r]["high"] < 0]}
+
+
+def origin_lead(f: dict, focus) -> str:
+    """'; the eyes mostly by the architecture, the mouth raised by training' for the answer's
+    first line ('' when neither applies)."""
+    o = origin(f, focus)
+    if o is None:
+        return ""
+    architecture, trained = o["architecture"], [r for r in o["raised"] if r in focus]
+    if architecture and trained:
+        return (f"; {join_words(REGION_WORDS[r] for r in architecture)} mostly by the architecture, "
+                f"{join_words(REGION_WORDS[r] for r in trained)} raised by training")
+    if architecture:
+        return ("; mostly by the architecture" if set(architecture) == set(focus) else
+                f"; {join_words(REGION_WORDS[r] for r in architecture)} mostly by the architecture")
+    if trained:
+        return (f"; {'both ' if len(focus) == 2 else ''}raised by training" if set(trained) == set(focus)
+                else f"; {join_words(REGION_WORDS[r] for r in trained)} raised by training")
+    return ""
+
+
 def share_words(s: dict, region: str) -> str:
     """How a region outside the focus fares by the answer methods: 'less than', 'about' or
     'more than (by some methods)' its share, with the first answer method's density."""
@@ -492,7 +550,9 @@ def focus_sentences(s: dict) -> str:
             left = join_words(METHODS[m] for m in s["excluded"])
             how = (f"by {methods}, which passes the model-randomization test below ({left} passes it "
                    f"too but is left out here: its grid of cells is weak on an edge whatever the face, "
-                   "which shifts its region shares and the masked faces cut by it; see below)")
+                   "which shifts its region shares"
+                   + (" and the masked faces cut by it" if MASK_METHOD in s["excluded"] else "")
+                   + "; see below)")
     else:
         how = f"by {methods} (no method passes the model-randomization test below: read with care)"
     if focus:
@@ -501,7 +561,7 @@ def focus_sentences(s: dict) -> str:
                                        for d in leads)
         named = sorted(focus, key=list(REGION_WORDS).index) if equal else focus  # a tie has no order
         head = (f"**Answer: {join_words(REGION_WORDS[r] for r in named)}"
-                f"{', about equally' if equal else ''}.** "
+                f"{', about equally' if equal else ''}{origin_lead(s['methods'][answer[0]], focus)}.** "
                 f"{'Each gets' if len(focus) > 1 else 'They get' if focus[0] == 'eyes' else 'It gets'} "
                 "more of the map's mass per pixel "
                 f"than a map spread evenly over the image would (interval above 1x), {how}")
