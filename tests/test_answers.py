@@ -274,9 +274,9 @@ def test_where_for_every_section():
 
 def test_field_table_sorted_with_this_runs_rows_in_bold_and_its_source():
     text = field_markdown(results(), latex=False)
-    assert text.startswith("## Where this stands in the field")
+    assert text.startswith("# Where this stands in the field")
     assert field_markdown(results()).startswith("```{=latex}\n\\par\\ifdim\\dimexpr\\pagegoal-\\pagetotal<0.3"
-                                                "\\textheight\\newpage\\fi\n```\n\n## Where this stands")
+                                                "\\textheight\\newpage\\fi\n```\n\n# Where this stands")
     rows = [line for line in text.split("\n") if line.startswith("| ") and "accuracy |" not in line]
     assert len(rows) == len(REFERENCES) + 2
     assert rows[0].startswith("| Ensemble of 8 CNNs | 75.2% | test |")

@@ -262,7 +262,7 @@ def test_run_info_without_results():
 def test_merge_opens_with_the_answer_sheet_and_the_field_after_the_run_info(paths):
     text = merge_notebooks(paths, RESULTS).cells[0].source
     info, sheet, field = (text.index("| Profile |"), text.index("\\newpage\n\n# Answers at a glance"),
-                          text.index("## Where this stands in the field"))
+                          text.index("# Where this stands in the field"))
     assert info < sheet < field
     assert text.count(NOT_PRODUCED) == len(questions())  # RESULTS has the run only
     assert "| Data | *Not produced in this run.* | Data, p.\\ \\pageref{data} |" in text
@@ -390,6 +390,7 @@ def test_build_pdf_end_to_end(tmp_path):
     data_page = int(re.search(r"produced in this run\. Data, p\. (\d+)", words).group(1))
     assert "Intro to the data." in page(data_page)
     assert "Where this stands in the field" in words
+    assert "Where this stands in the field" in page(1)  # in the contents, as a section
 
 
 def test_run_info_without_test_images_says_so():

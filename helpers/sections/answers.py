@@ -592,7 +592,7 @@ def field_markdown(results: dict, latex: bool = True) -> str:
     """The reference points and this run's accuracies as a table, the source as its caption and
     field_sentence below; with `latex`, on a new page unless there is room for the table."""
     lines = ["```{=latex}", KEEP_WITH_TABLE, "```", ""] if latex else []
-    lines += ["## Where this stands in the field", "", f"*{SOURCE}; this run's rows are in bold.*", "",
+    lines += ["# Where this stands in the field", "", f"*{SOURCE}; this run's rows are in bold.*", "",
              "| | accuracy | measured on |", "|--------------------------------|----------------|-------------------------|"]
     lines += [f"| {cell(r['who'])} | {cell(r['written'])} | {cell(r['on'])} |" for r in field_rows(results)]
     lines += ["", field_sentence(results)]
