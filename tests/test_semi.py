@@ -4,6 +4,7 @@ helpers.analysis.submissions and helpers.analysis.evaluation.accuracy."""
 from __future__ import annotations
 
 import json
+import subprocess
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 
@@ -841,9 +842,20 @@ def test_ensemble_subsets_table_choice_and_record():
     assert labels == {"cnn": "main CNN, 116 epochs", "ablation_none": "(a), 58 epochs",
                       "hist_eq": "histogram-equalized CNN, 1 epoch", "dnn": "dnn, 2 epochs"}
     assert sections_ensemble.variant_legend(["cnn", "ablation_normalization_augmentation", "ablation_none"]) == (
-        "(a) and (c) are section 4's variants: (a) no normalization or augmentation; (c) normalization "
+        "Runs (a) and (c) are section 4's variants: (a) no normalization or augmentation; (c) normalization "
         "and augmentation.")
+    assert sections_ensemble.variant_legend(["cnn", "ablation_none"]) == (
+        "Run (a) is section 4's variant: (a) no normalization or augmentation.")
     assert sections_ensemble.variant_legend(["cnn", "hist_eq"]) == ""
+    # pandoc (which builds the PDF) sets it as a paragraph, not as a list item "(a)"
+    legend = sections_ensemble.variant_legend(["cnn", "ablation_normalization_augmentation", "ablation_none"])
+    latex = subprocess.run(["pandoc", "-f", "markdown", "-t", "latex"], input=legend, text=True,
+                           capture_output=True, check=True).stdout
+    assert "enumerate" not in latex and latex.startswith("Runs (a) and (c)")
+    latex = subprocess.run(["pandoc", "-f", "markdown", "-t", "latex"], input="(a) and (c) are",
+                           text=True, capture_output=True, check=True).stdout
+    assert "enumerate" in latex  # what the old wording did
+
     named = sections_ensemble.subsets_table(subsets, ["cnn", "hist_eq"], labels)
     assert named.iloc[0]["runs averaged"] == "dnn, 2 epochs"
     assert (named["runs averaged"] == "main CNN, 116 epochs + histogram-equalized CNN, 1 epoch").sum() == 1

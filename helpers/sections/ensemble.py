@@ -25,8 +25,9 @@ VARIANT_WORDS = {"none": "no normalization or augmentation", "normalization": "n
 
 
 def variant_legend(names: Sequence[str]) -> str:
-    """What the ablation variants among run `names` are ('' if none): '(a) and (c) are section
-    4's variants: (a) no normalization or augmentation; (c) normalization and augmentation.'"""
+    """What the ablation variants among run `names` are ('' if none): 'Runs (a) and (c) are
+    section 4's variants: (a) no normalization or augmentation; (c) normalization and
+    augmentation.' (A paragraph that opened with "(a)" would be a list item to pandoc.)"""
     from helpers.sections import number
     from helpers.sections.ablation import ABLATION_LABELS
 
@@ -35,7 +36,9 @@ def variant_legend(names: Sequence[str]) -> str:
         return ""
     letters = [ABLATION_LABELS[v].split()[0] for v in found]
     text = "; ".join(f"{letter} {VARIANT_WORDS[v]}" for letter, v in zip(letters, found))
-    return f"{' and '.join(letters)} are section {number('ablation')}'s variants: {text}."
+    return (f"{'Runs' if len(letters) > 1 else 'Run'} {' and '.join(letters)} "
+            f"{'are' if len(letters) > 1 else 'is'} section {number('ablation')}'s "
+            f"variant{'s' if len(letters) > 1 else ''}: {text}.")
 
 
 def run_labels(runs: Sequence) -> dict[str, str]:
