@@ -640,7 +640,9 @@ def test_saliency_figure(cnn, images):
     labels = [fig.axes[3 * row].get_ylabel() for row in range(5)]
     assert labels == ["original", "saliency", "SmoothGrad", "Grad-CAM", "masked to\ntop 25% of\nblurred\nsaliency"]
     title = fig.axes[1].get_title()          # face 1, a column
-    assert title.startswith("true happy\npred " + CLASS_NAMES[predicted[1]])
+    assert title.startswith("happy\n" + CLASS_NAMES[predicted[1]] + "\n(")
+    # one key to the title lines, not "true"/"pred" in every column (they overlapped)
+    assert [t.get_text() for t in fig.axes[0].texts] == ["true class\npredicted\n(probability)"]
     # the masked panel shows the face's 25% highest pixels of blurred saliency and nothing else
     blurred = gaussian_filter(np.asarray(maps["saliency"][1], np.float64), 2.0, mode="constant")
     kept = analysis_saliency.top_share_mask(blurred[None], 0.25)[0]
@@ -862,7 +864,7 @@ def test_saliency_figures_split_by_class(cnn, images):
     assert len(figures) == 2                                    # 7 // 3 = 2 classes per figure
     assert [len(f.axes) for f in figures] == [4 * 5, 2 * 5]     # 5 rows per face
     assert figures[0]._suptitle.get_text() == "Tiny: explanations of the predicted class (1/2)"
-    assert figures[1].axes[0].get_title().startswith("true " + CLASS_NAMES[6])
+    assert figures[1].axes[0].get_title().startswith(CLASS_NAMES[6] + "\n")
     with pytest.raises(ValueError, match="saliency_per_class is 8: at most 7 faces fit across the page"):
         sections_saliency.saliency_figures(x, maps, labels, "Tiny", per_class=8)
     single = sections_saliency.saliency_figures(x, maps, labels, "Tiny", per_class=1)

@@ -173,15 +173,20 @@ def saliency_figure(images, maps: dict, labels=None, keep: float = 0.25,
         for face, ax in enumerate(axes[row]):
             draw_map(ax, x[face], name, None if values is None else values[face])
         axes[row, 0].set_ylabel(name, fontsize=8, rotation=0, ha="right", va="center")
+    # column titles without "true"/"pred" in each (those words made "true surprise" wider than
+    # its column): one key to their lines, left of the first title
     for face, ax in enumerate(axes[0]):
-        title = f"pred {CLASS_NAMES[maps['predicted'][face]]}\n({maps['probability'][face]:.0%})"
+        title = f"{CLASS_NAMES[maps['predicted'][face]]}\n({maps['probability'][face]:.0%})"
         if labels is not None:
-            title = f"true {CLASS_NAMES[labels[face]]}\n{title}"
+            title = f"{CLASS_NAMES[labels[face]]}\n{title}"
         ax.set_title(title, fontsize=8)
         if not mask[face].any():  # a map that is 0 everywhere keeps nothing: say so
             axes[-1, face].text(0.5, 0.5, f"{METHODS[mask_source(maps)]}\nis 0\neverywhere",
                                 color="white", fontsize=8, ha="center", va="center",
                                 transform=axes[-1, face].transAxes)
+    key = ("true class\n" if labels is not None else "") + "predicted\n(probability)"
+    axes[0, 0].annotate(key, xy=(0, 1), xycoords="axes fraction", xytext=(-4, 6),  # the title's pad
+                        textcoords="offset points", fontsize=8, ha="right", va="bottom")
     return fig
 
 
