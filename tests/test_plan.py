@@ -222,12 +222,13 @@ def test_training_compute_sums_the_runs_metrics(params, tmp_path):
     assert compute["precision"] == ["float32", "mixed_bfloat16"]
     assert "hist_eq" in compute["missing"]
     words = pipeline_plan.compute_words(compute)
-    assert words.startswith("300 training images (the profile's budget: ")
-    assert ", a DNN image counting as 1/12 of a CNN image), trained in" in words
-    assert "precision float32, mixed bfloat16 (float32 weights)" in words
+    assert words.startswith("300 face images seen in training (budget ")
+    assert "; a DNN face counts as 1/12 of a CNN face, its cost), 60 min on" in words
+    assert "; float32 arithmetic, arithmetic in bfloat16, weights in float32" in words
     assert compute["seconds_by_hardware"] == {"x86_64 CPU, 2 cores (tensorflow)": 3600.0,
                                               "NVIDIA H100 (jax)": 1800.0}
-    assert "trained in 60 min on x86_64 CPU, 2 cores (tensorflow); 30 min on NVIDIA H100 (jax) (DNN)" in words
+    assert "60 min on x86_64 CPU, 2 cores with tensorflow; 30 min on NVIDIA H100 with jax (DNN)" in words
+    assert "profile" not in words
     assert "not found: " in words and "hist_eq" in words
     assert pipeline_plan.compute_words({}) == "no trained run found"
 

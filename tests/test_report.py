@@ -236,7 +236,7 @@ def test_merge_puts_the_run_info_first(paths):
     info = merged.cells[0]
     assert info.cell_type == "markdown"
     assert section_of(info) is None
-    assert "| Profile | **smoke** (a quick smoke test on a subset: numbers are NOT the real " \
+    assert "| Run | **smoke** (a quick smoke test on a subset: numbers are NOT the real " \
            "results) |" in info.source
     assert f"`{CHECKSUM[:32]}` `{CHECKSUM[32:]}`" in info.source  # the full checksum, wrapped
     assert "course CSV, 700 training rows used, 70 test images" in info.source
@@ -249,7 +249,7 @@ def test_run_info_for_a_full_run_has_no_smoke_warning():
     results = json.loads(json.dumps(RESULTS))
     results["run"]["profile"] = "full"
     text = run_info_cell(results).source
-    assert "| Profile | **full** |" in text
+    assert "| Run | **full**: the complete report, every model trained for its full number of epochs |" in text
     assert "smoke" not in text and "NOT the real results" not in text
 
 
@@ -261,7 +261,7 @@ def test_run_info_without_results():
 
 def test_merge_opens_with_the_answer_sheet_and_the_field_after_the_run_info(paths):
     text = merge_notebooks(paths, RESULTS).cells[0].source
-    info, sheet, field = (text.index("| Profile |"), text.index("\\newpage\n\n# Answers at a glance"),
+    info, sheet, field = (text.index("| Run |"), text.index("\\newpage\n\n# Answers at a glance"),
                           text.index("# Where this stands in the field"))
     assert info < sheet < field
     assert text.count(NOT_PRODUCED) == len(questions())  # RESULTS has the run only
@@ -385,7 +385,7 @@ def test_build_pdf_end_to_end(tmp_path):
     # the answer sheet opens page 2, and its page references resolve to the sections' pages
     page = lambda n: subprocess.run(["pdftotext", "-f", str(n), "-l", str(n), str(pdf), "-"],  # noqa: E731
                                     capture_output=True, text=True, check=True).stdout
-    assert "Answers at a glance" in page(2) and "Profile" not in page(2)
+    assert "Answers at a glance" in page(2) and "Notebooks executed" not in page(2)
     assert "??" not in words
     data_page = int(re.search(r"produced in this run\. Data, p\. (\d+)", words).group(1))
     assert "Intro to the data." in page(data_page)

@@ -187,15 +187,16 @@ def test_cnn_summary_and_sentences():
         "statistics). 2 convolution stages of 2 conv layers with 32, 64 filters halve the image, stage by "
         "stage, down to 4608 features before 1 dense layer of 256 units.")
     text = sections_cnn.training_sentence(s)
-    assert "trained for 58 epochs on the CPU (2 cores) with the tensorflow backend; the checkpoint" in text
+    assert "trained for 58 epochs on the CPU (2 cores) with the tensorflow backend. The weights kept" in text
     assert " s per epoch" not in text          # speed: the DNN section's timing, one machine for both
-    assert text.endswith("(epoch 50; one view, in the training arithmetic: the scores below are recomputed "
-                         "in float32, so another epoch can score a hair above it). The same validation faces chose it, so its score is slightly "
-                         "optimistic: the last epoch (58) scores 66.7% on one view, against 66.8% for "
-                         "the kept checkpoint. It was trained before this report was built and "
-                         "reloaded from its saved weights.")
+    assert text.endswith("(epoch 50, one view each epoch; the scores below are measured again at full "
+                         "precision, so they can differ slightly from that epoch's). The same validation "
+                         "faces chose it, so its score is slightly optimistic: the last epoch (58) scores "
+                         "66.7% on one view, against 66.8% for the kept weights. It was trained before "
+                         "this report was built and reloaded from its saved weights.")
+    assert "arithmetic" not in text and "float32" not in text and "checkpoint" not in text
     last = sections_cnn.training_sentence(s | {"best_epoch": 58})
-    assert "a hair above it). It was trained" in last and "optimistic" not in last
+    assert "that epoch's). It was trained" in last and "optimistic" not in last
     table = sections_cnn.accuracy_table(s)
     assert table["accuracy"].tolist() == ["67.7%", "66.8%", "73.2%"]
     assert table["measure"][0].startswith("validation accuracy (test-time augmentation: average over")

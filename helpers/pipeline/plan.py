@@ -9,6 +9,8 @@ once that run exists; they are listed as "after <teacher>".
 
 from __future__ import annotations
 
+import re
+
 import time
 
 import numpy as np
@@ -61,9 +63,15 @@ def training_compute(params: dict, train_rows: int, test_rows: int) -> dict:
             "precision": sorted({r["precision"] for r in runs.values()})}
 
 
+def _where_words(hardware: str) -> str:
+    """'AMD EPYC, 2 cores (tensorflow)' -> 'AMD EPYC, 2 cores with tensorflow'."""
+    return re.sub(r" \((\w+)\)$", r" with \1", hardware)
+
+
 def compute_words(compute: dict) -> str:
-    """The title page's line: '4,473,232 training images (...; the profile plans ...), trained in 1 h 34 min on <CPU>
-    (tensorflow); 6 min on NVIDIA H200 (jax); precision mixed_bfloat16'."""
+    """The title page's line: '4,473,232 face images seen in training (budget 4,500,000; a DNN
+    face counts as 1/12 of a CNN face, its cost), 1 h 34 min on <CPU> with tensorflow; 6 min on
+    NVIDIA H200 with jax (DNN); arithmetic in bfloat16, weights in float32'."""
     if not compute or not compute.get("runs"):
         return "no trained run found"
     from helpers.experiments.registry import run_name
@@ -76,12 +84,12 @@ def compute_words(compute: dict) -> str:
         which = runs_on.get(hardware, [])
         # the main place needs no list; a few runs elsewhere are named
         named = f" ({', '.join(which)})" if places and len(which) <= 3 else ""
-        places.append(f"{duration(seconds)} on {hardware}{named}")
-    precision = ", ".join("mixed bfloat16 (float32 weights)" if p == "mixed_bfloat16" else p
-                          for p in compute["precision"])
-    text = (f"{compute['images']:,.0f} training images (the profile's budget: "
-            f"{compute['budget_images']:,.0f}, a DNN image counting as 1/{round(1 / DNN_COST)} of a CNN "
-            "image), trained in " + "; ".join(places) + f"; precision {precision}")
+        places.append(f"{duration(seconds)} on {_where_words(hardware)}{named}")
+    precision = ", ".join("arithmetic in bfloat16, weights in float32" if p == "mixed_bfloat16"
+                          else f"{p} arithmetic" for p in compute["precision"])
+    text = (f"{compute['images']:,.0f} face images seen in training (budget "
+            f"{compute['budget_images']:,.0f}; a DNN face counts as 1/{round(1 / DNN_COST)} of a CNN "
+            "face, its cost), " + "; ".join(places) + f"; {precision}")
     if compute.get("missing"):
         text += f"; not found: {', '.join(compute['missing'])}"
     return text

@@ -100,6 +100,13 @@ def group_sections(notebook_nodes) -> dict[int, list]:
     return sections
 
 
+PROFILE_WORDS = {
+    "smoke": " (a quick smoke test on a subset: numbers are NOT the real results)",
+    "full": ": the complete report, every model trained for its full number of epochs",
+}
+"""What each profile (profiles/*.yaml) means to a reader of the title page."""
+
+
 def run_info_cell(results: dict):
     """The title page's table: what produced this report."""
     run = results.get("run", {})
@@ -111,9 +118,7 @@ def run_info_cell(results: dict):
     tests = ("no test images (no leaderboard submission)" if test_rows == 0 else
              f"{test_rows} test images")
     rows = [
-        ("Profile", f"**{run.get('profile', 'unknown')}**"
-         + (" (a quick smoke test on a subset: numbers are NOT the real results)"
-            if run.get("profile") == "smoke" else "")),
+        ("Run", f"**{run.get('profile', 'unknown')}**" + PROFILE_WORDS.get(run.get("profile"), "")),
         ("Data", f"{run.get('data_format', '?')}, {run.get('train_rows', '?')} training rows "
                  f"used, {tests}"),
         ("Data checksum (sha256)", " ".join(f"`{checksum[i:i + 32]}`" for i in range(0, len(checksum), 32))),

@@ -234,16 +234,18 @@ def selection_words(s: dict) -> str:
         return ""
     return (f" The same validation faces chose it, so its score is slightly optimistic: the last "
             f"epoch ({s['epochs']}) scores {pct(s['final_val_accuracy'])} on one view, against "
-            f"{pct(s['val_accuracy_no_tta'])} for the kept checkpoint.")
+            f"{pct(s['val_accuracy_no_tta'])} for the kept weights.")
 
 
 def training_sentence(s: dict) -> str:
     """The loss, where the run trained and which checkpoint it kept."""
     return ("Loss: cross-entropy on one-hot labels. The model was trained for "
-            f"{s['trained_where']}; the checkpoint kept is the one with the best validation accuracy "
-            f"measured while it trained (epoch {s['best_epoch']}; one view, in the training arithmetic: "
-            "the scores below are recomputed in float32, so another epoch can score a hair above it)." + selection_words(s) + (" It was trained before this report was built and reloaded from its saved weights."
-                                          if s["reused"] else ""))
+            f"{s['trained_where']}. The weights kept are those of the epoch that scored best on the "
+            f"validation faces while it trained (epoch {s['best_epoch']}, one view each epoch; the "
+            "scores below are measured again at full precision, so they can differ slightly from "
+            "that epoch's)." + selection_words(s)
+            + (" It was trained before this report was built and reloaded from its saved weights."
+               if s["reused"] else ""))
 
 
 def accuracy_table(s: dict) -> pd.DataFrame:
