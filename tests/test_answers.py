@@ -136,7 +136,7 @@ def test_every_answer_of_a_complete_run_is_one_sentence_with_its_number():
         "(mouth 1.62x, eyes 1.31x by Grad-CAM).",
         "In block 1, convolution 1 (all 32 filters), 30 of 32 gradient-ascent patterns reproduce their own "
         "kernel (6 brightness kernels, the others edges, lines and spots); in block 3, convolution 2 (a "
-        "sample: 32 of its 128 filters), 20 of 32 patterns have a dominant orientation (beyond white "
+        "sample: filters 0-31 of its 128), 20 of 32 patterns have a dominant orientation (beyond white "
         "noise's), most often horizontal.",
         "Of 4 self-trained models (10% and 30% of the labels kept), **1 significantly better and 0 "
         "significantly worse** than the supervised baseline, the others ties; largest change +2.1 points (95% "

@@ -382,9 +382,9 @@ def deeper(**changes):
 def test_pattern_sentences():
     lines = sections_filters.pattern_sentences("block1_conv1", pattern(), 500)
     assert len(lines) == 3
-    assert lines[0].startswith("- **Block 1, convolution 1** (filters 0-2 of its 32, a sample; each unit sees 3x3 pixels): "
+    assert lines[0].startswith("- **Block 1, convolution 1** (a sample: filters 0-2 of its 32; each unit sees 3x3 pixels): "
                                "gradient ascent raised "
-                               "the centre unit's response for 100% of the shown filters (median "
+                               "the centre unit's response for 100% of these filters (median "
                                "0.2 -> 2); for 67% the pattern excites the unit more than any of "
                                "500 validation faces")
     assert "(median: 4.2 standard deviations" in lines[0]
@@ -400,7 +400,7 @@ def test_pattern_sentences():
     few = sections_filters.pattern_sentences("x", pattern(agreeing=1, other_kernel_agreement=None), 500)[1]
     assert "(cosine >= 0.5; median 0.88): most patterns do not reproduce" in few
     deep = sections_filters.pattern_sentences("block3_conv2", deeper(), 500)
-    assert len(deep) == 2 and ("**Block 3, convolution 2** (filters 0-2 of its 128, a sample; each unit "
+    assert len(deep) == 2 and ("**Block 3, convolution 2** (a sample: filters 0-2 of its 128; each unit "
                                "sees 32x32 pixels)") in deep[0]
     whole = sections_filters.pattern_sentences("block1_conv1", pattern(total=3), 500)[0]
     assert whole.startswith("- **Block 1, convolution 1** (all 3 filters; each unit sees")
@@ -657,6 +657,27 @@ def test_pick_face(hand_cnn):
     assert fig.axes[0].images[0].get_cmap().name == "gray" and fig.axes[0].images[0].get_clim() == (0, 255)
     assert fig._suptitle.get_text().endswith(f"for validation face 7 (true {CLASS_NAMES[3]}, predicted "
                                              f"{CLASS_NAMES[0]} 50%)")
+
+
+def test_figures_draw_the_first_shown_filters_of_those_measured():
+    """All 128 filters measured, 32 drawn: the figure says which, and that the measures cover all."""
+    p = deeper(total=128, chosen=np.arange(128), images=np.zeros((128, 48, 48)),
+               start=np.zeros(128), final=np.ones(128), filters=128)
+    fig = sections_filters.pattern_figure(p, 100, shown=32)
+    assert len([ax for ax in fig.axes if ax.images]) == 32
+    assert fig._suptitle.get_text().startswith(
+        "Block 3, convolution 2: filters 0-31 of 128 (the measures below: all 128), 100 ascent steps")
+    assert "measures below" not in sections_filters.pattern_figure(p, 100)._suptitle.get_text()
+    assert sections_filters.drawn_words(p, 128) == "all 128 filters"
+    with pytest.raises(ValueError, match="filters_shown"):
+        sections_filters.pattern_figure(p, 100, shown=0)
+    assert sections_filters.pattern_sentences("block3_conv2", p, 500)[0].startswith(
+        "- **Block 3, convolution 2** (all 128 filters; each unit sees 32x32 pixels)")
+    maps = {"maps": np.zeros((11, 11, 128)), "size": "11x11", "filters": 128}
+    fig = sections_filters.feature_map_grid("block3_conv2", maps, np.arange(128), face=7, shown=32)
+    assert [ax.get_title() for ax in fig.axes if ax.images] == [str(i) for i in range(32)]
+    assert fig._suptitle.get_text().startswith(
+        "Block 3, convolution 2: feature maps (11x11) of filters 0-31 of the 128 measured\n")
 
 
 def test_layer_words():

@@ -16,7 +16,7 @@ from helpers.core.config import IMAGE_SIZE, NUM_CLASSES
 from helpers.core.plotting import MIN_PRINT_FONT, PRINT_HEIGHT, PRINT_WIDTH, print_size
 
 RNG = np.random.default_rng(0)
-FILTERS = 32  # filters_per_layer of the full profile
+FILTERS = 32  # filters_shown of the full profile (filters drawn per layer)
 SAMPLES_PER_CLASS = 8
 ADVERSARIAL_IMAGES = 8
 

@@ -74,3 +74,11 @@ def layer_words(layer: str) -> str:
     """Keras's name of a convolution layer in words: 'block3_conv2' -> 'block 3, convolution 2'."""
     found = re.fullmatch(r"block(\d+)_conv(\d+)", layer)
     return f"block {found[1]}, convolution {found[2]}" if found else "a convolution layer"
+
+
+def filter_share(filters: int, total: int) -> str:
+    """Which of a layer's `total` filters a measure covers, the first `filters` of them: 'all 32
+    filters' or 'a sample: filters 0-31 of its 128' (the filters section and the answer sheet)."""
+    if filters >= total:
+        return f"all {total} filters"
+    return f"a sample: filters 0-{filters - 1} of its {total}"

@@ -20,7 +20,7 @@ from typing import Callable
 
 from helpers.analysis.stats import ALPHA, CONFIDENCE, wilson_interval
 from helpers.core.config import CLASS_NAMES, KEPT_START
-from helpers.core.words import layer_words, pct, plural, points, verb
+from helpers.core.words import filter_share, layer_words, pct, plural, points, verb
 from helpers.sections import SLUGS, number, title
 from helpers.sections.confusion import class_counts
 
@@ -227,7 +227,7 @@ def shown(layer: dict) -> str:
     total = layer.get("total")
     if total is None:
         return ""
-    return f" (all {total} filters)" if layer.get("filters") == total else f" (a sample: {layer.get('filters')} of its {total} filters)"
+    return f" ({filter_share(layer.get('filters'), total)})"
 
 
 def filters_answer(r: dict) -> str:

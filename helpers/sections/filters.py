@@ -33,7 +33,7 @@ from helpers.analysis.filters import (
 )
 from helpers.core.config import CLASS_NAMES, KEPT_START
 from helpers.core.plotting import plot_grid
-from helpers.core.words import capital, fmt, layer_words, pct, plural, scale_words, verb
+from helpers.core.words import capital, filter_share, fmt, layer_words, pct, plural, scale_words, verb
 
 
 def settings_sentence(settings: AscentSettings) -> str:
@@ -66,10 +66,8 @@ def kernel_words(p: dict) -> str:
 
 
 def shown_words(p: dict) -> str:
-    """Which of a layer's filters the figure shows: 'all 32 filters', 'filters 0-31 of its 128'."""
-    if p["filters"] >= p["total"]:
-        return f"all {p['total']} filters"
-    return f"filters 0-{p['filters'] - 1} of its {p['total']}, a sample"
+    """Which of a layer's filters the measures cover (helpers.core.words.filter_share)."""
+    return filter_share(p["filters"], p["total"])
 
 
 def pattern_sentences(layer: str, p: dict, reference_faces: int) -> list[str]:
@@ -77,7 +75,7 @@ def pattern_sentences(layer: str, p: dict, reference_faces: int) -> list[str]:
     lines: the response's gain, then the kernel agreement (first layer) or the orientation
     against white noise of the same size (deeper layers)."""
     out = [f"- **{capital(layer_words(layer))}** ({shown_words(p)}; each unit sees {p['field']}x{p['field']} pixels): gradient ascent raised "
-           f"the centre unit's response for {pct(p['rose'], 0)} of the shown filters (median "
+           f"the centre unit's response for {pct(p['rose'], 0)} of these filters (median "
            f"{p['median_start']:.3g} -> {p['median_final']:.3g}); for {pct(p['beats_all_faces'], 0)} "
            f"the pattern excites the unit more than any of {reference_faces} validation faces does "
            f"(median: {p['median_face_z']:.1f} standard deviations above the unit's mean response "
@@ -135,13 +133,34 @@ def response_titles(p: dict) -> list[str]:
     return [f"{i}\n{one(s)}\u2192{one(f)}" for i, s, f in zip(p["chosen"], p["start"], p["final"])]
 
 
-def pattern_grid(p: dict, steps: int) -> Figure:
-    """One layer_patterns dict's patterns (the centre unit's receptive field, contrast-stretched),
-    11 a row (32 filters in three rows across the page), each titled with its filter number and
-    its response on the starting noise -> after `steps` ascent steps."""
-    return plot_grid(to_display(pattern_windows(p)), titles=response_titles(p), ncols=11,
+def shown_count(p: dict, shown: int | None) -> int:
+    """How many of a layer_patterns dict's filters a figure draws: `shown` (None: all), at most
+    the filters measured."""
+    measured = len(p["chosen"])
+    if shown is not None and shown < 1:
+        raise ValueError(f"filters_shown must be >= 1, got {shown}")
+    return measured if shown is None else min(shown, measured)
+
+
+def drawn_words(p: dict, n: int) -> str:
+    """'filters 0-31 of 128 (the measures below: all 128)' or 'all 32 filters'."""
+    if n >= p["total"]:
+        return f"all {p['total']} filters"
+    measured = len(p["chosen"])
+    return (f"filters 0-{n - 1} of {p['total']}"
+            + (f" (the measures below: {'all ' if measured >= p['total'] else ''}{measured})"
+               if measured > n else ""))
+
+
+def pattern_grid(p: dict, steps: int, shown: int | None = None) -> Figure:
+    """One layer_patterns dict's patterns (the centre unit's receptive field, contrast-stretched)
+    for its first `shown` filters (None: all), 11 a row (32 filters in three rows across the
+    page), each titled with its filter number and its response on the starting noise -> after
+    `steps` ascent steps."""
+    n = shown_count(p, shown)
+    return plot_grid(to_display(pattern_windows(p)[:n]), titles=response_titles(p)[:n], ncols=11,
                      cell_size=0.58,
-                     suptitle=f"{capital(layer_words(p['layer']))}: filters 0-{p['chosen'][-1]} of {p['total']}, "
+                     suptitle=f"{capital(layer_words(p['layer']))}: {drawn_words(p, n)}, "
                               f"{steps} ascent steps, {p['field']}x{p['field']} receptive field\n"
                               "(titles: filter, response on the starting noise \u2192 after)")
 
@@ -178,9 +197,10 @@ def kernel_pattern_figure(p: dict, steps: int, ncols: int = 16, fig=None, fontsi
                      suptitle=None if fig is not None else title)
 
 
-def pattern_figure(p: dict, steps: int) -> Figure:
-    """kernel_pattern_figure for a first layer (it has kernels), else pattern_grid."""
-    return pattern_grid(p, steps) if p["kernels"] is None else kernel_pattern_figure(p, steps)
+def pattern_figure(p: dict, steps: int, shown: int | None = None) -> Figure:
+    """kernel_pattern_figure for a first layer (it has kernels; all its filters), else
+    pattern_grid of the first `shown` filters."""
+    return pattern_grid(p, steps, shown) if p["kernels"] is None else kernel_pattern_figure(p, steps)
 
 
 def layers_sentences(patterns: dict, reference_faces: int) -> str:
@@ -227,12 +247,14 @@ def map_record(summary: dict) -> dict:
 
 
 def feature_map_grid(layer: str, s: dict, chosen, face: int, image=None, record: dict | None = None,
-                     ncols: int = 17) -> Figure:
-    """A map_summary's feature maps, `ncols` a row (17: a face and 32 maps in two rows, a third
-    of an inch each), titled with their filter numbers; with the
-    face's `image` (H, W, 1) in 0..255, the face itself comes first (grey) and `record`
-    (pick_face's) names its true and predicted class in the title."""
-    cells = list(np.moveaxis(s["maps"], -1, 0))
+                     ncols: int = 17, shown: int | None = None) -> Figure:
+    """A map_summary's feature maps of the first `shown` filters of `chosen` (None: all),
+    `ncols` a row (17: a face and 32 maps in two rows, a third of an inch each), titled with
+    their filter numbers; with the face's `image` (H, W, 1) in 0..255, the face itself comes
+    first (grey) and `record` (pick_face's) names its true and predicted class in the title."""
+    n = len(chosen) if shown is None else max(1, min(shown, len(chosen)))
+    chosen = list(chosen)[:n]
+    cells = list(np.moveaxis(s["maps"], -1, 0))[:n]
     titles = [str(i) for i in chosen]
     if image is not None:
         cells, titles = [np.asarray(image, dtype=np.float32)[..., 0]] + cells, ["face"] + titles
@@ -242,7 +264,8 @@ def feature_map_grid(layer: str, s: dict, chosen, face: int, image=None, record:
                 f" {pct(record['probability'], 0)})")
     fig = plot_grid(cells, titles=titles, ncols=ncols, cell_size=min(0.68, 6.2 / min(ncols, len(cells))),
                     cmap="viridis",
-                    suptitle=f"{capital(layer_words(layer))}: feature maps ({s['size']}) of filters 0-{chosen[-1]}\n"
+                    suptitle=f"{capital(layer_words(layer))}: feature maps ({s['size']}) of filters 0-{chosen[-1]}"
+                             + (f" of the {s['filters']} measured" if s.get("filters", n) > n else "") + "\n"
                              f"for validation face {face}{what}")
     if image is not None:  # the face in grey, on its own 0..255 scale
         face_image = fig.axes[0].images[0]
