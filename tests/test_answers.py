@@ -421,6 +421,8 @@ def test_rows_point_at_the_subsection_with_their_number():
     assert rows[1]["where"].endswith("\\pageref{accuracy}")
     assert rows[2]["where"].endswith("\\pageref{cnn-and-dnn-side-by-side}")
     assert rows[8]["where"].endswith("\\pageref{results}")
+    sheet = answer_rows(results(), latex=True, anchors={"what-the-patterns-show"})
+    assert sheet[7]["where"].endswith("\\pageref{what-the-patterns-show}")  # the filters' numbers
 
 
 def test_the_filters_answer_says_whether_training_moved_the_first_kernels():

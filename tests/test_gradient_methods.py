@@ -1215,8 +1215,8 @@ def test_model_comparison_and_sentences():
     seven = sections_weak_model.model_comparison(main, weak, main_metrics, weak_metrics,
                                                  shown_true=list(range(7)),
                                                  weak_shown_predicted=[0, 1, 0, 0, 0, 5, 6], seed=0)
-    assert sections_weak_model.SIDE_BY_SIDE_FACES == 4
-    assert sections_weak_model.weak_model_sentence(seven).endswith("The weak model predicts 2 of the 4 faces below correctly.")
+    assert sections_weak_model.SIDE_BY_SIDE_FACES == 3
+    assert sections_weak_model.weak_model_sentence(seven).endswith("The weak model predicts 2 of the 3 faces below correctly.")
     table = sections_weak_model.comparison_table(s).set_index("method")
     assert table.index.tolist() == ["saliency", "SmoothGrad", "Grad-CAM"]
     assert table.columns.tolist() == ["main: eyes / mouth / rest", "weak: eyes / mouth / rest",

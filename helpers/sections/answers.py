@@ -377,6 +377,7 @@ section is missing when none of the results.json sections it reads is there."""
 SUBSECTIONS = {
     "architecture, training, accuracy": "Accuracy",
     "where the model looks": "Which face regions the model looks at",
+    "what the filters detect": "What the patterns show",
     "same parameters as the CNN": "CNN and DNN side by side",
     "self-training (bonus)": "Results",
     "weak model against the good one": "Saliency of a weak model",

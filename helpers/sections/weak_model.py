@@ -18,7 +18,7 @@ from helpers.sections.filters import (
 )
 from helpers.sections.saliency import METHODS, draw_map, interval_words, join_words, top_region
 
-SIDE_BY_SIDE_FACES = 4  # faces in the main-against-weak figure (the first of those shown per class)
+SIDE_BY_SIDE_FACES = 3  # faces in the main-against-weak figure (the first of those shown per class)
 
 
 def comparison_record(p: dict, maps: dict) -> dict:
@@ -176,7 +176,7 @@ def comparison_table(s: dict) -> pd.DataFrame:
 
 
 def side_by_side_figure(images, main_maps: dict, weak_maps: dict, labels,
-                        faces: int = SIDE_BY_SIDE_FACES, cell_size: float = 0.66) -> Figure:
+                        faces: int = SIDE_BY_SIDE_FACES, cell_size: float = 0.62) -> Figure:
     """The main CNN's and the weak model's saliency and Grad-CAM of the same faces side by side
     (explanation_maps of each, each for its own predicted class), one row per face for the
     first `faces` faces; rows titled with the true class and both models' predictions."""
