@@ -29,10 +29,11 @@ def adversarial_figure(originals, labels, attacks, step_size: float) -> Figure:
     predicted class | the change the attack made, in grey levels, its colour range running
     from minus to plus its largest change (the colour bar's ticks; no amplification factor to
     take on trust) | the adversarial face and its prediction. `originals` (N, H, W, 1) in
-    0..255, `labels` true classes. Drawn at its print size: eight attacks take about 5.4 inches."""
+    0..255, `labels` true classes. Drawn at its print size: eight attacks take about 5.0 inches
+    (so that it fits on a page below the weak model's figure)."""
     per_row = min(2, max(len(attacks), 1))
     rows = int(np.ceil(len(attacks) / per_row))
-    fig = Figure(figsize=(5.6, 1.2 * rows + 0.6), layout="constrained")
+    fig = Figure(figsize=(5.6, 1.1 * rows + 0.55), layout="constrained")
     # three panels an attack, a narrow empty column between two attacks
     ratios = ([1, 1, 1, 0.2] * per_row)[:-1]
     grid = fig.add_gridspec(rows, len(ratios), width_ratios=ratios)
