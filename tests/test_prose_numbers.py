@@ -33,7 +33,6 @@ ALLOWED = {
     "MaxPooling2D": "a Keras layer class name",
     "float32": "a number format",
     "float32)": "a number format",
-    "float32,": "a number format",
     "bfloat16": "a number format",
     "mixed_bfloat16": "a Keras precision policy name",
     "tab10": "a matplotlib colour map",

@@ -138,7 +138,7 @@ def shown_count(p: dict, shown: int | None) -> int:
     the filters measured."""
     measured = len(p["chosen"])
     if shown is not None and shown < 1:
-        raise ValueError(f"filters_shown must be >= 1, got {shown}")
+        raise ValueError(f"filters_shown must be positive, got {shown}")
     return measured if shown is None else min(shown, measured)
 
 
