@@ -134,10 +134,11 @@ def test_every_answer_of_a_complete_run_is_one_sentence_with_its_number():
         "(3 of 10).",
         "The maps weigh **the mouth and the eyes** above their area: more mass per pixel than an even spread "
         "(mouth 1.62x, eyes 1.31x by Grad-CAM).",
-        "In block 1, convolution 1 (all 32 filters), 30 of 32 gradient-ascent patterns reproduce their own "
+        "(a) Patterns: in block 1, convolution 1 (all 32 filters), 30 of 32 gradient-ascent patterns reproduce their own "
         "kernel (6 brightness kernels, the others edges, lines and spots); in block 3, convolution 2 (a "
         "sample: filters 0-31 of its 128), 20 of 32 patterns have a dominant orientation (beyond white "
-        "noise's), most often horizontal.",
+        "noise's), most often horizontal; (b) feature maps of one validation face: in block 1, "
+        "convolution 1, 10 of 32 follow its edges and 12 its brightness.",
         "Of 4 self-trained models (10% and 30% of the labels kept), **1 significantly better and 0 "
         "significantly worse** than the supervised baseline, the others ties; largest change +2.1 points (95% "
         "interval +0.4 to +3.8; 30% labeled).",
@@ -213,7 +214,8 @@ def test_answers_from_older_or_partial_summaries():
                       "are not in this run's results).")
     assert got[6] == ("No face region stands out: none gets clearly more than an even spread by Grad-CAM; no "
                       "method passes the randomization check, so read with care.")
-    assert got[7] == "On one face, 0 of the layer's 32 feature maps follow the face's edges and 14 its brightness."
+    assert got[7] == ("(b) feature maps of one validation face: in block 1, convolution 1, 0 of 32 follow its "
+                      "edges and 14 its brightness.")
     assert got[9] == ("The weak model (55.0% after 10 epochs, against 70.0%) has 11 first-layer feature maps "
                       "that follow the face's edges against 0 for the main CNN.")
 
@@ -402,6 +404,12 @@ def test_the_saliency_answer_says_what_training_moved():
     got = answer_rows(r)[6]["answer"]
     assert "by Grad-CAM); both raised by training: training raised the eyes (+0.31x" in got
     assert "architecture" not in got
+    # a method left out of the answer (Grad-CAM's weak grid edge) still shows its numbers
+    r["saliency"]["excluded"] = ["gradcam"]
+    r["saliency"]["methods"]["saliency"] = {"density": {"eyes": {"mean": 1.45}, "mouth": {"mean": 1.41}}}
+    r["saliency"]["answer_methods"] = ["saliency", "gradcam"]
+    assert answer_rows(r)[6]["answer"].endswith(
+        "; Grad-CAM, left out for its grid's weak edge, gives mouth 1.62x, eyes 1.31x.")
 
 
 def test_the_weak_model_answer_gives_each_clause_its_subject():

@@ -215,6 +215,10 @@ def saliency_answer(r: dict) -> str:
             why = ([f"the same network with random weights already gives {join(kept)}"] if kept else [])
             why += [f"training {moved}"] if moved else []
             text += origin_lead(f, focus) + (": " + ", and ".join(why) if why else "")
+        for m in s.get("excluded") or []:  # a method left out of the answer: its numbers, not silence
+            other = need(s, "methods", m, "density")
+            text += (f"; {METHOD_NAMES.get(m, m)}, left out for its grid's weak edge, gives "
+                     + ", ".join(f"{region} {need(other, region, 'mean'):.2f}x" for region in focus))
     else:
         text = f"No face region stands out: none gets clearly more than an even spread by {METHOD_NAMES.get(method, method)}"
     if s.get("answer_trusted") is False:
@@ -246,20 +250,22 @@ def filters_answer(r: dict) -> str:
                      if kept["median"] >= KEPT_START else
                      f", kernels that training turned from their random start (median cosine {kept['median']:.2f})")
         parts.append(part)
-    maps = (f.get("feature_maps") or {}).get(first_name)
-    if maps and maps.get("edge_like") is not None:
-        parts.append(f"on one face, {maps['edge_like']} of the layer's {need(maps, 'filters')} feature "
-                     f"maps follow the face's edges and {need(maps, 'brightness_like')} its brightness")
     if last_name != first_name and last.get("oriented") is not None:
         parts.append(f"in {layer_words(last_name)}{shown(last)}, {last['oriented']} of {need(last, 'filters')} patterns "
                      f"{verb(last['oriented'], 'has', 'have')} a dominant "
                      f"orientation (beyond white noise's), most often {last['common_orientation']}"
                      if last.get("common_orientation") else
                      f"in {layer_words(last_name)}{shown(last)}, none of the {need(last, 'filters')} patterns has a dominant orientation")
-    if not parts:
+    pieces = ["(a) Patterns: " + "; ".join(parts)] if parts else []
+    maps = f.get("feature_maps") or {}
+    counts = [(name, maps[name]) for name in layers if (maps.get(name) or {}).get("edge_like") is not None]
+    if counts:  # question 7(b): what one face's feature maps follow, layer by layer
+        pieces.append("(b) feature maps of one validation face: " + "; ".join(
+            f"in {layer_words(name)}, {m['edge_like']} of {need(m, 'filters')} follow its edges and "
+            f"{need(m, 'brightness_like')} its brightness" for name, m in counts))
+    if not pieces:
         raise Lacking("filters.layers")
-    text = "; ".join(parts if len(parts) < 3 else [parts[0], parts[2]])
-    return text[0].upper() + text[1:] + "."
+    return "; ".join(pieces) + "."
 
 
 def semi_answer(r: dict) -> str:
