@@ -351,10 +351,10 @@ def test_rows_that_share_a_section_point_to_their_own_subsection():
     import json as _json
 
     from helpers.core.config import NOTEBOOK_DIR
-    from helpers.sections.answers import SUBSECTIONS
+    from helpers.sections.answers import subsection_headings
 
     rows = {row["question"].split(": ", 1)[-1]: row["where"] for row in answer_rows({})}
-    assert rows["adversarial images"].endswith("\\pageref{adversarial-examples}")
+    assert rows["adversarial images"].endswith("\\pageref{what-the-attacks-show}")
     assert rows["ensemble of CNNs"].endswith("\\pageref{ensemble-of-cnns}")
     headings = set()
     for path in NOTEBOOK_DIR.glob("*.ipynb"):
@@ -362,7 +362,7 @@ def test_rows_that_share_a_section_point_to_their_own_subsection():
             if c["cell_type"] == "markdown":
                 headings |= {line.lstrip("#").strip() for line in "".join(c["source"]).splitlines()
                              if line.startswith("#")}
-    assert set(SUBSECTIONS.values()) <= headings  # every heading named exists in a notebook
+    assert subsection_headings() <= headings  # every heading named exists in a notebook
     from helpers.sections.answers import SECTION_EVIDENCE
     assert set(SECTION_EVIDENCE.values()) <= headings
 
@@ -429,6 +429,10 @@ def test_rows_point_at_the_subsection_with_their_number():
     assert rows[1]["where"].endswith("\\pageref{accuracy}")
     assert rows[2]["where"].endswith("\\pageref{cnn-and-dnn-side-by-side}")
     assert rows[8]["where"].endswith("\\pageref{results}")
+    both = answer_rows(results(), latex=True, anchors={"saliency-of-a-weak-model", "filters-of-a-weak-model"})
+    assert both[9]["where"].endswith(", pp.\\ \\pageref{saliency-of-a-weak-model}, \\pageref{filters-of-a-weak-model}")
+    one = answer_rows(results(), latex=True, anchors={"filters-of-a-weak-model"})
+    assert one[9]["where"].endswith(", p.\\ \\pageref{filters-of-a-weak-model}")
     sheet = answer_rows(results(), latex=True, anchors={"what-the-patterns-show"})
     assert sheet[7]["where"].endswith("\\pageref{what-the-patterns-show}")  # the filters' numbers
 

@@ -386,8 +386,8 @@ SUBSECTIONS = {
     "what the filters detect": "What the patterns show",
     "same parameters as the CNN": "CNN and DNN side by side",
     "self-training (bonus)": "Results",
-    "weak model against the good one": "Saliency of a weak model",
-    "adversarial images": "Adversarial examples",
+    "weak model against the good one": ("Saliency of a weak model", "Filters of a weak model"),
+    "adversarial images": "What the attacks show",
     "input that maximizes each class": "The input that maximally activates each class",
     "histogram equalization": "Histogram equalization",
     "ensemble of CNNs": "Ensemble of CNNs",
@@ -399,6 +399,11 @@ page is the evidence's, not the section's first."""
 
 SECTION_EVIDENCE = {"ablation": "How each variant scores"}
 """The same for a row without a topic, by its section."""
+
+
+def subsection_headings() -> set[str]:
+    """Every heading SUBSECTIONS names (a value is one heading or a tuple of them)."""
+    return {h for value in SUBSECTIONS.values() for h in ((value,) if isinstance(value, str) else value)}
 
 
 def question(slug: str, topic: str | None) -> str:
@@ -418,16 +423,20 @@ def anchor(section_title: str) -> str:
     return text or "section"
 
 
-def where(slug: str, latex: bool = True, heading: str | None = None, anchors=None) -> str:
+def where(slug: str, latex: bool = True, heading=None, anchors=None) -> str:
     """'section 5' (or 'Data', unnumbered), with its page from LaTeX's \\pageref when `latex`:
-    the page of the subsection titled `heading` when given (and, with `anchors`, the labels of
-    the report's headings, when the report has it), else of the section."""
-    if heading and anchors is not None and anchor(heading) not in anchors:
-        heading = None  # a run without that subsection: no dangling reference ("p. ??")
+    the page of the subsection titled `heading` when given, or of each of several headings (a
+    tuple: 'pp. 16, 18'), among `anchors` (the labels of the report's headings) when given;
+    else of the section."""
+    headings = [heading] if isinstance(heading, str) else list(heading or [])
+    if anchors is not None:  # a run without that subsection: no dangling reference ("p. ??")
+        headings = [h for h in headings if anchor(h) in anchors]
     n = number(slug)
     if not latex:
         return f"section {n}" if n else title(slug)
-    return (f"section\\ {n}" if n else title(slug)) + f", p.\\ \\pageref{{{anchor(heading or title(slug))}}}"
+    pages = [f"\\pageref{{{anchor(h)}}}" for h in headings] or [f"\\pageref{{{anchor(title(slug))}}}"]
+    return ((f"section\\ {n}" if n else title(slug)) + (", pp.\\ " if len(pages) > 1 else ", p.\\ ")
+            + ", ".join(pages))
 
 
 def answer(results: dict, reads: tuple[str, ...], function) -> str:
