@@ -195,6 +195,10 @@ def test_cnn_summary_and_sentences():
                          "66.7% on one view, against 66.8% for the kept weights. It was trained before "
                          "this report was built and reloaded from its saved weights.")
     assert "arithmetic" not in text and "float32" not in text and "checkpoint" not in text
+    assert text.startswith("Loss: cross-entropy on one-hot labels.")
+    smoothed = sections_cnn.training_sentence(s | {"label_smoothing": 0.1})
+    assert smoothed.startswith("Loss: cross-entropy with label smoothing 0.1 (the true class's target "
+                               "is 0.914, every other class's 0.014). The model")
     last = sections_cnn.training_sentence(s | {"best_epoch": 58})
     assert "that epoch's). It was trained" in last and "optimistic" not in last
     table = sections_cnn.accuracy_table(s)

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from helpers.core.config import NUM_CLASSES
 from helpers.core.words import pct, plural, points
 from helpers.modeling.recipe import recipe_setting
 
@@ -214,6 +215,7 @@ def cnn_summary(run, cnn: dict, leaderboard: dict | None) -> dict:
             "best_epoch": m["best_epoch"], "leaderboard": leaderboard, "runtime": m["runtime"],
             "train_seconds_total": m["train_seconds_total"], "trained_where": trained_where(m),
             "reused": bool(run.reused), "architecture": cnn,
+            "label_smoothing": float(run.config["training"].get("label_smoothing") or 0.0),
             "flatten_features": _flatten_features(run.architecture)}
 
 
@@ -239,7 +241,11 @@ def selection_words(s: dict) -> str:
 
 def training_sentence(s: dict) -> str:
     """The loss, where the run trained and which checkpoint it kept."""
-    return ("Loss: cross-entropy on one-hot labels. The model was trained for "
+    smoothing = s.get("label_smoothing") or 0.0
+    loss = (f"cross-entropy with label smoothing {smoothing:g} (the true class's target is "
+            f"{1 - smoothing + smoothing / NUM_CLASSES:.3f}, every other class's "
+            f"{smoothing / NUM_CLASSES:.3f})" if smoothing else "cross-entropy on one-hot labels")
+    return (f"Loss: {loss}. The model was trained for "
             f"{s['trained_where']}. The weights kept are those of the epoch that scored best on the "
             f"validation faces while it trained (epoch {s['best_epoch']}, one view each epoch; the "
             "scores below are measured again at full precision, so they can differ slightly from "
