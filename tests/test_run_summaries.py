@@ -226,7 +226,7 @@ def test_curve_summary_and_sentences():
     assert sections_dnn.dnn_curve_sentence(s, sections_curves.curve_summary(cnn)) == (
         "**DNN.** Validation accuracy peaks at 55.0% in epoch 2 of 3. At the last epoch it is 70.0% "
         "accurate on its training batches and 50.0% on validation, a gap of +20.0 points; its "
-        "validation loss ends at 1.300 against the CNN's 0.950.")
+        "validation loss ends at 1.300 against 1.200 at its lowest (the CNN's ends at 0.950).")
     lowest = sections_curves.curve_summary(history.assign(val_loss=[1.5, 1.3, 1.2]))
     assert sections_curves.curve_sentences(lowest).endswith("validation loss ends at its lowest, 1.200.")
 
@@ -398,7 +398,7 @@ def test_dnn_summary_and_sentence():
     text = sections_dnn.dnn_sentence(s)
     assert text.startswith(
         "3 hidden layers of **512 units** (dense, batch normalization, ReLU; no dropout) give the DNN "
-        "1,240,000 parameters, +0.44% from the CNN's 1,234,567. It trains with the CNN's "
+        "1,240,000 parameters, 0.44% more than the CNN's 1,234,567. It trains with the CNN's "
         "training settings, augmentation (random horizontal flips, random 44x44 crops) and "
         "normalization. It was trained for 58 epochs on the CPU (2 cores)")
 

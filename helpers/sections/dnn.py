@@ -10,7 +10,7 @@ from helpers.analysis.timing import multiply_adds, training_speed
 from helpers.core.words import duration, pct, points
 from helpers.modeling.store import runtime_info
 from helpers.sections.cnn import device_words, trained_where
-from helpers.sections.curves import augmentation_words, dropout_words
+from helpers.sections.curves import augmentation_words, dropout_words, loss_words
 
 SAME_SPEED = 0.05
 """Speeds within this share of each other are called the same (timing noise)."""
@@ -241,8 +241,10 @@ def dnn_sentence(s: dict) -> str:
     trained."""
     shared = s["shared_with_cnn"]
     text = (f"{s['depth']} hidden layers of **{s['width']:,} units** (dense, batch normalization, ReLU; "
-            f"{s['dropout_words']}) give the DNN {s['params']:,} parameters, "
-            f"{100 * s['params_vs_cnn']:+.2f}% from the CNN's {s['cnn_params']:,}. ")
+            f"{s['dropout_words']}) give the DNN {s['params']:,} parameters, ")
+    text += ("as many as the CNN. " if not round(100 * s["params_vs_cnn"], 2) else
+             f"{100 * abs(s['params_vs_cnn']):.2f}% {'more' if s['params_vs_cnn'] > 0 else 'fewer'} "
+             f"than the CNN's {s['cnn_params']:,}. ")
     if shared["same"]:
         same = [SHARED_SETTINGS[part] + (f" ({s['augmentation']})" if part == "augmentation" else "")
                 for part in shared["same"]]
@@ -261,5 +263,5 @@ def dnn_curve_sentence(dnn: dict, cnn: dict) -> str:
             f"{dnn['peak_epoch']} of {dnn['epochs']}. At the last epoch it is "
             f"{pct(dnn['last_accuracy'])} accurate on its training batches and "
             f"{pct(dnn['last_val_accuracy'])} on validation, a gap of "
-            f"{points(dnn['last_val_accuracy'], dnn['last_accuracy']):+.1f} points; its validation loss "
-            f"ends at {dnn['last_val_loss']:.3f} against the CNN's {cnn['last_val_loss']:.3f}.")
+            f"{points(dnn['last_val_accuracy'], dnn['last_accuracy']):+.1f} points; its "
+            f"{loss_words(dnn)} (the CNN's ends at {cnn['last_val_loss']:.3f}).")
