@@ -1349,3 +1349,20 @@ def test_unread_cells_and_the_masks_caveat():
     assert sections_saliency.shown_sentences({**s, "mask_method": "gradcam", "mask_smoothing": 0.0}).endswith(
         "Grad-CAM's weak grid edges (see below) shape these masks too: they show where Grad-CAM looks, "
         "not the regions of the answer above.")
+
+
+def test_side_by_side_column_titles_do_not_overlap():
+    """'weak model' in every column title ran into its neighbour at 8 points."""
+    from helpers.sections.weak_model import side_by_side_figure
+
+    n = 3
+    maps = lambda: {"predicted": np.array([0, 3, 6]), "probability": np.full(n, 0.9),  # noqa: E731
+                    "saliency": np.random.default_rng(0).random((n, IMAGE_SIZE, IMAGE_SIZE)),
+                    "gradcam": np.random.default_rng(1).random((n, IMAGE_SIZE, IMAGE_SIZE))}
+    fig = side_by_side_figure(np.full((n, IMAGE_SIZE, IMAGE_SIZE, 1), 128.0), maps(), maps(), [0, 3, 6])
+    titles = [ax.title for ax in fig.axes[:5]]
+    assert [t.get_text() for t in titles] == ["face", "main\nsaliency", "main\nGrad-CAM",
+                                              "weak\nsaliency", "weak\nGrad-CAM"]
+    fig.canvas.draw()
+    boxes = [t.get_window_extent() for t in titles]
+    assert all(a.x1 <= b.x0 for a, b in zip(boxes, boxes[1:]))

@@ -183,7 +183,8 @@ def side_by_side_figure(images, main_maps: dict, weak_maps: dict, labels,
     x = np.asarray(images, dtype=np.float32)[:faces, ..., 0]
     labels = np.asarray(labels)[:faces]
     columns = [("face", None, None)]
-    for who, maps in (("main CNN", main_maps), ("weak model", weak_maps)):
+    # short column titles ("weak model" overlapped at 8 points); the row labels say main/weak
+    for who, maps in (("main", main_maps), ("weak", weak_maps)):
         columns += [(f"{who}\nsaliency", "saliency", maps)]
         if "gradcam" in maps:
             columns += [(f"{who}\nGrad-CAM", "gradcam", maps)]
