@@ -207,6 +207,11 @@ def test_noted_confusions_follow_the_numbers_when_they_say_otherwise():
     assert disgust.startswith("- **Disgust: a predicted disgust is more often wrong than right, yet most "
                               "disgust faces are found.** Precision 40.0% (4 of the 10 faces")
     assert disgust.endswith("Disgust is the rarest class, so these shares rest on few faces.")
+    # the report's case: trusted predictions, half the faces found: "yet only half"
+    half = confusion_summary(*_faces([("disgust", "disgust", 0.6, 4), ("disgust", "angry", 0.6, 4),
+                                      ("angry", "angry", 0.6, 8)]))
+    assert precision_recall_sentence(half).startswith(
+        "- **Disgust: a predicted disgust is usually right, yet only half the disgust faces are found.**")
     sad = low_expression_sentence(s)
     assert "; neutral is sad's most frequent confusion" not in sad
     assert "; sad is neutral's most frequent confusion, while sad's is angry" in sad

@@ -1020,7 +1020,7 @@ def test_experiment_sentences():
     mild = s | {"over_represented": {"0.5": {"class": "fear", "accepted_share": 0.12, "true_share": 0.1}}}
     assert "over-represented" not in sections_semi.experiment_sentences(mild)  # no skew: no bullet
     ties = s | {"overall": s["overall"] | {"better": 0, "worse": 0, "unclear": 2}}
-    assert ("- **Overall**: none of the 2 self-trained models differs significantly from its baseline "
+    assert ("- **Overall**: neither of the 2 self-trained models differs significantly from its baseline "
             "(exact McNemar test, 5% level). The largest change is +75.0 points (50% labeled, train "
             "pool).") in sections_semi.experiment_sentences(ties)
     twice = sections_semi.experiment_sentences(s | {"fractions": [0.5, 0.5]})

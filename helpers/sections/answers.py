@@ -282,7 +282,8 @@ def semi_answer(r: dict) -> str:
               f"{pct(float(need(largest, 'fraction')), 0)} labeled"
               + (f", {need(largest, 'pool')} pool)" if len(s.get("pools") or []) > 1 else ")"))
     if not better and not worse:
-        return (f"**No gain**: none of the {models} self-trained models ({fractions} of the labels kept) "
+        return (f"**No gain**: {'neither' if models == 2 else 'none'} of the {models} self-trained models "
+                f"({fractions} of the labels kept) "
                 f"differs significantly from its supervised baseline, a tie each time; {change}.")
     return (f"Of {models} self-trained models ({fractions} of the labels kept), **{better} significantly "
             f"better and {worse} significantly worse** than the supervised baseline, the others ties; {change}.")

@@ -119,7 +119,8 @@ def precision_recall_sentence(s: dict, name: str = "disgust") -> str:
     trust = _share_words(precision, f"a predicted {name} is usually right",
                          f"a predicted {name} is right half the time",
                          f"a predicted {name} is more often wrong than right")
-    found = _share_words(recall, f"most {name} faces are found", f"half the {name} faces are found",
+    found = _share_words(recall, f"most {name} faces are found",
+                         f"{'only ' if round(precision, 3) > 0.5 else ''}half the {name} faces are found",
                          f"most {name} faces are missed")
     contrast = (round(precision, 3) > 0.5) != (round(recall, 3) > 0.5)
     line = (f"- **{title}: {trust}, {'yet' if contrast else 'and'} {found}.** Precision "

@@ -192,7 +192,8 @@ def experiment_sentences(s: dict) -> str:
         test = f"exact McNemar test, {ALPHA:.0%} level"
         counts = (f"the self-trained model does not differ significantly from its baseline ({test})"
                   if overall["models"] == 1 and not overall["better"] and not overall["worse"] else
-                  f"none of the {overall['models']} self-trained models differs significantly from its "
+                  f"{'neither' if overall['models'] == 2 else 'none'} of the {overall['models']} self-trained "
+                  "models differs significantly from its "
                   f"baseline ({test})" if not overall["better"] and not overall["worse"] else
                   f"of {plural(overall['models'], 'self-trained model')}, {overall['better']} "
                   f"{verb(overall['better'], 'is', 'are')} significantly better and "
