@@ -129,7 +129,7 @@ def test_every_answer_of_a_complete_run_is_one_sentence_with_its_number():
         "(a) neither **60.0%**; (b) normalization **61.0%**; (c) both **66.0%**: normalization alone is a tie "
         "(+1.0 points, p = 0.4) and adding augmentation is a significant gain (+5.0 points, p = 0.001); best: "
         "(c) both.",
-        "Most often confused: **disgust taken for angry** (50.0% of disgust faces) and sad for neutral (30.0%); "
+        "Most often confused: **disgust taken for angry** (50.0% of disgust faces), sad for neutral (30.0%) and disgust for fear (20.0%); "
         "a predicted disgust is right 75.0% of the time (3 of 4), but only 30.0% of disgust faces are found "
         "(3 of 10).",
         "The maps weigh **the mouth and the eyes** above their area: more mass per pixel than an even spread "

@@ -181,8 +181,8 @@ def confusion_answer(r: dict) -> str:
         return "The CNN confuses no pair of classes on the validation faces."
     shown = [f"**{p['true']} taken for {p['predicted']}** ({pct(p['share'])} of {p['true']} faces)"
              if i == 0 else f"{p['true']} for {p['predicted']} ({pct(p['share'])})"
-             for i, p in enumerate(pairs[:2])]
-    text = "Most often confused: " + " and ".join(shown)
+             for i, p in enumerate(pairs[:3])]
+    text = "Most often confused: " + join(shown)
     disgust = class_counts(c, "disgust") if c.get("counts") is not None else {}
     if disgust.get("precision") is not None and disgust.get("recall") is not None:
         text += (f"; a predicted disgust is right {pct(disgust['precision'])} of the time ({disgust['right']} "
