@@ -552,12 +552,7 @@ def focus_sentences(s: dict) -> str:
         how = (f"by {methods}, the method{'s that pass' if len(answer) > 1 else ' that passes'} "
                "the model-randomization test below")
         if s.get("excluded"):
-            left = join_words(METHODS[m] for m in s["excluded"])
-            how = (f"by {methods}, which passes the model-randomization test below ({left} passes it "
-                   f"too but is left out here: its grid of cells is weak on an edge whatever the face, "
-                   "which shifts its region shares"
-                   + (" and the masked faces cut by it" if MASK_METHOD in s["excluded"] else "")
-                   + "; see below)")
+            how = f"by {methods}, which passes the model-randomization test below"
     else:
         how = f"by {methods} (no method passes the model-randomization test below: read with care)"
     if focus:
@@ -601,6 +596,13 @@ def focus_sentences(s: dict) -> str:
                 f"which regions get more than an even spread ({detail})." if any(above.values()) else
                 f"**Answer: no region stands out** {how}: none gets more than an even spread would give.")
     lines = [head]
+    for m in s.get("excluded") or []:  # left out of the answer: why, and what it gives
+        density = s["methods"].get(m, {}).get("density") or {}
+        gives = join_words(f"{REGION_WORDS[r]} {number(density[r]['mean'])}x" for r in focus if density.get(r))
+        lines.append(f"- **Left out: {METHODS[m]}.** It passes the test too, but its grid of cells is weak "
+                     "on an edge whatever the face, which shifts its region shares"
+                     + (" and the masked faces cut by it" if MASK_METHOD == m else "")
+                     + f" (see below){f'; it gives {gives}' if gives else ''}.")
     for m in answer:  # each region's density with its interval: region_table
         f = s["methods"][m]
         lines.append(f"- **{capital(METHODS[m])}** ({f['faces']} faces): {lead_words(f)}.")
