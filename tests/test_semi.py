@@ -826,13 +826,13 @@ def test_ensemble_subsets_table_choice_and_record():
     c = np.eye(7)[[0, 1, 2, 3]] * 0.3 + 0.01   # 4 of 4, unsure: outvoted in every average
     subsets = analysis_ensembles.subset_accuracies(["cnn", "hist_eq", "dnn"], [a, b, c], y)
     table = sections_ensemble.subsets_table(subsets, ["cnn", "hist_eq"])
-    assert table.columns.tolist() == ["runs averaged", "validation accuracy", "vs best single run", "ensemble submission"]
+    assert table.columns.tolist() == ["runs averaged", "validation accuracy", "vs best single run", "submitted"]
     assert table.iloc[0].tolist() == ["dnn", "100.0%", "+0.0 pts", ""]
     row = table.set_index("runs averaged").loc["cnn + hist_eq"]
-    assert row.tolist() == ["75.0%", "-25.0 pts", "yes"] and (table["ensemble submission"] == "yes").sum() == 1
+    assert row.tolist() == ["75.0%", "-25.0 pts", "yes"] and (table["submitted"] == "yes").sum() == 1
     assert sections_ensemble.best_subset(subsets) == ["dnn"]
     reordered = sections_ensemble.subsets_table(subsets, ["hist_eq", "cnn"])   # members in any order
-    assert reordered["ensemble submission"].tolist() == table["ensemble submission"].tolist()
+    assert reordered["submitted"].tolist() == table["submitted"].tolist()
     assert sections_ensemble.same_runs("cnn + hist_eq", ["hist_eq", "cnn"])
     tie = analysis_ensembles.subset_accuracies(["cnn", "hist_eq"], [a, a], y)
     assert sections_ensemble.best_subset(tie) == ["cnn"]     # the fewest runs among equals
@@ -859,7 +859,7 @@ def test_ensemble_subsets_table_choice_and_record():
     named = sections_ensemble.subsets_table(subsets, ["cnn", "hist_eq"], labels)
     assert named.iloc[0]["runs averaged"] == "dnn, 2 epochs"
     assert (named["runs averaged"] == "main CNN, 116 epochs + histogram-equalized CNN, 1 epoch").sum() == 1
-    assert named["ensemble submission"].tolist() == table["ensemble submission"].tolist()
+    assert named["submitted"].tolist() == table["submitted"].tolist()
     s = sections_ensemble.ensemble_summary(["cnn", "hist_eq"], [a, b], y)
     text = sections_ensemble.ensemble_sentences(s, ("dnn", 1.0), 7, labels=labels)
     assert "Compared with the best single run (main CNN, 116 epochs)" in text

@@ -159,7 +159,7 @@ def subsets_table(subsets, members: Sequence[str], labels: dict[str, str] | None
         ["runs averaged", "validation accuracy", "vs best single run", SUBMITTED]]
 
 
-SUBMITTED = "ensemble submission"
+SUBMITTED = "submitted"
 """The subsets table's column marking the subset the ensemble's submission averages (the main
 CNN's own submission is the CNN section's)."""
 

@@ -54,7 +54,7 @@ def hist_eq_table(s: dict) -> pd.DataFrame:
 
 def recall_figure(s: dict) -> Figure:
     """Each class's validation recall for raw and equalized input, as grouped bars."""
-    fig = Figure(figsize=(5.6, 1.6), layout="constrained")
+    fig = Figure(figsize=(5.6, 1.5), layout="constrained")
     ax = fig.subplots()
     frame = pd.DataFrame({"raw pixels": s["per_class_raw"],
                           "histogram equalization": s["per_class_hist_eq"]}, index=CLASS_NAMES)
