@@ -127,7 +127,7 @@ def mask_smoothing(method: str) -> float:
 
 
 def mask_words(method: str, sigma: float) -> str:
-    """'saliency, blurred by a Gaussian of 2 pixels,' or 'Grad-CAM': the map the masks cut."""
+    """'saliency (blurred by a Gaussian of 2 pixels)' or 'Grad-CAM': the map the masks cut."""
     return METHODS[method] + (f" (blurred by a Gaussian of {sigma:g} pixels)" if sigma else "")
 
 
@@ -162,8 +162,8 @@ def saliency_figure(images, maps: dict, labels=None, keep: float = 0.25,
         rows["Grad-CAM"] = maps["gradcam"]
     masked, mask = masked_faces(x, maps, keep)
     method = mask_source(maps)
-    rows[f"masked to\ntop {pct(keep, 0)} of\n{'blurred' + chr(10) if mask_smoothing(method) else ''}"
-         f"{METHODS[method]}"] = masked
+    blurred = "blurred\n" if mask_smoothing(method) else ""
+    rows[f"masked to\ntop {pct(keep, 0)} of\n{blurred}{METHODS[method]}"] = masked
     # the row labels (up to 10 characters) take 0.8 inches; the titles three 8-point lines
     fig = Figure(figsize=(cell_size * len(x) + 0.8, cell_size * len(rows) + 0.75),
                  layout="constrained")
@@ -500,15 +500,14 @@ def trained_words(f: dict, regions) -> str | None:
 def origin(f: dict, focus) -> dict | None:
     """Where a method's focus comes from, against the same network with random weights:
     "architecture", the focus regions the random network already puts above an even spread
-    (interval above 1x) and training did not raise; "raised" and "lowered", the regions whose
-    change by training has an interval above or below 0. None without the randomized network."""
+    (interval above 1x) and training did not raise; "raised", the regions whose change by
+    training has an interval above 0. None without the randomized network."""
     learned, random = f.get("learned"), f.get("random_density")
     if not learned or not random or any(learned.get(r) is None for r in ("eyes", "mouth")):
         return None
     return {"architecture": [r for r in focus if random.get(r) and random[r]["low"] > 1
                              and not learned.get(r, {"low": 0})["low"] > 0],
-            "raised": [r for r in ("eyes", "mouth") if learned[r]["low"] > 0],
-            "lowered": [r for r in ("eyes", "mouth") if learned[r]["high"] < 0]}
+            "raised": [r for r in ("eyes", "mouth") if learned[r]["low"] > 0]}
 
 
 def origin_lead(f: dict, focus) -> str:
