@@ -297,6 +297,12 @@ def pick_face(model: keras.Model, images, labels, seed: int) -> dict:
             "probability": float(proba.max())}
 
 
+def training_seed(config: dict) -> int:
+    """The global seed a run's `config` trained with (training.seed; 42 when unset, as
+    helpers.modeling.engine)."""
+    return config.get("training", {}).get("seed", 42)
+
+
 def starting_model(config: dict) -> keras.Model:
     """The CNN of a run's `config` as its training began: the same architecture built after the
     same global seed (training.seed), as helpers.modeling.engine does before the first step.
@@ -305,7 +311,7 @@ def starting_model(config: dict) -> keras.Model:
 
     if config.get("model", "cnn") != "cnn" or "cnn" not in config:
         raise ValueError("starting_model rebuilds CNN runs only")
-    seed = config.get("training", {}).get("seed", 42)
+    seed = training_seed(config)
     keras.utils.set_random_seed(seed)
     return build_cnn(**config["cnn"], normalization=config.get("normalization"),
                      augmentation=config.get("augmentation"), seed=seed)

@@ -32,6 +32,12 @@ CLASS_NAMES = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"
 
 NUM_CLASSES = len(CLASS_NAMES)
 
+
+def smoothed_targets(label_smoothing: float) -> tuple[float, float]:
+    """The training targets under Keras's label smoothing s: (the true class's, 1 - s + s/K;
+    every other class's, s/K) for K classes."""
+    return 1 - label_smoothing + label_smoothing / NUM_CLASSES, label_smoothing / NUM_CLASSES
+
 ALPHA = 0.05
 """The significance level of the report's paired tests: p >= ALPHA is a tie."""
 
@@ -108,6 +114,7 @@ def profile_parameters(profile: str, data_dir=None, retrain: bool = False) -> di
     if retrain:
         params["retrain"] = True
     return params
+
 
 KEPT_START = 0.9
 """A layer whose median kernel keeps at least this cosine with its random start stayed there

@@ -10,7 +10,6 @@ once that run exists; they are listed as "after <teacher>".
 from __future__ import annotations
 
 import re
-
 import time
 
 import numpy as np

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from helpers.core.config import NUM_CLASSES
+from helpers.core.config import smoothed_targets
 from helpers.core.words import pct, plural, points
 from helpers.modeling.recipe import recipe_setting
 
@@ -181,9 +181,9 @@ def device_words(runtime: dict) -> str:
 def run_card(metrics: dict) -> dict:
     """One column of the report's side-by-side table of two runs: the kept checkpoint's
     validation accuracy with test-time augmentation and on one view (when recorded), then the
-    last epoch's train and validation
-    accuracy (single view) and their gap, so that the gap is the difference of the two rows above
-    it. (Speed is compared by a timing on one machine: the DNN section's speed sentence.)"""
+    last epoch's train and validation accuracy (single view) and their gap, so that the gap is
+    the difference of the two rows above it. (Speed is compared by a timing on one machine: the
+    DNN section's speed sentence.)"""
     card = {"parameters": f"{metrics['params']['total']:,}",
             "validation accuracy (kept checkpoint, test-time augmentation)": pct(metrics["val_accuracy"])}
     if metrics.get("val_accuracy_no_tta") is not None:
@@ -242,9 +242,9 @@ def selection_words(s: dict) -> str:
 def training_sentence(s: dict) -> str:
     """The loss, where the run trained and which checkpoint it kept."""
     smoothing = s.get("label_smoothing") or 0.0
+    true, other = smoothed_targets(smoothing)
     loss = (f"cross-entropy with label smoothing {smoothing:g} (the true class's target is "
-            f"{1 - smoothing + smoothing / NUM_CLASSES:.3f}, every other class's "
-            f"{smoothing / NUM_CLASSES:.3f})" if smoothing else "cross-entropy on one-hot labels")
+            f"{true:.3f}, every other class's {other:.3f})" if smoothing else "cross-entropy on one-hot labels")
     return (f"Loss: {loss}. The model was trained for "
             f"{s['trained_where']}. The weights kept are those of the epoch that scored best on the "
             f"validation faces while it trained (epoch {s['best_epoch']}, one view each epoch; the "

@@ -155,13 +155,8 @@ def subsets_table(subsets, members: Sequence[str], labels: dict[str, str] | None
         vs=subsets["accuracy"].map(lambda v: f"{points(best_single, v):+.1f} pts"),
         submitted=subsets["members"].map(lambda joined: "yes" if same_runs(joined, members) else "").to_numpy(),
     ).rename(columns={"members": "runs averaged", "accuracy": "validation accuracy",
-                      "vs": "vs best single run", "submitted": SUBMITTED})[
-        ["runs averaged", "validation accuracy", "vs best single run", SUBMITTED]]
-
-
-SUBMITTED = "submitted"
-"""The subsets table's column marking the subset the ensemble's submission averages (the main
-CNN's own submission is the CNN section's)."""
+                      "vs": "vs best single run"})[
+        ["runs averaged", "validation accuracy", "vs best single run", "submitted"]]
 
 
 def same_runs(joined: str, members: Sequence[str]) -> bool:

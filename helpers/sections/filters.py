@@ -133,10 +133,9 @@ def response_titles(p: dict) -> list[str]:
     return [f"{i}\n{one(s)}\u2192{one(f)}" for i, s, f in zip(p["chosen"], p["start"], p["final"])]
 
 
-def shown_count(p: dict, shown: int | None) -> int:
-    """How many of a layer_patterns dict's filters a figure draws: `shown` (None: all), at most
-    the filters measured."""
-    measured = len(p["chosen"])
+def shown_count(measured: int, shown: int | None) -> int:
+    """How many of the `measured` filters a figure draws: `shown` (None: all), at most
+    `measured`."""
     if shown is not None and shown < 1:
         raise ValueError(f"filters_shown must be positive, got {shown}")
     return measured if shown is None else min(shown, measured)
@@ -157,7 +156,7 @@ def pattern_grid(p: dict, steps: int, shown: int | None = None) -> Figure:
     for its first `shown` filters (None: all), 11 a row (32 filters in three rows across the
     page), each titled with its filter number and its response on the starting noise -> after
     `steps` ascent steps."""
-    n = shown_count(p, shown)
+    n = shown_count(len(p["chosen"]), shown)
     return plot_grid(to_display(pattern_windows(p)[:n]), titles=response_titles(p)[:n], ncols=11,
                      cell_size=0.58,
                      suptitle=f"{capital(layer_words(p['layer']))}: {drawn_words(p, n)}, "
@@ -252,7 +251,7 @@ def feature_map_grid(layer: str, s: dict, chosen, face: int, image=None, record:
     `ncols` a row (17: a face and 32 maps in two rows, a third of an inch each), titled with
     their filter numbers; with the face's `image` (H, W, 1) in 0..255, the face itself comes
     first (grey) and `record` (pick_face's) names its true and predicted class in the title."""
-    n = len(chosen) if shown is None else max(1, min(shown, len(chosen)))
+    n = shown_count(len(chosen), shown)
     chosen = list(chosen)[:n]
     cells = list(np.moveaxis(s["maps"], -1, 0))[:n]
     titles = [str(i) for i in chosen]

@@ -16,7 +16,7 @@ from helpers.analysis.semi import (
     semi_steps,
 )
 from helpers.analysis.stats import significant_changes
-from helpers.core.config import ALPHA, CLASS_NAMES, CONFIDENCE, NUM_CLASSES
+from helpers.core.config import ALPHA, CLASS_NAMES, CONFIDENCE, NUM_CLASSES, smoothed_targets
 from helpers.core.words import change_words, pct, pct_or_na, plural, points, verb
 
 POOL_LABELS = {"train": "train", "train+test": "train + test"}
@@ -39,7 +39,7 @@ def settings_summary(*, fractions: Sequence[float], threshold: float, rounds: in
             "use_test": use_test_pool, "pools": ["train", "train+test"] if use_test_pool else ["train"],
             "train_images": train_images, "test_images": test_images, "seed": seed,
             "label_smoothing": smoothing,
-            "confidence_ceiling": 1 - smoothing * (1 - 1 / NUM_CLASSES)}
+            "confidence_ceiling": smoothed_targets(smoothing)[0]}
 
 
 def settings_sentences(s: dict) -> str:
