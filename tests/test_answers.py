@@ -117,7 +117,7 @@ def test_one_row_per_homework_question_with_its_section():
 
 def test_every_answer_of_a_complete_run_is_one_sentence_with_its_number():
     expected = [
-        "**1,000 labelled faces** (900 training, 100 validation) and 100 unlabelled test faces; rarest class "
+        "**1,000 labeled faces** (900 training, 100 validation) and 100 unlabeled test faces; rarest class "
         "disgust (20, 2.0%), most common happy (300).",
         "**70.0% validation accuracy** (68.0% without test-time averaging) with 1,439,527 parameters, trained 30 "
         "epochs (checkpoint of epoch 28, chosen on these validation faces); its public/private scores are not known here (the test labels are withheld: the "
@@ -134,10 +134,10 @@ def test_every_answer_of_a_complete_run_is_one_sentence_with_its_number():
         "(3 of 10).",
         "The maps weigh **the mouth and the eyes** above their area: more mass per pixel than an even spread "
         "(mouth 1.62x, eyes 1.31x by Grad-CAM).",
-        "(a) Patterns: in block 1, convolution 1 (all 32 filters), 30 of 32 gradient-ascent patterns reproduce their own "
+        "(a) Patterns: in block 1, convolution 1 (all 32 filters), 30 of 32 patterns reproduce their own "
         "kernel (6 brightness kernels, the others edges, lines and spots); in block 3, convolution 2 (a "
-        "sample: filters 0-31 of its 128), 20 of 32 patterns have a dominant orientation (beyond white "
-        "noise's), most often horizontal; (b) feature maps of one validation face: in block 1, "
+        "sample: filters 0-31 of its 128), 20 of 32 patterns are oriented (beyond white "
+        "noise), most often horizontal. (b) Feature maps of one face: in block 1, "
         "convolution 1, 10 of 32 follow its edges and 12 its brightness.",
         "Of 4 self-trained models (10% and 30% of the labels kept), **1 significantly better and 0 "
         "significantly worse** than the supervised baseline, the others ties; largest change +2.1 points (95% "
@@ -147,7 +147,7 @@ def test_every_answer_of_a_complete_run_is_one_sentence_with_its_number():
         "against 40.0%) and more of the mass by Grad-CAM (34.0% against 28.0%).",
         "**3 of 4** correctly classified faces change class after a median of 3 steps of 1 grey level (mean "
         "change per pixel at most 2.5 grey levels, against 74 between two faces).",
-        "**6 of 7** images optimised from noise are classified as their class after 200 steps (class "
+        "**6 of 7** images optimized from noise are classified as their class after 200 steps (class "
         "probability 41.0% to 99.0%).",
         "Histogram equalization: **69.0%** against 70.0% on raw pixels (-1.0 points, McNemar p = 0.3: a tie).",
         "Averaging 3 CNNs: **72.0%** against 70.0% for the best single run (+2.0 points, McNemar p = 0.01: a "
@@ -214,7 +214,7 @@ def test_answers_from_older_or_partial_summaries():
                       "are not in this run's results).")
     assert got[6] == ("No face region stands out: none gets clearly more than an even spread by Grad-CAM; no "
                       "method passes the randomization check, so read with care.")
-    assert got[7] == ("(b) feature maps of one validation face: in block 1, convolution 1, 0 of 32 follow its "
+    assert got[7] == ("(b) Feature maps of one face: in block 1, convolution 1, 0 of 32 follow its "
                       "edges and 14 its brightness.")
     assert got[9] == ("The weak model (55.0% after 10 epochs, against 70.0%) has 11 first-layer feature maps "
                       "that follow the face's edges against 0 for the main CNN.")
@@ -240,7 +240,9 @@ def test_markdown_table_with_page_references_for_latex():
     table = [line for line in lines if line.startswith("| ")]
     assert table[0] == "| question | answer | evidence |" and len(table) == 1 + len(questions())
     assert all(line.count(" | ") == 2 for line in table)  # no stray pipe in a cell
-    assert table[6].endswith(f"| section\\ {number('confusion')}, p.\\ \\pageref{{confusion-matrix}} |")
+    assert table[6].endswith(f"| section\\ {number('confusion')}, p.\\ \\pageref{{most-confused-classes}} |")
+    # two headings: the template's \evidencepages prints one page when both are on it
+    assert table[7].endswith("| section\\ 6, \\evidencepages{saliency-maps}{which-face-regions-the-model-looks-at} |")
     assert table[1].endswith("| Data, p.\\ \\pageref{data} |")
     assert "\\begingroup\\footnotesize\\renewcommand{\\arraystretch}{1.1}" in lines and lines[-1] == "\\endgroup"
     plain = answers_markdown(results(), latex=False)
@@ -371,7 +373,7 @@ def test_no_oriented_pattern_names_no_orientation():
     r = results()
     r["filters"]["layers"]["block3_conv2"].update(oriented=0, common_orientation=None)
     got = answers(r)[7]
-    assert "none of the 32 patterns has a dominant orientation" in got and "most often" not in got
+    assert "none of the 32 patterns is oriented (beyond white noise)" in got and "most often" not in got
 
 
 def test_a_missing_subsection_falls_back_to_its_section_page():
@@ -394,22 +396,22 @@ def test_the_saliency_answer_says_what_training_moved():
                     "rest": {"mean": -0.1, "low": -0.2, "high": 0.0}}}
     got = answer_rows(r)[6]["answer"]
     # the eyes' lead is the architecture's: the answer leads with that, then the numbers
-    assert got.endswith("(mouth 1.62x, eyes 1.31x by Grad-CAM); the eyes mostly by the architecture, "
-                        "the mouth raised by training: the same network with random weights already gives "
-                        "the eyes 1.56x, and training raised the mouth (+0.46x, 95% CI +0.40 to +0.50) "
-                        "and lowered the eyes (-0.25x, 95% CI -0.30 to -0.20).")
+    assert got.endswith("(mouth 1.62x, eyes 1.31x by Grad-CAM); the eyes mostly by the architecture "
+                        "(random weights already give 1.56x), the mouth raised by training (+0.46x, 95% CI "
+                        "+0.40 to +0.50).")
     # random weights that favour no region: all of it is training's
     r["saliency"]["methods"]["gradcam"]["random_density"]["eyes"] = {"mean": 1.0, "low": 0.9}
     r["saliency"]["methods"]["gradcam"]["learned"]["eyes"] = {"mean": 0.3, "low": 0.2, "high": 0.4}
     got = answer_rows(r)[6]["answer"]
-    assert "by Grad-CAM); both raised by training: training raised the eyes (+0.31x" in got
+    assert got.endswith("by Grad-CAM); the eyes and the mouth raised by training (+0.31x, 95% CI +0.20 to +0.40; "
+                        "+0.46x, 95% CI +0.40 to +0.50).")
     assert "architecture" not in got
     # a method left out of the answer (Grad-CAM's weak grid edge) still shows its numbers
-    r["saliency"]["excluded"] = ["gradcam"]
+    r["saliency"]["excluded"] = {"gradcam": "grid"}
     r["saliency"]["methods"]["saliency"] = {"density": {"eyes": {"mean": 1.45}, "mouth": {"mean": 1.41}}}
     r["saliency"]["answer_methods"] = ["saliency", "gradcam"]
     assert answer_rows(r)[6]["answer"].endswith(
-        "; Grad-CAM, left out for its grid's weak edge, gives mouth 1.62x, eyes 1.31x.")
+        ". Grad-CAM, left out for its grid's weak edge: mouth 1.62x, eyes 1.31x.")
 
 
 def test_the_weak_model_answer_gives_each_clause_its_subject():
@@ -430,7 +432,7 @@ def test_rows_point_at_the_subsection_with_their_number():
     assert rows[2]["where"].endswith("\\pageref{cnn-and-dnn-side-by-side}")
     assert rows[8]["where"].endswith("\\pageref{results}")
     both = answer_rows(results(), latex=True, anchors={"saliency-of-a-weak-model", "filters-of-a-weak-model"})
-    assert both[9]["where"].endswith(", pp.\\ \\pageref{saliency-of-a-weak-model}, \\pageref{filters-of-a-weak-model}")
+    assert both[9]["where"].endswith(", \\evidencepages{saliency-of-a-weak-model}{filters-of-a-weak-model}")
     one = answer_rows(results(), latex=True, anchors={"filters-of-a-weak-model"})
     assert one[9]["where"].endswith(", p.\\ \\pageref{filters-of-a-weak-model}")
     sheet = answer_rows(results(), latex=True, anchors={"what-the-patterns-show"})

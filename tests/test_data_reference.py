@@ -1,5 +1,5 @@
 """Another copy of the shipped runs' FER2013 (pixels within about a grey level, rows in another
-order: Kaggle's fer2013.csv against the course's CSVs) is recognised as the same faces and lined
+order: Kaggle's fer2013.csv against the course's CSVs) is recognized as the same faces and lined
 up with them, so that the shipped runs are reused instead of retrained (helpers.data.signature,
 helpers.data.fer2013.align_to_reference, helpers.experiments.inputs.load_inputs).
 
@@ -30,7 +30,7 @@ from helpers.data.signature import (
     face_signatures,
     load_reference,
     match_rows,
-    recognise,
+    recognize,
     rounded_signatures,
     save_reference,
 )
@@ -135,13 +135,13 @@ def test_a_label_change_or_another_dataset_is_not_the_same_faces():
     reference = reference_of(data)
     relabelled = y.copy()
     relabelled[3] = (y[3] + 1) % 7  # the class counts differ
-    assert recognise(perturbed(x, 1), relabelled, data.x_test, "other", data.test_digest, reference) is None
-    assert recognise(faces(400, seed=50), y, data.x_test, "other", data.test_digest, reference) is None
+    assert recognize(perturbed(x, 1), relabelled, data.x_test, "other", data.test_digest, reference) is None
+    assert recognize(faces(400, seed=50), y, data.x_test, "other", data.test_digest, reference) is None
     # More than (1 - MIN_MATCHED) of the faces replaced (same labels): another dataset.
     replaced = perturbed(x, 2)
     swap = int(np.ceil((1 - MIN_MATCHED) * 400)) + 1
     replaced[:swap] = faces(swap, seed=77)
-    assert recognise(replaced, y, data.x_test, "other", data.test_digest, reference) is None
+    assert recognize(replaced, y, data.x_test, "other", data.test_digest, reference) is None
 
 
 def test_a_few_unmatched_faces_are_paired_by_label_within_the_threshold():
@@ -149,7 +149,7 @@ def test_a_few_unmatched_faces_are_paired_by_label_within_the_threshold():
     data = dataset(x, y, faces(30, seed=8))
     copy = perturbed(x, 3)
     copy[500] = faces(1, seed=123)[0]  # one face of 1000 differs: 99.9% matched
-    same = recognise(copy, y, data.x_test, "other", data.test_digest, reference_of(data))
+    same = recognize(copy, y, data.x_test, "other", data.test_digest, reference_of(data))
     assert same is not None and same.matched == 999 and not same.reordered
     np.testing.assert_array_equal(same.train_order, np.arange(1000))
 
@@ -292,7 +292,7 @@ def test_the_committed_reference_is_what_the_script_computes(fer2013_dir):
 
 def test_a_perturbed_shuffled_copy_of_the_shipped_data_reuses_the_shipped_runs(fer2013_dir, tmp_path):
     """Every pixel of ../shared's train.csv moved by a seeded +-1 and the rows shuffled, test.csv
-    unchanged: recognised; the validation faces are the shipped split's; the full profile's plan
+    unchanged: recognized; the validation faces are the shipped split's; the full profile's plan
     is the shipped data's, the shipped runs reused, none retrained."""
     from helpers.core.config import load_profile
     from helpers.experiments.inputs import data_line, load_inputs

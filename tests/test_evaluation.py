@@ -76,7 +76,7 @@ def test_submission_sentence():
     from helpers.sections.cnn import submission_sentence
 
     assert submission_sentence("report/submission.csv", 7178, scored=False) == (
-        "Predictions for all 7,178 test faces are in `submission.csv`; the test labels are withheld, so "
+        "Predictions for all 7,178 test faces are in `submission.csv` (beside this PDF); the test labels are withheld, so "
         "its public/private accuracy is scored by the course leaderboard and is not known to this run.")
     assert "scored above against the labels" in submission_sentence("s.csv", 3, scored=True)
     assert "no leaderboard submission" in submission_sentence("s.csv", None, scored=False)
@@ -96,7 +96,7 @@ def test_confusion_summary_tables_sentences_and_figures():
     text = confusion_sentences(s, shown=2)
     assert text.count("- **") == 2
     assert f"- **{CLASS_NAMES[0]}** is predicted as **{CLASS_NAMES[1]}** for 50.0% of {CLASS_NAMES[0]} faces (1 face)." in text
-    assert text.endswith(f"The best recognised class is *{CLASS_NAMES[1]}* (recall 100.0%), the worst "
+    assert text.endswith(f"The best recognized class is *{CLASS_NAMES[1]}* (recall 100.0%), the worst "
                          f"*{CLASS_NAMES[0]}* (recall 50.0%, 2 validation faces).")
     fig = confusion_figure(s)
     assert isinstance(fig, Figure) and fig._suptitle.get_text() == "CNN on the 10 validation faces (accuracy 70.0%)"

@@ -504,7 +504,7 @@ def test_first_layer_sentences():
         "- Brightness kernels (DC share >= 0.5): 1 of the weak model's 3 against 1 of the main "
         "CNN's 3; the median kernel DC share is 0.50 against 0.50: the weak model's typical kernel "
         "has about as large a brightness (averaging) part.",
-        "- On validation face 17 (the one shown in the filters section), 0 of the weak model's 3 feature maps are edge-like and 1 brightness-like "
+        "- On the validation face of the filters section's feature maps, 0 of the weak model's 3 feature maps are edge-like and 1 brightness-like "
         "(main CNN: 2 and 1; each compared with the pixels its map covers); its ReLU zeroes 25.0% "
         "of the positions (main CNN 25.0%)."]
     both = first_layer_summary(weak=pattern(median_dc_share=0.9, brightness_kernels=3))
@@ -635,6 +635,11 @@ def test_map_sentences():
     closer = sections_filters.map_sentences({"a": a, "b": a | {"mean_r_edges": 0.9}})
     assert "still follow the raw image at least as closely" in closer
     assert len(sections_filters.map_sentences({"a": a}).split("\n")) == 1
+    # the threshold the counts use, read from the summary
+    lines = sections_filters.map_sentences({"a": a | {"r_min": 0.5}}).split("\n")
+    assert lines[0] == ("A map is edge-like when its |r| with the gradient is at least 0.5 and above its |r| "
+                        "with the brightness, brightness-like in the opposite case, else neither.")
+    assert lines[1] == "" and lines[2].startswith("- A convolution layer: 5 of 32 maps")
 
 
 def test_pick_face(hand_cnn):

@@ -129,7 +129,7 @@ def test_saliency_accepts_one_image_and_rejects_bad_input(cnn, images, linear):
 def test_smoothgrad(cnn, images, linear):
     model, _ = linear
     # a linear model has the same gradient everywhere (its weight column, exactly), so noise
-    # changes nothing: averaging 4 equal copies and normalising costs a few float32 roundings
+    # changes nothing: averaging 4 equal copies and normalizing costs a few float32 roundings
     np.testing.assert_allclose(analysis_saliency.smoothgrad(model, images, 3, samples=4),
                                analysis_saliency.saliency_maps(model, images, 3), atol=1e-6)
     # without noise SmoothGrad is the vanilla saliency
@@ -198,7 +198,7 @@ def test_saliency_matches_tf_keras_vis(cnn, images):
         ref = Saliency(cnn, model_modifier=ReplaceToLinear(), clone=True)(
             CategoricalScore(classes), images, normalize_map=False)
     ref = ref / ref.max(axis=(1, 2), keepdims=True)
-    # two float32 backward passes, possibly summing in other orders: each normalised map is
+    # two float32 backward passes, possibly summing in other orders: each normalized map is
     # within 1e-6 of a float64 evaluation of this model (measured), so within 2e-6 of the other
     np.testing.assert_allclose(analysis_saliency.saliency_maps(cnn, images, classes), ref, atol=1e-5)
 
@@ -222,7 +222,7 @@ def pointwise():
 
 def test_grad_cam_known_map(pointwise, images):
     # cam = (w0 + 2 w1) x image whatever order the channel weights w (means of 2,304 gradients)
-    # are summed in; the normalised map is then off by a few float32 roundings (< 1e-6)
+    # are summed in; the normalized map is then off by a few float32 roundings (< 1e-6)
     cam = analysis_saliency.grad_cam(pointwise, images, class_indices=3)
     np.testing.assert_allclose(cam, images[..., 0] / images.max(axis=(1, 2, 3))[:, None, None],
                                atol=1e-6)
@@ -621,8 +621,8 @@ def test_plot_grid():
         plotting.plot_grid(imgs, titles=["a"])
     with pytest.raises(ValueError):
         plotting.plot_grid(imgs[0, ..., 0])
-    labelled = plotting.plot_grid(imgs[:6], ncols=3, row_labels=["top", "bottom"])
-    assert [ax.get_ylabel() for ax in labelled.axes] == ["top", "", "", "bottom", "", ""]
+    labeled = plotting.plot_grid(imgs[:6], ncols=3, row_labels=["top", "bottom"])
+    assert [ax.get_ylabel() for ax in labeled.axes] == ["top", "", "", "bottom", "", ""]
     with pytest.raises(ValueError, match="3 row labels for 2 rows"):
         plotting.plot_grid(imgs[:6], ncols=3, row_labels=["a", "b", "c"])
 
@@ -709,7 +709,7 @@ def test_explain_and_predicted_maps_match_the_single_methods(cnn, images):
                                                           seed=1))
     batched = analysis_saliency.predicted_maps(cnn, images, batch=3, progress=False)  # batches of 3 and 1
     # other batch sizes may sum in another order: the top two logits are > 0.8 apart, so the
-    # argmax holds, and each normalised map is within 1e-6 of a float64 evaluation (measured)
+    # argmax holds, and each normalized map is within 1e-6 of a float64 evaluation (measured)
     np.testing.assert_array_equal(batched[0], predicted)
     np.testing.assert_allclose(batched[1], sal, atol=1e-5)
     np.testing.assert_allclose(batched[2], cam, atol=1e-5)
@@ -876,12 +876,12 @@ def test_region_figure():
     area = analysis_saliency.region_area()
     face = np.random.default_rng(0).uniform(0, 255, (IMAGE_SIZE, IMAGE_SIZE))
     fig = sections_saliency.region_figure(face, face / 255, face / 255, 7, area)
-    assert isinstance(fig, Figure) and len(fig.axes) == 5      # 3 panels and 2 colour bars
+    assert isinstance(fig, Figure) and len(fig.axes) == 5      # 3 panels and 2 color bars
     assert [ax.get_title() for ax in fig.axes[:3]] == [
         "mean validation face", "mean saliency,\n7 faces", "mean Grad-CAM,\n7 faces"]
     assert all(len(ax.patches) == 2 for ax in fig.axes[:3])     # the eyes and the mouth boxes
     assert fig.axes[0].texts[0].get_text() == f"eyes ({100 * area['eyes']:.0f}%)"  # share of the area
-    assert not fig.axes[1].texts                                # labelled once, on the face
+    assert not fig.axes[1].texts                                # labeled once, on the face
 
 
 def attack(steps=3, flipped=True, original=3, new=5, change=3.0):
@@ -926,8 +926,8 @@ def test_adversarial_figure():
     originals = np.full((2, IMAGE_SIZE, IMAGE_SIZE, 1), 100.0)
     fig = sections_adversarial.adversarial_figure(originals, [3, 0], [attack(), attack(steps=1, change=1.0)],
                                       1.0)
-    assert isinstance(fig, Figure) and len(fig.axes) == 2 * 3 + 2  # 3 panels an attack, 1 colour bar
-    # the change's colour range is stated in grey levels, and the colour bar shows the same range
+    assert isinstance(fig, Figure) and len(fig.axes) == 2 * 3 + 2  # 3 panels an attack, 1 color bar
+    # the change's color range is stated in grey levels, and the color bar shows the same range
     assert fig.axes[1].get_title() == "3 steps\n\u00b13 grey levels"
     assert fig.axes[1].images[0].get_clim() == (-3.0, 3.0)
     assert fig.axes[6].get_ylim() == (-3.0, 3.0)
@@ -954,12 +954,12 @@ def test_class_maximization_figure_and_summary():
     assert (s["hits"], s["not_risen"], s["logit_rise_range"]) == (1, 0, pytest.approx([1.9, 4.5]))
     assert s["lowest"] == {"class": CLASS_NAMES[0], "probability": 0.4}
     assert sections_class_maximization.class_maximization_sentences(s) == (
-        "After 20 steps, 1 of 2 images are classified as the class they were optimised for; the "
+        "After 20 steps, 1 of 2 images are classified as the class they were optimized for; the "
         f"class probability reached goes from 40.0% ({CLASS_NAMES[0]}) to 95.0% ({CLASS_NAMES[3]}), "
         "and every logit rose from the starting noise by 1.9 to 4.5.")
     result.logits[0] = 0.0
     assert sections_class_maximization.class_maximization_sentences(sections_class_maximization.class_maximization_summary(result, 20)).endswith(
-        "optimised for; 1 logit(s) did not rise.")
+        "optimized for; 1 logit(s) did not rise.")
     assert ("**Settings**: 7 ascent steps from mid-grey plus Gaussian noise (standard deviation 20 grey"
             in sections_filters.settings_sentence(analysis_ascent.AscentSettings(steps=7)))
 
@@ -1368,3 +1368,9 @@ def test_side_by_side_column_titles_do_not_overlap():
     fig.canvas.draw()
     boxes = [t.get_window_extent() for t in titles]
     assert all(a.x1 <= b.x0 for a, b in zip(boxes, boxes[1:]))
+
+
+def test_a_narrow_interval_gets_the_digits_that_tell_its_ends_apart():
+    assert sections_saliency.interval_words({"mean": 1.54, "low": 1.51, "high": 1.57}, "x") == "1.54x (95% CI 1.51 to 1.57)"
+    assert sections_saliency.interval_words({"mean": 0.9213, "low": 0.9191, "high": 0.9238}) == "0.921 (95% CI 0.919 to 0.924)"
+    assert sections_saliency.interval_words({"mean": 0.5, "low": 0.5, "high": 0.5}) == "0.50 (95% CI 0.50 to 0.50)"

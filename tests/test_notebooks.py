@@ -1,5 +1,5 @@
 """Static checks of the committed notebooks: numbered, output-free, one parameters cell whose
-defaults are the full profile's, and a section heading the report builder recognises."""
+defaults are the full profile's, and a section heading the report builder recognizes."""
 
 import ast
 import re

@@ -61,7 +61,7 @@ def test_a_fresh_plan_trains_every_run(params):
     assert [name for name in plan if name in report_runs] == report_runs  # and any added later
     assert plan["cnn"].status == "train" and plan["cnn"].images == 2 * ROWS
     assert plan["ablation_none"].images == ROWS and plan["dnn"].kind == "dnn"
-    # semi_epochs 2: 2 epochs of the 48 labelled rows (2 x 2 steps of 32 images)
+    # semi_epochs 2: 2 epochs of the 48 labeled rows (2 x 2 steps of 32 images)
     assert plan["semi_50_round0"].images == 2 * ROWS // 2 and plan["semi_50_round0"].epochs == 2
     # a student's rows depend on its teacher; estimated with half the pool accepted
     assert plan["semi_50_round1"].status == "after semi_50_round0"
@@ -164,7 +164,7 @@ def test_profile_budget_counts_each_run():
     budget = registry.profile_budget(params, 100, 20)
     assert budget["cnn"] == ("cnn", 200) and budget["dnn"] == ("dnn", 200)
     assert budget["ablation_none"] == ("cnn", 100)
-    # 5 epochs of the 50 labelled rows: 5 x 2 steps of 32 images, for the students too
+    # 5 epochs of the 50 labeled rows: 5 x 2 steps of 32 images, for the students too
     assert budget["semi_50_round0"] == budget["semi_50_test_round1"] == ("cnn", 320)
     assert registry.profile_budget({**params, "semi_fractions": [0.25]}, 100, 20)["semi_25_round0"] == ("cnn", 5 * 32)
     report_runs = {name: budget[name] for name in (
@@ -223,7 +223,7 @@ def test_training_compute_sums_the_runs_metrics(params, tmp_path):
     assert "hist_eq" in compute["missing"]
     words = pipeline_plan.compute_words(compute)
     assert words.startswith("300 face images seen in training (budget ")
-    assert "; a DNN face counts as 1/12 of a CNN face, its cost), 60 min on" in words
+    assert "; a DNN face counts as 1/12 of a CNN face, a rate fixed from an earlier speed measurement), 60 min on" in words
     assert "; float32 arithmetic, arithmetic in bfloat16, weights in float32" in words
     assert compute["seconds_by_hardware"] == {"x86_64 CPU, 2 cores (tensorflow)": 3600.0,
                                               "NVIDIA H100 (jax)": 1800.0}

@@ -124,7 +124,7 @@ def save_png(path: Path, pixels: np.ndarray) -> Path:
 
 
 def make_photo(face: np.ndarray, path: Path) -> Path:
-    """A 640x480 colour photo (smooth colour gradients) with `face` pasted, upscaled 4x."""
+    """A 640x480 color photo (smooth color gradients) with `face` pasted, upscaled 4x."""
     import cv2
 
     rows, cols = np.mgrid[0:480, 0:640]

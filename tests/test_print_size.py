@@ -84,15 +84,15 @@ def test_print_size_reads_titles_ticks_legends_and_colour_bars():
     fig = Figure(figsize=(5, 3))
     ax = fig.subplots()
     shown = ax.imshow(np.eye(3))
-    fig.colorbar(shown, ax=ax, label="colour").ax.tick_params(labelsize=6)
+    fig.colorbar(shown, ax=ax, label="color").ax.tick_params(labelsize=6)
     ax.plot([0, 1], [0, 1], label="line")
     ax.legend(fontsize=7)
     ax.set_title("title", fontsize=9)
     fig.suptitle("suptitle", fontsize=11)
     texts = {text: size for size, text in print_size(fig)["fonts"]}
     assert texts["title"] == 9 and texts["suptitle"] == 11 and texts["line"] == 7
-    assert "colour" in texts  # the colour bar's label
-    assert print_size(fig)["min_font"] == 6  # the colour bar's ticks
+    assert "color" in texts  # the color bar's label
+    assert print_size(fig)["min_font"] == 6  # the color bar's ticks
 
 
 # ----------------------------------------------------------------------------- the figures

@@ -432,3 +432,16 @@ def test_a_heading_is_kept_with_its_figure():
     assert space and 3.4 < float(space.group(1)) < 4.0
     assert kept[2].source == cells[2].source and kept[4].source == cells[4].source
     assert cells[0].source.startswith("## Sample faces")  # the input cells are left as they were
+
+
+def test_table_columns_are_as_wide_as_their_cells_not_their_long_headers():
+    import pandas as pd
+    from helpers.sections.display import column_widths, table
+
+    frame = pd.DataFrame({"variant": ["(a) neither"], "95% interval": ["63.7-67.2%"],
+                          "last epoch: validation (one view)": ["63.7%"]})
+    rule = column_widths(frame.to_markdown(index=False)).split("\n")[1]
+    # each column: its longest cell or header word, plus 3 (alignment colons kept)
+    assert [len(c) for c in rule.strip("|").split("|")] == [14, 13, 13] and rule.startswith("|:-")
+    assert table(frame).data.split("\n")[1] == rule
+    assert column_widths("no table here") == "no table here"

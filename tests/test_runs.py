@@ -97,7 +97,7 @@ def test_the_planner_the_budget_and_ship_read_the_one_list_of_experiments():
     assert registry.run_name("semi_10_test_round1").teacher == "semi_10_round0"
     assert registry.training_settings(registry.ABLATION["none"], params)["epochs"] == params["ablation_epochs"]
     baseline = registry.run_name("semi_10_round0")
-    with pytest.raises(ValueError, match="needs its labelled rows"):
+    with pytest.raises(ValueError, match="needs its labeled rows"):
         registry.training_settings(baseline, params)
     semi = registry.training_settings(baseline, params, labeled_rows=2584)
     assert "epochs" not in semi and semi["steps"] == params["semi_epochs"] * 41

@@ -794,7 +794,7 @@ def test_ensemble_summary_and_sentences():
     assert text.endswith("- The data has no test images, so this run writes no ensemble submission.")
     withheld = sections_ensemble.ensemble_sentences(s, ("cnn", 0.75), 3, 7178, "submission_ensemble.csv", None, 0.9)
     assert withheld.endswith("- The ensemble's predictions for all 7,178 test faces are in "
-                             "`submission_ensemble.csv`; the test labels are withheld, so the "
+                             "`submission_ensemble.csv` (beside this PDF); the test labels are withheld, so the "
                              "leaderboard scores it; they agree with the main CNN's "
                              "`submission.csv` on 90.0% of the faces.")
     scored = sections_ensemble.ensemble_sentences(s, ("cnn", 0.75), 3, 10, "e.csv",
@@ -934,7 +934,7 @@ def test_settings_summary_and_sentences():
     assert "the train + test variant is skipped" in sections_semi.settings_sentences(no_test)
     plain = sections_semi.settings_sentences(_semi_settings(use_test=False, training={"batch_size": 4}))
     assert "whose softmax confidence reaches **0.5** is pseudo-labeled; 1 self-training round. " in plain
-    assert plain.endswith("is off in this profile: it costs two more runs). ")
+    assert plain.endswith("is off in this run: it costs two more trainings). ")
     shares = sections_semi.settings_sentences(_semi_settings(selection="class_shares"))
     assert ("as many unlabeled images are pseudo-labeled as reach a flip-averaged softmax confidence "
             "of **0.5**, but they are shared among the classes") in shares
@@ -955,7 +955,7 @@ def test_experiment_summary():
                                         "change_high": result["self_training"]["change_high"],
                                         "mcnemar_p": pytest.approx(2 * 0.5 ** 6)}}
     assert result["self_training"]["change_low"] < 0.75 < result["self_training"]["change_high"]
-    # 4 epochs of the 10 labelled rows in batches of 4: 4 x 3 steps
+    # 4 epochs of the 10 labeled rows in batches of 4: 4 x 3 steps
     assert result["steps"] == 12 and s["epochs"] == 4 and s["selection"] == "threshold"
     assert s["all_labels_reference"] == {"val_accuracy": 0.9, "run": "cnn", "epochs": 5}
     # every pseudo-label of the train pool is right: no class is over-represented
@@ -1063,7 +1063,7 @@ def test_rows_name_a_subset_and_its_pool_whatever_their_pixels(tmp_path):
 
 
 def test_self_training_passes_the_rows_of_every_training_set():
-    """The baseline trains on the labelled rows, a student on them and its pseudo-labelled pool
+    """The baseline trains on the labeled rows, a student on them and its pseudo-labeled pool
     rows (the test rows after the training rows), each tagged with those dataset rows."""
     from helpers.analysis.semi import rows_of
 

@@ -1,5 +1,5 @@
 """The "filters" section, what the filters and classes respond to: gradient ascent on the input
-(normalised gradient steps with blur and jitter), for the centre unit of a filter's feature map or
+(normalized gradient steps with blur and jitter), for the centre unit of a filter's feature map or
 one class score; where a layer's units sit on the image (UnitGeometry); and the feature maps of a
 layer on a face. The measures of the patterns found are in helpers.analysis.filters."""
 
@@ -160,7 +160,7 @@ def _score_and_gradient(submodel: keras.Model):
 @dataclass
 class AscentSettings:
     """Gradient-ascent schedule shared by filter and class visualization. Each step moves the
-    image by `step_size` pixels (RMS over the image) along the normalised gradient, computed on
+    image by `step_size` pixels (RMS over the image) along the normalized gradient, computed on
     the image rolled by a random shift of up to `jitter` pixels; pixels are clipped to 0..255
     and every `blur_every` steps the image is blurred with a Gaussian of `blur_sigma` pixels
     (0 disables jitter or blur). The start is mid-grey plus Gaussian noise of `noise` pixels."""
@@ -202,7 +202,7 @@ def _ascend(step, units, shape, settings: AscentSettings, seed: int, progress=No
 
 def to_display(images) -> np.ndarray:
     """Contrast-stretch images for display (as in the keras-io filter example): per image,
-    standardise, scale by 0.15, centre on mid-grey, clip; uint8, channel axis dropped if 1."""
+    standardize, scale by 0.15, centre on mid-grey, clip; uint8, channel axis dropped if 1."""
     x = np.asarray(images, dtype=np.float64)
     axes = tuple(range(1, x.ndim))
     x = (x - x.mean(axis=axes, keepdims=True)) / (x.std(axis=axes, keepdims=True) + 1e-5)
@@ -221,9 +221,9 @@ def filter_patterns(model: keras.Model, layer_name: str, filter_indices=None,
     (UnitGeometry.centre) after batch normalization (response_output), with the model in
     inference mode. One unit, not the map's mean: for a first layer the mean of a linear
     convolution over the map depends only on the image's mean and the zero padding, and the
-    unit's receptive field shows where the pattern must be. Gradients are RMS-normalised;
-    jitter (capped by unit_jitter), blur and clipping to 0..255 regularise the image (see
-    AscentSettings); blur_every=0 turns the blur off. Filters are optimised `batch_size` at a
+    unit's receptive field shows where the pattern must be. Gradients are RMS-normalized;
+    jitter (capped by unit_jitter), blur and clipping to 0..255 regularize the image (see
+    AscentSettings); blur_every=0 turns the blur off. Filters are optimized `batch_size` at a
     time, one image each, with a tqdm bar over filters when `progress`.
     On a 2-core CPU the full-size CNN takes about 0.9 s (first block) to 2.7 s (last block)
     per filter at 100 steps, so pick a subset of a wide layer with `filter_indices`.
@@ -268,7 +268,7 @@ class ClassMaximization:
     """Images that maximise each class's logit, and what the model makes of them."""
 
     images: np.ndarray          # float32 (K, H, W), raw model inputs in 0..255
-    classes: np.ndarray         # (K,) class index optimised in each image
+    classes: np.ndarray         # (K,) class index optimized in each image
     start_logits: np.ndarray    # (K,) logit of the class on the starting noise
     logits: np.ndarray          # (K,) logit of the class on the final image
     probabilities: np.ndarray   # (K,) probability of the class on the final image
@@ -281,7 +281,7 @@ def class_maximization(model: keras.Model, steps: int = 200,
                        blur_sigma: float = AscentSettings.blur_sigma,
                        jitter: int = AscentSettings.jitter, progress: bool = False) -> ClassMaximization:
     """Gradient ascent from the same noisy grey image on each class's logit (default: every
-    class), with the regularisation of filter_patterns (see AscentSettings). Use to_display on
+    class), with the regularization of filter_patterns (see AscentSettings). Use to_display on
     `.images` for a contrast-stretched view. Runs on the model's float64_copy, as
     filter_patterns."""
     model = float64_copy(model)

@@ -281,7 +281,7 @@ def map_summary(model: keras.Model, layer: str, chosen, image, r_min: float = R_
     return {"maps": maps, "size": f"{maps.shape[0]}x{maps.shape[1]}", "face_pixels": covers,
             "zero_after_relu": zero, "edge_like": int(edge_like.sum()),
             "brightness_like": int(bright_like.sum()),
-            "neither": int((~edge_like & ~bright_like).sum()), "filters": len(chosen),
+            "neither": int((~edge_like & ~bright_like).sum()), "filters": len(chosen), "r_min": r_min,
             "mean_r_brightness": float(brightness.mean()), "mean_r_edges": float(edges.mean()),
             "constant_maps": int((maps.reshape(-1, maps.shape[-1]).std(axis=0) == 0).sum())}
 

@@ -49,7 +49,7 @@ FACE_REGIONS = {
 
 def saliency_maps(model: keras.Model, images, class_indices=None) -> np.ndarray:
     """Vanilla gradient saliency (Simonyan et al. 2013): |d logit_c / d pixel|, max over
-    channels, normalised to 0..1 per image. `class_indices` defaults to the predicted class.
+    channels, normalized to 0..1 per image. `class_indices` defaults to the predicted class.
     Returns float32 (N, H, W)."""
     lmodel = logits_model(model)
     x = as_batch(images, model)
@@ -62,7 +62,7 @@ def smoothgrad(model: keras.Model, images, class_indices=None, samples: int = SM
                noise: float = SMOOTHGRAD_NOISE, seed: int = 0) -> np.ndarray:
     """SmoothGrad (Smilkov et al. 2017): the magnitude of the input gradient of logit_c averaged
     over `samples` copies of each image with Gaussian noise of standard deviation `noise` x 255
-    added: mean |d logit_c / d pixel|, max over channels, normalised to 0..1 per image.
+    added: mean |d logit_c / d pixel|, max over channels, normalized to 0..1 per image.
     `class_indices` defaults to the class predicted on the clean image. Returns float32 (N, H, W).
 
     Magnitudes are averaged, as the authors' library does by default (it averages squares): a
@@ -90,7 +90,7 @@ def grad_cam(model: keras.Model, images, class_indices=None, layer_name: str | N
     Conv2D layer) weighted by the spatial mean of d logit_c / d feature map, summed, ReLU,
     placed on the input pixels its cells cover (`feature_grid`, `place_cells`: a model that
     centre-crops 48 to 44 and pools 'valid' sees none of the border pixels, which get 0) and
-    normalised to 0..1 per image. Any layer with a (N, h, w, C) output works (e.g. a block's
+    normalized to 0..1 per image. Any layer with a (N, h, w, C) output works (e.g. a block's
     ReLU or pooling layer). Returns float32 (N, H, W)."""
     if layer_name is None:
         names = conv_layer_names(model)

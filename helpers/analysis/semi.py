@@ -1,4 +1,4 @@
-"""Self-training with pseudo-labels (the "semi" section): the labelled split, pseudo-label
+"""Self-training with pseudo-labels (the "semi" section): the labeled split, pseudo-label
 selection, the self-training loop and the experiment's runs. Numbers only; helpers.sections.semi
 shows them.
 
@@ -325,7 +325,7 @@ class RowsArray(np.ndarray):
 
 
 def with_rows(x, rows) -> RowsArray:
-    """`x` (its rows in order) labelled with the dataset rows it holds."""
+    """`x` (its rows in order) labeled with the dataset rows it holds."""
     rows = np.asarray(rows, dtype=np.int64).reshape(-1)
     if len(rows) != len(x):
         raise ValueError(f"{len(rows)} row indices for {len(x)} rows")

@@ -28,7 +28,7 @@ def print_size(fig) -> dict:
     template shrinks to at most PRINT_WIDTH x PRINT_HEIGHT inches.
 
     Draws the figure (Agg) and records every text actually drawn (titles, suptitle, axis and
-    tick labels, legend texts, annotations, colour-bar labels and ticks; invisible and empty
+    tick labels, legend texts, annotations, color-bar labels and ticks; invisible and empty
     texts draw nothing and are left out). Returns width and height (inches, of the image),
     scale (what the PDF multiplies it by, at most 1), printed_width and printed_height
     (inches), min_font (points in print of the smallest text; inf without text), smallest
@@ -77,8 +77,8 @@ def plot_grid(images, titles=None, ncols: int = 8, cmap: str = "gray", vmin=None
     """A grid of images (filters, feature maps, class images, faces): one axes per image, no
     ticks. `images` is (N, H, W) or (N, H, W, 1), or a list of (H, W) images in which None
     leaves a cell empty; for feature maps (H, W, F) pass ``np.moveaxis(maps, -1, 0)``.
-    `vmin`/`vmax` fix the colour range (default: per image); `row_labels` name each row on its
-    left; `title_colors` colour each title. Titles and row labels are `fontsize` points, the
+    `vmin`/`vmax` fix the color range (default: per image); `row_labels` name each row on its
+    left; `title_colors` color each title. Titles and row labels are `fontsize` points, the
     suptitle 10. A new Figure, sized by the number of rows, or drawn into `fig` (a Figure or
     SubFigure) and returned. For the PDF (print_size) keep `cell_size * ncols` plus the row
     labels within PRINT_WIDTH: a wider figure prints smaller."""
@@ -95,7 +95,7 @@ def plot_grid(images, titles=None, ncols: int = 8, cmap: str = "gray", vmin=None
         raise ValueError("no images to draw")
     if ncols < 1:
         raise ValueError(f"ncols must be >= 1, got {ncols}")
-    for name, values in (("titles", titles), ("title colours", title_colors)):
+    for name, values in (("titles", titles), ("title colors", title_colors)):
         if values is not None and len(values) != len(cells):
             raise ValueError(f"{len(values)} {name} for {len(cells)} images")
     ncols = min(ncols, len(cells))
@@ -139,8 +139,8 @@ def plot_grid(images, titles=None, ncols: int = 8, cmap: str = "gray", vmin=None
             continue
         ax.imshow(image, cmap=cmap, vmin=vmin, vmax=vmax)
         if titles is not None:
-            colour = {} if title_colors is None else {"color": title_colors[i]}
-            ax.set_title(str(titles[i]), fontsize=fontsize, pad=2, **colour)
+            color = {} if title_colors is None else {"color": title_colors[i]}
+            ax.set_title(str(titles[i]), fontsize=fontsize, pad=2, **color)
     if suptitle:
         fig.suptitle(suptitle, fontsize=10, y=1 - 0.05 / fig.get_figheight() if new else 0.98,
                      va="top")

@@ -8,7 +8,7 @@ Supported layouts of a data folder (the first one found wins):
 * an image-folder tree ``train/<class>/*.png|jpg`` (and optionally ``test/<class>/...``);
   hidden entries (``.ipynb_checkpoints/``, macOS ``._*`` files) are skipped.
 
-A gzipped CSV is recognised by its content, whatever its name. The data's identity
+A gzipped CSV is recognized by its content, whatever its name. The data's identity
 (``checksum``, ``train_digest``, ``test_digest``) is a hash of the decoded arrays, so the same
 data plain or gzipped has the same checksum, and adding or removing a test file leaves
 ``train_digest`` alone; a hash of the files' bytes only names the cache file.
@@ -43,7 +43,7 @@ from helpers.data.formats import (
     csv_header,
     first_line,
 )
-from helpers.data.signature import REFERENCE_FILE, Reference, SameFaces, load_reference, recognise
+from helpers.data.signature import REFERENCE_FILE, Reference, SameFaces, load_reference, recognize
 
 NUM_PIXELS = IMAGE_SIZE * IMAGE_SIZE
 
@@ -124,8 +124,8 @@ class FER2013:
 
     def _test_line(self) -> str:
         if len(self.test_ids):
-            labelled = "with labels" if self.y_test is not None else "without labels"
-            return f"test rows: {len(self.test_ids)} ({labelled})"
+            labeled = "with labels" if self.y_test is not None else "without labels"
+            return f"test rows: {len(self.test_ids)} ({labeled})"
         reason = NO_TEST_REASONS.get(self.source_format, "no test file found")
         return f"test rows: 0 - {reason}: the leaderboard submissions will be skipped"
 
@@ -589,7 +589,7 @@ class Splits:
     train_digest: str = field(default="", kw_only=True)  # the whole training file's identity
     test_digest: str = field(default="", kw_only=True)
     same_faces: SameFaces | None = field(default=None, kw_only=True)
-    """The training set recognised as the shipped runs' faces (see align_to_reference)."""
+    """The training set recognized as the shipped runs' faces (see align_to_reference)."""
 
 
 _recognised: dict[tuple[str, ...], SameFaces | None] = {}
@@ -597,9 +597,9 @@ _recognised: dict[tuple[str, ...], SameFaces | None] = {}
 
 def align_to_reference(data: FER2013, reference: Reference | None) -> tuple[FER2013, SameFaces | None]:
     """The data lined up with the reference's faces when it is another copy of them
-    (helpers.data.signature.recognise): the training rows in the reference's row order, so that
+    (helpers.data.signature.recognize): the training rows in the reference's row order, so that
     the stratified split (which works on row order) picks the shipped runs' validation faces, and
-    the reference's train digest, so that the shipped runs' fingerprints match; a recognised test
+    the reference's train digest, so that the shipped runs' fingerprints match; a recognized test
     set likewise (its ids, labels and faces move together, so a submission stays right). Data
     that is the reference byte for byte, or another dataset, is returned as it is. Recognitions
     are kept for the process (load_inputs is called once per notebook and flavour)."""
@@ -607,7 +607,7 @@ def align_to_reference(data: FER2013, reference: Reference | None) -> tuple[FER2
         return data, None
     key = (data.train_digest, data.test_digest, reference.train_digest, reference.test_digest)
     if key not in _recognised:
-        _recognised[key] = recognise(data.x_train, data.y_train, data.x_test, data.train_digest,
+        _recognised[key] = recognize(data.x_train, data.y_train, data.x_test, data.train_digest,
                                      data.test_digest, reference)
     same = _recognised[key]
     if same is None or not same.changes:

@@ -12,13 +12,13 @@ parameters, the normalization statistics, the training rows' label digest).
 `match_rows` maps each row of a user's set to a row of the reference, one to one: a pair is
 accepted when every block mean is within TOLERANCE grey levels (1 for the pixels, 0.5 for the
 rounding) and the labels are equal; the nearest pairs are taken first, so duplicated faces (FER2013
-has a few hundred) are assigned one each. `recognise` calls a training set the same faces as the
+has a few hundred) are assigned one each. `recognize` calls a training set the same faces as the
 reference when at least MIN_MATCHED of its rows and of the reference's are matched, the row and
 class counts are equal, and then gives the order that puts the user's rows in the reference's
 row order: the few rows left over are paired with the free reference rows of the same label,
 nearest first, so that the labels in that order are the reference's and the stratified split
 picks the same positions. Near-identical faces FER2013 holds twice with the same label (their
-block means closer than the rounding) may trade places. A test set is recognised only when every
+block means closer than the rounding) may trade places. A test set is recognized only when every
 row is matched (its predictions go to a submission). helpers.data.fer2013.load_splits applies it.
 """
 
@@ -82,7 +82,7 @@ def rounded_signatures(images: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Reference:
-    """What is kept of a dataset to recognise another copy of it."""
+    """What is kept of a dataset to recognize another copy of it."""
 
     train_signatures: np.ndarray  # uint8 (N, 16)
     train_labels: np.ndarray      # uint8 (N,)
@@ -187,16 +187,16 @@ def match_rows(signatures: np.ndarray, ref_signatures: np.ndarray, labels=None, 
 
 @dataclass(frozen=True)
 class SameFaces:
-    """A user's data recognised as the reference's faces, and how to line it up with them."""
+    """A user's data recognized as the reference's faces, and how to line it up with them."""
 
     train_order: np.ndarray        # the user's training row for each reference row
     test_order: np.ndarray | None  # the user's test row for each reference test row; None: not
-    #                                recognised (or no test rows), kept as it is
+    #                                recognized (or no test rows), kept as it is
     exact: bool                    # the training set is the reference's, byte for byte
     matched: int                   # reference rows matched within TOLERANCE (the rest by label)
     reordered: bool                # the training rows came in another order
     test: str                      # "same" (the reference's, byte for byte), "matched" (the
-    #                                reference's faces, recognised), "other", "none" (no test rows)
+    #                                reference's faces, recognized), "other", "none" (no test rows)
     identity: dict = field(default_factory=dict)  # the reference's (what runs took from the data)
 
     @property
@@ -214,7 +214,7 @@ class SameFaces:
         return not self.exact or self.test == "matched"
 
     def describe(self, where: str) -> str:
-        """One line for the plan: what was recognised and what it means for the shipped runs."""
+        """One line for the plan: what was recognized and what it means for the shipped runs."""
         within = f"4x4 block means within {TOLERANCE:g} grey levels of a shipped face's"
         rows = len(self.train_order)
         if self.exact:
@@ -237,7 +237,7 @@ class SameFaces:
         return train + test
 
 
-def recognise(x_train, y_train, x_test, train_digest: str, test_digest: str,
+def recognize(x_train, y_train, x_test, train_digest: str, test_digest: str,
               reference: Reference | None) -> SameFaces | None:
     """The user's data as the reference's faces (see SameFaces), or None when the training set is
     another dataset (or there is no reference)."""

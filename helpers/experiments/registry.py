@@ -72,9 +72,9 @@ def _status(params: dict, name: str, config: dict, identity: str) -> tuple[str, 
 
 
 def semi_training(training: dict, epochs: float, labeled_rows: int) -> dict:
-    """The settings of a labelled fraction's self-training runs: the main CNN's, with a budget
+    """The settings of a labeled fraction's self-training runs: the main CNN's, with a budget
     in optimizer steps instead of epochs, `epochs` epochs of the fraction's `labeled_rows`
-    labelled images (helpers.analysis.semi.semi_steps): a larger pseudo-labelled set does not
+    labeled images (helpers.analysis.semi.semi_steps): a larger pseudo-labeled set does not
     multiply the cost."""
     steps = semi_steps(epochs, labeled_rows, training["batch_size"])
     return {**{k: v for k, v in training.items() if k != "epochs"}, "steps": steps}
@@ -107,9 +107,9 @@ class Experiment:
     augment: bool = True        # the profile's augmentation (flip, crop)
     hist_eq: bool = False       # trained on histogram-equalized faces
     epochs_key: str | None = None   # the profile setting with its epochs (None: training.epochs)
-    fraction: float | None = None   # self-training: the share of training rows kept labelled
+    fraction: float | None = None   # self-training: the share of training rows kept labeled
     pool: str | None = None         # a self-trained student's pseudo-label pool ("train", "train + test")
-    round: int = 0                  # a self-trained student's round (0: the labelled baseline)
+    round: int = 0                  # a self-trained student's round (0: the labeled baseline)
     ship_weights: bool = False      # `make ship` commits its float16 weights
     cnn_changes: dict = field(default_factory=dict)  # changes to the profile's CNN, e.g. {"conv_dropout": 0}
 
@@ -150,7 +150,7 @@ notebook 07 trains its runs under these names, the list below lists them."""
 
 
 def semi_experiments(params: dict, with_test: bool = True) -> list[Experiment]:
-    """The self-training runs: per labelled fraction a baseline, then its students."""
+    """The self-training runs: per labeled fraction a baseline, then its students."""
     pools = ["train"] + (["train + test"] if params.get("semi_use_test") and with_test else [])
     found = []
     for fraction in params["semi_fractions"]:
@@ -173,11 +173,11 @@ def experiments(params: dict, with_test: bool = True) -> list[Experiment]:
 
 def training_settings(experiment: Experiment, params: dict, labeled_rows: int | None = None) -> dict:
     """The training settings of an experiment under a profile's parameters (a self-training run
-    needs `labeled_rows`, the size of its fraction's labelled part)."""
+    needs `labeled_rows`, the size of its fraction's labeled part)."""
     training = params["training"]
     if experiment.fraction is not None:
         if labeled_rows is None:
-            raise ValueError(f"{experiment.name}: a self-training run's budget needs its labelled rows")
+            raise ValueError(f"{experiment.name}: a self-training run's budget needs its labeled rows")
         return semi_training(training, params["semi_epochs"], labeled_rows)
     if experiment.epochs_key:
         return ablation_training(training, params[experiment.epochs_key])

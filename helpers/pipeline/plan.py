@@ -69,7 +69,7 @@ def _where_words(hardware: str) -> str:
 
 def compute_words(compute: dict) -> str:
     """The title page's line: '4,473,232 face images seen in training (budget 4,500,000; a DNN
-    face counts as 1/12 of a CNN face, its cost), 1 h 34 min on <CPU> with tensorflow; 6 min on
+    face counts as 1/12 of a CNN face, a rate fixed from an earlier speed measurement), 1 h 34 min on <CPU> with tensorflow; 6 min on
     NVIDIA H200 with jax (DNN); arithmetic in bfloat16, weights in float32'."""
     if not compute or not compute.get("runs"):
         return "no trained run found"
@@ -88,7 +88,7 @@ def compute_words(compute: dict) -> str:
                           else f"{p} arithmetic" for p in compute["precision"])
     text = (f"{compute['images']:,.0f} face images seen in training (budget "
             f"{compute['budget_images']:,.0f}; a DNN face counts as 1/{round(1 / DNN_COST)} of a CNN "
-            "face, its cost), " + "; ".join(places) + f"; {precision}")
+            "face, a rate fixed from an earlier speed measurement), " + "; ".join(places) + f"; {precision}")
     if compute.get("missing"):
         text += f"; not found: {', '.join(compute['missing'])}"
     return text

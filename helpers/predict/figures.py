@@ -45,14 +45,14 @@ def predictions_figure(faces: np.ndarray, labels, proba: np.ndarray):
 
     titles = [f"true {CLASS_NAMES[true]}\npred {CLASS_NAMES[p.argmax()]} {p.max():.0%}"
               for true, p in zip(labels, proba)]
-    colours = ["black" if p.argmax() == true else "tab:red" for true, p in zip(labels, proba)]
+    colors = ["black" if p.argmax() == true else "tab:red" for true, p in zip(labels, proba)]
     # Four to a row keep the titles legible at the notebook's width (eight in a row: 8 px text).
-    return plot_grid(faces, titles=titles, title_colors=colours, ncols=min(len(faces), 4), vmin=0,
+    return plot_grid(faces, titles=titles, title_colors=colors, ncols=min(len(faces), 4), vmin=0,
                      vmax=255, cell_size=1.9)
 
 
 def photo_figure(grey: np.ndarray, boxes, proba: np.ndarray):
-    """A photo with the detector's face boxes, each labelled with its most probable class. A
+    """A photo with the detector's face boxes, each labeled with its most probable class. A
     matplotlib Figure (no pyplot)."""
     from matplotlib.figure import Figure
     from matplotlib.patches import Rectangle

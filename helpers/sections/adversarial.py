@@ -26,8 +26,8 @@ def attack_record(index: int, true: int, attack: AdversarialResult) -> dict:
 
 def adversarial_figure(originals, labels, attacks, step_size: float) -> Figure:
     """Two attacks a row, each as three panels: the original face, titled with its true and
-    predicted class | the change the attack made, in grey levels, its colour range running
-    from minus to plus its largest change (the colour bar's ticks; no amplification factor to
+    predicted class | the change the attack made, in grey levels, its color range running
+    from minus to plus its largest change (the color bar's ticks; no amplification factor to
     take on trust) | the adversarial face and its prediction. `originals` (N, H, W, 1) in
     0..255, `labels` true classes. Drawn at its print size: eight attacks take about 5.0 inches
     (so that it fits on a page below the weak model's figure)."""
@@ -64,7 +64,7 @@ def adversarial_figure(originals, labels, attacks, step_size: float) -> Figure:
     fig.suptitle(textwrap.fill(
         f"Adversarial examples of the main CNN (steps of {plural(step_size, 'grey level')}). "
         "Each attack: the face with its true and predicted class; the change, in grey levels, "
-        "its colour range \u00b1 its largest change; the adversarial face and its prediction", 78),
+        "its color range \u00b1 its largest change; the adversarial face and its prediction", 78),
         fontsize=9)
     return fig
 

@@ -77,8 +77,8 @@ def data_answer(r: dict) -> str:
     total = train + val
     test = d.get("test_rows")
     tests = ("" if test is None else " and no test faces" if not test else
-             f" and {test:,} {'' if d.get('test_labeled') else 'unlabelled '}test faces")
-    return (f"**{total:,} labelled faces** ({train:,} training, {val:,} validation){tests}; rarest class "
+             f" and {test:,} {'' if d.get('test_labeled') else 'unlabeled '}test faces")
+    return (f"**{total:,} labeled faces** ({train:,} training, {val:,} validation){tests}; rarest class "
             f"{names[rare]} ({counts[rare]:,}, {pct(counts[rare] / total)}), most common {names[common]} "
             f"({counts[common]:,}).")
 
@@ -205,19 +205,14 @@ def saliency_answer(r: dict) -> str:
         text = (f"The maps weigh **{join(REGIONS.get(x, x) for x in focus)}** above their area: more mass "
                 f"per pixel than an even spread ({values} by {METHOD_NAMES.get(method, method)})")
         if need(s, "methods", method).get("learned"):
-            from helpers.sections.saliency import origin, origin_lead, trained_words  # imports Keras: only when there is one
+            from helpers.sections.saliency import origin_words  # imports Keras: only when there is one
 
-            f = need(s, "methods", method)
-            moved = trained_words(f, ["eyes", "mouth"])
-            random = need(f, "random_density")
-            kept = [f"{REGIONS.get(r, r)} {need(random, r, 'mean'):.2f}x"
-                    for r in (origin(f, focus) or {}).get("architecture", [])]
-            why = ([f"the same network with random weights already gives {join(kept)}"] if kept else [])
-            why += [f"training {moved}"] if moved else []
-            text += origin_lead(f, focus) + (": " + ", and ".join(why) if why else "")
-        for m in s.get("excluded") or []:  # a method left out of the answer: its numbers, not silence
+            text += origin_words(need(s, "methods", method), focus)
+        for m in s.get("excluded") or {}:  # a method left out of the answer: its numbers, not silence
+            from helpers.sections.saliency import excluded_why
+
             other = need(s, "methods", m, "density")
-            text += (f"; {METHOD_NAMES.get(m, m)}, left out for its grid's weak edge, gives "
+            text += (f". {METHOD_NAMES.get(m, m)}, left out for {excluded_why(s, m)}: "
                      + ", ".join(f"{region} {need(other, region, 'mean'):.2f}x" for region in focus))
     else:
         text = f"No face region stands out: none gets clearly more than an even spread by {METHOD_NAMES.get(method, method)}"
@@ -240,7 +235,7 @@ def filters_answer(r: dict) -> str:
     (first_name, first), (last_name, last) = next(iter(layers.items())), list(layers.items())[-1]
     parts = []
     if first.get("agreeing") is not None:
-        part = (f"in {layer_words(first_name)}{shown(first)}, {first['agreeing']} of {need(first, 'filters')} gradient-ascent patterns "
+        part = (f"in {layer_words(first_name)}{shown(first)}, {first['agreeing']} of {need(first, 'filters')} patterns "
                 "reproduce their own kernel")
         if first.get("brightness_kernels") is not None:
             part += f" ({first['brightness_kernels']} brightness kernels, the others edges, lines and spots)"
@@ -252,20 +247,23 @@ def filters_answer(r: dict) -> str:
         parts.append(part)
     if last_name != first_name and last.get("oriented") is not None:
         parts.append(f"in {layer_words(last_name)}{shown(last)}, {last['oriented']} of {need(last, 'filters')} patterns "
-                     f"{verb(last['oriented'], 'has', 'have')} a dominant "
-                     f"orientation (beyond white noise's), most often {last['common_orientation']}"
+                     f"{verb(last['oriented'], 'is', 'are')} oriented (beyond white noise), "
+                     f"most often {last['common_orientation']}"
                      if last.get("common_orientation") else
-                     f"in {layer_words(last_name)}{shown(last)}, none of the {need(last, 'filters')} patterns has a dominant orientation")
+                     f"in {layer_words(last_name)}{shown(last)}, none of the {need(last, 'filters')} patterns is oriented "
+                     "(beyond white noise)")
     pieces = ["(a) Patterns: " + "; ".join(parts)] if parts else []
     maps = f.get("feature_maps") or {}
     counts = [(name, maps[name]) for name in layers if (maps.get(name) or {}).get("edge_like") is not None]
-    if counts:  # question 7(b): what one face's feature maps follow, layer by layer
-        pieces.append("(b) feature maps of one validation face: " + "; ".join(
+    if counts:  # question 7(b): what one face's feature maps follow, layer by layer (the words once)
+        pieces.append("(b) Feature maps of one face: " + "; ".join(
             f"in {layer_words(name)}, {m['edge_like']} of {need(m, 'filters')} follow its edges and "
-            f"{need(m, 'brightness_like')} its brightness" for name, m in counts))
+            f"{need(m, 'brightness_like')} its brightness" if i == 0 else
+            f"in {layer_words(name)}, {m['edge_like']} and {need(m, 'brightness_like')} of {need(m, 'filters')}"
+            for i, (name, m) in enumerate(counts)))
     if not pieces:
         raise Lacking("filters.layers")
-    return "; ".join(pieces) + "."
+    return ". ".join(pieces) + "."
 
 
 def semi_answer(r: dict) -> str:
@@ -336,7 +334,7 @@ def adversarial_answer(r: dict) -> str:
 
 def class_maximization_answer(r: dict) -> str:
     c = r["class_maximization"]
-    return (f"**{need(c, 'hits')} of {len(need(c, 'classes'))}** images optimised from noise are "
+    return (f"**{need(c, 'hits')} of {len(need(c, 'classes'))}** images optimized from noise are "
             f"classified as their class after {plural(need(c, 'steps'), 'step')} (class probability "
             f"{pct(need(c, 'lowest', 'probability'))} to {pct(need(c, 'highest', 'probability'))}).")
 
@@ -381,21 +379,26 @@ QUESTIONS: list[tuple[str, str | None, tuple[str, ...], Callable[[dict], str]]] 
 """The sheet's rows in order (the homework's questions are the numbered sections); a row's
 section is missing when none of the results.json sections it reads is there."""
 
+SECTION_START = "<the section's heading>"
+"""In SUBSECTIONS: the section's own heading (its answer paragraph comes before its subsections)."""
+
 SUBSECTIONS = {
     "architecture, training, accuracy": "Accuracy",
-    "where the model looks": "Which face regions the model looks at",
-    "what the filters detect": "What the patterns show",
+    "most confused classes": "Most confused classes",
+    "where the model looks": (SECTION_START, "Which face regions the model looks at"),
+    "what the filters detect": ("What the patterns show", "(b) Feature maps of one validation face"),
     "same parameters as the CNN": "CNN and DNN side by side",
     "self-training (bonus)": "Results",
     "weak model against the good one": ("Saliency of a weak model", "Filters of a weak model"),
     "adversarial images": "What the attacks show",
-    "input that maximizes each class": "The input that maximally activates each class",
+    "input that maximizes each class": ("The input that maximally activates each class", "What the class images show"),
     "histogram equalization": "Histogram equalization",
     "ensemble of CNNs": "Ensemble of CNNs",
 }
 """The heading (in the notebooks) of the subsection that holds a row's key number (a row sharing its
-section with others, or a section whose numbers come pages after its start), so that the row's
-page is the evidence's, not the section's first."""
+section with others, or a section whose numbers come pages after its start), or two headings (the
+answer's two parts, or its figure and its numbers), so that the row's page is the evidence's, not
+the section's first."""
 
 
 SECTION_EVIDENCE = {"ablation": "How each variant scores"}
@@ -403,8 +406,9 @@ SECTION_EVIDENCE = {"ablation": "How each variant scores"}
 
 
 def subsection_headings() -> set[str]:
-    """Every heading SUBSECTIONS names (a value is one heading or a tuple of them)."""
-    return {h for value in SUBSECTIONS.values() for h in ((value,) if isinstance(value, str) else value)}
+    """Every subsection heading SUBSECTIONS names (a value is one heading or a tuple of them)."""
+    return {h for value in SUBSECTIONS.values() for h in ((value,) if isinstance(value, str) else value)
+            if h != SECTION_START}
 
 
 def question(slug: str, topic: str | None) -> str:
@@ -426,18 +430,23 @@ def anchor(section_title: str) -> str:
 
 def where(slug: str, latex: bool = True, heading=None, anchors=None) -> str:
     """'section 5' (or 'Data', unnumbered), with its page from LaTeX's \\pageref when `latex`:
-    the page of the subsection titled `heading` when given, or of each of several headings (a
-    tuple: 'pp. 16, 18'), among `anchors` (the labels of the report's headings) when given;
-    else of the section."""
+    the page of the subsection titled `heading` when given (SECTION_START: the section's own),
+    or of each of two headings (a tuple: 'pp. 16, 18', or 'p. 16' when both are on one page: the
+    template's \\evidencepages), among `anchors` (the labels of the report's headings) when
+    given; else of the section."""
     headings = [heading] if isinstance(heading, str) else list(heading or [])
+    headings = [title(slug) if h == SECTION_START else h for h in headings]
     if anchors is not None:  # a run without that subsection: no dangling reference ("p. ??")
         headings = [h for h in headings if anchor(h) in anchors]
     n = number(slug)
     if not latex:
         return f"section {n}" if n else title(slug)
-    pages = [f"\\pageref{{{anchor(h)}}}" for h in headings] or [f"\\pageref{{{anchor(title(slug))}}}"]
-    return ((f"section\\ {n}" if n else title(slug)) + (", pp.\\ " if len(pages) > 1 else ", p.\\ ")
-            + ", ".join(pages))
+    labels = [anchor(h) for h in headings] or [anchor(title(slug))]
+    if len(labels) == 2:
+        pages = "\\evidencepages{%s}{%s}" % tuple(labels)
+    else:
+        pages = ("pp.\\ " if len(labels) > 1 else "p.\\ ") + ", ".join(f"\\pageref{{{x}}}" for x in labels)
+    return (f"section\\ {n}" if n else title(slug)) + ", " + pages
 
 
 def answer(results: dict, reads: tuple[str, ...], function) -> str:

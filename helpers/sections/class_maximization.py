@@ -43,7 +43,7 @@ def class_maximization_summary(result: ClassMaximization, steps: int) -> dict:
 def class_maximization_sentences(s: dict) -> str:
     """How far the class images got: hits, probabilities reached and the logits' rise."""
     opening = (f"After {s['steps']} steps, {s['hits']} of {len(s['classes'])} images are classified "
-               "as the class they were optimised for; ")
+               "as the class they were optimized for; ")
     if s["not_risen"]:
         return opening + f"{s['not_risen']} logit(s) did not rise."
     low, high = s["logit_rise_range"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import textwrap
-from pathlib import Path
+from pathlib import PurePosixPath
 
 import numpy as np
 import pandas as pd
@@ -277,4 +277,4 @@ def submission_sentence(path, faces: int | None, scored: bool) -> str:
     where = ("scored above against the labels that came with the data" if scored else
              "the test labels are withheld, so its public/private accuracy is scored by the course "
              "leaderboard and is not known to this run")
-    return f"Predictions for all {faces:,} test faces are in `{Path(path).name}`; {where}."
+    return f"Predictions for all {faces:,} test faces are in `{PurePosixPath(path).name}` (beside this PDF); {where}."

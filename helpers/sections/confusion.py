@@ -42,7 +42,7 @@ def class_confidence(y_true, proba) -> dict | None:
 
 
 def confusion_sentences(s: dict, shown: int = 3) -> str:
-    """The `shown` most frequent confusions and the best and worst recognised classes (of those
+    """The `shown` most frequent confusions and the best and worst recognized classes (of those
     with validation faces)."""
     per_class = {c: v for c, v in s["per_class"].items() if v["support"] > 0}
     best = max(per_class, key=lambda c: per_class[c]["recall"])
@@ -54,7 +54,7 @@ def confusion_sentences(s: dict, shown: int = 3) -> str:
     if per_class[best]["recall"] == per_class[worst]["recall"]:
         ranking = f"Every class has the same recall, {pct(per_class[best]['recall'])}."
     else:
-        ranking = (f"The best recognised class is *{best}* (recall {pct(per_class[best]['recall'])}), "
+        ranking = (f"The best recognized class is *{best}* (recall {pct(per_class[best]['recall'])}), "
                    f"the worst *{worst}* (recall {pct(per_class[worst]['recall'])}, "
                    f"{plural(int(per_class[worst]['support']), 'validation face')}).")
     return confusions + "\n\n" + ranking
@@ -182,7 +182,7 @@ def confusion_figure(s: dict, model: str = "CNN") -> Figure:
 
     fig = Figure(figsize=(5.6, 3.3), layout="constrained")
     left, right = fig.subplots(1, 2, sharey=True)
-    # Every cell carries its number, so neither map needs a colour bar.
+    # Every cell carries its number, so neither map needs a color bar.
     sns.heatmap(100 * s["normalized"], annot=True, fmt=".0f", cmap="Blues", vmin=0, vmax=100,
                 square=True, xticklabels=CLASS_NAMES, yticklabels=CLASS_NAMES, cbar=False,
                 annot_kws={"fontsize": 8}, ax=left)
@@ -201,7 +201,7 @@ def confusion_figure(s: dict, model: str = "CNN") -> Figure:
 def misclassified_figure(images, y_true, proba, pairs: list[dict], per_pair: int) -> Figure:
     """For each confused pair of top_confusions, a row of the faces (N, H, W) of its true class
     predicted as its other class, the most confident first, titled with that probability; the
-    row is labelled with the pair."""
+    row is labeled with the pair."""
     if not pairs or per_pair < 1:  # nothing confused, or nothing asked for: a figure that says so
         fig = Figure(figsize=(5, 0.6))
         fig.text(0.5, 0.5, "No misclassified validation faces to show", ha="center", va="center",

@@ -41,7 +41,7 @@ def plot_curves(histories: dict, title: str = "Training curves") -> Figure:
     for ax in axes:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole
     set_fonts(*axes)
-    # One legend under both panels: a colour per run, a line style for train and validation.
+    # One legend under both panels: a color per run, a line style for train and validation.
     runs = [Line2D([], [], color=color, label=name) for color, name in zip(colors, histories)]
     styles = [Line2D([], [], color="grey", ls="--", label="train"),
               Line2D([], [], color="grey", ls="-", label="validation")]

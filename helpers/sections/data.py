@@ -60,7 +60,7 @@ def class_sentences(s: dict) -> str:
 
 
 def class_figure(s: dict) -> Figure:
-    """Faces per class as bars labelled with their share."""
+    """Faces per class as bars labeled with their share."""
     counts = np.asarray(s["class_counts"])
     fig = Figure(figsize=(5.6, 2.1))
     ax = fig.subplots()

@@ -54,7 +54,24 @@ def table(frame, floatfmt: str = ".3f", index: bool = False):
     """Show a DataFrame as a Markdown table (renders cleanly in JupyterLab and in the PDF)."""
     from IPython.display import Markdown
 
-    return Markdown(frame.to_markdown(index=index, floatfmt=floatfmt))
+    return Markdown(column_widths(frame.to_markdown(index=index, floatfmt=floatfmt)))
+
+
+def column_widths(text: str, slack: int = 3) -> str:
+    """A Markdown table whose separator gives each column as many dashes as its longest cell or
+    its header's longest word, plus `slack`. Pandoc sizes a wide table's columns by these dashes:
+    a long header (which wraps) no longer takes the width a short cell such as '63.7-67.2%' or
+    'Grad-CAM' needs on one line."""
+    lines = text.split("\n")
+    if len(lines) < 3 or not set(lines[1]) <= set("|:- "):
+        return text
+    split = [[c.strip() for c in line.strip().strip("|").split("|")] for line in lines]
+    header, rule, body = split[0], split[1], split[2:]
+    widths = [max([len(w) for w in header[i].split()] + [len(row[i]) for row in body if i < len(row)] + [1])
+              + slack for i in range(len(rule))]
+    cells = [(":" if r.startswith(":") else "-") + "-" * (w - 2) + (":" if r.endswith(":") else "-")
+             for r, w in zip(rule, widths)]
+    return "\n".join([lines[0], "|" + "|".join(cells) + "|", *lines[2:]])
 
 
 def md(text: str):

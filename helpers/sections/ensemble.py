@@ -138,7 +138,7 @@ def ensemble_sentences(s: dict, top_subset: tuple[str, float], subset_count: int
     same = (f"; they agree with the main CNN's `submission.csv` on {pct(agreement)} of the faces."
             if agreement is not None else ".")
     lines.append(f"- The ensemble's predictions for all {test_faces:,} test faces are in "
-                 f"`{submission}`{scored}{same}")
+                 f"`{submission}` (beside this PDF){scored}{same}")
     return "\n".join(lines)
 
 

@@ -43,7 +43,7 @@ def settings_sentence(settings: AscentSettings) -> str:
         "normalization (its ReLU's input). "
         f"**Settings**: {settings.steps} ascent steps from mid-grey plus Gaussian noise (standard "
         f"deviation {settings.noise:g} grey levels); each step moves the image by "
-        f"{settings.step_size:g} grey levels (root mean square) along the normalised gradient, "
+        f"{settings.step_size:g} grey levels (root mean square) along the normalized gradient, "
         f"computed on a copy shifted by up to {plural(settings.jitter, 'pixel')} but at most "
         f"1/{JITTER_SHARE} of the unit's receptive field; pixels stay in 0..255 and every "
         f"{settings.blur_every} steps a Gaussian blur of {settings.blur_sigma:g} pixel damps high "
@@ -275,7 +275,10 @@ def feature_map_grid(layer: str, s: dict, chosen, face: int, image=None, record:
 
 def map_sentences(maps: dict) -> str:
     """The bullets on each layer's map_summary ({layer: summary}, in depth order) and, for two
-    layers or more, how the first and the last differ."""
+    layers or more, how the first and the last differ; first, the threshold that sorts the maps."""
+    r_min = next(iter(maps.values()), {}).get("r_min")
+    lead = ([f"A map is edge-like when its |r| with the gradient is at least {r_min:g} and above its |r| with "
+             "the brightness, brightness-like in the opposite case, else neither.", ""] if r_min is not None else [])
     lines = [f"- {capital(layer_words(layer))}: {s['edge_like']} of {s['filters']} maps follow the face's intensity "
              f"edges, {s['brightness_like']} its brightness (a smoothed or inverted copy of the "
              f"face) and {s['neither']} neither; the ReLU after the layer zeroes "
@@ -292,7 +295,7 @@ def map_sentences(maps: dict) -> str:
                else "the deeper maps still follow the raw image at least as closely")
             + f", and the share of zeros after the ReLU goes from {pct(a['zero_after_relu'])} to "
             f"{pct(b['zero_after_relu'])}.")
-    return "\n".join(lines)
+    return "\n".join(lead + lines)
 
 
 
@@ -306,6 +309,6 @@ def kernel_change_sentence(change: dict, seed: int) -> str:
     first_layer, first = next(iter(change.items()))
     if first["median"] >= KEPT_START:
         text += (f" The kernels of {layer_words(first_layer)} stayed close to their random start: "
-                 "what they detect was set mostly by the initialisation, and training adapted the "
+                 "what they detect was set mostly by the initialization, and training adapted the "
                  "layers after them.")
     return text

@@ -2,13 +2,13 @@
 answer to "which face regions" with bootstrap intervals, the checks on the maps (smoothness, the
 model-randomization test) and the figures notebook 05 shows.
 
-Maps are non-negative and normalised per image by dividing by their maximum, so 0 still means
+Maps are non-negative and normalized per image by dividing by their maximum, so 0 still means
 "no influence" and 1 is the image's most influential pixel. Region statistics are per unit of
 area ("density"): a region's share of a map's mass divided by its share of the image, so that a
 map spread evenly over the image gives every region 1x.
 
 tf-keras-vis 0.8.7 does work on Keras 3.15 functional models: ``Saliency`` with
-``ReplaceToLinear`` gives exactly our vanilla saliency (after max-normalisation), ``Gradcam`` the
+``ReplaceToLinear`` gives exactly our vanilla saliency (after max-normalization), ``Gradcam`` the
 same class activation map (it upsamples with scipy's zoom rather than a bilinear resize). We still
 write each method directly on the tape, in a few lines: tf-keras-vis clones the model for every
 visualizer and warns about the input structure under Keras 3. tests/test_gradient_methods.py
@@ -85,10 +85,14 @@ def number(value: float, digits: int = 2, sign: bool = False) -> str:
 def interval_words(d: dict, unit: str = "", sign: bool = False, label: bool = True,
                    brackets: bool = True) -> str:
     """A bootstrap_mean dict as '1.54x (95% CI 1.51 to 1.57)'; label=False: '1.54x (1.51 to
-    1.57)'; brackets=False: '1.54x, 95% CI 1.51 to 1.57'."""
+    1.57)'; brackets=False: '1.54x, 95% CI 1.51 to 1.57'. A narrow interval gets a third (or
+    fourth) decimal rather than print as '0.92 to 0.92'."""
+    digits = 2
+    while digits < 4 and d["low"] != d["high"] and number(d["low"], digits) == number(d["high"], digits):
+        digits += 1
     level = f"{100 * CONFIDENCE:.0f}% CI " if label or not brackets else ""
-    bounds = f"{level}{number(d['low'], sign=sign)} to {number(d['high'], sign=sign)}"
-    return f"{number(d['mean'], sign=sign)}{unit}" + (f" ({bounds})" if brackets else f", {bounds}")
+    bounds = f"{level}{number(d['low'], digits, sign)} to {number(d['high'], digits, sign)}"
+    return f"{number(d['mean'], digits, sign)}{unit}" + (f" ({bounds})" if brackets else f", {bounds}")
 
 
 def top_region(values: dict) -> str:
@@ -484,9 +488,7 @@ def trained_words(f: dict, regions) -> str | None:
     done = {"raised": [], "lowered": [], "left unchanged": []}
     for r in regions:
         d = f["learned"][r]
-        shown = float(number(f["density"][r]["mean"])) - float(number(f["random_density"][r]["mean"]))
-        change = (f"{REGION_WORDS[r]} ({number(shown, sign=True)}x, {100 * CONFIDENCE:.0f}% CI "
-                  f"{number(d['low'], sign=True)} to {number(d['high'], sign=True)})")
+        change = f"{REGION_WORDS[r]} ({change_words(f, r)})"
         if d["low"] > 0:
             done["raised"].append(change)
         elif d["high"] < 0:
@@ -495,6 +497,15 @@ def trained_words(f: dict, regions) -> str | None:
             done["left unchanged"].append(REGION_WORDS[r])
     return join_words(f"{verb} {join_words(items)}" if verb != "left unchanged" else
                       f"left {join_words(items)} unchanged" for verb, items in done.items() if items)
+
+
+def change_words(f: dict, region: str) -> str:
+    """'+0.25x, 95% CI +0.22 to +0.27': what training changed in a region's density, as the
+    difference of the two printed densities (trained minus random weights) and its interval."""
+    d = f["learned"][region]
+    shown = float(number(f["density"][region]["mean"])) - float(number(f["random_density"][region]["mean"]))
+    return (f"{number(shown, sign=True)}x, {100 * CONFIDENCE:.0f}% CI "
+            f"{number(d['low'], sign=True)} to {number(d['high'], sign=True)}")
 
 
 def origin(f: dict, focus) -> dict | None:
@@ -527,6 +538,36 @@ def origin_lead(f: dict, focus) -> str:
         return (f"; {'both ' if len(focus) == 2 else ''}raised by training" if set(trained) == set(focus)
                 else f"; {join_words(REGION_WORDS[r] for r in trained)} raised by training")
     return ""
+
+
+def origin_words(f: dict, focus) -> str:
+    """The answer sheet's short form of origin_lead, with its numbers: '; the eyes mostly by the
+    architecture (random weights already give 1.56x), the mouth raised by training (+0.25x, 95%
+    CI +0.22 to +0.27)' ('' when neither applies)."""
+    o = origin(f, focus)
+    if o is None:
+        return ""
+    clauses = []
+    if o["architecture"]:
+        given = join_words(f"{number(f['random_density'][r]['mean'])}x" for r in o["architecture"])
+        clauses.append(f"{join_words(REGION_WORDS[r] for r in o['architecture'])} mostly by the architecture "
+                       f"(random weights already give {given})")
+    raised = [r for r in o["raised"] if r in focus]
+    if raised:
+        clauses.append(f"{join_words(REGION_WORDS[r] for r in raised)} raised by training "
+                       f"({'; '.join(change_words(f, r) for r in raised)})")
+    return "; " + ", ".join(clauses) if clauses else ""
+
+
+EXCLUDED_WHY = {"grid": ("its grid's weak edge",
+                         "its grid of cells is weak on an edge whatever the face, which shifts its region shares")}
+"""Why a method is left out of the region answer (region_summary's `excluded`, {method: reason}):
+the reason in a few words (the answer sheet) and as a clause (the section)."""
+
+
+def excluded_why(s: dict, method: str, long: bool = False) -> str:
+    """EXCLUDED_WHY's words for why `method` is left out of summary `s`'s answer."""
+    return EXCLUDED_WHY[s["excluded"][method]][1 if long else 0]
 
 
 def share_words(s: dict, region: str) -> str:
@@ -598,8 +639,7 @@ def focus_sentences(s: dict) -> str:
     for m in s.get("excluded") or []:  # left out of the answer: why, and what it gives
         density = s["methods"].get(m, {}).get("density") or {}
         gives = join_words(f"{REGION_WORDS[r]} {number(density[r]['mean'])}x" for r in focus if density.get(r))
-        lines.append(f"- **Left out: {METHODS[m]}.** It passes the test too, but its grid of cells is weak "
-                     "on an edge whatever the face, which shifts its region shares"
+        lines.append(f"- **Left out: {METHODS[m]}.** It passes the test too, but {excluded_why(s, m, long=True)}"
                      + (" and the masked faces cut by it" if MASK_METHOD == m else "")
                      + f" (see below){f'; it gives {gives}' if gives else ''}.")
     for m in answer:  # each region's density with its interval: region_table
@@ -710,13 +750,13 @@ def share_interval(d: dict) -> str:
 
 def region_figure(mean_face, mean_saliency, mean_cam, faces: int, area: dict) -> Figure:
     """Three panels with the FACE_REGIONS boxes drawn on them: the mean face, the mean
-    saliency and the mean Grad-CAM of `faces` faces; the boxes on the mean face are labelled
+    saliency and the mean Grad-CAM of `faces` faces; the boxes on the mean face are labeled
     with their region's share of the image (`area`). Drawn at print size, 8-point text."""
     fig = Figure(figsize=(5.6, 2.55), layout="constrained")
     axes = fig.subplots(1, 3)
     panels = [("mean validation face", mean_face, "gray", None),
-              (f"mean saliency,\n{faces} faces", mean_saliency, "hot", "mean normalised\nsaliency"),
-              (f"mean Grad-CAM,\n{faces} faces", mean_cam, "jet", "mean normalised\nGrad-CAM")]
+              (f"mean saliency,\n{faces} faces", mean_saliency, "hot", "mean normalized\nsaliency"),
+              (f"mean Grad-CAM,\n{faces} faces", mean_cam, "jet", "mean normalized\nGrad-CAM")]
     for i, (ax, (title, image, cmap, label)) in enumerate(zip(axes, panels)):
         shown_image = ax.imshow(image, cmap=cmap)
         if label:
@@ -724,12 +764,12 @@ def region_figure(mean_face, mean_saliency, mean_cam, faces: int, area: dict) ->
             bar.set_label(label, fontsize=8)
             bar.ax.tick_params(labelsize=8)
         for name, (r0, r1, c0, c1) in FACE_REGIONS.items():
-            colour = REGION_COLOURS[name]
+            color = REGION_COLOURS[name]
             ax.add_patch(Rectangle((c0 - 0.5, r0 - 0.5), c1 - c0, r1 - r0, fill=False, lw=1.5,
-                                   ec=colour))
+                                   ec=color))
             if i == 0:  # one set of labels, inside the boxes: the same boxes on every panel
                 ax.text((c0 + c1) / 2 - 0.5, r0 + 0.5, f"{name} ({pct(area[name], 0)})",
-                        color=colour, fontsize=8, ha="center", va="top",
+                        color=color, fontsize=8, ha="center", va="top",
                         bbox=dict(facecolor="black", alpha=0.5, pad=1, lw=0))
         if i == 0:  # pixel coordinates once: the panels share them
             ax.set(xlabel="column (pixel)", ylabel="row (pixel)")

@@ -52,7 +52,7 @@ def settings_sentences(s: dict) -> str:
                 "variant is skipped). ")
     else:
         pool = ("Pool: the unlabeled training images (the course's variant with test images in the "
-                "pool is off in this profile: it costs two more runs). ")
+                "pool is off in this run: it costs two more trainings). ")
     ceiling = (f"With label smoothing {s['label_smoothing']:g} the true class's training target is "
                f"{s['confidence_ceiling']:.3f}, about the model's highest confidence."
                if s["label_smoothing"] else "")

@@ -49,7 +49,7 @@ def first_layer_comparison(main: dict, weak: dict, main_maps: dict, weak_maps: d
 
 def first_layer_figure(main: dict, weak: dict, s: dict, steps: int, columns: int = 16) -> Figure:
     """The two models' first-layer kernels (kernel_cells: white +, black -), the main CNN's rows
-    above the weak model's, `columns` a row, each row labelled with its model and filter numbers
+    above the weak model's, `columns` a row, each row labeled with its model and filter numbers
     (s is their first_layer_comparison; the suptitle gives each model's validation accuracy).
     Their patterns reproduce them (the kernel agreement, in first_layer_sentences), so the
     kernels stand for both."""
@@ -92,7 +92,7 @@ def first_layer_sentences(s: dict) -> str:
         f"the weak model's {weak['filters']} against {main['brightness_kernels']} of the main CNN's "
         f"{main['filters']}; the median kernel DC share is {fmt(weak_dc, '.2f')} against "
         f"{fmt(main_dc, '.2f')}: the weak model's typical kernel has " + part,
-        f"- On validation face {s['face']} (the one shown in the filters section), {weak_maps['edge_like']} of the weak model's {weak_maps['filters']} "
+        f"- On the validation face of the filters section's feature maps, {weak_maps['edge_like']} of the weak model's {weak_maps['filters']} "
         f"feature maps are edge-like and {weak_maps['brightness_like']} brightness-like (main CNN: "
         f"{main_maps['edge_like']} and {main_maps['brightness_like']}; each compared with the "
         "pixels its map covers); its ReLU zeroes "
