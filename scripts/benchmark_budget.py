@@ -109,7 +109,7 @@ def write_table(found: list[dict], path: Path) -> None:
         "(profiles/full.yaml), its seed and its validation split (stratified 10% of train.csv); "
         "only the change named differs. A CNN budget of E epochs runs the whole warm-up and "
         "cosine schedule within E epochs. Validation accuracy with the run's test-time "
-        "augmentation (ten crops and their mirror images), then a single centre view; training "
+        "augmentation (ten crops and their mirror images), then a single center view; training "
         "accuracy is the last epoch's, on augmented images with dropout.",
         "",
         "| run | change | epochs | training images | val. acc. | val. acc. (one view) "

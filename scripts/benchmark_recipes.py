@@ -40,7 +40,7 @@ RECIPES = {
                "augmentation": {"flip": True, "crop": 0, "shift": 0.1, "rotation_degrees": 0,
                                 "zoom": 0},
                "training": {"warmup_epochs": 1}}),
-    "crop": ("as light, but a random 44 px crop instead of the shift (centre crop at test)",
+    "crop": ("as light, but a random 44 px crop instead of the shift (center crop at test)",
              {"cnn": {"conv_dropout": 0.1},
               "augmentation": {"flip": True, "crop": 44, "shift": 0, "rotation_degrees": 0,
                                "zoom": 0},

@@ -1,5 +1,5 @@
 """Build the reference of the data the shipped runs were trained on (models/fer2013_reference.npz),
-with which another copy of the same faces (pixels within about a grey level, rows in any order,
+with which another copy of the same faces (pixels within about a gray level, rows in any order,
 e.g. Kaggle's fer2013.csv) is recognized and lined up with them (helpers.data.signature):
 
     python scripts/build_data_reference.py --data-dir ../shared/fer2013

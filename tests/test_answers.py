@@ -145,8 +145,8 @@ def test_every_answer_of_a_complete_run_is_one_sentence_with_its_number():
         "The weak model (55.0% after 10 epochs, against 70.0%) predicts the main CNN's class on 70.0% of faces; "
         "the top 10% of pixels of its maps hold less of the mass than the main CNN's by saliency (35.0% "
         "against 40.0%) and more of the mass by Grad-CAM (34.0% against 28.0%).",
-        "**3 of 4** correctly classified faces change class after a median of 3 steps of 1 grey level (mean "
-        "change per pixel at most 2.5 grey levels, against 74 between two faces).",
+        "**3 of 4** correctly classified faces change class after a median of 3 steps of 1 gray level (mean "
+        "change per pixel at most 2.5 gray levels, against 74 between two faces).",
         "**6 of 7** images optimized from noise are classified as their class after 200 steps (class "
         "probability 41.0% to 99.0%).",
         "Histogram equalization: **69.0%** against 70.0% on raw pixels (-1.0 points, McNemar p = 0.3: a tie).",

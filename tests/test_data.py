@@ -1407,7 +1407,7 @@ def test_32_bit_greyscale_image_is_scaled_or_refused():
     with pytest.raises(DataError) as exc_info:
         data_fer2013.grey_pixels(beyond, Path("b.png"))
     assert str(exc_info.value) == ("b.png: I image has values outside 0..65535 (0..70000); "
-                                   "expected 8- or 16-bit greyscale")
+                                   "expected 8- or 16-bit grayscale")
 
 
 # --------------------------------------------------------------------------- the real files

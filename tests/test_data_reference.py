@@ -1,4 +1,4 @@
-"""Another copy of the shipped runs' FER2013 (pixels within about a grey level, rows in another
+"""Another copy of the shipped runs' FER2013 (pixels within about a gray level, rows in another
 order: Kaggle's fer2013.csv against the course's CSVs) is recognized as the same faces and lined
 up with them, so that the shipped runs are reused instead of retrained (helpers.data.signature,
 helpers.data.fer2013.align_to_reference, helpers.experiments.inputs.load_inputs).
@@ -66,7 +66,7 @@ def labels_for(n: int, seed: int = 0) -> np.ndarray:
 
 
 def perturbed(images: np.ndarray, seed: int) -> np.ndarray:
-    """Every pixel moved by a seeded -1 or +1 grey level, clipped to 0..255."""
+    """Every pixel moved by a seeded -1 or +1 gray level, clipped to 0..255."""
     step = np.random.default_rng(seed).choice(np.array([-1, 1], np.int16), images.shape)
     return np.clip(images.astype(np.int16) + step, 0, 255).astype(np.uint8)
 
@@ -323,7 +323,7 @@ def test_a_perturbed_shuffled_copy_of_the_shipped_data_reuses_the_shipped_runs(f
     np.testing.assert_array_equal(inputs.y_val, shipped.y_val)
     user_val = inputs.x_val[..., 0].astype(np.uint8)
     # The shipped split's faces, each within the signature's tolerance; all but a handful within
-    # one grey level pixel by pixel (the rest: near-identical copies FER2013 holds twice, with
+    # one gray level pixel by pixel (the rest: near-identical copies FER2013 holds twice, with
     # the same label, which may trade places).
     assert np.abs(face_signatures(user_val) - face_signatures(shipped.x_val)).max() <= TOLERANCE
     off = np.abs(user_val.astype(int) - shipped.x_val).reshape(len(user_val), -1).max(1) > 1

@@ -78,7 +78,7 @@ def test_equalization_sentence():
     # the sample is named: its median contrast is not the whole data's of the sentence before
     assert sections_data.equalization_sentence(40.0, 70.25, 2000).startswith(
         "On the histograms' sample (2,000 faces, stratified by class), equalization raises the median "
-        "per-face contrast from 40.0 to 70.2 grey levels")
+        "per-face contrast from 40.0 to 70.2 gray levels")
     assert "equalization lowers" in sections_data.equalization_sentence(70.0, 40.0, 9)
     # the section numbers come from the report's order, not typed in
     assert sections_data.equalization_sentence(40.0, 70.0, 9).endswith("measured in sections 4 and 9.")
@@ -89,5 +89,5 @@ def test_balanced_empty_class_and_unchanged_contrast_read_right():
     assert balanced.endswith("The classes are about balanced.")
     empty = sections_data.class_sentences(summary(np.array([0, 0, 1, 2, 3, 4, 5])))
     assert empty.endswith(f"*{CLASS_NAMES[6]}* none.")
-    assert "equalization keeps the median per-face contrast at 40.0 grey levels" in (
+    assert "equalization keeps the median per-face contrast at 40.0 gray levels" in (
         sections_data.equalization_sentence(40.0, 40.01, 9))

@@ -35,7 +35,7 @@ def stripes(orientation: str, period: float, size: int = IMAGE_SIZE) -> np.ndarr
 
 
 def display_pattern(image: np.ndarray) -> np.ndarray:
-    """A -1..1 pattern as a uint8 display image around mid-grey."""
+    """A -1..1 pattern as a uint8 display image around mid-gray."""
     return np.round(127.5 + 100 * image).astype(np.uint8)
 
 
@@ -44,7 +44,7 @@ def display_pattern(image: np.ndarray) -> np.ndarray:
 @pytest.mark.parametrize("orientation", ORIENTATIONS)
 @pytest.mark.parametrize("period", [4, 6, 8])
 def test_spectral_stats_finds_the_period_and_orientation_of_stripes(orientation, period):
-    for size in (40, IMAGE_SIZE):  # the measured centre of a pattern, and a whole image
+    for size in (40, IMAGE_SIZE):  # the measured center of a pattern, and a whole image
         frequency, shares = analysis_filters.spectral_stats(stripes(orientation, period, size)[None])
         assert 1 / frequency[0] == pytest.approx(period, rel=0.015)
         assert ORIENTATIONS[shares[0].argmax()] == orientation
@@ -97,7 +97,7 @@ def hand_kernels() -> np.ndarray:
 
 
 def hand_model(crop: int | None = None, gamma=None, name: str = "hand_cnn") -> keras.Model:
-    """A 3x3 first conv with hand_kernels, optionally behind a centre crop of `crop` pixels and
+    """A 3x3 first conv with hand_kernels, optionally behind a center crop of `crop` pixels and
     followed by batch normalization with scales `gamma` (no shift, unit variance), then a ReLU
     named as in helpers.modeling.models and a second conv; no bias, so everything is known."""
     inputs = keras.Input(SHAPE)
@@ -125,7 +125,7 @@ def hand_cnn():
 
 @pytest.fixture(scope="module")
 def cropped_cnn():
-    """build_cnn as the full profile builds it (centre crop, flip, normalization), tiny."""
+    """build_cnn as the full profile builds it (center crop, flip, normalization), tiny."""
     keras.utils.set_random_seed(0)
     return build_cnn(filters=[4, 8], dense_units=[8], normalization={"mean": 128.0, "std": 64.0},
                      augmentation={"crop": 44, "flip": True}, name="cropped_cnn")
@@ -157,7 +157,7 @@ def test_unit_geometry_without_a_crop(small_cnn):
 
 
 def test_unit_geometry_is_where_the_gradient_is(cropped_cnn):
-    """The centre unit's receptive field is exactly the pixels its response has a gradient at."""
+    """The center unit's receptive field is exactly the pixels its response has a gradient at."""
     import tensorflow as tf
     from helpers.analysis.ascent import response_output
     from helpers.analysis.gradients import sub_model
@@ -225,8 +225,8 @@ def test_kernel_agreement():
     assert cos[2, 0] == pytest.approx(1 / 3)                       # one bright pixel of nine
     inverse = analysis_filters.kernel_agreement(kernels, 255 - patches)
     np.testing.assert_allclose(np.diag(inverse), -1.0)             # dark where weights are positive
-    grey = analysis_filters.kernel_agreement(kernels, np.full((1, 3, 3), 127.5))
-    np.testing.assert_array_equal(grey, 0.0)
+    gray = analysis_filters.kernel_agreement(kernels, np.full((1, 3, 3), 127.5))
+    np.testing.assert_array_equal(gray, 0.0)
     with pytest.raises(ValueError, match="patches"):
         analysis_filters.kernel_agreement(kernels, np.zeros((2, 4, 4)))
 
@@ -302,7 +302,7 @@ def test_pattern_summary_spectra_of_deeper_patterns():
 
 
 def test_layer_patterns_reproduce_the_kernels_through_batch_norm():
-    """The ascent maximises the centre unit after batch normalization: the Sobel filter, whose
+    """The ascent maximizes the center unit after batch normalization: the Sobel filter, whose
     scale is negative, gets the inverse of its kernel, and every pattern agrees with its
     effective kernel. (The old objective, the convolution's mean over the map, gave uniform
     images that agree with no zero-sum kernel.)"""
@@ -384,7 +384,7 @@ def test_pattern_sentences():
     assert len(lines) == 3
     assert lines[0].startswith("- **Block 1, convolution 1** (a sample: filters 0-2 of its 32; each unit sees 3x3 pixels): "
                                "gradient ascent raised "
-                               "the centre unit's response for 100% of these filters (median "
+                               "the center unit's response for 100% of these filters (median "
                                "0.2 -> 2); for 67% the pattern excites the unit more than any of "
                                "500 validation faces")
     assert "(median: 4.2 standard deviations" in lines[0]
@@ -417,7 +417,7 @@ def test_layers_and_measures_sentences():
     assert none[1].startswith("  none of the 3 patterns is oriented; the strongest orientation")
     lines = sections_filters.layers_sentences(patterns, 500).split("\n")
     assert len(lines) == 3 + 2 + 1
-    assert lines[-1] == ("- From block 1, convolution 1 to block 3, convolution 2 the centre unit's receptive field "
+    assert lines[-1] == ("- From block 1, convolution 1 to block 3, convolution 2 the center unit's receptive field "
                          "grows from 3x3 to 32x32 pixels.")
     both = {"block2_conv1": deeper(field=10, median_period_px=3.02), "block3_conv2": deeper()}
     assert sections_filters.layers_sentences(both, 500).split("\n")[-1].endswith(
@@ -427,7 +427,7 @@ def test_layers_and_measures_sentences():
     assert sections_filters.layers_sentences(same, 500).endswith("about the same scale.")
     assert len(sections_filters.layers_sentences({"a": pattern()}, 500).split("\n")) == 3
     settings = sections_filters.settings_sentence(analysis_ascent_settings(steps=7))
-    assert settings.startswith("**Objective**: each filter's response at the centre unit of its "
+    assert settings.startswith("**Objective**: each filter's response at the center unit of its "
                                "feature map, after batch normalization")
     assert "7 ascent steps" in settings and "up to 2 pixels but at most 1/16" in settings
 
@@ -467,7 +467,7 @@ def test_filters_record():
         settings=AscentSettings(steps=50), filters_per_layer=3, reference_faces=500)
     assert record["ascent_steps"] == 50 and record["ascent_settings"]["noise"] == 20.0
     assert record["ascent_settings"]["jitter_share"] == 16 and record["agree_min"] == 0.5
-    assert record["objective"].startswith("centre unit, after batch normalization")
+    assert record["objective"].startswith("center unit, after batch normalization")
     assert set(record["layers"]["block1_conv1"]) == set(sections_filters.pattern_record(pattern()))
     assert record["feature_maps"] == {"face": 3, "true": 1, "predicted": 2, "r_min": analysis_filters.R_MIN,
                                       "block1_conv1": {"size": "2x2", "edge_like": 1}}
@@ -605,7 +605,7 @@ def test_map_summary_tells_brightness_from_edges(hand_cnn):
 
 
 def test_map_summary_compares_a_cropped_model_with_the_same_crop():
-    """Behind a 44-pixel centre crop the maps cover face pixels 2..45: compared with them, the
+    """Behind a 44-pixel center crop the maps cover face pixels 2..45: compared with them, the
     Sobel map is the face's x gradient exactly (2 pixels off, it was not edge-like at all)."""
     model = hand_model(crop=44, name="cropped_hand_cnn")
     image = framed_face()
@@ -654,7 +654,7 @@ def test_pick_face(hand_cnn):
     fig = sections_filters.feature_map_grid("block1_conv1", maps, [0, 1, 2], face=7)
     assert fig._suptitle.get_text() == "Block 1, convolution 1: feature maps (24x24) of filters 0-2\nfor validation face 7"
     assert [ax.get_title() for ax in fig.axes[:3]] == ["0", "1", "2"]
-    # with the face itself first (grey, 0..255) and its classes in the title
+    # with the face itself first (gray, 0..255) and its classes in the title
     fig = sections_filters.feature_map_grid("block1_conv1", maps, [0, 1, 2], face=7,
                                             image=np.full((48, 48, 1), 100.0),
                                             record={"true": 3, "predicted": 0, "probability": 0.5})

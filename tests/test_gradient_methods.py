@@ -148,9 +148,9 @@ def v_shape():
     """logit_c = sum_p w[p, c] |pixel_p - 128|: each pixel's gradient is +-w, its sign flipping
     where the pixel crosses 128."""
     inputs = keras.Input(SHAPE)
-    centred = layers.Rescaling(1.0, offset=-128.0)(inputs)
-    up = layers.ReLU()(centred)
-    down = layers.ReLU()(layers.Rescaling(-1.0)(centred))
+    centered = layers.Rescaling(1.0, offset=-128.0)(inputs)
+    up = layers.ReLU()(centered)
+    down = layers.ReLU()(layers.Rescaling(-1.0)(centered))
     model = with_head(inputs, layers.Flatten()(layers.Add()([up, down])), "v_shape")
     kernel = np.random.default_rng(3).uniform(0.5, 1.0, (PIXELS, 7))
     set_dense(model, kernel)
@@ -158,12 +158,12 @@ def v_shape():
 
 
 def test_smoothgrad_averages_gradient_magnitudes(v_shape):
-    """On a grey-128 face the noise flips every pixel's gradient sign at random: a signed mean
+    """On a gray-128 face the noise flips every pixel's gradient sign at random: a signed mean
     of the copies' gradients (the old SmoothGrad) nearly cancels into speckle, the mean
     magnitude is |w| exactly, as smooth as the weights."""
     model, kernel = v_shape
-    grey = np.full((1, *SHAPE), 128.0, np.float32)
-    sg = analysis_saliency.smoothgrad(model, grey, 2, samples=50, seed=0)
+    gray = np.full((1, *SHAPE), 128.0, np.float32)
+    sg = analysis_saliency.smoothgrad(model, gray, 2, samples=50, seed=0)
     np.testing.assert_allclose(sg[0], kernel[..., 2] / kernel[..., 2].max(), atol=1e-5)
 
 
@@ -258,8 +258,8 @@ def test_grad_cam_matches_tf_keras_vis(cnn, images):
 
 def test_feature_grid_is_where_each_cell_looks():
     """On a linear model with symmetric all-ones kernels, each interior cell's receptive field is
-    symmetric about its centre: the gradient-weighted centroid of a cell's inputs must be the
-    centre feature_grid gives, through a centre crop, 'same' and 'valid' convolutions, a
+    symmetric about its center: the gradient-weighted centroid of a cell's inputs must be the
+    center feature_grid gives, through a center crop, 'same' and 'valid' convolutions, a
     strided 'same' convolution and pooling."""
     import tensorflow as tf
 
@@ -283,22 +283,22 @@ def test_feature_grid_is_where_each_cell_looks():
             cell = sub(probe)[0, j, j, 0]
         weight = tape.gradient(cell, probe).numpy()[0, :, :, 0]
         rows = np.arange(IMAGE_SIZE)
-        centre = (weight.sum(axis=1) * rows).sum() / weight.sum()
-        assert centre == pytest.approx(offset + stride * j), name
+        center = (weight.sum(axis=1) * rows).sum() / weight.sum()
+        assert center == pytest.approx(offset + stride * j), name
     with pytest.raises(ValueError, match="resizes"):
         up = keras.Model(inputs, layers.UpSampling2D(name="up")(model.output))
         analysis_saliency.feature_grid(up, "up")
 
 
 def test_place_cells_covers_each_cells_footprint_only():
-    """The full profile's CNN at block 4: 5x5 cells of stride 8 centred from pixel 5.5 cover
+    """The full profile's CNN at block 4: 5x5 cells of stride 8 centered from pixel 5.5 cover
     pixels 2..41; pixels the crop and block 3's 'valid' pooling leave out get 0."""
     cells = np.arange(1, 26, dtype=np.float32).reshape(1, 5, 5)
     placed = analysis_saliency.place_cells(cells, (48, 48), 5.5, 8.0)
     covered = np.zeros(48, bool)
     covered[2:42] = True
     np.testing.assert_array_equal(placed[0] != 0, covered[:, None] & covered[None, :])
-    # each border cell's value reaches the edge of its 8-pixel footprint; centres interpolate
+    # each border cell's value reaches the edge of its 8-pixel footprint; centers interpolate
     assert placed[0, 2, 2] == placed[0, 5, 5] == cells[0, 0, 0]
     assert placed[0, 41, 41] == placed[0, 38, 38] == cells[0, 4, 4]
     assert placed[0, 9, 5] == pytest.approx((cells[0, 0, 0] * 4.5 + cells[0, 1, 0] * 3.5) / 8)
@@ -320,7 +320,7 @@ def test_verb_agrees_with_its_count():
 
 
 def test_grad_cam_on_a_cropping_model_sits_on_the_crop():
-    """conv 1x1 after a 44-pixel centre crop: the CAM is the crop itself, at rows and columns
+    """conv 1x1 after a 44-pixel center crop: the CAM is the crop itself, at rows and columns
     2..45 of the 48x48 face, and 0 on the border the model never sees (it used to be the crop
     stretched over the whole face, 2 pixels off at the edges)."""
     from helpers.modeling.models import RandomCrop
@@ -463,7 +463,7 @@ def sobel_bn():
 
 
 def test_filter_patterns_maximise_the_centre_unit_after_batch_norm(sobel_bn):
-    """Only the centre unit's 3x3 receptive field moves, towards the kernel times the batch-norm
+    """Only the center unit's 3x3 receptive field moves, towards the kernel times the batch-norm
     scale: dark on the left, bright on the right becomes bright on the left here. (The old
     objective, the convolution's mean over the map, moved the whole image and ignored the
     scale's sign.)"""
@@ -602,7 +602,7 @@ def test_adversarial_flips_a_cnn(cnn, images):
     result = analysis_adversarial.adversarial_example(cnn, images[0], max_steps=50)
     assert result.flipped and 1 <= result.steps <= 50
     assert result.new_class != result.original_class
-    assert result.max_abs_change == result.steps  # integer pixels, one grey level per step
+    assert result.max_abs_change == result.steps  # integer pixels, one gray level per step
     assert analysis_gradients.predict_logits(cnn, result.image).argmax() == result.new_class
 
 
@@ -693,7 +693,7 @@ def test_plural_and_fmt():
 
     assert words.plural(1, "step") == "1 step"
     assert words.plural(3, "step") == "3 steps"
-    assert words.plural(1.0, "grey level") == "1 grey level"
+    assert words.plural(1.0, "gray level") == "1 gray level"
     assert words.plural(2.5, "step") == "2.5 steps"
     assert words.plural(np.float64(0), "face") == "0 faces"
     assert words.fmt(3.14159) == "3.1" and words.fmt(0.5, ".2f") == "0.50"
@@ -927,17 +927,17 @@ def test_adversarial_figure():
     fig = sections_adversarial.adversarial_figure(originals, [3, 0], [attack(), attack(steps=1, change=1.0)],
                                       1.0)
     assert isinstance(fig, Figure) and len(fig.axes) == 2 * 3 + 2  # 3 panels an attack, 1 color bar
-    # the change's color range is stated in grey levels, and the color bar shows the same range
-    assert fig.axes[1].get_title() == "3 steps\n\u00b13 grey levels"
+    # the change's color range is stated in gray levels, and the color bar shows the same range
+    assert fig.axes[1].get_title() == "3 steps\n\u00b13 gray levels"
     assert fig.axes[1].images[0].get_clim() == (-3.0, 3.0)
     assert fig.axes[6].get_ylim() == (-3.0, 3.0)
     assert [t.get_text() for t in fig.axes[6].get_yticklabels()] == ["-3", "0", "3"]
-    assert fig.axes[4].get_title() == "1 step\n\u00b11 grey level"
+    assert fig.axes[4].get_title() == "1 step\n\u00b11 gray level"
     assert fig.axes[0].get_title() == f"true {CLASS_NAMES[3]}\n{CLASS_NAMES[3]} 90%"
     assert fig.axes[2].get_title() == f"adversarial\n{CLASS_NAMES[5]} 60%"
     kept = sections_adversarial.adversarial_figure(originals[:1], [3], [attack(flipped=False, new=3)], 1.0)
     assert kept.axes[2].get_title().startswith("not flipped\n")          # ran out of steps
-    assert "steps of 1 grey level)" in fig._suptitle.get_text()
+    assert "steps of 1 gray level)" in fig._suptitle.get_text()
     assert "amplified" not in fig._suptitle.get_text()
 
 
@@ -960,7 +960,7 @@ def test_class_maximization_figure_and_summary():
     result.logits[0] = 0.0
     assert sections_class_maximization.class_maximization_sentences(sections_class_maximization.class_maximization_summary(result, 20)).endswith(
         "optimized for; 1 logit(s) did not rise.")
-    assert ("**Settings**: 7 ascent steps from mid-grey plus Gaussian noise (standard deviation 20 grey"
+    assert ("**Settings**: 7 ascent steps from mid-gray plus Gaussian noise (standard deviation 20 gray"
             in sections_filters.settings_sentence(analysis_ascent.AscentSettings(steps=7)))
 
 
@@ -1000,7 +1000,7 @@ def test_shown_summary_and_sentences():
                            "seed 7); the validation split has no disgust face; the CNN predicts 2 "
                            "of them correctly")
     assert ("magnitude averaged over 50 copies with Gaussian noise of standard deviation 0.15 x 255 "
-            "(38 grey levels). **Grad-CAM** layer: the last convolution layer (block 3, "
+            "(38 gray levels). **Grad-CAM** layer: the last convolution layer (block 3, "
             "convolution 2).") in text
     covered = sections_saliency.shown_sentences({**s, "gradcam_cover": {"cells": 5, "stride": 8.0,
                                                                         "first": 2, "last": 41}})
@@ -1243,9 +1243,9 @@ def test_adversarial_summary_and_sentences():
     assert s["new_classes"] == sorted([CLASS_NAMES[0], CLASS_NAMES[5]])
     assert [e["index"] for e in s["examples"]] == [7, 9, 11]
     text = sections_adversarial.adversarial_sentences(s)
-    assert text.startswith("2 of 3 attacks change the CNN's prediction within 10 steps of 1 grey "
+    assert text.startswith("2 of 3 attacks change the CNN's prediction within 10 steps of 1 gray "
                            "level (median 6 steps, from 3 to 9).")
-    assert "is 9 grey levels (3.5% of the pixel range)" in text and "at most 4.5, against" in text
+    assert "is 9 gray levels (3.5% of the pixel range)" in text and "at most 4.5, against" in text
     # each new class with how many faces went to it (most first)
     assert text.endswith(f"classified as {CLASS_NAMES[0]} (1), {CLASS_NAMES[5]} (1).")
     three = sections_adversarial.adversarial_summary([1, 2, 3], [3] * 3, [attack(new=0), attack(new=0), attack(new=5)],
@@ -1259,7 +1259,7 @@ def test_adversarial_summary_and_sentences():
             step_size=2.0, max_steps=5, between_faces=40.0))
 
     assert sentences([attack(flipped=False)], 1) == (
-        "No attack changes the prediction within 5 steps of 2 grey levels.")
+        "No attack changes the prediction within 5 steps of 2 gray levels.")
     assert "was requested" in sentences([], 0)
     assert "classifies no validation face correctly" in sentences([], 4)
 
@@ -1354,7 +1354,7 @@ def test_unread_cells_and_the_masks_caveat():
 
 
 def test_side_by_side_column_titles_do_not_overlap():
-    """'weak model' in every column title ran into its neighbour at 8 points."""
+    """'weak model' in every column title ran into its neighbor at 8 points."""
     from helpers.sections.weak_model import side_by_side_figure
 
     n = 3

@@ -298,7 +298,7 @@ def test_dnn_width_for_hits_the_target(target, depth):
     width = dnn_width_for(target, depth)
     count = dnn_param_count(width, depth)
     assert abs(count - target) <= 0.02 * target
-    # the closest width: neither neighbour is nearer to the target
+    # the closest width: neither neighbor is nearer to the target
     assert abs(count - target) <= abs(dnn_param_count(width - 1, depth) - target)
     assert abs(count - target) <= abs(dnn_param_count(width + 1, depth) - target)
 
@@ -378,7 +378,7 @@ def test_equalize_histogram_spreads_a_low_contrast_image():
 
 
 def test_equalize_histogram_known_values():
-    # four grey levels, a quarter of the pixels each: the cdf is 1/4, 2/4, 3/4, 1
+    # four gray levels, a quarter of the pixels each: the cdf is 1/4, 2/4, 3/4, 1
     image = np.repeat(np.array([10, 20, 30, 40], np.uint8), 576).reshape(48, 48)
     out = equalize_histogram(image)
     lut = dict(zip([10, 20, 30, 40], [0, 85, 170, 255]))
@@ -410,7 +410,7 @@ def test_equalize_histogram_is_monotonic():
     flat = image.ravel().astype(int)
     order = np.argsort(flat, kind="stable")
     assert np.all(np.diff(out[order]) >= 0)  # brighter input, never darker output
-    for level in np.unique(flat):  # one grey level maps to one grey level
+    for level in np.unique(flat):  # one gray level maps to one gray level
         assert len(np.unique(out[flat == level])) == 1
 
 

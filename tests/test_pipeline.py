@@ -1,5 +1,5 @@
 """End to end: `make report PROFILE=smoke` on a subset of the real data, then check the PDF,
-results.json and the submission; and the pipeline's behaviour on bad data and failing cells."""
+results.json and the submission; and the pipeline's behavior on bad data and failing cells."""
 
 import errno
 import json

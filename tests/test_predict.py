@@ -243,12 +243,12 @@ def test_photo_face_is_found_cropped_and_predicted(capsys, tmp_path, run, models
     assert len(rows) == 1 and rows[0]["source"] == str(photo) and rows[0]["face"] == "0"
     box = tuple(int(rows[0][k]) for k in "xywh")
     assert iou(box, PASTED_BOX) > 0.5
-    # The same crop, done here: the box with the margin on each side, clipped, grey, 48x48.
-    grey = read_image(photo)
+    # The same crop, done here: the box with the margin on each side, clipped, gray, 48x48.
+    gray = read_image(photo)
     x, y, w, h = box
     dx, dy = round(FACE_MARGIN * w), round(FACE_MARGIN * h)
-    crop = grey[max(y - dy, 0):min(y + h + dy, grey.shape[0]),
-                max(x - dx, 0):min(x + w + dx, grey.shape[1])]
+    crop = gray[max(y - dy, 0):min(y + h + dy, gray.shape[0]),
+                max(x - dx, 0):min(x + w + dx, gray.shape[1])]
     face = cv2.resize(crop, (48, 48), interpolation=cv2.INTER_AREA)
     expected = expected_proba(run, face[None])[0]
     assert rows[0]["predicted"] == CLASS_NAMES[int(expected.argmax())]
@@ -260,11 +260,11 @@ def test_a_real_photo_has_one_face_found():
     import matplotlib.cbook
 
     path = Path(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
-    grey = read_image(path)
-    boxes = detect_faces(grey)
+    gray = read_image(path)
+    boxes = detect_faces(gray)
     assert len(boxes) == 1
     x, y, w, h = boxes[0]
-    assert w > grey.shape[1] / 4 and 0 <= x and x + w <= grey.shape[1] and y + h <= grey.shape[0]
+    assert w > gray.shape[1] / 4 and 0 <= x and x + w <= gray.shape[1] and y + h <= gray.shape[0]
 
 
 def test_48x48_faces_are_used_as_they_are_and_hidden_files_skipped(capsys, tmp_path, run,

@@ -21,10 +21,10 @@ SECTIONS = PROJECT_ROOT / "helpers" / "sections"
 ALLOWED = {
     # facts of the dataset and of the homework, not settings of a run
     "FER2013": "the dataset's name",
-    "0..255": "the range of an 8-bit grey level",
-    "0..255)": "the range of an 8-bit grey level",
-    "0..255).": "the range of an 8-bit grey level",
-    "255": "the largest 8-bit grey level",
+    "0..255": "the range of an 8-bit gray level",
+    "0..255)": "the range of an 8-bit gray level",
+    "0..255).": "the range of an 8-bit gray level",
+    "255": "the largest 8-bit gray level",
     # notation and names
     "(lag-1": "the name of a statistic (autocorrelation at a shift of one pixel)",
     "top10_mass": "a results.json key",

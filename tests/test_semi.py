@@ -1032,7 +1032,7 @@ def test_experiment_sentences():
 
 def test_rows_name_a_subset_and_its_pool_whatever_their_pixels(tmp_path):
     """A subset's identity and its pool's stored predictions follow its dataset rows, so another
-    copy of the same faces (pixels a grey level apart) finds the shipped run and its pool file."""
+    copy of the same faces (pixels a gray level apart) finds the shipped run and its pool file."""
     from types import SimpleNamespace
 
     from helpers.analysis.semi import RowsArray, rows_of, with_rows

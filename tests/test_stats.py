@@ -179,8 +179,8 @@ def test_paired_difference_interval_agresti_min():
     # -0.04 +- 1.96 * 0.0095; the adjusted interval, half a person added to each cell, is close.
     change, low, high = paired_difference_interval(86, 150, 1600)
     assert change == -0.04
-    centre, se = -64 / 1602, np.sqrt(237 - 64 ** 2 / 1602) / 1602
-    assert (low, high) == pytest.approx((centre - 1.959964 * se, centre + 1.959964 * se), abs=1e-7)
+    center, se = -64 / 1602, np.sqrt(237 - 64 ** 2 / 1602) / 1602
+    assert (low, high) == pytest.approx((center - 1.959964 * se, center + 1.959964 * se), abs=1e-7)
     assert (low, high) == pytest.approx((-0.059, -0.021), abs=1e-3)
     # No face changes: the interval is symmetric around 0 and still has a width.
     change, low, high = paired_difference_interval(0, 0, 100)

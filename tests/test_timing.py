@@ -34,7 +34,7 @@ def test_multiply_adds_counts_each_conv_weight_at_every_position():
     # dense 1152 -> 4, then the 4 -> 7 classifier.
     cnn = build_from_config(CNN_CONFIG)
     assert multiply_adds(cnn) == 48 * 48 * 9 * 2 + 1152 * 4 + 4 * 7
-    # The DNN sees the 44x44 centre crop: 1936 -> 3 -> 3 -> 7.
+    # The DNN sees the 44x44 center crop: 1936 -> 3 -> 3 -> 7.
     assert multiply_adds(build_from_config(DNN_CONFIG)) == 1936 * 3 + 3 * 3 + 3 * 7
 
 

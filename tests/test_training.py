@@ -629,10 +629,10 @@ def test_fingerprint_depends_on_config_and_data():
 def test_crop_views_are_the_corner_and_centre_crops():
     x = np.arange(2 * 48 * 48, dtype=np.float32).reshape(2, 48, 48, 1)
     views = inference.crop_views(x, 4)
-    centre = [v[:, 2:46, 2:46] for v in views]  # what a model with a 44 px crop sees
+    center = [v[:, 2:46, 2:46] for v in views]  # what a model with a 44 px crop sees
     expected = [x[:, 2:46, 2:46], x[:, 0:44, 0:44], x[:, 0:44, 4:48], x[:, 4:48, 0:44],
                 x[:, 4:48, 4:48]]
-    for seen, wanted in zip(centre, expected):
+    for seen, wanted in zip(center, expected):
         np.testing.assert_array_equal(seen, wanted)
     assert inference.crop_views(x, 0) == [x]
 

@@ -1,5 +1,5 @@
 """The "filters" section, what the filters and classes respond to: gradient ascent on the input
-(normalized gradient steps with blur and jitter), for the centre unit of a filter's feature map or
+(normalized gradient steps with blur and jitter), for the center unit of a filter's feature map or
 one class score; where a layer's units sit on the image (UnitGeometry); and the feature maps of a
 layer on a face. The measures of the patterns found are in helpers.analysis.filters."""
 
@@ -31,25 +31,25 @@ JITTER_SHARE = 16  # a filter pattern's jitter is at most 1/JITTER_SHARE of the 
 @dataclass(frozen=True)
 class UnitGeometry:
     """Where the units of a layer's feature map sit on the input image (one axis; the models'
-    kernels, strides and crops are square): unit i of the map is centred on input pixel
+    kernels, strides and crops are square): unit i of the map is centered on input pixel
     `start + i * jump` and sees the `field` x `field` pixels around it (its receptive field,
     which may reach past the image into the zero padding)."""
 
     field: int                  # receptive field, pixels
-    jump: int                   # input pixels between neighbouring units
-    start: float                # centre of unit 0, input pixels (a half for even fields)
+    jump: int                   # input pixels between neighboring units
+    start: float                # center of unit 0, input pixels (a half for even fields)
     map_shape: tuple[int, int]  # (h, w) of the feature map
 
     @property
-    def centre(self) -> tuple[int, int]:
-        """The map position whose unit the filter patterns maximise."""
+    def center(self) -> tuple[int, int]:
+        """The map position whose unit the filter patterns maximize."""
         return self.map_shape[0] // 2, self.map_shape[1] // 2
 
     def window(self, image_shape) -> tuple[int, int, int, int]:
         """(top, bottom, left, right), bottom and right exclusive: the pixels of an image of
-        `image_shape` (H, W) that the centre unit sees."""
+        `image_shape` (H, W) that the center unit sees."""
         bounds = []
-        for position, size in zip(self.centre, image_shape[:2]):
+        for position, size in zip(self.center, image_shape[:2]):
             first = int(round(self.start + position * self.jump - (self.field - 1) / 2))
             bounds += [max(first, 0), min(first + self.field, size)]
         return tuple(bounds)
@@ -58,7 +58,7 @@ class UnitGeometry:
     def offset(self) -> int:
         """The first input pixel of the block of `jump` pixels that map row (or column) 0
         stands for: the map covers input pixels offset .. offset + h * jump (for a layer
-        behind a centre crop, the crop's margin on each side). ValueError if not a whole pixel."""
+        behind a center crop, the crop's margin on each side). ValueError if not a whole pixel."""
         first = self.start - (self.jump - 1) / 2
         if first != int(first) or first < 0:
             raise ValueError(f"the feature map is not aligned with whole input pixels: {self}")
@@ -76,7 +76,7 @@ def _spatial(value) -> int:
 def unit_geometry(model: keras.Model, layer_name: str) -> UnitGeometry:
     """The UnitGeometry of `layer_name`'s feature map, by receptive-field arithmetic over the
     layers before it (in order; the project's models are chains): convolutions and poolings
-    grow the field and the jump, a centre crop (the "crop" layer) shifts the start by its
+    grow the field and the jump, a center crop (the "crop" layer) shifts the start by its
     margin, layers that keep the spatial size (batch norm, activations, dropout, normalization,
     flips) change nothing. ValueError for a layer that changes the size some other way."""
     target = layer_named(model, layer_name)
@@ -107,15 +107,15 @@ def unit_geometry(model: keras.Model, layer_name: str) -> UnitGeometry:
 def unit_jitter(jitter: int, geometry: UnitGeometry) -> int:
     """The jitter a filter pattern gets: `jitter`, but at most 1/JITTER_SHARE of the unit's
     receptive field. A shift moves the image under the unit, so for a 3x3 first-layer unit even
-    one pixel smears the pattern over its neighbours (none there); deeper units barely notice."""
+    one pixel smears the pattern over its neighbors (none there); deeper units barely notice."""
     return min(jitter, geometry.field // JITTER_SHARE)
 
 
 def response_output(model: keras.Model, layer_name: str):
-    """What a filter pattern maximises for a convolution layer: its response after batch
+    """What a filter pattern maximizes for a convolution layer: its response after batch
     normalization, i.e. the input of the ReLU that follows it (named with "_relu" for "_conv",
     as in helpers.modeling.models); the layer's own output when it has no such ReLU. The ReLU
-    passes this response's positive part, so the same image maximises the activation after the
+    passes this response's positive part, so the same image maximizes the activation after the
     ReLU, and the gradient does not vanish where the ReLU is zero on the starting noise."""
     layer = layer_named(model, layer_name)
     relu = layer_name.replace("_conv", "_relu")
@@ -136,8 +136,8 @@ def _blur(x: tf.Tensor, sigma: float) -> tf.Tensor:
 
 
 def _unit_score(outputs: tf.Tensor, units: tf.Tensor) -> tf.Tensor:
-    """Per image i: unit units[i] of `outputs`, at the centre of a feature map (position
-    (h // 2, w // 2), as UnitGeometry.centre) or of a Dense layer."""
+    """Per image i: unit units[i] of `outputs`, at the center of a feature map (position
+    (h // 2, w // 2), as UnitGeometry.center) or of a Dense layer."""
     chosen = tf.gather(outputs, units, axis=len(outputs.shape) - 1, batch_dims=1)
     if len(chosen.shape) == 1:  # a Dense layer: one value per unit
         return chosen
@@ -163,7 +163,7 @@ class AscentSettings:
     image by `step_size` pixels (RMS over the image) along the normalized gradient, computed on
     the image rolled by a random shift of up to `jitter` pixels; pixels are clipped to 0..255
     and every `blur_every` steps the image is blurred with a Gaussian of `blur_sigma` pixels
-    (0 disables jitter or blur). The start is mid-grey plus Gaussian noise of `noise` pixels."""
+    (0 disables jitter or blur). The start is mid-gray plus Gaussian noise of `noise` pixels."""
 
     steps: int = 100
     step_size: float = 2.0
@@ -180,7 +180,7 @@ class AscentSettings:
 
 
 def _ascend(step, units, shape, settings: AscentSettings, seed: int, progress=None):
-    """Maximise unit units[i] on image i with `step` (from _score_and_gradient), starting from
+    """Maximize unit units[i] on image i with `step` (from _score_and_gradient), starting from
     noise of `shape` (H, W, C), in float64 (the model of `step` is a float64_copy). Returns
     (images, start scores, final scores)."""
     rng = np.random.default_rng(seed)
@@ -202,7 +202,7 @@ def _ascend(step, units, shape, settings: AscentSettings, seed: int, progress=No
 
 def to_display(images) -> np.ndarray:
     """Contrast-stretch images for display (as in the keras-io filter example): per image,
-    standardize, scale by 0.15, centre on mid-grey, clip; uint8, channel axis dropped if 1."""
+    standardize, scale by 0.15, center on mid-gray, clip; uint8, channel axis dropped if 1."""
     x = np.asarray(images, dtype=np.float64)
     axes = tuple(range(1, x.ndim))
     x = (x - x.mean(axis=axes, keepdims=True)) / (x.std(axis=axes, keepdims=True) + 1e-5)
@@ -217,8 +217,8 @@ def filter_patterns(model: keras.Model, layer_name: str, filter_indices=None,
                     jitter: int = AscentSettings.jitter, batch_size: int = 64,
                     progress: bool = True):
     """What excites each filter of `layer_name`: gradient ascent on the input, from the same
-    noisy grey image, to maximise the filter's response at the centre unit of its feature map
-    (UnitGeometry.centre) after batch normalization (response_output), with the model in
+    noisy gray image, to maximize the filter's response at the center unit of its feature map
+    (UnitGeometry.center) after batch normalization (response_output), with the model in
     inference mode. One unit, not the map's mean: for a first layer the mean of a linear
     convolution over the map depends only on the image's mean and the zero padding, and the
     unit's receptive field shows where the pattern must be. Gradients are RMS-normalized;
@@ -265,7 +265,7 @@ def feature_maps(model: keras.Model, layer_name: str, image) -> np.ndarray:
 
 @dataclass
 class ClassMaximization:
-    """Images that maximise each class's logit, and what the model makes of them."""
+    """Images that maximize each class's logit, and what the model makes of them."""
 
     images: np.ndarray          # float32 (K, H, W), raw model inputs in 0..255
     classes: np.ndarray         # (K,) class index optimized in each image
@@ -280,7 +280,7 @@ def class_maximization(model: keras.Model, steps: int = 200,
                        blur_every: int = AscentSettings.blur_every,
                        blur_sigma: float = AscentSettings.blur_sigma,
                        jitter: int = AscentSettings.jitter, progress: bool = False) -> ClassMaximization:
-    """Gradient ascent from the same noisy grey image on each class's logit (default: every
+    """Gradient ascent from the same noisy gray image on each class's logit (default: every
     class), with the regularization of filter_patterns (see AscentSettings). Use to_display on
     `.images` for a contrast-stretched view. Runs on the model's float64_copy, as
     filter_patterns."""

@@ -81,8 +81,8 @@ def noise_orientation_baseline(shape, seed: int, samples: int = 500, quantile: f
 
 
 def unit_responses(model: keras.Model, layer: str, chosen, images, batch: int = 128) -> np.ndarray:
-    """The quantity filter_patterns maximises, on real images: each chosen filter's response
-    after batch normalization (response_output) at the centre unit of its map, for every image
+    """The quantity filter_patterns maximizes, on real images: each chosen filter's response
+    after batch normalization (response_output) at the center unit of its map, for every image
     (inference mode, `batch` images at a time): shape (images, filters)."""
     sub = sub_model(model, response_output(model, layer))
     h, w = sub.output.shape[1:3]
@@ -99,14 +99,14 @@ def first_kernels(model: keras.Model, layer: str, chosen) -> np.ndarray | None:
         return None
     w = layer_named(model, layer).get_weights()[0]
     if w.shape[2] != 1:
-        raise ValueError(f"{layer!r} sees {w.shape[2]} input channels; expected one (grey images)")
+        raise ValueError(f"{layer!r} sees {w.shape[2]} input channels; expected one (gray images)")
     return w[:, :, 0, :][..., np.asarray(chosen)]
 
 
 def effective_kernels(model: keras.Model, layer: str, chosen) -> np.ndarray | None:
     """first_kernels times each filter's batch-normalization scale (gamma / sqrt(variance +
     epsilon) of the layer named with "_bn" for "_conv", when there is one): the weights of the
-    response that filter_patterns maximises, with the sign batch normalization gives it. The
+    response that filter_patterns maximizes, with the sign batch normalization gives it. The
     input's normalization (one positive scale for all filters) is left out."""
     kernels = first_kernels(model, layer, chosen)
     if kernels is None:
@@ -135,7 +135,7 @@ def kernel_agreement(kernels, patches) -> np.ndarray:
     """Cosine similarity of every kernel (k, k, K) with every pattern patch (F, k, k) whose
     pixels are measured from MID_GREY: shape (F, K). 1 when the patch is bright exactly where
     the weights are positive and dark where they are negative (in proportion), -1 for the
-    inverse, about 0 for an unrelated patch; 0 for an all-grey patch or a zero kernel."""
+    inverse, about 0 for an unrelated patch; 0 for an all-gray patch or a zero kernel."""
     k = np.moveaxis(np.asarray(kernels, dtype=np.float64), -1, 0).reshape(np.shape(kernels)[-1], -1)
     p = (np.asarray(patches, dtype=np.float64) - MID_GREY).reshape(len(patches), -1)
     if p.shape[1] != k.shape[1]:
@@ -148,7 +148,7 @@ def kernel_agreement(kernels, patches) -> np.ndarray:
 
 def pattern_summary(windows, start, final, faces, kernels=None, dc=None,
                     oriented_threshold: float | None = None) -> dict:
-    """Measures of one layer's filter patterns, cut to the centre unit's receptive field
+    """Measures of one layer's filter patterns, cut to the center unit's receptive field
     (windows: raw pixels (F, h, w)), with the unit's response on the starting noise and after
     the ascent (F,) and on reference faces (faces, F): how many rose and beat every face.
     For a first layer (`kernels`: effective_kernels (h, w, F)): each pattern's kernel_agreement
@@ -205,7 +205,7 @@ def layer_patterns(model: keras.Model, layer: str, filters: int, steps: int, see
                    faces) -> dict:
     """filter_patterns for the first `filters` filters of `layer` (timed, default AscentSettings
     otherwise), with their pattern_summary against the reference `faces` (N, H, W, 1) on the
-    centre unit's receptive field. Windows of at least MIN_SPECTRAL_SIDE pixels get the
+    center unit's receptive field. Windows of at least MIN_SPECTRAL_SIDE pixels get the
     orientation measures, against white noise of the window's size (noise_orientation_baseline,
     seed + 1). A dict with "layer", "total" (the layer's filters), "chosen", "images" (raw
     patterns, whole images), "window" (top, bottom, left, right), "field" (the receptive field,
@@ -236,7 +236,7 @@ def layer_patterns(model: keras.Model, layer: str, filters: int, steps: int, see
 def align_to_map(a, offset: int, jump: int, shape) -> np.ndarray:
     """The part of an (H, W) image that a feature map of `shape` (h, w) covers, each unit's
     `jump` x `jump` pixels averaged: rows and columns offset .. offset + h * jump (see
-    UnitGeometry.offset; for a map behind the model's centre crop, the crop). ValueError
+    UnitGeometry.offset; for a map behind the model's center crop, the crop). ValueError
     when the map reaches past the image."""
     a = np.asarray(a, dtype=np.float64)
     h, w = shape
@@ -261,7 +261,7 @@ def map_summary(model: keras.Model, layer: str, chosen, image, r_min: float = R_
     the non-positive outputs) sets to zero, and how many maps are edge-like, brightness-like
     or neither (|r| >= r_min with the image's Sobel gradients or brightness, whichever is
     larger, each cut to the pixels the map covers and averaged down to its size by
-    align_to_map: a model that centre-crops its input is compared with the same crop), with
+    align_to_map: a model that center-crops its input is compared with the same crop), with
     the mean |r| of each. "face_pixels": the first and last row (and column) compared."""
     maps = feature_maps(model, layer, image)[..., chosen]
     relu = layer.replace("_conv", "_relu")
@@ -270,9 +270,9 @@ def map_summary(model: keras.Model, layer: str, chosen, image, r_min: float = R_
     else:  # no ReLU of that name: count the non-positive outputs
         zero = float((maps <= 0).mean())
     geometry = unit_geometry(model, layer)
-    grey = image[..., 0].astype(np.float64)
+    gray = image[..., 0].astype(np.float64)
     refs = [align_to_map(a, geometry.offset, geometry.jump, maps.shape[:2])
-            for a in (grey, ndimage.sobel(grey, axis=1), ndimage.sobel(grey, axis=0))]
+            for a in (gray, ndimage.sobel(gray, axis=1), ndimage.sobel(gray, axis=0))]
     r = abs_correlations(maps, refs)
     brightness, edges = r[:, 0], r[:, 1:].max(axis=1)
     edge_like = (edges >= r_min) & (edges > brightness)

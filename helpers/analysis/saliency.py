@@ -36,7 +36,7 @@ CONFIDENCE = 0.95
 
 
 # Fixed boxes on the aligned 48x48 FER2013 faces, as (row_start, row_stop, col_start, col_stop),
-# half-open like Python slices. FER2013 faces are centred and cropped to the face, so the eyes
+# half-open like Python slices. FER2013 faces are centered and cropped to the face, so the eyes
 # (with the brows) sit in rows 10..23 across nearly the full width, and the mouth in rows 30..43,
 # columns 12..35. Every pixel outside both boxes belongs to "rest" (nose, cheeks, forehead,
 # chin, hair and background). By area: eyes 24.3%, mouth 14.6%, rest 61.1% of the image, which
@@ -89,7 +89,7 @@ def grad_cam(model: keras.Model, images, class_indices=None, layer_name: str | N
     """Grad-CAM (Selvaraju et al. 2017): the feature maps of `layer_name` (default: the last
     Conv2D layer) weighted by the spatial mean of d logit_c / d feature map, summed, ReLU,
     placed on the input pixels its cells cover (`feature_grid`, `place_cells`: a model that
-    centre-crops 48 to 44 and pools 'valid' sees none of the border pixels, which get 0) and
+    center-crops 48 to 44 and pools 'valid' sees none of the border pixels, which get 0) and
     normalized to 0..1 per image. Any layer with a (N, h, w, C) output works (e.g. a block's
     ReLU or pooling layer). Returns float32 (N, H, W)."""
     if layer_name is None:
@@ -118,8 +118,8 @@ def grad_cam(model: keras.Model, images, class_indices=None, layer_name: str | N
 
 def feature_grid(model: keras.Model, layer_name: str) -> tuple[float, float]:
     """Where the cells of `layer_name`'s (N, h, w, C) output sit on the model's input: cell j of
-    each axis is centred on input pixel `offset + stride * j` (pixel p spans p - 0.5 .. p + 0.5)
-    and covers `stride` pixels. Follows the centre crop, convolutions and pooling from the input
+    each axis is centered on input pixel `offset + stride * j` (pixel p spans p - 0.5 .. p + 0.5)
+    and covers `stride` pixels. Follows the center crop, convolutions and pooling from the input
     to the layer; a layer that moves or resizes the map in another way raises ValueError."""
     offset, stride = 0.0, 1.0
     target = layer_named(model, layer_name)
@@ -142,7 +142,7 @@ def feature_grid(model: keras.Model, layer_name: str) -> tuple[float, float]:
 
 def grad_cam_cover(model: keras.Model, layer_name: str | None = None) -> dict:
     """What grad_cam's map of `layer_name` (default: the last Conv2D layer) covers on the input:
-    {"cells": h, "stride": pixels between cell centres, "first", "last": the first and last
+    {"cells": h, "stride": pixels between cell centers, "first", "last": the first and last
     input row (and column) any cell covers}; grad_cam puts 0 outside."""
     layer_name = layer_name or conv_layer_names(model)[-1]
     offset, stride = feature_grid(model, layer_name)
@@ -201,7 +201,7 @@ def _window(layer) -> tuple[int, int]:
 def _window_grid(layer, offset: float, stride: float) -> tuple[float, float]:
     """A convolution's or pooling's effect on the cell grid: output cell j reads input cells
     s*j - pad_before .. s*j - pad_before + k - 1 (TensorFlow's 'same' padding puts the odd
-    padding pixel after), so its centre is s*j - pad_before + (k - 1) / 2 input cells."""
+    padding pixel after), so its center is s*j - pad_before + (k - 1) / 2 input cells."""
     k, s = _window(layer)
     pad_before = 0
     if layer.padding == "same":
@@ -211,15 +211,15 @@ def _window_grid(layer, offset: float, stride: float) -> tuple[float, float]:
 
 
 def _cell_positions(size: int, count: int, offset: float, stride: float):
-    """Each of `size` input pixels of one axis in cell units (cell j's centre is j), and whether
-    it lies in some cell's footprint (within half a cell of the first and last centres)."""
+    """Each of `size` input pixels of one axis in cell units (cell j's center is j), and whether
+    it lies in some cell's footprint (within half a cell of the first and last centers)."""
     position = (np.arange(size) - offset) / stride
     return position, (position >= -0.5) & (position < count - 0.5)
 
 
 def place_cells(cells: np.ndarray, shape: tuple[int, int], offset: float, stride: float) -> np.ndarray:
     """Upsample (N, h, w) cell maps onto (N, H, W) input pixels: bilinear between the cell
-    centres, each border cell's value held to the edge of its footprint, and 0 on the pixels no
+    centers, each border cell's value held to the edge of its footprint, and 0 on the pixels no
     cell covers (those a crop or a 'valid' pooling leaves out)."""
     cells = np.asarray(cells, dtype=np.float32)
     axes = []
@@ -418,7 +418,7 @@ def region_share_by_class(saliency, labels) -> dict:
 
 def lag1_autocorrelation(maps) -> np.ndarray:
     """How smooth each map (N, H, W) is: the correlation between every pixel and its right-hand
-    neighbour, averaged with that between every pixel and the one below it. About 0 for
+    neighbor, averaged with that between every pixel and the one below it. About 0 for
     pixel-level speckle (white noise), near 1 for a map that varies slowly; a constant map gives 0."""
     maps = np.asarray(maps, dtype=np.float64)
     if maps.ndim != 3:
@@ -448,7 +448,7 @@ def randomized_copy(model: keras.Model, seed: int = 0) -> keras.Model:
     """The model-randomization test's network (Adebayo et al. 2018): the same architecture with
     every weight drawn afresh by its initializer (batch-norm statistics reset to mean 0,
     variance 1), seeded with `seed`. Fixed settings in layer configs (the input normalization's
-    mean and variance, the centre crop) stay. Sets Keras's global random seed."""
+    mean and variance, the center crop) stay. Sets Keras's global random seed."""
     keras.utils.set_random_seed(seed)
     return keras.models.clone_model(model)
 

@@ -318,7 +318,7 @@ class RowsArray(np.ndarray):
     """Rows of the dataset that know which rows they are (`rows`: indices into the training rows,
     then the test rows after them). A run trained on them, and a pool predicted once, are then
     told apart by those rows rather than by their pixels, so another copy of the same faces, a
-    grey level apart and lined up with the shipped order (helpers.data.signature), has the same
+    gray level apart and lined up with the shipped order (helpers.data.signature), has the same
     identity. Slicing drops `rows`."""
 
     rows = None

@@ -92,11 +92,11 @@ def wilson_interval(successes: int, n: int, confidence: float = CONFIDENCE) -> t
         raise ValueError(f"confidence must be between 0 and 1, got {confidence}")
     z = float(norm.ppf(0.5 + confidence / 2))
     share = successes / n
-    centre = (share + z * z / (2 * n)) / (1 + z * z / n)
+    center = (share + z * z / (2 * n)) / (1 + z * z / n)
     half = z / (1 + z * z / n) * np.sqrt(share * (1 - share) / n + z * z / (4 * n * n))
     # At 0 and n the bounds are exactly 0 and 1; rounding would leave 1e-17 off.
-    low = 0.0 if successes == 0 else max(0.0, centre - half)
-    high = 1.0 if successes == n else min(1.0, centre + half)
+    low = 0.0 if successes == 0 else max(0.0, center - half)
+    high = 1.0 if successes == n else min(1.0, center + half)
     return float(low), float(high)
 
 
@@ -116,9 +116,9 @@ def paired_difference_interval(fixed: int, broken: int, n: int,
         raise ValueError(f"confidence must be between 0 and 1, got {confidence}")
     z = float(norm.ppf(0.5 + confidence / 2))
     f, b, m = fixed + 0.5, broken + 0.5, n + 2
-    centre = (f - b) / m
+    center = (f - b) / m
     half = z * np.sqrt((f + b) - (f - b) ** 2 / m) / m
-    return (fixed - broken) / n, float(max(-1.0, centre - half)), float(min(1.0, centre + half))
+    return (fixed - broken) / n, float(max(-1.0, center - half)), float(min(1.0, center + half))
 
 
 def accuracy_with_interval(proba_or_labels, y, confidence: float = CONFIDENCE) -> tuple[float, float, float]:

@@ -511,14 +511,14 @@ def read_image_folder(folder: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def grey_pixels(img, file: Path) -> np.ndarray:
-    """An image's grey levels as uint8; 16-bit greyscale is scaled (v * 255 / 65535, rounded)
+    """An image's gray levels as uint8; 16-bit grayscale is scaled (v * 255 / 65535, rounded)
     rather than clipped at 255."""
     if img.mode not in SIXTEEN_BIT_MODES:
         return np.asarray(img.convert("L"), dtype=np.uint8)
     values = np.asarray(img).astype(np.int64)
     if values.size and (values.min() < 0 or values.max() > 65535):
         raise DataError(f"{file}: {img.mode} image has values outside 0..65535 "
-                        f"({values.min()}..{values.max()}); expected 8- or 16-bit greyscale")
+                        f"({values.min()}..{values.max()}); expected 8- or 16-bit grayscale")
     return ((values * 255 + 65535 // 2) // 65535).astype(np.uint8)
 
 

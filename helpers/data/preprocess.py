@@ -8,7 +8,7 @@ import numpy as np
 def equalize_histogram(images: np.ndarray) -> np.ndarray:
     """Per-image histogram equalization of uint8 images (N, H, W) -> uint8 (N, H, W).
 
-    Each image's grey levels are remapped through its own cumulative histogram so that they
+    Each image's gray levels are remapped through its own cumulative histogram so that they
     spread over 0..255; a constant image stays constant.
     """
     images = np.asarray(images)

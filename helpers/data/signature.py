@@ -1,16 +1,16 @@
 """Recognise the shipped runs' FER2013 in another copy of it, whose pixels differ by about one
-grey level and whose rows may come in another order (Kaggle's fer2013.csv against the course's
+gray level and whose rows may come in another order (Kaggle's fer2013.csv against the course's
 CSVs, decoded from JPEGs).
 
 A face's signature is the mean of each 12x12-pixel block of a 4x4 grid (16 numbers): changing
-every pixel by at most one grey level moves each mean by at most one. The reference of a dataset
+every pixel by at most one gray level moves each mean by at most one. The reference of a dataset
 (`build_reference`, committed as models/fer2013_reference.npz by scripts/build_data_reference.py)
-keeps these signatures rounded to whole grey levels (uint8), the training labels, and the
+keeps these signatures rounded to whole gray levels (uint8), the training labels, and the
 dataset's identity: its digests and what the shipped runs' configs took from the data (the split
 parameters, the normalization statistics, the training rows' label digest).
 
 `match_rows` maps each row of a user's set to a row of the reference, one to one: a pair is
-accepted when every block mean is within TOLERANCE grey levels (1 for the pixels, 0.5 for the
+accepted when every block mean is within TOLERANCE gray levels (1 for the pixels, 0.5 for the
 rounding) and the labels are equal; the nearest pairs are taken first, so duplicated faces (FER2013
 has a few hundred) are assigned one each. `recognize` calls a training set the same faces as the
 reference when at least MIN_MATCHED of its rows and of the reference's are matched, the row and
@@ -42,8 +42,8 @@ BLOCK = IMAGE_SIZE // GRID
 
 
 TOLERANCE = 1.5
-"""Grey levels a block mean may differ from the reference's rounded one: 1 for pixels within
-one grey level, 0.5 for the rounding to uint8."""
+"""Gray levels a block mean may differ from the reference's rounded one: 1 for pixels within
+one gray level, 0.5 for the rounding to uint8."""
 
 
 MIN_MATCHED = 0.995
@@ -76,7 +76,7 @@ def face_signatures(images: np.ndarray) -> np.ndarray:
 
 
 def rounded_signatures(images: np.ndarray) -> np.ndarray:
-    """uint8 (N, 16): the signatures rounded to whole grey levels (what a reference keeps)."""
+    """uint8 (N, 16): the signatures rounded to whole gray levels (what a reference keeps)."""
     return np.rint(face_signatures(images)).astype(np.uint8)
 
 
@@ -215,7 +215,7 @@ class SameFaces:
 
     def describe(self, where: str) -> str:
         """One line for the plan: what was recognized and what it means for the shipped runs."""
-        within = f"4x4 block means within {TOLERANCE:g} grey levels of a shipped face's"
+        within = f"4x4 block means within {TOLERANCE:g} gray levels of a shipped face's"
         rows = len(self.train_order)
         if self.exact:
             train = f"{where}: the shipped runs' {rows:,} training faces, byte for byte"

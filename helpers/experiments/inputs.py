@@ -60,7 +60,7 @@ def load_inputs(data_dir, val_fraction: float, seed: int, max_train_rows=None,
                 hist_eq: bool = False, reference=REFERENCE_FILE) -> Inputs:
     """Load the data, cut the shared split and turn it into model inputs.
 
-    Another copy of the shipped runs' faces (pixels within about a grey level, rows in any
+    Another copy of the shipped runs' faces (pixels within about a gray level, rows in any
     order: helpers.data.fer2013.align_to_reference) is lined up with them and, for the shipped
     split's settings, takes what the shipped runs' configs recorded of their data: the
     normalization statistics and the training rows' label digest (both computed from the

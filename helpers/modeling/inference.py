@@ -85,7 +85,7 @@ def float64_copy(model: keras.Model) -> keras.Model:
 
 
 def crop_margin(model: keras.Model) -> int:
-    """How many pixels the model's centre crop (a "crop" layer) removes per side pair; 0 if none."""
+    """How many pixels the model's center crop (a "crop" layer) removes per side pair; 0 if none."""
     try:
         layer = model.get_layer("crop")
     except ValueError:
@@ -94,8 +94,8 @@ def crop_margin(model: keras.Model) -> int:
 
 
 def crop_views(x: np.ndarray, margin: int) -> list[np.ndarray]:
-    """Five shifted copies of x whose centre crops are x's four corner crops and its centre
-    crop (for a model that centre-crops `margin` pixels at inference): ten-crop testing with
+    """Five shifted copies of x whose center crops are x's four corner crops and its center
+    crop (for a model that center-crops `margin` pixels at inference): ten-crop testing with
     the mirror images. Pixels shifted in from the border are cropped away by the model."""
     if margin <= 0:
         return [x]
@@ -109,7 +109,7 @@ def crop_views(x: np.ndarray, margin: int) -> list[np.ndarray]:
 def predict_proba(model: keras.Model, x: np.ndarray, tta_flip: bool = False,
                   batch_size: int = 512, tta_crops: bool = False) -> np.ndarray:
     """Class probabilities from the model's float32 copy; with tta_flip, averaged with those of
-    the mirrored images; with tta_crops (models with a crop layer), averaged over the centre and
+    the mirrored images; with tta_crops (models with a crop layer), averaged over the center and
     four corner crops."""
     if len(x) == 0:
         return np.zeros((0, NUM_CLASSES), np.float32)

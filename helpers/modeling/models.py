@@ -23,7 +23,7 @@ INPUT_SHAPE = (IMAGE_SIZE, IMAGE_SIZE, 1)
 
 @keras.saving.register_keras_serializable(package="fer2013")
 class RandomCrop(layers.Layer):
-    """A random `size` x `size` crop of each image while training, the centre crop otherwise.
+    """A random `size` x `size` crop of each image while training, the center crop otherwise.
 
     Unlike keras.layers.RandomCrop, which draws one offset per batch, every image gets its own
     offset. The crop is a product with one-hot row and column selectors, so it is exact, cheap
@@ -68,7 +68,7 @@ def input_block(inputs, normalization: dict | None, augmentation: dict | None, s
     """
     x = inputs
     if augmentation and augmentation.get("crop"):
-        # Also active at inference (centre crop), so it comes first and is kept outside the
+        # Also active at inference (center crop), so it comes first and is kept outside the
         # "aug_" layers that only act while training.
         x = RandomCrop(augmentation["crop"], seed=seed + 4, name="crop")(x)
     if augmentation:

@@ -12,8 +12,8 @@ Two kinds of input:
   for the same run and data: the run predicts with its own test-time augmentation, the
   probabilities are rounded to float16 as the run stored its test predictions, then argmax.
 * images: files or folders (searched recursively, hidden names skipped). A 48x48 image is a
-  FER2013-style face and is used as it is (in grey); any other image is a photo, in which
-  OpenCV's bundled Haar cascade finds the faces, each cropped, turned grey and resized to 48x48.
+  FER2013-style face and is used as it is (in gray); any other image is a photo, in which
+  OpenCV's bundled Haar cascade finds the faces, each cropped, turned gray and resized to 48x48.
   The output has one row per face: source, face (index within the file), box x,y,w,h in the
   photo (empty for 48x48 faces), predicted class, one probability column per class.
 

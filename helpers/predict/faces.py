@@ -18,7 +18,7 @@ FACE_MARGIN = 0.0
 FER2013's faces are framed like the Haar cascade's box: on 240 FER2013 test faces pasted,
 upscaled 4x, into larger images, the cascade's box covered a median 0.98 of the 48x48 frame
 (10%-90%: 0.80-1.11), and cropping the box with margin 0 reproduced the original faces best
-(mean absolute grey difference 28.7, against 29.3 at 2%, 32.6 at 5%, 40.0 at 10% and 45.0 at
+(mean absolute gray difference 28.7, against 29.3 at 2%, 32.6 at 5%, 40.0 at 10% and 45.0 at
 15%). A looser crop would show the network more hair and background than it was trained on."""
 
 
@@ -42,7 +42,7 @@ DETECT_MAX_SIDE = 1280
 
 @dataclass
 class Face:
-    """A 48x48 grey face to predict: where it came from and where it was in the image."""
+    """A 48x48 gray face to predict: where it came from and where it was in the image."""
 
     source: str
     index: int
@@ -83,7 +83,7 @@ def image_files(folder: Path) -> list[Path]:
 
 
 def read_image(path: Path) -> np.ndarray:
-    """An image file as uint8 grey levels (H, W), turned upright by its EXIF orientation
+    """An image file as uint8 gray levels (H, W), turned upright by its EXIF orientation
     (photos from phones); DataError naming the file when it cannot be decoded."""
     from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -117,15 +117,15 @@ def _cascade():
     return cascade
 
 
-def detect_faces(grey: np.ndarray) -> list[tuple[int, int, int, int]]:
-    """Boxes (x, y, w, h) of the frontal faces in a grey photo, left to right (then top to
+def detect_faces(gray: np.ndarray) -> list[tuple[int, int, int, int]]:
+    """Boxes (x, y, w, h) of the frontal faces in a gray photo, left to right (then top to
     bottom), found by OpenCV's Haar cascade."""
     import cv2
 
-    height, width = grey.shape
+    height, width = gray.shape
     scale = min(1.0, DETECT_MAX_SIDE / max(height, width))
-    small = grey if scale == 1.0 else cv2.resize(
-        grey, (max(1, round(width * scale)), max(1, round(height * scale))),
+    small = gray if scale == 1.0 else cv2.resize(
+        gray, (max(1, round(width * scale)), max(1, round(height * scale))),
         interpolation=cv2.INTER_AREA)
     found = _cascade().detectMultiScale(small, scaleFactor=DETECT_SCALE_FACTOR,
                                         minNeighbors=DETECT_MIN_NEIGHBORS,
@@ -137,27 +137,27 @@ def detect_faces(grey: np.ndarray) -> list[tuple[int, int, int, int]]:
     return sorted(boxes)
 
 
-def crop_face(grey: np.ndarray, box: tuple[int, int, int, int],
+def crop_face(gray: np.ndarray, box: tuple[int, int, int, int],
               margin: float = FACE_MARGIN) -> np.ndarray:
     """The face in `box` with `margin` (share of the box on each side) added and clipped to
-    the image, resized to 48x48 grey levels (area averaging)."""
+    the image, resized to 48x48 gray levels (area averaging)."""
     import cv2
 
     x, y, w, h = box
     dx, dy = round(margin * w), round(margin * h)
     top, left = max(y - dy, 0), max(x - dx, 0)
-    bottom, right = min(y + h + dy, grey.shape[0]), min(x + w + dx, grey.shape[1])
-    return cv2.resize(grey[top:bottom, left:right], (IMAGE_SIZE, IMAGE_SIZE),
+    bottom, right = min(y + h + dy, gray.shape[0]), min(x + w + dx, gray.shape[1])
+    return cv2.resize(gray[top:bottom, left:right], (IMAGE_SIZE, IMAGE_SIZE),
                       interpolation=cv2.INTER_AREA)
 
 
 def faces_in_image(path: Path) -> ImageResult:
     """The faces of one image file: itself if it is 48x48, else those the detector finds."""
-    grey = read_image(path)
-    if grey.shape == (IMAGE_SIZE, IMAGE_SIZE):
-        return ImageResult(path, [Face(str(path), 0, grey)])
-    faces = [Face(str(path), i, crop_face(grey, box), box)
-             for i, box in enumerate(detect_faces(grey))]
+    gray = read_image(path)
+    if gray.shape == (IMAGE_SIZE, IMAGE_SIZE):
+        return ImageResult(path, [Face(str(path), 0, gray)])
+    faces = [Face(str(path), i, crop_face(gray, box), box)
+             for i, box in enumerate(detect_faces(gray))]
     return ImageResult(path, faces)
 
 

@@ -51,15 +51,15 @@ def predictions_figure(faces: np.ndarray, labels, proba: np.ndarray):
                      vmax=255, cell_size=1.9)
 
 
-def photo_figure(grey: np.ndarray, boxes, proba: np.ndarray):
+def photo_figure(gray: np.ndarray, boxes, proba: np.ndarray):
     """A photo with the detector's face boxes, each labeled with its most probable class. A
     matplotlib Figure (no pyplot)."""
     from matplotlib.figure import Figure
     from matplotlib.patches import Rectangle
 
-    fig = Figure(figsize=(6, 6 * grey.shape[0] / grey.shape[1]))
+    fig = Figure(figsize=(6, 6 * gray.shape[0] / gray.shape[1]))
     ax = fig.subplots()
-    ax.imshow(grey, cmap="gray", vmin=0, vmax=255)
+    ax.imshow(gray, cmap="gray", vmin=0, vmax=255)
     for (x, y, w, h), p in zip(boxes, proba):
         ax.add_patch(Rectangle((x, y), w, h, fill=False, edgecolor="yellow", linewidth=2))
         ax.text(x, y - 6, f"{CLASS_NAMES[p.argmax()]} {p.max():.0%}", color="yellow", fontsize=10,

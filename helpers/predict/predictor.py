@@ -40,7 +40,7 @@ ENSEMBLE = "ensemble"
 
 TTA_MODES = ("run", "flip", "none")
 """Test-time augmentation: "run" = the run's own settings, as the report (mirror image and, for
-cropping CNNs, the centre and four corner crops: ten views); "flip" = the face and its mirror
+cropping CNNs, the center and four corner crops: ten views); "flip" = the face and its mirror
 image (two views); "none" = one view."""
 
 

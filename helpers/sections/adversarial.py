@@ -26,7 +26,7 @@ def attack_record(index: int, true: int, attack: AdversarialResult) -> dict:
 
 def adversarial_figure(originals, labels, attacks, step_size: float) -> Figure:
     """Two attacks a row, each as three panels: the original face, titled with its true and
-    predicted class | the change the attack made, in grey levels, its color range running
+    predicted class | the change the attack made, in gray levels, its color range running
     from minus to plus its largest change (the color bar's ticks; no amplification factor to
     take on trust) | the adversarial face and its prediction. `originals` (N, H, W, 1) in
     0..255, `labels` true classes. Drawn at its print size: eight attacks take about 5.0 inches
@@ -48,7 +48,7 @@ def adversarial_figure(originals, labels, attacks, step_size: float) -> Figure:
         changes.append((axes[1].imshow(a.perturbation, cmap="seismic", vmin=-limit, vmax=limit),
                         axes[1], limit))
         axes[1].set_title(f"{plural(a.steps, 'step')}\n"
-                          + (f"\u00b1{plural(a.max_abs_change, 'grey level')}" if a.max_abs_change
+                          + (f"\u00b1{plural(a.max_abs_change, 'gray level')}" if a.max_abs_change
                              else "no change"), fontsize=8)
         axes[2].imshow(a.image, cmap="gray", vmin=0, vmax=255)
         # an attack that ran out of steps leaves the class as it was: say so
@@ -62,8 +62,8 @@ def adversarial_figure(originals, labels, attacks, step_size: float) -> Figure:
         bar.ax.set_yticklabels([f"{-limit:g}", "0", f"{limit:g}"])
         bar.ax.tick_params(labelsize=8, length=2, pad=1)
     fig.suptitle(textwrap.fill(
-        f"Adversarial examples of the main CNN (steps of {plural(step_size, 'grey level')}). "
-        "Each attack: the face with its true and predicted class; the change, in grey levels, "
+        f"Adversarial examples of the main CNN (steps of {plural(step_size, 'gray level')}). "
+        "Each attack: the face with its true and predicted class; the change, in gray levels, "
         "its color range \u00b1 its largest change; the adversarial face and its prediction", 78),
         fontsize=9)
     return fig
@@ -92,7 +92,7 @@ def adversarial_summary(indices, labels, attacks, *, requested: int, step_size: 
 
 def adversarial_sentences(s: dict) -> str:
     """What the attacks of adversarial_summary needed, against the difference between faces."""
-    budget = f"{plural(s['max_steps'], 'step')} of {plural(s['step_size'], 'grey level')}"
+    budget = f"{plural(s['max_steps'], 'step')} of {plural(s['step_size'], 'gray level')}"
     if not s["attempted"]:
         return ("*No adversarial example was requested (adversarial_images = 0).*" if s["requested"] == 0
                 else "*The CNN classifies no validation face correctly, so there is nothing to attack.*")
@@ -103,9 +103,9 @@ def adversarial_sentences(s: dict) -> str:
     return (
         f"{s['flipped']} of {s['attempted']} attacks change the CNN's prediction within {budget} "
         f"(median {plural(s['median_steps_flipped'], 'step')}, from {low} to {high}). The largest "
-        f"single-pixel change needed is {plural(biggest, 'grey level')} ({pct(biggest / 255)} of the "
+        f"single-pixel change needed is {plural(biggest, 'gray level')} ({pct(biggest / 255)} of the "
         f"pixel range) and the mean absolute change per pixel at most "
         f"{s['largest_mean_abs_change']:.1f}, against a mean absolute difference of "
-        f"{s['mean_abs_difference_between_faces']:.1f} grey levels between two random validation "
+        f"{s['mean_abs_difference_between_faces']:.1f} gray levels between two random validation "
         f"faces. The adversarial faces are classified as "
         f"{', '.join(f'{name} ({n})' for name, n in s['new_class_counts'].items())}.")

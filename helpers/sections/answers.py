@@ -323,12 +323,12 @@ def adversarial_answer(r: dict) -> str:
     attempted, flipped = need(a, "attempted"), need(a, "flipped")
     if not attempted:
         return "No face was attacked in this run."
-    budget = f"{plural(need(a, 'max_steps'), 'step')} of {plural(need(a, 'step_size'), 'grey level')}"
+    budget = f"{plural(need(a, 'max_steps'), 'step')} of {plural(need(a, 'step_size'), 'gray level')}"
     if not flipped:
         return f"No attack changes the prediction within {budget} ({attempted} faces tried)."
     return (f"**{flipped} of {attempted}** correctly classified faces change class after a median of "
-            f"{plural(need(a, 'median_steps_flipped'), 'step')} of {plural(a['step_size'], 'grey level')} "
-            f"(mean change per pixel at most {need(a, 'largest_mean_abs_change'):.1f} grey levels, against "
+            f"{plural(need(a, 'median_steps_flipped'), 'step')} of {plural(a['step_size'], 'gray level')} "
+            f"(mean change per pixel at most {need(a, 'largest_mean_abs_change'):.1f} gray levels, against "
             f"{need(a, 'mean_abs_difference_between_faces'):.0f} between two faces).")
 
 

@@ -18,7 +18,7 @@ def class_maximization_figure(result: ClassMaximization, steps: int) -> Figure:
               for c, p, k in zip(result.classes, result.probabilities, result.predicted)]
     return plot_grid(to_display(result.images), titles=titles, ncols=len(result.classes),
                      cell_size=min(0.78, 5.5 / len(result.classes)),
-                     suptitle=f"Main CNN: inputs that maximise each class logit ({steps} steps;\n"
+                     suptitle=f"Main CNN: inputs that maximize each class logit ({steps} steps;\n"
                               "p = probability of that class; \u2192 the class predicted instead)")
 
 

@@ -108,7 +108,7 @@ def architecture_figure(model, per_row: int = 5, title: str | None = None) -> Fi
         ax.annotate("", xy=(0, 0.5) if along else (0.5, 1), xycoords=after,
                     xytext=(1, 0.5) if along else (0.5, 0), textcoords=before,
                     arrowprops=dict(arrowstyle="->", shrinkA=4, shrinkB=4,
-                                    color="black" if along else "grey"))
+                                    color="black" if along else "gray"))
     total = model.count_params()
     fig.suptitle(title or f"{model.name}: {total:,} parameters", fontsize=10)
     fig.tight_layout(pad=0.2)
@@ -157,9 +157,9 @@ def tta_words(training: dict) -> str:
     """How a run's predictions average over test-time augmentation, in words."""
     crops, flip = training.get("tta_crops"), training.get("tta_flip")
     if crops and flip:
-        return "average over the centre and four corner crops and their mirror images (ten-crop)"
+        return "average over the center and four corner crops and their mirror images (ten-crop)"
     if crops:
-        return "average over the centre and four corner crops"
+        return "average over the center and four corner crops"
     return "average with the mirrored face" if flip else "none"
 
 

@@ -43,8 +43,8 @@ def plot_curves(histories: dict, title: str = "Training curves") -> Figure:
     set_fonts(*axes)
     # One legend under both panels: a color per run, a line style for train and validation.
     runs = [Line2D([], [], color=color, label=name) for color, name in zip(colors, histories)]
-    styles = [Line2D([], [], color="grey", ls="--", label="train"),
-              Line2D([], [], color="grey", ls="-", label="validation")]
+    styles = [Line2D([], [], color="gray", ls="--", label="train"),
+              Line2D([], [], color="gray", ls="-", label="validation")]
     fig.legend(handles=runs + styles, loc="outside lower center", fontsize=8,
                ncol=3 if len(runs) > 2 else len(runs) + 2, frameon=False)
     fig.suptitle(title, fontsize=11)

@@ -123,9 +123,9 @@ def preprocessing_histograms(sample, equalized, mean: float, std: float) -> Figu
     fig = Figure(figsize=(5.6, 1.8))
     axes = fig.subplots(1, 3)
     axes[0].hist(sample.ravel(), bins=64)
-    axes[0].set(title="original", xlabel="grey level", ylabel="pixels")
+    axes[0].set(title="original", xlabel="gray level", ylabel="pixels")
     axes[1].hist(np.asarray(equalized).ravel(), bins=64, color="tab:green")
-    axes[1].set(title="equalized", xlabel="grey level")
+    axes[1].set(title="equalized", xlabel="gray level")
     axes[2].hist(((sample.astype(np.float32) - mean) / std).ravel(), bins=64, color="tab:purple")
     axes[2].set(title="normalized", xlabel="standardized value")
     set_fonts(*axes)
@@ -139,7 +139,7 @@ def equalization_sentence(before: float, after: float, faces: int) -> str:
     change = (f"{'raises' if after > before else 'lowers'} the median per-face contrast from "
               f"{before:.1f} to {after:.1f}" if round(after, 1) != round(before, 1) else
               f"keeps the median per-face contrast at {before:.1f}")
-    return (f"On the histograms' sample ({faces:,} faces, stratified by class), equalization {change} grey "
+    return (f"On the histograms' sample ({faces:,} faces, stratified by class), equalization {change} gray "
             "levels and flattens the pixel histogram; normalization only shifts and rescales it "
             "(mean 0, standard deviation 1) without changing the image. Whether either helps the "
             f"classifier is measured in sections {number('ablation')} and {number('further')}.")

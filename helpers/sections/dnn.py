@@ -55,7 +55,7 @@ def _accuracy_line(s: dict) -> str:
             f"{test}, significant at the {ALPHA:.0%} level).")
     if gap > 0:
         line += (" Convolutions share each filter's weights over every position of the face and "
-                 "look at local neighbourhoods, so the CNN spends its parameters on features that "
+                 "look at local neighborhoods, so the CNN spends its parameters on features that "
                  "hold anywhere in the image, while each DNN weight is tied to one pixel position.")
     return line + _averaging_words(s)
 

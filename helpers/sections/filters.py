@@ -1,16 +1,16 @@
 """What convolution filters respond to: measures of the patterns that gradient ascent finds for
 them (helpers.analysis.ascent.filter_patterns: the response after batch normalization at the
-centre unit of each filter's map) and of their feature maps on one face.
+center unit of each filter's map) and of their feature maps on one face.
 
-Patterns are measured on the centre unit's receptive field, the only pixels that can change its
+Patterns are measured on the center unit's receptive field, the only pixels that can change its
 response. A first-layer pattern is compared with its own 3x3 kernel (kernel agreement: the
-cosine between the kernel and the pattern's patch, pixels measured from mid-grey); patterns whose
+cosine between the kernel and the pattern's patch, pixels measured from mid-gray); patterns whose
 receptive field is at least MIN_SPECTRAL_SIDE pixels wide get spectral measures instead: their
 typical spatial frequency and how their spectral power splits between four stripe orientations,
 against white noise of the same size (noise_orientation_baseline).
 
 Feature maps are compared with the face's brightness and its horizontal and vertical Sobel
-gradients, cut to the pixels the map covers (the model's centre crop) and averaged down to the
+gradients, cut to the pixels the map covers (the model's center crop) and averaged down to the
 map's size (map_summary): a map is brightness-like or edge-like when its |Pearson r| with one of
 them reaches R_MIN.
 
@@ -39,15 +39,15 @@ from helpers.core.words import capital, filter_share, fmt, layer_words, pct, plu
 def settings_sentence(settings: AscentSettings) -> str:
     """The objective and the ascent schedule in words, for the paragraph above the patterns."""
     return (
-        "**Objective**: each filter's response at the centre unit of its feature map, after batch "
+        "**Objective**: each filter's response at the center unit of its feature map, after batch "
         "normalization (its ReLU's input). "
-        f"**Settings**: {settings.steps} ascent steps from mid-grey plus Gaussian noise (standard "
-        f"deviation {settings.noise:g} grey levels); each step moves the image by "
-        f"{settings.step_size:g} grey levels (root mean square) along the normalized gradient, "
+        f"**Settings**: {settings.steps} ascent steps from mid-gray plus Gaussian noise (standard "
+        f"deviation {settings.noise:g} gray levels); each step moves the image by "
+        f"{settings.step_size:g} gray levels (root mean square) along the normalized gradient, "
         f"computed on a copy shifted by up to {plural(settings.jitter, 'pixel')} but at most "
         f"1/{JITTER_SHARE} of the unit's receptive field; pixels stay in 0..255 and every "
         f"{settings.blur_every} steps a Gaussian blur of {settings.blur_sigma:g} pixel damps high "
-        "frequencies. Only the unit's receptive field is shown: first-layer patterns in grey levels "
+        "frequencies. Only the unit's receptive field is shown: first-layer patterns in gray levels "
         "0..255 under their kernels, deeper ones contrast-stretched.")
 
 
@@ -75,7 +75,7 @@ def pattern_sentences(layer: str, p: dict, reference_faces: int) -> list[str]:
     lines: the response's gain, then the kernel agreement (first layer) or the orientation
     against white noise of the same size (deeper layers)."""
     out = [f"- **{capital(layer_words(layer))}** ({shown_words(p)}; each unit sees {p['field']}x{p['field']} pixels): gradient ascent raised "
-           f"the centre unit's response for {pct(p['rose'], 0)} of these filters (median "
+           f"the center unit's response for {pct(p['rose'], 0)} of these filters (median "
            f"{p['median_start']:.3g} -> {p['median_final']:.3g}); for {pct(p['beats_all_faces'], 0)} "
            f"the pattern excites the unit more than any of {reference_faces} validation faces does "
            f"(median: {p['median_face_z']:.1f} standard deviations above the unit's mean response "
@@ -120,7 +120,7 @@ def pattern_record(p: dict) -> dict:
 
 
 def pattern_windows(p: dict) -> np.ndarray:
-    """A layer_patterns dict's raw patterns cut to the centre unit's receptive field."""
+    """A layer_patterns dict's raw patterns cut to the center unit's receptive field."""
     top, bottom, left, right = p["window"]
     return np.asarray(p["images"])[:, top:bottom, left:right]
 
@@ -152,7 +152,7 @@ def drawn_words(p: dict, n: int) -> str:
 
 
 def pattern_grid(p: dict, steps: int, shown: int | None = None) -> Figure:
-    """One layer_patterns dict's patterns (the centre unit's receptive field, contrast-stretched)
+    """One layer_patterns dict's patterns (the center unit's receptive field, contrast-stretched)
     for its first `shown` filters (None: all), 11 a row (32 filters in three rows across the
     page), each titled with its filter number and its response on the starting noise -> after
     `steps` ascent steps."""
@@ -165,8 +165,8 @@ def pattern_grid(p: dict, steps: int, shown: int | None = None) -> Figure:
 
 
 def kernel_cells(kernels) -> list[np.ndarray]:
-    """Kernels (k, k, F) as grey images on the patterns' 0..255 scale, each on its own scale:
-    mid-grey 0, white its largest positive weight's magnitude, black its negative."""
+    """Kernels (k, k, F) as gray images on the patterns' 0..255 scale, each on its own scale:
+    mid-gray 0, white its largest positive weight's magnitude, black its negative."""
     k = np.moveaxis(np.asarray(kernels, dtype=np.float64), -1, 0)
     limit = np.maximum(np.abs(k).max(axis=(1, 2), keepdims=True), 1e-12)
     return list(127.5 + 127.5 * k / limit)
@@ -174,7 +174,7 @@ def kernel_cells(kernels) -> list[np.ndarray]:
 
 def kernel_pattern_figure(p: dict, steps: int, ncols: int = 16, fig=None, fontsize: float = 8):
     """A first layer's kernels (effective_kernels, as kernel_cells) above their patterns' patch
-    under the centre unit (grey levels 0..255), `ncols` filters a row pair; kernels titled with
+    under the center unit (gray levels 0..255), `ncols` filters a row pair; kernels titled with
     the filter number, patterns with their kernel agreement ("cos 0.95"; the number alone
     above 8 columns, where cells are too narrow for more). Drawn into `fig` (a Figure or
     SubFigure) when given, else a new Figure at most 5.6 inches wide (a 3x3 patch reads at a
@@ -210,7 +210,7 @@ def layers_sentences(patterns: dict, reference_faces: int) -> str:
              for line in pattern_sentences(layer, p, reference_faces)]
     (first_layer, first), (last_layer, last) = list(patterns.items())[0], list(patterns.items())[-1]
     if len(patterns) > 1:
-        line = (f"- From {layer_words(first_layer)} to {layer_words(last_layer)} the centre unit's receptive field grows "
+        line = (f"- From {layer_words(first_layer)} to {layer_words(last_layer)} the center unit's receptive field grows "
                 f"from {first['field']}x{first['field']} to {last['field']}x{last['field']} pixels")
         if first["median_period_px"] and last["median_period_px"]:
             ratio = last["median_period_px"] / first["median_period_px"]
@@ -228,7 +228,7 @@ def filters_record(patterns: dict, maps: dict, face: dict, *, settings, filters_
     """The "filters" section's results.json section: the objective and ascent settings (an
     AscentSettings), every layer's pattern_record and, for the `face` of pick_face, every
     layer's map_record."""
-    return {"objective": "centre unit, after batch normalization (ReLU input)",
+    return {"objective": "center unit, after batch normalization (ReLU input)",
             "ascent_steps": settings.steps, "filters_per_layer": filters_per_layer,
             "reference_faces": reference_faces, "agree_min": AGREE_MIN,
             "brightness_dc": BRIGHTNESS_DC, "min_spectral_side": MIN_SPECTRAL_SIDE,
@@ -250,7 +250,7 @@ def feature_map_grid(layer: str, s: dict, chosen, face: int, image=None, record:
     """A map_summary's feature maps of the first `shown` filters of `chosen` (None: all),
     `ncols` a row (17: a face and 32 maps in two rows, a third of an inch each), titled with
     their filter numbers; with the face's `image` (H, W, 1) in 0..255, the face itself comes
-    first (grey) and `record` (pick_face's) names its true and predicted class in the title."""
+    first (gray) and `record` (pick_face's) names its true and predicted class in the title."""
     n = shown_count(len(chosen), shown)
     chosen = list(chosen)[:n]
     cells = list(np.moveaxis(s["maps"], -1, 0))[:n]
@@ -266,7 +266,7 @@ def feature_map_grid(layer: str, s: dict, chosen, face: int, image=None, record:
                     suptitle=f"{capital(layer_words(layer))}: feature maps ({s['size']}) of filters 0-{chosen[-1]}"
                              + (f" of the {s['filters']} measured" if s.get("filters", n) > n else "") + "\n"
                              f"for validation face {face}{what}")
-    if image is not None:  # the face in grey, on its own 0..255 scale
+    if image is not None:  # the face in gray, on its own 0..255 scale
         face_image = fig.axes[0].images[0]
         face_image.set_cmap("gray")
         face_image.set_clim(0, 255)

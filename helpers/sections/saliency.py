@@ -195,7 +195,7 @@ def saliency_figure(images, maps: dict, labels=None, keep: float = 0.25,
 
 
 def draw_map(ax, image: np.ndarray, column: str, values) -> None:
-    """One cell of the explanation figures: the face (grey), a masked face (grey), Grad-CAM over
+    """One cell of the explanation figures: the face (gray), a masked face (gray), Grad-CAM over
     the face, or a map (0..1, "hot"); no ticks."""
     if column == "original" or column.startswith("masked"):
         ax.imshow(image if values is None else values, cmap="gray", vmin=0, vmax=255)
@@ -269,13 +269,13 @@ def shown_sentences(s: dict) -> str:
     cover = "" if not c else (
         f", whose {c['cells']} x {c['cells']} cells, {c['stride']:g} pixels apart, cover rows and "
         f"columns {c['first']} to {c['last']} of the {IMAGE_SIZE} x {IMAGE_SIZE} face (counted from 0), interpolated "
-        "between cell centres; the border outside, which that layer does not see, is 0")
+        "between cell centers; the border outside, which that layer does not see, is 0")
     return (
         f"**Faces**: {s['faces']} validation faces, {s['per_class']} per true class (drawn at random "
         f"with seed {s['seed']}){missing}; the CNN predicts {s['correct']} of them correctly (column "
         "titles: true class, then predicted class and its probability). **SmoothGrad**: gradient "
         f"magnitude averaged over {s['smoothgrad_samples']} copies with Gaussian noise of standard "
-        f"deviation {s['smoothgrad_noise']:g} x 255 ({s['smoothgrad_noise'] * 255:.0f} grey levels). "
+        f"deviation {s['smoothgrad_noise']:g} x 255 ({s['smoothgrad_noise'] * 255:.0f} gray levels). "
         f"**Grad-CAM** layer: the last convolution layer ({layer_words(s['gradcam_layer'])}){cover}. **Masked**: each "
         f"face keeps the {pct(s['keep'], 0)} of its pixels where "
         f"{mask_words(s['mask_method'], s.get('mask_smoothing', 0.0))} is highest, {regions}, with "
@@ -331,7 +331,7 @@ def sanity_sentences(s: dict) -> str:
     verdicts, and what that means for the masked faces."""
     m = s["methods"]
     smooth = ("- **Smoothness** (lag-1 autocorrelation: the correlation of each pixel with its "
-              "neighbour, about 0 for pixel-level speckle and near 1 for a map that varies slowly): "
+              "neighbor, about 0 for pixel-level speckle and near 1 for a map that varies slowly): "
               + ", ".join(f"{METHODS[k]} {interval_words(v['smoothness'])}" for k, v in m.items()) + ".")
     if "smoothgrad" in m and "saliency" in m:
         smooth += (f" SmoothGrad is {smoother(m['smoothgrad']['smoothness'], m['saliency']['smoothness'])}"
