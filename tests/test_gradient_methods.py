@@ -1374,3 +1374,10 @@ def test_a_narrow_interval_gets_the_digits_that_tell_its_ends_apart():
     assert sections_saliency.interval_words({"mean": 1.54, "low": 1.51, "high": 1.57}, "x") == "1.54x (95% CI 1.51 to 1.57)"
     assert sections_saliency.interval_words({"mean": 0.9213, "low": 0.9191, "high": 0.9238}) == "0.921 (95% CI 0.919 to 0.924)"
     assert sections_saliency.interval_words({"mean": 0.5, "low": 0.5, "high": 0.5}) == "0.50 (95% CI 0.50 to 0.50)"
+
+
+def test_a_left_out_methods_reason_is_worded_from_one_table():
+    s = {"excluded": {"gradcam": "grid", "other": "a reason without words yet"}}
+    assert sections_saliency.excluded_why(s, "gradcam") == "its grid's weak edge"
+    assert sections_saliency.excluded_why(s, "gradcam", long=True).startswith("its grid of cells is weak")
+    assert sections_saliency.excluded_why(s, "other") == "a reason without words yet"  # its key, not a crash

@@ -34,6 +34,7 @@ ALLOWED = {
     "float32": "a number format",
     "float32)": "a number format",
     "float32:": "a number format",
+    "float16": "a number format",
     "bfloat16": "a number format",
     "mixed_bfloat16": "a Keras precision policy name",
     "tab10": "a matplotlib color map",

@@ -282,7 +282,9 @@ def test_every_page_reference_of_the_sheet_is_a_label_of_the_merged_report(paths
     merged = merge_notebooks(paths, RESULTS)
     latex, _ = LatexExporter().from_notebook_node(merged)
     labels = re.findall(r"\\label\{([^}]*)\}", latex)
-    references = set(re.findall(r"\\pageref\{([^}]*)\}", latex))
+    # \pageref{a}, or the template's \evidencepages{a}{b} for a row with two headings
+    references = {label for pair in re.findall(r"\\(?:pageref|evidencepages)\{([^}]*)\}(?:\{([^}]*)\})?", latex)
+                  for label in pair if label}
     from helpers.sections.answers import subsection_headings
 
     present = {anchor(h) for h in subsection_headings()} & set(labels)

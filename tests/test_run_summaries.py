@@ -373,8 +373,9 @@ def test_ablation_settings_are_read_from_the_runs_configs():
     for run in one_view.values():
         run.config["training"] = {"epochs": 58, "precision": "mixed_bfloat16"}
     assert sections_ablation.ablation_settings_sentence(sections_ablation.ablation_summary(one_view, y)).endswith(
-        "measured while training, in bfloat16 arithmetic, and the kept checkpoints here again in float32: so (a)'s "
-        "kept checkpoint, its best epoch while training, scores 49.0% here against 58.0% for its last epoch.")
+        "measured while training, in bfloat16 arithmetic; the kept checkpoints here are scored again from their "
+        "saved float16 weights in float32: so (a)'s kept checkpoint, its best epoch while training, scores 49.0% "
+        "here against 58.0% for its last epoch.")
     for run in one_view.values():
         run.config["training"] = {"epochs": 58}
     one_view["normalization_augmentation"].metrics["val_accuracy_no_tta"] = 0.55

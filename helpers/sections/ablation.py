@@ -144,15 +144,15 @@ def one_view_sentence(s: dict) -> str:
     averaged = points(first["val_accuracy"], last["val_accuracy"])
     verdict = ("so the crops' averaging is not what makes it" if one >= averaged - 0.5 else
                f"so {'part' if one > 0 else 'all'} of it comes from the crops' averaging")
-    below = [(n, x) for n, x in v.items() if x["one_view_accuracy"] < x["last_val_accuracy"]
+    below = [(n, x) for n, x in v.items() if points(x["last_val_accuracy"], x["one_view_accuracy"]) < 0
              and x["best_epoch"] != x["epochs"] and x.get("precision") == "mixed_bfloat16"]
     precision = ""
     if below:  # a kept checkpoint below the last epoch it beat while training: the two arithmetics
         n, x = below[0]
-        precision = (f" The table's last-epoch scores were measured while training, in bfloat16 arithmetic, and the kept "
-                     f"checkpoints here again in float32: so {short_label(n)}'s kept checkpoint, its best epoch while "
-                     f"training, scores {pct(x['one_view_accuracy'])} here against {pct(x['last_val_accuracy'])} "
-                     "for its last epoch.")
+        precision = (" The scoring table's last-epoch scores below were measured while training, in bfloat16 "
+                     "arithmetic; the kept checkpoints here are scored again from their saved float16 weights in "
+                     f"float32: so {short_label(n)}'s kept checkpoint, its best epoch while training, scores "
+                     f"{pct(x['one_view_accuracy'])} here against {pct(x['last_val_accuracy'])} for its last epoch.")
     return (f"Their kept checkpoints scored on one view each, without any averaging, get {scores}: the lead of (c) over "
             f"(a) is {one:+.1f} points on one view against {averaged:+.1f} with each one's averaging, "
             f"{verdict}." + precision)

@@ -208,6 +208,8 @@ def saliency_answer(r: dict) -> str:
             from helpers.sections.saliency import origin_words  # imports Keras: only when there is one
 
             text += origin_words(need(s, "methods", method), focus)
+        if s.get("answer_trusted") is False:
+            text += "; no method passes the randomization check, so read with care"
         for m in s.get("excluded") or {}:  # a method left out of the answer: its numbers, not silence
             from helpers.sections.saliency import excluded_why
 
@@ -216,8 +218,8 @@ def saliency_answer(r: dict) -> str:
                      + ", ".join(f"{region} {need(other, region, 'mean'):.2f}x" for region in focus))
     else:
         text = f"No face region stands out: none gets clearly more than an even spread by {METHOD_NAMES.get(method, method)}"
-    if s.get("answer_trusted") is False:
-        text += "; no method passes the randomization check, so read with care"
+        if s.get("answer_trusted") is False:
+            text += "; no method passes the randomization check, so read with care"
     return text + "."
 
 

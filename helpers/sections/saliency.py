@@ -567,7 +567,8 @@ the reason in a few words (the answer sheet) and as a clause (the section)."""
 
 def excluded_why(s: dict, method: str, long: bool = False) -> str:
     """EXCLUDED_WHY's words for why `method` is left out of summary `s`'s answer."""
-    return EXCLUDED_WHY[s["excluded"][method]][1 if long else 0]
+    reason = s["excluded"][method]
+    return EXCLUDED_WHY.get(reason, (reason, reason))[1 if long else 0]
 
 
 def share_words(s: dict, region: str) -> str:
