@@ -33,8 +33,8 @@ def test_class_summary_table_and_sentences():
     assert text.startswith("The training data has **18 faces** (course CSV); 9 train the models and "
                            "9 (50%, seed 7) are held out for validation. The test file has 5 faces "
                            "(without labels).")
-    assert text.endswith(f"*{CLASS_NAMES[3]}* has 44.4% of the faces and *{CLASS_NAMES[2]}* only "
-                         "5.6%, 8.0 times fewer.")
+    assert text.endswith(f"*{CLASS_NAMES[3]}* has 44.4% of the faces (8) and *{CLASS_NAMES[2]}* only "
+                         "5.6% (1), 8.0 times fewer.")
     assert "no leaderboard submission" in sections_data.class_sentences(summary(y, test_rows=0))
     fig = sections_data.class_figure(s)
     assert isinstance(fig, Figure) and len(fig.axes[0].patches) == 7

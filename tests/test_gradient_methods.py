@@ -957,6 +957,10 @@ def test_class_maximization_figure_and_summary():
         "After 20 steps, 1 of 2 images are classified as the class they were optimized for; the "
         f"class probability reached goes from 40.0% ({CLASS_NAMES[0]}) to 95.0% ({CLASS_NAMES[3]}), "
         "and every logit rose from the starting noise by 1.9 to 4.5.")
+    # classes that print the same top probability are counted, not one named at random
+    s["probabilities"], s["highest"]["probability"] = [0.4, 0.9999], 0.9999
+    s["classes"].append(CLASS_NAMES[5]); s["probabilities"].append(0.99996)
+    assert "to 100.0% (2 classes)," in sections_class_maximization.class_maximization_sentences(s)
     result.logits[0] = 0.0
     assert sections_class_maximization.class_maximization_sentences(sections_class_maximization.class_maximization_summary(result, 20)).endswith(
         "optimized for; 1 logit(s) did not rise.")
@@ -1378,6 +1382,6 @@ def test_a_narrow_interval_gets_the_digits_that_tell_its_ends_apart():
 
 def test_a_left_out_methods_reason_is_worded_from_one_table():
     s = {"excluded": {"gradcam": "grid", "other": "a reason without words yet"}}
-    assert sections_saliency.excluded_why(s, "gradcam") == "its grid's weak edge"
+    assert sections_saliency.excluded_why(s, "gradcam") == "a grid edge the next pooling never reads"
     assert sections_saliency.excluded_why(s, "gradcam", long=True).startswith("its grid of cells is weak")
     assert sections_saliency.excluded_why(s, "other") == "a reason without words yet"  # its key, not a crash

@@ -373,9 +373,9 @@ def test_ablation_settings_are_read_from_the_runs_configs():
     for run in one_view.values():
         run.config["training"] = {"epochs": 58, "precision": "mixed_bfloat16"}
     assert sections_ablation.ablation_settings_sentence(sections_ablation.ablation_summary(one_view, y)).endswith(
-        "measured while training, in bfloat16 arithmetic; the kept checkpoints here are scored again from their "
-        "saved float16 weights in float32: so (a)'s kept checkpoint, its best epoch while training, scores 49.0% "
-        "here against 58.0% for its last epoch.")
+        "measured while training, in bfloat16 arithmetic; the kept checkpoints here are scored again in float32 "
+        "arithmetic (their weights, float32 in training, saved rounded to float16): so (a)'s kept checkpoint, its "
+        "best epoch while training, scores 49.0% here against 58.0% for its last epoch.")
     for run in one_view.values():
         run.config["training"] = {"epochs": 58}
     one_view["normalization_augmentation"].metrics["val_accuracy_no_tta"] = 0.55
@@ -433,7 +433,7 @@ def test_hist_eq_summary_table_figure_and_sentences():
     assert (s["fixed"], s["broken"]) == (2, 1)
     assert s["per_class_raw"][:3] == [0.5, 1.0, 0.5] and s["per_class_hist_eq"][:3] == [1.0, 0.5, 1.0]
     table = sections_hist_eq.hist_eq_table(s)
-    assert table["preprocessing"].tolist() == ["raw pixels (variant (c))", "histogram equalization"]
+    assert table["preprocessing"].tolist() == ["without equalization (variant (c))", "histogram equalization"]
     assert "run" not in table  # folder names say nothing to a reader
     assert table["validation (test-time averaging)"].tolist() == ["66.7%", "83.3%"]
     assert len(sections_hist_eq.recall_figure(s).axes[0].patches) == 2 * 7
@@ -450,7 +450,7 @@ def test_hist_eq_summary_table_figure_and_sentences():
     apart = sections_hist_eq.hist_eq_summary(runs["cnn"], runs["hist_eq"], y, seed=42)
     assert sections_hist_eq.hist_eq_sentences(apart).split("\n")[0].endswith(
         "with seed 42, but on different machines (equalized: NVIDIA H200, jax; raw: AMD EPYC, 2 cores, "
-        "tensorflow), so a small difference also holds the two set-ups' numerical noise.")
+        "tensorflow), so part of a small difference may be the two set-ups' numerical noise.")
     runs["hist_eq"].metrics["runtime"] = cpu
     together = sections_hist_eq.hist_eq_summary(runs["cnn"], runs["hist_eq"], y, seed=42)
     assert "different machines" not in sections_hist_eq.hist_eq_sentences(together)

@@ -107,6 +107,11 @@ PROFILE_WORDS = {
 """What each profile (profiles/*.yaml) means to a reader of the title page."""
 
 
+def thousands(value) -> str:
+    """28709 -> '28,709' as the report writes counts; anything else ('?') as it is."""
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
 def run_info_cell(results: dict):
     """The title page's table: what produced this report."""
     run = results.get("run", {})
@@ -116,10 +121,10 @@ def run_info_cell(results: dict):
                           if k in runtime)
     test_rows = run.get("test_rows", "?")
     tests = ("no test images (no leaderboard submission)" if test_rows == 0 else
-             f"{test_rows} test images")
+             f"{thousands(test_rows)} test images")
     rows = [
         ("Run", f"**{run.get('profile', 'unknown')}**" + PROFILE_WORDS.get(run.get("profile"), "")),
-        ("Data", f"{run.get('data_format', '?')}, {run.get('train_rows', '?')} training rows "
+        ("Data", f"{run.get('data_format', '?')}, {thousands(run.get('train_rows', '?'))} training rows "
                  f"used, {tests}"),
         ("Data checksum (sha256)", " ".join(f"`{checksum[i:i + 32]}`" for i in range(0, len(checksum), 32))),
         ("Report built on", f"{runtime.get('processor', '?')}, {runtime.get('cpu_count', '?')} CPU "

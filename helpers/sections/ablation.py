@@ -150,8 +150,8 @@ def one_view_sentence(s: dict) -> str:
     if below:  # a kept checkpoint below the last epoch it beat while training: the two arithmetics
         n, x = below[0]
         precision = (" The scoring table's last-epoch scores below were measured while training, in bfloat16 "
-                     "arithmetic; the kept checkpoints here are scored again from their saved float16 weights in "
-                     f"float32: so {short_label(n)}'s kept checkpoint, its best epoch while training, scores "
+                     "arithmetic; the kept checkpoints here are scored again in float32 arithmetic (their weights, "
+                     f"float32 in training, saved rounded to float16): so {short_label(n)}'s kept checkpoint, its best epoch while training, scores "
                      f"{pct(x['one_view_accuracy'])} here against {pct(x['last_val_accuracy'])} for its last epoch.")
     return (f"Their kept checkpoints scored on one view each, without any averaging, get {scores}: the lead of (c) over "
             f"(a) is {one:+.1f} points on one view against {averaged:+.1f} with each one's averaging, "

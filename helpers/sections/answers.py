@@ -260,9 +260,7 @@ def filters_answer(r: dict) -> str:
     if counts:  # question 7(b): what one face's feature maps follow, layer by layer (the words once)
         pieces.append("(b) Feature maps of one face: " + "; ".join(
             f"in {layer_words(name)}, {m['edge_like']} of {need(m, 'filters')} follow its edges and "
-            f"{need(m, 'brightness_like')} its brightness" if i == 0 else
-            f"in {layer_words(name)}, {m['edge_like']} and {need(m, 'brightness_like')} of {need(m, 'filters')}"
-            for i, (name, m) in enumerate(counts)))
+            f"{need(m, 'brightness_like')} its brightness" for name, m in counts))
     if not pieces:
         raise Lacking("filters.layers")
     return ". ".join(pieces) + "."
@@ -347,7 +345,7 @@ def hist_eq_answer(r: dict) -> str:
     where = h.get("trained_on") or {}
     apart = ("; the two trained on different machines and backends"
              if where.get("raw") and where.get("hist_eq") and where["raw"] != where["hist_eq"] else "")
-    return (f"Histogram equalization: **{pct(eq)}** against {pct(raw)} on raw pixels "
+    return (f"Histogram equalization: **{pct(eq)}** against {pct(raw)} without it (section {number('ablation')}'s variant (c)) "
             f"({test_words(eq - raw, need(h, 'mcnemar_p'))}{apart}).")
 
 
@@ -385,14 +383,14 @@ SECTION_START = "<the section's heading>"
 """In SUBSECTIONS: the section's own heading (its answer paragraph comes before its subsections)."""
 
 SUBSECTIONS = {
-    "architecture, training, accuracy": "Accuracy",
-    "most confused classes": "Most confused classes",
+    "architecture, training, accuracy": (SECTION_START, "Accuracy"),
+    "most confused classes": (SECTION_START, "Most confused classes"),
     "where the model looks": (SECTION_START, "Which face regions the model looks at"),
     "what the filters detect": ("What the patterns show", "(b) Feature maps of one validation face"),
     "same parameters as the CNN": "CNN and DNN side by side",
     "self-training (bonus)": "Results",
     "weak model against the good one": ("Saliency of a weak model", "Filters of a weak model"),
-    "adversarial images": "What the attacks show",
+    "adversarial images": ("Adversarial examples", "What the attacks show"),
     "input that maximizes each class": ("The input that maximally activates each class", "What the class images show"),
     "histogram equalization": "Histogram equalization",
     "ensemble of CNNs": "Ensemble of CNNs",

@@ -48,5 +48,13 @@ def class_maximization_sentences(s: dict) -> str:
         return opening + f"{s['not_risen']} logit(s) did not rise."
     low, high = s["logit_rise_range"]
     return (opening + f"the class probability reached goes from {pct(s['lowest']['probability'])} "
-            f"({s['lowest']['class']}) to {pct(s['highest']['probability'])} ({s['highest']['class']}), "
+            f"({_reached_by(s, 'lowest')}) to {pct(s['highest']['probability'])} ({_reached_by(s, 'highest')}), "
             f"and every logit rose from the starting noise by {low:.1f} to {high:.1f}.")
+
+
+def _reached_by(s: dict, end: str) -> str:
+    """The class at that end of the probabilities ('happy'), or how many classes print the same
+    value there ('6 classes')."""
+    shown = pct(s[end]["probability"])
+    same = [c for c, p in zip(s["classes"], s["probabilities"]) if pct(float(p)) == shown]
+    return s[end]["class"] if len(same) <= 1 else f"{len(same)} classes"

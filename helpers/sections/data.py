@@ -52,8 +52,8 @@ def class_sentences(s: dict) -> str:
         balance = "The classes are about balanced."
     else:
         balance = (f"The classes are unbalanced: *{CLASS_NAMES[big]}* has "
-                   f"{pct(counts[big] / counts.sum())} of the faces and *{CLASS_NAMES[small]}* only "
-                   f"{pct(counts[small] / counts.sum())}, {counts[big] / counts[small]:.1f} times fewer.")
+                   f"{pct(counts[big] / counts.sum())} of the faces ({counts[big]:,}) and *{CLASS_NAMES[small]}* only "
+                   f"{pct(counts[small] / counts.sum())} ({counts[small]:,}), {counts[big] / counts[small]:.1f} times fewer.")
     return (f"The training data has **{counts.sum():,} faces** ({s['source_format']}); "
             f"{s['train_rows']:,} train the models and {s['val_rows']:,} ({s['val_fraction']:.0%}, "
             f"seed {s['seed']}) are held out for validation. " + test + balance)

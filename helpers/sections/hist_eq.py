@@ -48,7 +48,7 @@ def hist_eq_table(s: dict) -> pd.DataFrame:
                           "one view": pct(s[f"val_accuracy_{key}_no_tta"]),
                           "best epoch": s["best_epoch"][key],
                           "final train accuracy": pct(s["final_train_accuracy"][key])}
-                         for name, key in (("raw pixels (variant (c))", "raw"),
+                         for name, key in (("without equalization (variant (c))", "raw"),
                                            ("histogram equalization", "hist_eq"))])
 
 
@@ -75,7 +75,7 @@ def _machines(s: dict) -> str:
     if not all(where.get(k) for k in ("raw", "hist_eq")) or where["raw"] == where["hist_eq"]:
         return ""
     return (f", but on different machines (equalized: {where['hist_eq']}; raw: {where['raw']}), "
-            "so a small difference also holds the two set-ups' numerical noise")
+            "so part of a small difference may be the two set-ups' numerical noise")
 
 
 def hist_eq_sentences(s: dict) -> str:

@@ -559,7 +559,7 @@ def origin_words(f: dict, focus) -> str:
     return "; " + ", ".join(clauses) if clauses else ""
 
 
-EXCLUDED_WHY = {"grid": ("its grid's weak edge",
+EXCLUDED_WHY = {"grid": ("a grid edge the next pooling never reads",
                          "its grid of cells is weak on an edge whatever the face, which shifts its region shares")}
 """Why a method is left out of the region answer (region_summary's `excluded`, {method: reason}):
 the reason in a few words (the answer sheet) and as a clause (the section)."""
@@ -674,7 +674,7 @@ def class_region_sentences(s: dict) -> str:
                 "compare them.")
     parts = []
     for region, d in s["class_spread"].items():
-        verdict = ("a clear difference (the intervals are apart)" if d["separated"] else
+        verdict = (("a clear difference (the intervals are apart)" if not parts else "the intervals again apart") if d["separated"] else
                    "the intervals overlap: no class clearly differs (a tie)")
         parts.append(f"the {region}' share is highest for **{d['top']}** faces "
                      f"({share_interval(d['top_share'])}) and lowest for **{d['bottom']}** faces "

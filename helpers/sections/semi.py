@@ -51,8 +51,8 @@ def settings_sentences(s: dict) -> str:
         pool = ("Pool: the unlabeled training images (the data has no test images, so the train + test "
                 "variant is skipped). ")
     else:
-        pool = ("Pool: the unlabeled training images (the course's variant with test images in the "
-                "pool is off in this run: it costs two more trainings). ")
+        pool = ("Pool: the unlabeled training images (the homework's other option, adding the test images to "
+                "the pool, is not run here: it costs two more trainings). ")
     ceiling = (f"With label smoothing {s['label_smoothing']:g} the true class's training target is "
                f"{s['confidence_ceiling']:.3f}, about the model's highest confidence."
                if s["label_smoothing"] else "")
