@@ -971,9 +971,13 @@ def test_class_maximization_figure_and_summary():
 # Notebook 05's summaries and sentences, on maps whose regions are set by hand.
 
 def region_maps(eyes, mouth, rest, n=4):
-    """n maps with mass `eyes`, `mouth` and `rest` in one pixel of each region."""
+    """n maps with mass `eyes`, `mouth` and `rest` spread evenly over each region's pixels (so
+    that every pixel of a region with mass is one the method weighs)."""
     maps = np.zeros((n, IMAGE_SIZE, IMAGE_SIZE))
-    maps[:, 12, 20], maps[:, 35, 20], maps[:, 0, 0] = eyes, mouth, rest
+    masks = analysis_saliency.region_masks((IMAGE_SIZE, IMAGE_SIZE))
+    for name, mass in (("eyes", eyes), ("mouth", mouth), ("rest", rest)):
+        mass = np.broadcast_to(np.asarray(mass, float), (n,))
+        maps[:, masks[name]] = (mass / masks[name].sum())[:, None]
     return maps
 
 
@@ -1042,7 +1046,7 @@ def test_region_summary_answers_first_and_calls_ties():
     labels = np.array([0] * 10 + [3] * 10)
     lead = density_maps(np.full(n, 1.8), np.full(n, 1.2))                    # the eyes lead
     tie = density_maps(np.tile([1.6, 1.3], n // 2), np.tile([1.3, 1.6], n // 2))
-    random = density_maps(np.full(n, 1.5), np.full(n, 1.0))
+    random = density_maps(np.full(n, 1.5), np.full(n, 0.999))  # the mouth just below an even map
     trained = {"saliency": lead, "gradcam": tie}
     randomized = {"saliency": random, "gradcam": np.zeros_like(random)}     # all-zero maps
     s = sections_saliency.region_summary(trained, randomized, labels, ["saliency", "gradcam"], seed=0,
@@ -1050,17 +1054,17 @@ def test_region_summary_answers_first_and_calls_ties():
     sal, cam = s["methods"]["saliency"], s["methods"]["gradcam"]
     assert sal["order"] == ["eyes", "mouth", "rest"] and not sal["lead"]["tie"]
     assert sal["density"]["eyes"]["mean"] == pytest.approx(1.8)
-    assert sal["learned"]["mouth"]["mean"] == pytest.approx(0.2)
+    assert sal["learned"]["mouth"]["mean"] == pytest.approx(0.201)
     assert cam["lead"]["tie"] and cam["random_density"]["eyes"] is None and cam["learned"]["eyes"] is None
     assert s["focus_regions"] == ["eyes", "mouth"] and s["answer_trusted"]
 
     text = sections_saliency.focus_sentences(s)
     lines = text.split("\n")
     assert lines[0].startswith("**Answer: the eyes and the mouth; both raised by training.** Each gets more of the map's "
-                               "mass per pixel than a map spread evenly over the image would "
+                               "mass per pixel than a map spread evenly over the pixels the model sees would "
                                "(interval above 1x), by saliency and Grad-CAM, the methods that "
                                "pass the model-randomization test below; the rest of the image "
-                               "(61.1% of the area) gets less than its share (0.63x by saliency).")
+                               "(61.1% of the pixels the model sees) gets less than its share (0.63x by saliency).")
     # random weights already put the eyes above an even spread: the answer says so
     assert lines[0].endswith("The same network with random weights already gives the eyes 1.50x by "
                              "saliency: part of this focus comes from the architecture and the faces' "
@@ -1076,7 +1080,7 @@ def test_region_summary_answers_first_and_calls_ties():
     assert "by saliency, which passes the model-randomization test below;" in said
     assert ("\n- **Left out: Grad-CAM.** It passes the test too, but its grid of cells is weak on an edge "
             "whatever the face, which shifts its region shares (see below); it gives the eyes ") in said
-    only_eyes = sections_saliency.region_summary({"saliency": density_maps(np.full(n, 1.8), np.full(n, 1.0))},
+    only_eyes = sections_saliency.region_summary({"saliency": density_maps(np.full(n, 1.8), np.full(n, 0.999))},
                                                  {}, labels, ["saliency"], seed=0)
     assert sections_saliency.focus_sentences(only_eyes).startswith("**Answer: the eyes.** They get more")
     assert "random weights" not in sections_saliency.focus_sentences(only_eyes).split("\n")[0]
@@ -1094,14 +1098,14 @@ def test_region_summary_answers_first_and_calls_ties():
     # a change whose interval holds 0 is no clear change
     assert "it left the eyes and the mouth unchanged." in sections_saliency.focus_sentences(
         sections_saliency.region_summary({"saliency": tie}, {"saliency": tie}, labels, ["saliency"], seed=0))
-    flat = sections_saliency.region_summary({"saliency": density_maps(np.full(n, 1.0), np.full(n, 1.0))},
+    flat = sections_saliency.region_summary({"saliency": np.ones((n, IMAGE_SIZE, IMAGE_SIZE))},  # an even map
                                             {}, labels, ["saliency"], seed=0)
     assert sections_saliency.focus_sentences(flat).startswith("**Answer: no region stands out** by saliency")
     assert "none gets more than an even spread would give." in sections_saliency.focus_sentences(flat)
     # two methods that disagree: said so, with what each puts above an even spread (the answer
     # once claimed "no region's interval lies above 1x" beside a table of intervals above 1x)
-    eyes = density_maps(np.full(n, 3.0), np.full(n, 1.0))
-    mouth = density_maps(np.full(n, 1.0), np.full(n, 3.0))
+    eyes = density_maps(np.full(n, 3.0), np.full(n, 0.999))
+    mouth = density_maps(np.full(n, 0.999), np.full(n, 3.0))
     split = sections_saliency.region_summary({"saliency": eyes, "gradcam": mouth}, {}, labels,
                                              ["saliency", "gradcam"], seed=0)
     text = sections_saliency.focus_sentences(split)
@@ -1385,3 +1389,31 @@ def test_a_left_out_methods_reason_is_worded_from_one_table():
     assert sections_saliency.excluded_why(s, "gradcam") == "a grid edge the next pooling never reads"
     assert sections_saliency.excluded_why(s, "gradcam", long=True).startswith("its grid of cells is weak")
     assert sections_saliency.excluded_why(s, "other") == "a reason without words yet"  # its key, not a crash
+
+
+def test_region_density_counts_only_the_pixels_a_method_can_weigh():
+    from helpers.analysis import saliency as analysis_saliency
+
+    # an even map over the 44x44 center (a model that crops its input sees no border): every
+    # region gets 1x against the seen pixels, while the whole image would call the rest sparse
+    maps = np.zeros((3, 48, 48))
+    maps[:, 2:46, 2:46] = 1.0
+    seen = analysis_saliency.seen_pixels(maps)
+    assert seen.sum() == 44 * 44 and not seen[0].any() and seen[2, 2]
+    dense = analysis_saliency.region_density(maps, seen)
+    assert all(np.allclose(v, 1.0) for v in dense.values())
+    whole = analysis_saliency.region_density(maps)
+    assert whole["rest"][0] < 0.9 and whole["eyes"][0] > 1.1
+    area = analysis_saliency.region_area((48, 48), seen)
+    assert sum(area.values()) == pytest.approx(1.0) and area["eyes"] > analysis_saliency.region_area()["eyes"]
+    assert analysis_saliency.seen_pixels(np.zeros((2, 4, 4))).all()  # no mass anywhere: every pixel
+
+
+def test_the_region_table_gives_the_area_a_cropping_model_is_measured_against():
+    maps = np.zeros((6, IMAGE_SIZE, IMAGE_SIZE))
+    maps[:, 2:46, 2:46] = np.random.default_rng(0).uniform(0.5, 1.0, (6, 44, 44))
+    s = sections_saliency.region_summary({"saliency": maps}, {}, np.zeros(6, int), ["saliency"], seed=0)
+    rows = sections_saliency.region_table(s)["measure"].tolist()
+    assert rows[:3] == ["box", "share of the image", "saliency: share of the 1,936 pixels it weighs"]
+    assert s["methods"]["saliency"]["density"]["rest"]["mean"] == pytest.approx(1.0, abs=0.05)  # even inside the crop
+    assert sections_saliency.focus_sentences(s).startswith("**Answer: no region stands out**")  # not "the rest less"

@@ -309,12 +309,24 @@ def region_share(saliency) -> dict:
     return {name: float(np.nanmean(values)) for name, values in shares.items()}
 
 
-def region_density(saliency) -> dict:
-    """region_shares divided by each region's share of the image area: 1 is what a uniform map
-    gives, 2 twice as much mass per pixel. {"eyes", "mouth", "rest"} -> (N,) array."""
+def region_density(saliency, seen=None) -> dict:
+    """region_shares divided by each region's share of the area: 1 is what a uniform map gives,
+    2 twice as much mass per pixel. {"eyes", "mouth", "rest"} -> (N,) array. `seen` (H, W):
+    the pixels the method can weigh at all (seen_pixels); the areas count only those, so that a
+    border the model never sees (its centre crop's) does not count as a region ignoring it."""
     shares = region_shares(saliency)
-    area = region_area(np.asarray(saliency).shape[-2:])
+    area = region_area(np.asarray(saliency).shape[-2:], seen)
     return {name: values / area[name] for name, values in shares.items()}
+
+
+def seen_pixels(saliency) -> np.ndarray:
+    """The pixels (H, W) that hold mass in at least one of the maps (N, H, W): those the method
+    can weigh. A model that centre-crops its input gives the border no gradient, Grad-CAM leaves
+    the pixels outside its grid's cells at 0. Every pixel when no map has any mass."""
+    sal = np.asarray(saliency, dtype=np.float64)
+    sal = sal[None] if sal.ndim == 2 else sal
+    seen = sal.sum(axis=0) > 0
+    return seen if seen.any() else np.ones(sal.shape[1:], dtype=bool)
 
 
 def explain(model: keras.Model, images, samples: int = SMOOTHGRAD_SAMPLES,
@@ -391,9 +403,11 @@ def map_correlation(a, b) -> np.ndarray:
                     (a * b).sum(axis=1) / np.where(denominator > 0, denominator, 1), 0.0)
 
 
-def region_area(shape=(48, 48)) -> dict:
-    """Share of the image area in each region of region_masks: {"eyes", "mouth", "rest"}."""
-    return {name: float(mask.mean()) for name, mask in region_masks(shape).items()}
+def region_area(shape=(48, 48), seen=None) -> dict:
+    """Share of the area in each region of region_masks: {"eyes", "mouth", "rest"}; of the
+    whole image, or of the `seen` pixels (H, W) only."""
+    seen = np.ones(shape, dtype=bool) if seen is None else np.asarray(seen, dtype=bool)
+    return {name: float((mask & seen).sum() / seen.sum()) for name, mask in region_masks(shape).items()}
 
 
 def region_boxes() -> dict:

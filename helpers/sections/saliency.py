@@ -4,8 +4,9 @@ model-randomization test) and the figures notebook 05 shows.
 
 Maps are non-negative and normalized per image by dividing by their maximum, so 0 still means
 "no influence" and 1 is the image's most influential pixel. Region statistics are per unit of
-area ("density"): a region's share of a map's mass divided by its share of the image, so that a
-map spread evenly over the image gives every region 1x.
+area ("density"): a region's share of a map's mass divided by its share of the pixels the method
+can weigh (the model's centre crop; Grad-CAM's cells), so that a map spread evenly over those
+pixels gives every region 1x.
 
 tf-keras-vis 0.8.7 does work on Keras 3.15 functional models: ``Saliency`` with
 ``ReplaceToLinear`` gives exactly our vanilla saliency (after max-normalization), ``Gradcam`` the
@@ -42,6 +43,7 @@ from helpers.analysis.saliency import (
     lag1_autocorrelation,
     rank_correlation,
     region_area,
+    seen_pixels,
     region_boxes,
     region_density,
     region_share,
@@ -406,15 +408,17 @@ def method_focus(maps, random_maps, seed: int) -> dict:
     their order, the lead of the densest region over the next one (a tie when the interval of
     the difference holds 0), and, from `random_maps` (the randomized network's maps of the same
     faces, or None), what training changed per region."""
-    density = region_density(maps)
+    seen = seen_pixels(maps)  # the same network with random weights sees the same pixels
+    density = region_density(maps, seen)
     means = {r: float(np.nanmean(v)) for r, v in density.items()}
     order = sorted(means, key=means.get, reverse=True)
     lead = bootstrap_mean(density[order[0]] - density[order[1]], seed)
-    out = {"faces": len(maps), "density": {r: bootstrap_mean(v, seed) for r, v in density.items()},
+    out = {"faces": len(maps), "seen_pixels": int(seen.sum()), "seen_area": region_area(seen.shape, seen),
+           "density": {r: bootstrap_mean(v, seed) for r, v in density.items()},
            "order": order,
            "lead": {"first": order[0], "second": order[1], **lead, "tie": lead["low"] <= 0}}
     if random_maps is not None:
-        random_density = region_density(random_maps)
+        random_density = region_density(random_maps, seen)
         out["random_density"] = {r: interval_or_none(v, seed) for r, v in random_density.items()}
         out["learned"] = {r: interval_or_none(density[r] - random_density[r], seed) for r in density}
     return out
@@ -586,7 +590,8 @@ def share_words(s: dict, region: str) -> str:
 def focus_sentences(s: dict) -> str:
     """The section's answer, first: the focus regions and what training changed, then per
     answer method the density of each region with its interval and whether the top two tie."""
-    answer, area = s["answer_methods"], s["region_area"]
+    answer = s["answer_methods"]
+    area = s["methods"][answer[0]].get("seen_area") or s["region_area"]
     focus = s["focus_regions"]
     methods = join_words(METHODS[m] for m in answer)
     if s["answer_trusted"]:
@@ -605,8 +610,8 @@ def focus_sentences(s: dict) -> str:
                 f"{', about equally' if equal else ''}{origin_lead(s['methods'][answer[0]], focus)}.** "
                 f"{'Each gets' if len(focus) > 1 else 'They get' if focus[0] == 'eyes' else 'It gets'} "
                 "more of the map's mass per pixel "
-                f"than a map spread evenly over the image would (interval above 1x), {how}")
-        others = [f"{REGION_WORDS[r]} ({pct(area[r])} of the area) gets {share_words(s, r)}"
+                f"than a map spread evenly over the pixels the model sees would (interval above 1x), {how}")
+        others = [f"{REGION_WORDS[r]} ({pct(area[r])} of the pixels the model sees) gets {share_words(s, r)}"
                   for r in area if r not in focus]
         if others:
             head += "; " + "; ".join(others)
@@ -657,6 +662,10 @@ def region_table(s: dict) -> pd.DataFrame:
     rows = [["box", *(region_boxes()[r] for r in area)],
             ["share of the image", *(pct(area[r]) for r in area)]]
     for m, f in s["methods"].items():
+        if f.get("seen_area") and any(pct(f["seen_area"][r]) != pct(area[r]) for r in area):
+            # the area its densities are measured against, when the method cannot weigh every pixel
+            rows.append([f"{METHODS[m]}: share of the {f['seen_pixels']:,} pixels it weighs",
+                         *(pct(f["seen_area"][r]) for r in area)])
         rows.append([f"{METHODS[m]}, trained ({f['faces']} faces)",
                      *(interval_words(f["density"][r], "x", label=False) for r in area)])
         if "random_density" in f:
