@@ -313,7 +313,7 @@ def region_density(saliency, seen=None) -> dict:
     """region_shares divided by each region's share of the area: 1 is what a uniform map gives,
     2 twice as much mass per pixel. {"eyes", "mouth", "rest"} -> (N,) array. `seen` (H, W):
     the pixels the method can weigh at all (seen_pixels); the areas count only those, so that a
-    border the model never sees (its centre crop's) does not count as a region ignoring it."""
+    border the model never sees (its center crop's) does not count as a region ignoring it."""
     shares = region_shares(saliency)
     area = region_area(np.asarray(saliency).shape[-2:], seen)
     return {name: values / area[name] for name, values in shares.items()}
@@ -321,7 +321,7 @@ def region_density(saliency, seen=None) -> dict:
 
 def seen_pixels(saliency) -> np.ndarray:
     """The pixels (H, W) that hold mass in at least one of the maps (N, H, W): those the method
-    can weigh. A model that centre-crops its input gives the border no gradient, Grad-CAM leaves
+    can weigh. A model that center-crops its input gives the border no gradient, Grad-CAM leaves
     the pixels outside its grid's cells at 0. Every pixel when no map has any mass."""
     sal = np.asarray(saliency, dtype=np.float64)
     sal = sal[None] if sal.ndim == 2 else sal

@@ -5,7 +5,7 @@ model-randomization test) and the figures notebook 05 shows.
 Maps are non-negative and normalized per image by dividing by their maximum, so 0 still means
 "no influence" and 1 is the image's most influential pixel. Region statistics are per unit of
 area ("density"): a region's share of a map's mass divided by its share of the pixels the method
-can weigh (the model's centre crop; Grad-CAM's cells), so that a map spread evenly over those
+can weigh (the model's center crop; Grad-CAM's cells), so that a map spread evenly over those
 pixels gives every region 1x.
 
 tf-keras-vis 0.8.7 does work on Keras 3.15 functional models: ``Saliency`` with
@@ -43,13 +43,13 @@ from helpers.analysis.saliency import (
     lag1_autocorrelation,
     rank_correlation,
     region_area,
-    seen_pixels,
     region_boxes,
     region_density,
     region_share,
-    region_shares,
     region_share_by_class,
+    region_shares,
     saliency_maps,
+    seen_pixels,
     smoothgrad,
     top_share_mask,
 )
