@@ -595,6 +595,11 @@ def test_map_summary_tells_brightness_from_edges(hand_cnn):
     both = analysis_filters.map_summary(hand_cnn, "block1_conv1", [2], ramp)
     assert 0.5 < both["mean_r_edges"] < both["mean_r_brightness"] == pytest.approx(1.0)
     assert (both["brightness_like"], both["edge_like"], both["neither"]) == (1, 0, 0)
+    # one brightness-like map: its kernel's DC share, and how much of the ramp a 3x3 mean keeps
+    assert both["bright_map_dc"][0] == both["bright_map_dc"][2] == pytest.approx(
+        float(analysis_filters.kernel_dc_share(hand_cnn, "block1_conv1", [2])[0]))
+    assert both["dc_r_correlation"] is None and 0.95 < both["face_low_share"] <= 1.0  # one filter: no r
+    assert "bright_map_dc" not in deeper_maps_keys(hand_cnn, image)  # deeper layers see no pixels
     strict = analysis_filters.map_summary(hand_cnn, "block1_conv1", [1], image, r_min=1.01)
     assert (strict["edge_like"], strict["brightness_like"], strict["neither"]) == (0, 0, 1)
     # there is no block2_relu1: the outputs <= 0 are counted
@@ -620,6 +625,10 @@ def test_map_summary_compares_a_cropped_model_with_the_same_crop():
     assert s["mean_r_edges"] == pytest.approx(1 / 3, abs=0.02)
 
 
+def deeper_maps_keys(model, image):
+    return analysis_filters.map_summary(model, "block2_conv1", [0, 1], image).keys()
+
+
 def test_map_sentences():
     a = {"edge_like": 5, "brightness_like": 20, "neither": 7, "filters": 32, "zero_after_relu": 0.4,
          "mean_r_brightness": 0.7, "mean_r_edges": 0.3}
@@ -640,6 +649,15 @@ def test_map_sentences():
     assert lines[0] == ("A map is edge-like when its |r| with the gradient is at least 0.5 and above its |r| "
                         "with the brightness, brightness-like in the opposite case, else neither.")
     assert lines[1] == "" and lines[2].startswith("- A convolution layer: 5 of 32 maps")
+    # the first layer's brightness-like maps against their kernels' DC share, when measured
+    why = sections_filters.map_sentences({"block1_conv1": a | {"bright_map_dc": [0.12, 0.49, 0.8],
+                                                               "dc_r_correlation": 0.85, "face_low_share": 0.9,
+                                                               "low_pass": 3}})
+    assert why.split("\n")[-1] == (
+        "- Why more maps follow the brightness than kernels are brightness kernels: the kernels of block 1, "
+        "convolution 1's brightness-like maps have DC shares from 0.12 to 0.80 (median 0.49), and a kernel's DC "
+        "share and its map's |r| with the brightness correlate 0.85 over its filters: this face keeps 90% of its "
+        "pixel variance under a 3x3 mean, so a kernel with a modest averaging part still passes mostly brightness.")
 
 
 def test_pick_face(hand_cnn):

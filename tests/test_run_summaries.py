@@ -189,8 +189,8 @@ def test_cnn_summary_and_sentences():
     text = sections_cnn.training_sentence(s)
     assert "trained for 58 epochs on the CPU (2 cores) with the tensorflow backend. The weights kept" in text
     assert " s per epoch" not in text          # speed: the DNN section's timing, one machine for both
-    assert text.endswith("(epoch 50, one view each epoch; the scores below are measured again at full "
-                         "precision, so they can differ slightly from that epoch's). The same validation "
+    assert text.endswith("(epoch 50, one view each epoch; the scores below are measured again on the saved "
+                         "weights, so they can differ slightly from that epoch's). The same validation "
                          "faces chose it, so its score is slightly optimistic: the last epoch (58) scores "
                          "66.7% on one view, against 66.8% for the kept weights. It was trained before "
                          "this report was built and reloaded from its saved weights.")

@@ -40,6 +40,7 @@ MIN_SPECTRAL_SIDE = 8  # receptive fields narrower than this (pixels) get no spe
 
 
 R_MIN = 0.5  # |correlation| needed to call a feature map brightness-like or edge-like
+LOW_PASS = 3  # the local mean (pixels a side) whose share of a face's variance says how smooth it is
 
 
 def spectral_stats(images):
@@ -278,12 +279,27 @@ def map_summary(model: keras.Model, layer: str, chosen, image, r_min: float = R_
     edge_like = (edges >= r_min) & (edges > brightness)
     bright_like = (brightness >= r_min) & (brightness >= edges)
     covers = [geometry.offset, geometry.offset + maps.shape[0] * geometry.jump - 1]
-    return {"maps": maps, "size": f"{maps.shape[0]}x{maps.shape[1]}", "face_pixels": covers,
+    dc = kernel_dc_share(model, layer, chosen)  # first layer only: why brightness-like maps outnumber brightness kernels
+    kernels = ({} if dc is None or not bright_like.any() else
+               {"bright_map_dc": [float(np.min(dc[bright_like])), float(np.median(dc[bright_like])),
+                                  float(np.max(dc[bright_like]))],
+                "dc_r_correlation": _correlation(dc, brightness),
+                "face_low_share": float(ndimage.uniform_filter(gray, LOW_PASS).var() / max(gray.var(), 1e-12)),
+                "low_pass": LOW_PASS})
+    return {**kernels, "maps": maps, "size": f"{maps.shape[0]}x{maps.shape[1]}", "face_pixels": covers,
             "zero_after_relu": zero, "edge_like": int(edge_like.sum()),
             "brightness_like": int(bright_like.sum()),
             "neither": int((~edge_like & ~bright_like).sum()), "filters": len(chosen), "r_min": r_min,
             "mean_r_brightness": float(brightness.mean()), "mean_r_edges": float(edges.mean()),
             "constant_maps": int((maps.reshape(-1, maps.shape[-1]).std(axis=0) == 0).sum())}
+
+
+def _correlation(a, b) -> float | None:
+    """Pearson's r of two vectors; None for fewer than three values or a constant one."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if len(a) < 3 or a.std() == 0 or b.std() == 0:
+        return None
+    return float(np.corrcoef(a, b)[0, 1])
 
 
 def pick_face(model: keras.Model, images, labels, seed: int) -> dict:

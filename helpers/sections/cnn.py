@@ -248,7 +248,7 @@ def training_sentence(s: dict) -> str:
     return (f"Loss: {loss}. The model was trained for "
             f"{s['trained_where']}. The weights kept are those of the epoch that scored best on the "
             f"validation faces while it trained (epoch {s['best_epoch']}, one view each epoch; the "
-            "scores below are measured again at full precision, so they can differ slightly from "
+            "scores below are measured again on the saved weights, so they can differ slightly from "
             "that epoch's)." + selection_words(s)
             + (" It was trained before this report was built and reloaded from its saved weights."
                if s["reused"] else ""))

@@ -295,6 +295,17 @@ def map_sentences(maps: dict) -> str:
                else "the deeper maps still follow the raw image at least as closely")
             + f", and the share of zeros after the ReLU goes from {pct(a['zero_after_relu'])} to "
             f"{pct(b['zero_after_relu'])}.")
+    first = next(iter(maps.values()), {})
+    if first.get("bright_map_dc") and first.get("dc_r_correlation") is not None:
+        low, mid, high = first["bright_map_dc"]
+        lines.append(
+            f"- Why more maps follow the brightness than kernels are brightness kernels: the kernels of "
+            f"{layer_words(next(iter(maps)))}'s brightness-like maps have DC shares from {low:.2f} to "
+            f"{high:.2f} (median {mid:.2f}), and a kernel's DC share and its map's |r| with the brightness "
+            f"correlate {first['dc_r_correlation']:.2f} over its filters: this face keeps "
+            f"{pct(first['face_low_share'], 0)} of its pixel variance under a {first['low_pass']}x{first['low_pass']} "
+            "mean, so a kernel with a "
+            "modest averaging part still passes mostly brightness.")
     return "\n".join(lead + lines)
 
 

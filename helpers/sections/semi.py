@@ -54,7 +54,10 @@ def settings_sentences(s: dict) -> str:
         pool = ("Pool: the unlabeled training images (the homework's other option, adding the test images to "
                 "the pool, is not run here: it costs two more trainings). ")
     ceiling = (f"With label smoothing {s['label_smoothing']:g} the true class's training target is "
-               f"{s['confidence_ceiling']:.3f}, about the model's highest confidence."
+               f"{s['confidence_ceiling']:.3f}, the highest any training label asks for (a model can still "
+               "exceed it on a face)"
+               + (f"; the threshold {s['threshold']:g} sits below it." if s["threshold"] < s["confidence_ceiling"]
+                  else f"; the threshold {s['threshold']:g} is above it: few images may reach it.")
                if s["label_smoothing"] else "")
     if s["selection"] == "class_shares":
         selection = (f"as many unlabeled images are pseudo-labeled as reach a{' flip-averaged' if s['tta_flip'] else ''} "
