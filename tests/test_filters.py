@@ -637,6 +637,9 @@ def test_map_sentences():
     assert lines[0] == ("- Block 1, convolution 1: 5 of 32 maps follow the face's intensity edges, 20 its "
                         "brightness (a smoothed or inverted copy of the face) and 7 neither; the "
                         "ReLU after the layer zeroes 40.0% of the positions.")
+    # what a brightness-like map is, said on the first layer only
+    assert lines[1].startswith("- Block 3, convolution 2: 5 of 32 maps follow the face's intensity edges, 20 its "
+                               "brightness and 7 neither;")
     assert lines[2] == ("- From block 1, convolution 1 to block 3, convolution 2 the mean correlation with brightness "
                         "goes from 0.70 to 0.20 and with edges from 0.30 to 0.25: the deeper maps "
                         "follow the raw image less closely, and the share of zeros after the ReLU "
@@ -654,10 +657,11 @@ def test_map_sentences():
                                                                "dc_r_correlation": 0.85, "face_low_share": 0.9,
                                                                "low_pass": 3}})
     assert why.split("\n")[-1] == (
-        "- Why more maps follow the brightness than kernels are brightness kernels: the kernels of block 1, "
-        "convolution 1's brightness-like maps have DC shares from 0.12 to 0.80 (median 0.49), and a kernel's DC "
-        "share and its map's |r| with the brightness correlate 0.85 over its filters: this face keeps 90% of its "
-        "pixel variance under a 3x3 mean, so a kernel with a modest averaging part still passes mostly brightness.")
+        "- More maps than kernels are brightness-like because this face keeps 90% of its pixel variance under a "
+        "3x3 mean: a kernel with a modest averaging part still passes mostly brightness (the brightness-like maps' "
+        "kernels have DC shares 0.12-0.80, median 0.49; DC share and |r| with the brightness correlate 0.85 over "
+        "the 32 filters).")
+
 
 
 def test_pick_face(hand_cnn):

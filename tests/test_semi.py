@@ -1005,8 +1005,8 @@ def test_experiment_sentences():
                         "significantly worse than their baseline (exact McNemar test, 5% level); the "
                         "other 0 are not significantly different. The largest change is +75.0 points "
                         "(50% labeled, train pool).")
-    assert lines[2].startswith("- **Scope**: this holds for the set-up above (1 round, threshold 0.5, the "
-                               "steps of 4 epochs, one seed, 8 validation faces); other thresholds")
+    assert lines[2].startswith("- **Scope**: one set-up (1 round, threshold 0.5, the steps of 4 epochs, one "
+                               "seed, 8 validation faces); other thresholds")
     skewed = s | {"over_represented": {"0.5": {"class": "fear", "accepted_share": 0.3, "true_share": 0.1}}}
     text = sections_semi.experiment_sentences(skewed)
     assert ("- The class most over-represented among the accepted pseudo-labels: at 50% labeled, "

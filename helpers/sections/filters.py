@@ -280,9 +280,10 @@ def map_sentences(maps: dict) -> str:
     lead = ([f"A map is edge-like when its |r| with the gradient is at least {r_min:g} and above its |r| with "
              "the brightness, brightness-like in the opposite case, else neither.", ""] if r_min is not None else [])
     lines = [f"- {capital(layer_words(layer))}: {s['edge_like']} of {s['filters']} maps follow the face's intensity "
-             f"edges, {s['brightness_like']} its brightness (a smoothed or inverted copy of the "
-             f"face) and {s['neither']} neither; the ReLU after the layer zeroes "
-             f"{pct(s['zero_after_relu'])} of the positions." for layer, s in maps.items()]
+             f"edges, {s['brightness_like']} its brightness"
+             + (" (a smoothed or inverted copy of the face)" if i == 0 else "")
+             + f" and {s['neither']} neither; the ReLU after the layer zeroes "
+             f"{pct(s['zero_after_relu'])} of the positions." for i, (layer, s) in enumerate(maps.items())]
     if len(maps) > 1:
         (first_layer, a), (last_layer, b) = list(maps.items())[0], list(maps.items())[-1]
         less = (max(b["mean_r_brightness"], b["mean_r_edges"])
@@ -299,13 +300,11 @@ def map_sentences(maps: dict) -> str:
     if first.get("bright_map_dc") and first.get("dc_r_correlation") is not None:
         low, mid, high = first["bright_map_dc"]
         lines.append(
-            f"- Why more maps follow the brightness than kernels are brightness kernels: the kernels of "
-            f"{layer_words(next(iter(maps)))}'s brightness-like maps have DC shares from {low:.2f} to "
-            f"{high:.2f} (median {mid:.2f}), and a kernel's DC share and its map's |r| with the brightness "
-            f"correlate {first['dc_r_correlation']:.2f} over its filters: this face keeps "
+            f"- More maps than kernels are brightness-like because this face keeps "
             f"{pct(first['face_low_share'], 0)} of its pixel variance under a {first['low_pass']}x{first['low_pass']} "
-            "mean, so a kernel with a "
-            "modest averaging part still passes mostly brightness.")
+            f"mean: a kernel with a modest averaging part still passes mostly brightness (the brightness-like maps' "
+            f"kernels have DC shares {low:.2f}-{high:.2f}, median {mid:.2f}; DC share and |r| with the brightness "
+            f"correlate {first['dc_r_correlation']:.2f} over the {first['filters']} filters).")
     return "\n".join(lead + lines)
 
 

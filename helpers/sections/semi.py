@@ -205,8 +205,7 @@ def experiment_sentences(s: dict) -> str:
         lines.append(f"- **Overall**: {counts}. The largest change is "
                      f"{100 * largest['change']:+.1f} points ({where}).")
         lines.append(
-            f"- **Scope**: this holds for the set-up above ({plural(s['rounds'], 'round')}, threshold "
-            f"{s['threshold']:g}, the steps of {s['epochs']:g} epochs, one seed, "
-            f"{s['validation_faces']:,} validation faces); other thresholds, more rounds, longer "
-            "training or stronger methods (consistency training such as FixMatch) may do differently.")
+            f"- **Scope**: one set-up ({plural(s['rounds'], 'round')}, threshold {s['threshold']:g}, the steps "
+            f"of {s['epochs']:g} epochs, one seed, {s['validation_faces']:,} validation faces); other thresholds, "
+            "more rounds, longer training or consistency training (FixMatch) may do differently.")
     return "\n".join(lines)
