@@ -216,17 +216,17 @@ def test_curve_summary_and_sentences():
     history = pd.DataFrame({"epoch": [1, 2, 3], "accuracy": [0.3, 0.5, 0.7],
                             "val_accuracy": [0.35, 0.55, 0.5], "val_loss": [1.5, 1.2, 1.3]})
     s = sections_curves.curve_summary(history)
-    assert (s["peak_epoch"], s["epochs"], s["min_val_loss"]) == (2, 3, 1.2)
+    assert (s["peak_epoch"], s["epochs"], s["min_val_loss"], s["min_val_loss_epoch"]) == (2, 3, 1.2, 2)
     # Without the run's config it claims nothing about augmentation or dropout.
     assert sections_curves.curve_sentences(s) == (
         "Validation accuracy peaks at 55.0% in epoch 2 of 3. At the last epoch the model is 70.0% "
         "accurate on its training batches and 50.0% on validation, a gap of +20.0 "
-        "points; validation loss ends at 1.300 against 1.200 at its lowest.")
+        "points; validation loss ends at 1.300 against 1.200 at its lowest (epoch 2).")
     cnn = history.assign(val_loss=[1.0, 0.9, 0.95])
     assert sections_dnn.dnn_curve_sentence(s, sections_curves.curve_summary(cnn)) == (
         "**DNN.** Validation accuracy peaks at 55.0% in epoch 2 of 3. At the last epoch it is 70.0% "
         "accurate on its training batches and 50.0% on validation, a gap of +20.0 points; its "
-        "validation loss ends at 1.300 against 1.200 at its lowest (the CNN's ends at 0.950).")
+        "validation loss ends at 1.300 against 1.200 at its lowest (epoch 2); the CNN's ends at 0.950.")
     lowest = sections_curves.curve_summary(history.assign(val_loss=[1.5, 1.3, 1.2]))
     assert sections_curves.curve_sentences(lowest).endswith("validation loss ends at its lowest, 1.200.")
 

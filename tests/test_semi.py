@@ -958,6 +958,12 @@ def test_experiment_summary():
     # 4 epochs of the 10 labeled rows in batches of 4: 4 x 3 steps
     assert result["steps"] == 12 and s["epochs"] == 4 and s["selection"] == "threshold"
     assert s["all_labels_reference"] == {"val_accuracy": 0.9, "run": "cnn", "epochs": 5}
+    # 5 epochs of all 20 training images against 4 epochs of the largest labeled part (10 rows)
+    assert sections_semi.reference_sentence(s) == (
+        "The reference row is the main CNN of the CNN section: the same architecture, trained on all 20 training "
+        "labels for 5 epochs, about 2 times the optimizer steps of the models above or more: it shows what every "
+        "label and the full training buy, not a baseline to test against.")
+    assert sections_semi.reference_sentence(s | {"all_labels_reference": None}) == ""
     # every pseudo-label of the train pool is right: no class is over-represented
     assert s["over_represented"] == {}
     assert json.loads(json.dumps(s, default=float))["validation_faces"] == 8
@@ -1086,3 +1092,29 @@ def test_self_training_passes_the_rows_of_every_training_set():
     student = dict(seen)["semi_40_test_round1"]
     assert student[:len(labeled)] == labeled.tolist() and set(student[len(labeled):]) <= set(unlabeled.tolist()) | {10, 11}
     assert {10, 11} & set(student)                                     # test rows follow the training rows
+
+
+def test_runs_of_the_same_architecture_left_out_of_the_ensemble_say_why(tmp_path):
+    def finished(name, accuracy, weights):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "metrics.json").write_text(json.dumps({"val_accuracy": accuracy, "epochs_run": 58}))
+        if weights:
+            (folder / "weights.f16.npz").write_bytes(b"")
+    finished("cnn", 0.7, True)
+    finished("ablation_normalization", 0.6, False)
+    finished("hist_eq", 0.666, False)
+    finished("dnn", 0.5, False)                           # another architecture: never a candidate
+    runs = sections_ensemble.left_out_runs(tmp_path, ["cnn", "ablation_none"])   # (a) never trained here
+    assert [run.name for run in runs] == ["ablation_normalization", "hist_eq"]
+    labels = sections_ensemble.run_labels(runs)
+    assert sections_ensemble.left_out_sentence(runs, labels) == (
+        "Not candidates: variant (b) (58 epochs, validation 60.0%) and the histogram-equalized CNN (58 epochs, 66.6%): "
+        "their weights are not "
+        "shipped with the report, and `make predict MODEL=ensemble` runs every member from its shipped weights.")
+    # one with its weights, left out by the profile's list
+    finished("ablation_normalization_augmentation", 0.67, True)
+    runs = sections_ensemble.left_out_runs(tmp_path, ["cnn", "hist_eq", "ablation_normalization"])
+    assert sections_ensemble.left_out_sentence(runs, sections_ensemble.run_labels(runs)) == (
+        "Left out by the profile's list of candidates: variant (c) (58 epochs, validation 67.0%).")
+    assert sections_ensemble.left_out_sentence([], {}) == ""

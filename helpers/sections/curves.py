@@ -110,6 +110,7 @@ def curve_summary(history: pd.DataFrame, config: dict | None = None) -> dict:
             "peak_epoch": int(history.loc[history.val_accuracy.idxmax(), "epoch"]),
             "last_accuracy": float(last.accuracy), "last_val_accuracy": float(last.val_accuracy),
             "last_val_loss": float(last.val_loss), "min_val_loss": float(history.val_loss.min()),
+            "min_val_loss_epoch": int(history.loc[history.val_loss.idxmin(), "epoch"]),
             "training_conditions": training_conditions(config) if config else None}
 
 
@@ -123,7 +124,9 @@ def curve_sentences(s: dict) -> str:
 
 
 def loss_words(s: dict) -> str:
-    """'validation loss ends at 1.300 against 1.200 at its lowest', or 'at its lowest, 1.200'."""
+    """'validation loss ends at 1.300 against 1.200 at its lowest (epoch 2)', or 'at its lowest,
+    1.200'."""
     if f"{s['last_val_loss']:.3f}" == f"{s['min_val_loss']:.3f}":
         return f"validation loss ends at its lowest, {s['last_val_loss']:.3f}"
-    return f"validation loss ends at {s['last_val_loss']:.3f} against {s['min_val_loss']:.3f} at its lowest"
+    epoch = f" (epoch {s['min_val_loss_epoch']})" if s.get("min_val_loss_epoch") else ""
+    return f"validation loss ends at {s['last_val_loss']:.3f} against {s['min_val_loss']:.3f} at its lowest{epoch}"

@@ -264,4 +264,4 @@ def dnn_curve_sentence(dnn: dict, cnn: dict) -> str:
             f"{pct(dnn['last_accuracy'])} accurate on its training batches and "
             f"{pct(dnn['last_val_accuracy'])} on validation, a gap of "
             f"{points(dnn['last_val_accuracy'], dnn['last_accuracy']):+.1f} points; its "
-            f"{loss_words(dnn)} (the CNN's ends at {cnn['last_val_loss']:.3f}).")
+            f"{loss_words(dnn)}; the CNN's ends at {cnn['last_val_loss']:.3f}.")

@@ -10,6 +10,7 @@ import numpy as np
 
 from helpers.analysis.ensembles import average_probabilities, unanimous
 from helpers.analysis.evaluation import accuracy
+from helpers.core.words import pct
 
 
 def load_members(models_dir, names: Sequence[str], val_rows: int) -> list:
@@ -59,6 +60,48 @@ def run_labels(runs: Sequence) -> dict[str, str]:
 
     return {run.name: f"{label(run.name)}, {plural(run.metrics.get('epochs_run', 0), 'epoch')}"
             for run in runs}
+
+
+# The runs of the report with the main CNN's architecture and every training label: the runs an
+# ensemble could average.
+SAME_ARCHITECTURE_RUNS = ("cnn", "ablation_none", "ablation_normalization", "ablation_normalization_augmentation",
+                          "hist_eq")
+
+
+def left_out_runs(models_dir, candidates: Sequence[str]) -> list:
+    """The finished runs of SAME_ARCHITECTURE_RUNS in models_dir that are not candidates."""
+    from helpers.core.config import resolve
+    from helpers.modeling.store import load_finished
+
+    found = [load_finished(resolve(models_dir) / name) for name in SAME_ARCHITECTURE_RUNS if name not in candidates]
+    return [run for run in found if run is not None]
+
+
+def left_out_sentence(runs: Sequence, labels: dict[str, str]) -> str:
+    """Why the report's other runs of the same architecture are not candidates ('' if none):
+    a run shipped without weights cannot predict new faces, so make predict's ensemble could not
+    run it."""
+    from helpers.modeling.store import has_weights
+
+    def named(group):
+        words = []
+        for i, run in enumerate(group):
+            name, _, epochs = labels.get(run.name, run.name).partition(", ")
+            name = f"the {name}" if name[0].isalpha() else f"variant {name}"
+            words.append(f"{name} ({epochs + ', ' if epochs else ''}"
+                         f"{'validation ' if i == 0 else ''}{pct(run.metrics['val_accuracy'])})")
+        return " and ".join([", ".join(words[:-1]), words[-1]] if len(words) > 1 else words)
+
+    without = [run for run in runs if not has_weights(run.run_dir)]
+    chosen = [run for run in runs if has_weights(run.run_dir)]
+    parts = []
+    if without:
+        parts.append(f"Not candidates: {named(without)}: {'its' if len(without) == 1 else 'their'} weights are "
+                     "not shipped with the report, and `make predict MODEL=ensemble` runs every member from its "
+                     "shipped weights.")
+    if chosen:
+        parts.append(f"Left out by the profile's list of candidates: {named(chosen)}.")
+    return " ".join(parts)
 
 
 def labeled(names, labels: dict[str, str] | None) -> str:

@@ -146,6 +146,20 @@ def accuracy_table(s: dict) -> pd.DataFrame:
     return pd.DataFrame(rows).fillna("")
 
 
+def reference_sentence(s: dict) -> str:
+    """Below accuracy_table: what the reference row is and why it is not a like-for-like baseline
+    ("" without one)."""
+    ref = s["all_labels_reference"]
+    if ref is None:
+        return ""
+    most = max(result["labeled_rows"] for result in _results(s).values())
+    ratio = ref["epochs"] * s["train_images"] / (s["epochs"] * most)
+    return (f"The reference row is the main CNN of the CNN section: the same architecture, trained on all "
+            f"{s['train_images']:,} training labels for {ref['epochs']:g} epochs, about {ratio:.0f} times the "
+            "optimizer steps of the models above or more: it shows what every label and the full training buy, "
+            "not a baseline to test against.")
+
+
 def _fraction_sentence(fraction: float, result: dict, s: dict) -> str:
     base = result["baseline"]["val_accuracy"]
     text = [f"- **{pct(fraction, 0)} labeled ({result['labeled_rows']:,} images).**"]
