@@ -161,7 +161,7 @@ def test_confusion_summary_keeps_each_class_confidence():
 
 def test_class_counts_precision_recall_and_intervals():
     from helpers.analysis.stats import wilson_interval
-    from helpers.sections.confusion import class_counts, confusion_rate, confusion_summary, most_confused_with
+    from helpers.sections.confusion import class_counts, confusion_rate, confusion_summary, confused_with, most_confused_with
 
     s = confusion_summary(*_faces(NOTED))
     c = class_counts(s, "disgust")
@@ -171,6 +171,8 @@ def test_class_counts_precision_recall_and_intervals():
     assert c["recall_interval"] == wilson_interval(3, 10)
     assert most_confused_with(s, "disgust") == "angry"
     assert most_confused_with(s, "happy") is None
+    assert confused_with(s, "disgust") == ["angry", "fear"] and confused_with(s, "happy") == []
+    assert confused_with(s, "sad") == ["neutral", "fear"]
     assert confusion_rate(s, "sad", "neutral") == (0.3, 3)
     assert confusion_rate(s, "neutral", "sad") == (0.2, 2)
     empty = class_counts(confusion_summary(*_faces([("happy", "happy", 0.9, 2)])), "disgust")
@@ -185,7 +187,8 @@ def test_noted_confusions_say_what_past_reports_said_with_the_numbers():
     assert disgust.startswith("- **Disgust: a predicted disgust is usually right, yet most disgust faces "
                               "are missed.** Precision 75.0% (3 of the 4 faces it calls disgust; 95% interval")
     assert "recall 30.0% (3 of the 10 disgust faces; 95% interval" in disgust
-    assert disgust.endswith("the missed ones go most often to angry (5 faces, 50.0% of disgust faces).")
+    assert disgust.endswith("the missed ones go most often to angry (5 faces, 50.0% of disgust faces), then fear "
+                            "(2 faces, 20.0%).")
     assert "rarest" not in disgust  # 10 disgust faces, the same as every other class
     assert sad == ("- **Sad and neutral**: 30.0% of sad faces are called neutral (3 faces) and 20.0% of "
                    "neutral faces sad (2 faces); each is the other's most frequent confusion. Both are faces "

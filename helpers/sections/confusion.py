@@ -81,12 +81,19 @@ def confusion_rate(s: dict, true: str, predicted: str) -> tuple[float, int]:
     return (float(counts[t, p] / total) if total else 0.0), int(counts[t, p])
 
 
+def confused_with(s: dict, name: str) -> list[str]:
+    """The classes a class's faces are mistaken for, most often first (CLASS_NAMES order on a
+    tie); only classes that take at least one of its faces."""
+    row, k = np.asarray(s["counts"])[CLASS_NAMES.index(name)].copy(), CLASS_NAMES.index(name)
+    row[k] = 0
+    order = sorted(range(len(row)), key=lambda j: (-row[j], j))
+    return [CLASS_NAMES[j] for j in order if row[j] > 0]
+
+
 def most_confused_with(s: dict, name: str) -> str | None:
     """The class a class's faces are most often mistaken for (the first in CLASS_NAMES order
     on a tie), None when none of its faces is mistaken."""
-    row, k = np.asarray(s["counts"])[CLASS_NAMES.index(name)].copy(), CLASS_NAMES.index(name)
-    row[k] = 0
-    return CLASS_NAMES[int(row.argmax())] if row.max() > 0 else None
+    return next(iter(confused_with(s, name)), None)
 
 
 def _share_words(share: float, high: str, half: str, low: str) -> str:
@@ -127,10 +134,14 @@ def precision_recall_sentence(s: dict, name: str = "disgust") -> str:
             f"{pct(precision)} ({c['right']} of the {plural(c['predicted'], 'face')} it calls {name}; "
             f"{_interval(c['precision_interval'])}), recall {pct(recall)} ({c['right']} of the "
             f"{plural(c['support'], name + ' face')}; {_interval(c['recall_interval'])})")
-    other = most_confused_with(s, name)
-    if other is not None:
-        share, count = confusion_rate(s, name, other)
-        line += f"; the missed ones go most often to {other} ({plural(count, 'face')}, {pct(share)} of {name} faces)"
+    others = confused_with(s, name)[:2]
+    if others:
+        share, count = confusion_rate(s, name, others[0])
+        line += (f"; the missed ones go most often to {others[0]} ({plural(count, 'face')}, {pct(share)} of "
+                 f"{name} faces)")
+    if len(others) > 1:
+        share, count = confusion_rate(s, name, others[1])
+        line += f", then {others[1]} ({plural(count, 'face')}, {pct(share)})"
     supports = {k: v["support"] for k, v in s["per_class"].items() if v["support"] > 0}
     if c["support"] == min(supports.values()) and list(supports.values()).count(c["support"]) == 1:
         line += f". {title} is the rarest class, so these shares rest on few faces"
