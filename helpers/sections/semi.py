@@ -51,8 +51,8 @@ def settings_sentences(s: dict) -> str:
         pool = ("Pool: the unlabeled training images (the data has no test images, so the train + test "
                 "variant is skipped). ")
     else:
-        pool = ("Pool: the unlabeled training images (the homework's other option, adding the test images to "
-                "the pool, is not run here: it costs two more trainings). ")
+        pool = ("Pool: the unlabeled training images (adding the test images, the homework's other option, "
+                "would cost two more trainings). ")
     ceiling = (f"With label smoothing {s['label_smoothing']:g} the true class's training target is "
                f"{s['confidence_ceiling']:.3f}, the highest any training label asks for (a model can still "
                "exceed it on a face)"
@@ -62,15 +62,15 @@ def settings_sentences(s: dict) -> str:
     if s["selection"] == "class_shares":
         selection = (f"as many unlabeled images are pseudo-labeled as reach a{' flip-averaged' if s['tta_flip'] else ''} "
                      f"softmax confidence of **{s['threshold']:g}**, but they are shared among the classes "
-                     "as the labels are, each class taking its most confident images (class-balanced, as "
-                     "in Noisy Student and FlexMatch, so that happy cannot crowd out fear or disgust); ")
+                     "as the labels are, each class taking its most confident images (class-balanced as in "
+                     "Noisy Student, so that happy cannot crowd out fear or disgust); ")
     else:
         selection = (f"every unlabeled image whose{' flip-averaged' if s['tta_flip'] else ''} softmax "
                      f"confidence reaches **{s['threshold']:g}** is pseudo-labeled; ")
     return (
         f"**Settings of this run.** Labeled: {', '.join(pct(f, 0) for f in s['fractions'])} "
         f"of the {s['train_images']:,} training images (stratified, seed {s['seed']}). Every "
-        f"model of a fraction, baseline and self-trained alike, has the main CNN's settings and "
+        f"model, baseline and self-trained alike, has the main CNN's settings and "
         f"the optimizer steps of {s['epochs']:g} epochs of the fraction's labeled images; "
         + selection + f"{plural(s['rounds'], 'self-training round')}. " + pool + ceiling)
 
