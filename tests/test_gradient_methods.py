@@ -987,8 +987,10 @@ def shown_maps(n=3, gradcam=True):
     (so that blurred, each keeps the same share)."""
     cam = np.zeros((n, IMAGE_SIZE, IMAGE_SIZE))
     cam[:, 12:16, 10:20], cam[:, 33:37, 20:30] = 1.0, 0.5
+    crop = np.zeros((IMAGE_SIZE, IMAGE_SIZE))
+    crop[2:46, 2:46] = 1e-3                      # a 44x44 center crop: no gradient on the border
     maps = {"predicted": np.array([0, 3, 1])[:n], "probability": np.full(n, 0.5),
-            "saliency": (cam > 0).astype(float),
+            "saliency": (cam > 0).astype(float) + crop,
             "smoothgrad": np.ones((n, IMAGE_SIZE, IMAGE_SIZE))}
     return maps | {"gradcam": cam} if gradcam else maps
 
@@ -1016,8 +1018,10 @@ def test_shown_summary_and_sentences():
             "to 41 of the 48 x 48 face (counted from 0)") in covered
     assert ("each face keeps the 3% of its pixels where saliency (blurred by a Gaussian of 2 "
             "pixels) is highest, 2 connected regions "
-            "on every face, with 50% in the eyes box (2.1x its area share) "
-            "and 50% in the mouth box (3.4x its area share).") in text
+            "on every face, with 50% in the eyes box (1.7x its share of the pixels the map weighs) "
+            "and 50% in the mouth box (2.9x its share of the pixels the map weighs).") in text
+    # against the 44x44 pixels saliency weighs: the eyes box holds 14 x 40 of its 1,936 pixels
+    assert s["mask_region_density"]["eyes"] == pytest.approx(0.5 / (14 * 40 / 44 ** 2))
     assert "(column titles: true class, then predicted class and its probability)" in text
     varied = sections_saliency.shown_sentences({**s, "mask_regions_mean": 1.5, "mask_regions_range": [1, 3]})
     assert "1.5 connected regions per face on average (from 1 to 3)" in varied
@@ -1417,3 +1421,10 @@ def test_the_region_table_gives_the_area_a_cropping_model_is_measured_against():
     assert rows[:3] == ["box", "share of the image", "saliency: share of the 1,936 pixels it weighs"]
     assert s["methods"]["saliency"]["density"]["rest"]["mean"] == pytest.approx(1.0, abs=0.05)  # even inside the crop
     assert sections_saliency.focus_sentences(s).startswith("**Answer: no region stands out**")  # not "the rest less"
+
+
+def test_lead_is_the_difference_of_the_densities_as_printed():
+    # 1.224x and 1.196x print as 1.22x and 1.20x: the lead says 0.02x, not the unrounded 0.028
+    f = {"density": {"eyes": {"mean": 1.224}, "mouth": {"mean": 1.196}},
+         "lead": {"first": "eyes", "second": "mouth", "mean": 0.028, "low": 0.01, "high": 0.05, "tie": False}}
+    assert sections_saliency.lead_words(f) == "the eyes lead the mouth by 0.02x (95% CI 0.01 to 0.05)"

@@ -240,7 +240,8 @@ def shown_summary(indices, true, maps: dict, *, per_class: int, seed: int, missi
     mask = masked_faces(np.zeros(maps["saliency"].shape), maps, keep)[1]
     regions = connected_regions(mask)
     kept = region_share(mask.astype(float))
-    area = region_area(mask.shape[1:])
+    # against the pixels the masks' method can weigh, like the region table (not the whole image)
+    area = region_area(mask.shape[1:], seen_pixels(maps[mask_source(maps)]))
     predicted = np.asarray(maps["predicted"])
     return {"faces": len(indices), "per_class": per_class, "seed": seed, "missing": list(missing),
             "keep": keep, "mask_method": mask_source(maps),
@@ -252,7 +253,7 @@ def shown_summary(indices, true, maps: dict, *, per_class: int, seed: int, missi
             "kept_fraction_mean": float(mask.mean()), "mask_regions": regions,
             "mask_regions_mean": float(regions.mean()),
             "mask_regions_range": [int(regions.min()), int(regions.max())],
-            "mask_region_share": kept, "mask_region_density": {r: kept[r] / area[r] for r in kept}}
+            "mask_region_share": kept, "mask_region_density": {r: kept[r] / area[r] if area[r] else None for r in kept}}
 
 
 def shown_sentences(s: dict) -> str:
@@ -263,7 +264,7 @@ def shown_sentences(s: dict) -> str:
                if low != high else f"{plural(low, 'connected region')} on every face")
     share = s["mask_region_share"]
     inside = join_words(f"{pct(share[r], 0)} in the {r} box ({s['mask_region_density'][r]:.1f}x its "
-                        "area share)" for r in FACE_REGIONS)
+                        "share of the pixels the map weighs)" for r in FACE_REGIONS)
     c = s.get("gradcam_cover")
     caveat = (" Grad-CAM's weak grid edges (see below) shape these masks too: they show where "
               "Grad-CAM looks, not the regions of the answer above."
@@ -478,6 +479,9 @@ def lead_words(f: dict) -> str:
     (difference 0.02x, 95% CI ...)'."""
     lead = f["lead"]
     first, second = REGION_WORDS[lead["first"]], REGION_WORDS[lead["second"]]
+    # the difference of the two densities as printed, so that it adds up on the page
+    lead = lead | {"mean": float(number(f["density"][lead["first"]]["mean"]))
+                   - float(number(f["density"][lead["second"]]["mean"]))}
     if lead["tie"]:
         return f"{first} and {second} tie (difference {interval_words(lead, 'x', brackets=False)})"
     return f"{first} lead {second} by {interval_words(lead, 'x')}"
