@@ -223,8 +223,8 @@ def test_training_compute_sums_the_runs_metrics(params, tmp_path):
     assert "hist_eq" in compute["missing"]
     words = pipeline_plan.compute_words(compute)
     assert words.startswith("300 face images seen in training (budget ")
-    assert "; a DNN face counts as 1/12 of a CNN face, a rate fixed from an earlier speed measurement), 60 min on" in words
-    assert "; float32 arithmetic, arithmetic in bfloat16, weights in float32" in words
+    assert "; a DNN face counts as 1/12 of a CNN face, a fixed rate, not this run's speed), 60 min on" in words
+    assert "; float32 arithmetic, arithmetic in bfloat16, weights in float32 while training" in words
     assert compute["seconds_by_hardware"] == {"x86_64 CPU, 2 cores (tensorflow)": 3600.0,
                                               "NVIDIA H100 (jax)": 1800.0}
     assert "60 min on x86_64 CPU, 2 cores with tensorflow; 30 min on NVIDIA H100 with jax (DNN)" in words

@@ -14,6 +14,7 @@ import pytest
 import helpers.analysis.ensembles as analysis_ensembles
 from helpers.analysis import evaluation
 import helpers.experiments.inputs as experiments_inputs
+import helpers.sections.cnn as sections_cnn
 import helpers.sections.ensemble as sections_ensemble
 import helpers.sections.semi as sections_semi
 from helpers.analysis.ensembles import average_probabilities, unanimous
@@ -982,11 +983,14 @@ def test_experiment_tables_and_figures():
     assert table.iloc[1].tolist()[:3] == ["all 20 (reference)", "90.0%", ""]
     assert sections_semi.results_caption(s) == (
         "**Validation accuracy** (8 faces) of the baseline and of the model after 1 self-training "
-        "round. The *train* pool holds the unlabeled training images; the *train + test* pool adds "
+        "round (each with the main CNN's test-time augmentation: average with the mirrored face). The *train* pool holds the unlabeled training images; the *train + test* pool adds "
         "the 3 test images. The change's interval is Agresti and Min's for paired proportions, which "
         "adds half a face to each cell of the paired table: it has a width even when no face changes.")
     one_pool = s | {"pools": ["train"], "use_test": False}
     assert "pool" not in sections_semi.results_caption(one_pool)
+    assert "(no test-time augmentation)" in sections_semi.results_caption(s | {"tta": "none"})
+    ten = sections_semi.results_caption(s | {"tta": sections_cnn.tta_words({"tta_crops": True, "tta_flip": True})})
+    assert "augmentation: average over the center and four corner crops and their mirror images)." in ten
     assert "self-trained" in sections_semi.accuracy_table(one_pool).columns
 
 

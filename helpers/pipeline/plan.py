@@ -69,8 +69,9 @@ def _where_words(hardware: str) -> str:
 
 def compute_words(compute: dict) -> str:
     """The title page's line: '4,473,232 face images seen in training (budget 4,500,000; a DNN
-    face counts as 1/12 of a CNN face, a rate fixed from an earlier speed measurement), 1 h 34 min on <CPU> with tensorflow; 6 min on
-    NVIDIA H200 with jax (DNN); arithmetic in bfloat16, weights in float32'."""
+    face counts as 1/12 of a CNN face, a fixed rate, not this run's speed), 1 h 34 min on <CPU> with
+    tensorflow; 6 min on NVIDIA H200 with jax (DNN); arithmetic in bfloat16, weights in float32 while
+    training'."""
     if not compute or not compute.get("runs"):
         return "no trained run found"
     from helpers.experiments.registry import run_name
@@ -84,11 +85,11 @@ def compute_words(compute: dict) -> str:
         # the main place needs no list; a few runs elsewhere are named
         named = f" ({', '.join(which)})" if places and len(which) <= 3 else ""
         places.append(f"{duration(seconds)} on {_where_words(hardware)}{named}")
-    precision = ", ".join("arithmetic in bfloat16, weights in float32" if p == "mixed_bfloat16"
+    precision = ", ".join("arithmetic in bfloat16, weights in float32 while training" if p == "mixed_bfloat16"
                           else f"{p} arithmetic" for p in compute["precision"])
     text = (f"{compute['images']:,.0f} face images seen in training (budget "
             f"{compute['budget_images']:,.0f}; a DNN face counts as 1/{round(1 / DNN_COST)} of a CNN "
-            "face, a rate fixed from an earlier speed measurement), " + "; ".join(places) + f"; {precision}")
+            "face, a fixed rate, not this run's speed), " + "; ".join(places) + f"; {precision}")
     if compute.get("missing"):
         text += f"; not found: {', '.join(compute['missing'])}"
     return text

@@ -146,7 +146,8 @@ def training_table(run_config: dict, inputs) -> pd.DataFrame:
         ("epochs / batch size", f"{training['epochs']} / {training['batch_size']}"),
         ("early stopping", f"patience {training['early_stopping_patience']}" if training.get("early_stopping_patience") else "no"),
         ("test-time augmentation", tta_words(training)),
-        ("precision", "mixed: float32 weights, bfloat16 arithmetic (scored in float32)"
+        ("precision", "mixed while training: bfloat16 arithmetic, float32 weights; scored in float32 arithmetic "
+         "on the weights saved rounded to float16"
          if training.get("precision") == "mixed_bfloat16" else training.get("precision", "float32")),
         ("seed", str(training.get("seed", 42))),
     ]

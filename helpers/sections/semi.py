@@ -18,6 +18,7 @@ from helpers.analysis.semi import (
 from helpers.analysis.stats import significant_changes
 from helpers.core.config import ALPHA, CLASS_NAMES, CONFIDENCE, NUM_CLASSES, smoothed_targets
 from helpers.core.words import change_words, pct, pct_or_na, plural, points, verb
+from helpers.sections.cnn import tta_words
 
 POOL_LABELS = {"train": "train", "train+test": "train + test"}
 """How the report names each pool."""
@@ -35,7 +36,8 @@ def settings_summary(*, fractions: Sequence[float], threshold: float, rounds: in
     use_test_pool = bool(use_test and test_images)
     return {"fractions": list(fractions), "threshold": threshold, "selection": selection,
             "rounds": rounds, "epochs": epochs, "batch_size": training["batch_size"],
-            "tta_flip": bool(training.get("tta_flip", False)), "use_test_requested": use_test,
+            "tta_flip": bool(training.get("tta_flip", False)), "tta": tta_words(training),
+            "use_test_requested": use_test,
             "use_test": use_test_pool, "pools": ["train", "train+test"] if use_test_pool else ["train"],
             "train_images": train_images, "test_images": test_images, "seed": seed,
             "label_smoothing": smoothing,
@@ -83,7 +85,7 @@ def experiment_summary(experiment: dict[float, FractionRuns], y_val, settings: d
     significantly (McNemar). `reference` is the main CNN's run (all labels), if there is one."""
     summary = {"threshold": settings["threshold"], "selection": settings["selection"],
                "rounds": settings["rounds"], "epochs": settings["epochs"], "use_test": settings["use_test"],
-               "tta_flip": settings["tta_flip"], "fractions": settings["fractions"],
+               "tta_flip": settings["tta_flip"], "tta": settings.get("tta"), "fractions": settings["fractions"],
                "pools": settings["pools"], "train_images": settings["train_images"],
                "test_images": settings["test_images"], "validation_faces": len(y_val),
                "all_labels_reference": None if reference is None else {
@@ -120,8 +122,11 @@ def results_caption(s: dict) -> str:
     """The sentence above accuracy_table."""
     pools = (f"The *train* pool holds the unlabeled training images; the *train + test* pool adds the "
              f"{s['test_images']:,} test images. " if len(s["pools"]) > 1 else "")
+    tta = s.get("tta")
+    averaged = ("" if tta is None else " (no test-time augmentation)" if tta == "none" else
+                f" (each with the main CNN's test-time augmentation: {tta.removesuffix(' (ten-crop)')})")
     return (f"**Validation accuracy** ({s['validation_faces']:,} faces) of the baseline and of the "
-            f"model after {plural(s['rounds'], 'self-training round')}. " + pools
+            f"model after {plural(s['rounds'], 'self-training round')}{averaged}. " + pools
             + "The change's interval is Agresti and Min's for paired proportions, which adds half a "
             "face to each cell of the paired table: it has a width even when no face changes.")
 
