@@ -219,9 +219,15 @@ def test_curve_summary_and_sentences():
     assert (s["peak_epoch"], s["epochs"], s["min_val_loss"], s["min_val_loss_epoch"]) == (2, 3, 1.2, 2)
     # Without the run's config it claims nothing about augmentation or dropout.
     assert sections_curves.curve_sentences(s) == (
-        "Validation accuracy peaks at 55.0% in epoch 2 of 3. At the last epoch the model is 70.0% "
-        "accurate on its training batches and 50.0% on validation, a gap of +20.0 "
+        "Validation accuracy (one view, as measured while training) peaks at 55.0% in epoch 2 of 3. At the last "
+        "epoch the model is 70.0% accurate on its training batches and 50.0% on validation, a gap of +20.0 "
         "points; validation loss ends at 1.300 against 1.200 at its lowest (epoch 2).")
+    # a loss that bottoms out 10 epochs or more before the accuracy peaks is explained
+    late = s | {"peak_epoch": 89, "epochs": 116, "min_val_loss_epoch": 45}
+    assert sections_curves.curve_sentences(late).endswith(
+        "(epoch 45). The loss bottoms out 44 epochs before the accuracy peaks, the usual sign that the model grows "
+        "more confident: its mistakes cost more loss while it still gets more faces right.")
+    assert sections_curves.loss_before_peak(late | {"min_val_loss_epoch": 80}) == ""
     cnn = history.assign(val_loss=[1.0, 0.9, 0.95])
     assert sections_dnn.dnn_curve_sentence(s, sections_curves.curve_summary(cnn)) == (
         "**DNN.** Validation accuracy peaks at 55.0% in epoch 2 of 3. At the last epoch it is 70.0% "

@@ -22,6 +22,10 @@ CNN_DEFAULTS = {name: parameter.default
 """build_cnn's defaults: what a CNN run's config left out was built with."""
 
 
+# Epochs between the lowest validation loss and the accuracy peak worth a sentence.
+LOSS_LEAD = 10
+
+
 def plot_curves(histories: dict, title: str = "Training curves") -> Figure:
     """Loss and accuracy per epoch, train (dashed) and validation (solid), for each named run.
 
@@ -117,10 +121,21 @@ def curve_summary(history: pd.DataFrame, config: dict | None = None) -> dict:
 def curve_sentences(s: dict) -> str:
     """The peak, the last epoch's train-validation gap and the validation loss."""
     conditions = f" ({s['training_conditions']})" if s.get("training_conditions") else ""
-    return (f"Validation accuracy peaks at {pct(s['peak_val_accuracy'])} in epoch {s['peak_epoch']} of "
-            f"{s['epochs']}. At the last epoch the model is {pct(s['last_accuracy'])} accurate on its "
-            f"training batches{conditions} and {pct(s['last_val_accuracy'])} on validation, a gap of "
-            f"{points(s['last_val_accuracy'], s['last_accuracy']):+.1f} points; " + loss_words(s) + ".")
+    return (f"Validation accuracy (one view, as measured while training) peaks at {pct(s['peak_val_accuracy'])} "
+            f"in epoch {s['peak_epoch']} of {s['epochs']}. At the last epoch the model is {pct(s['last_accuracy'])} "
+            f"accurate on its training batches{conditions} and {pct(s['last_val_accuracy'])} on validation, a gap of "
+            f"{points(s['last_val_accuracy'], s['last_accuracy']):+.1f} points; " + loss_words(s) + "."
+            + loss_before_peak(s))
+
+
+def loss_before_peak(s: dict) -> str:
+    """When the validation loss bottoms out well before the accuracy peaks (LOSS_LEAD epochs or
+    more): why both can be true ('' otherwise)."""
+    lowest = s.get("min_val_loss_epoch")
+    if lowest is None or s["peak_epoch"] - lowest < LOSS_LEAD:
+        return ""
+    return (f" The loss bottoms out {s['peak_epoch'] - lowest} epochs before the accuracy peaks, the usual sign "
+            "that the model grows more confident: its mistakes cost more loss while it still gets more faces right.")
 
 
 def loss_words(s: dict) -> str:
