@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
 from matplotlib.figure import Figure
 
@@ -16,6 +18,9 @@ from helpers.analysis.stats import wilson_interval
 from helpers.core.config import CLASS_NAMES, CONFIDENCE
 from helpers.core.plotting import plot_grid, set_fonts
 from helpers.core.words import pct, plural
+
+# The classes past reports (../shared/HOMEWORK.md) found disgust confused with.
+NOTED_DISGUST = ("angry", "fear")
 
 
 def confusion_summary(y_true, proba, top: int = 5) -> dict:
@@ -104,7 +109,7 @@ def _interval(bounds) -> str:
     return f"{CONFIDENCE:.0%} interval {pct(bounds[0])}-{pct(bounds[1])}"
 
 
-def precision_recall_sentence(s: dict, name: str = "disgust") -> str:
+def precision_recall_sentence(s: dict, name: str = "disgust", noted: Sequence[str] = ()) -> str:
     """Whether a prediction of class `name` can be trusted (precision) and how many of its faces
     are found (recall), with their counts and Wilson intervals, where the missed faces go,
     and whether it is the rarest class."""
@@ -142,6 +147,9 @@ def precision_recall_sentence(s: dict, name: str = "disgust") -> str:
     if len(others) > 1:
         share, count = confusion_rate(s, name, others[1])
         line += f", then {others[1]} ({plural(count, 'face')}, {pct(share)})"
+    for other in [n for n in noted if n not in others and n != name]:
+        share, count = confusion_rate(s, name, other)
+        line += f"; {other}, which past reports also noted, takes {plural(count, 'face')} ({pct(share)})"
     supports = {k: v["support"] for k, v in s["per_class"].items() if v["support"] > 0}
     if c["support"] == min(supports.values()) and list(supports.values()).count(c["support"]) == 1:
         line += f". {title} is the rarest class, so these shares rest on few faces"
@@ -173,9 +181,8 @@ def low_expression_sentence(s: dict, pair=("sad", "neutral"), expressive=("happy
     numbers = (f"mean top probability {pct(confidence[a])} on {a} and {pct(confidence[b])} on {b} "
                f"faces, against " + " and ".join(f"{pct(confidence[e])} on {e}" for e in expressive))
     if max(confidence[a], confidence[b]) < min(confidence[e] for e in expressive):
-        return (line + f". Both are faces with little expression (no wide smile, no open mouth), and "
-                f"the CNN is less sure of both than of the expressive {' and '.join(expressive)} "
-                f"faces ({numbers}).")
+        return (line + f". By the CNN's own confidence both are harder than the expressive "
+                f"{' and '.join(expressive)} faces ({numbers}), as faces with little expression would be.")
     return (line + f". By the CNN's confidence they are not harder than the expressive "
             f"{' and '.join(expressive)} faces ({numbers}).")
 
@@ -183,7 +190,7 @@ def low_expression_sentence(s: dict, pair=("sad", "neutral"), expressive=("happy
 def noted_confusions_sentences(s: dict) -> str:
     """What past reports noted, checked on this run: disgust's precision against its recall,
     and sad and neutral taken for each other."""
-    return precision_recall_sentence(s, "disgust") + "\n" + low_expression_sentence(s)
+    return precision_recall_sentence(s, "disgust", noted=NOTED_DISGUST) + "\n" + low_expression_sentence(s)
 
 
 def confusion_figure(s: dict, model: str = "CNN") -> Figure:
