@@ -75,13 +75,13 @@ def test_figures():
 
 
 def test_equalization_sentence():
-    # the sample is named: its median contrast is not the whole data's of the sentence before
-    assert sections_data.equalization_sentence(40.0, 70.25, 2000).startswith(
-        "On the histograms' sample (2,000 faces, stratified by class), equalization raises the median "
-        "per-face contrast from 40.0 to 70.2 gray levels")
-    assert "equalization lowers" in sections_data.equalization_sentence(70.0, 40.0, 9)
+    # over all faces, the same median contrast as the data section's sentence; the sample only draws
+    assert sections_data.equalization_sentence(40.0, 70.25, 28709, 2000).startswith(
+        "Over all 28,709 faces, equalization raises the median per-face contrast from 40.0 to 70.2 gray levels "
+        "and flattens the pixel histogram (the histograms: 2,000 faces, stratified by class)")
+    assert "equalization lowers" in sections_data.equalization_sentence(70.0, 40.0, 9, 9)
     # the section numbers come from the report's order, not typed in
-    assert sections_data.equalization_sentence(40.0, 70.0, 9).endswith("measured in sections 4 and 9.")
+    assert sections_data.equalization_sentence(40.0, 70.0, 9, 9).endswith("measured in sections 4 and 9.")
 
 
 def test_balanced_empty_class_and_unchanged_contrast_read_right():
@@ -90,4 +90,4 @@ def test_balanced_empty_class_and_unchanged_contrast_read_right():
     empty = sections_data.class_sentences(summary(np.array([0, 0, 1, 2, 3, 4, 5])))
     assert empty.endswith(f"*{CLASS_NAMES[6]}* none.")
     assert "equalization keeps the median per-face contrast at 40.0 gray levels" in (
-        sections_data.equalization_sentence(40.0, 40.01, 9))
+        sections_data.equalization_sentence(40.0, 40.01, 9, 9))

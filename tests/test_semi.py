@@ -935,7 +935,7 @@ def test_settings_summary_and_sentences():
     assert "the train + test variant is skipped" in sections_semi.settings_sentences(no_test)
     plain = sections_semi.settings_sentences(_semi_settings(use_test=False, training={"batch_size": 4}))
     assert "whose softmax confidence reaches **0.5** is pseudo-labeled; 1 self-training round. " in plain
-    assert plain.endswith("(adding the test images, the homework's other option, would cost two more trainings). ")
+    assert plain.endswith("(adding the test images, a common variant, would cost two more trainings). ")
     shares = sections_semi.settings_sentences(_semi_settings(selection="class_shares"))
     assert ("as many unlabeled images are pseudo-labeled as reach a flip-averaged softmax confidence "
             "of **0.5**, but they are shared among the classes") in shares

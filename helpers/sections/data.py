@@ -133,13 +133,13 @@ def preprocessing_histograms(sample, equalized, mean: float, std: float) -> Figu
     return fig
 
 
-def equalization_sentence(before: float, after: float, faces: int) -> str:
-    """What equalization and normalization change, from the median contrast before and after
-    equalization of a sample of `faces` faces (the histograms' sample)."""
+def equalization_sentence(before: float, after: float, faces: int, sample: int) -> str:
+    """What equalization and normalization change, from the median contrast of all `faces` faces
+    before (pixel_summary's) and after equalization; the histograms show a `sample` of them."""
     change = (f"{'raises' if after > before else 'lowers'} the median per-face contrast from "
               f"{before:.1f} to {after:.1f}" if round(after, 1) != round(before, 1) else
               f"keeps the median per-face contrast at {before:.1f}")
-    return (f"On the histograms' sample ({faces:,} faces, stratified by class), equalization {change} gray "
-            "levels and flattens the pixel histogram; normalization only shifts and rescales it "
-            "(mean 0, standard deviation 1) without changing the image. Whether either helps the "
+    return (f"Over all {faces:,} faces, equalization {change} gray levels and flattens the pixel histogram "
+            f"(the histograms: {sample:,} faces, stratified by class); normalization only shifts and rescales "
+            "it (mean 0, standard deviation 1) without changing the image. Whether either helps the "
             f"classifier is measured in sections {number('ablation')} and {number('further')}.")

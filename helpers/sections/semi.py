@@ -53,7 +53,7 @@ def settings_sentences(s: dict) -> str:
         pool = ("Pool: the unlabeled training images (the data has no test images, so the train + test "
                 "variant is skipped). ")
     else:
-        pool = ("Pool: the unlabeled training images (adding the test images, the homework's other option, "
+        pool = ("Pool: the unlabeled training images (adding the test images, a common variant, "
                 "would cost two more trainings). ")
     ceiling = (f"With label smoothing {s['label_smoothing']:g} the true class's training target is "
                f"{s['confidence_ceiling']:.3f}, the highest any training label asks for (a model can still "
