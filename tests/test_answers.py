@@ -300,9 +300,9 @@ def test_field_sentence_calls_overlaps_ties_and_says_the_split_differs():
     r["data"]["val_rows"] = 10_000  # a narrow interval: 69.1%-70.9%
     text = field_sentence(r)
     assert text.startswith("On validation faces this run's main CNN (70.0%, 95% interval 69.1%-70.9% over "
-                           "10,000 faces) is above 4 of the reference points, up to report E (67.21% / "
+                           "10,000 faces) is above 4 reference points (the highest of them: report E, 67.21% / "
                            "67.34%); level with human accuracy (65 +/- 5%), a tie at this precision; below "
-                           "4 of the reference points, from the 2013 challenge winner (71.16%).")
+                           "4 reference points (the lowest of them: the 2013 challenge winner, 71.16%).")
     assert "this run's are validation accuracies, a different split" in text
     wide = field_sentence(results())  # 100 faces: 60.4%-78.1%
     assert ("is above report B (~60%); level with report C (63.8%), human accuracy (65 +/- 5%), report A "

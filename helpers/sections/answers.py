@@ -593,13 +593,17 @@ def field_sentence(results: dict) -> str:
         if acc is None:
             continue
         lo, hi = bounds or (acc, acc)
-        (above if hi < low else below if lo > high else level).append(f"{short} ({written})")
-    def some(items: list[str], edge: str) -> str:  # the table lists them all
-        return items[0] if len(items) == 1 else f"{len(items)} of the reference points, {edge}"
+        (above if hi < low else below if lo > high else level).append((short, written))
+    def some(items: list[tuple], edge: str) -> str:  # the table lists them all
+        if len(items) == 1:
+            return "{} ({})".format(*items[0])
+        short, written = items[-1] if edge == "highest" else items[0]
+        return f"{len(items)} reference points (the {edge} of them: {short}, {written})"
 
-    parts = [f"above {some(above, 'up to ' + above[-1])}" if above else None,
-             f"level with {join(level)}, a tie at this precision" if level else None,
-             f"below {some(below, 'from ' + below[0])}" if below else None]
+    parts = [f"above {some(above, 'highest')}" if above else None,
+             f"level with {join(f'{short} ({written})' for short, written in level)}, a tie at this precision"
+             if level else None,
+             f"below {some(below, 'lowest')}" if below else None]
     text = f"On validation faces this run's main CNN ({own}) is " + "; ".join(p for p in parts if p) + "."
     if (cnn.get("leaderboard") or {}).get("public") is not None:
         text += (" Its leaderboard scores in the table are on the same test halves as the references; "
