@@ -379,9 +379,8 @@ def test_ablation_settings_are_read_from_the_runs_configs():
     for run in one_view.values():
         run.config["training"] = {"epochs": 58, "precision": "mixed_bfloat16"}
     assert sections_ablation.ablation_settings_sentence(sections_ablation.ablation_summary(one_view, y)).endswith(
-        "measured while training, in bfloat16 arithmetic; the kept checkpoints here are scored again in float32 "
-        "arithmetic (their weights, float32 in training, saved rounded to float16): so (a)'s kept checkpoint, its "
-        "best epoch while training, scores 49.0% here against 58.0% for its last epoch.")
+        "the crops' averaging is not what makes it. (a)'s kept checkpoint scores 49.0% here, below the 58.0% its last "
+        "epoch scored while training: that score was in bfloat16 arithmetic, this one in float32.")
     for run in one_view.values():
         run.config["training"] = {"epochs": 58}
     one_view["normalization_augmentation"].metrics["val_accuracy_no_tta"] = 0.55

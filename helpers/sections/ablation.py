@@ -149,10 +149,9 @@ def one_view_sentence(s: dict) -> str:
     precision = ""
     if below:  # a kept checkpoint below the last epoch it beat while training: the two arithmetics
         n, x = below[0]
-        precision = (" The scoring table's last-epoch scores below were measured while training, in bfloat16 "
-                     "arithmetic; the kept checkpoints here are scored again in float32 arithmetic (their weights, "
-                     f"float32 in training, saved rounded to float16): so {short_label(n)}'s kept checkpoint, its best epoch while training, scores "
-                     f"{pct(x['one_view_accuracy'])} here against {pct(x['last_val_accuracy'])} for its last epoch.")
+        precision = (f" {short_label(n)}'s kept checkpoint scores {pct(x['one_view_accuracy'])} here, below the "
+                     f"{pct(x['last_val_accuracy'])} its last epoch scored while training: that score was in bfloat16 "
+                     "arithmetic, this one in float32.")
     return (f"Their kept checkpoints scored on one view each, without any averaging, get {scores}: the lead of (c) over "
             f"(a) is {one:+.1f} points on one view against {averaged:+.1f} with each one's averaging, "
             f"{verdict}." + precision)
