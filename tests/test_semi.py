@@ -961,9 +961,8 @@ def test_experiment_summary():
     assert s["all_labels_reference"] == {"val_accuracy": 0.9, "run": "cnn", "epochs": 5}
     # 5 epochs of all 20 training images against 4 epochs of the largest labeled part (10 rows)
     assert sections_semi.reference_sentence(s) == (
-        "The reference row is the main CNN of the CNN section: the same architecture, trained on all 20 training "
-        "labels for 5 epochs, about 2 times the optimizer steps of the models above or more: it shows what every "
-        "label and the full training buy, not a baseline to test against.")
+        "The reference row is the main CNN (all 20 labels, 5 epochs: about 2 times these models' optimizer steps or "
+        "more): what every label and full training buy, not a like-for-like baseline.")
     assert sections_semi.reference_sentence(s | {"all_labels_reference": None}) == ""
     # every pseudo-label of the train pool is right: no class is over-represented
     assert s["over_represented"] == {}
@@ -984,13 +983,13 @@ def test_experiment_tables_and_figures():
     assert sections_semi.results_caption(s) == (
         "**Validation accuracy** (8 faces) of the baseline and of the model after 1 self-training "
         "round (each with the main CNN's test-time augmentation: average with the mirrored face). The *train* pool holds the unlabeled training images; the *train + test* pool adds "
-        "the 3 test images. The change's interval is Agresti and Min's for paired proportions, which "
-        "adds half a face to each cell of the paired table: it has a width even when no face changes.")
+        "the 3 test images. The change's interval is Agresti and Min's for paired proportions (never of zero "
+        "width).")
     one_pool = s | {"pools": ["train"], "use_test": False}
     assert "pool" not in sections_semi.results_caption(one_pool)
     assert "(no test-time augmentation)" in sections_semi.results_caption(s | {"tta": "none"})
     ten = sections_semi.results_caption(s | {"tta": sections_cnn.tta_words({"tta_crops": True, "tta_flip": True})})
-    assert "augmentation: average over the center and four corner crops and their mirror images)." in ten
+    assert "(each with the main CNN's ten-crop test-time averaging)." in ten
     assert "self-trained" in sections_semi.accuracy_table(one_pool).columns
 
 

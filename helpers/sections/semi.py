@@ -124,11 +124,11 @@ def results_caption(s: dict) -> str:
              f"{s['test_images']:,} test images. " if len(s["pools"]) > 1 else "")
     tta = s.get("tta")
     averaged = ("" if tta is None else " (no test-time augmentation)" if tta == "none" else
-                f" (each with the main CNN's test-time augmentation: {tta.removesuffix(' (ten-crop)')})")
+                " (each with the main CNN's ten-crop test-time averaging)" if tta.endswith("(ten-crop)") else
+                f" (each with the main CNN's test-time augmentation: {tta})")
     return (f"**Validation accuracy** ({s['validation_faces']:,} faces) of the baseline and of the "
             f"model after {plural(s['rounds'], 'self-training round')}{averaged}. " + pools
-            + "The change's interval is Agresti and Min's for paired proportions, which adds half a "
-            "face to each cell of the paired table: it has a width even when no face changes.")
+            + "The change's interval is Agresti and Min's for paired proportions (never of zero width).")
 
 
 def accuracy_table(s: dict) -> pd.DataFrame:
@@ -159,10 +159,9 @@ def reference_sentence(s: dict) -> str:
         return ""
     most = max(result["labeled_rows"] for result in _results(s).values())
     ratio = ref["epochs"] * s["train_images"] / (s["epochs"] * most)
-    return (f"The reference row is the main CNN of the CNN section: the same architecture, trained on all "
-            f"{s['train_images']:,} training labels for {ref['epochs']:g} epochs, about {ratio:.0f} times the "
-            "optimizer steps of the models above or more: it shows what every label and the full training buy, "
-            "not a baseline to test against.")
+    return (f"The reference row is the main CNN (all {s['train_images']:,} labels, {ref['epochs']:g} epochs: about "
+            f"{ratio:.0f} times these models' optimizer steps or more): what every label and full training buy, "
+            "not a like-for-like baseline.")
 
 
 def _fraction_sentence(fraction: float, result: dict, s: dict) -> str:
