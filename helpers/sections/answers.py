@@ -393,7 +393,7 @@ SUBSECTIONS = {
     "adversarial images": ("Adversarial examples", "What the attacks show"),
     "input that maximizes each class": ("The input that maximally activates each class", "What the class images show"),
     "histogram equalization": "Histogram equalization",
-    "ensemble of CNNs": "Ensemble of CNNs",
+    "ensemble of CNNs": ("Ensemble of CNNs", "What the average buys"),
 }
 """The heading (in the notebooks) of the subsection that holds a row's key number (a row sharing its
 section with others, or a section whose numbers come pages after its start), or two headings (the
