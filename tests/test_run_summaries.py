@@ -379,8 +379,13 @@ def test_ablation_settings_are_read_from_the_runs_configs():
     for run in one_view.values():
         run.config["training"] = {"epochs": 58, "precision": "mixed_bfloat16"}
     assert sections_ablation.ablation_settings_sentence(sections_ablation.ablation_summary(one_view, y)).endswith(
-        "the crops' averaging is not what makes it. (a)'s kept checkpoint scores 49.0% here, below the 58.0% its last "
-        "epoch scored while training: that score was in bfloat16 arithmetic, this one in float32.")
+        "the crops' averaging is not what makes it. (a)'s kept checkpoint (epoch 57) scored 58.0% while training, in "
+        "bfloat16 arithmetic, as high as its last epoch; scored again here in float32 it gets 49.0%.")
+    # a kept epoch that scored above the last one says by how much
+    one_view["none"].history.loc[56, "val_accuracy"] = 0.6
+    assert sections_ablation.ablation_settings_sentence(sections_ablation.ablation_summary(one_view, y)).endswith(
+        "(a)'s kept checkpoint (epoch 57) scored 60.0% while training, in bfloat16 arithmetic, above its last "
+        "epoch's 58.0%; scored again here in float32 it gets 49.0%.")
     for run in one_view.values():
         run.config["training"] = {"epochs": 58}
     one_view["normalization_augmentation"].metrics["val_accuracy_no_tta"] = 0.55

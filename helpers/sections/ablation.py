@@ -43,6 +43,7 @@ def _variant_summary(run, y_val) -> dict:
     return {"val_accuracy": accuracy, "val_low": low, "val_high": high,
             "best_epoch": metrics["best_epoch"], "epochs": int(len(history)),
             "last_train_accuracy": float(last.accuracy), "last_val_accuracy": float(last.val_accuracy),
+            "kept_val_accuracy": float(history.val_accuracy.max()),  # the kept epoch's, while training
             "gap": float(last.accuracy - last.val_accuracy),
             "normalization": run.config.get("normalization"),
             "augmentation": run.config.get("augmentation"),
@@ -149,9 +150,12 @@ def one_view_sentence(s: dict) -> str:
     precision = ""
     if below:  # a kept checkpoint below the last epoch it beat while training: the two arithmetics
         n, x = below[0]
-        precision = (f" {short_label(n)}'s kept checkpoint scores {pct(x['one_view_accuracy'])} here, below the "
-                     f"{pct(x['last_val_accuracy'])} its last epoch scored while training: that score was in bfloat16 "
-                     "arithmetic, this one in float32.")
+        kept = x.get("kept_val_accuracy", x["last_val_accuracy"])
+        than = ("as high as its last epoch" if pct(kept) == pct(x["last_val_accuracy"])
+                else f"above its last epoch's {pct(x['last_val_accuracy'])}")
+        precision = (f" {short_label(n)}'s kept checkpoint (epoch {x['best_epoch']}) scored {pct(kept)} while "
+                     f"training, in bfloat16 arithmetic, {than}; scored again here in float32 it gets "
+                     f"{pct(x['one_view_accuracy'])}.")
     return (f"Their kept checkpoints scored on one view each, without any averaging, get {scores}: the lead of (c) over "
             f"(a) is {one:+.1f} points on one view against {averaged:+.1f} with each one's averaging, "
             f"{verdict}." + precision)
