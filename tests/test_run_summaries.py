@@ -364,7 +364,7 @@ def test_ablation_settings_are_read_from_the_runs_configs():
     assert table["epochs"].tolist() == [12, 12, 12]
     sentence = sections_ablation.ablation_settings_sentence(s)
     assert "configs are identical" in sentence and "12 epochs each" in sentence
-    assert "crops are averaged only by a model that was trained on crops" in sentence
+    assert "crops are averaged only by a model that was trained on crops. Without crops, (a) and (b) see the whole 48x48 face." in sentence
     assert "one view" not in sentence  # these runs lack their one-view scores
 
     one_view = ablation_runs(faces_right(), GAPS)
@@ -372,7 +372,7 @@ def test_ablation_settings_are_read_from_the_runs_configs():
         one_view[variant].metrics["val_accuracy_no_tta"] = score
     s = sections_ablation.ablation_summary(one_view, y)
     assert sections_ablation.ablation_settings_sentence(s).endswith(
-        "Their kept checkpoints scored on one view each, without any averaging, get (a) 49.0%, (b) 50.5%, (c) 67.2%: "
+        "Their kept checkpoints scored on one view (no averaging) get (a) 49.0%, (b) 50.5%, (c) 67.2%: "
         "the lead of (c) over (a) is +18.2 points on one view against +18.5 with each one's averaging, so "
         "the crops' averaging is not what makes it.")
     # trained in bfloat16: a kept checkpoint re-scored in float32 below its last epoch is explained

@@ -12,6 +12,7 @@ from __future__ import annotations
 import pandas as pd
 
 from helpers.analysis.stats import ALPHA, CONFIDENCE, accuracy_with_interval, leaders, paired_comparison
+from helpers.core.config import IMAGE_SIZE
 from helpers.core.words import pct, plural, points, verb
 from helpers.modeling.recipe import without_defaults
 from helpers.sections.cnn import tta_words
@@ -129,6 +130,10 @@ def ablation_settings_sentence(s: dict) -> str:
     if len({v["tta"] for v in variants(s).values()}) > 1:
         text += (" Their test-time averaging differs only as a consequence of the augmentation: "
                  "crops are averaged only by a model that was trained on crops.")
+        whole = [short_label(n) for n, v in variants(s).items() if not (v["augmentation"] or {}).get("crop")]
+        if whole:
+            text += (f" Without crops, {' and '.join(whole)} {'see' if len(whole) > 1 else 'sees'} the whole "
+                     f"{IMAGE_SIZE}x{IMAGE_SIZE} face.")
         text += " " + one_view_sentence(s)
     return text
 
@@ -156,7 +161,7 @@ def one_view_sentence(s: dict) -> str:
         precision = (f" {short_label(n)}'s kept checkpoint (epoch {x['best_epoch']}) scored {pct(kept)} while "
                      f"training, in bfloat16 arithmetic, {than}; scored again here in float32 it gets "
                      f"{pct(x['one_view_accuracy'])}.")
-    return (f"Their kept checkpoints scored on one view each, without any averaging, get {scores}: the lead of (c) over "
+    return (f"Their kept checkpoints scored on one view (no averaging) get {scores}: the lead of (c) over "
             f"(a) is {one:+.1f} points on one view against {averaged:+.1f} with each one's averaging, "
             f"{verdict}." + precision)
 
