@@ -411,7 +411,7 @@ def test_the_saliency_answer_says_what_training_moved():
     r["saliency"]["methods"]["saliency"] = {"density": {"eyes": {"mean": 1.45}, "mouth": {"mean": 1.41}}}
     r["saliency"]["answer_methods"] = ["saliency", "gradcam"]
     assert answer_rows(r)[6]["answer"].endswith(
-        ". Grad-CAM, left out for a grid edge the next pooling never reads: mouth 1.62x, eyes 1.31x.")
+        ". Grad-CAM, left out for a grid that underweights one edge of every face: mouth 1.62x, eyes 1.31x.")
 
 
 def test_the_weak_model_answer_gives_each_clause_its_subject():
@@ -464,3 +464,12 @@ def test_the_ablation_and_hist_eq_answers_say_how_their_runs_differ_from_the_mai
     assert "(c) both **66.0%** (58 epochs each; the main CNN trained 116)" in answers(r)[4]
     r["hist_eq"]["trained_on"] = {"raw": "AMD EPYC, 2 cores, tensorflow", "hist_eq": "NVIDIA H200, jax"}
     assert answers(r)[12].endswith("; the two trained on different machines and backends).")
+
+
+def test_the_filters_answer_says_how_many_filters_the_figures_draw():
+    r = results()
+    r["filters"]["layers"]["block3_conv2"] |= {"filters": 128}
+    r["filters"]["filters_shown"] = 32
+    text = answers(r)[7]
+    assert "in block 1, convolution 1 (all 32 filters), 30 of 32" in text           # all drawn: nothing added
+    assert "in block 3, convolution 2 (all 128 filters; 0-31 drawn), 20 of 128 patterns are oriented" in text

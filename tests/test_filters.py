@@ -466,6 +466,7 @@ def test_filters_record():
         {"block1_conv1": pattern()}, {"block1_conv1": maps}, {"face": 3, "true": 1, "predicted": 2},
         settings=AscentSettings(steps=50), filters_per_layer=3, reference_faces=500)
     assert record["ascent_steps"] == 50 and record["ascent_settings"]["noise"] == 20.0
+    assert record["filters_shown"] is None
     assert record["ascent_settings"]["jitter_share"] == 16 and record["agree_min"] == 0.5
     assert record["objective"].startswith("center unit, after batch normalization")
     assert set(record["layers"]["block1_conv1"]) == set(sections_filters.pattern_record(pattern()))

@@ -1390,7 +1390,7 @@ def test_a_narrow_interval_gets_the_digits_that_tell_its_ends_apart():
 
 def test_a_left_out_methods_reason_is_worded_from_one_table():
     s = {"excluded": {"gradcam": "grid", "other": "a reason without words yet"}}
-    assert sections_saliency.excluded_why(s, "gradcam") == "a grid edge the next pooling never reads"
+    assert sections_saliency.excluded_why(s, "gradcam") == "a grid that underweights one edge of every face"
     assert sections_saliency.excluded_why(s, "gradcam", long=True).startswith("its grid of cells is weak")
     assert sections_saliency.excluded_why(s, "other") == "a reason without words yet"  # its key, not a crash
 

@@ -223,12 +223,16 @@ def saliency_answer(r: dict) -> str:
     return text + "."
 
 
-def shown(layer: dict) -> str:
-    """' (all 32 filters)' or ' (a sample: 32 of its 128 filters)'; '' when the total is unknown."""
-    total = layer.get("total")
+def shown(layer: dict, drawn: int | None = None) -> str:
+    """' (all 32 filters)' or ' (a sample: filters 0-31 of its 128)', with '; 0-31 drawn' when the
+    figure draws fewer than were measured; '' when the total is unknown."""
+    total, filters = layer.get("total"), layer.get("filters")
     if total is None:
         return ""
-    return f" ({filter_share(layer.get('filters'), total)})"
+    text = filter_share(filters, total)
+    if drawn is not None and filters is not None and drawn < filters:
+        text += f"; 0-{drawn - 1} drawn"
+    return f" ({text})"
 
 
 def filters_answer(r: dict) -> str:
@@ -237,7 +241,7 @@ def filters_answer(r: dict) -> str:
     (first_name, first), (last_name, last) = next(iter(layers.items())), list(layers.items())[-1]
     parts = []
     if first.get("agreeing") is not None:
-        part = (f"in {layer_words(first_name)}{shown(first)}, {first['agreeing']} of {need(first, 'filters')} patterns "
+        part = (f"in {layer_words(first_name)}{shown(first, f.get('filters_shown'))}, {first['agreeing']} of {need(first, 'filters')} patterns "
                 "reproduce their own kernel")
         if first.get("brightness_kernels") is not None:
             part += f" ({first['brightness_kernels']} brightness kernels, the others edges, lines and spots)"
@@ -248,11 +252,11 @@ def filters_answer(r: dict) -> str:
                      f", kernels that training turned from their random start (median cosine {kept['median']:.2f})")
         parts.append(part)
     if last_name != first_name and last.get("oriented") is not None:
-        parts.append(f"in {layer_words(last_name)}{shown(last)}, {last['oriented']} of {need(last, 'filters')} patterns "
+        parts.append(f"in {layer_words(last_name)}{shown(last, f.get('filters_shown'))}, {last['oriented']} of {need(last, 'filters')} patterns "
                      f"{verb(last['oriented'], 'is', 'are')} oriented (beyond white noise), "
                      f"most often {last['common_orientation']}"
                      if last.get("common_orientation") else
-                     f"in {layer_words(last_name)}{shown(last)}, none of the {need(last, 'filters')} patterns is oriented "
+                     f"in {layer_words(last_name)}{shown(last, f.get('filters_shown'))}, none of the {need(last, 'filters')} patterns is oriented "
                      "(beyond white noise)")
     pieces = ["(a) Patterns: " + "; ".join(parts)] if parts else []
     maps = f.get("feature_maps") or {}

@@ -224,12 +224,12 @@ def layers_sentences(patterns: dict, reference_faces: int) -> str:
 
 
 def filters_record(patterns: dict, maps: dict, face: dict, *, settings, filters_per_layer: int,
-                   reference_faces: int) -> dict:
+                   reference_faces: int, filters_shown: int | None = None) -> dict:
     """The "filters" section's results.json section: the objective and ascent settings (an
     AscentSettings), every layer's pattern_record and, for the `face` of pick_face, every
-    layer's map_record."""
+    layer's map_record; `filters_shown`: how many of each layer's filters its figures draw."""
     return {"objective": "center unit, after batch normalization (ReLU input)",
-            "ascent_steps": settings.steps, "filters_per_layer": filters_per_layer,
+            "ascent_steps": settings.steps, "filters_per_layer": filters_per_layer, "filters_shown": filters_shown,
             "reference_faces": reference_faces, "agree_min": AGREE_MIN,
             "brightness_dc": BRIGHTNESS_DC, "min_spectral_side": MIN_SPECTRAL_SIDE,
             "ascent_settings": {"step_size": settings.step_size, "blur_every": settings.blur_every,

@@ -567,7 +567,7 @@ def origin_words(f: dict, focus) -> str:
     return "; " + ", ".join(clauses) if clauses else ""
 
 
-EXCLUDED_WHY = {"grid": ("a grid edge the next pooling never reads",
+EXCLUDED_WHY = {"grid": ("a grid that underweights one edge of every face",
                          "its grid of cells is weak on an edge whatever the face, which shifts its region shares")}
 """Why a method is left out of the region answer (region_summary's `excluded`, {method: reason}):
 the reason in a few words (the answer sheet) and as a clause (the section)."""
