@@ -937,9 +937,8 @@ def test_settings_summary_and_sentences():
     assert "whose softmax confidence reaches **0.5** is pseudo-labeled; 1 self-training round. " in plain
     assert plain.endswith("(adding the test images, a common variant, would cost two more trainings). ")
     shares = sections_semi.settings_sentences(_semi_settings(selection="class_shares"))
-    assert ("as many unlabeled images are pseudo-labeled as reach a flip-averaged softmax confidence "
-            "of **0.5**, but they are shared among the classes") in shares
-    assert "shared among the classes as the labels are" in shares
+    assert ("the number of pseudo-labels is the number of unlabeled images whose flip-averaged softmax "
+            "confidence reaches **0.5**; they are split among the classes in the labels' proportions") in shares
     with pytest.raises(ValueError, match="semi_selection must be one of threshold, class_shares"):
         _semi_settings(selection="top")
 

@@ -62,10 +62,11 @@ def settings_sentences(s: dict) -> str:
                   else f"; the threshold {s['threshold']:g} is above it: few images may reach it.")
                if s["label_smoothing"] else "")
     if s["selection"] == "class_shares":
-        selection = (f"as many unlabeled images are pseudo-labeled as reach a{' flip-averaged' if s['tta_flip'] else ''} "
-                     f"softmax confidence of **{s['threshold']:g}**, but they are shared among the classes "
-                     "as the labels are, each class taking its most confident images (class-balanced as in "
-                     "Noisy Student, so that happy cannot crowd out fear or disgust); ")
+        selection = (f"the number of pseudo-labels is the number of unlabeled images whose"
+                     f"{' flip-averaged' if s['tta_flip'] else ''} softmax confidence reaches **{s['threshold']:g}**; "
+                     "they are split among the classes in the labels' proportions, each class taking its most "
+                     "confident images (class-balanced as in Noisy Student, so that happy cannot crowd out fear "
+                     "or disgust); ")
     else:
         selection = (f"every unlabeled image whose{' flip-averaged' if s['tta_flip'] else ''} softmax "
                      f"confidence reaches **{s['threshold']:g}** is pseudo-labeled; ")
