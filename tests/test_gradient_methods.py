@@ -1018,8 +1018,8 @@ def test_shown_summary_and_sentences():
             "to 41 of the 48 x 48 face (counted from 0)") in covered
     assert ("each face keeps the 3% of its pixels where saliency (blurred by a Gaussian of 2 "
             "pixels) is highest, 2 connected regions "
-            "on every face, with 50% in the eyes box (1.7x its share of the pixels the map weighs) "
-            "and 50% in the mouth box (2.9x its share of the pixels the map weighs).") in text
+            "on every face, with 50.0% in the eyes box (1.7x its share of the pixels the map weighs) "
+            "and 50.0% in the mouth box (2.9x its share of the pixels the map weighs).") in text
     # against the 44x44 pixels saliency weighs: the eyes box holds 14 x 40 of its 1,936 pixels
     assert s["mask_region_density"]["eyes"] == pytest.approx(0.5 / (14 * 40 / 44 ** 2))
     assert "(column titles: true class, then predicted class and its probability)" in text

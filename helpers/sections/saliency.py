@@ -263,7 +263,7 @@ def shown_sentences(s: dict) -> str:
     regions = (f"{s['mask_regions_mean']:.1f} connected regions per face on average (from {low} to {high})"
                if low != high else f"{plural(low, 'connected region')} on every face")
     share = s["mask_region_share"]
-    inside = join_words(f"{pct(share[r], 0)} in the {r} box ({s['mask_region_density'][r]:.1f}x its "
+    inside = join_words(f"{pct(share[r])} in the {r} box ({s['mask_region_density'][r]:.1f}x its "
                         "share of the pixels the map weighs)" for r in FACE_REGIONS)
     c = s.get("gradcam_cover")
     caveat = (" Grad-CAM's weak grid edges (see below) shape these masks too: they show where "
