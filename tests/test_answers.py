@@ -444,6 +444,9 @@ def test_the_filters_answer_says_whether_training_moved_the_first_kernels():
     r["filters"]["kernel_change"] = {"block1_conv1": {"median": 0.974, "min": 0.9, "filters": 32}}
     assert ("(6 brightness kernels, the others edges, lines and spots), kernels that training left near "
             "their random start (median cosine 0.97);") in answers(r)[7]
+    r["filters"]["kernel_change"]["block1_conv1"] |= {"dc_median": 0.02, "dc_median_start": 0.24}
+    assert ("kernels that training left near their random start (median cosine 0.97) but stripped of most of "
+            "their averaging part (median DC share from 0.24 to 0.02);") in answers(r)[7]
     r["filters"]["kernel_change"]["block1_conv1"]["median"] = 0.4
     assert "kernels that training turned from their random start (median cosine 0.40)" in answers(r)[7]
 

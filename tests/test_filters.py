@@ -724,7 +724,10 @@ def test_starting_model_is_the_seeded_build_and_kernel_change_measures_the_turn(
     again = analysis_filters.starting_model(TINY)
     other = analysis_filters.starting_model({**TINY, "training": {"seed": 8}})
     same = analysis_filters.kernel_change(again, start, ["block1_conv1", "block2_conv1"])
-    assert same["block1_conv1"] == {"median": pytest.approx(1.0), "min": pytest.approx(1.0), "filters": 4}
+    first = same["block1_conv1"]
+    assert first == {"median": pytest.approx(1.0), "min": pytest.approx(1.0), "filters": 4,
+                     "dc_median": pytest.approx(first["dc_median_start"]), "dc_median_start": first["dc_median_start"]}
+    assert "dc_median" not in same["block2_conv1"]                     # its inputs are not pixels
     assert analysis_filters.kernel_change(other, start, ["block1_conv1"])["block1_conv1"]["median"] < 0.9
     kernel = start.get_layer("block1_conv1").get_weights()[0].copy()
     flat = kernel[..., 0, 0].ravel()
@@ -746,6 +749,14 @@ def test_kernel_change_sentences():
                            "with its random starting value (seed 42; 1 = unchanged): block 1, convolution 1 "
                            "median 0.97 (lowest 0.91); block 3, convolution 2 median 0.62 (lowest 0.30).")
     assert "stayed close to their random start" in text
+    # a small turn that took out the kernels' averaging part says so
+    dc = {"block1_conv1": change["block1_conv1"] | {"dc_median": 0.02, "dc_median_start": 0.24}}
+    assert sections_filters.kernel_change_sentence(dc, 42).endswith(
+        "The kernels of block 1, convolution 1 stayed close to their random start in direction, but training took "
+        "out most of their averaging part (median DC share 0.24 at the start, 0.02 trained): the patterns they "
+        "detect come from the initialization, their indifference to brightness from training.")
+    kept = {"block1_conv1": change["block1_conv1"] | {"dc_median": 0.2, "dc_median_start": 0.24}}
+    assert "what they detect was set mostly by the initialization" in sections_filters.kernel_change_sentence(kept, 42)
     moved = sections_filters.kernel_change_sentence({"block1_conv1": {"median": 0.5, "min": 0.1, "filters": 4}}, 1)
     assert "stayed close" not in moved
     shared = sections_weak_model.shared_start_sentence({"median": 0.97}, {"median": 0.99}, 42)

@@ -336,7 +336,9 @@ def starting_model(config: dict) -> keras.Model:
 def kernel_change(model: keras.Model, start: keras.Model, layers) -> dict:
     """How far training turned each convolution kernel from its starting value: per layer the
     cosine of every filter's trained kernel (all its input channels) with its kernel in `start`
-    (starting_model's), as {"median", "min", "filters"}; 1 means unchanged in direction."""
+    (starting_model's), as {"median", "min", "filters"}; 1 means unchanged in direction. For the
+    first layer also the median kernel_dc_share trained and at the start ("dc_median",
+    "dc_median_start"): a turn that is small overall can still take out a kernel's averaging part."""
     out = {}
     for layer in layers:
         trained = model.get_layer(layer).get_weights()[0]
@@ -347,4 +349,8 @@ def kernel_change(model: keras.Model, start: keras.Model, layers) -> dict:
         cosine = (a * b).sum(axis=0) / np.maximum(np.linalg.norm(a, axis=0) * np.linalg.norm(b, axis=0), 1e-12)
         out[layer] = {"median": float(np.median(cosine)), "min": float(cosine.min()),
                       "filters": int(len(cosine))}
+        every = range(trained.shape[-1])
+        dc, dc_start = kernel_dc_share(model, layer, every), kernel_dc_share(start, layer, every)
+        if dc is not None:
+            out[layer] |= {"dc_median": float(np.median(dc)), "dc_median_start": float(np.median(dc_start))}
     return out

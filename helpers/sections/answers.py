@@ -250,6 +250,9 @@ def filters_answer(r: dict) -> str:
             part += (f", kernels that training left near their random start (median cosine {kept['median']:.2f})"
                      if kept["median"] >= KEPT_START else
                      f", kernels that training turned from their random start (median cosine {kept['median']:.2f})")
+            dc, dc_start = kept.get("dc_median"), kept.get("dc_median_start")
+            if dc is not None and dc_start is not None and dc < dc_start / 2:
+                part += f" but stripped of most of their averaging part (median DC share from {dc_start:.2f} to {dc:.2f})"
         parts.append(part)
     if last_name != first_name and last.get("oriented") is not None:
         parts.append(f"in {layer_words(last_name)}{shown(last, f.get('filters_shown'))}, {last['oriented']} of {need(last, 'filters')} patterns "

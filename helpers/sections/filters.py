@@ -317,7 +317,14 @@ def kernel_change_sentence(change: dict, seed: int) -> str:
     text = ("- **What training changed in the kernels**: the cosine of each trained kernel with its "
             f"random starting value (seed {seed}; 1 = unchanged): " + "; ".join(parts) + ".")
     first_layer, first = next(iter(change.items()))
-    if first["median"] >= KEPT_START:
+    dc, dc_start = first.get("dc_median"), first.get("dc_median_start")
+    lost_dc = dc is not None and dc_start is not None and dc < dc_start / 2
+    if first["median"] >= KEPT_START and lost_dc:
+        text += (f" The kernels of {layer_words(first_layer)} stayed close to their random start in direction, "
+                 f"but training took out most of their averaging part (median DC share {dc_start:.2f} at the start, "
+                 f"{dc:.2f} trained): the patterns they detect come from the initialization, their indifference "
+                 "to brightness from training.")
+    elif first["median"] >= KEPT_START:
         text += (f" The kernels of {layer_words(first_layer)} stayed close to their random start: "
                  "what they detect was set mostly by the initialization, and training adapted the "
                  "layers after them.")
