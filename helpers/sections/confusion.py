@@ -147,7 +147,7 @@ def precision_recall_sentence(s: dict, name: str = "disgust", noted: Sequence[st
     if len(others) > 1:
         share, count = confusion_rate(s, name, others[1])
         line += f", then {others[1]} ({plural(count, 'face')}, {pct(share)})"
-    for other in [n for n in noted if n not in others and n != name]:
+    for other in [n for n in noted if others and n not in others and n != name]:
         share, count = confusion_rate(s, name, other)
         line += f"; {other}, which past reports also noted, takes {plural(count, 'face')} ({pct(share)})"
     supports = {k: v["support"] for k, v in s["per_class"].items() if v["support"] > 0}
