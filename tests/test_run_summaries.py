@@ -365,6 +365,13 @@ def test_ablation_settings_are_read_from_the_runs_configs():
     sentence = sections_ablation.ablation_settings_sentence(s)
     assert "configs are identical" in sentence and "12 epochs each" in sentence
     assert "crops are averaged only by a model that was trained on crops. Without crops, (a) and (b) see the whole 48x48 face." in sentence
+    # with the runs' parameter counts: the larger dense layer of the uncropped input is said
+    runs = ablation_runs(faces_right(), GAPS, epochs=12)
+    for variant, total in zip(runs, (1_767_207, 1_767_207, 1_439_527)):
+        runs[variant].metrics["params"] = {"total": total}
+    counted = sections_ablation.ablation_settings_sentence(sections_ablation.ablation_summary(runs, y))
+    assert ("Without crops, (a) and (b) see the whole 48x48 face, so their dense layer gets more inputs: 1,767,207 "
+            "parameters against 1,439,527 for (c).") in counted
     assert "one view" not in sentence  # these runs lack their one-view scores
 
     one_view = ablation_runs(faces_right(), GAPS)

@@ -51,6 +51,7 @@ def _variant_summary(run, y_val) -> dict:
             "tta": tta_words({"tta_flip": metrics.get("tta_flip"), "tta_crops": metrics.get("tta_crops")}),
             "one_view_accuracy": metrics.get("val_accuracy_no_tta"),
             "precision": (run.config.get("training") or {}).get("precision", "float32"),
+            "params": (metrics.get("params") or {}).get("total"),
             "seconds_per_epoch": metrics["seconds_per_epoch"]}
 
 
@@ -130,10 +131,17 @@ def ablation_settings_sentence(s: dict) -> str:
     if len({v["tta"] for v in variants(s).values()}) > 1:
         text += (" Their test-time averaging differs only as a consequence of the augmentation: "
                  "crops are averaged only by a model that was trained on crops.")
-        whole = [short_label(n) for n, v in variants(s).items() if not (v["augmentation"] or {}).get("crop")]
+        v = variants(s)
+        whole = [n for n, x in v.items() if not (x["augmentation"] or {}).get("crop")]
         if whole:
-            text += (f" Without crops, {' and '.join(whole)} {'see' if len(whole) > 1 else 'sees'} the whole "
-                     f"{IMAGE_SIZE}x{IMAGE_SIZE} face.")
+            text += (f" Without crops, {' and '.join(map(short_label, whole))} {'see' if len(whole) > 1 else 'sees'} "
+                     f"the whole {IMAGE_SIZE}x{IMAGE_SIZE} face")
+            cropped = [n for n in v if n not in whole]
+            counts = {n: v[n].get("params") for n in v}
+            if cropped and None not in counts.values() and counts[whole[0]] != counts[cropped[0]]:
+                text += (f", so {'their' if len(whole) > 1 else 'its'} dense layer gets more inputs: {counts[whole[0]]:,} parameters against "
+                         f"{counts[cropped[0]]:,} for {short_label(cropped[0])}")
+            text += "."
         text += " " + one_view_sentence(s)
     return text
 
