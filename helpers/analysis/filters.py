@@ -299,7 +299,7 @@ def _correlation(a, b) -> float | None:
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     if len(a) < 3 or a.std() == 0 or b.std() == 0:
         return None
-    return float(np.corrcoef(a, b)[0, 1])
+    return float(map_correlation(a[None], b[None])[0])
 
 
 def pick_face(model: keras.Model, images, labels, seed: int) -> dict:

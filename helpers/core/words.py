@@ -82,3 +82,9 @@ def filter_share(filters: int, total: int) -> str:
     if filters >= total:
         return f"all {total} filters"
     return f"a sample: filters 0-{filters - 1} of its {total}"
+
+
+def join_words(items) -> str:
+    """['a'] -> 'a'; ['a', 'b'] -> 'a and b'; ['a', 'b', 'c'] -> 'a, b and c'."""
+    items = list(items)
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]

@@ -20,7 +20,7 @@ from typing import Callable
 
 from helpers.analysis.stats import ALPHA, CONFIDENCE, wilson_interval
 from helpers.core.config import CLASS_NAMES, KEPT_START
-from helpers.core.words import filter_share, layer_words, pct, plural, points, verb
+from helpers.core.words import filter_share, join_words, layer_words, pct, plural, points, verb
 from helpers.sections import SLUGS, number, title
 from helpers.sections.confusion import class_counts
 
@@ -58,11 +58,6 @@ def verdict(change: float, p: float) -> str:
 def test_words(change: float, p: float) -> str:
     """'+1.2 points, McNemar p = 0.03: a significant gain'."""
     return f"{100 * change:+.1f} points, McNemar p = {p:.2g}: {verdict(change, p)}"
-
-
-def join(items) -> str:
-    items = list(items)
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 # ----------------------------------------------------------------------------- the answers
@@ -182,7 +177,7 @@ def confusion_answer(r: dict) -> str:
     shown = [f"**{p['true']} taken for {p['predicted']}** ({pct(p['share'])} of {p['true']} faces)"
              if i == 0 else f"{p['true']} for {p['predicted']} ({pct(p['share'])})"
              for i, p in enumerate(pairs[:3])]
-    text = "Most often confused: " + join(shown)
+    text = "Most often confused: " + join_words(shown)
     disgust = class_counts(c, "disgust") if c.get("counts") is not None else {}
     if disgust.get("precision") is not None and disgust.get("recall") is not None:
         text += (f"; a predicted disgust is right {pct(disgust['precision'])} of the time ({disgust['right']} "
@@ -202,7 +197,7 @@ def saliency_answer(r: dict) -> str:
     density = need(s, "methods", method, "density")
     if focus:
         values = ", ".join(f"{region} {need(density, region, 'mean'):.2f}x" for region in focus)
-        text = (f"The maps weigh **{join(REGIONS.get(x, x) for x in focus)}** above their area: more mass "
+        text = (f"The maps weigh **{join_words(REGIONS.get(x, x) for x in focus)}** above their area: more mass "
                 f"per pixel than an even spread ({values} by {METHOD_NAMES.get(method, method)})")
         if need(s, "methods", method).get("learned"):
             from helpers.sections.saliency import origin_words  # imports Keras: only when there is one
@@ -279,7 +274,7 @@ def semi_answer(r: dict) -> str:
     models = need(overall, "models")
     if not models:
         return "No self-trained model in this run."
-    fractions = join(pct(float(x), 0) for x in need(s, "fractions"))
+    fractions = join_words(pct(float(x), 0) for x in need(s, "fractions"))
     better, worse = need(overall, "better"), need(overall, "worse")
     largest = need(overall, "largest")
     change = (f"largest change {100 * need(largest, 'change'):+.1f} points ({CONFIDENCE:.0%} interval "
@@ -314,7 +309,7 @@ def weak_answer(r: dict) -> str:
                                               f"({pct(top10['weak'])} against {pct(top10['main'])})")
     if by_how:
         than = " than the main CNN's"  # said once, after the first comparison
-        parts = [f"{how} of the mass{than if i == 0 and how != 'as much' else ''} by {join(items)}"
+        parts = [f"{how} of the mass{than if i == 0 and how != 'as much' else ''} by {join_words(items)}"
                  for i, (how, items) in enumerate(by_how.items())]
         clauses.append("the top 10% of pixels of its maps hold " + " and ".join(parts))
     wf = r.get("weak_filters") or {}
@@ -608,7 +603,7 @@ def field_sentence(results: dict) -> str:
         return f"{len(items)} reference points (the {edge} of them: {short}, {written})"
 
     parts = [f"above {some(above, 'highest')}" if above else None,
-             f"level with {join(f'{short} ({written})' for short, written in level)}, a tie at this precision"
+             f"level with {join_words(f'{short} ({written})' for short, written in level)}, a tie at this precision"
              if level else None,
              f"below {some(below, 'lowest')}" if below else None]
     text = f"On validation faces this run's main CNN ({own}) is " + "; ".join(p for p in parts if p) + "."

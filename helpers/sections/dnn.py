@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from helpers.analysis.stats import ALPHA, paired_comparison
 from helpers.analysis.timing import multiply_adds, training_speed
-from helpers.core.words import duration, pct, points
+from helpers.core.words import duration, join_words, pct, points
 from helpers.modeling.store import runtime_info
 from helpers.sections.cnn import device_words, trained_where
 from helpers.sections.curves import augmentation_words, dropout_words, loss_words
@@ -248,8 +248,7 @@ def dnn_sentence(s: dict) -> str:
     if shared["same"]:
         same = [SHARED_SETTINGS[part] + (f" ({s['augmentation']})" if part == "augmentation" else "")
                 for part in shared["same"]]
-        text += ("It trains with the CNN's "
-                 + (", ".join(same[:-1]) + " and " if len(same) > 1 else "") + same[-1] + ". ")
+        text += "It trains with the CNN's " + join_words(same) + ". "
     if shared["different"]:
         text += "It differs from the CNN in " + "; ".join(
             f"{key} ({v['DNN']} against the CNN's {v['CNN']})" for key, v in shared["different"].items()) + ". "

@@ -10,7 +10,7 @@ import numpy as np
 
 from helpers.analysis.ensembles import average_probabilities, unanimous
 from helpers.analysis.evaluation import accuracy
-from helpers.core.words import pct
+from helpers.core.words import join_words, pct
 
 
 def load_members(models_dir, names: Sequence[str], val_rows: int) -> list:
@@ -90,7 +90,7 @@ def left_out_sentence(runs: Sequence, labels: dict[str, str]) -> str:
             name = f"the {name}" if name[0].isalpha() else f"variant {name}"
             words.append(f"{name} ({epochs + ', ' if epochs else ''}"
                          f"{'validation ' if i == 0 else ''}{pct(run.metrics['val_accuracy'])})")
-        return " and ".join([", ".join(words[:-1]), words[-1]] if len(words) > 1 else words)
+        return join_words(words)
 
     without = [run for run in runs if not has_weights(run.run_dir)]
     chosen = [run for run in runs if has_weights(run.run_dir)]

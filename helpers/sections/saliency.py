@@ -55,7 +55,7 @@ from helpers.analysis.saliency import (
 )
 from helpers.core.config import CLASS_NAMES, IMAGE_SIZE
 from helpers.core.plotting import set_fonts
-from helpers.core.words import capital, layer_words, pct, plural
+from helpers.core.words import capital, join_words, layer_words, pct, plural
 
 METHODS = {"saliency": "saliency", "smoothgrad": "SmoothGrad", "gradcam": "Grad-CAM"}
 MASK_METHOD = "saliency"  # the map whose most salient pixels the masked faces keep: the answer's
@@ -71,12 +71,6 @@ REGION_COLOURS = {"eyes": "lime", "mouth": "magenta", "rest": "white"}
 
 
 # ----------------------------------------------------------------------------- words
-
-def join_words(items) -> str:
-    """['a'] -> 'a'; ['a', 'b'] -> 'a and b'; ['a', 'b', 'c'] -> 'a, b and c'."""
-    items = list(items)
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
-
 
 def number(value: float, digits: int = 2, sign: bool = False) -> str:
     """0.5 -> '0.50'; with sign, '+0.50'; -0.0 is written 0.00."""

@@ -10,13 +10,13 @@ from helpers.analysis.saliency import Maps, bootstrap_mean, rank_correlation, re
 from helpers.analysis.filters import AGREE_MIN, BRIGHTNESS_DC
 from helpers.core.config import CLASS_NAMES, CONFIDENCE, KEPT_START
 from helpers.core.plotting import plot_grid
-from helpers.core.words import fmt, layer_words, pct, plural, points
+from helpers.core.words import fmt, join_words, layer_words, pct, plural, points
 from helpers.sections.filters import (
     cosine,
     kernel_cells,
     map_record,
 )
-from helpers.sections.saliency import METHODS, draw_map, interval_words, join_words, top_region
+from helpers.sections.saliency import METHODS, draw_map, interval_words, top_region
 
 SIDE_BY_SIDE_FACES = 3  # faces in the main-against-weak figure (the first of those shown per class)
 
