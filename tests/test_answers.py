@@ -126,8 +126,8 @@ def test_every_answer_of_a_complete_run_is_one_sentence_with_its_number():
         "significant loss); the DNN trains 3.0x faster per epoch.",
         "Validation accuracy peaks at epoch 28 of 30 (CNN) and 12 of 30 (DNN); last-epoch train - validation "
         "gap **+5.0 points (CNN)** and +30.0 (DNN).",
-        "(a) neither **60.0%**; (b) normalization **61.0%**; (c) both **66.0%**: normalization alone is a tie "
-        "(+1.0 points, p = 0.4) and adding augmentation is a significant gain (+5.0 points, p = 0.001); best: "
+        "(a) neither **60.0%**; (b) normalization **61.0%**; (c) both **66.0%**: normalization alone: no significant difference "
+        "(+1.0 points, p = 0.4) and adding augmentation: a significant gain (+5.0 points, p = 0.001); best: "
         "(c) both.",
         "Most often confused: **disgust taken for angry** (50.0% of disgust faces), sad for neutral (30.0%) and disgust for fear (20.0%); "
         "a predicted disgust is right 75.0% of the time (3 of 4), but only 30.0% of disgust faces are found "
@@ -140,7 +140,7 @@ def test_every_answer_of_a_complete_run_is_one_sentence_with_its_number():
         "noise), most often horizontal. (b) Feature maps of one face: in block 1, "
         "convolution 1, 10 of 32 follow its edges and 12 its brightness.",
         "Of 4 self-trained models (10% and 30% of the labels kept), **1 significantly better and 0 "
-        "significantly worse** than the supervised baseline, the others ties; largest change +2.1 points (95% "
+        "significantly worse** than the supervised baseline, the others not significantly different; largest change +2.1 points (95% "
         "interval +0.4 to +3.8; 30% labeled).",
         "The weak model (55.0% after 10 epochs, against 70.0%) predicts the main CNN's class on 70.0% of faces; "
         "the top 10% of pixels of its maps hold less of the mass than the main CNN's by saliency (35.0% "
@@ -149,7 +149,7 @@ def test_every_answer_of_a_complete_run_is_one_sentence_with_its_number():
         "change per pixel at most 2.5 gray levels, against 74 between two faces).",
         "**6 of 7** images optimized from noise are classified as their class after 200 steps (class "
         "probability 41.0% to 99.0%).",
-        "Histogram equalization: **69.0%** against 70.0% without it (section 4's variant (c)) (-1.0 points, McNemar p = 0.3: a tie).",
+        "Histogram equalization: **69.0%** against 70.0% without it (section 4's variant (c)) (-1.0 points, McNemar p = 0.3: no significant difference).",
         "Averaging 3 CNNs: **72.0%** against 70.0% for the best single run (+2.0 points, McNemar p = 0.01: a "
         "significant gain).",
     ]
@@ -189,11 +189,11 @@ def test_ties_are_called_ties():
     r["ensemble"]["mcnemar_p_vs_best"] = 0.5
     r["semi"]["overall"].update(better=0, worse=0, unclear=4)
     got = answers(r)
-    assert "adding augmentation is a tie (+5.0 points, p = 0.2); no variant is significantly best." in got[4]
-    assert got[2].endswith("(-25.0 points, McNemar p = 0.06: a tie); both train at about the same speed per epoch.")
-    assert got[-1].endswith("(+2.0 points, McNemar p = 0.5: a tie).")
+    assert "adding augmentation: no significant difference (+5.0 points, p = 0.2); no variant is significantly best." in got[4]
+    assert got[2].endswith("(-25.0 points, McNemar p = 0.06: no significant difference); both train at about the same speed per epoch.")
+    assert got[-1].endswith("(+2.0 points, McNemar p = 0.5: no significant difference).")
     assert got[8].startswith("**No gain**: none of the 4 self-trained models (10% and 30% of the labels kept) "
-                             "differs significantly from its supervised baseline, a tie each time")
+                             "differs significantly from its supervised baseline;")
 
 
 def test_answers_from_older_or_partial_summaries():
@@ -301,13 +301,13 @@ def test_field_sentence_calls_overlaps_ties_and_says_the_split_differs():
     text = field_sentence(r)
     assert text.startswith("On validation faces this run's main CNN (70.0%, 95% interval 69.1%-70.9% over "
                            "10,000 faces) is above 4 reference points (the highest of them: report E, 67.21% / "
-                           "67.34%); level with human accuracy (65 +/- 5%), a tie at this precision; below "
+                           "67.34%); level with human accuracy (65 +/- 5%), the intervals overlapping; below "
                            "4 reference points (the lowest of them: the 2013 challenge winner, 71.16%).")
     assert "this run's are validation accuracies, a different split" in text
     wide = field_sentence(results())  # 100 faces: 60.4%-78.1%
     assert ("is above report B (~60%); level with report C (63.8%), human accuracy (65 +/- 5%), report A "
             "(66.70%), report E (67.21% / 67.34%), the 2013 challenge winner (71.16%), a 10-layer VGG (72.7%), "
-            "a tuned VGG (73.28%) and an ensemble of 8 CNNs (75.2%), a tie at this precision.") in wide
+            "a tuned VGG (73.28%) and an ensemble of 8 CNNs (75.2%), the intervals overlapping.") in wide
     assert "below" not in wide
 
 

@@ -1090,7 +1090,7 @@ def test_region_summary_answers_first_and_calls_ties():
     assert "random weights" not in sections_saliency.focus_sentences(only_eyes).split("\n")[0]
     assert lines[1] == ("- **Saliency** (20 faces): the eyes lead the mouth by 0.60x (95% CI 0.60 "
                         "to 0.60).")  # the densities themselves: region_table
-    assert " tie (difference 0.00x, 95% CI -0.15 to 0.15)." in lines[2]
+    assert " do not clearly differ (difference 0.00x, 95% CI -0.15 to 0.15)." in lines[2]
     assert len(lines) == 3 and "by Grad-CAM, it" not in lines[0]          # no random reference
 
     # both methods tie: said in the answer; no method passes the test: said too
@@ -1145,7 +1145,7 @@ def test_class_sentences_say_whether_classes_differ():
     assert every.startswith(f"By saliency, across all {len(CLASS_NAMES)} classes, the eyes' share")
     same = sections_saliency.region_summary({"saliency": density_maps(1.5 + jitter, 1.5 - jitter)}, {},
                                             labels, ["saliency"], seed=0, min_class_faces=5)
-    assert "the intervals overlap: no class clearly differs (a tie)" in sections_saliency.class_region_sentences(same)
+    assert "the intervals overlap: no class clearly differs" in sections_saliency.class_region_sentences(same)
     few = sections_saliency.region_summary({"saliency": maps}, {}, labels, ["saliency"], seed=0,
                                            min_class_faces=11)
     assert few["mouth_top"] is None and few["class_spread"] is None
@@ -1241,7 +1241,7 @@ def test_model_comparison_and_sentences():
                            "of the two models' maps of the same face minus that of two different faces' "
                            "maps, with its 95% interval): the maps of a face are more alike than two "
                            "different faces' maps by saliency")
-    assert "no more alike than two different faces' maps (a tie) by Grad-CAM" in text
+    assert "no more alike than two different faces' maps by Grad-CAM" in text
     assert "They" not in text and "the two models predict the same class for 60.0% of the faces." in text
 
 

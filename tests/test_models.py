@@ -535,3 +535,15 @@ def test_the_layer_parameter_table_has_a_row_per_stage_and_the_total(cnn):
     assert parameters.sum() == cnn.count_params()
     block = table[table["stage"] == "Block 1"].iloc[0]
     assert block["layers"].startswith("2 x conv 3x3, ") and "BN + ReLU" in block["layers"]
+
+
+def test_merged_stages_draw_the_steps_before_the_first_weight_as_one_box(dnn):
+    """The DNN's diagram: input and normalization in one box, the classifier and its softmax in
+    another, with every parameter still counted once."""
+    groups = sections_cnn.merged_stages(dnn, (sections_cnn.PREPROCESSING, sections_cnn.HEAD))
+    plain = {g["key"]: g for g in sections_cnn.stages(dnn)}
+    assert [g["key"] for g in groups] == ["image", "flatten", "dense1", "dense2", "logits"]
+    assert sum(g["params"] for g in groups) == dnn.count_params()
+    assert groups[0]["label"] == f"Input,\nnormalization\n-> {plain['normalize']['shape']}"
+    assert groups[-1]["label"] == f"Classifier,\nsoftmax\n-> 7\n{plain['logits']['params']:,} params"
+    assert groups[2]["label"] == plain["dense1"]["label"]       # a stage of its own keeps its box

@@ -125,12 +125,13 @@ def dnn_model(cnn_params: int):
 
 
 def architecture_figures():
-    from helpers.sections.cnn import architecture_figure
+    from helpers.sections.cnn import HEAD, PREPROCESSING, architecture_figure
 
     cnn = cnn_model()
     dnn = dnn_model(cnn.count_params())
     return [architecture_figure(cnn, title=f"CNN: {cnn.count_params():,} parameters"),
-            architecture_figure(dnn, per_row=4, title=f"DNN: {dnn.count_params():,} parameters")]
+            architecture_figure(dnn, title=f"DNN: {dnn.count_params():,} parameters",
+                                merge=(PREPROCESSING, HEAD))]
 
 
 def data_figures():
@@ -300,6 +301,20 @@ def test_architecture_figures_keep_an_arrow_between_consecutive_boxes(notebook_s
         boxes = [t for t in ax.texts if t.get_text()]
         arrows = [t for t in ax.texts if not t.get_text() and getattr(t, "arrow_patch", None)]
         assert len(boxes) > 3 and len(arrows) == len(boxes) - 1
+
+
+def test_architecture_boxes_leave_room_for_their_arrows(notebook_style):
+    """Boxes of one row never overlap and leave at least a tenth of an inch for the arrow
+    between them (boxes differ in width: the layout spaces them evenly)."""
+    for fig in architecture_figures():
+        fig.canvas.draw()  # places each box's frame where its text now is
+        renderer = fig.canvas.get_renderer()
+        boxes = [t.get_bbox_patch().get_window_extent(renderer)
+                 for t in fig.axes[0].texts if t.get_text()]
+        same_row = [(a, b) for a, b in zip(boxes, boxes[1:]) if a.y0 < b.y1 and b.y0 < a.y1]
+        assert same_row, "no two boxes side by side"
+        for a, b in same_row:
+            assert (b.x0 - a.x1) / fig.dpi >= 0.1, (a, b)
 
 
 def test_eight_adversarial_faces_fit_well_within_one_page(notebook_style):

@@ -39,7 +39,7 @@ def smoothed_targets(label_smoothing: float) -> tuple[float, float]:
     return 1 - label_smoothing + label_smoothing / NUM_CLASSES, label_smoothing / NUM_CLASSES
 
 ALPHA = 0.05
-"""The significance level of the report's paired tests: p >= ALPHA is a tie."""
+"""The significance level of the report's paired tests: p >= ALPHA is not significant."""
 
 CONFIDENCE = 0.95
 """The level of the report's confidence intervals."""

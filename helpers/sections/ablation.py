@@ -2,7 +2,7 @@
 
 Each of the three variants is scored on the same validation faces: its accuracy with a Wilson
 95% interval, and an exact McNemar test between every two variants (their stored val_proba).
-A difference whose p-value is at least ALPHA is called a tie, and a variant is called the best
+A difference whose p-value is at least ALPHA is not significant, and a variant is called the best
 only when it is significantly ahead of both others. The train-validation gap is the last
 epoch's, from each run's history.
 """
@@ -179,7 +179,7 @@ def ablation_test_sentence(s: dict) -> str:
     return (f"Each variant is scored on the same {s['val_rows']:,} validation faces, with a "
             f"{s['confidence']:.0%} Wilson interval around its accuracy. Every two variants are "
             "compared face by face with an exact McNemar test (on the faces exactly one of them gets "
-            f"right); a difference with p >= {s['alpha']:g} is called a tie, and a variant is named the "
+            f"right); a difference with p >= {s['alpha']:g} is not significant, and a variant is named the "
             "best only when it is significantly ahead of both others.")
 
 
@@ -200,14 +200,14 @@ def ablation_table(s: dict) -> pd.DataFrame:
 
 def _verdict(c: dict) -> str:
     if not c["significant"] or not round(100 * c["change"], 1):
-        return "tie"
+        return "not significant"
     return "significant gain" if c["change"] > 0 else "significant loss"
 
 
 def comparison_table(s: dict) -> pd.DataFrame:
     """One row per pair of variants: the change, the faces only one gets right, the exact
-    McNemar p-value (a float: show it with floatfmt ".2g") and the verdict (a tie when
-    p >= alpha)."""
+    McNemar p-value (a float: show it with floatfmt ".2g") and the verdict (not significant
+    when p >= alpha)."""
     return pd.DataFrame([{
         "comparison": f"{title}: {short_label(c['before'])} -> {short_label(c['after'])}",
         "change": f"{points(s[c['before']]['val_accuracy'], s[c['after']]['val_accuracy']):+.1f} pts",
@@ -222,7 +222,7 @@ def _comparison_line(s: dict, title: str, c: dict) -> str:
     return (f"- {title} ({short_label(c['before'])} -> {short_label(c['after'])}): "
             f"{pct(before['val_accuracy'])} -> {pct(after['val_accuracy'])} "
             f"({points(before['val_accuracy'], after['val_accuracy']):+.1f} points; {c['fixed']} faces right only after, {c['broken']} "
-            f"only before, exact McNemar p = {c['p']:.2g}): **{'a tie' if verdict == 'tie' else 'a ' + verdict}**.")
+            f"only before, exact McNemar p = {c['p']:.2g}): **{'no significant difference' if verdict == 'not significant' else 'a ' + verdict}**.")
 
 
 def _gap_words(before: dict, after: dict) -> str:
@@ -249,7 +249,7 @@ def _best_line(s: dict) -> str:
     tied = [n for n in ranking["top"] if n != leader]
     line = (f"- **No variant is significantly best**: {ABLATION_LABELS[leader]} is highest "
             f"({pct(s[leader]['val_accuracy'])}), but {' and '.join(short_label(n) for n in tied)} "
-            f"{'ties' if len(tied) == 1 else 'tie'} with it ({p_words(tied)}, at least {s['alpha']:g}) "
+            f"{verb(len(tied), 'is', 'are')} not significantly behind it ({p_words(tied)}, at least {s['alpha']:g}) "
             f"on these {s['val_rows']:,} validation faces.")
     if ranking["behind"]:
         behind = ranking["behind"]
@@ -260,12 +260,12 @@ def _best_line(s: dict) -> str:
 
 
 def ablation_sentences(s: dict) -> str:
-    """What normalization, then augmentation, then both change, each called a tie unless its
+    """What normalization, then augmentation, then both change, each not significant unless its
     McNemar test is significant; the gap augmentation leaves; the best variant, if any."""
     lines = []
     for (title, _, _), c in zip(COMPARISONS, s["comparisons"]):
         line = _comparison_line(s, title, c)
-        if c["before"] == "none" and c["after"] == "normalization" and _verdict(c) == "tie":
+        if c["before"] == "none" and c["after"] == "normalization" and _verdict(c) == "not significant":
             line += (" Batch normalization follows every convolution of this CNN and re-standardizes "
                      "its activations whatever the input's scale, a likely reason why normalizing the "
                      "input changes little.")

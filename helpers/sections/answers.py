@@ -48,10 +48,10 @@ def need(d, *path):
 
 
 def verdict(change: float, p: float) -> str:
-    """'a tie' unless the paired test is significant (p < ALPHA) and the change is visible at a
-    tenth of a point; else 'a significant gain' or 'a significant loss'."""
+    """'no significant difference' unless the paired test is significant (p < ALPHA) and the
+    change is visible at a tenth of a point; else 'a significant gain' or 'a significant loss'."""
     if p >= ALPHA or not round(100 * change, 1):
-        return "a tie"
+        return "no significant difference"
     return "a significant gain" if change > 0 else "a significant loss"
 
 
@@ -156,7 +156,7 @@ def ablation_answer(r: dict) -> str:
         return text + " (the paired tests are not in this run's results)."
     by_step = {(need(c, "before"), need(c, "after")): c for c in comparisons}
     shown = lambda c: points(need(a, c["before"], "val_accuracy"), need(a, c["after"], "val_accuracy"))  # noqa: E731
-    steps = [f"{words} is {verdict(need(c, 'change'), need(c, 'p'))} ({shown(c):+.1f} points, "
+    steps = [f"{words}: {verdict(need(c, 'change'), need(c, 'p'))} ({shown(c):+.1f} points, "
              f"p = {c['p']:.2g})" for key, words in list(ABLATION_STEPS.items())[:2]
              if (c := by_step.get(key)) is not None]
     if not steps:
@@ -284,9 +284,9 @@ def semi_answer(r: dict) -> str:
     if not better and not worse:
         return (f"**No gain**: {'neither' if models == 2 else 'none'} of the {models} self-trained models "
                 f"({fractions} of the labels kept) "
-                f"differs significantly from its supervised baseline, a tie each time; {change}.")
+                f"differs significantly from its supervised baseline; {change}.")
     return (f"Of {models} self-trained models ({fractions} of the labels kept), **{better} significantly "
-            f"better and {worse} significantly worse** than the supervised baseline, the others ties; {change}.")
+            f"better and {worse} significantly worse** than the supervised baseline, the others not significantly different; {change}.")
 
 
 def weak_answer(r: dict) -> str:
@@ -507,7 +507,7 @@ def answers_markdown(results: dict, latex: bool = True, anchors=None) -> str:
     lines = ["\\newpage", "", "# Answers at a glance", "",
              "Each homework question, its answer with the key number, and the section with the evidence. "
              "Accuracies are on the validation faces unless a leaderboard score is named; a difference is "
-             f"a tie when its paired test gives p >= {ALPHA:g}." + smoke, "",
+             f"significant when its paired test gives p < {ALPHA:g}." + smoke, "",
              "\\begingroup\\footnotesize\\renewcommand{\\arraystretch}{1.1}", "",
              "| question | answer | evidence |",
              "|-------------------|-------------------------------------------------------------------|----------|"]
@@ -603,7 +603,7 @@ def field_sentence(results: dict) -> str:
         return f"{len(items)} reference points (the {edge} of them: {short}, {written})"
 
     parts = [f"above {some(above, 'highest')}" if above else None,
-             f"level with {join_words(f'{short} ({written})' for short, written in level)}, a tie at this precision"
+             f"level with {join_words(f'{short} ({written})' for short, written in level)}, the intervals overlapping"
              if level else None,
              f"below {some(below, 'lowest')}" if below else None]
     text = f"On validation faces this run's main CNN ({own}) is " + "; ".join(p for p in parts if p) + "."

@@ -8,6 +8,7 @@ from pathlib import PurePosixPath
 
 import numpy as np
 import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from helpers.core.config import smoothed_targets
@@ -37,7 +38,7 @@ def stages(model) -> list[dict]:
 
 
 def _stage_label(group) -> str:
-    """A stage's box text, in short lines (at most about 15 characters: five boxes fit the
+    """A stage's box text, in short lines (at most about 15 characters: six boxes fit the
     printed page's width at 8 points)."""
     key, layers = group["key"], group["layers"]
     name = STAGE_NAMES.get(key, key.replace("block", "block ").replace("dense", "dense ").capitalize())
@@ -80,16 +81,49 @@ def stage_table(model) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def architecture_figure(model, per_row: int = 5, title: str | None = None) -> Figure:
-    """The model as a chain of boxes, one per stage, wrapped into rows of `per_row`, an arrow
-    from each box to the next. Drawn at its print size (at most 5.6 inches wide, within the PDF's
-    figure width) with 8-point box text."""
-    groups = stages(model)
+PREPROCESSING = ("image", "crop", "aug", "normalize")
+"""The stages before the first weight (input, crop, augmentation, normalization): the CNN and
+the DNN share them, and the DNN's diagram draws them as one box."""
+HEAD = ("logits", "probabilities")
+"""The classifier and its softmax, one box in the DNN's diagram."""
+MAX_FIGURE_WIDTH = 6.3
+"""Inches: within plotting.PRINT_WIDTH with the saved image's padding, so 8-point text prints
+at 8 points."""
+
+
+def merged_stages(model, merge=()) -> list[dict]:
+    """`stages`, with each tuple of stage keys in `merge` drawn as one box: its stages' names in
+    one list, the last one's output shape and their parameters together."""
+    groups = []
+    for group in stages(model):
+        together = next((keys for keys in merge if group["key"] in keys), None)
+        if together and groups and groups[-1].get("together") == together:
+            last = groups[-1]
+            last["names"].append(group["label"].split("\n")[0])
+            last["params"] += group["params"]
+            last["shape"] = group["shape"]
+        else:
+            groups.append({**group, "together": together, "names": [group["label"].split("\n")[0]]})
+    for group in groups:
+        if len(group["names"]) > 1:
+            names = ", ".join([group["names"][0]] + [n.lower() for n in group["names"][1:]])
+            lines = textwrap.wrap(names, 15) + [f"-> {group['shape']}"]
+            if group["params"]:
+                lines.append(f"{group['params']:,} params")
+            group["label"] = "\n".join(lines)
+    return groups
+
+
+def architecture_figure(model, per_row: int = 6, title: str | None = None, merge=()) -> Figure:
+    """The model as a chain of boxes, one per stage (or per tuple of stage keys in `merge`),
+    wrapped into rows of `per_row`, an arrow from each box to the next. Drawn at its print size
+    (at most MAX_FIGURE_WIDTH wide) with 8-point box text."""
+    groups = merged_stages(model, merge)
     rows = [groups[i:i + per_row] for i in range(0, len(groups), per_row)]
     # each row as tall as its tallest box (8-point lines) and the gap the wrapping arrow crosses
     heights = [0.135 * max(g["label"].count("\n") + 1 for g in row) + 0.35 for row in rows]
     tops = np.concatenate([[0], np.cumsum(heights)])
-    fig = Figure(figsize=(min(5.6, 1.12 * per_row), tops[-1] + 0.35))
+    fig = Figure(figsize=(min(MAX_FIGURE_WIDTH, 1.12 * per_row), tops[-1] + 0.35))
     ax = fig.subplots()
     ax.set_xlim(0, per_row)
     ax.set_ylim(tops[-1], 0)
@@ -100,6 +134,7 @@ def architecture_figure(model, per_row: int = 5, title: str | None = None) -> Fi
         boxes.append(ax.text(col + 0.5, tops[row] + heights[row] / 2 - 0.1, group["label"],
                              ha="center", va="center", fontsize=8, linespacing=1.15,
                              bbox=dict(boxstyle="round,pad=0.3", fc="#e8f0fb", ec="#4a78b5")))
+    _space_evenly(fig, ax, boxes, per_row)
     # Arrows from box to box, in the boxes' own coordinates (0..1 across the text), shortened
     # by the boxes' padding: along a row edge to edge, and from a row's last box down to the
     # next row's first.
@@ -113,6 +148,30 @@ def architecture_figure(model, per_row: int = 5, title: str | None = None) -> Fi
     fig.suptitle(title or f"{model.name}: {total:,} parameters", fontsize=10)
     fig.tight_layout(pad=0.2)
     return fig
+
+
+def _space_evenly(fig, ax, boxes, per_row: int) -> None:
+    """Moves each row's boxes so that the gaps between them are equal (boxes differ in width, so
+    equal columns would leave some arrows almost no room); a short last row keeps the full
+    rows' gap."""
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    to_data = ax.transData.inverted()
+    widths = []
+    for box in boxes:
+        box.update_bbox_position_size(renderer)
+        extent = box.get_bbox_patch().get_window_extent(renderer)
+        (x0, _), (x1, _) = to_data.transform([[extent.x0, 0], [extent.x1, 0]])
+        widths.append(x1 - x0)
+    rows = [range(i, min(i + per_row, len(boxes))) for i in range(0, len(boxes), per_row)]
+    full_gaps = [(per_row - sum(widths[i] for i in row)) / len(row) for row in rows if len(row) == per_row]
+    for row in rows:
+        gap = (per_row - sum(widths[i] for i in row)) / len(row)
+        if len(row) < per_row and full_gaps:
+            gap = min(gap, min(full_gaps))
+        x = gap / 2
+        for i in row:
+            boxes[i].set_x(x + widths[i] / 2)
+            x += widths[i] + gap
 
 
 def optimizer_words(training: dict) -> str:

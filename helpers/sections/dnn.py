@@ -48,8 +48,8 @@ def _accuracy_line(s: dict) -> str:
     test = (f"on the same validation faces the CNN alone is right on {s['cnn_only_right']:,} and the "
             f"DNN alone on {s['dnn_only_right']:,}, exact McNemar p = {s['p']:.2g}")
     if s["p"] >= ALPHA or not gap:
-        return (f"- With the same number of parameters the CNN and the DNN **tie** ({pct(s['cnn_val'])} "
-                f"against {pct(s['dnn_val'])}; {test}: no significant difference)." + _averaging_words(s))
+        return (f"- With the same number of parameters the CNN and the DNN **do not differ significantly** "
+                f"({pct(s['cnn_val'])} against {pct(s['dnn_val'])}; {test})." + _averaging_words(s))
     line = (f"- With the same number of parameters the CNN is **{abs(gap):.1f} points "
             f"{'more' if gap > 0 else 'less'} accurate** ({pct(s['cnn_val'])} against {pct(s['dnn_val'])}; "
             f"{test}, significant at the {ALPHA:.0%} level).")

@@ -469,15 +469,15 @@ def region_summary(trained: dict, randomized: dict, labels, trusted, seed: int,
 
 
 def lead_words(f: dict) -> str:
-    """'the eyes lead the mouth by 0.13x (95% CI ...)' or 'the eyes and the mouth tie
-    (difference 0.02x, 95% CI ...)'."""
+    """'the eyes lead the mouth by 0.13x (95% CI ...)' or 'the eyes and the mouth do
+    not clearly differ (difference 0.02x, 95% CI ...)'."""
     lead = f["lead"]
     first, second = REGION_WORDS[lead["first"]], REGION_WORDS[lead["second"]]
     # the difference of the two densities as printed, so that it adds up on the page
     lead = lead | {"mean": float(number(f["density"][lead["first"]]["mean"]))
                    - float(number(f["density"][lead["second"]]["mean"]))}
     if lead["tie"]:
-        return f"{first} and {second} tie (difference {interval_words(lead, 'x', brackets=False)})"
+        return f"{first} and {second} do not clearly differ (difference {interval_words(lead, 'x', brackets=False)})"
     return f"{first} lead {second} by {interval_words(lead, 'x')}"
 
 
@@ -682,7 +682,7 @@ def class_region_sentences(s: dict) -> str:
     parts = []
     for region, d in s["class_spread"].items():
         verdict = (("a clear difference (the intervals are apart)" if not parts else "the intervals again apart") if d["separated"] else
-                   "the intervals overlap: no class clearly differs (a tie)")
+                   "the intervals overlap: no class clearly differs")
         parts.append(f"the {region}' share is highest for **{d['top']}** faces "
                      f"({share_interval(d['top_share'])}) and lowest for **{d['bottom']}** faces "
                      f"({share_interval(d['bottom_share'])}), {verdict}"

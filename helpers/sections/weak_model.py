@@ -218,12 +218,12 @@ def agreement_verdict(a: dict) -> str:
     excess = a["excess"]
     return ("more alike than two different faces' maps" if excess["low"] > 0 else
             "less alike than two different faces' maps" if excess["high"] < 0 else
-            "no more alike than two different faces' maps (a tie)")
+            "no more alike than two different faces' maps")
 
 
 def agreement_words(agreement: dict) -> str:
     """The methods grouped by agreement_verdict: "more alike ... by saliency and SmoothGrad; no
-    more alike ... (a tie) by Grad-CAM"."""
+    more alike ... by Grad-CAM"."""
     verdicts: dict[str, list[str]] = {}
     for name, a in agreement.items():
         verdicts.setdefault(agreement_verdict(a), []).append(METHODS[name])
