@@ -817,6 +817,12 @@ def test_top_share():
     assert analysis_saliency.top_share(np.zeros((1, 4, 4)))[0] == 0.0
     ramp = np.arange(100, dtype=float).reshape(1, 10, 10)
     assert analysis_saliency.top_share(ramp, 0.2)[0] == pytest.approx(sum(range(80, 100)) / sum(range(100)))
+    # an even map over a center crop holds 10% in its top 10% of the pixels it weighs, not more
+    crop = np.zeros((1, 10, 10))
+    crop[0, 1:9, 1:9] = 1.0
+    seen = analysis_saliency.seen_pixels(crop)
+    assert analysis_saliency.top_share(crop)[0] == pytest.approx(10 / 64)
+    assert analysis_saliency.top_share(crop, seen=seen)[0] == pytest.approx(6 / 64)  # round(6.4) pixels
 
 
 def test_map_correlation():
@@ -1218,7 +1224,7 @@ def test_model_comparison_and_sentences():
     assert agree["saliency"]["same_face"]["mean"] == pytest.approx(1.0)    # a monotone transform
     assert agree["saliency"]["excess"]["low"] > 0.9 and agree["smoothgrad"]["faces"] == 4
     assert agree["gradcam"]["excess"]["low"] < 0 < agree["gradcam"]["excess"]["high"]
-    assert set(s["top10_mass"]) == {"saliency", "smoothgrad", "gradcam"}
+    assert set(s["top10_mass"]) == {"saliency", "smoothgrad", "gradcam"} and s["left_out"] == {}
 
     assert sections_weak_model.weak_model_sentence(s) == (
         "Validation accuracy: weak model **50.0%** (1 epoch) against **66.0%** for the main CNN "
@@ -1237,12 +1243,55 @@ def test_model_comparison_and_sentences():
                                       "top 10% mass, main / weak", "same minus different faces"]
     assert table.loc["saliency", "same minus different faces"].startswith("+")
     text = sections_weak_model.comparison_sentences(s)
-    assert text.startswith("- **Same face, two models** (the table's last column: the rank correlation "
+    assert text.split("\n")[1].startswith("- **Same face, two models** (the table's last column: the rank correlation "
                            "of the two models' maps of the same face minus that of two different faces' "
                            "maps, with its 95% interval): the maps of a face are more alike than two "
                            "different faces' maps by saliency")
     assert "no more alike than two different faces' maps by Grad-CAM" in text
     assert "They" not in text and "the two models predict the same class for 60.0% of the faces." in text
+    assert text.startswith("- **Regions** (saliency; mass per pixel against an even map over the pixels "
+                           "each model's maps weigh: 2,304 for the main CNN, 2,304 for the weak model)")
+    assert "Left out" not in text
+
+
+def test_weak_model_regions_are_measured_against_the_pixels_each_model_sees():
+    """The main CNN sees a 44x44 center crop (its maps are 0 on the border), the weak model the
+    whole face: a map even over what each model sees is 1x everywhere for both, and holds 10%
+    in its top 10%; against the whole image the main CNN's would look concentrated off the
+    border ("rest")."""
+    n, border = 8, (IMAGE_SIZE - 44) // 2
+    rng = np.random.default_rng(1)
+    crop = np.zeros((n, IMAGE_SIZE, IMAGE_SIZE))
+    crop[:, border:-border, border:-border] = 1.0
+    even = np.ones((n, IMAGE_SIZE, IMAGE_SIZE))
+    main = analysis_saliency.Maps(np.zeros(n, int), crop, crop, crop[:4], np.arange(4))
+    weak = analysis_saliency.Maps(np.zeros(n, int), even, even, even[:4], np.arange(4))
+    s = sections_weak_model.model_comparison(
+        main, weak, {"val_accuracy": 0.7, "epochs_run": 2}, {"val_accuracy": 0.6, "epochs_run": 1},
+        shown_true=[0], weak_shown_predicted=[0], seed=0, methods=["saliency"],
+        left_out={"smoothgrad": "it fails the model-randomization test"})
+    assert s["methods"] == ["saliency"] and set(s["top10_mass"]) == {"saliency"}
+    assert s["seen_pixels"] == {"main": 44 * 44, "weak": IMAGE_SIZE ** 2}
+    density = s["region_density"]["saliency"]
+    for who in ("main", "weak"):
+        assert all(d["mean"] == pytest.approx(1.0) for d in density[who].values())
+        assert s["top10_mass"]["saliency"][who] == pytest.approx(0.1, abs=0.001)
+    assert all(d["mean"] == pytest.approx(0.0, abs=1e-12) for d in density["change"].values())
+    assert analysis_saliency.region_share(crop)["rest"] < analysis_saliency.region_share(even)["rest"]
+    table = sections_weak_model.comparison_table(s)
+    assert table["method"].tolist() == ["saliency"]
+    assert table.iloc[0]["main: eyes / mouth / rest"] == "1.00x / 1.00x / 1.00x"
+    text = sections_weak_model.comparison_sentences(s)
+    assert ("the weak model gives the eyes 1.00x against 1.00x (difference +0.00x, 95% CI +0.00 to "
+            "+0.00) and the mouth 1.00x against 1.00x") in text
+    assert ": about as much on the eyes and about as much on the mouth." in text
+    assert text.endswith("- **Left out**, as in question 6: SmoothGrad (it fails the model-randomization test).")
+    fig = sections_weak_model.side_by_side_figure(
+        rng.integers(0, 255, (1, IMAGE_SIZE, IMAGE_SIZE, 1)),
+        {"saliency": crop[:1], "gradcam": crop[:1], "predicted": [0], "probability": [0.9]},
+        {"saliency": even[:1], "gradcam": even[:1], "predicted": [0], "probability": [0.8]},
+        [0], faces=1, methods=s["methods"])
+    assert [ax.get_title() for ax in fig.axes] == ["face", "main\nsaliency", "weak\nsaliency"]
 
 
 def test_adversarial_summary_and_sentences():

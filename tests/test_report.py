@@ -238,7 +238,7 @@ def test_merge_puts_the_run_info_first(paths):
     assert section_of(info) is None
     assert "| Run | **smoke** (a quick smoke test on a subset: numbers are NOT the real " \
            "results) |" in info.source
-    assert f"`{CHECKSUM[:32]}` `{CHECKSUM[32:]}`" in info.source  # the full checksum, wrapped
+    assert f"`{CHECKSUM[:32]}` `{CHECKSUM[32:]}` of the decoded faces and labels, not of a file" in info.source
     assert "course CSV, 700 training rows used, 70 test images" in info.source
     assert "28,709 training rows" in run_info_cell({"run": {"train_rows": 28709, "test_rows": 7178}}).source
     assert "keras 3.15.1, tensorflow 2.21.0, python 3.11.0" in info.source

@@ -987,8 +987,12 @@ def test_experiment_tables_and_figures():
     one_pool = s | {"pools": ["train"], "use_test": False}
     assert "pool" not in sections_semi.results_caption(one_pool)
     assert "(no test-time augmentation)" in sections_semi.results_caption(s | {"tta": "none"})
-    ten = sections_semi.results_caption(s | {"tta": sections_cnn.tta_words({"tta_crops": True, "tta_flip": True})})
+    both = {"tta_crops": True, "tta_flip": True}
+    ten = sections_semi.results_caption(s | both | {"tta": sections_cnn.tta_words(both)})
     assert "(each with the main CNN's ten-crop test-time averaging)." in ten
+    crops = {"tta_crops": True, "tta_flip": False}  # five crops, no mirror: not ten-crop
+    assert sections_semi.results_caption(s | crops | {"tta": sections_cnn.tta_words(crops)}).count(
+        "(each with the main CNN's test-time augmentation: average over the center and four corner crops)") == 1
     assert "self-trained" in sections_semi.accuracy_table(one_pool).columns
 
 
@@ -1120,3 +1124,15 @@ def test_runs_of_the_same_architecture_left_out_of_the_ensemble_say_why(tmp_path
     assert sections_ensemble.left_out_sentence(runs, sections_ensemble.run_labels(runs)) == (
         "Left out by the profile's list of candidates: variant (c) (58 epochs, validation 67.0%).")
     assert sections_ensemble.left_out_sentence([], {}) == ""
+
+
+def test_the_ensembles_possible_members_are_the_cnns_trained_on_every_label():
+    """Derived from the experiment list, not kept by hand: every CNN run without a labeled
+    fraction, in training order; the DNN and the self-training runs are never members."""
+    from helpers.core.config import load_profile
+    from helpers.experiments.registry import every_label_cnns, experiments
+
+    names = every_label_cnns()
+    assert names[0] == "cnn" and "hist_eq" in names and "ablation_none" in names
+    assert "dnn" not in names and not any(name.startswith("semi_") for name in names)
+    assert names == [e.name for e in experiments(load_profile("full")) if e.kind == "cnn" and e.fraction is None]

@@ -383,11 +383,14 @@ def predicted_maps(model: keras.Model, images, batch: int = 100, desc: str | Non
     return maps._replace(smoothgrad=sg, subset=subset)
 
 
-def top_share(maps, fraction: float = 0.1) -> np.ndarray:
+def top_share(maps, fraction: float = 0.1, seen=None) -> np.ndarray:
     """Per map (N, H, W): the share of its mass held by its `fraction` most salient pixels
-    (at least one pixel). A uniform map gives `fraction`; an all-zero map gives 0."""
+    (at least one pixel). A uniform map gives `fraction`; an all-zero map gives 0. `seen`
+    (H, W): the pixels the method can weigh at all (seen_pixels); the fraction counts only
+    those, so that a model seeing a center crop is not credited with its border's zeros."""
     maps = np.asarray(maps)
-    flat = np.sort(maps.reshape(len(maps), -1), axis=1)[:, ::-1]
+    flat = maps[:, np.asarray(seen, dtype=bool)] if seen is not None else maps.reshape(len(maps), -1)
+    flat = np.sort(flat, axis=1)[:, ::-1]
     k = max(1, int(round(fraction * flat.shape[1])))
     return flat[:, :k].sum(axis=1) / np.maximum(flat.sum(axis=1), 1e-12)
 

@@ -165,10 +165,20 @@ def semi_experiments(params: dict, with_test: bool = True) -> list[Experiment]:
     return found
 
 
+SUPERVISED = (MAIN_CNN, *ABLATION.values(), DNN, HIST_EQ_CNN)
+"""The runs trained on every training label, in the order the notebooks train them."""
+
+
 def experiments(params: dict, with_test: bool = True) -> list[Experiment]:
     """Every run the report trains, in the order the notebooks train them (`with_test`: the
     data has test images, which the train + test pseudo-label pool needs)."""
-    return [MAIN_CNN, *ABLATION.values(), DNN, HIST_EQ_CNN, *semi_experiments(params, with_test)]
+    return [*SUPERVISED, *semi_experiments(params, with_test)]
+
+
+def every_label_cnns() -> list[str]:
+    """The CNN runs trained on every training label (the main CNN, the normalization and
+    augmentation variants, the histogram-equalized CNN): the runs an ensemble could average."""
+    return [e.name for e in SUPERVISED if e.kind == "cnn"]
 
 
 def training_settings(experiment: Experiment, params: dict, labeled_rows: int | None = None) -> dict:

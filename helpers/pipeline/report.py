@@ -126,7 +126,9 @@ def run_info_cell(results: dict):
         ("Run", f"**{run.get('profile', 'unknown')}**" + PROFILE_WORDS.get(run.get("profile"), "")),
         ("Data", f"{run.get('data_format', '?')}, {thousands(run.get('train_rows', '?'))} training rows "
                  f"used, {tests}"),
-        ("Data checksum (sha256)", " ".join(f"`{checksum[i:i + 32]}`" for i in range(0, len(checksum), 32))),
+        ("Data checksum (sha256)", " ".join(f"`{checksum[i:i + 32]}`" for i in range(0, len(checksum), 32))
+         + " of the decoded faces and labels, not of a file (the same for plain or gzipped files; "
+           "`python -m helpers.data DATA_DIR` prints it)"),
         ("Report built on", f"{runtime.get('processor', '?')}, {runtime.get('cpu_count', '?')} CPU "
                             f"cores, accelerator: {runtime.get('accelerator', 'none')}"),
         ("Backend and libraries", f"Keras backend {runtime.get('backend', '?')}; {libraries}"),

@@ -62,23 +62,19 @@ def run_labels(runs: Sequence) -> dict[str, str]:
             for run in runs}
 
 
-# The runs of the report with the main CNN's architecture and every training label: the runs an
-# ensemble could average.
-SAME_ARCHITECTURE_RUNS = ("cnn", "ablation_none", "ablation_normalization", "ablation_normalization_augmentation",
-                          "hist_eq")
-
-
 def left_out_runs(models_dir, candidates: Sequence[str]) -> list:
-    """The finished runs of SAME_ARCHITECTURE_RUNS in models_dir that are not candidates."""
+    """The finished CNN runs trained on every label (registry.every_label_cnns) in models_dir
+    that are not candidates."""
     from helpers.core.config import resolve
+    from helpers.experiments.registry import every_label_cnns
     from helpers.modeling.store import load_finished
 
-    found = [load_finished(resolve(models_dir) / name) for name in SAME_ARCHITECTURE_RUNS if name not in candidates]
+    found = [load_finished(resolve(models_dir) / name) for name in every_label_cnns() if name not in candidates]
     return [run for run in found if run is not None]
 
 
 def left_out_sentence(runs: Sequence, labels: dict[str, str]) -> str:
-    """Why the report's other runs of the same architecture are not candidates ('' if none):
+    """Why the report's other CNNs trained on every label are not candidates ('' if none):
     a run shipped without weights cannot predict new faces, so make predict's ensemble could not
     run it."""
     from helpers.modeling.store import has_weights

@@ -36,7 +36,8 @@ def settings_summary(*, fractions: Sequence[float], threshold: float, rounds: in
     use_test_pool = bool(use_test and test_images)
     return {"fractions": list(fractions), "threshold": threshold, "selection": selection,
             "rounds": rounds, "epochs": epochs, "batch_size": training["batch_size"],
-            "tta_flip": bool(training.get("tta_flip", False)), "tta": tta_words(training),
+            "tta_flip": bool(training.get("tta_flip", False)), "tta_crops": bool(training.get("tta_crops", False)),
+            "tta": tta_words(training),
             "use_test_requested": use_test,
             "use_test": use_test_pool, "pools": ["train", "train+test"] if use_test_pool else ["train"],
             "train_images": train_images, "test_images": test_images, "seed": seed,
@@ -86,7 +87,8 @@ def experiment_summary(experiment: dict[float, FractionRuns], y_val, settings: d
     significantly (McNemar). `reference` is the main CNN's run (all labels), if there is one."""
     summary = {"threshold": settings["threshold"], "selection": settings["selection"],
                "rounds": settings["rounds"], "epochs": settings["epochs"], "use_test": settings["use_test"],
-               "tta_flip": settings["tta_flip"], "tta": settings.get("tta"), "fractions": settings["fractions"],
+               "tta_flip": settings["tta_flip"], "tta_crops": settings.get("tta_crops"), "tta": settings.get("tta"),
+               "fractions": settings["fractions"],
                "pools": settings["pools"], "train_images": settings["train_images"],
                "test_images": settings["test_images"], "validation_faces": len(y_val),
                "all_labels_reference": None if reference is None else {
@@ -125,7 +127,7 @@ def results_caption(s: dict) -> str:
              f"{s['test_images']:,} test images. " if len(s["pools"]) > 1 else "")
     tta = s.get("tta")
     averaged = ("" if tta is None else " (no test-time augmentation)" if tta == "none" else
-                " (each with the main CNN's ten-crop test-time averaging)" if tta.endswith("(ten-crop)") else
+                " (each with the main CNN's ten-crop test-time averaging)" if s.get("tta_crops") and s["tta_flip"] else
                 f" (each with the main CNN's test-time augmentation: {tta})")
     return (f"**Validation accuracy** ({s['validation_faces']:,} faces) of the baseline and of the "
             f"model after {plural(s['rounds'], 'self-training round')}{averaged}. " + pools

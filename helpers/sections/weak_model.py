@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from helpers.analysis.saliency import Maps, bootstrap_mean, rank_correlation, region_share, top_share
+from helpers.analysis.saliency import Maps, bootstrap_mean, rank_correlation, region_density, seen_pixels, top_share
 from helpers.analysis.filters import AGREE_MIN, BRIGHTNESS_DC
 from helpers.core.config import CLASS_NAMES, CONFIDENCE, KEPT_START
 from helpers.core.plotting import plot_grid
@@ -16,7 +16,7 @@ from helpers.sections.filters import (
     kernel_cells,
     map_record,
 )
-from helpers.sections.saliency import METHODS, draw_map, interval_words, top_region
+from helpers.sections.saliency import METHODS, REGION_WORDS, draw_map, interval_words, number
 
 SIDE_BY_SIDE_FACES = 3  # faces in the main-against-weak figure (the first of those shown per class)
 
@@ -100,11 +100,32 @@ def first_layer_sentences(s: dict) -> str:
         f"{pct(main_maps['zero_after_relu'])})."])
 
 
+def left_out_methods(methods, answer_methods, passed, excluded: dict) -> dict:
+    """{method: why} for the methods question 6 does not rest its answer on: those that fail
+    the model-randomization test (not in `passed`) and those `excluded` (grid_excluded's)."""
+    return {m: ("its grid of cells underweights one edge of every face" if m in excluded
+                else "it fails the model-randomization test")
+            for m in methods if m not in answer_methods}
+
+
+def _densities(main, weak, seed: int) -> dict:
+    """Each model's mass per pixel of each region against an even map over the pixels its own
+    maps weigh (bootstrap_mean over faces), and the weak model's minus the main CNN's, face by
+    face."""
+    a, b = (region_density(maps, seen_pixels(maps)) for maps in (main, weak))
+    return {"main": {r: bootstrap_mean(v, seed) for r, v in a.items()},
+            "weak": {r: bootstrap_mean(v, seed) for r, v in b.items()},
+            "change": {r: bootstrap_mean(b[r] - a[r], seed) for r in a}}
+
+
 def model_comparison(main: Maps, weak: Maps, main_metrics: dict, weak_metrics: dict, shown_true,
-                     weak_shown_predicted, seed: int, faces: int = SIDE_BY_SIDE_FACES) -> dict:
+                     weak_shown_predicted, seed: int, methods=None, left_out: dict | None = None,
+                     faces: int = SIDE_BY_SIDE_FACES) -> dict:
     """The weak model's maps against the main CNN's on the same sample of faces (each model's
-    maps for its own predicted class; SmoothGrad on the sample's subset): region shares,
-    concentration, agreement of the two models' maps per method and of their predictions. The
+    maps for its own predicted class), by `methods` (default all; question 6's answer methods in
+    the report, `left_out` {method: why} the others): region densities and concentration, each
+    against the pixels that model's maps weigh (the main CNN sees a 44x44 center crop, the weak
+    model the whole 48x48 face), agreement of the two models' maps and of their predictions. The
     metrics are the two runs' metrics.json; shown_true and weak_shown_predicted are the true
     classes of the faces shown and the weak model's predictions of them, of which the first
     `faces` are in side_by_side_figure and counted.
@@ -114,16 +135,11 @@ def model_comparison(main: Maps, weak: Maps, main_metrics: dict, weak_metrics: d
     (the next face in the sample): the excess over it, with a bootstrap interval over faces, is
     what the two models share about a particular face."""
     main_maps, weak_maps = main.methods(), weak.methods()
+    methods = list(methods or main_maps)
     shown_true, weak_shown_predicted = np.asarray(shown_true)[:faces], list(weak_shown_predicted)[:faces]
-
-    def both(measure):
-        return {"main": float(measure(main)), "weak": float(measure(weak))}
-
-    main_sal, weak_sal = region_share(main.saliency), region_share(weak.saliency)
-    change = {r: weak_sal[r] - main_sal[r] for r in weak_sal}
     agreement = {}
-    for name, a in main_maps.items():
-        b = weak_maps[name]
+    for name in methods:
+        a, b = main_maps[name], weak_maps[name]
         same = rank_correlation(a, b)
         other = rank_correlation(a, np.roll(b, 1, axis=0))
         agreement[name] = {"faces": len(a), "same_face": bootstrap_mean(same, seed),
@@ -133,12 +149,13 @@ def model_comparison(main: Maps, weak: Maps, main_metrics: dict, weak_metrics: d
         "model": "ablation_none", "val_accuracy": weak_metrics["val_accuracy"],
         "main_val_accuracy": main_metrics["val_accuracy"], "epochs": weak_metrics["epochs_run"],
         "main_epochs": main_metrics["epochs_run"], "sample_size": len(main.saliency),
-        "region_share": {f"{m}_sample": region_share(v) for m, v in weak_maps.items()},
-        "main_region_share": {f"{m}_sample": region_share(v) for m, v in main_maps.items()},
-        "top10_mass": {m: both(lambda maps: top_share(maps.methods()[m]).mean()) for m in main_maps},
-        "dominant_region": top_region(weak_sal), "main_dominant_region": top_region(main_sal),
-        "saliency_share_change": change,
-        "largest_change_region": max(change, key=lambda r: abs(change[r])),
+        "methods": methods, "left_out": dict(left_out or {}),
+        "seen_pixels": {"main": int(seen_pixels(main.saliency).sum()),
+                        "weak": int(seen_pixels(weak.saliency).sum())},
+        "region_density": {m: _densities(main_maps[m], weak_maps[m], seed) for m in methods},
+        "top10_mass": {m: {who: float(top_share(maps[m], seen=seen_pixels(maps[m])).mean())
+                           for who, maps in (("main", main_maps), ("weak", weak_maps))}
+                       for m in methods},
         "agreement": agreement,
         "prediction_agreement": float((main.predicted == weak.predicted).mean()),
         "shown_predicted": weak_shown_predicted,
@@ -157,37 +174,38 @@ def weak_model_sentence(s: dict) -> str:
 
 
 def comparison_table(s: dict) -> pd.DataFrame:
-    """model_comparison as one compact table: a row per method, each model's region shares
-    (eyes / mouth / rest) and its maps' mass in their top 10% pixels, and how much more alike
-    the two models' maps of the same face are than of different faces."""
-    main, weak = s["main_region_share"], s["region_share"]
+    """model_comparison as one compact table: a row per method, each model's region densities
+    (eyes / mouth / rest, mass per pixel against an even map over the pixels its maps weigh)
+    and its maps' mass in their top 10% of those pixels, and how much more alike the two
+    models' maps of the same face are than of different faces."""
     rows = []
-    for key, shares in weak.items():
-        method = key.removesuffix("_sample")
-        regions = " / ".join(shares)
+    for method in s["methods"]:
+        density = s["region_density"][method]
+        regions = " / ".join(density["main"])
         rows.append({"method": METHODS[method],
-                     f"main: {regions}": " / ".join(pct(main[key][r], 0) for r in shares),
-                     f"weak: {regions}": " / ".join(pct(shares[r], 0) for r in shares),
+                     f"main: {regions}": " / ".join(f"{number(v['mean'])}x" for v in density["main"].values()),
+                     f"weak: {regions}": " / ".join(f"{number(v['mean'])}x" for v in density["weak"].values()),
                      "top 10% mass, main / weak": (f"{pct(s['top10_mass'][method]['main'], 0)}"
-                                                             f" / {pct(s['top10_mass'][method]['weak'], 0)}"),
+                                                   f" / {pct(s['top10_mass'][method]['weak'], 0)}"),
                      "same minus different faces": interval_words(
                          s["agreement"][method]["excess"], sign=True, label=False)})
     return pd.DataFrame(rows)
 
 
 def side_by_side_figure(images, main_maps: dict, weak_maps: dict, labels,
-                        faces: int = SIDE_BY_SIDE_FACES, cell_size: float = 0.62) -> Figure:
-    """The main CNN's and the weak model's saliency and Grad-CAM of the same faces side by side
-    (explanation_maps of each, each for its own predicted class), one row per face for the
-    first `faces` faces; rows titled with the true class and both models' predictions."""
+                        faces: int = SIDE_BY_SIDE_FACES, cell_size: float = 0.62,
+                        methods=("saliency", "gradcam")) -> Figure:
+    """The main CNN's and the weak model's maps by `methods` (those compared; saliency and
+    Grad-CAM at most) of the same faces side by side (explanation_maps of each, each for its
+    own predicted class), one row per face for the first `faces` faces; rows titled with the
+    true class and both models' predictions."""
     x = np.asarray(images, dtype=np.float32)[:faces, ..., 0]
     labels = np.asarray(labels)[:faces]
     columns = [("face", None, None)]
     # short column titles ("weak model" overlapped at 8 points); the row labels say main/weak
     for who, maps in (("main", main_maps), ("weak", weak_maps)):
-        columns += [(f"{who}\nsaliency", "saliency", maps)]
-        if "gradcam" in maps:
-            columns += [(f"{who}\nGrad-CAM", "gradcam", maps)]
+        columns += [(f"{who}\n{METHODS[key]}", key, maps) for key in ("saliency", "gradcam")
+                    if key in methods and key in maps]
     fig = Figure(figsize=(cell_size * len(columns) + 1.35, cell_size * len(x) + 0.75),
                  layout="constrained")
     fig.get_layout_engine().set(w_pad=0.02, h_pad=0.02, wspace=0.02, hspace=0.02)
@@ -230,20 +248,46 @@ def agreement_words(agreement: dict) -> str:
     return "; ".join(f"{verdict} by {join_words(methods)}" for verdict, methods in verdicts.items())
 
 
+def region_change_words(s: dict) -> str:
+    """How the weak model's region densities differ from the main CNN's by the first compared
+    method: each region's two densities, their difference as printed and its interval (face
+    by face), and the verdict ('less on the eyes, about as much on the mouth')."""
+    method = s["methods"][0]
+    density = s["region_density"][method]
+    parts, verdicts = [], []
+    for region in ("eyes", "mouth"):
+        weak, main = (float(number(density[who][region]["mean"])) for who in ("weak", "main"))
+        change = density["change"][region] | {"mean": weak - main}  # adds up on the page
+        parts.append(f"{REGION_WORDS[region]} {number(weak)}x against {number(main)}x (difference "
+                     f"{interval_words(change, 'x', sign=True, brackets=False)})")
+        verdicts.append(("more" if change["low"] > 0 else "less" if change["high"] < 0
+                         else "about as much") + f" on {REGION_WORDS[region]}")
+    pixels = s["seen_pixels"]
+    return (f"- **Regions** ({METHODS[method]}; mass per pixel against an even map over the pixels "
+            f"each model's maps weigh: {pixels['main']:,} for the main CNN, {pixels['weak']:,} for the "
+            f"weak model): the weak model gives {' and '.join(parts)}: {join_words(verdicts)}.")
+
+
 def comparison_sentences(s: dict) -> str:
-    """The bullets on model_comparison: agreement of the maps against the baseline,
-    concentration and agreement of the predictions (the region shares: comparison_table)."""
-    top10 = s["top10_mass"]["saliency"]
-    return "\n".join([
+    """The bullets on model_comparison: the regions, agreement of the maps against the
+    baseline, concentration, agreement of the predictions, and the methods left out."""
+    method = s["methods"][0]
+    top10 = s["top10_mass"][method]
+    lines = [
+        region_change_words(s),
         "- **Same face, two models** (the table's last column: the rank correlation of the two "
         "models' maps of the same face minus that of two different faces' maps, with its "
         f"{pct(CONFIDENCE, 0)} interval): the maps of a face are {agreement_words(s['agreement'])}.",
-        f"- **Concentration**: the 10% most salient pixels hold {pct(top10['weak'])} of the weak "
-        f"model's saliency mass against {pct(top10['main'])} for the main CNN, so the weak model's "
-        f"maps are {more_less(top10['weak'], top10['main'])} concentrated (a uniform map would "
-        "give 10%).",
+        f"- **Concentration**: the 10% most salient of those pixels hold {pct(top10['weak'])} of the "
+        f"weak model's {METHODS[method]} mass against {pct(top10['main'])} for the main CNN, so the "
+        f"weak model's maps are {more_less(top10['weak'], top10['main'])} concentrated (a uniform map "
+        "would give 10%).",
         f"- **Predictions**: the two models predict the same class for "
-        f"{pct(s['prediction_agreement'])} of the faces."])
+        f"{pct(s['prediction_agreement'])} of the faces."]
+    if s.get("left_out"):
+        lines.append("- **Left out**, as in question 6: " + "; ".join(
+            f"{METHODS[m]} ({why})" for m, why in s["left_out"].items()) + ".")
+    return "\n".join(lines)
 
 
 def shared_start_sentence(main: dict, weak: dict, seed: int) -> str:
