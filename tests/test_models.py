@@ -547,3 +547,22 @@ def test_merged_stages_draw_the_steps_before_the_first_weight_as_one_box(dnn):
     assert groups[0]["label"] == f"Input,\nnormalization\n-> {plain['normalize']['shape']}"
     assert groups[-1]["label"] == f"Classifier,\nsoftmax\n-> 7\n{plain['logits']['params']:,} params"
     assert groups[2]["label"] == plain["dense1"]["label"]       # a stage of its own keeps its box
+
+
+def test_the_compact_table_has_a_row_per_box_and_names_the_input_size():
+    """The report's diagrams and tables merge the steps before the first weight (and the
+    classifier with its softmax): the table keeps one row per box, the input's 48x48 and every
+    parameter."""
+    from helpers.sections.cnn import COMPACT, merged_stages, stage_table
+
+    model = build_dnn([8, 8], normalization=NORM, augmentation={"flip": True, "crop": 44})
+    table = stage_table(model, merge=COMPACT)
+    groups = merged_stages(model, COMPACT)
+    assert table["stage"].tolist() == [g["name"] for g in groups] + ["total"]
+    assert table["stage"].iloc[0] == "Input 48x48x1, crop, augmentation, normalization"
+    assert table.iloc[0][["layers", "output", "parameters"]].tolist() == ["augmentation: flip", "44x44x1", "0"]
+    assert table["stage"].iloc[-2] == "Classifier, softmax"
+    parameters = table["parameters"].iloc[:-1].str.replace(",", "").astype(int)
+    assert parameters.sum() == model.count_params() and table["parameters"].iloc[-1] == f"{model.count_params():,}"
+    assert groups[0]["label"].split("\n")[0] == "Input 48x48x1,"
+    assert "\n-> 8\n" not in groups[2]["label"] and "8 units" in groups[2]["label"]  # units say the shape

@@ -125,13 +125,13 @@ def dnn_model(cnn_params: int):
 
 
 def architecture_figures():
-    from helpers.sections.cnn import HEAD, PREPROCESSING, architecture_figure
+    from helpers.sections.cnn import COMPACT, architecture_figure
 
     cnn = cnn_model()
     dnn = dnn_model(cnn.count_params())
-    return [architecture_figure(cnn, title=f"CNN: {cnn.count_params():,} parameters"),
+    return [architecture_figure(cnn, title=f"CNN: {cnn.count_params():,} parameters", merge=COMPACT),
             architecture_figure(dnn, title=f"DNN: {dnn.count_params():,} parameters",
-                                merge=(PREPROCESSING, HEAD))]
+                                merge=COMPACT)]
 
 
 def data_figures():

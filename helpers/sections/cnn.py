@@ -59,22 +59,31 @@ def _stage_label(group) -> str:
     drop = [l for l in layers if type(l).__name__ == "Dropout"]
     if drop:
         lines.append(f"dropout {drop[0].rate:g}")
-    lines.append(f"-> {group['shape']}")
+    if not (dense and key != "logits" and group["shape"] == str(dense[0].units)):  # "256 units" says it
+        lines.append(f"-> {group['shape']}")
     if group["params"]:
         lines.append(f"{group['params']:,} params")
     return "\n".join(lines)
 
 
-def stage_table(model) -> pd.DataFrame:
-    """The layer/parameter table, one row per stage of the architecture figure: its layers, its
-    output shape and its parameters (trainable and batch-normalization statistics alike), with
-    the total in the last row."""
+def _layer_words(group) -> str:
+    """A stage's layers as the table says them: its box text less its name, shape and params."""
+    _, *rest = group["label"].split("\n")
+    return ", ".join(line.removeprefix("+ ") for line in rest
+                     if not line.startswith("-> ") and not line.endswith(" params"))
+
+
+def stage_table(model, merge=()) -> pd.DataFrame:
+    """The layer/parameter table, one row per box of the architecture figure drawn with the
+    same `merge`: its layers, its output shape and its parameters (trainable and
+    batch-normalization statistics alike), with the total in the last row."""
     rows = []
-    for group in stages(model):
-        name, *rest = group["label"].split("\n")
-        layers = ", ".join(line.removeprefix("+ ") for line in rest
-                           if not line.startswith("-> ") and not line.endswith(" params"))
-        rows.append({"stage": name, "layers": layers,
+    for group in merged_stages(model, merge):
+        parts = group["parts"]
+        layers = (_layer_words(parts[0]) if len(parts) == 1 else
+                  "; ".join(f"{name.lower()}: {words}" for name, words in
+                            ((p["label"].split("\n")[0], _layer_words(p)) for p in parts) if words))
+        rows.append({"stage": group["name"], "layers": layers,
                      "output": group["shape"], "parameters": f"{group['params']:,}"})
     rows.append({"stage": "total", "layers": "", "output": "",
                  "parameters": f"{sum(g['params'] for g in stages(model)):,}"})
@@ -91,23 +100,31 @@ MAX_FIGURE_WIDTH = 6.3
 at 8 points."""
 
 
+COMPACT = (PREPROCESSING, HEAD)
+"""The merge of the report's diagrams and tables: one box and one row for each of the two."""
+
+
 def merged_stages(model, merge=()) -> list[dict]:
-    """`stages`, with each tuple of stage keys in `merge` drawn as one box: its stages' names in
-    one list, the last one's output shape and their parameters together."""
+    """`stages`, with each tuple of stage keys in `merge` as one group: its stages (`parts`),
+    their names in one list (`name`, the first with its own output shape when the group changes
+    it), the last one's output shape and their parameters together, and its box text."""
     groups = []
     for group in stages(model):
         together = next((keys for keys in merge if group["key"] in keys), None)
-        if together and groups and groups[-1].get("together") == together:
+        if together and groups and groups[-1]["together"] == together:
             last = groups[-1]
-            last["names"].append(group["label"].split("\n")[0])
+            last["parts"].append(group)
             last["params"] += group["params"]
             last["shape"] = group["shape"]
         else:
-            groups.append({**group, "together": together, "names": [group["label"].split("\n")[0]]})
+            groups.append({**group, "together": together, "parts": [group]})
     for group in groups:
-        if len(group["names"]) > 1:
-            names = ", ".join([group["names"][0]] + [n.lower() for n in group["names"][1:]])
-            lines = textwrap.wrap(names, 15) + [f"-> {group['shape']}"]
+        names = [p["label"].split("\n")[0] for p in group["parts"]]
+        if len(names) > 1 and group["parts"][0]["shape"] != group["shape"]:
+            names[0] += f" {group['parts'][0]['shape']}"  # "Input 48x48x1, crop, ..."
+        group["name"] = ", ".join([names[0]] + [n.lower() for n in names[1:]])
+        if len(names) > 1:
+            lines = textwrap.wrap(group["name"], 15) + [f"-> {group['shape']}"]
             if group["params"]:
                 lines.append(f"{group['params']:,} params")
             group["label"] = "\n".join(lines)
