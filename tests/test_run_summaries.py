@@ -59,7 +59,7 @@ def test_cnn_dnn_comparison_tests_accuracy_and_reads_dropout_from_each_run():
     assert ("Dropout is active while training accuracy is measured (CNN: dropout 0.1 after each "
             "convolution block and 0.5 after the dense layer), so the CNN gap understates") in text
     assert "the DNN has no dropout, so its gap is its own overfitting." in text
-    assert "same augmentation (random horizontal flips, random 44x44 crops)" in text
+    assert "Both training accuracies are measured on equally augmented batches." in text
     assert "not comparable" not in text and "Speed" not in text
 
     with_dropout = cnn_dnn_summary(*compared_runs(faces < 70, faces < 50, dnn_dropout=0.5),

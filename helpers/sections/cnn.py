@@ -66,6 +66,10 @@ def _stage_label(group) -> str:
     return "\n".join(lines)
 
 
+def _stage_name(group) -> str:
+    return group["label"].split("\n")[0]
+
+
 def _layer_words(group) -> str:
     """A stage's layers as the table says them: its box text less its name, shape and params."""
     _, *rest = group["label"].split("\n")
@@ -75,15 +79,17 @@ def _layer_words(group) -> str:
 
 def stage_table(model, merge=()) -> pd.DataFrame:
     """The layer/parameter table, one row per box of the architecture figure drawn with the
-    same `merge`: its layers, its output shape and its parameters (trainable and
-    batch-normalization statistics alike), with the total in the last row."""
+    same `merge`: its layers (a merged box's other stages among them), its output shape and its
+    parameters (trainable and batch-normalization statistics alike), with the total in the
+    last row."""
     rows = []
     for group in merged_stages(model, merge):
-        parts = group["parts"]
-        layers = (_layer_words(parts[0]) if len(parts) == 1 else
-                  "; ".join(f"{name.lower()}: {words}" for name, words in
-                            ((p["label"].split("\n")[0], _layer_words(p)) for p in parts) if words))
-        rows.append({"stage": group["name"], "layers": layers,
+        first, *rest = group["parts"]
+        # a merged row is named by its first stage, its other stages are its layers (a long
+        # name would take the width the layers column needs on one line)
+        parts = [_layer_words(first)] + [": ".join(w for w in (_stage_name(p).lower(), _layer_words(p)) if w)
+                                         for p in rest]
+        rows.append({"stage": group["name"].split(", ")[0], "layers": "; ".join(w for w in parts if w),
                      "output": group["shape"], "parameters": f"{group['params']:,}"})
     rows.append({"stage": "total", "layers": "", "output": "",
                  "parameters": f"{sum(g['params'] for g in stages(model)):,}"})
@@ -119,7 +125,7 @@ def merged_stages(model, merge=()) -> list[dict]:
         else:
             groups.append({**group, "together": together, "parts": [group]})
     for group in groups:
-        names = [p["label"].split("\n")[0] for p in group["parts"]]
+        names = [_stage_name(p) for p in group["parts"]]
         if len(names) > 1 and group["parts"][0]["shape"] != group["shape"]:
             names[0] += f" {group['parts'][0]['shape']}"  # "Input 48x48x1, crop, ..."
         group["name"] = ", ".join([names[0]] + [n.lower() for n in names[1:]])

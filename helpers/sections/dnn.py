@@ -100,8 +100,7 @@ def _overfitting_line(s: dict) -> str:
     line += "."
     augmentation = s["augmentation"]
     if augmentation["CNN"] == augmentation["DNN"]:
-        line += (" Both training accuracies are measured on batches with the same augmentation "
-                 f"({augmentation['CNN']}).")
+        line += " Both training accuracies are measured on equally augmented batches."
     else:
         line += (f" Their training batches are augmented differently (CNN: {augmentation['CNN']}; "
                  f"DNN: {augmentation['DNN']}).")
