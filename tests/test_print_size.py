@@ -340,3 +340,21 @@ def test_a_bullet_list_after_a_sentence_is_a_list_in_the_pdf():
     except (OSError, subprocess.CalledProcessError):
         pytest.skip("pandoc is not installed")
     assert html.count("<li>") == 2
+
+
+def test_the_arrow_to_the_next_row_runs_between_the_rows(notebook_style):
+    """The arrow from a row's last box to the next row's first goes down, along the gap between
+    the rows and down again: its horizontal part crosses no box (a diagonal crossed two)."""
+    figures = architecture_figures()
+    assert any(fig.axes[0].lines for fig in figures)  # the CNN's boxes take two rows
+    for fig in figures:
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        ax = fig.axes[0]
+        boxes = [t.get_bbox_patch().get_window_extent(renderer) for t in ax.texts if t.get_text()]
+        for line in ax.lines:
+            (x0, y), (x1, y1) = ax.transData.transform(line.get_xydata()[1:])
+            assert y == pytest.approx(y1)                       # the part along the gap
+            for box in boxes:
+                overlaps = min(x0, x1) < box.x1 and box.x0 < max(x0, x1)
+                assert not (overlaps and box.y0 <= y <= box.y1), (box, y)

@@ -144,9 +144,9 @@ def architecture_figure(model, per_row: int = 6, title: str | None = None, merge
     groups = merged_stages(model, merge)
     rows = [groups[i:i + per_row] for i in range(0, len(groups), per_row)]
     # each row as tall as its tallest box (8-point lines) and the gap the wrapping arrow crosses
-    heights = [0.135 * max(g["label"].count("\n") + 1 for g in row) + 0.35 for row in rows]
+    heights = [0.135 * max(g["label"].count("\n") + 1 for g in row) + 0.22 for row in rows]
     tops = np.concatenate([[0], np.cumsum(heights)])
-    fig = Figure(figsize=(min(MAX_FIGURE_WIDTH, 1.12 * per_row), tops[-1] + 0.35))
+    fig = Figure(figsize=(min(MAX_FIGURE_WIDTH, 1.12 * per_row), tops[-1] + 0.3))
     ax = fig.subplots()
     ax.set_xlim(0, per_row)
     ax.set_ylim(tops[-1], 0)
@@ -154,23 +154,39 @@ def architecture_figure(model, per_row: int = 6, title: str | None = None, merge
     boxes = []
     for i, group in enumerate(groups):
         row, col = divmod(i, per_row)
-        boxes.append(ax.text(col + 0.5, tops[row] + heights[row] / 2 - 0.1, group["label"],
+        boxes.append(ax.text(col + 0.5, tops[row] + heights[row] / 2 - 0.05, group["label"],
                              ha="center", va="center", fontsize=8, linespacing=1.15,
                              bbox=dict(boxstyle="round,pad=0.3", fc="#e8f0fb", ec="#4a78b5")))
     _space_evenly(fig, ax, boxes, per_row)
     # Arrows from box to box, in the boxes' own coordinates (0..1 across the text), shortened
-    # by the boxes' padding: along a row edge to edge, and from a row's last box down to the
-    # next row's first.
+    # by the boxes' padding: along a row edge to edge; from a row's last box down into the gap
+    # between the rows, along it and down to the next row's first (a diagonal would cross boxes).
     for i, (before, after) in enumerate(zip(boxes, boxes[1:])):
-        along = (i + 1) % per_row
-        ax.annotate("", xy=(0, 0.5) if along else (0.5, 1), xycoords=after,
-                    xytext=(1, 0.5) if along else (0.5, 0), textcoords=before,
-                    arrowprops=dict(arrowstyle="->", shrinkA=4, shrinkB=4,
-                                    color="black" if along else "gray"))
+        if (i + 1) % per_row:
+            ax.annotate("", xy=(0, 0.5), xycoords=after, xytext=(1, 0.5), textcoords=before,
+                        arrowprops=dict(arrowstyle="->", shrinkA=4, shrinkB=4, color="black"))
+            continue
+        row = (i + 1) // per_row
+        gap = tops[row] - 0.06  # below the row above's boxes, above the next row's
+        start, end = before.get_position()[0], after.get_position()[0]
+        ax.plot([start, start, end], [_box_edge(fig, ax, before, "bottom"), gap, gap],
+                color="gray", linewidth=1)
+        ax.annotate("", xy=(0.5, 1), xycoords=after, xytext=(end, gap), textcoords="data",
+                    arrowprops=dict(arrowstyle="->", shrinkA=0, shrinkB=4, color="gray"))
     total = model.count_params()
     fig.suptitle(title or f"{model.name}: {total:,} parameters", fontsize=10)
     fig.tight_layout(pad=0.2)
     return fig
+
+
+def _box_edge(fig, ax, box, edge: str) -> float:
+    """The data y of a text box's frame's bottom or top edge (after _space_evenly, which gives
+    the figure its Agg canvas)."""
+    renderer = fig.canvas.get_renderer()
+    box.update_bbox_position_size(renderer)
+    extent = box.get_bbox_patch().get_window_extent(renderer)
+    y = extent.y0 if edge == "bottom" else extent.y1
+    return float(ax.transData.inverted().transform([[0, y]])[0, 1])
 
 
 def _space_evenly(fig, ax, boxes, per_row: int) -> None:
