@@ -448,3 +448,24 @@ def test_table_columns_are_as_wide_as_their_cells_not_their_long_headers():
     assert [len(c) for c in rule.strip("|").split("|")] == [14, 13, 13] and rule.startswith("|:-")
     assert table(frame).data.split("\n")[1] == rule
     assert column_widths("no table here") == "no table here"
+
+
+def test_the_template_puts_no_empty_line_under_a_figure():
+    """nbconvert's figure ends with an empty line ({ \\hspace*{\\fill} \\\\}); summed over the
+    report's figures it pushed the PDF past 20 pages. The report's template draws the figure
+    alone."""
+    from nbconvert import LatexExporter
+    from traitlets.config import Config
+
+    from helpers.pipeline.report import TEMPLATE_DIR
+
+    png = ("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==")
+    cell = nbformat.v4.new_code_cell("", outputs=[nbformat.v4.new_output("display_data", data={"image/png": png})])
+    config = Config()
+    config.TemplateExporter.extra_template_paths = [str(TEMPLATE_DIR)]
+    config.LatexExporter.template_file = "fer_report.tex.j2"
+    latex, _ = LatexExporter(config=config).from_notebook_node(nbformat.v4.new_notebook(cells=[cell]))
+    assert latex.count("\\adjustimage{max size={0.9\\linewidth}{0.9\\paperheight}}") == 1
+    assert "\\hspace*{\\fill} \\\\}" not in latex
+    plain, _ = LatexExporter().from_notebook_node(nbformat.v4.new_notebook(cells=[cell]))
+    assert "\\hspace*{\\fill} \\\\}" in plain   # what nbconvert's own template does
