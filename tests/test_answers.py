@@ -476,3 +476,17 @@ def test_the_filters_answer_says_how_many_filters_the_figures_draw():
     text = answers(r)[7]
     assert "in block 1, convolution 1 (all 32 filters), 30 of 32" in text           # all drawn: nothing added
     assert "in block 3, convolution 2 (all 128 filters; 0-31 drawn), 20 of 128 patterns are oriented" in text
+
+
+def test_the_weak_model_answer_says_where_its_saliency_differs_per_pixel():
+    """The regions by the compared method, each model against the pixels it sees: more or less
+    only when the face-by-face difference's interval leaves out 0."""
+    r = results()
+    d = lambda mean: {"mean": mean, "low": mean - 0.01, "high": mean + 0.01}  # noqa: E731
+    r["weak_saliency"] |= {"methods": ["saliency"], "region_density": {"saliency": {
+        "main": {"eyes": d(1.22), "mouth": d(1.18), "rest": d(0.8)},
+        "weak": {"eyes": d(1.24), "mouth": d(1.36), "rest": d(0.8)},
+        "change": {"eyes": {"mean": 0.02, "low": -0.01, "high": 0.05},
+                   "mouth": {"mean": 0.18, "low": 0.15, "high": 0.21}, "rest": d(0.0)}}}}
+    assert ("predicts the main CNN's class on 70.0% of faces; its saliency gives the mouth more mass "
+            "per pixel (1.36x against 1.18x) and the eyes about as much (1.24x against 1.22x); ") in answers(r)[9]

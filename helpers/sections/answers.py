@@ -289,6 +289,22 @@ def semi_answer(r: dict) -> str:
             f"better and {worse} significantly worse** than the supervised baseline, the others not significantly different; {change}.")
 
 
+def region_answer(ws: dict) -> str:
+    """'its saliency gives the mouth more mass per pixel (1.36x against 1.18x) and the eyes
+    about as much (1.24x against 1.22x)': the weak model's region densities against the main
+    CNN's by the first compared method, more or less when the face-by-face difference's
+    interval leaves out 0."""
+    method = ws["methods"][0]
+    density = ws["region_density"][method]
+    parts = []
+    for region in ("mouth", "eyes"):
+        change = density["change"][region]
+        how = "more" if change["low"] > 0 else "less" if change["high"] < 0 else "about as much"
+        weak, main = (f"{density[who][region]['mean']:.2f}x" for who in ("weak", "main"))
+        parts.append(f"the {region} {how}{' mass per pixel' if not parts else ''} ({weak} against {main})")
+    return f"its {METHOD_NAMES.get(method, method)} gives {join_words(parts)}"
+
+
 def weak_answer(r: dict) -> str:
     w = r.get("weak_saliency") or r["weak_filters"]
     text = (f"The weak model ({pct(need(w, 'val_accuracy'))} after {plural(need(w, 'epochs'), 'epoch')}, against "
@@ -297,6 +313,8 @@ def weak_answer(r: dict) -> str:
     clauses = []
     if ws.get("prediction_agreement") is not None:
         clauses.append(f"predicts the main CNN's class on {pct(ws['prediction_agreement'])} of faces")
+    if ws.get("region_density") and ws.get("methods"):
+        clauses.append(region_answer(ws))
     by_how: dict[str, list[str]] = {}
     passed = ((r.get("saliency") or {}).get("sanity") or {}).get("passed")  # None: not checked
     for method, top10 in (ws.get("top10_mass") or {}).items():

@@ -98,9 +98,9 @@ def stage_table(model, merge=()) -> pd.DataFrame:
 
 PREPROCESSING = ("image", "crop", "aug", "normalize")
 """The stages before the first weight (input, crop, augmentation, normalization): the CNN and
-the DNN share them, and the DNN's diagram draws them as one box."""
+the DNN share them; the report's diagrams draw them as one box (COMPACT)."""
 HEAD = ("logits", "probabilities")
-"""The classifier and its softmax, one box in the DNN's diagram."""
+"""The classifier and its softmax, one box in the report's diagrams (COMPACT)."""
 MAX_FIGURE_WIDTH = 6.3
 """Inches: within plotting.PRINT_WIDTH with the saved image's padding, so 8-point text prints
 at 8 points."""
@@ -169,7 +169,7 @@ def architecture_figure(model, per_row: int = 6, title: str | None = None, merge
         row = (i + 1) // per_row
         gap = tops[row] - 0.06  # below the row above's boxes, above the next row's
         start, end = before.get_position()[0], after.get_position()[0]
-        ax.plot([start, start, end], [_box_edge(fig, ax, before, "bottom"), gap, gap],
+        ax.plot([start, start, end], [_box_bottom(fig, ax, before), gap, gap],
                 color="gray", linewidth=1)
         ax.annotate("", xy=(0.5, 1), xycoords=after, xytext=(end, gap), textcoords="data",
                     arrowprops=dict(arrowstyle="->", shrinkA=0, shrinkB=4, color="gray"))
@@ -179,14 +179,13 @@ def architecture_figure(model, per_row: int = 6, title: str | None = None, merge
     return fig
 
 
-def _box_edge(fig, ax, box, edge: str) -> float:
-    """The data y of a text box's frame's bottom or top edge (after _space_evenly, which gives
-    the figure its Agg canvas)."""
+def _box_bottom(fig, ax, box) -> float:
+    """The data y of a text box's frame's bottom edge (after _space_evenly, which gives the
+    figure its Agg canvas)."""
     renderer = fig.canvas.get_renderer()
     box.update_bbox_position_size(renderer)
-    extent = box.get_bbox_patch().get_window_extent(renderer)
-    y = extent.y0 if edge == "bottom" else extent.y1
-    return float(ax.transData.inverted().transform([[0, y]])[0, 1])
+    bottom = box.get_bbox_patch().get_window_extent(renderer).y0
+    return float(ax.transData.inverted().transform([[0, bottom]])[0, 1])
 
 
 def _space_evenly(fig, ax, boxes, per_row: int) -> None:
