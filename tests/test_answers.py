@@ -365,8 +365,8 @@ def test_rows_that_share_a_section_point_to_their_own_subsection():
                 headings |= {line.lstrip("#").strip() for line in "".join(c["source"]).splitlines()
                              if line.startswith("#")}
     assert subsection_headings() <= headings  # every heading named exists in a notebook
-    from helpers.sections.answers import SECTION_EVIDENCE
-    assert set(SECTION_EVIDENCE.values()) <= headings
+    from helpers.sections.answers import SECTION_EVIDENCE, SECTION_START
+    assert {h for value in SECTION_EVIDENCE.values() for h in value if h != SECTION_START} <= headings
 
 
 def test_no_oriented_pattern_names_no_orientation():
@@ -411,7 +411,7 @@ def test_the_saliency_answer_says_what_training_moved():
     r["saliency"]["methods"]["saliency"] = {"density": {"eyes": {"mean": 1.45}, "mouth": {"mean": 1.41}}}
     r["saliency"]["answer_methods"] = ["saliency", "gradcam"]
     assert answer_rows(r)[6]["answer"].endswith(
-        ". Grad-CAM, left out for a grid that underweights one edge of every face: mouth 1.62x, eyes 1.31x.")
+        ". Grad-CAM, left out for a grid with a column of cells weak whatever the face: mouth 1.62x, eyes 1.31x.")
 
 
 def test_the_weak_model_answer_gives_each_clause_its_subject():
@@ -424,19 +424,25 @@ def test_the_weak_model_answer_gives_each_clause_its_subject():
 
 def test_rows_point_at_the_subsection_with_their_number():
     """The CNN's accuracy is in its Accuracy subsection, pages after the section starts; the
-    self-training results in Results."""
-    rows = answer_rows(results(), latex=True, anchors={"accuracy", "results", "cnn-and-dnn-side-by-side",
-                                                       "how-each-variant-scores"})
-    assert rows[4]["where"].endswith("\\pageref{how-each-variant-scores}")
+    self-training results in Results. A row spans its evidence from the section's start (its
+    method, a diagram) to its numbers; without the section's label, its subsection alone."""
+    sections = {"dnn", "normalization-and-augmentation", "semi-supervised-learning"}
+    rows = answer_rows(results(), latex=True, anchors={"accuracy", "results", "what-the-comparison-shows",
+                                                       "how-each-variant-scores"} | sections)
+    assert rows[4]["where"].endswith("\\evidencepages{normalization-and-augmentation}{how-each-variant-scores}")
     assert rows[1]["where"].endswith("\\pageref{accuracy}")
-    assert rows[2]["where"].endswith("\\pageref{cnn-and-dnn-side-by-side}")
-    assert rows[8]["where"].endswith("\\pageref{results}")
+    assert rows[2]["where"].endswith("\\evidencepages{dnn}{what-the-comparison-shows}")
+    assert rows[8]["where"].endswith("\\evidencepages{semi-supervised-learning}{results}")
+    alone = answer_rows(results(), latex=True, anchors={"results", "what-the-comparison-shows"})
+    assert alone[2]["where"].endswith("\\pageref{what-the-comparison-shows}")
+    assert alone[8]["where"].endswith("\\pageref{results}")
     both = answer_rows(results(), latex=True, anchors={"saliency-of-a-weak-model", "filters-of-a-weak-model"})
     assert both[9]["where"].endswith(", \\evidencepages{saliency-of-a-weak-model}{filters-of-a-weak-model}")
     one = answer_rows(results(), latex=True, anchors={"filters-of-a-weak-model"})
     assert one[9]["where"].endswith(", p.\\ \\pageref{filters-of-a-weak-model}")
-    sheet = answer_rows(results(), latex=True, anchors={"what-the-patterns-show"})
-    assert sheet[7]["where"].endswith("\\pageref{what-the-patterns-show}")  # the filters' numbers
+    maps = anchor("(b) Feature maps of one validation face")
+    sheet = answer_rows(results(), latex=True, anchors={"filter-visualization", maps})
+    assert sheet[7]["where"].endswith(f"\\evidencepages{{filter-visualization}}{{{maps}}}")  # (a) and (b)
 
 
 def test_the_filters_answer_says_whether_training_moved_the_first_kernels():

@@ -535,7 +535,7 @@ def test_pattern_figures():
     assert sections_filters.pattern_figure(pattern(), 100).axes[0].get_ylabel() == "kernel"
     grid = sections_filters.pattern_figure(deeper(), 100)
     assert grid.axes[0].images[0].get_array().shape == (32, 32)   # the receptive field only
-    assert grid._suptitle.get_text() == ("Block 3, convolution 2: filters 0-2 of 128, 100 ascent steps, "
+    assert grid._suptitle.get_text() == ("Block 3, convolution 2: filters 0-2 of 128\n100 ascent steps, "
                                          "32x32 receptive field\n(titles: filter, response on "
                                          "the starting noise \u2192 after)")
     assert grid.axes[1].get_title() == "1\n0.2\u21922.0"
@@ -694,7 +694,7 @@ def test_figures_draw_the_first_shown_filters_of_those_measured():
     fig = sections_filters.pattern_figure(p, 100, shown=32)
     assert len([ax for ax in fig.axes if ax.images]) == 32
     assert fig._suptitle.get_text().startswith(
-        "Block 3, convolution 2: filters 0-31 of 128 (the measures below: all 128), 100 ascent steps")
+        "Block 3, convolution 2: filters 0-31 of 128 (the measures below: all 128)\n100 ascent steps")
     assert "measures below" not in sections_filters.pattern_figure(p, 100)._suptitle.get_text()
     assert sections_filters.drawn_words(p, 128) == "all 128 filters"
     with pytest.raises(ValueError, match="filters_shown"):

@@ -1088,8 +1088,9 @@ def test_region_summary_answers_first_and_calls_ties():
     assert without["answer_methods"] == ["saliency"] and without["excluded"] == {"gradcam": "grid"}
     said = sections_saliency.focus_sentences(without)
     assert "by saliency, which passes the model-randomization test below;" in said
-    assert ("\n- **Left out: Grad-CAM.** It passes the test too, but its grid of cells is weak on an edge "
-            "whatever the face, which shifts its region shares (see below); it gives the eyes ") in said
+    assert ("\n- **Left out: Grad-CAM.** It passes the test too, but its grid of cells has a column that is "
+            "weak whatever the face (it stays weak on the mirrored faces), which shifts its region shares "
+            "(see below); it gives the eyes ") in said
     only_eyes = sections_saliency.region_summary({"saliency": density_maps(np.full(n, 1.8), np.full(n, 0.999))},
                                                  {}, labels, ["saliency"], seed=0)
     assert sections_saliency.focus_sentences(only_eyes).startswith("**Answer: the eyes.** They get more")
@@ -1184,14 +1185,14 @@ def test_sanity_summary_sentences_table_and_figure():
                        "SmoothGrad barely changes and fails: what it shows is set by the architecture "
                        "rather than learned.")
     assert text[3] == ("- The masked faces keep the top of saliency (blurred by a Gaussian of 2 "
-                       "pixels), which passes the test.")
+                       "pixels), which passes the model-randomization test.")
     with_cam = sections_saliency.sanity_summary(trained | {"gradcam": trained["smoothgrad"]},
                                                 randomized | {"gradcam": randomized["saliency"]}, seed=0)
     swapped = sections_saliency.sanity_summary({"saliency": trained["smoothgrad"]},
                                                {"saliency": randomized["smoothgrad"]}, seed=0)
     assert sections_saliency.sanity_sentences(swapped).endswith(
         "- The masked faces keep the top of saliency (blurred by a Gaussian of 2 pixels), which fails "
-        "the test and is the smoothest map.")
+        "the model-randomization test and is the smoothest map.")
     # a method that passes but whose maps of different faces are alike: what it learned is common
     assert ("Grad-CAM's maps of two different faces correlate 1.00 too: what training put there is "
             "much the same for every face.") in sections_saliency.sanity_sentences(with_cam)
@@ -1285,7 +1286,7 @@ def test_weak_model_regions_are_measured_against_the_pixels_each_model_sees():
     assert ("the weak model gives the eyes 1.00x against 1.00x (difference +0.00x, 95% CI +0.00 to "
             "+0.00) and the mouth 1.00x against 1.00x") in text
     assert ": about as much on the eyes and about as much on the mouth." in text
-    assert text.endswith("- **Left out**, as in question 6: SmoothGrad (it fails the model-randomization test).")
+    assert text.endswith("- **Left out**, as in section 6: SmoothGrad (it fails the model-randomization test).")
     fig = sections_weak_model.side_by_side_figure(
         rng.integers(0, 255, (1, IMAGE_SIZE, IMAGE_SIZE, 1)),
         {"saliency": crop[:1], "gradcam": crop[:1], "predicted": [0], "probability": [0.9]},
@@ -1439,8 +1440,8 @@ def test_a_narrow_interval_gets_the_digits_that_tell_its_ends_apart():
 
 def test_a_left_out_methods_reason_is_worded_from_one_table():
     s = {"excluded": {"gradcam": "grid", "other": "a reason without words yet"}}
-    assert sections_saliency.excluded_why(s, "gradcam") == "a grid that underweights one edge of every face"
-    assert sections_saliency.excluded_why(s, "gradcam", long=True).startswith("its grid of cells is weak")
+    assert sections_saliency.excluded_why(s, "gradcam") == "a grid with a column of cells weak whatever the face"
+    assert sections_saliency.excluded_why(s, "gradcam", long=True).startswith("its grid of cells has a column that is weak")
     assert sections_saliency.excluded_why(s, "other") == "a reason without words yet"  # its key, not a crash
 
 
@@ -1477,3 +1478,11 @@ def test_lead_is_the_difference_of_the_densities_as_printed():
     f = {"density": {"eyes": {"mean": 1.224}, "mouth": {"mean": 1.196}},
          "lead": {"first": "eyes", "second": "mouth", "mean": 0.028, "low": 0.01, "high": 0.05, "tie": False}}
     assert sections_saliency.lead_words(f) == "the eyes lead the mouth by 0.02x (95% CI 0.01 to 0.05)"
+
+
+def test_the_weak_model_comparison_leaves_out_what_question_6_leaves_out_with_its_words():
+    left = sections_weak_model.left_out_methods(["saliency", "smoothgrad", "gradcam"], ["saliency"],
+                                                ["saliency", "gradcam"], {"gradcam": "grid"})
+    assert left == {"smoothgrad": "it fails the model-randomization test",
+                    "gradcam": sections_saliency.excluded_why({"excluded": {"gradcam": "grid"}}, "gradcam")}
+    assert sections_weak_model.left_out_methods(["saliency"], ["saliency"], ["saliency"], {}) == {}

@@ -234,7 +234,11 @@ def filter_figures():
     classes = ClassMaximization(images=RNG.uniform(0, 255, (7, 48, 48)), classes=np.arange(7),
                                 start_logits=np.zeros(7), logits=np.ones(7),
                                 probabilities=np.full(7, 0.99), predicted=np.array([0, 1, 2, 3, 4, 5, 3]))
-    return [pattern_figure(first, 100), pattern_figure(deep, 100),
+    # the report's block 3: all 128 filters measured, the first 32 drawn (a longer title)
+    rng = np.random.default_rng(6)
+    measured = deep | {"chosen": np.arange(128), "images": rng.uniform(0, 255, (128, 48, 48)),
+                       "start": rng.uniform(-2, 0.5, 128), "final": rng.uniform(1, 30, 128)}
+    return [pattern_figure(first, 100), pattern_figure(deep, 100), pattern_figure(measured, 100, shown=32),
             feature_map_grid("block1_conv1", maps, first["chosen"], 1234, image=faces(1)[0][..., None],
                              record={"face": 1234, "true": 4, "predicted": 6, "probability": 0.57}),
             feature_map_grid("block3_conv2", deep_maps, deep["chosen"], 1234),

@@ -466,7 +466,7 @@ def test_hist_eq_summary_table_figure_and_sentences():
     runs["cnn"].metrics["runtime"], runs["hist_eq"].metrics["runtime"] = cpu, gpu
     apart = sections_hist_eq.hist_eq_summary(runs["cnn"], runs["hist_eq"], y, seed=42)
     assert sections_hist_eq.hist_eq_sentences(apart).split("\n")[0].endswith(
-        "with seed 42, but on different machines (equalized: NVIDIA H200, jax; raw: AMD EPYC, 2 cores, "
+        "with seed 42, but on different machines (equalized: NVIDIA H200, jax; without equalization: AMD EPYC, 2 cores, "
         "tensorflow), so part of a small difference may be the two set-ups' numerical noise.")
     runs["hist_eq"].metrics["runtime"] = cpu
     together = sections_hist_eq.hist_eq_summary(runs["cnn"], runs["hist_eq"], y, seed=42)
@@ -524,3 +524,22 @@ def test_dropout_words_count_the_dense_layers():
     assert sections_curves.dropout_words(two) == "dropout 0.5 after each dense layer"
     assert sections_curves.dropout_words({**two, "cnn": {**two["cnn"], "dense_units": [256]}}) == (
         "dropout 0.5 after the dense layer")
+
+
+def test_the_training_table_names_the_callbacks_the_homework_asks_for():
+    """Question 1 asks for the callbacks: the loop keeps the best epoch, checkpoints, may stop early."""
+    from helpers.sections.cnn import training_table
+
+    class Inputs:
+        y_train, y_val = np.zeros(9), np.zeros(1)
+        data_settings = {"val_fraction": 0.1, "seed": 42, "hist_eq": False}
+
+    config = {"training": {"learning_rate": 0.01, "epochs": 58, "batch_size": 64}, "augmentation": None,
+              "normalization": None}
+    rows = dict(training_table(config, Inputs()).values)
+    assert rows["callbacks (in the training loop)"] == (
+        "keep the weights of the best validation epoch; save a checkpoint every epoch (to resume); "
+        "early stopping: none")
+    config["training"]["early_stopping_patience"] = 10
+    assert dict(training_table(config, Inputs()).values)["callbacks (in the training loop)"].endswith(
+        "early stopping after 10 epochs without gain")

@@ -1116,8 +1116,8 @@ def test_runs_of_the_same_architecture_left_out_of_the_ensemble_say_why(tmp_path
     labels = sections_ensemble.run_labels(runs)
     assert sections_ensemble.left_out_sentence(runs, labels) == (
         "Not candidates: variant (b) (58 epochs, validation 60.0%) and the histogram-equalized CNN (58 epochs, 66.6%): "
-        "their weights are not "
-        "shipped with the report, and `make predict MODEL=ensemble` runs every member from its shipped weights.")
+        "only their predictions are kept with the report, not the weights, and the ensemble must also run on new "
+        "faces (`make predict MODEL=ensemble`).")
     # one with its weights, left out by the profile's list
     finished("ablation_normalization_augmentation", 0.67, True)
     runs = sections_ensemble.left_out_runs(tmp_path, ["cnn", "hist_eq", "ablation_normalization"])

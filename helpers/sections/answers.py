@@ -406,9 +406,9 @@ SUBSECTIONS = {
     "architecture, training, accuracy": (SECTION_START, "Accuracy"),
     "most confused classes": (SECTION_START, "Most confused classes"),
     "where the model looks": (SECTION_START, "Which face regions the model looks at"),
-    "what the filters detect": ("What the patterns show", "(b) Feature maps of one validation face"),
-    "same parameters as the CNN": "CNN and DNN side by side",
-    "self-training (bonus)": "Results",
+    "what the filters detect": (SECTION_START, "(b) Feature maps of one validation face"),
+    "same parameters as the CNN": (SECTION_START, "What the comparison shows"),
+    "self-training (bonus)": (SECTION_START, "Results"),
     "weak model against the good one": ("Saliency of a weak model", "Filters of a weak model"),
     "adversarial images": ("Adversarial examples", "What the attacks show"),
     "input that maximizes each class": ("The input that maximally activates each class", "What the class images show"),
@@ -416,12 +416,12 @@ SUBSECTIONS = {
     "ensemble of CNNs": ("Ensemble of CNNs", "What the average buys"),
 }
 """The heading (in the notebooks) of the subsection that holds a row's key number (a row sharing its
-section with others, or a section whose numbers come pages after its start), or two headings (the
-answer's two parts, or its figure and its numbers), so that the row's page is the evidence's, not
-the section's first."""
+section with others, or a section whose numbers come pages after its start), or two headings: the
+first and the last of the evidence (the section's start, or the answer's two parts), so that the
+row's pages span the evidence, from its method to its numbers."""
 
 
-SECTION_EVIDENCE = {"ablation": "How each variant scores"}
+SECTION_EVIDENCE = {"ablation": (SECTION_START, "How each variant scores")}
 """The same for a row without a topic, by its section."""
 
 
@@ -451,8 +451,8 @@ def anchor(section_title: str) -> str:
 def where(slug: str, latex: bool = True, heading=None, anchors=None) -> str:
     """'section 5' (or 'Data', unnumbered), with its page from LaTeX's \\pageref when `latex`:
     the page of the subsection titled `heading` when given (SECTION_START: the section's own),
-    or of each of two headings (a tuple: 'pp. 16, 18', or 'p. 16' when both are on one page: the
-    template's \\evidencepages), among `anchors` (the labels of the report's headings) when
+    or from the first of two headings to the second (a tuple: 'pp. 16-18', the pages between
+    included, or 'p. 16' when both are on one page: the template's \\evidencepages), among `anchors` (the labels of the report's headings) when
     given; else of the section."""
     headings = [heading] if isinstance(heading, str) else list(heading or [])
     headings = [title(slug) if h == SECTION_START else h for h in headings]

@@ -241,7 +241,10 @@ def training_table(run_config: dict, inputs) -> pd.DataFrame:
         ("weight decay", f"{training.get('weight_decay', 0):g}"),
         ("label smoothing", f"{training.get('label_smoothing', 0):g}"),
         ("epochs / batch size", f"{training['epochs']} / {training['batch_size']}"),
-        ("early stopping", f"patience {training['early_stopping_patience']}" if training.get("early_stopping_patience") else "no"),
+        ("callbacks (in the training loop)",
+         "keep the weights of the best validation epoch; save a checkpoint every epoch (to resume); early "
+         + (f"stopping after {plural(training['early_stopping_patience'], 'epoch')} without gain"
+            if training.get("early_stopping_patience") else "stopping: none")),
         ("test-time augmentation", tta_words(training)),
         ("precision", "mixed while training: bfloat16 arithmetic, float32 weights; scored in float32 arithmetic "
          "on the weights saved rounded to float16"

@@ -92,9 +92,9 @@ def left_out_sentence(runs: Sequence, labels: dict[str, str]) -> str:
     chosen = [run for run in runs if has_weights(run.run_dir)]
     parts = []
     if without:
-        parts.append(f"Not candidates: {named(without)}: {'its' if len(without) == 1 else 'their'} weights are "
-                     "not shipped with the report, and `make predict MODEL=ensemble` runs every member from its "
-                     "shipped weights.")
+        parts.append(f"Not candidates: {named(without)}: only {'its' if len(without) == 1 else 'their'} "
+                     "predictions are kept with the report, not the weights, and the ensemble must also run on "
+                     "new faces (`make predict MODEL=ensemble`).")
     if chosen:
         parts.append(f"Left out by the profile's list of candidates: {named(chosen)}.")
     return " ".join(parts)

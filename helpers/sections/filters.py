@@ -159,7 +159,9 @@ def pattern_grid(p: dict, steps: int, shown: int | None = None) -> Figure:
     n = shown_count(len(p["chosen"]), shown)
     return plot_grid(to_display(pattern_windows(p)[:n]), titles=response_titles(p)[:n], ncols=11,
                      cell_size=0.58,
-                     suptitle=f"{capital(layer_words(p['layer']))}: {drawn_words(p, n)}, "
+                     # three short lines: one long line made the image wider than the grid,
+                     # and the PDF shrank the filters' titles below 8 points to fit it
+                     suptitle=f"{capital(layer_words(p['layer']))}: {drawn_words(p, n)}\n"
                               f"{steps} ascent steps, {p['field']}x{p['field']} receptive field\n"
                               "(titles: filter, response on the starting noise \u2192 after)")
 

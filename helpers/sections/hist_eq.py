@@ -53,13 +53,13 @@ def hist_eq_table(s: dict) -> pd.DataFrame:
 
 
 def recall_figure(s: dict) -> Figure:
-    """Each class's validation recall for raw and equalized input, as grouped bars."""
+    """Each class's validation recall without and with equalization, as grouped bars."""
     fig = Figure(figsize=(5.6, 1.5), layout="constrained")
     ax = fig.subplots()
-    frame = pd.DataFrame({"raw pixels": s["per_class_raw"],
+    frame = pd.DataFrame({"without equalization (variant (c))": s["per_class_raw"],
                           "histogram equalization": s["per_class_hist_eq"]}, index=CLASS_NAMES)
     frame.plot.bar(ax=ax, rot=0, color=["tab:gray", "tab:green"])
-    ax.set(title="Per-class validation accuracy (recall), raw vs equalized input", xlabel="true class",
+    ax.set(title="Per-class validation accuracy (recall), without and with equalization", xlabel="true class",
            ylabel="share of the class\nrecognized", ylim=(0, 1))
     set_fonts(ax)
     ax.get_legend().remove()  # under the axes instead, clear of the bars
@@ -74,7 +74,7 @@ def _machines(s: dict) -> str:
     where = s.get("trained_on") or {}
     if not all(where.get(k) for k in ("raw", "hist_eq")) or where["raw"] == where["hist_eq"]:
         return ""
-    return (f", but on different machines (equalized: {where['hist_eq']}; raw: {where['raw']}), "
+    return (f", but on different machines (equalized: {where['hist_eq']}; without equalization: {where['raw']}), "
             "so part of a small difference may be the two set-ups' numerical noise")
 
 

@@ -364,7 +364,7 @@ def sanity_sentences(s: dict) -> str:
     lines = [smooth, randomization, f"- {capital(verdict)}."]
     mask = s["mask_method"]
     if mask in m:
-        traits = ["passes the test" if m[mask]["passes"] else "fails the test"]
+        traits = ["passes the model-randomization test" if m[mask]["passes"] else "fails the model-randomization test"]
         if s["smoothest"] == mask:
             traits.append("is the smoothest map")
         lines.append(f"- The masked faces keep the top of "
@@ -561,8 +561,9 @@ def origin_words(f: dict, focus) -> str:
     return "; " + ", ".join(clauses) if clauses else ""
 
 
-EXCLUDED_WHY = {"grid": ("a grid that underweights one edge of every face",
-                         "its grid of cells is weak on an edge whatever the face, which shifts its region shares")}
+EXCLUDED_WHY = {"grid": ("a grid with a column of cells weak whatever the face",
+                         "its grid of cells has a column that is weak whatever the face (it stays weak on "
+                         "the mirrored faces), which shifts its region shares")}
 """Why a method is left out of the region answer (region_summary's `excluded`, {method: reason}):
 the reason in a few words (the answer sheet) and as a clause (the section)."""
 

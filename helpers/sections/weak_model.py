@@ -16,7 +16,8 @@ from helpers.sections.filters import (
     kernel_cells,
     map_record,
 )
-from helpers.sections.saliency import METHODS, REGION_WORDS, draw_map, interval_words, number
+from helpers.sections import number as number_of
+from helpers.sections.saliency import METHODS, REGION_WORDS, draw_map, excluded_why, interval_words, number
 
 SIDE_BY_SIDE_FACES = 3  # faces in the main-against-weak figure (the first of those shown per class)
 
@@ -103,7 +104,7 @@ def first_layer_sentences(s: dict) -> str:
 def left_out_methods(methods, answer_methods, passed, excluded: dict) -> dict:
     """{method: why} for the methods question 6 does not rest its answer on: those that fail
     the model-randomization test (not in `passed`) and those `excluded` (grid_excluded's)."""
-    return {m: ("its grid of cells underweights one edge of every face" if m in excluded
+    return {m: (excluded_why({"excluded": excluded}, m) if m in excluded
                 else "it fails the model-randomization test")
             for m in methods if m not in answer_methods}
 
@@ -285,7 +286,7 @@ def comparison_sentences(s: dict) -> str:
         f"- **Predictions**: the two models predict the same class for "
         f"{pct(s['prediction_agreement'])} of the faces."]
     if s.get("left_out"):
-        lines.append("- **Left out**, as in question 6: " + "; ".join(
+        lines.append(f"- **Left out**, as in section {number_of('saliency')}: " + "; ".join(
             f"{METHODS[m]} ({why})" for m, why in s["left_out"].items()) + ".")
     return "\n".join(lines)
 
