@@ -242,8 +242,8 @@ def test_markdown_table_with_page_references_for_latex():
     assert all(line.count(" | ") == 2 for line in table)  # no stray pipe in a cell
     assert table[6].endswith(f"| section\\ {number('confusion')}, \\evidencepages{{confusion-matrix}}{{most-confused-classes}} |")
     # two headings: the template's \evidencepages prints one page when both are on it
-    assert table[7].endswith("| section\\ 6, \\evidencepages{saliency-maps}{which-face-regions-the-model-looks-at} |")
-    assert table[1].endswith("| Data, p.\\ \\pageref{data} |")
+    assert table[7].endswith("| section\\ 6, \\evidencepages{saliency-maps}{how-far-the-maps-can-be-trusted} |")
+    assert table[1].endswith("| Data, \\evidencepages{data}{pixels-histogram-equalization-and-normalization} |")
     assert "\\begingroup\\footnotesize\\renewcommand{\\arraystretch}{1.1}" in lines and lines[-1] == "\\endgroup"
     plain = answers_markdown(results(), latex=False)
     assert "\\" not in plain and plain.startswith("# Answers at a glance")
@@ -411,7 +411,7 @@ def test_the_saliency_answer_says_what_training_moved():
     r["saliency"]["methods"]["saliency"] = {"density": {"eyes": {"mean": 1.45}, "mouth": {"mean": 1.41}}}
     r["saliency"]["answer_methods"] = ["saliency", "gradcam"]
     assert answer_rows(r)[6]["answer"].endswith(
-        ". Grad-CAM, left out for a grid with a column of cells weak whatever the face: mouth 1.62x, eyes 1.31x.")
+        ". Grad-CAM, left out for a grid whose edge cells are weak whatever the face: mouth 1.62x, eyes 1.31x.")
 
 
 def test_the_weak_model_answer_gives_each_clause_its_subject():

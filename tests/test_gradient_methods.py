@@ -1088,8 +1088,8 @@ def test_region_summary_answers_first_and_calls_ties():
     assert without["answer_methods"] == ["saliency"] and without["excluded"] == {"gradcam": "grid"}
     said = sections_saliency.focus_sentences(without)
     assert "by saliency, which passes the model-randomization test below;" in said
-    assert ("\n- **Left out: Grad-CAM.** It passes the test too, but its grid of cells has a column that is "
-            "weak whatever the face (it stays weak on the mirrored faces), which shifts its region shares "
+    assert ("\n- **Left out: Grad-CAM.** It passes the test too, but its grid's edge cells are weak whatever "
+            "the face (a weak column stays weak on the mirrored faces), which shifts its region shares "
             "(see below); it gives the eyes ") in said
     only_eyes = sections_saliency.region_summary({"saliency": density_maps(np.full(n, 1.8), np.full(n, 0.999))},
                                                  {}, labels, ["saliency"], seed=0)
@@ -1250,16 +1250,16 @@ def test_model_comparison_and_sentences():
                            "different faces' maps by saliency")
     assert "no more alike than two different faces' maps by Grad-CAM" in text
     assert "They" not in text and "the two models predict the same class for 60.0% of the faces." in text
-    assert text.startswith("- **Regions** (saliency; mass per pixel against an even map over the pixels "
-                           "each model's maps weigh: 2,304 for the main CNN, 2,304 for the weak model)")
+    assert text.startswith("- **Regions** (saliency, on the 2,304 pixels both models see; mass per pixel "
+                           "against an even map over those pixels)")
     assert "Left out" not in text
 
 
-def test_weak_model_regions_are_measured_against_the_pixels_each_model_sees():
+def test_weak_model_regions_are_measured_on_the_pixels_both_models_see():
     """The main CNN sees a 44x44 center crop (its maps are 0 on the border), the weak model the
-    whole face: a map even over what each model sees is 1x everywhere for both, and holds 10%
-    in its top 10%; against the whole image the main CNN's would look concentrated off the
-    border ("rest")."""
+    whole face: both are measured on the crop, the weak model's border mass set apart, so that
+    more per pixel is also more of the mass. A map even over the crop is 1x everywhere for both
+    and holds 10% in its top 10%; the weak model's border mass is its share outside."""
     n, border = 8, (IMAGE_SIZE - 44) // 2
     rng = np.random.default_rng(1)
     crop = np.zeros((n, IMAGE_SIZE, IMAGE_SIZE))
@@ -1272,21 +1272,33 @@ def test_weak_model_regions_are_measured_against_the_pixels_each_model_sees():
         shown_true=[0], weak_shown_predicted=[0], seed=0, methods=["saliency"],
         left_out={"smoothgrad": "it fails the model-randomization test"})
     assert s["methods"] == ["saliency"] and set(s["top10_mass"]) == {"saliency"}
-    assert s["seen_pixels"] == {"main": 44 * 44, "weak": IMAGE_SIZE ** 2}
+    assert s["common_pixels"] == {"saliency": 44 * 44}
+    assert s["outside_share"]["saliency"] == pytest.approx({"main": 0.0, "weak": 1 - 44 ** 2 / IMAGE_SIZE ** 2})
     density = s["region_density"]["saliency"]
     for who in ("main", "weak"):
         assert all(d["mean"] == pytest.approx(1.0) for d in density[who].values())
         assert s["top10_mass"]["saliency"][who] == pytest.approx(0.1, abs=0.001)
     assert all(d["mean"] == pytest.approx(0.0, abs=1e-12) for d in density["change"].values())
-    assert analysis_saliency.region_share(crop)["rest"] < analysis_saliency.region_share(even)["rest"]
     table = sections_weak_model.comparison_table(s)
     assert table["method"].tolist() == ["saliency"]
     assert table.iloc[0]["main: eyes / mouth / rest"] == "1.00x / 1.00x / 1.00x"
     text = sections_weak_model.comparison_sentences(s)
-    assert ("the weak model gives the eyes 1.00x against 1.00x (difference +0.00x, 95% CI +0.00 to "
-            "+0.00) and the mouth 1.00x against 1.00x") in text
+    assert text.startswith("- **Regions** (saliency, on the 1,936 pixels both models see; the 16.0% of the "
+                           "weak model's mass outside them, on the border only it sees, left out; mass per "
+                           "pixel against an even map over those pixels): the weak model gives the eyes 1.00x "
+                           "against 1.00x (difference +0.00x, 95% CI +0.00 to +0.00) and the mouth 1.00x "
+                           "against 1.00x")
     assert ": about as much on the eyes and about as much on the mouth." in text
     assert text.endswith("- **Left out**, as in section 6: SmoothGrad (it fails the model-randomization test).")
+    # a weak model that puts its extra mass on the border: the same densities on the crop
+    heavy = even.copy()
+    heavy[:, :border] = 5.0
+    s2 = sections_weak_model.model_comparison(
+        main, analysis_saliency.Maps(np.zeros(n, int), heavy, heavy, heavy[:4], np.arange(4)),
+        {"val_accuracy": 0.7, "epochs_run": 2}, {"val_accuracy": 0.6, "epochs_run": 1},
+        shown_true=[0], weak_shown_predicted=[0], seed=0, methods=["saliency"])
+    assert s2["region_density"]["saliency"]["weak"]["eyes"]["mean"] == pytest.approx(1.0)
+    assert s2["outside_share"]["saliency"]["weak"] > s["outside_share"]["saliency"]["weak"]
     fig = sections_weak_model.side_by_side_figure(
         rng.integers(0, 255, (1, IMAGE_SIZE, IMAGE_SIZE, 1)),
         {"saliency": crop[:1], "gradcam": crop[:1], "predicted": [0], "probability": [0.9]},
@@ -1440,8 +1452,8 @@ def test_a_narrow_interval_gets_the_digits_that_tell_its_ends_apart():
 
 def test_a_left_out_methods_reason_is_worded_from_one_table():
     s = {"excluded": {"gradcam": "grid", "other": "a reason without words yet"}}
-    assert sections_saliency.excluded_why(s, "gradcam") == "a grid with a column of cells weak whatever the face"
-    assert sections_saliency.excluded_why(s, "gradcam", long=True).startswith("its grid of cells has a column that is weak")
+    assert sections_saliency.excluded_why(s, "gradcam") == "a grid whose edge cells are weak whatever the face"
+    assert sections_saliency.excluded_why(s, "gradcam", long=True).startswith("its grid's edge cells are weak")
     assert sections_saliency.excluded_why(s, "other") == "a reason without words yet"  # its key, not a crash
 
 

@@ -561,7 +561,8 @@ def test_the_compact_table_has_a_row_per_box_and_names_the_input_size():
     assert table["stage"].tolist() == [g["name"].split(", ")[0] for g in groups] + ["total"]
     assert groups[0]["name"] == "Input 48x48x1, crop, augmentation, normalization"
     # the merged row is named by its first stage; the others are its layers
-    assert table.iloc[0].tolist() == ["Input 48x48x1", "crop; augmentation: flip; normalization", "44x44x1", "0"]
+    assert table.iloc[0].tolist() == ["Input 48x48x1", "crop: random in training, center at test; augmentation: flip; "
+                                      "normalization", "44x44x1", "0"]
     assert table.iloc[-2][["stage", "layers"]].tolist() == ["Classifier", "softmax"]
     parameters = table["parameters"].iloc[:-1].str.replace(",", "").astype(int)
     assert parameters.sum() == model.count_params() and table["parameters"].iloc[-1] == f"{model.count_params():,}"

@@ -292,8 +292,8 @@ def semi_answer(r: dict) -> str:
 def region_answer(ws: dict) -> str:
     """'its saliency gives the mouth more mass per pixel (1.36x against 1.18x) and the eyes
     about as much (1.24x against 1.22x)': the weak model's region densities against the main
-    CNN's by the first compared method, more or less when the face-by-face difference's
-    interval leaves out 0."""
+    CNN's by the first compared method, on the pixels both see, more or less when the
+    face-by-face difference's interval leaves out 0."""
     method = ws["methods"][0]
     density = ws["region_density"][method]
     parts = []
@@ -405,7 +405,7 @@ SECTION_START = "<the section's heading>"
 SUBSECTIONS = {
     "architecture, training, accuracy": (SECTION_START, "Accuracy"),
     "most confused classes": (SECTION_START, "Most confused classes"),
-    "where the model looks": (SECTION_START, "Which face regions the model looks at"),
+    "where the model looks": (SECTION_START, "How far the maps can be trusted"),
     "what the filters detect": (SECTION_START, "(b) Feature maps of one validation face"),
     "same parameters as the CNN": (SECTION_START, "What the comparison shows"),
     "self-training (bonus)": (SECTION_START, "Results"),
@@ -421,7 +421,8 @@ first and the last of the evidence (the section's start, or the answer's two par
 row's pages span the evidence, from its method to its numbers."""
 
 
-SECTION_EVIDENCE = {"ablation": (SECTION_START, "How each variant scores")}
+SECTION_EVIDENCE = {"ablation": (SECTION_START, "How each variant scores"),
+                    "data": (SECTION_START, "Pixels, histogram equalization and normalization")}
 """The same for a row without a topic, by its section."""
 
 
@@ -630,7 +631,9 @@ def field_sentence(results: dict) -> str:
                  "the validation accuracy is on a different split.")
     else:
         text += (" The references are test accuracies and this run's are validation accuracies, a "
-                 "different split of the same kind of faces: the comparison is indicative.")
+                 "different split of the same kind of faces, on which the kept checkpoint (and the "
+                 "ensemble's subset) were also chosen, which flatters them slightly: the comparison is "
+                 "indicative.")
     return text
 
 

@@ -51,6 +51,8 @@ def _stage_label(group) -> str:
                   "+ BN + ReLU"]
     elif dense and key != "logits":
         lines += [f"{dense[0].units} units", "+ BN + ReLU"]
+    elif key == "crop":
+        lines += ["random in training", "center at test"]
     elif key == "aug":
         lines += textwrap.wrap(", ".join(type(l).__name__.removeprefix("Random").lower()
                                          for l in layers), 15)

@@ -60,7 +60,7 @@ def recall_figure(s: dict) -> Figure:
                           "histogram equalization": s["per_class_hist_eq"]}, index=CLASS_NAMES)
     frame.plot.bar(ax=ax, rot=0, color=["tab:gray", "tab:green"])
     ax.set(title="Per-class validation accuracy (recall), without and with equalization", xlabel="true class",
-           ylabel="share of the class\nrecognized", ylim=(0, 1))
+           ylabel="recall", ylim=(0, 1))
     set_fonts(ax)
     ax.get_legend().remove()  # under the axes instead, clear of the bars
     fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", fontsize=8, ncol=2,

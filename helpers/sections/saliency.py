@@ -561,8 +561,8 @@ def origin_words(f: dict, focus) -> str:
     return "; " + ", ".join(clauses) if clauses else ""
 
 
-EXCLUDED_WHY = {"grid": ("a grid with a column of cells weak whatever the face",
-                         "its grid of cells has a column that is weak whatever the face (it stays weak on "
+EXCLUDED_WHY = {"grid": ("a grid whose edge cells are weak whatever the face",
+                         "its grid's edge cells are weak whatever the face (a weak column stays weak on "
                          "the mirrored faces), which shifts its region shares")}
 """Why a method is left out of the region answer (region_summary's `excluded`, {method: reason}):
 the reason in a few words (the answer sheet) and as a clause (the section)."""

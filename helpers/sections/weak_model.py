@@ -109,11 +109,25 @@ def left_out_methods(methods, answer_methods, passed, excluded: dict) -> dict:
             for m in methods if m not in answer_methods}
 
 
-def _densities(main, weak, seed: int) -> dict:
-    """Each model's mass per pixel of each region against an even map over the pixels its own
-    maps weigh (bootstrap_mean over faces), and the weak model's minus the main CNN's, face by
-    face."""
-    a, b = (region_density(maps, seen_pixels(maps)) for maps in (main, weak))
+def common_pixels(main, weak) -> np.ndarray:
+    """The pixels (H, W) both models' maps weigh (seen_pixels): the main CNN's 44x44 center crop
+    when the weak model sees the whole face."""
+    return seen_pixels(main) & seen_pixels(weak)
+
+
+def outside_share(maps, pixels) -> float:
+    """The mean share of each map's mass that lies outside `pixels` (maps without mass left out)."""
+    maps = np.asarray(maps, dtype=np.float64)
+    total = maps.sum(axis=(1, 2))
+    outside = (maps * ~pixels).sum(axis=(1, 2))
+    return float(np.mean(outside[total > 0] / total[total > 0])) if (total > 0).any() else 0.0
+
+
+def _densities(main, weak, pixels, seed: int) -> dict:
+    """Each model's mass per pixel of each region against an even map over `pixels` (those both
+    see), its maps cut to them (bootstrap_mean over faces), and the weak model's minus the main
+    CNN's, face by face."""
+    a, b = (region_density(np.asarray(maps) * pixels, pixels) for maps in (main, weak))
     return {"main": {r: bootstrap_mean(v, seed) for r, v in a.items()},
             "weak": {r: bootstrap_mean(v, seed) for r, v in b.items()},
             "change": {r: bootstrap_mean(b[r] - a[r], seed) for r in a}}
@@ -124,9 +138,11 @@ def model_comparison(main: Maps, weak: Maps, main_metrics: dict, weak_metrics: d
                      faces: int = SIDE_BY_SIDE_FACES) -> dict:
     """The weak model's maps against the main CNN's on the same sample of faces (each model's
     maps for its own predicted class), by `methods` (default all; question 6's answer methods in
-    the report, `left_out` {method: why} the others): region densities and concentration, each
-    against the pixels that model's maps weigh (the main CNN sees a 44x44 center crop, the weak
-    model the whole 48x48 face), agreement of the two models' maps and of their predictions. The
+    the report, `left_out` {method: why} the others): region densities and concentration on the
+    pixels both models' maps weigh (common_pixels: the main CNN sees a 44x44 center crop, the weak
+    model the whole 48x48 face; the share of each model's mass outside them is recorded), so that
+    more per pixel is also more of the mass; agreement of the two models' maps and of their
+    predictions. The
     metrics are the two runs' metrics.json; shown_true and weak_shown_predicted are the true
     classes of the faces shown and the weak model's predictions of them, of which the first
     `faces` are in side_by_side_figure and counted.
@@ -146,15 +162,17 @@ def model_comparison(main: Maps, weak: Maps, main_metrics: dict, weak_metrics: d
         agreement[name] = {"faces": len(a), "same_face": bootstrap_mean(same, seed),
                            "different_faces": bootstrap_mean(other, seed),
                            "excess": bootstrap_mean(same - other, seed)}
+    common = {m: common_pixels(main_maps[m], weak_maps[m]) for m in methods}
     return {
         "model": "ablation_none", "val_accuracy": weak_metrics["val_accuracy"],
         "main_val_accuracy": main_metrics["val_accuracy"], "epochs": weak_metrics["epochs_run"],
         "main_epochs": main_metrics["epochs_run"], "sample_size": len(main.saliency),
         "methods": methods, "left_out": dict(left_out or {}),
-        "seen_pixels": {"main": int(seen_pixels(main.saliency).sum()),
-                        "weak": int(seen_pixels(weak.saliency).sum())},
-        "region_density": {m: _densities(main_maps[m], weak_maps[m], seed) for m in methods},
-        "top10_mass": {m: {who: float(top_share(maps[m], seen=seen_pixels(maps[m])).mean())
+        "common_pixels": {m: int(common[m].sum()) for m in methods},
+        "outside_share": {m: {who: outside_share(maps[m], common[m])
+                              for who, maps in (("main", main_maps), ("weak", weak_maps))} for m in methods},
+        "region_density": {m: _densities(main_maps[m], weak_maps[m], common[m], seed) for m in methods},
+        "top10_mass": {m: {who: float(top_share(np.asarray(maps[m]) * common[m], seen=common[m]).mean())
                            for who, maps in (("main", main_maps), ("weak", weak_maps))}
                        for m in methods},
         "agreement": agreement,
@@ -176,7 +194,7 @@ def weak_model_sentence(s: dict) -> str:
 
 def comparison_table(s: dict) -> pd.DataFrame:
     """model_comparison as one compact table: a row per method, each model's region densities
-    (eyes / mouth / rest, mass per pixel against an even map over the pixels its maps weigh)
+    (eyes / mouth / rest, mass per pixel against an even map over the pixels both models see)
     and its maps' mass in their top 10% of those pixels, and how much more alike the two
     models' maps of the same face are than of different faces."""
     rows = []
@@ -263,10 +281,12 @@ def region_change_words(s: dict) -> str:
                      f"{interval_words(change, 'x', sign=True, brackets=False)})")
         verdicts.append(("more" if change["low"] > 0 else "less" if change["high"] < 0
                          else "about as much") + f" on {REGION_WORDS[region]}")
-    pixels = s["seen_pixels"]
-    return (f"- **Regions** ({METHODS[method]}; mass per pixel against an even map over the pixels "
-            f"each model's maps weigh: {pixels['main']:,} for the main CNN, {pixels['weak']:,} for the "
-            f"weak model): the weak model gives {' and '.join(parts)}: {join_words(verdicts)}.")
+    outside = s["outside_share"][method]["weak"]
+    border = (f"; the {pct(outside)} of the weak model's mass outside them, on the border only it sees, "
+              "left out" if round(100 * outside, 1) else "")
+    return (f"- **Regions** ({METHODS[method]}, on the {s['common_pixels'][method]:,} pixels both models "
+            f"see{border}; mass per pixel against an even map over those pixels): the weak model gives "
+            f"{' and '.join(parts)}: {join_words(verdicts)}.")
 
 
 def comparison_sentences(s: dict) -> str:
@@ -279,7 +299,7 @@ def comparison_sentences(s: dict) -> str:
         "- **Same face, two models** (the table's last column: the rank correlation of the two "
         "models' maps of the same face minus that of two different faces' maps, with its "
         f"{pct(CONFIDENCE, 0)} interval): the maps of a face are {agreement_words(s['agreement'])}.",
-        f"- **Concentration**: the 10% most salient of those pixels hold {pct(top10['weak'])} of the "
+        f"- **Concentration**: the 10% most salient of the pixels both see hold {pct(top10['weak'])} of the "
         f"weak model's {METHODS[method]} mass against {pct(top10['main'])} for the main CNN, so the "
         f"weak model's maps are {more_less(top10['weak'], top10['main'])} concentrated (a uniform map "
         "would give 10%).",
