@@ -136,7 +136,7 @@ def test_nearly_equal_speeds_are_called_the_same():
 def test_run_card_rows():
     card = run_card(metrics(0.51, 0.626, 0.7, GPU))
     assert "trained on" not in card            # said once, in each section's training sentence
-    assert card["validation accuracy (kept checkpoint, test-time augmentation)"] == "51.0%"
+    assert card["validation accuracy (kept checkpoint, test-time averaging)"] == "51.0%"
     # the gap is the difference of the two rows printed above it
     train, val = (float(card[f"last epoch: {k}"].rstrip("%")) for k in
                   ("train accuracy", "validation accuracy (single view)"))
@@ -184,7 +184,7 @@ def test_cnn_summary_and_sentences():
     assert s["tta"].endswith("(ten-crop)")
     assert sections_cnn.architecture_sentences(s) == (
         "**1,234,567 parameters** in total (1,230,000 trainable; the rest are batch-normalization "
-        "statistics). 2 convolution stages of 2 conv layers with 32, 64 filters halve the image, stage by "
+        "statistics). 2 convolution stages of 2 conv layers with 32, 64 filters halve the image (rounding down), stage by "
         "stage, down to 4608 features before 1 dense layer of 256 units.")
     text = sections_cnn.training_sentence(s)
     assert "trained for 58 epochs on the CPU (2 cores) with the tensorflow backend. The weights kept" in text
@@ -203,7 +203,7 @@ def test_cnn_summary_and_sentences():
     assert "that epoch's). It was trained" in last and "optimistic" not in last
     table = sections_cnn.accuracy_table(s)
     assert table["accuracy"].tolist() == ["67.7%", "66.8%", "73.2%"]
-    assert table["measure"][0].startswith("validation accuracy (test-time augmentation: average over")
+    assert table["measure"][0].startswith("validation accuracy (test-time averaging: average over")
     board = {"test": 0.7, "public": 0.71, "private": None}
     rows = sections_cnn.accuracy_table(s | {"leaderboard": board})["measure"].tolist()
     assert rows[3:] == ["test, all faces", "test, public half"]

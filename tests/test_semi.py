@@ -981,18 +981,18 @@ def test_experiment_tables_and_figures():
     assert table.iloc[1].tolist()[:3] == ["all 20 (reference)", "90.0%", ""]
     assert sections_semi.results_caption(s) == (
         "**Validation accuracy** (8 faces) of the baseline and of the model after 1 self-training "
-        "round (each with the main CNN's test-time augmentation: average with the mirrored face). The *train* pool holds the unlabeled training images; the *train + test* pool adds "
+        "round (each with the main CNN's test-time averaging: average with the mirrored face). The *train* pool holds the unlabeled training images; the *train + test* pool adds "
         "the 3 test images. The change's interval is Agresti and Min's for paired proportions (never of zero "
         "width).")
     one_pool = s | {"pools": ["train"], "use_test": False}
     assert "pool" not in sections_semi.results_caption(one_pool)
-    assert "(no test-time augmentation)" in sections_semi.results_caption(s | {"tta": "none"})
+    assert "(no test-time averaging)" in sections_semi.results_caption(s | {"tta": "none"})
     both = {"tta_crops": True, "tta_flip": True}
     ten = sections_semi.results_caption(s | both | {"tta": sections_cnn.tta_words(both)})
     assert "(each with the main CNN's ten-crop test-time averaging)." in ten
     crops = {"tta_crops": True, "tta_flip": False}  # five crops, no mirror: not ten-crop
     assert sections_semi.results_caption(s | crops | {"tta": sections_cnn.tta_words(crops)}).count(
-        "(each with the main CNN's test-time augmentation: average over the center and four corner crops)") == 1
+        "(each with the main CNN's test-time averaging: average over the center and four corner crops)") == 1
     assert "self-trained" in sections_semi.accuracy_table(one_pool).columns
 
 

@@ -141,7 +141,9 @@ def run_info_cell(results: dict):
     text = ("\\begingroup\\small\n\n| | |\n|-----|--------------|\n"
             + "\n".join(f"| {k} | {v} |" for k, v in rows) + "\n\n\\endgroup")
     text += ("\n\nEach model section states where and how that model was trained. Every number "
-             "and every sentence of analysis in this report is computed by the run that built it.")
+             "and every sentence of analysis in this report is computed by the build that made it, from the "
+             "data and the trained models (trained by this build or earlier and reloaded; the reference "
+             "points come from the homework and published work).")
     return nbformat.v4.new_markdown_cell(text)
 
 

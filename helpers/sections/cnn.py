@@ -247,7 +247,7 @@ def training_table(run_config: dict, inputs) -> pd.DataFrame:
          "keep the weights of the best validation epoch; save a checkpoint every epoch (to resume); early "
          + (f"stopping after {plural(training['early_stopping_patience'], 'epoch')} without gain"
             if training.get("early_stopping_patience") else "stopping: none")),
-        ("test-time augmentation", tta_words(training)),
+        ("test-time averaging", tta_words(training)),
         ("precision", "mixed while training: bfloat16 arithmetic, float32 weights; scored in float32 arithmetic "
          "on the weights saved rounded to float16"
          if training.get("precision") == "mixed_bfloat16" else training.get("precision", "float32")),
@@ -288,7 +288,7 @@ def run_card(metrics: dict) -> dict:
     the difference of the two rows above it. (Speed is compared by a timing on one machine: the
     DNN section's speed sentence.)"""
     card = {"parameters": f"{metrics['params']['total']:,}",
-            "validation accuracy (kept checkpoint, test-time augmentation)": pct(metrics["val_accuracy"])}
+            "validation accuracy (kept checkpoint, test-time averaging)": pct(metrics["val_accuracy"])}
     if metrics.get("val_accuracy_no_tta") is not None:
         card["validation accuracy (kept checkpoint, single view)"] = pct(metrics["val_accuracy_no_tta"])
     return {**card,
@@ -328,7 +328,7 @@ def architecture_sentences(s: dict) -> str:
     return (f"**{s['params']:,} parameters** in total ({s['trainable_params']:,} trainable; the rest "
             f"are batch-normalization statistics). {len(cnn['filters'])} convolution stages of "
             f"{plural(cnn['convs_per_block'], 'conv layer')} with {', '.join(map(str, cnn['filters']))} filters "
-            f"halve the image, stage by stage, down to {s['flatten_features']} features before "
+            f"halve the image (rounding down), stage by stage, down to {s['flatten_features']} features before "
             f"{plural(len(cnn['dense_units']), 'dense layer')} of {', '.join(map(str, cnn['dense_units']))} units.")
 
 
@@ -360,7 +360,7 @@ def training_sentence(s: dict) -> str:
 def accuracy_table(s: dict) -> pd.DataFrame:
     """Validation accuracy with and without test-time augmentation, the last epoch's training
     accuracy and, when the data has test labels, the test accuracy and its halves."""
-    rows = [("validation accuracy" + (f" (test-time augmentation: {s['tta']})" if s["tta"] else ""),
+    rows = [("validation accuracy" + (f" (test-time averaging: {s['tta']})" if s["tta"] else ""),
              pct(s["val_accuracy"])),
             ("validation accuracy, single pass", pct(s["val_accuracy_no_tta"])),
             ("training accuracy, last epoch (augmented batches)", pct(s["final_train_accuracy"]))]

@@ -126,9 +126,9 @@ def results_caption(s: dict) -> str:
     pools = (f"The *train* pool holds the unlabeled training images; the *train + test* pool adds the "
              f"{s['test_images']:,} test images. " if len(s["pools"]) > 1 else "")
     tta = s.get("tta")
-    averaged = ("" if tta is None else " (no test-time augmentation)" if tta == "none" else
+    averaged = ("" if tta is None else " (no test-time averaging)" if tta == "none" else
                 " (each with the main CNN's ten-crop test-time averaging)" if s.get("tta_crops") and s["tta_flip"] else
-                f" (each with the main CNN's test-time augmentation: {tta})")
+                f" (each with the main CNN's test-time averaging: {tta})")
     return (f"**Validation accuracy** ({s['validation_faces']:,} faces) of the baseline and of the "
             f"model after {plural(s['rounds'], 'self-training round')}{averaged}. " + pools
             + "The change's interval is Agresti and Min's for paired proportions (never of zero width).")
