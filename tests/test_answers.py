@@ -243,7 +243,7 @@ def test_markdown_table_with_page_references_for_latex():
     assert table[6].endswith(f"| section\\ {number('confusion')}, \\evidencepages{{confusion-matrix}}{{most-confused-classes}} |")
     # two headings: the template's \evidencepages prints one page when both are on it
     assert table[7].endswith("| section\\ 6, \\evidencepages{saliency-maps}{how-far-the-maps-can-be-trusted} |")
-    assert table[1].endswith("| Data, \\evidencepages{data}{pixels-histogram-equalization-and-normalization} |")
+    assert table[1].endswith("| Data, \\evidencepages{data}{end-data} |")  # its figures run past its last heading
     assert "\\begingroup\\footnotesize\\renewcommand{\\arraystretch}{1.1}" in lines and lines[-1] == "\\endgroup"
     plain = answers_markdown(results(), latex=False)
     assert "\\" not in plain and plain.startswith("# Answers at a glance")
@@ -357,7 +357,7 @@ def test_rows_that_share_a_section_point_to_their_own_subsection():
 
     rows = {row["question"].split(": ", 1)[-1]: row["where"] for row in answer_rows({})}
     assert rows["adversarial images"].endswith("\\evidencepages{adversarial-examples}{what-the-attacks-show}")
-    assert rows["ensemble of CNNs"].endswith("\\evidencepages{ensemble-of-cnns}{what-the-average-buys}")
+    assert rows["ensemble of CNNs"].endswith("\\evidencepages{ensemble-of-cnns}{end-further-analysis}")
     headings = set()
     for path in NOTEBOOK_DIR.glob("*.ipynb"):
         for c in _json.loads(path.read_text())["cells"]:
@@ -365,8 +365,8 @@ def test_rows_that_share_a_section_point_to_their_own_subsection():
                 headings |= {line.lstrip("#").strip() for line in "".join(c["source"]).splitlines()
                              if line.startswith("#")}
     assert subsection_headings() <= headings  # every heading named exists in a notebook
-    from helpers.sections.answers import SECTION_EVIDENCE, SECTION_START
-    assert {h for value in SECTION_EVIDENCE.values() for h in value if h != SECTION_START} <= headings
+    from helpers.sections.answers import SECTION_END, SECTION_EVIDENCE, SECTION_START
+    assert {h for value in SECTION_EVIDENCE.values() for h in value if h not in (SECTION_START, SECTION_END)} <= headings
 
 
 def test_no_oriented_pattern_names_no_orientation():
@@ -496,3 +496,13 @@ def test_the_weak_model_answer_says_where_its_saliency_differs_per_pixel():
                    "mouth": {"mean": 0.18, "low": 0.15, "high": 0.21}, "rest": d(0.0)}}}}
     assert ("predicts the main CNN's class on 70.0% of faces; its saliency gives the mouth more mass "
             "per pixel (1.36x against 1.18x) and the eyes about as much (1.24x against 1.22x); ") in answers(r)[9]
+
+
+def test_a_row_that_ends_at_its_sections_end_needs_its_first_heading():
+    """The ensemble's evidence runs from its heading to the report's end; without that heading
+    (the notebook not run) the row points to its section, not to the end alone."""
+    rows = {r["question"].split(": ", 1)[-1]: r["where"]
+            for r in answer_rows(results(), latex=True, anchors={"ensemble-of-cnns"})}
+    assert rows["ensemble of CNNs"].endswith("\\evidencepages{ensemble-of-cnns}{end-further-analysis}")
+    rows = {r["question"].split(": ", 1)[-1]: r["where"] for r in answer_rows(results(), latex=True, anchors=set())}
+    assert rows["ensemble of CNNs"].endswith(", p.\\ \\pageref{further-analysis}")

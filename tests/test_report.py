@@ -266,7 +266,7 @@ def test_merge_opens_with_the_answer_sheet_and_the_field_after_the_run_info(path
                           text.index("# Where this stands in the field"))
     assert info < sheet < field
     assert text.count(NOT_PRODUCED) == len(questions())  # RESULTS has the run only
-    assert "| Data | *Not produced in this run.* | Data, p.\\ \\pageref{data} |" in text
+    assert "| Data | *Not produced in this run.* | Data, \\evidencepages{data}{end-data} |" in text
     assert "| **This run" not in text and "as the course homework lists them" in text
     assert text.startswith(run_info_cell(RESULTS).source.split("| PDF built |")[0])
 
@@ -286,10 +286,13 @@ def test_every_page_reference_of_the_sheet_is_a_label_of_the_merged_report(paths
     # \pageref{a}, or the template's \evidencepages{a}{b} for a row with two headings
     references = {label for pair in re.findall(r"\\(?:pageref|evidencepages)\{([^}]*)\}(?:\{([^}]*)\})?", latex)
                   for label in pair if label}
-    from helpers.sections.answers import subsection_headings
+    from helpers.sections import title
+    from helpers.sections.answers import end_label, subsection_headings
 
     present = {anchor(h) for h in subsection_headings()} & set(labels)
-    expected = {anchor(name) for name in SECTIONS.values()} | present
+    expected = {anchor(name) for name in SECTIONS.values()} | present | {end_label(title("data"))}
+    if "ensemble-of-cnns" in present:
+        expected.add(end_label(title("further")))  # the ensemble's evidence runs to the report's end
     if present == {anchor(h) for h in subsection_headings()}:
         expected.discard(anchor(SECTIONS["further"]))  # every row of section 9 has its own page
     assert references == expected

@@ -21,7 +21,7 @@ from helpers.core.config import PROJECT_ROOT
 from helpers.core.results import atomic_path, read_json
 from helpers.pipeline.plan import compute_words
 from helpers.sections import numbered_titles
-from helpers.sections.answers import anchor, answers_markdown, field_markdown
+from helpers.sections.answers import anchor, answers_markdown, end_label, field_markdown
 
 SECTIONS = numbered_titles()
 """{number: title} of the report's sections (their order is helpers.sections.ORDER)."""
@@ -140,7 +140,8 @@ def run_info_cell(results: dict):
     # sheet after it opens page 2 (the dashes set pandoc's column widths).
     text = ("\\begingroup\\small\n\n| | |\n|-----|--------------|\n"
             + "\n".join(f"| {k} | {v} |" for k, v in rows) + "\n\n\\endgroup")
-    text += ("\n\nEach model section states where and how that model was trained. Every number "
+    text += ("\n\nSections 1 and 2 state where and how the main CNN and the DNN were trained; the other "
+             "models' sections say how their training differs. Every number "
              "and every sentence of analysis in this report is computed by the build that made it, from the "
              "data and the trained models (trained by this build or earlier and reloaded; the reference "
              "points come from the homework and published work).")
@@ -237,6 +238,8 @@ def merge_notebooks(paths, results: dict):
         body = sections[key] or [nbformat.v4.new_markdown_cell(heading(key)),
                                  nbformat.v4.new_markdown_cell(MISSING)]
         cells.extend(body)
+        # the answer sheet's evidence can end here, a page or more past the section's last heading
+        cells.append(nbformat.v4.new_markdown_cell(f"```{{=latex}}\n\\label{{{end_label(SECTIONS[key])}}}\n```"))
     cells = [front_cell(results, heading_anchors(cells)), *keep_headings_with_figures(cells)]
     merged = nbformat.v4.new_notebook(cells=cells)
     merged.metadata.update(nodes[0].metadata if nodes else {})

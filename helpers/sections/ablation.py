@@ -126,7 +126,8 @@ def ablation_settings_sentence(s: dict) -> str:
         return ("Besides normalization and augmentation, the runs' configs also differ in "
                 f"{', '.join(s['differences'])}, so the comparison below is not of these two switches alone.")
     trained = f"{plural(epochs[0], 'epoch')} each" if len(epochs) == 1 else f"{', '.join(map(str, epochs))} epochs"
-    text = ("Apart from these two switches the runs' configs are identical (layers, optimizer "
+    text = ("Apart from these two switches and what follows from them (below) the runs' configs are "
+            "identical (layers, optimizer "
             f"and schedule, seed, training data), and they trained for {trained}.")
     if len({v["tta"] for v in variants(s).values()}) > 1:
         text += (" Their test-time averaging differs only as a consequence of the augmentation: "

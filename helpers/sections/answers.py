@@ -401,6 +401,14 @@ section is missing when none of the results.json sections it reads is there."""
 
 SECTION_START = "<the section's heading>"
 """In SUBSECTIONS: the section's own heading (its answer paragraph comes before its subsections)."""
+SECTION_END = "<the section's end>"
+"""In SUBSECTIONS: the end of the section's last cell (a figure or bullets can run a page past the
+last heading); the merged report labels it (end_label)."""
+
+
+def end_label(section_title: str) -> str:
+    """The LaTeX label the merged report puts after a section's last cell."""
+    return f"end-{anchor(section_title)}"
 
 SUBSECTIONS = {
     "architecture, training, accuracy": (SECTION_START, "Accuracy"),
@@ -413,7 +421,7 @@ SUBSECTIONS = {
     "adversarial images": ("Adversarial examples", "What the attacks show"),
     "input that maximizes each class": ("The input that maximally activates each class", "What the class images show"),
     "histogram equalization": "Histogram equalization",
-    "ensemble of CNNs": ("Ensemble of CNNs", "What the average buys"),
+    "ensemble of CNNs": ("Ensemble of CNNs", SECTION_END),  # the report's last subsection
 }
 """The heading (in the notebooks) of the subsection that holds a row's key number (a row sharing its
 section with others, or a section whose numbers come pages after its start), or two headings: the
@@ -422,14 +430,14 @@ row's pages span the evidence, from its method to its numbers."""
 
 
 SECTION_EVIDENCE = {"ablation": (SECTION_START, "How each variant scores"),
-                    "data": (SECTION_START, "Pixels, histogram equalization and normalization")}
+                    "data": (SECTION_START, SECTION_END)}
 """The same for a row without a topic, by its section."""
 
 
 def subsection_headings() -> set[str]:
     """Every subsection heading SUBSECTIONS names (a value is one heading or a tuple of them)."""
     return {h for value in SUBSECTIONS.values() for h in ((value,) if isinstance(value, str) else value)
-            if h != SECTION_START}
+            if h not in (SECTION_START, SECTION_END)}
 
 
 def question(slug: str, topic: str | None) -> str:
@@ -453,16 +461,18 @@ def where(slug: str, latex: bool = True, heading=None, anchors=None) -> str:
     """'section 5' (or 'Data', unnumbered), with its page from LaTeX's \\pageref when `latex`:
     the page of the subsection titled `heading` when given (SECTION_START: the section's own),
     or from the first of two headings to the second (a tuple: 'pp. 16-18', the pages between
-    included, or 'p. 16' when both are on one page: the template's \\evidencepages), among `anchors` (the labels of the report's headings) when
-    given; else of the section."""
+    included, or 'p. 16' when both are on one page: the template's \\evidencepages; SECTION_END:
+    the section's end), among `anchors` (the labels of the report's headings) when given; else
+    of the section."""
     headings = [heading] if isinstance(heading, str) else list(heading or [])
     headings = [title(slug) if h == SECTION_START else h for h in headings]
     if anchors is not None:  # a run without that subsection: no dangling reference ("p. ??")
-        headings = [h for h in headings if anchor(h) in anchors]
+        kept = [h for h in headings if h != SECTION_END and anchor(h) in anchors]
+        headings = kept + ([SECTION_END] if SECTION_END in headings and kept else [])
     n = number(slug)
     if not latex:
         return f"section {n}" if n else title(slug)
-    labels = [anchor(h) for h in headings] or [anchor(title(slug))]
+    labels = [end_label(title(slug)) if h == SECTION_END else anchor(h) for h in headings] or [anchor(title(slug))]
     if len(labels) == 2:
         pages = "\\evidencepages{%s}{%s}" % tuple(labels)
     else:
