@@ -394,7 +394,7 @@ def test_pattern_sentences():
                         "are negative, so each filter detects that arrangement of light and dark.")
     assert lines[2] == ("  1 of the 3 kernels respond mostly to brightness (DC share >= 0.5); the "
                         "other 2 mostly to local contrast (edges, lines, spots) whatever the "
-                        "brightness (median DC share 0.50).")
+                        "brightness (median DC share of all 3: 0.50).")
     every = sections_filters.pattern_sentences("x", pattern(agreeing=3), 500)[1]
     assert "every pattern reproduces its own kernel" in every
     few = sections_filters.pattern_sentences("x", pattern(agreeing=1, other_kernel_agreement=None), 500)[1]

@@ -427,6 +427,11 @@ def test_dnn_summary_and_sentence():
         "1,240,000 parameters, 0.44% more than the CNN's 1,234,567. It trains with the CNN's "
         "training settings, augmentation (random horizontal flips, random 44x44 crops) and "
         "normalization. It was trained for 58 epochs on the CPU (2 cores)")
+    batched = {"epochs": 58, "batch_size": 64}  # the batch size is said (the speed test names "each run's")
+    dnn64 = fake_run(dnn.metrics, **dnn.config | {"training": batched})
+    cnn64 = fake_run(cnn.metrics, **cnn.config | {"training": batched})
+    assert "It trains with the CNN's training settings (batch size 64), augmentation" in sections_dnn.dnn_sentence(
+        sections_dnn.dnn_summary(dnn64, cnn64))
 
     other = fake_run(dnn.metrics, **dnn.config | {"dropout": 0.5, "training": {"epochs": 30}})
     text = sections_dnn.dnn_sentence(sections_dnn.dnn_summary(other, cnn))

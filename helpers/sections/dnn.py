@@ -229,6 +229,7 @@ def dnn_summary(run, cnn_run) -> dict:
             "augmentation": augmentation_words(config.get("augmentation")),
             "val_accuracy": m["val_accuracy"], "seconds_per_epoch": m["seconds_per_epoch"],
             "epochs": m["epochs_run"], "best_epoch": m["best_epoch"], "cnn_params": cnn_params,
+            "batch_size": (config.get("training") or {}).get("batch_size"),
             "params_vs_cnn": (m["params"]["total"] - cnn_params) / cnn_params,
             "runtime": m["runtime"], "train_seconds_total": m["train_seconds_total"],
             "trained_where": trained_where(m),
@@ -245,7 +246,9 @@ def dnn_sentence(s: dict) -> str:
              f"{100 * abs(s['params_vs_cnn']):.2f}% {'more' if s['params_vs_cnn'] > 0 else 'fewer'} "
              f"than the CNN's {s['cnn_params']:,}. ")
     if shared["same"]:
-        same = [SHARED_SETTINGS[part] + (f" ({s['augmentation']})" if part == "augmentation" else "")
+        detail = {"augmentation": s["augmentation"],
+                  "training": f"batch size {s['batch_size']}" if s.get("batch_size") else None}
+        same = [SHARED_SETTINGS[part] + (f" ({detail[part]})" if detail.get(part) else "")
                 for part in shared["same"]]
         text += "It trains with the CNN's " + join_words(same) + ". "
     if shared["different"]:

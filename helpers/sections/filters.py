@@ -92,8 +92,8 @@ def pattern_sentences(layer: str, p: dict, reference_faces: int) -> list[str]:
         rest = p["filters"] - p["brightness_kernels"]
         out.append(f"  {p['brightness_kernels']} of the {p['filters']} kernels respond mostly to "
                    f"brightness (DC share >= {BRIGHTNESS_DC:g}); the other {rest} mostly to local "
-                   f"contrast (edges, lines, spots) whatever the brightness (median DC share "
-                   f"{p['median_dc_share']:.2f}).")
+                   f"contrast (edges, lines, spots) whatever the brightness (median DC share of all "
+                   f"{p['filters']}: {p['median_dc_share']:.2f}).")
     if p["oriented"] is not None:
         which = (f"{p['oriented']} of the {p['filters']} patterns {verb(p['oriented'], 'is', 'are')} oriented, most often "
                  f"{p['common_orientation']} ({p['common_orientation_filters']} of them)"
