@@ -1498,3 +1498,11 @@ def test_the_weak_model_comparison_leaves_out_what_question_6_leaves_out_with_it
     assert left == {"smoothgrad": "it fails the model-randomization test",
                     "gradcam": sections_saliency.excluded_why({"excluded": {"gradcam": "grid"}}, "gradcam")}
     assert sections_weak_model.left_out_methods(["saliency"], ["saliency"], ["saliency"], {}) == {}
+
+
+def test_more_or_less_reads_a_difference_by_its_interval():
+    """One verdict for the weak-model sentences, the answer sheet and the maps' agreement."""
+    assert words.more_or_less({"low": 0.01, "high": 0.03}) == "more"
+    assert words.more_or_less({"low": -0.03, "high": -0.01}) == "less"
+    assert words.more_or_less({"low": -0.01, "high": 0.02}) == "about as much"
+    assert words.more_or_less({"low": 0.0, "high": 0.02}, "no more") == "no more"  # 0 inside: no verdict

@@ -84,6 +84,12 @@ def filter_share(filters: int, total: int) -> str:
     return f"a sample: filters 0-{filters - 1} of its {total}"
 
 
+def more_or_less(interval: dict, same: str = "about as much") -> str:
+    """'more' when an interval ({"low", "high"}) of a difference lies above 0, 'less' when below,
+    else `same`."""
+    return "more" if interval["low"] > 0 else "less" if interval["high"] < 0 else same
+
+
 def join_words(items) -> str:
     """['a'] -> 'a'; ['a', 'b'] -> 'a and b'; ['a', 'b', 'c'] -> 'a, b and c'."""
     items = list(items)

@@ -20,7 +20,7 @@ from typing import Callable
 
 from helpers.analysis.stats import ALPHA, CONFIDENCE, wilson_interval
 from helpers.core.config import CLASS_NAMES, KEPT_START
-from helpers.core.words import filter_share, join_words, layer_words, pct, plural, points, verb
+from helpers.core.words import filter_share, join_words, layer_words, more_or_less, pct, plural, points, verb
 from helpers.sections import SLUGS, number, title
 from helpers.sections.confusion import class_counts
 
@@ -298,8 +298,7 @@ def region_answer(ws: dict) -> str:
     density = ws["region_density"][method]
     parts = []
     for region in ("mouth", "eyes"):
-        change = density["change"][region]
-        how = "more" if change["low"] > 0 else "less" if change["high"] < 0 else "about as much"
+        how = more_or_less(density["change"][region])
         weak, main = (f"{density[who][region]['mean']:.2f}x" for who in ("weak", "main"))
         parts.append(f"the {region} {how}{' mass per pixel' if not parts else ''} ({weak} against {main})")
     return f"its {METHOD_NAMES.get(method, method)} gives {join_words(parts)}"

@@ -91,7 +91,7 @@ def stage_table(model, merge=()) -> pd.DataFrame:
         # name would take the width the layers column needs on one line)
         parts = [_layer_words(first)] + [": ".join(w for w in (_stage_name(p).lower(), _layer_words(p)) if w)
                                          for p in rest]
-        rows.append({"stage": group["name"].split(", ")[0], "layers": "; ".join(w for w in parts if w),
+        rows.append({"stage": group["names"][0], "layers": "; ".join(w for w in parts if w),
                      "output": group["shape"], "parameters": f"{group['params']:,}"})
     rows.append({"stage": "total", "layers": "", "output": "",
                  "parameters": f"{sum(g['params'] for g in stages(model)):,}"})
@@ -114,8 +114,8 @@ COMPACT = (PREPROCESSING, HEAD)
 
 def merged_stages(model, merge=()) -> list[dict]:
     """`stages`, with each tuple of stage keys in `merge` as one group: its stages (`parts`),
-    their names in one list (`name`, the first with its own output shape when the group changes
-    it), the last one's output shape and their parameters together, and its box text."""
+    their names (`names`, the first with its own output shape when the group changes it; `name`,
+    them in one list), the last one's output shape and their parameters together, and its box text."""
     groups = []
     for group in stages(model):
         together = next((keys for keys in merge if group["key"] in keys), None)
@@ -130,6 +130,7 @@ def merged_stages(model, merge=()) -> list[dict]:
         names = [_stage_name(p) for p in group["parts"]]
         if len(names) > 1 and group["parts"][0]["shape"] != group["shape"]:
             names[0] += f" {group['parts'][0]['shape']}"  # "Input 48x48x1, crop, ..."
+        group["names"] = names
         group["name"] = ", ".join([names[0]] + [n.lower() for n in names[1:]])
         if len(names) > 1:
             lines = textwrap.wrap(group["name"], 15) + [f"-> {group['shape']}"]

@@ -10,7 +10,7 @@ from helpers.analysis.saliency import Maps, bootstrap_mean, rank_correlation, re
 from helpers.analysis.filters import AGREE_MIN, BRIGHTNESS_DC
 from helpers.core.config import CLASS_NAMES, CONFIDENCE, KEPT_START
 from helpers.core.plotting import plot_grid
-from helpers.core.words import fmt, join_words, layer_words, pct, plural, points
+from helpers.core.words import fmt, join_words, layer_words, more_or_less, pct, plural, points
 from helpers.sections.filters import (
     cosine,
     kernel_cells,
@@ -172,7 +172,7 @@ def model_comparison(main: Maps, weak: Maps, main_metrics: dict, weak_metrics: d
         "outside_share": {m: {who: outside_share(maps[m], common[m])
                               for who, maps in (("main", main_maps), ("weak", weak_maps))} for m in methods},
         "region_density": {m: _densities(main_maps[m], weak_maps[m], common[m], seed) for m in methods},
-        "top10_mass": {m: {who: float(top_share(np.asarray(maps[m]) * common[m], seen=common[m]).mean())
+        "top10_mass": {m: {who: float(top_share(maps[m], seen=common[m]).mean())
                            for who, maps in (("main", main_maps), ("weak", weak_maps))}
                        for m in methods},
         "agreement": agreement,
@@ -252,10 +252,7 @@ def more_less(a: float, b: float) -> str:
 
 def agreement_verdict(a: dict) -> str:
     """A method's same-face agreement against different faces' maps, by its interval."""
-    excess = a["excess"]
-    return ("more alike than two different faces' maps" if excess["low"] > 0 else
-            "less alike than two different faces' maps" if excess["high"] < 0 else
-            "no more alike than two different faces' maps")
+    return f"{more_or_less(a['excess'], 'no more')} alike than two different faces' maps"
 
 
 def agreement_words(agreement: dict) -> str:
@@ -279,8 +276,7 @@ def region_change_words(s: dict) -> str:
         change = density["change"][region] | {"mean": weak - main}  # adds up on the page
         parts.append(f"{REGION_WORDS[region]} {number(weak)}x against {number(main)}x (difference "
                      f"{interval_words(change, 'x', sign=True, brackets=False)})")
-        verdicts.append(("more" if change["low"] > 0 else "less" if change["high"] < 0
-                         else "about as much") + f" on {REGION_WORDS[region]}")
+        verdicts.append(f"{more_or_less(change)} on {REGION_WORDS[region]}")
     outside = s["outside_share"][method]["weak"]
     border = (f"; the {pct(outside)} of the weak model's mass outside them, on the border only it sees, "
               "left out" if round(100 * outside, 1) else "")
